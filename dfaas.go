@@ -1,0 +1,153 @@
+package dfaas
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dfaas-go/dfaas/faas"
+	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/metricsrc"
+	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/proxyctl"
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// Config assembles a node from its parts. The five interface fields are
+// required: New never substitutes an in-memory implementation for a
+// missing one. Every other field has a documented zero-value default.
+type Config struct {
+	// Strategy decides the routing every period.
+	Strategy strategy.Strategy
+	// Proxy applies the decisions.
+	Proxy proxyctl.Controller
+	// FaaS lists the local functions.
+	FaaS faas.Backend
+	// Metrics observes rates and resource usage.
+	Metrics metricsrc.Source
+	// Peers carries messages to and from the other nodes. The node's ID
+	// is Peers.LocalID().
+	Peers peer.Transport
+
+	// ProxyURL is the base URL at which neighbours reach this node's
+	// proxy (http or https), announced to the peers.
+	ProxyURL string
+
+	// Period is the control period. If zero, 5s.
+	Period time.Duration
+	// NeighbourExpiry is how long a neighbour's announcement stays valid.
+	// If zero, 3 periods.
+	NeighbourExpiry time.Duration
+	// Forecaster makes one forecaster per function for its offered rate.
+	// If nil, the snapshot's Forecast equals the observed rate.
+	Forecaster forecast.Factory
+	// Nearest, if positive, limits the data network to the Nearest peers
+	// by RTT: only they may receive forwarded requests. The control
+	// network (announcements) stays all-to-all.
+	Nearest int
+	// MaxRTT, if positive, excludes from the data network the peers whose
+	// measured RTT exceeds it.
+	MaxRTT time.Duration
+	// Bootstrap lists peers to announce to besides those the transport's
+	// peer.Directory reports and those heard from.
+	Bootstrap []peer.ID
+	// MaxMessageSize limits an incoming peer message. If zero,
+	// DefaultMaxMessageSize.
+	MaxMessageSize int
+	// Seed seeds the strategy's randomness (a new seed per cycle is
+	// derived from it).
+	Seed uint64
+	// Logger receives the node's logs. If nil, logs are discarded.
+	Logger *slog.Logger
+	// Registerer, if not nil, receives the node's Prometheus metrics.
+	Registerer prometheus.Registerer
+}
+
+// Errors returned by the node.
+var (
+	// ErrClosed is returned by Step and Run after Close.
+	ErrClosed = errors.New("dfaas: node closed")
+	// ErrConfig is wrapped by every error New returns for a bad Config.
+	ErrConfig = errors.New("dfaas: invalid config")
+)
+
+// Default values of Config fields.
+const (
+	DefaultPeriod = 5 * time.Second
+)
+
+// Validate checks c and returns an error naming the first bad field.
+func (c Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case c.Strategy == nil:
+		return bad("Strategy", "required")
+	case c.Proxy == nil:
+		return bad("Proxy", "required")
+	case c.FaaS == nil:
+		return bad("FaaS", "required")
+	case c.Metrics == nil:
+		return bad("Metrics", "required")
+	case c.Peers == nil:
+		return bad("Peers", "required")
+	}
+	if c.Peers.LocalID() == "" {
+		return bad("Peers", "transport has an empty local ID")
+	}
+	u, err := url.Parse(c.ProxyURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("ProxyURL", "%q is not an http(s) URL with a host", c.ProxyURL)
+	}
+	if c.Period < 0 {
+		return bad("Period", "negative (%v)", c.Period)
+	}
+	if c.Period > 0 && c.Period < 10*time.Millisecond {
+		return bad("Period", "%v is shorter than 10ms", c.Period)
+	}
+	if c.NeighbourExpiry < 0 {
+		return bad("NeighbourExpiry", "negative (%v)", c.NeighbourExpiry)
+	}
+	if c.NeighbourExpiry > 0 && c.NeighbourExpiry < c.period() {
+		return bad("NeighbourExpiry", "%v is shorter than the period %v", c.NeighbourExpiry, c.period())
+	}
+	if c.Nearest < 0 {
+		return bad("Nearest", "negative (%d)", c.Nearest)
+	}
+	if c.MaxRTT < 0 {
+		return bad("MaxRTT", "negative (%v)", c.MaxRTT)
+	}
+	if c.MaxMessageSize < 0 {
+		return bad("MaxMessageSize", "negative (%d)", c.MaxMessageSize)
+	}
+	for i, id := range c.Bootstrap {
+		if id == "" {
+			return bad("Bootstrap", "entry %d is empty", i)
+		}
+	}
+	if v, ok := c.Strategy.(strategy.Validator); ok {
+		if err := v.Validate(); err != nil {
+			return bad("Strategy", "%v", err)
+		}
+	}
+	return nil
+}
+
+func (c Config) period() time.Duration {
+	if c.Period == 0 {
+		return DefaultPeriod
+	}
+	return c.Period
+}
+
+func (c Config) expiry() time.Duration {
+	if c.NeighbourExpiry == 0 {
+		return 3 * c.period()
+	}
+	return c.NeighbourExpiry
+}

@@ -1,0 +1,122 @@
+package dfaas
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// nodeMetrics are a node's Prometheus metrics. They live in the registry
+// given in Config (none: they are kept but not exposed).
+type nodeMetrics struct {
+	reg        prometheus.Registerer
+	collectors []prometheus.Collector
+
+	cycles        prometheus.Counter
+	cycleErrors   *prometheus.CounterVec
+	cycleDuration prometheus.Histogram
+	componentUp   *prometheus.GaugeVec
+	received      prometheus.Counter
+	sent          prometheus.Counter
+	sendErrors    prometheus.Counter
+	dropped       *prometheus.CounterVec
+	neighbours    prometheus.Gauge
+	peerRTT       *prometheus.GaugeVec
+	share         *prometheus.GaugeVec
+
+	mu sync.Mutex
+}
+
+func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
+	m := &nodeMetrics{
+		reg: reg,
+		cycles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dfaas_agent_cycles_total", Help: "Control cycles started.",
+		}),
+		cycleErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dfaas_agent_cycle_errors_total", Help: "Control cycle failures, by failing component.",
+		}, []string{"component"}),
+		cycleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dfaas_agent_cycle_duration_seconds", Help: "Duration of control cycles.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		componentUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_component_up", Help: "1 if the component worked in the last cycle, else 0.",
+		}, []string{"component"}),
+		received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dfaas_agent_peer_messages_received_total", Help: "Peer messages accepted.",
+		}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dfaas_agent_peer_messages_sent_total", Help: "Peer messages sent.",
+		}),
+		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dfaas_agent_peer_send_errors_total", Help: "Peer messages that could not be sent.",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dfaas_agent_peer_messages_dropped_total", Help: "Peer messages dropped, by reason.",
+		}, []string{"reason"}),
+		neighbours: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dfaas_agent_neighbours", Help: "Neighbours in the data network.",
+		}),
+		peerRTT: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_peer_rtt_seconds", Help: "Round-trip time to each peer.",
+		}, []string{"peer"}),
+		share: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_decision_share", Help: "Share of user requests sent to each destination (local, reject, or a neighbour ID), by function.",
+		}, []string{"function", "destination"}),
+	}
+	for _, r := range []string{DropOversize, DropMalformed, DropVersion, DropInvalid, DropStale, DropSelf} {
+		m.dropped.WithLabelValues(r)
+	}
+	m.collectors = []prometheus.Collector{m.cycles, m.cycleErrors, m.cycleDuration, m.componentUp, m.received,
+		m.sent, m.sendErrors, m.dropped, m.neighbours, m.peerRTT, m.share}
+	if reg == nil {
+		return m, nil
+	}
+	for i, c := range m.collectors {
+		if err := reg.Register(c); err != nil {
+			for _, r := range m.collectors[:i] {
+				reg.Unregister(r)
+			}
+			return nil, errors.Join(errors.New("register metrics"), err)
+		}
+	}
+	return m, nil
+}
+
+func (m *nodeMetrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
+
+func (m *nodeMetrics) setDecision(d strategy.Decision) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.share.Reset()
+	for _, r := range d.Routes {
+		m.share.WithLabelValues(r.Function, "local").Set(r.Local)
+		m.share.WithLabelValues(r.Function, "reject").Set(r.Reject)
+		for _, s := range r.Forward {
+			m.share.WithLabelValues(r.Function, string(s.Node)).Set(s.Share)
+		}
+	}
+}
+
+func (m *nodeMetrics) setPeers(infos []peer.Info) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.peerRTT.Reset()
+	for _, p := range infos {
+		if p.RTT > 0 {
+			m.peerRTT.WithLabelValues(string(p.ID)).Set(p.RTT.Seconds())
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package metricsrc
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Totals is a reading of cumulative counters, such as a proxy's request
+// counts or a host's CPU time. Rates are differences of two readings.
+type Totals struct {
+	// Functions are sorted by Name.
+	Functions []FunctionTotals
+	Node      NodeTotals
+}
+
+// FunctionTotals are cumulative request counts for one function; the fields
+// mean what the same fields of FunctionRates mean.
+type FunctionTotals struct {
+	Name           string
+	Offered        uint64
+	Local          uint64
+	FromNeighbours uint64
+	Forwarded      uint64
+	Rejected       uint64
+	Failed         uint64
+	// LatencySeconds is the sum of local processing times; LatencyCount
+	// the number of requests it sums over.
+	LatencySeconds float64
+	LatencyCount   uint64
+	// Neighbours are sorted by ID.
+	Neighbours []NeighbourTotals
+}
+
+// NeighbourTotals are cumulative counts exchanged with one neighbour.
+type NeighbourTotals struct {
+	ID        string
+	Forwarded uint64
+	Received  uint64
+}
+
+// NodeTotals are a node's cumulative CPU time and energy, and its current
+// memory. Zero means unknown.
+type NodeTotals struct {
+	CPUSeconds   float64 // busy CPU time, summed over cores
+	CPUCores     float64
+	Memory       float64 // bytes in use now
+	MemoryTotal  float64
+	EnergyJoules float64
+}
+
+// TotalsReader reads cumulative counters. Implementations must be safe for
+// concurrent use.
+type TotalsReader interface {
+	Totals(ctx context.Context) (Totals, error)
+}
+
+// Counters is an in-memory set of cumulative per-function request counters,
+// updated by a data plane (such as the embedded proxy) and read as a
+// TotalsReader. All methods are safe for concurrent use; updates are
+// lock-free once a function's counters exist.
+type Counters struct {
+	mu  sync.RWMutex
+	fns map[string]*FunctionCounters
+}
+
+// NewCounters returns an empty Counters.
+func NewCounters() *Counters { return &Counters{fns: map[string]*FunctionCounters{}} }
+
+// Function returns the counters of function name, creating them.
+func (c *Counters) Function(name string) *FunctionCounters {
+	c.mu.RLock()
+	fc := c.fns[name]
+	c.mu.RUnlock()
+	if fc != nil {
+		return fc
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fc = c.fns[name]; fc == nil {
+		fc = &FunctionCounters{name: name}
+		c.fns[name] = fc
+	}
+	return fc
+}
+
+// Totals implements TotalsReader.
+func (c *Counters) Totals(ctx context.Context) (Totals, error) {
+	if err := ctx.Err(); err != nil {
+		return Totals{}, err
+	}
+	c.mu.RLock()
+	fcs := make([]*FunctionCounters, 0, len(c.fns))
+	for _, fc := range c.fns {
+		fcs = append(fcs, fc)
+	}
+	c.mu.RUnlock()
+	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs))}
+	for _, fc := range fcs {
+		t.Functions = append(t.Functions, fc.totals())
+	}
+	slices.SortFunc(t.Functions, func(a, b FunctionTotals) int { return strings.Compare(a.Name, b.Name) })
+	return t, nil
+}
+
+// FunctionCounters are the cumulative counters of one function.
+type FunctionCounters struct {
+	name           string
+	Offered        atomic.Uint64
+	Local          atomic.Uint64
+	FromNeighbours atomic.Uint64
+	Forwarded      atomic.Uint64
+	Rejected       atomic.Uint64
+	Failed         atomic.Uint64
+	latencyNanos   atomic.Uint64
+	latencyCount   atomic.Uint64
+
+	mu         sync.RWMutex
+	neighbours map[string]*neighbourCounters
+}
+
+type neighbourCounters struct {
+	forwarded, received atomic.Uint64
+}
+
+// ObserveLatency records the processing time of one locally served request.
+func (fc *FunctionCounters) ObserveLatency(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	fc.latencyNanos.Add(uint64(d))
+	fc.latencyCount.Add(1)
+}
+
+// AddForwarded counts one user request forwarded to neighbour id (and in
+// Forwarded).
+func (fc *FunctionCounters) AddForwarded(id string) {
+	fc.Forwarded.Add(1)
+	fc.neighbour(id).forwarded.Add(1)
+}
+
+// AddReceived counts one request received from neighbour id (and in
+// FromNeighbours).
+func (fc *FunctionCounters) AddReceived(id string) {
+	fc.FromNeighbours.Add(1)
+	fc.neighbour(id).received.Add(1)
+}
+
+func (fc *FunctionCounters) neighbour(id string) *neighbourCounters {
+	fc.mu.RLock()
+	n := fc.neighbours[id]
+	fc.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if fc.neighbours == nil {
+		fc.neighbours = map[string]*neighbourCounters{}
+	}
+	if n = fc.neighbours[id]; n == nil {
+		n = &neighbourCounters{}
+		fc.neighbours[id] = n
+	}
+	return n
+}
+
+func (fc *FunctionCounters) totals() FunctionTotals {
+	t := FunctionTotals{
+		Name:           fc.name,
+		Offered:        fc.Offered.Load(),
+		Local:          fc.Local.Load(),
+		FromNeighbours: fc.FromNeighbours.Load(),
+		Forwarded:      fc.Forwarded.Load(),
+		Rejected:       fc.Rejected.Load(),
+		Failed:         fc.Failed.Load(),
+		LatencySeconds: time.Duration(fc.latencyNanos.Load()).Seconds(),
+		LatencyCount:   fc.latencyCount.Load(),
+	}
+	fc.mu.RLock()
+	for id, n := range fc.neighbours {
+		t.Neighbours = append(t.Neighbours, NeighbourTotals{ID: id, Forwarded: n.forwarded.Load(), Received: n.received.Load()})
+	}
+	fc.mu.RUnlock()
+	slices.SortFunc(t.Neighbours, func(a, b NeighbourTotals) int { return strings.Compare(a.ID, b.ID) })
+	return t
+}
+
+// Combine returns a TotalsReader whose function counters come from fns and
+// whose node counters come from node. Either may be nil.
+func Combine(fns, node TotalsReader) TotalsReader { return combined{fns, node} }
+
+type combined struct{ fns, node TotalsReader }
+
+func (c combined) Totals(ctx context.Context) (Totals, error) {
+	var t Totals
+	if c.fns != nil {
+		ft, err := c.fns.Totals(ctx)
+		if err != nil {
+			return Totals{}, err
+		}
+		t.Functions = ft.Functions
+	}
+	if c.node != nil {
+		nt, err := c.node.Totals(ctx)
+		if err != nil {
+			return Totals{}, err
+		}
+		t.Node = nt.Node
+	}
+	return t, nil
+}
+
+// Interface guards.
+var _ TotalsReader = (*Counters)(nil)

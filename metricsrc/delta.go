@@ -1,0 +1,140 @@
+package metricsrc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Delta is a Source that turns cumulative counters into rates: each call to
+// Sample reads the counters, keeps the reading, and divides the difference
+// from the reading taken closest to (but not after) now-window by the time
+// between the two. Rates therefore cover the whole window, not a one-second
+// sample, and survive anything that does not reset the counters. A counter
+// that went down (its process restarted) is counted from zero.
+//
+// Delta is safe for concurrent use.
+type Delta struct {
+	r TotalsReader
+
+	mu       sync.Mutex
+	readings []reading // oldest first
+}
+
+type reading struct {
+	at time.Time
+	t  Totals
+}
+
+// maxReadings bounds the history a Delta keeps.
+const maxReadings = 64
+
+// NewDelta returns a Delta over r.
+func NewDelta(r TotalsReader) *Delta { return &Delta{r: r} }
+
+// Sample implements Source. The first call returns zero rates and a zero
+// Window.
+func (d *Delta) Sample(ctx context.Context, now time.Time, window time.Duration) (Sample, error) {
+	if window < 0 {
+		return Sample{}, fmt.Errorf("metricsrc: negative window %v", window)
+	}
+	cur, err := d.r.Totals(ctx)
+	if err != nil {
+		return Sample{}, fmt.Errorf("metricsrc: read counters: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Pick the newest reading at or before now-window; else the oldest.
+	var base *reading
+	for i := range d.readings {
+		r := &d.readings[i]
+		if !r.at.Before(now) {
+			break
+		}
+		if base == nil || !r.at.After(now.Add(-window)) {
+			base = r
+		}
+	}
+	d.readings = append(d.readings, reading{at: now, t: cur})
+	// Drop readings no future call can need: those older than the base,
+	// and beyond maxReadings.
+	for len(d.readings) > 2 && (len(d.readings) > maxReadings || d.readings[1].at.Before(now.Add(-2*window))) {
+		d.readings = d.readings[1:]
+	}
+	s := Sample{Time: now}
+	if base == nil {
+		s.Functions = make([]FunctionRates, 0, len(cur.Functions))
+		for _, f := range cur.Functions {
+			s.Functions = append(s.Functions, FunctionRates{Name: f.Name})
+		}
+		s.Node = NodeUsage{CPUCores: cur.Node.CPUCores, Memory: cur.Node.Memory, MemoryTotal: cur.Node.MemoryTotal}
+		return s, nil
+	}
+	s.Window = now.Sub(base.at)
+	return rates(base.t, cur, s), nil
+}
+
+// rates fills s with the rates between readings old and cur over s.Window.
+func rates(old, cur Totals, s Sample) Sample {
+	secs := s.Window.Seconds()
+	idx := make(map[string]int, len(old.Functions))
+	for i, f := range old.Functions {
+		idx[f.Name] = i
+	}
+	s.Functions = make([]FunctionRates, 0, len(cur.Functions))
+	for _, f := range cur.Functions {
+		var o FunctionTotals
+		if i, ok := idx[f.Name]; ok {
+			o = old.Functions[i]
+		}
+		r := FunctionRates{
+			Name:           f.Name,
+			Offered:        diff(f.Offered, o.Offered) / secs,
+			Local:          diff(f.Local, o.Local) / secs,
+			FromNeighbours: diff(f.FromNeighbours, o.FromNeighbours) / secs,
+			Forwarded:      diff(f.Forwarded, o.Forwarded) / secs,
+			Rejected:       diff(f.Rejected, o.Rejected) / secs,
+			Failed:         diff(f.Failed, o.Failed) / secs,
+		}
+		if n := diff(f.LatencyCount, o.LatencyCount); n > 0 {
+			sum := f.LatencySeconds - o.LatencySeconds
+			if f.LatencyCount < o.LatencyCount || sum < 0 {
+				sum = f.LatencySeconds
+			}
+			r.Latency = time.Duration(sum / n * float64(time.Second))
+		}
+		on := make(map[string]NeighbourTotals, len(o.Neighbours))
+		for _, n := range o.Neighbours {
+			on[n.ID] = n
+		}
+		for _, n := range f.Neighbours {
+			p := on[n.ID]
+			r.Neighbours = append(r.Neighbours, NeighbourRates{
+				ID:        n.ID,
+				Forwarded: diff(n.Forwarded, p.Forwarded) / secs,
+				Received:  diff(n.Received, p.Received) / secs,
+			})
+		}
+		s.Functions = append(s.Functions, r)
+	}
+	s.Node = NodeUsage{CPUCores: cur.Node.CPUCores, Memory: cur.Node.Memory, MemoryTotal: cur.Node.MemoryTotal}
+	if cpu := cur.Node.CPUSeconds - old.Node.CPUSeconds; cpu >= 0 && cur.Node.CPUSeconds > 0 {
+		s.Node.CPU = cpu / secs
+	}
+	if e := cur.Node.EnergyJoules - old.Node.EnergyJoules; e >= 0 && cur.Node.EnergyJoules > 0 {
+		s.Node.Power = e / secs
+	}
+	return s
+}
+
+// diff returns cur-old as a float, treating a decrease as a counter reset.
+func diff(cur, old uint64) float64 {
+	if cur < old {
+		return float64(cur)
+	}
+	return float64(cur - old)
+}
+
+// Interface guards.
+var _ Source = (*Delta)(nil)

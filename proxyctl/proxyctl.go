@@ -1,0 +1,226 @@
+package proxyctl
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// Controller makes a proxy route requests as a State says.
+//
+// Apply must be idempotent: applying the same State twice changes nothing
+// the second time. An implementation applies cheap changes (weights, caps)
+// without disturbing requests in flight, and may need heavier work only
+// when the shape changes (the set of functions or neighbours). After an
+// error the proxy keeps routing by the last State it applied in full.
+// Implementations must be safe for concurrent use.
+type Controller interface {
+	Apply(ctx context.Context, s State) error
+}
+
+// HTTP headers of the DFaaS data plane.
+const (
+	// HeaderNodeID carries the ID of the node that forwarded a request.
+	// A request that carries it is never forwarded again.
+	HeaderNodeID = "DFaaS-Node-ID"
+	// HeaderNodeToken carries the forwarding node's credential: a secret
+	// the receiving node handed to it over the authenticated peer channel.
+	HeaderNodeToken = "DFaaS-Node-Token"
+	// HeaderServedBy, on a response, names the node that processed the
+	// request.
+	HeaderServedBy = "DFaaS-Served-By"
+	// HeaderForwardedTo, on a response, names the neighbour a request was
+	// forwarded to.
+	HeaderForwardedTo = "DFaaS-Forwarded-To"
+	// HeaderRejected, on a response, says why the proxy refused a request
+	// on purpose: "policy" (the reject share), "admission" (a neighbour
+	// above its admission limit), "unknown-node" or "no-route".
+	HeaderRejected = "DFaaS-Rejected"
+)
+
+// State is everything a proxy needs to route: the local functions, the
+// neighbours and how to reach them, and the decision in force.
+type State struct {
+	// Self is this node.
+	Self strategy.NodeID
+	// Functions are the functions deployed locally, sorted by Name.
+	Functions []Function
+	// Neighbours are the nodes requests may be forwarded to, sorted by ID.
+	Neighbours []Neighbour
+	// Decision is the routing decision in force.
+	Decision strategy.Decision
+}
+
+// Function is a function deployed on the local FaaS platform.
+type Function struct {
+	Name string
+	// Capacity is the sustainable rate (req/s), 0 when unknown.
+	Capacity float64
+	// Concurrency is how many requests it serves at once, 0 when unknown.
+	Concurrency int
+	// Timeout bounds a request to it, 0 for the proxy's default.
+	Timeout time.Duration
+}
+
+// Neighbour is a node this proxy forwards to and accepts forwarded requests
+// from.
+type Neighbour struct {
+	ID strategy.NodeID
+	// URL is the base URL of its proxy, such as http://10.0.0.2:30080.
+	URL string
+	// Functions are the functions it runs, sorted.
+	Functions []string
+	// TokenOut is the credential this node presents when forwarding to it.
+	TokenOut string
+	// TokenIn is the credential it must present when forwarding here.
+	TokenIn string
+	// Forward reports whether this node may forward to it (it is in this
+	// node's data network). Every listed neighbour may forward here.
+	Forward bool
+}
+
+// Function returns the local function called name.
+func (s State) Function(name string) (Function, bool) {
+	for _, f := range s.Functions {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
+
+// Validate checks that s is well formed: sorted unique functions and
+// neighbours with valid names and URLs, and routes that only use them.
+func (s State) Validate() error {
+	if s.Self == "" {
+		return errors.New("proxyctl: state: empty Self")
+	}
+	for i, f := range s.Functions {
+		if err := strategy.ValidName(f.Name); err != nil {
+			return fmt.Errorf("proxyctl: state: function %d: %w", i, err)
+		}
+		if i > 0 && s.Functions[i-1].Name >= f.Name {
+			return fmt.Errorf("proxyctl: state: functions not sorted or duplicated at %q", f.Name)
+		}
+		if f.Capacity < 0 || f.Concurrency < 0 || f.Timeout < 0 {
+			return fmt.Errorf("proxyctl: state: function %q: negative capacity, concurrency or timeout", f.Name)
+		}
+	}
+	for i, n := range s.Neighbours {
+		if n.ID == "" || n.ID == s.Self {
+			return fmt.Errorf("proxyctl: state: neighbour %d: ID %q is empty or Self", i, n.ID)
+		}
+		if i > 0 && s.Neighbours[i-1].ID >= n.ID {
+			return fmt.Errorf("proxyctl: state: neighbours not sorted or duplicated at %q", n.ID)
+		}
+		u, err := url.Parse(n.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("proxyctl: state: neighbour %q: URL %q is not an http(s) URL with a host", n.ID, n.URL)
+		}
+	}
+	for _, r := range s.Decision.Routes {
+		if r.Local > 0 {
+			if _, ok := s.Function(r.Function); !ok {
+				return fmt.Errorf("proxyctl: state: route %q serves locally a function not deployed here", r.Function)
+			}
+		}
+		for _, sh := range r.Forward {
+			if nb, ok := s.Neighbour(sh.Node); !ok || !nb.Forward {
+				return fmt.Errorf("proxyctl: state: route %q forwards to %q, which is not a neighbour to forward to", r.Function, sh.Node)
+			}
+		}
+	}
+	return nil
+}
+
+// Neighbour returns the neighbour with the given ID.
+func (s State) Neighbour(id strategy.NodeID) (Neighbour, bool) {
+	i, ok := slices.BinarySearchFunc(s.Neighbours, id, func(n Neighbour, id strategy.NodeID) int { return cmp.Compare(n.ID, id) })
+	if !ok {
+		return Neighbour{}, false
+	}
+	return s.Neighbours[i], true
+}
+
+// Clone returns a deep copy of s.
+func (s State) Clone() State {
+	s.Functions = slices.Clone(s.Functions)
+	s.Neighbours = slices.Clone(s.Neighbours)
+	for i := range s.Neighbours {
+		s.Neighbours[i].Functions = slices.Clone(s.Neighbours[i].Functions)
+	}
+	s.Decision = s.Decision.Clone()
+	return s
+}
+
+// Recorder is an in-memory Controller that records the states applied to
+// it. Tests assert on it, and a program can read it to drive a data plane of
+// its own. It is safe for concurrent use.
+type Recorder struct {
+	mu      sync.Mutex
+	history []State
+	limit   int
+	err     error
+}
+
+// NewRecorder returns a Recorder keeping the last limit states (all if
+// limit <= 0).
+func NewRecorder(limit int) *Recorder { return &Recorder{limit: limit} }
+
+// Apply implements Controller. It validates s and records it.
+func (r *Recorder) Apply(ctx context.Context, s State) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.history = append(r.history, s.Clone())
+	if r.limit > 0 && len(r.history) > r.limit {
+		r.history = slices.Delete(r.history, 0, len(r.history)-r.limit)
+	}
+	return nil
+}
+
+// SetErr makes Apply fail with err (nil restores it).
+func (r *Recorder) SetErr(err error) {
+	r.mu.Lock()
+	r.err = err
+	r.mu.Unlock()
+}
+
+// Last returns the last state applied and whether there is one.
+func (r *Recorder) Last() (State, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.history) == 0 {
+		return State{}, false
+	}
+	return r.history[len(r.history)-1].Clone(), true
+}
+
+// History returns the states applied, oldest first.
+func (r *Recorder) History() []State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]State, len(r.history))
+	for i, s := range r.history {
+		out[i] = s.Clone()
+	}
+	return out
+}
+
+// Interface guards.
+var _ Controller = (*Recorder)(nil)

@@ -1,0 +1,49 @@
+// Package strategy defines how a DFaaS node decides where user requests go,
+// and holds the built-in strategies.
+//
+// A Strategy is a pure function from a Snapshot (what the node knows: its
+// functions with their capacity and observed rates, its neighbours' latest
+// announcements and how old they are, link RTTs, forecasts, the decision
+// applied now, the time and a seed) to a Decision (for each function, the
+// shares of user requests to serve locally, forward to each neighbour and
+// reject, optional rate caps, and what to announce to the peers). It does
+// no I/O and reads no clock, so the same code runs in the live agent
+// (package dfaas) and in the simulator, and is tested without a network.
+//
+// # Writing a strategy
+//
+// Implement Decide, or wrap a function with Func:
+//
+//	half := strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
+//		var d strategy.Decision
+//		for _, f := range s.Functions {
+//			fwd := map[strategy.NodeID]float64{}
+//			for _, n := range s.Running(f.Name) {
+//				fwd[n.ID] = 1
+//			}
+//			local := 0.0
+//			if f.Deployed {
+//				local = float64(len(fwd)) // as much locally as to all neighbours
+//			}
+//			d.Routes = append(d.Routes, strategy.NewRoute(f.Name, local, 0, fwd))
+//		}
+//		d.Announce = strategy.BaseAnnouncement(s)
+//		return d, nil
+//	})
+//
+// Register it in a Registry under a name to make it selectable by name in
+// the reference agent (see examples/customstrategy).
+//
+// # Built-in strategies
+//
+// Builtin returns a registry with: "alllocal" (AllLocal), "static"
+// (Static), "recalc" (Recalc).
+//
+// # Determinism
+//
+// Decide must give equal decisions for equal snapshot sequences. Use
+// Snapshot.Now as the clock and Snapshot.Seed for randomness. The caller
+// (the agent or the simulator) validates every decision with
+// Decision.Validate before applying it and keeps the previous decision when
+// Decide fails, panics or returns an invalid decision.
+package strategy

@@ -1,0 +1,130 @@
+package strategy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Factory builds a strategy from its JSON parameters. params is nil or
+// empty when the user gave none; a factory must then use its defaults.
+type Factory func(params json.RawMessage) (Strategy, error)
+
+// Registry maps strategy names to factories. It is a plain value: a program
+// builds one (usually with Builtin), adds its own strategies with Register
+// and hands the chosen Strategy to the node. A Registry is not safe for
+// concurrent mutation; fill it before sharing it.
+type Registry struct {
+	entries map[string]entry
+}
+
+type entry struct {
+	doc     string
+	factory Factory
+}
+
+// ErrUnknownStrategy is returned (wrapped) by Registry.New for a name that
+// is not registered.
+var ErrUnknownStrategy = errors.New("strategy: unknown strategy")
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{entries: map[string]entry{}} }
+
+// Register adds a factory under name with a one-line description. It fails
+// if the name is empty, malformed or already taken.
+func (r *Registry) Register(name, doc string, f Factory) error {
+	if f == nil {
+		return fmt.Errorf("strategy: register %q: nil factory", name)
+	}
+	if name == "" || strings.ContainsAny(name, " \t\n,=") {
+		return fmt.Errorf("strategy: register %q: invalid name", name)
+	}
+	if _, dup := r.entries[name]; dup {
+		return fmt.Errorf("strategy: register %q: name already registered", name)
+	}
+	if r.entries == nil {
+		r.entries = map[string]entry{}
+	}
+	r.entries[name] = entry{doc: doc, factory: f}
+	return nil
+}
+
+// New builds the strategy registered under name with the given parameters.
+// If the strategy implements Validator, New validates it.
+func (r *Registry) New(name string, params json.RawMessage) (Strategy, error) {
+	e, ok := r.entries[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownStrategy, name, strings.Join(r.Names(), ", "))
+	}
+	s, err := e.factory(params)
+	if err != nil {
+		return nil, fmt.Errorf("strategy %q: %w", name, err)
+	}
+	if v, ok := s.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, fmt.Errorf("strategy %q: %w", name, err)
+		}
+	}
+	return s, nil
+}
+
+// Names returns the registered names, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.entries))
+	for n := range r.entries {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Doc returns the description registered with name.
+func (r *Registry) Doc(name string) string { return r.entries[name].doc }
+
+// Builtin returns a new registry holding the built-in strategies.
+func Builtin() *Registry {
+	r := NewRegistry()
+	must := func(err error) {
+		if err != nil {
+			panic(err) // only on a programming error in this file
+		}
+	}
+	must(r.Register("alllocal", "serve every request locally (baseline)", paramsFactory(func() *AllLocal { return &AllLocal{} })))
+	must(r.Register("static", "fixed local share, the rest split evenly among neighbours running the function (baseline)",
+		paramsFactory(func() *Static { return &Static{LocalShare: 0.6} })))
+	must(r.Register("recalc", "capacity limits per function; spare capacity granted to neighbours, excess forwarded in proportion to grants, the rest rejected",
+		paramsFactory(func() *Recalc { return &Recalc{Utilization: DefaultUtilization} })))
+	return r
+}
+
+// paramsFactory returns a Factory that decodes params strictly into the
+// value built by def (which carries the defaults).
+func paramsFactory[T Strategy](def func() T) Factory {
+	return func(params json.RawMessage) (Strategy, error) {
+		v := def()
+		if err := DecodeParams(params, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+}
+
+// DecodeParams decodes JSON strategy parameters into v, rejecting unknown
+// fields and trailing data. Empty params leave v unchanged.
+func DecodeParams(params json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(params)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("parameters: %w", err)
+	}
+	if dec.More() {
+		return fmt.Errorf("parameters: trailing data after the JSON object")
+	}
+	return nil
+}
