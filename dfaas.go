@@ -42,6 +42,11 @@ type Config struct {
 	// NeighbourExpiry is how long a neighbour's announcement stays valid.
 	// If zero, 3 periods.
 	NeighbourExpiry time.Duration
+	// Advisor, if not nil, is consulted before each decision; its answer
+	// reaches the strategy as Snapshot.Advice (see strategy.Advisor).
+	Advisor strategy.Advisor
+	// AdviceTimeout bounds each call to Advisor. If zero, half the period.
+	AdviceTimeout time.Duration
 	// Forecaster makes one forecaster per function for its offered rate.
 	// If nil, the snapshot's Forecast equals the observed rate.
 	Forecaster forecast.Factory
@@ -115,6 +120,9 @@ func (c Config) Validate() error {
 	}
 	if c.NeighbourExpiry > 0 && c.NeighbourExpiry < c.period() {
 		return bad("NeighbourExpiry", "%v is shorter than the period %v", c.NeighbourExpiry, c.period())
+	}
+	if c.AdviceTimeout < 0 {
+		return bad("AdviceTimeout", "negative (%v)", c.AdviceTimeout)
 	}
 	if c.Nearest < 0 {
 		return bad("Nearest", "negative (%d)", c.Nearest)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ const (
 	ComponentProxy    = "proxy"
 	ComponentStrategy = "strategy"
 	ComponentPeers    = "peers"
+	ComponentAdvisor  = "advisor"
 )
 
 // Node is one DFaaS node's control loop. It periodically lists the local
@@ -223,6 +225,9 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 		n.announce(ctx, n.appliedAnnouncement())
 		return n.current(), fmt.Errorf("dfaas: snapshot: %w", err)
 	}
+	if n.cfg.Advisor != nil {
+		snap.Advice = n.advise(ctx, snap)
+	}
 	d, err := strategy.SafeDecide(n.cfg.Strategy, snap)
 	if err == nil {
 		completeDecision(&d, snap)
@@ -254,6 +259,27 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	n.m.setDecision(d)
 	n.announce(ctx, d.Announce)
 	return d.Clone(), nil
+}
+
+// advise asks the advisor about snap within the advice time-out; a failure
+// is counted and yields no advice.
+func (n *Node) advise(ctx context.Context, snap strategy.Snapshot) json.RawMessage {
+	timeout := n.cfg.AdviceTimeout
+	if timeout == 0 {
+		timeout = n.period / 2
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	a, err := n.cfg.Advisor.Advise(actx, snap.Clone())
+	if err == nil && len(a) > 0 && !json.Valid(a) {
+		err = errors.New("advice is not valid JSON")
+	}
+	if err != nil {
+		n.fail(ComponentAdvisor, err)
+		return nil
+	}
+	n.setHealth(ComponentAdvisor, nil)
+	return a
 }
 
 func (n *Node) isClosed() bool {

@@ -38,6 +38,10 @@ type Snapshot struct {
 	Resources Resources
 	// Prev is the decision applied now (the zero Decision before the first).
 	Prev Decision
+	// Advice is what the node's Advisor (if any) answered for this
+	// snapshot, as JSON; nil when there is no advisor or it failed or
+	// timed out.
+	Advice json.RawMessage
 }
 
 // Function is this node's view of one function over the last period. All
@@ -228,6 +232,7 @@ func (s Snapshot) Clone() Snapshot {
 		s.Neighbours[i].Announcement = s.Neighbours[i].Announcement.Clone()
 	}
 	s.Prev = s.Prev.Clone()
+	s.Advice = bytes.Clone(s.Advice)
 	return s
 }
 
@@ -235,7 +240,7 @@ func (s Snapshot) Clone() Snapshot {
 func (s Snapshot) Equal(o Snapshot) bool {
 	if s.Self != o.Self || !s.Now.Equal(o.Now) || s.Period != o.Period || s.Seed != o.Seed ||
 		s.Resources != o.Resources || !slices.Equal(s.Functions, o.Functions) || !s.Prev.Equal(o.Prev) ||
-		len(s.Neighbours) != len(o.Neighbours) {
+		!bytes.Equal(s.Advice, o.Advice) || len(s.Neighbours) != len(o.Neighbours) {
 		return false
 	}
 	for i, n := range s.Neighbours {

@@ -1,6 +1,8 @@
 package strategy
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -33,6 +35,16 @@ func (f Func) Decide(s Snapshot) (Decision, error) { return f(s) }
 // parameters. dfaas.New calls Validate before it accepts a strategy.
 type Validator interface {
 	Validate() error
+}
+
+// Advisor is an outside decision maker (for example a reinforcement-learning
+// model served over HTTP) consulted by the agent before each decision. The
+// agent does the I/O: it calls Advise with a deadline, puts the answer in
+// Snapshot.Advice (nil on error or time-out), and then calls the strategy,
+// which stays pure and interprets the advice. Advise must be safe for
+// concurrent use.
+type Advisor interface {
+	Advise(ctx context.Context, s Snapshot) (json.RawMessage, error)
 }
 
 // ErrInvalidSnapshot is returned (wrapped) by strategies given a snapshot

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// defaultStrategy is the strategy of the agent and the demo when none is
+// chosen: the best one the project has.
+const defaultStrategy = "recalc"
+
+// agentEnv maps agent flags to the environment variables that set them when
+// the flag is not given. The AGENT_* names are the original prototype's
+// where they still make sense.
+func agentEnv() map[string]string {
+	return map[string]string{
+		"id":              "AGENT_NODE_ID",
+		"strategy":        "AGENT_STRATEGY",
+		"strategy-params": "AGENT_STRATEGY_PARAMS",
+		"period":          "AGENT_RECALC_PERIOD",
+		"node-ip":         "AGENT_NODE_IP",
+		"proxy-listen":    "AGENT_PROXY_LISTEN",
+		"proxy-url":       "AGENT_PROXY_URL",
+		"http":            "AGENT_HTTP_LISTEN",
+		"expiry":          "AGENT_NEIGHBOUR_EXPIRY",
+		"forecast":        "AGENT_FORECAST",
+		"nearest":         "AGENT_DATA_NEAREST",
+		"max-rtt":         "AGENT_DATA_MAX_RTT",
+		"seed":            "AGENT_SEED",
+		"log-level":       "AGENT_LOG_LEVEL",
+	}
+}
+
+func runAgent(ctx context.Context, args []string, io stdio) error {
+	fs := newFlagSet("agent", io)
+	host, _ := os.Hostname()
+	id := fs.String("id", host, "node ID")
+	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(strategy.Builtin().Names(), ", "))
+	stratParams := fs.String("strategy-params", "", "strategy parameters as a JSON object")
+	period := fs.Duration("period", 5*time.Second, "control period")
+	nodeIP := fs.String("node-ip", "", "IP address neighbours reach this node's proxy at (sets the announced proxy URL)")
+	proxyListen := fs.String("proxy-listen", ":30080", "address of the public proxy")
+	proxyURL := fs.String("proxy-url", "", "proxy URL announced to peers (default: from --node-ip or --proxy-listen)")
+	httpListen := fs.String("http", "127.0.0.1:8080", "address of the admin HTTP server (/healthz, /status, /metrics)")
+	expiry := fs.Duration("expiry", 0, "how long a neighbour's announcement stays valid (default 3 periods)")
+	fc := fs.String("forecast", "none", "load forecaster: none, or a method of dfaas forecast")
+	nearest := fs.Int("nearest", 0, "forward only to the N nearest peers by RTT (0: all)")
+	maxRTT := fs.Duration("max-rtt", 0, "forward only to peers with an RTT up to this (0: no bound)")
+	seed := fs.Uint64("seed", 1, "seed of the strategy's randomness")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	var fns functionsFlag
+	fs.Var(&fns, "function", "a function of the embedded FaaS: NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D]; repeatable (default: every built-in)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := applyEnv(fs, agentEnv()); err != nil {
+		return err
+	}
+	log, err := newLogger(io.err, *logLevel)
+	if err != nil {
+		return err
+	}
+	st, err := strategy.Builtin().New(*stratName, json.RawMessage(*stratParams))
+	if err != nil {
+		return usageError{"--strategy: " + err.Error()}
+	}
+	if *proxyURL == "" && *nodeIP != "" {
+		if net.ParseIP(*nodeIP) == nil {
+			return usageError{fmt.Sprintf("--node-ip %q is not an IP address", *nodeIP)}
+		}
+		_, port, err := net.SplitHostPort(*proxyListen)
+		if err != nil {
+			return usageError{fmt.Sprintf("--proxy-listen %q: %v", *proxyListen, err)}
+		}
+		*proxyURL = "http://" + net.JoinHostPort(*nodeIP, port)
+	}
+
+	mem := peer.NewMemNetwork(peer.MemNetworkOptions{Seed: *seed})
+	defer mem.Close()
+	tr, err := mem.Join(peer.ID(*id))
+	if err != nil {
+		return usageError{"--id: " + err.Error()}
+	}
+	log.Warn("no peer network: this agent runs standalone")
+
+	s, err := newStack(stackConfig{
+		Transport: tr, Strategy: st, StrategyName: *stratName, Functions: fns,
+		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry,
+		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	adminLn, err := netListen(*httpListen)
+	if err != nil {
+		return fmt.Errorf("--http: %w", err)
+	}
+	log.Info("agent started", "id", *id, "strategy", *stratName, "proxy", s.proxyURL, "admin", adminLn.Addr().String(), "period", *period)
+	g, ctx := errgroup.WithContext(ctx)
+	s.run(ctx, g)
+	serveHTTP(ctx, g, adminLn, s.adminHandler(), log)
+	return g.Wait()
+}
+
+func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+// applyEnv sets every flag of fs that was not given on the command line
+// from its environment variable in env, if that is set.
+func applyEnv(fs *flag.FlagSet, env map[string]string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, key := range env {
+		v, ok := os.LookupEnv(key)
+		if !ok || given[name] {
+			continue
+		}
+		if err := fs.Set(name, v); err != nil {
+			return usageError{fmt.Sprintf("environment %s=%q (for --%s): %v", key, v, name, err)}
+		}
+	}
+	// AGENT_DEBUG=true, as in the original agent, means debug logs.
+	if v, ok := os.LookupEnv("AGENT_DEBUG"); ok && !given["log-level"] {
+		if b, err := strconv.ParseBool(v); err != nil {
+			return usageError{fmt.Sprintf("environment AGENT_DEBUG=%q: not a boolean", v)}
+		} else if b {
+			fs.Set("log-level", "debug")
+		}
+	}
+	return nil
+}

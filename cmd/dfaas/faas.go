@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dfaas-go/dfaas/faas/embedded"
+)
+
+// functionsFlag collects repeated --function NAME[,key=value...] flags.
+type functionsFlag []embedded.Function
+
+func (f *functionsFlag) String() string {
+	names := make([]string, len(*f))
+	for i, fn := range *f {
+		names[i] = fn.Name
+	}
+	return strings.Join(names, ",")
+}
+
+// Set parses NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D].
+func (f *functionsFlag) Set(v string) error {
+	parts := strings.Split(v, ",")
+	fn := embedded.Function{Name: strings.TrimSpace(parts[0])}
+	for _, kv := range parts[1:] {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("%q: want key=value after the name, got %q", v, kv)
+		}
+		var err error
+		switch strings.TrimSpace(k) {
+		case "handler":
+			fn.Handler = val
+		case "capacity":
+			fn.Capacity, err = strconv.ParseFloat(val, 64)
+		case "concurrency":
+			fn.Concurrency, err = strconv.Atoi(val)
+		case "queue":
+			fn.Queue, err = strconv.Atoi(val)
+		case "queue_timeout":
+			fn.QueueTimeout, err = time.ParseDuration(val)
+		default:
+			return fmt.Errorf("%q: unknown key %q (known: handler, capacity, concurrency, queue, queue_timeout)", v, k)
+		}
+		if err != nil {
+			return fmt.Errorf("%q: %s: %w", v, k, err)
+		}
+	}
+	*f = append(*f, fn)
+	return nil
+}
+
+func runFaaS(ctx context.Context, args []string, io stdio) error {
+	fs := newFlagSet("faas", io)
+	listen := fs.String("listen", envOr("FAAS_LISTEN", "127.0.0.1:8080"), "address to serve the gateway API on (env FAAS_LISTEN)")
+	var fns functionsFlag
+	fs.Var(&fns, "function", "a function to serve: NAME[,handler=H][,capacity=REQ_PER_S][,concurrency=N][,queue=N][,queue_timeout=DUR]; repeatable; default: every built-in ("+strings.Join(embedded.Handlers(), ", ")+") with capacity 100")
+	seed := fs.Uint64("seed", 1, "seed of the random service times")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(io.err, *logLevel)
+	if err != nil {
+		return err
+	}
+	srv, err := embedded.New(embedded.Config{Functions: fns, Seed: *seed, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	log.Info("embedded FaaS serving", "addr", ln.Addr().String(), "functions", len(fns))
+	fmt.Fprintf(io.out, "dfaas faas listening on http://%s\n", ln.Addr())
+	g, ctx := errgroup.WithContext(ctx)
+	serveHTTP(ctx, g, ln, srv.Handler(), log)
+	return g.Wait()
+}
+
+// serveHTTP serves h on ln in g until ctx is done, then shuts down
+// gracefully.
+func serveHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handler, log *slog.Logger) {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	g.Go(func() error {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+}
