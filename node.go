@@ -211,12 +211,17 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	n.drain(now)
 	fns := n.listFunctions(ctx)
 	sample, err := n.cfg.Metrics.Sample(ctx, now, n.period)
-	if err != nil {
+	switch {
+	case errors.Is(err, metricsrc.ErrDegraded):
+		// A usable sample from a fallback: decide on it, report the error.
+		n.fail(ComponentMetrics, err)
+	case err != nil:
 		n.fail(ComponentMetrics, err)
 		n.announce(ctx, n.appliedAnnouncement())
 		return n.current(), fmt.Errorf("dfaas: metrics: %w", err)
+	default:
+		n.setHealth(ComponentMetrics, nil)
 	}
-	n.setHealth(ComponentMetrics, nil)
 
 	snap := n.buildSnapshot(now, cycle, fns, sample)
 	if err := snap.Validate(); err != nil {
@@ -566,12 +571,16 @@ func (n *Node) dataNetwork(rtts map[peer.ID]time.Duration) []peer.ID {
 // functions it did not route (deployed: local; else even among the
 // neighbours running it), and the generic part of the announcement.
 func completeDecision(d *strategy.Decision, s strategy.Snapshot) {
+	// Look routes up in the strategy's routes only (sorted, as Route's
+	// binary search needs), and add the missing ones afterwards.
+	strategy.SortRoutes(d.Routes)
+	var missing []strategy.Route
 	for _, f := range s.Functions {
 		if _, ok := d.Route(f.Name); ok {
 			continue
 		}
 		if f.Deployed {
-			d.Routes = append(d.Routes, strategy.Route{Function: f.Name, Local: 1})
+			missing = append(missing, strategy.Route{Function: f.Name, Local: 1})
 			continue
 		}
 		runners := s.Running(f.Name)
@@ -582,8 +591,9 @@ func completeDecision(d *strategy.Decision, s strategy.Snapshot) {
 		for _, nb := range runners {
 			even[nb.ID] = 1
 		}
-		d.Routes = append(d.Routes, strategy.NewRoute(f.Name, 0, 0, even))
+		missing = append(missing, strategy.NewRoute(f.Name, 0, 0, even))
 	}
+	d.Routes = append(d.Routes, missing...)
 	strategy.SortRoutes(d.Routes)
 	base := strategy.BaseAnnouncement(s)
 	if d.Announce.Functions == nil {

@@ -71,7 +71,13 @@ func EncodeMessage(m StateMessage) ([]byte, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(m)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // DecodeMessage decodes and validates a peer message of at most maxSize
@@ -111,6 +117,14 @@ func DecodeMessage(data []byte, maxSize int) (StateMessage, error) {
 	}
 	if err := m.validate(); err != nil {
 		return StateMessage{}, err
+	}
+	if len(m.Announcement.Data) > 0 {
+		// Canonical form, so that equal data compares equal.
+		var c bytes.Buffer
+		if err := json.Compact(&c, m.Announcement.Data); err != nil {
+			return StateMessage{}, &MessageError{DropMalformed, err}
+		}
+		m.Announcement.Data = c.Bytes()
 	}
 	return m, nil
 }

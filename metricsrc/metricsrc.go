@@ -16,6 +16,9 @@ type Source interface {
 	// Sample returns per-function rates and node usage observed over the
 	// window ending at now. The returned Sample.Window may be shorter than
 	// asked when less history exists (0 on a first call).
+	//
+	// An error wrapping ErrDegraded comes with a usable Sample (from a
+	// fallback); any other error means the Sample must not be used.
 	Sample(ctx context.Context, now time.Time, window time.Duration) (Sample, error)
 }
 

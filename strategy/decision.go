@@ -200,7 +200,15 @@ func NewRoute(fn string, local, reject float64, forward map[NodeID]float64) Rout
 	r := Route{Function: fn}
 	total := local + reject
 	ok := finiteNonNeg(local) && finiteNonNeg(reject)
-	for _, w := range forward {
+	// Add the weights in node order: a sum in map order may differ in
+	// its last bits from run to run, and decisions must be deterministic.
+	ids := make([]NodeID, 0, len(forward))
+	for id := range forward {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		w := forward[id]
 		ok = ok && finiteNonNeg(w)
 		total += w
 	}

@@ -14,18 +14,21 @@
 //
 // Implement Decide, or wrap a function with Func:
 //
-//	half := strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
+//	capped := strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
+//		// Serve up to the capacity locally; split the rest evenly among the
+//		// neighbours that run the function.
 //		var d strategy.Decision
 //		for _, f := range s.Functions {
-//			fwd := map[strategy.NodeID]float64{}
-//			for _, n := range s.Running(f.Name) {
-//				fwd[n.ID] = 1
-//			}
 //			local := 0.0
 //			if f.Deployed {
-//				local = float64(len(fwd)) // as much locally as to all neighbours
+//				local = min(f.Forecast, f.Capacity)
 //			}
-//			d.Routes = append(d.Routes, strategy.NewRoute(f.Name, local, 0, fwd))
+//			runners := s.Running(f.Name)
+//			fwd := map[strategy.NodeID]float64{}
+//			for _, n := range runners {
+//				fwd[n.ID] = (f.Forecast - local) / float64(len(runners))
+//			}
+//			d.Routes = append(d.Routes, strategy.NewRoute(f.Name, local, 0, fwd)) // normalised to shares
 //		}
 //		d.Announce = strategy.BaseAnnouncement(s)
 //		return d, nil

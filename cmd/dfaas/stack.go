@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas"
+	"github.com/dfaas-go/dfaas/faas"
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/metricsrc"
@@ -41,6 +42,14 @@ type stackConfig struct {
 	Seed         uint64
 	Logger       *slog.Logger
 	Bootstrap    []peer.ID
+
+	// External FaaS: when FaaS is set, no embedded FaaS is started and
+	// the proxy sends local requests to FaaSURL.
+	FaaS    faas.Backend
+	FaaSURL string
+	// Metrics, if set, replaces the proxy's counters as the metric
+	// source; it receives the proxy's counters as a fallback.
+	Metrics func(proxyCounters metricsrc.TotalsReader) (metricsrc.Source, error)
 }
 
 // stack is a running-ready node: its listeners are open, nothing is served
@@ -65,16 +74,19 @@ func newStack(cfg stackConfig) (*stack, error) {
 		}
 	}()
 	var err error
-	s.faas, err = embedded.New(embedded.Config{Functions: cfg.Functions, Seed: cfg.Seed, Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
-	faasAddr := cfg.FaaSListen
-	if faasAddr == "" {
-		faasAddr = "127.0.0.1:0"
-	}
-	if s.faasLn, err = net.Listen("tcp", faasAddr); err != nil {
-		return nil, fmt.Errorf("embedded FaaS listen: %w", err)
+	backend, faasURL := cfg.FaaS, cfg.FaaSURL
+	if backend == nil {
+		if s.faas, err = embedded.New(embedded.Config{Functions: cfg.Functions, Seed: cfg.Seed, Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+		faasAddr := cfg.FaaSListen
+		if faasAddr == "" {
+			faasAddr = "127.0.0.1:0"
+		}
+		if s.faasLn, err = net.Listen("tcp", faasAddr); err != nil {
+			return nil, fmt.Errorf("embedded FaaS listen: %w", err)
+		}
+		backend, faasURL = s.faas, "http://"+s.faasLn.Addr().String()
 	}
 	if s.proxyLn, err = net.Listen("tcp", cfg.ProxyListen); err != nil {
 		return nil, fmt.Errorf("proxy listen %s: %w", cfg.ProxyListen, err)
@@ -83,9 +95,15 @@ func newStack(cfg stackConfig) (*stack, error) {
 	if s.proxyURL == "" {
 		s.proxyURL = "http://" + reachable(s.proxyLn.Addr())
 	}
-	s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: "http://" + s.faasLn.Addr().String(), Logger: cfg.Logger})
+	s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
+	}
+	var source metricsrc.Source = metricsrc.NewDelta(s.proxy.Counters())
+	if cfg.Metrics != nil {
+		if source, err = cfg.Metrics(s.proxy.Counters()); err != nil {
+			return nil, err
+		}
 	}
 	var fc forecast.Factory
 	if cfg.Forecast != "" && cfg.Forecast != "none" {
@@ -97,8 +115,8 @@ func newStack(cfg stackConfig) (*stack, error) {
 	s.node, err = dfaas.New(dfaas.Config{
 		Strategy:        cfg.Strategy,
 		Proxy:           s.proxy,
-		FaaS:            s.faas,
-		Metrics:         metricsrc.NewDelta(s.proxy.Counters()),
+		FaaS:            backend,
+		Metrics:         source,
 		Peers:           cfg.Transport,
 		ProxyURL:        s.proxyURL,
 		Period:          cfg.Period,
@@ -135,7 +153,9 @@ func reachable(a net.Addr) string {
 // ctx is done.
 func (s *stack) run(ctx context.Context, g *errgroup.Group) {
 	log := s.cfg.Logger
-	serveHTTP(ctx, g, s.faasLn, s.faas.Handler(), log)
+	if s.faas != nil {
+		serveHTTP(ctx, g, s.faasLn, s.faas.Handler(), log)
+	}
 	serveHTTP(ctx, g, s.proxyLn, s.proxy, log)
 	g.Go(func() error { return s.node.Run(ctx) })
 }

@@ -101,7 +101,7 @@ func (p *picker) pick() int {
 }
 
 // bucket is a token bucket limiting a rate, with a burst of burstWindow
-// worth of tokens (at least 1).
+// worth of tokens (at least 1, unless the rate is 0: then it refuses all).
 type bucket struct {
 	mu     sync.Mutex
 	rate   float64
@@ -114,7 +114,10 @@ type bucket struct {
 const burstWindow = 500 * time.Millisecond
 
 func newBucket(rate float64, now time.Time) *bucket {
-	b := max(1, rate*burstWindow.Seconds())
+	b := rate * burstWindow.Seconds()
+	if rate > 0 {
+		b = max(1, b)
+	}
 	return &bucket{rate: rate, burst: b, tokens: b, last: now}
 }
 

@@ -1,0 +1,171 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func serve(t *testing.T, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(hs.Close)
+	return s, hs
+}
+
+func call(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "text/plain", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestDefaultServesEveryBuiltin(t *testing.T) {
+	s, hs := serve(t, Config{})
+	fns, err := s.Functions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != len(Handlers()) {
+		t.Fatalf("%d functions, want %d", len(fns), len(Handlers()))
+	}
+	for _, f := range fns {
+		if c, err := f.Capacity(); err != nil || c != DefaultCapacity {
+			t.Errorf("%s: capacity %v %v", f.Name, c, err)
+		}
+	}
+	for _, tc := range []struct{ path, body, want string }{
+		{"/function/echo", "hello", "hello"},
+		{"/function/shasum", "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  -\n"},
+		{"/function/sleep?d=1ms", "", "slept 1ms\n"},
+	} {
+		code, body := call(t, hs.URL+tc.path, tc.body)
+		if code != 200 || body != tc.want {
+			t.Errorf("%s: %d %q, want 200 %q", tc.path, code, body, tc.want)
+		}
+	}
+	for _, path := range []string{"/function/cpu?ms=1", "/function/memory?mb=1&ms=1"} {
+		if code, body := call(t, hs.URL+path, ""); code != 200 {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+	if code, _ := call(t, hs.URL+"/function/sleep?d=1h", ""); code != 400 {
+		t.Errorf("sleep 1h: %d, want 400", code)
+	}
+	if code, _ := call(t, hs.URL+"/function/nope", ""); code != 404 {
+		t.Errorf("unknown function: %d, want 404", code)
+	}
+}
+
+func TestFigletGolden(t *testing.T) {
+	_, hs := serve(t, Config{Functions: []Function{{Name: "figlet", Capacity: 1e6}}})
+	_, got := call(t, hs.URL+"/function/figlet", "DFaaS 2026!")
+	const path = "testdata/figlet.golden"
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		os.WriteFile(path, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestGatewayAPI(t *testing.T) {
+	_, hs := serve(t, Config{Functions: []Function{{Name: "figlet", Capacity: 50, Concurrency: 4, Labels: map[string]string{"team": "x"}}}})
+	call(t, hs.URL+"/function/figlet", "x")
+	resp, err := http.Get(hs.URL + "/system/functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []map[string]any
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list) != 1 {
+		t.Fatalf("list %v", list)
+	}
+	labels := list[0]["labels"].(map[string]any)
+	if labels["dfaas.maxrate"] != "50" || labels["dfaas.concurrency"] != "4" || labels["team"] != "x" {
+		t.Errorf("labels %v", labels)
+	}
+	if list[0]["replicas"] != 1.0 || list[0]["invocationCount"] != 1.0 {
+		t.Errorf("status %v", list[0])
+	}
+	resp, _ = http.Get(hs.URL + "/metrics")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`gateway_function_invocation_total{code="200",function_name="figlet"} 1`,
+		`gateway_functions_seconds_count{code="200",function_name="figlet"} 1`,
+		`gateway_service_count{function_name="figlet"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestOverload: with one slot, a queue of one and a short queue time-out,
+// concurrent requests beyond what fits are refused (429) or time out (503)
+// instead of piling up.
+func TestOverload(t *testing.T) {
+	_, hs := serve(t, Config{Functions: []Function{{
+		Name: "slow", Handler: HandlerEcho, Capacity: 5, Concurrency: 1, Queue: 1,
+		QueueTimeout: 50 * time.Millisecond, Deterministic: true, // 200 ms per request
+	}}})
+	codes := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			code, _ := call(t, hs.URL+"/function/slow", "x")
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes[200] != 1 || codes[429]+codes[503] != 5 || codes[429] == 0 || codes[503] == 0 {
+		t.Fatalf("status counts %v: want one served, the rest refused (429) or timed out (503)", codes)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fns  []Function
+		want string
+	}{
+		{"bad name", []Function{{Name: "a b"}}, "function 0"},
+		{"duplicate", []Function{{Name: "echo"}, {Name: "echo"}}, "defined twice"},
+		{"unknown handler", []Function{{Name: "x"}}, `handler "x"`},
+		{"negative capacity", []Function{{Name: "echo", Capacity: -1}}, "capacity"},
+		{"huge concurrency", []Function{{Name: "echo", Concurrency: 1 << 20}}, "concurrency"},
+	} {
+		_, err := New(Config{Functions: tc.fns})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error mentioning %q", tc.name, err, tc.want)
+		}
+	}
+}
