@@ -132,9 +132,9 @@ func TestKeepsServingWhenPartsFail(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	for i, fail := range []struct {
-		name   string
+		name    string
 		breakIt func()
-		fix    func()
+		fix     func()
 	}{
 		{"metric source down", func() { a.mDown.set(boom) }, func() { a.mDown.set(nil) }},
 		{"FaaS backend down", func() { a.faasDown.set(boom) }, func() { a.faasDown.set(nil) }},
