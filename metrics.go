@@ -2,6 +2,7 @@ package dfaas
 
 import (
 	"errors"
+	"math"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,8 +28,16 @@ type nodeMetrics struct {
 	neighbours    prometheus.Gauge
 	peerRTT       *prometheus.GaugeVec
 	share         *prometheus.GaugeVec
+	peers         *prometheus.GaugeVec
+	offered       *prometheus.GaugeVec
+	capacity      *prometheus.GaugeVec
+	forecast      *prometheus.GaugeVec
+	forecastErr   *prometheus.GaugeVec
+	forecastAbs   *prometheus.SummaryVec
 
-	mu sync.Mutex
+	mu           sync.Mutex
+	lastForecast map[string]float64 // per function, the forecast of the previous cycle
+	functions    map[string]bool    // functions with per-function series
 }
 
 func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
@@ -68,12 +77,33 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 		share: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dfaas_agent_decision_share", Help: "Share of user requests sent to each destination (local, reject, or a neighbour ID), by function.",
 		}, []string{"function", "destination"}),
+		peers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_peers", Help: "Peers known to the transport, by state (up or down).",
+		}, []string{"state"}),
+		offered: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_offered_requests_per_second", Help: "User request rate observed over the last period, by function.",
+		}, []string{"function"}),
+		capacity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_function_capacity_requests_per_second", Help: "Capacity of each local function (0: unknown).",
+		}, []string{"function"}),
+		forecast: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_forecast_requests_per_second", Help: "Forecast user request rate for the next period, by function.",
+		}, []string{"function"}),
+		forecastErr: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_forecast_error_requests_per_second", Help: "Observed minus forecast user request rate of the last period, by function.",
+		}, []string{"function"}),
+		forecastAbs: prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name: "dfaas_agent_forecast_absolute_error_requests_per_second", Help: "Absolute forecast errors, by function (rate of _sum over rate of _count is the mean absolute error).",
+		}, []string{"function"}),
+		lastForecast: map[string]float64{},
+		functions:    map[string]bool{},
 	}
 	for _, r := range []string{DropOversize, DropMalformed, DropVersion, DropInvalid, DropStale, DropSelf} {
 		m.dropped.WithLabelValues(r)
 	}
 	m.collectors = []prometheus.Collector{m.cycles, m.cycleErrors, m.cycleDuration, m.componentUp, m.received,
-		m.sent, m.sendErrors, m.dropped, m.neighbours, m.peerRTT, m.share}
+		m.sent, m.sendErrors, m.dropped, m.neighbours, m.peerRTT, m.share,
+		m.peers, m.offered, m.capacity, m.forecast, m.forecastErr, m.forecastAbs}
 	if reg == nil {
 		return m, nil
 	}
@@ -114,9 +144,55 @@ func (m *nodeMetrics) setPeers(infos []peer.Info) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.peerRTT.Reset()
+	var up, down float64
 	for _, p := range infos {
 		if p.RTT > 0 {
 			m.peerRTT.WithLabelValues(string(p.ID)).Set(p.RTT.Seconds())
+		}
+		if p.Up {
+			up++
+		} else {
+			down++
+		}
+	}
+	m.peers.WithLabelValues("up").Set(up)
+	m.peers.WithLabelValues("down").Set(down)
+}
+
+// setFunctions records the observed and forecast rates of a snapshot's
+// functions. When observed is true (the sample covered a window), the
+// error of the forecast made in the previous cycle is recorded too.
+func (m *nodeMetrics) setFunctions(fns []strategy.Function, observed bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := make(map[string]bool, len(fns))
+	for _, f := range fns {
+		seen[f.Name] = true
+		m.functions[f.Name] = true
+		m.offered.WithLabelValues(f.Name).Set(f.Offered)
+		m.forecast.WithLabelValues(f.Name).Set(f.Forecast)
+		if f.Deployed {
+			m.capacity.WithLabelValues(f.Name).Set(f.Capacity)
+		} else {
+			m.capacity.DeleteLabelValues(f.Name)
+		}
+		if prev, ok := m.lastForecast[f.Name]; ok && observed {
+			e := f.Offered - prev
+			m.forecastErr.WithLabelValues(f.Name).Set(e)
+			m.forecastAbs.WithLabelValues(f.Name).Observe(math.Abs(e))
+		}
+		if observed {
+			m.lastForecast[f.Name] = f.Forecast
+		}
+	}
+	for name := range m.functions {
+		if !seen[name] {
+			delete(m.functions, name)
+			delete(m.lastForecast, name)
+			for _, v := range []*prometheus.GaugeVec{m.offered, m.forecast, m.capacity, m.forecastErr} {
+				v.DeleteLabelValues(name)
+			}
+			m.forecastAbs.DeleteLabelValues(name)
 		}
 	}
 }

@@ -224,6 +224,7 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	}
 
 	snap := n.buildSnapshot(now, cycle, fns, sample)
+	n.m.setFunctions(snap.Functions, sample.Window > 0)
 	if err := snap.Validate(); err != nil {
 		// A bug or a source returning garbage: never hand it to a strategy.
 		n.fail(ComponentMetrics, err)

@@ -9,5 +9,6 @@
 //	faas-cli deploy --name figlet --label dfaas.maxrate=100 --label dfaas.timeout_ms=6000
 //
 // Implementations: Static (here), faas/embedded (a built-in FaaS that
-// speaks the OpenFaaS gateway API).
+// speaks the OpenFaaS gateway API), faas/openfaas (a client of an OpenFaaS
+// gateway, or of dfaas faas).
 package faas

@@ -36,6 +36,10 @@ const (
 	LabelTimeout = "dfaas.timeout_ms"
 	// LabelConcurrency is how many requests the function serves at once.
 	LabelConcurrency = "dfaas.concurrency"
+	// LabelMaxRatePerReplica states the capacity of one replica (req/s).
+	// Backends that know the replicas turn it into LabelMaxRate (this
+	// times the available replicas) when LabelMaxRate is absent.
+	LabelMaxRatePerReplica = "dfaas.maxrate_per_replica"
 )
 
 // Function is a function deployed on the local platform.

@@ -9,6 +9,12 @@
 // (the embedded proxy does); Static is a settable Source for tests and
 // simulations.
 //
+// Fallback keeps a node deciding when its preferred source fails: it
+// returns a fallback's sample with an error wrapping ErrDegraded, which the
+// node reports as the metric source's health.
+//
 // Implementations in sub-packages: metricsrc/host (CPU and memory from
-// /proc).
+// /proc), metricsrc/scrape (the FaaS gateway's and node_exporter's
+// /metrics, scraped directly), metricsrc/prometheus (a Prometheus server;
+// it also exports a TotalsReader as Prometheus metrics).
 package metricsrc

@@ -62,10 +62,15 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	var fns functionsFlag
 	fs.Var(&fns, "function", "a function of the embedded FaaS: NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D]; repeatable (default: every built-in)")
+	var backends backendFlags
+	backends.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := applyEnv(fs, agentEnv()); err != nil {
+		return err
+	}
+	if err := applyBackendEnv(fs); err != nil {
 		return err
 	}
 	log, err := newLogger(io.err, *logLevel)
@@ -95,11 +100,17 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	}
 	log.Warn("no peer network: this agent runs standalone")
 
-	s, err := newStack(stackConfig{
+	cfg := stackConfig{
 		Transport: tr, Strategy: st, StrategyName: *stratName, Functions: fns,
 		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry,
 		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log,
-	})
+	}
+	releaseBackends, err := backends.configure(&cfg, log)
+	if err != nil {
+		return err
+	}
+	defer releaseBackends()
+	s, err := newStack(cfg)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,9 @@ func runFaaS(ctx context.Context, args []string, io stdio) error {
 	fs.Var(&fns, "function", "a function to serve: NAME[,handler=H][,capacity=REQ_PER_S][,concurrency=N][,queue=N][,queue_timeout=DUR]; repeatable; default: every built-in ("+strings.Join(embedded.Handlers(), ", ")+") with capacity 100")
 	seed := fs.Uint64("seed", 1, "seed of the random service times")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	namespace := fs.String("namespace", "", "namespace to report functions in, and to append to the function_name metric label (as OpenFaaS does with openfaas-fn)")
+	user := fs.String("basic-auth-user", "", "protect /system/ with basic auth for this user (as the gateway's basic_auth mode)")
+	pwFile := fs.String("basic-auth-password-file", "", "file holding the basic-auth password (with --basic-auth-user)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -73,7 +77,18 @@ func runFaaS(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	srv, err := embedded.New(embedded.Config{Functions: fns, Seed: *seed, Logger: log})
+	var pw string
+	if *pwFile != "" {
+		data, err := os.ReadFile(*pwFile)
+		if err != nil {
+			return usageError{"--basic-auth-password-file: " + err.Error()}
+		}
+		pw = strings.TrimSpace(string(data))
+	}
+	if (*user == "") != (pw == "") {
+		return usageError{"--basic-auth-user and --basic-auth-password-file go together"}
+	}
+	srv, err := embedded.New(embedded.Config{Functions: fns, Seed: *seed, Logger: log, Namespace: *namespace, Username: *user, Password: pw})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/metricsrc"
+	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
 	"github.com/dfaas-go/dfaas/peer"
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -48,8 +49,9 @@ type stackConfig struct {
 	FaaS    faas.Backend
 	FaaSURL string
 	// Metrics, if set, replaces the proxy's counters as the metric
-	// source; it receives the proxy's counters as a fallback.
-	Metrics func(proxyCounters metricsrc.TotalsReader) (metricsrc.Source, error)
+	// source; it receives the proxy's counters as a fallback and the URL
+	// of the FaaS the proxy sends local requests to.
+	Metrics func(proxyCounters metricsrc.TotalsReader, faasURL string) (metricsrc.Source, error)
 }
 
 // stack is a running-ready node: its listeners are open, nothing is served
@@ -101,7 +103,7 @@ func newStack(cfg stackConfig) (*stack, error) {
 	}
 	var source metricsrc.Source = metricsrc.NewDelta(s.proxy.Counters())
 	if cfg.Metrics != nil {
-		if source, err = cfg.Metrics(s.proxy.Counters()); err != nil {
+		if source, err = cfg.Metrics(s.proxy.Counters(), faasURL); err != nil {
 			return nil, err
 		}
 	}
@@ -111,7 +113,8 @@ func newStack(cfg stackConfig) (*stack, error) {
 			return nil, usageError{"--forecast: " + err.Error()}
 		}
 	}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		promsrc.NewCollector(s.proxy.Counters(), 0))
 	s.node, err = dfaas.New(dfaas.Config{
 		Strategy:        cfg.Strategy,
 		Proxy:           s.proxy,

@@ -3,11 +3,11 @@ package embedded
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -32,6 +32,11 @@ const (
 	DefaultQueueTimeout = time.Second
 	// MaxBodySize is the largest request body a function accepts.
 	MaxBodySize = 10 << 20
+	// MinCapacity is the smallest capacity a function may have (req/s).
+	MinCapacity = 0.001
+	// DefaultMaxFunctions and DefaultMaxReplicas bound deployments.
+	DefaultMaxFunctions = 100
+	DefaultMaxReplicas  = 20
 )
 
 // Config configures a Server. The zero Config serves every built-in
@@ -44,14 +49,30 @@ type Config struct {
 	Seed uint64
 	// Logger receives the server's logs. If nil, logs are discarded.
 	Logger *slog.Logger
+
+	// Namespace, if set, is reported as every function's namespace and
+	// appended to the function_name label of the gateway metrics
+	// ("figlet.openfaas-fn"), as an OpenFaaS gateway does.
+	Namespace string
+	// Username and Password, if Username is set, protect the /system/
+	// API with HTTP basic auth, like the gateway's basic_auth mode.
+	// /function/, /healthz and /metrics stay open.
+	Username, Password string
+	// MaxFunctions bounds how many functions may be deployed. If zero,
+	// DefaultMaxFunctions.
+	MaxFunctions int
+	// MaxReplicas bounds a function's replicas. If zero,
+	// DefaultMaxReplicas.
+	MaxReplicas int
 }
 
 // Function configures one function: which built-in code it runs, and its
-// capacity model. A function holds one of Concurrency slots for a service
+// capacity model. A request holds one of Concurrency slots for a service
 // time drawn from an exponential distribution of mean
 // Concurrency/Capacity seconds (or the time its code takes, if longer), so
-// that it sustains Capacity req/s; requests wait for a slot in a bounded
-// queue for at most QueueTimeout.
+// that one replica sustains Capacity req/s; requests wait for a slot in a
+// bounded queue for at most QueueTimeout. Each replica adds Concurrency
+// slots, Capacity req/s and Queue places.
 type Function struct {
 	// Name is the function's name (as in /function/{name}).
 	Name string
@@ -72,6 +93,9 @@ type Function struct {
 	// Deterministic makes every service time equal to the mean instead
 	// of exponentially distributed.
 	Deterministic bool
+	// Replicas is the initial number of replicas. If zero, 1 (scale to
+	// zero through the API).
+	Replicas int
 	// Labels and Annotations are reported by /system/functions, next to
 	// the dfaas.* labels derived from the capacity model.
 	Labels      map[string]string
@@ -79,17 +103,26 @@ type Function struct {
 }
 
 // Server is an embedded FaaS platform: it runs built-in functions with a
-// capacity model and speaks the part of the OpenFaaS gateway HTTP API that
-// DFaaS uses (GET /system/functions, GET /system/function/{name},
-// /function/{name}, /healthz, /metrics with the gateway's metric names). It
-// also implements faas.Backend in-process. It is safe for concurrent use.
+// capacity model and speaks the OpenFaaS gateway HTTP API closely enough
+// for faas/openfaas and faas-cli-style clients: list, inspect, deploy,
+// update, delete and scale functions under /system/, invoke them under
+// /function/{name}, /healthz, and /metrics with the gateway's metric names
+// and labels. It also implements faas.Backend in-process. It is safe for
+// concurrent use.
 type Server struct {
 	log     *slog.Logger
 	font    font
-	fns     map[string]*function
-	order   []string
 	reg     *prometheus.Registry
 	started time.Time
+	ns      string
+	user    string
+	pass    string
+	maxFns  int
+	maxRepl int
+
+	fnMu  sync.RWMutex // guards fns and order
+	fns   map[string]*function
+	order []string
 
 	mu  sync.Mutex // guards rnd
 	rnd *rand.Rand
@@ -98,17 +131,24 @@ type Server struct {
 	startedC    *prometheus.CounterVec
 	seconds     *prometheus.HistogramVec
 	waiting     *prometheus.GaugeVec
+	replicas    *prometheus.GaugeVec
 
 	closed atomic.Bool
 }
 
 type function struct {
-	cfg     Function
+	cfg     Function // Capacity, Concurrency and Queue are per replica
 	code    handlerFunc
-	slots   chan struct{}
+	slots   limiter
 	waiting atomic.Int64
 	mean    time.Duration
 	calls   atomic.Uint64
+	created time.Time
+	img     string            // image it was deployed with, if any
+	env     map[string]string // environment it was deployed with
+
+	mu       sync.Mutex // guards replicas
+	replicas int
 }
 
 // New validates cfg and returns a Server. It starts nothing: serve
@@ -118,19 +158,41 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	switch {
+	case cfg.MaxFunctions < 0:
+		return nil, fmt.Errorf("embedded faas: negative MaxFunctions %d", cfg.MaxFunctions)
+	case cfg.MaxReplicas < 0:
+		return nil, fmt.Errorf("embedded faas: negative MaxReplicas %d", cfg.MaxReplicas)
+	case cfg.Password != "" && cfg.Username == "":
+		return nil, errors.New("embedded faas: Password given without Username")
+	}
+	if cfg.Namespace != "" {
+		if err := strategy.ValidName(cfg.Namespace); err != nil {
+			return nil, fmt.Errorf("embedded faas: Namespace: %w", err)
+		}
+	}
 	s := &Server{
 		log:     log,
 		font:    parseFont(),
 		fns:     map[string]*function{},
 		reg:     prometheus.NewRegistry(),
 		started: time.Now(),
+		ns:      cfg.Namespace,
+		user:    cfg.Username,
+		pass:    cfg.Password,
+		maxFns:  cmp.Or(cfg.MaxFunctions, DefaultMaxFunctions),
+		maxRepl: cmp.Or(cfg.MaxReplicas, DefaultMaxReplicas),
 		rnd:     rand.New(rand.NewPCG(cfg.Seed, 0x66616173)),
 	}
+	s.initMetrics()
 	fns := cfg.Functions
 	if len(fns) == 0 {
 		for _, h := range Handlers() {
 			fns = append(fns, Function{Name: h})
 		}
+	}
+	if len(fns) > s.maxFns {
+		return nil, fmt.Errorf("embedded faas: %d functions, at most %d (MaxFunctions)", len(fns), s.maxFns)
 	}
 	for i, f := range fns {
 		if err := strategy.ValidName(f.Name); err != nil {
@@ -143,11 +205,8 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("embedded faas: function %q: %w", f.Name, err)
 		}
-		s.fns[f.Name] = fn
-		s.order = append(s.order, f.Name)
+		s.add(fn)
 	}
-	slices.Sort(s.order)
-	s.initMetrics()
 	return s, nil
 }
 
@@ -162,33 +221,126 @@ func (s *Server) newFunction(f Function) (*function, error) {
 	switch {
 	case f.Capacity < 0 || math.IsNaN(f.Capacity) || math.IsInf(f.Capacity, 0):
 		return nil, fmt.Errorf("capacity %v is not a positive number", f.Capacity)
+	case f.Capacity > 0 && f.Capacity < MinCapacity:
+		return nil, fmt.Errorf("capacity %v below the minimum %v req/s", f.Capacity, MinCapacity)
 	case f.Concurrency < 0 || f.Concurrency > 10000:
 		return nil, fmt.Errorf("concurrency %d not in [1, 10000]", f.Concurrency)
-	case f.Queue < 0:
-		return nil, fmt.Errorf("negative queue %d", f.Queue)
+	case f.Queue < 0 || f.Queue > 1e6:
+		return nil, fmt.Errorf("queue %d not in [0, 1000000]", f.Queue)
 	case f.QueueTimeout < 0:
 		return nil, fmt.Errorf("negative queue timeout %v", f.QueueTimeout)
+	case f.Replicas < 0 || f.Replicas > s.maxRepl:
+		return nil, fmt.Errorf("replicas %d not in [0, %d]", f.Replicas, s.maxRepl)
 	}
 	f.Capacity = cmp.Or(f.Capacity, DefaultCapacity)
 	f.Concurrency = cmp.Or(f.Concurrency, DefaultConcurrency)
 	f.Queue = cmp.Or(f.Queue, 10*f.Concurrency)
 	f.QueueTimeout = cmp.Or(f.QueueTimeout, DefaultQueueTimeout)
-	labels := map[string]string{}
-	for k, v := range f.Labels {
-		labels[k] = v
+	f.Labels = maps.Clone(f.Labels)
+	f.Annotations = maps.Clone(f.Annotations)
+	fn := &function{
+		cfg:      f,
+		code:     code,
+		mean:     time.Duration(float64(f.Concurrency) / f.Capacity * float64(time.Second)),
+		created:  time.Now(),
+		replicas: cmp.Or(f.Replicas, 1),
 	}
-	labels[faas.LabelMaxRate] = strconv.FormatFloat(f.Capacity, 'f', -1, 64)
-	labels[faas.LabelConcurrency] = strconv.Itoa(f.Concurrency)
+	fn.slots.setLimit(fn.replicas * f.Concurrency)
+	return fn, nil
+}
+
+// add registers fn, replacing a function of the same name. s.fnMu must not
+// be held.
+func (s *Server) add(fn *function) {
+	s.fnMu.Lock()
+	defer s.fnMu.Unlock()
+	s.insertLocked(fn)
+}
+
+// insertLocked registers fn; s.fnMu must be held.
+func (s *Server) insertLocked(fn *function) {
+	name := fn.cfg.Name
+	if _, ok := s.fns[name]; !ok {
+		s.order = append(s.order, name)
+		slices.Sort(s.order)
+	}
+	s.fns[name] = fn
+	s.startedC.WithLabelValues(s.metricName(name))
+	s.replicas.WithLabelValues(s.metricName(name)).Set(float64(fn.getReplicas()))
+}
+
+// addNew registers fn unless a function of that name exists or the
+// server is full; it returns the HTTP status of the refusal.
+func (s *Server) addNew(fn *function) (int, error) {
+	s.fnMu.Lock()
+	defer s.fnMu.Unlock()
+	if _, exists := s.fns[fn.cfg.Name]; exists {
+		return http.StatusConflict, fmt.Errorf("function %q is already deployed: update it with PUT", fn.cfg.Name)
+	}
+	if len(s.fns) >= s.maxFns {
+		return http.StatusBadRequest, fmt.Errorf("unable to create function, maximum: %d", s.maxFns)
+	}
+	s.insertLocked(fn)
+	return 0, nil
+}
+
+// function returns the function called name, or nil.
+func (s *Server) function(name string) *function {
+	s.fnMu.RLock()
+	defer s.fnMu.RUnlock()
+	return s.fns[name]
+}
+
+// list returns the functions in name order.
+func (s *Server) list() []*function {
+	s.fnMu.RLock()
+	defer s.fnMu.RUnlock()
+	out := make([]*function, len(s.order))
+	for i, name := range s.order {
+		out[i] = s.fns[name]
+	}
+	return out
+}
+
+// metricName is a function's function_name label: name.namespace when the
+// server has a namespace, as the OpenFaaS gateway reports it.
+func (s *Server) metricName(name string) string {
+	if s.ns == "" {
+		return name
+	}
+	return name + "." + s.ns
+}
+
+func (f *function) getReplicas() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.replicas
+}
+
+func (f *function) setReplicas(n int) {
+	f.mu.Lock()
+	f.replicas = n
+	f.mu.Unlock()
+	f.slots.setLimit(n * f.cfg.Concurrency)
+}
+
+// labels returns the labels a function reports: its own, and the dfaas.*
+// labels of its capacity model for its current replicas (dfaas.maxrate and
+// dfaas.concurrency for the whole function, dfaas.maxrate_per_replica for
+// one replica).
+func (f *function) labels() map[string]string {
+	r := f.getReplicas()
+	labels := maps.Clone(f.cfg.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[faas.LabelMaxRate] = strconv.FormatFloat(f.cfg.Capacity*float64(r), 'f', -1, 64)
+	labels[LabelMaxRatePerReplica] = strconv.FormatFloat(f.cfg.Capacity, 'f', -1, 64)
+	labels[faas.LabelConcurrency] = strconv.Itoa(min(f.cfg.Concurrency*r, 65535))
 	if _, ok := labels[faas.LabelTimeout]; !ok {
-		labels[faas.LabelTimeout] = strconv.FormatInt(f.QueueTimeout.Milliseconds()+30000, 10)
+		labels[faas.LabelTimeout] = strconv.FormatInt(f.cfg.QueueTimeout.Milliseconds()+30000, 10)
 	}
-	f.Labels = labels
-	return &function{
-		cfg:   f,
-		code:  code,
-		slots: make(chan struct{}, f.Concurrency),
-		mean:  time.Duration(float64(f.Concurrency) / f.Capacity * float64(time.Second)),
-	}, nil
+	return labels
 }
 
 func (s *Server) initMetrics() {
@@ -204,14 +356,10 @@ func (s *Server) initMetrics() {
 	s.waiting = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dfaas_faas_queue_waiting", Help: "Requests waiting for a function slot.",
 	}, []string{"function_name"})
-	replicas := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	s.replicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "gateway_service_count", Help: "Current count of replicas for function.",
 	}, []string{"function_name"})
-	for _, name := range s.order {
-		replicas.WithLabelValues(name).Set(1)
-		s.startedC.WithLabelValues(name)
-	}
-	s.reg.MustRegister(s.invocations, s.startedC, s.seconds, s.waiting, replicas)
+	s.reg.MustRegister(s.invocations, s.startedC, s.seconds, s.waiting, s.replicas)
 }
 
 // Functions implements faas.Backend.
@@ -222,13 +370,14 @@ func (s *Server) Functions(ctx context.Context) ([]faas.Function, error) {
 	if s.closed.Load() {
 		return nil, errors.New("embedded faas: closed")
 	}
-	out := make([]faas.Function, 0, len(s.order))
-	for _, name := range s.order {
-		f := s.fns[name]
+	fns := s.list()
+	out := make([]faas.Function, 0, len(fns))
+	for _, f := range fns {
+		r := f.getReplicas()
 		out = append(out, faas.Function{
-			Name: name, Replicas: 1, AvailableReplicas: 1,
-			Labels: f.cfg.Labels, Annotations: f.cfg.Annotations,
-		}.Clone())
+			Name: f.cfg.Name, Replicas: r, AvailableReplicas: r,
+			Labels: f.labels(), Annotations: maps.Clone(f.cfg.Annotations),
+		})
 	}
 	return out, nil
 }
@@ -259,77 +408,32 @@ func (s *Server) Handler() http.Handler {
 		io.WriteString(w, "OK")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /system/functions", s.listFunctions)
-	mux.HandleFunc("GET /system/function/{name}", s.getFunction)
-	mux.HandleFunc("GET /system/info", s.info)
-	mux.HandleFunc("/system/", func(w http.ResponseWriter, r *http.Request) {
+	sys := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(h)) }
+	sys("GET /system/functions", s.listFunctions)
+	sys("POST /system/functions", s.deploy)
+	sys("PUT /system/functions", s.updateFunction)
+	sys("DELETE /system/functions", s.deleteFunction)
+	sys("GET /system/function/{name}", s.getFunction)
+	sys("POST /system/scale-function/{name}", s.scale)
+	sys("GET /system/info", s.info)
+	sys("GET /system/namespaces", s.namespaces)
+	sys("/system/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not supported by the embedded FaaS", http.StatusNotImplemented)
+	})
+	mux.HandleFunc("/async-function/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "asynchronous invocation is not supported by the embedded FaaS", http.StatusNotImplemented)
 	})
 	mux.HandleFunc("/function/{name}", s.invoke)
 	mux.HandleFunc("/function/{name}/{rest...}", s.invoke)
 	return mux
 }
 
-// functionStatus has the JSON fields of OpenFaaS's types.FunctionStatus.
-type functionStatus struct {
-	Name              string            `json:"name"`
-	Image             string            `json:"image"`
-	Namespace         string            `json:"namespace,omitempty"`
-	EnvProcess        string            `json:"envProcess,omitempty"`
-	Labels            map[string]string `json:"labels,omitempty"`
-	Annotations       map[string]string `json:"annotations,omitempty"`
-	InvocationCount   float64           `json:"invocationCount,omitempty"`
-	Replicas          uint64            `json:"replicas,omitempty"`
-	AvailableReplicas uint64            `json:"availableReplicas,omitempty"`
-	CreatedAt         time.Time         `json:"createdAt"`
-}
-
-func (s *Server) status(name string) functionStatus {
-	f := s.fns[name]
-	return functionStatus{
-		Name: name, Image: "dfaas/builtin-" + f.cfg.Handler, EnvProcess: f.cfg.Handler,
-		Labels: f.cfg.Labels, Annotations: f.cfg.Annotations,
-		InvocationCount: float64(f.calls.Load()), Replicas: 1, AvailableReplicas: 1, CreatedAt: s.started,
-	}
-}
-
-func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) {
-	out := make([]functionStatus, 0, len(s.order))
-	for _, name := range s.order {
-		out = append(out, s.status(name))
-	}
-	writeJSON(w, out)
-}
-
-func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if _, ok := s.fns[name]; !ok {
-		http.Error(w, fmt.Sprintf("function %q not found", name), http.StatusNotFound)
-		return
-	}
-	writeJSON(w, s.status(name))
-}
-
-func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, map[string]any{
-		"provider": map[string]any{"provider": "dfaas-embedded", "orchestration": "in-process"},
-		"version":  map[string]any{"release": "dfaas"},
-	})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	if err := json.NewEncoder(w).Encode(v); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-	}
-}
-
 // invoke runs a function: wait for a slot (bounded queue, time-out), run
 // the code, hold the slot for the drawn service time, answer.
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	f, ok := s.fns[name]
-	if !ok {
+	f := s.function(name)
+	if f == nil {
 		http.Error(w, fmt.Sprintf("function %q is not deployed", name), http.StatusNotFound)
 		return
 	}
@@ -338,11 +442,12 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	s.startedC.WithLabelValues(name).Inc()
+	mname := s.metricName(name)
+	s.startedC.WithLabelValues(mname).Inc()
 	code := s.run(w, r, f)
 	c := strconv.Itoa(code)
-	s.invocations.WithLabelValues(name, c).Inc()
-	s.seconds.WithLabelValues(name, c).Observe(time.Since(start).Seconds())
+	s.invocations.WithLabelValues(mname, c).Inc()
+	s.seconds.WithLabelValues(mname, c).Observe(time.Since(start).Seconds())
 }
 
 func (s *Server) run(w http.ResponseWriter, r *http.Request, f *function) int {
@@ -358,30 +463,27 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, f *function) int {
 		}
 		return fail(http.StatusBadRequest, "reading request body: %v", err)
 	}
+	replicas := f.getReplicas()
+	if replicas == 0 {
+		return fail(http.StatusServiceUnavailable, "function %q has no replicas (scaled to zero)", f.cfg.Name)
+	}
 	// Queue for a slot.
-	if n := f.waiting.Add(1); n > int64(f.cfg.Queue) {
+	mname := s.metricName(f.cfg.Name)
+	if n := f.waiting.Add(1); n > int64(f.cfg.Queue*replicas) {
 		f.waiting.Add(-1)
-		return fail(http.StatusTooManyRequests, "function %q: queue full (%d waiting)", f.cfg.Name, f.cfg.Queue)
+		return fail(http.StatusTooManyRequests, "function %q: queue full (%d waiting)", f.cfg.Name, f.cfg.Queue*replicas)
 	}
-	s.waiting.WithLabelValues(f.cfg.Name).Inc()
-	timer := time.NewTimer(f.cfg.QueueTimeout)
-	var got bool
-	select {
-	case f.slots <- struct{}{}:
-		got = true
-	case <-timer.C:
-	case <-r.Context().Done():
-	}
-	timer.Stop()
+	s.waiting.WithLabelValues(mname).Inc()
+	got := f.slots.acquire(r.Context(), f.cfg.QueueTimeout)
 	f.waiting.Add(-1)
-	s.waiting.WithLabelValues(f.cfg.Name).Dec()
+	s.waiting.WithLabelValues(mname).Dec()
 	if !got {
 		if r.Context().Err() != nil {
 			return fail(499, "client went away while queued")
 		}
 		return fail(http.StatusServiceUnavailable, "function %q: no slot free within %v", f.cfg.Name, f.cfg.QueueTimeout)
 	}
-	defer func() { <-f.slots }()
+	defer f.slots.release()
 	f.calls.Add(1)
 
 	service := f.mean

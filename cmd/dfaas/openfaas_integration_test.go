@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dfaas-go/dfaas"
+	"github.com/dfaas-go/dfaas/internal/promtest"
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// bg runs a dfaas command in the background until stop is called; stop
+// waits for it and returns its error.
+func bg(t *testing.T, args ...string) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, stdio{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+	}()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// waitReady polls url until it answers (any status).
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", url)
+}
+
+// agentStatus is what /status answers.
+type agentStatus struct {
+	dfaas.Status
+	Strategy string `json:"strategy"`
+}
+
+func getStatus(t *testing.T, admin string) agentStatus {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st agentStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func healthz(admin string) (int, string) {
+	resp, err := http.Get("http://" + admin + "/healthz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitHealth polls /healthz until it answers code (with want in the body).
+func waitHealth(t *testing.T, admin string, code int, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var c int
+	var body string
+	for time.Now().Before(deadline) {
+		if c, body = healthz(admin); c == code && strings.Contains(body, want) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("/healthz: %d %s; want %d with %q within %v", c, body, code, want, within)
+}
+
+// steadyLoad sends evenly spaced requests at rate req/s to each url until
+// ctx is done, counting answers by status.
+type steadyLoad struct {
+	mu    sync.Mutex
+	codes map[string]map[int]int
+}
+
+func (l *steadyLoad) run(ctx context.Context, g *errgroup.Group, rate float64, urls ...string) {
+	l.codes = map[string]map[int]int{}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
+	for _, u := range urls {
+		l.codes[u] = map[int]int{}
+		g.Go(func() error {
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			gap := time.Duration(float64(time.Second) / rate)
+			next := time.Now()
+			for {
+				next = next.Add(gap)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(time.Until(next)):
+				}
+				wg.Go(func() {
+					code := 0
+					if resp, err := client.Post(u, "text/plain", strings.NewReader("DFaaS")); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						code = resp.StatusCode
+					}
+					l.mu.Lock()
+					l.codes[u][code]++
+					l.mu.Unlock()
+				})
+			}
+		})
+	}
+}
+
+func (l *steadyLoad) snapshot(u string) map[int]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[int]int{}
+	for k, v := range l.codes[u] {
+		out[k] = v
+	}
+	return out
+}
+
+func localShare(st agentStatus, fn string) (float64, bool) {
+	r, ok := st.Decision.Route(fn)
+	return r.Local, ok
+}
+
+// TestIntegrationSameDecisions: two agents under the same constant load,
+// one with the embedded defaults (embedded FaaS, scraping source) and one
+// with --faas openfaas --metrics prometheus against dfaas faas and a real
+// Prometheus, decide the same shares.
+//
+// "Same": for every cycle compared after warm-up, the local shares differ
+// by at most 0.05 and both route the rest to rejection. With constant
+// arrivals, both sources estimate the same offered rate λ up to window
+// alignment (±1 request per window edge, ±1 scrape interval of Prometheus
+// extrapolation jitter); recalc's local share is u·C/λ, so a relative
+// error ε in λ moves it by about share·ε. At λ = 120 req/s over 2-4 s
+// windows ε is around 1 %, i.e. 0.005 on a share of 0.5; 0.05 leaves
+// room for scheduling stalls on a loaded two-core machine while still
+// catching any systematic difference (a rate read from the wrong series,
+// a window off by a factor, a missing function).
+func TestIntegrationSameDecisions(t *testing.T) {
+	const (
+		rate     = 120.0 // req/s at each node
+		capacity = 60.0
+		period   = 2 * time.Second
+	)
+	ne := promtest.StartNodeExporter(t)
+	faasAddr := promtest.FreePort(t)
+	bg(t, "faas", "--listen", faasAddr, "--namespace", "openfaas-fn", "--function", fmt.Sprintf("figlet,capacity=%g,concurrency=6", capacity))
+	waitReady(t, "http://"+faasAddr+"/healthz")
+
+	adminA, adminB := promtest.FreePort(t), promtest.FreePort(t)
+	proxyA, proxyB := promtest.FreePort(t), promtest.FreePort(t)
+	pr := promtest.StartPrometheus(t, time.Second,
+		promtest.Job{Name: "dfaas-agent", Targets: []string{adminA}},
+		promtest.Job{Name: "openfaas-gateway", Targets: []string{faasAddr}},
+		promtest.Job{Name: "node", Targets: []string{strings.TrimSuffix(strings.TrimPrefix(ne.URL, "http://"), "/metrics")}},
+	)
+	common := []string{"--strategy", "recalc", "--period", period.String(), "--log-level", "error"}
+	bg(t, append([]string{"agent", "--id", "a", "--http", adminA, "--proxy-listen", proxyA,
+		"--faas", "openfaas", "--openfaas-url", "http://" + faasAddr,
+		"--metrics", "prometheus", "--prometheus-url", pr.URL, "--prometheus-scrape-interval", "1s"}, common...)...)
+	bg(t, append([]string{"agent", "--id", "b", "--http", adminB, "--proxy-listen", proxyB,
+		"--function", fmt.Sprintf("figlet,capacity=%g,concurrency=6", capacity)}, common...)...)
+	waitReady(t, "http://"+adminA+"/healthz")
+	waitReady(t, "http://"+adminB+"/healthz")
+	pr.WaitUp(t, 30*time.Second, "dfaas-agent", "openfaas-gateway", "node")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	g, ctx := errgroup.WithContext(ctx)
+	var load steadyLoad
+	load.run(ctx, g, rate, "http://"+proxyA+"/function/figlet", "http://"+proxyB+"/function/figlet")
+	defer func() { cancel(); g.Wait() }()
+
+	time.Sleep(6 * period) // warm-up: full windows of load in both sources
+	var maxDiff float64
+	var compared int
+	for range 8 {
+		time.Sleep(period)
+		a, b := getStatus(t, adminA), getStatus(t, adminB)
+		la, okA := localShare(a, "figlet")
+		lb, okB := localShare(b, "figlet")
+		fa, _ := a.Decision.Route("figlet")
+		fb, _ := b.Decision.Route("figlet")
+		var offA, offB float64
+		for _, f := range a.Functions {
+			offA = f.Offered
+		}
+		for _, f := range b.Functions {
+			offB = f.Offered
+		}
+		t.Logf("cycle a=%d b=%d: offered a %.1f b %.1f req/s; local a %.4f b %.4f; reject a %.4f b %.4f; health a %v",
+			a.Cycles, b.Cycles, offA, offB, la, lb, fa.Reject, fb.Reject, a.Health)
+		if !okA || !okB {
+			t.Fatalf("no route for figlet: a %+v b %+v", a.Decision, b.Decision)
+		}
+		if len(fa.Forward) != 0 || len(fb.Forward) != 0 {
+			t.Errorf("standalone agents forward: a %+v b %+v", fa, fb)
+		}
+		if h := a.Health[dfaas.ComponentMetrics]; h != "ok" {
+			t.Errorf("agent a metrics health %q: the Prometheus source is not in use", h)
+		}
+		d := math.Abs(la - lb)
+		maxDiff = max(maxDiff, d)
+		compared++
+		if d > 0.05 {
+			t.Errorf("local shares differ by %.4f (a %.4f, b %.4f), more than 0.05", d, la, lb)
+		}
+		if want := strategy.DefaultUtilization * capacity / rate; math.Abs(la-want) > 0.1 {
+			t.Errorf("agent a local share %.4f far from u·C/λ = %.4f", la, want)
+		}
+	}
+	t.Logf("%d cycles compared: largest difference of local shares %.4f", compared, maxDiff)
+
+	// Every query of the Grafana dashboard runs on this Prometheus, and
+	// those about what this setup has return data.
+	data, err := os.ReadFile("../../deploy/grafana/dfaas.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$__rate_interval", "4s", "$instance", ".*", "$gateway", ".*", "$node", ".*")
+	mayBeEmpty := regexp.MustCompile(`rtt|neighbour_|send_errors|peers\b|messages_received|forecast_absolute|cycle_errors`)
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			vals, err := pr.Query(vars.Replace(tg.Expr))
+			switch {
+			case err != nil:
+				t.Errorf("dashboard panel %q: %v", p.Title, err)
+			case len(vals) == 0 && !mayBeEmpty.MatchString(tg.Expr):
+				t.Errorf("dashboard panel %q: no data for %s", p.Title, tg.Expr)
+			}
+		}
+	}
+}
+
+// TestIntegrationOutage: an agent with --faas openfaas --metrics prometheus
+// keeps serving while the gateway or Prometheus is killed; /healthz turns
+// 503 naming the failing component and back to 200 when it returns.
+func TestIntegrationOutage(t *testing.T) {
+	ne := promtest.StartNodeExporter(t)
+	faasAddr := promtest.FreePort(t)
+	faasArgs := []string{"faas", "--listen", faasAddr, "--function", "figlet,capacity=200,concurrency=20"}
+	stopFaaS := bg(t, faasArgs...)
+	waitReady(t, "http://"+faasAddr+"/healthz")
+	admin, proxy := promtest.FreePort(t), promtest.FreePort(t)
+	pr := promtest.StartPrometheus(t, time.Second,
+		promtest.Job{Name: "dfaas-agent", Targets: []string{admin}},
+		promtest.Job{Name: "openfaas-gateway", Targets: []string{faasAddr}},
+		promtest.Job{Name: "node", Targets: []string{strings.TrimSuffix(strings.TrimPrefix(ne.URL, "http://"), "/metrics")}},
+	)
+	bg(t, "agent", "--id", "a", "--http", admin, "--proxy-listen", proxy, "--period", "1s", "--log-level", "error",
+		"--faas", "openfaas", "--openfaas-url", "http://"+faasAddr, "--openfaas-timeout", "500ms",
+		"--metrics", "prometheus", "--prometheus-url", pr.URL, "--prometheus-scrape-interval", "1s", "--prometheus-timeout", "500ms")
+	waitReady(t, "http://"+admin+"/healthz")
+	pr.WaitUp(t, 30*time.Second, "dfaas-agent", "openfaas-gateway", "node")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	g, ctx := errgroup.WithContext(ctx)
+	var load steadyLoad
+	url := "http://" + proxy + "/function/figlet"
+	load.run(ctx, g, 20, url)
+	defer func() { cancel(); g.Wait() }()
+	waitHealth(t, admin, 200, `"ok"`, 20*time.Second)
+
+	served := func() int { return load.snapshot(url)[200] }
+	cycles := func() uint64 { return getStatus(t, admin).Cycles }
+
+	// The gateway dies: unhealthy (faas), the functions are kept, the
+	// proxy answers at once instead of hanging.
+	stopFaaS()
+	waitHealth(t, admin, 503, dfaas.ComponentFaaS, 10*time.Second)
+	st := getStatus(t, admin)
+	if len(st.Functions) == 0 || !st.Functions[0].Deployed {
+		t.Errorf("gateway down: functions lost: %+v", st.Functions)
+	}
+	c0 := cycles()
+	time.Sleep(2 * time.Second)
+	if c1 := cycles(); c1 <= c0 {
+		t.Errorf("gateway down: the control loop stopped (%d → %d cycles)", c0, c1)
+	}
+	before := load.snapshot(url)
+	time.Sleep(time.Second)
+	after := load.snapshot(url)
+	if after[502] <= before[502] {
+		t.Errorf("gateway down: the proxy did not answer 502 (before %v, after %v)", before, after)
+	}
+
+	bg(t, faasArgs...) // the gateway returns on the same address
+	waitReady(t, "http://"+faasAddr+"/healthz")
+	waitHealth(t, admin, 200, `"ok"`, 15*time.Second)
+	s0 := served()
+	time.Sleep(2 * time.Second)
+	if s1 := served(); s1 <= s0 {
+		t.Errorf("gateway back: nothing served (%d → %d)", s0, s1)
+	}
+
+	// Prometheus dies: the node falls back to the proxy's counters, says
+	// so, and keeps serving and deciding.
+	pr.Stop()
+	waitHealth(t, admin, 503, "degraded", 10*time.Second)
+	st = getStatus(t, admin)
+	if h := st.Health[dfaas.ComponentMetrics]; !strings.Contains(h, "degraded") || !strings.Contains(h, "proxy") && !strings.Contains(h, "fallback") {
+		t.Errorf("/status metrics health during the Prometheus outage: %q", h)
+	}
+	if _, ok := st.Decision.Route("figlet"); !ok {
+		t.Errorf("Prometheus down: no decision for figlet: %+v", st.Decision)
+	}
+	s0, c0 = served(), cycles()
+	time.Sleep(2 * time.Second)
+	if s1, c1 := served(), cycles(); s1 <= s0 || c1 <= c0 {
+		t.Errorf("Prometheus down: served %d → %d, cycles %d → %d", s0, s1, c0, c1)
+	}
+	if err := pr.Start(); err != nil {
+		t.Fatalf("restart Prometheus: %v\n%s", err, pr.Log())
+	}
+	waitHealth(t, admin, 200, `"ok"`, 20*time.Second)
+	codes := load.snapshot(url)
+	t.Logf("answers during the run: %v", codes)
+	var total int
+	for _, n := range codes {
+		total += n
+	}
+	if codes[0] > 0 {
+		t.Errorf("%d of %d requests got no answer at all", codes[0], total)
+	}
+}
