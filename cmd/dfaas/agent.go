@@ -53,7 +53,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	nodeIP := fs.String("node-ip", "", "IP address neighbours reach this node's proxy at (sets the announced proxy URL)")
 	proxyListen := fs.String("proxy-listen", ":30080", "address of the public proxy")
 	proxyURL := fs.String("proxy-url", "", "proxy URL announced to peers (default: from --node-ip or --proxy-listen)")
-	httpListen := fs.String("http", "127.0.0.1:8080", "address of the admin HTTP server (/healthz, /status, /metrics)")
+	httpListen := fs.String("http", "127.0.0.1:8081", "address of the admin HTTP server (/healthz, /status, /metrics)")
 	expiry := fs.Duration("expiry", 0, "how long a neighbour's announcement stays valid (default 3 periods)")
 	fc := fs.String("forecast", "none", "load forecaster: none, or a method of dfaas forecast")
 	nearest := fs.Int("nearest", 0, "forward only to the N nearest peers by RTT (0: all)")
