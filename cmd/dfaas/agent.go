@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/strategy"
 )
@@ -55,7 +56,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	proxyURL := fs.String("proxy-url", "", "proxy URL announced to peers (default: from --node-ip or --proxy-listen)")
 	httpListen := fs.String("http", "127.0.0.1:8081", "address of the admin HTTP server (/healthz, /status, /metrics)")
 	expiry := fs.Duration("expiry", 0, "how long a neighbour's announcement stays valid (default 3 periods)")
-	fc := fs.String("forecast", "none", "load forecaster: none, or a method of dfaas forecast")
+	fc := fs.String("forecast", "auto", "load forecaster: none, or a method of dfaas forecast ("+strings.Join(forecast.Methods(), ", ")+")")
 	nearest := fs.Int("nearest", 0, "forward only to the N nearest peers by RTT (0: all)")
 	maxRTT := fs.Duration("max-rtt", 0, "forward only to peers with an RTT up to this (0: no bound)")
 	seed := fs.Uint64("seed", 1, "seed of the strategy's randomness")

@@ -58,9 +58,10 @@ func (e usageError) Error() string { return e.msg }
 // function in a file of its own and add a line here.
 func commands() map[string]command {
 	return map[string]command{
-		"agent": {"run the agent of one DFaaS node", runAgent},
-		"faas":  {"serve the embedded FaaS (OpenFaaS gateway API) with the built-in functions", runFaaS},
-		"demo":  {"run a three-node federation in this process, overload one node, and report", runDemo},
+		"agent":    {"run the agent of one DFaaS node", runAgent},
+		"faas":     {"serve the embedded FaaS (OpenFaaS gateway API) with the built-in functions", runFaaS},
+		"demo":     {"run a three-node federation in this process, overload one node, and report", runDemo},
+		"forecast": {"score load forecasters one step ahead on request-rate traces", runForecast},
 	}
 }
 
