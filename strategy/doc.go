@@ -39,8 +39,18 @@
 //
 // # Built-in strategies
 //
-// Builtin returns a registry with: "alllocal" (AllLocal), "static"
-// (Static), "recalc" (Recalc).
+// Builtin returns a registry with: "flow" (Flow, ours and the recommended
+// default: explicit asks and grants of spare capacity, water-filling over
+// one hop, load shed at the edge), "recalc" (Recalc, the original's
+// maxrate strategy, fixed), "nodemargin" (NodeMargin, the original's
+// resource-margin strategy with a resource model learned online),
+// "static" (Static), "alllocal" (AllLocal) and "external" (External, which
+// applies the advice of an outside model; see Advisor and package
+// strategy/external).
+//
+// Package strategy/strategytest is a conformance suite for strategies;
+// package strategy/sim simulates a federation request by request with the
+// same strategy code, and computes the oracle bound of a scenario.
 //
 // # Determinism
 //

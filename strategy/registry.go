@@ -97,6 +97,12 @@ func Builtin() *Registry {
 		paramsFactory(func() *Static { return &Static{LocalShare: 0.6} })))
 	must(r.Register("recalc", "capacity limits per function; spare capacity granted to neighbours, excess forwarded in proportion to grants, the rest rejected",
 		paramsFactory(func() *Recalc { return &Recalc{Utilization: DefaultUtilization} })))
+	must(r.Register("flow", "spare capacity asked for and granted explicitly, load spread by water-filling utilization over one hop, the rest rejected at the edge",
+		paramsFactory(func() *Flow { return &Flow{} })))
+	must(r.Register("nodemargin", "resource-usage margins (learned online), load moved greedily in small quanta to neighbours with a margin",
+		paramsFactory(func() *NodeMargin { return &NodeMargin{} })))
+	must(r.Register("external", "apply the shares an outside model advises (see the agent's advisor), keeping the decision in force when it has none",
+		paramsFactory(func() *External { return &External{} })))
 	return r
 }
 

@@ -27,6 +27,10 @@ type Result struct {
 	OracleSuccessRate float64    `json:"oracle_success_rate"`
 	Latency           Quantiles  `json:"latency_ms"`
 	Nodes             []NodeStat `json:"nodes"`
+	// StrategyErrors counts the control cycles in which the strategy
+	// failed, panicked or returned an invalid decision (the previous
+	// decision then stayed in force). Only the simulator reports it.
+	StrategyErrors int64 `json:"strategy_errors,omitempty"`
 }
 
 // Quantiles are latency quantiles in milliseconds.

@@ -1,0 +1,694 @@
+package strategy
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// Flow is our strategy: a distributed approximation of the maximum flow of
+// load to capacity over one-hop links (the bound the simulator calls the
+// oracle), built on explicit asks and grants so that two loaded nodes never
+// count on the same spare capacity, and on shedding load at the edge
+// rather than in queues.
+//
+// Every period, for each function, a node places the load it is
+// responsible for: its own users' requests and what its neighbours asked
+// it to take (asks travel in Announcement.Data).
+//
+//   - Up to Balance of its capacity it keeps everything: forwarding below
+//     that gains nothing and costs a round trip.
+//   - Above that it water-fills: it raises one utilization level over
+//     itself and the neighbours running the function, each neighbour
+//     starting at the level of the load it already carries for others
+//     (announced) plus its link RTT as a cost (RTTCost), up to Utilization
+//     of every capacity. What falls on a neighbour is asked of it. Only its
+//     own users' requests can be passed on (forwarding is one hop), so a
+//     node asked for capacity makes room by passing its own users on to
+//     its other neighbours: load moves several hops away without any
+//     request being forwarded twice. When the whole neighbourhood is full,
+//     the shortfall is still asked of the neighbours, in proportion to
+//     their capacity, which tells a full neighbour to look further.
+//   - It never asks a neighbour that asks it (load would be swapped, not
+//     moved), and asks move only Damping of the way to their new split each
+//     period, so that nodes turning to the same free neighbour do not
+//     oscillate (hysteresis).
+//
+// It then grants: its own users first (those it does not pass on), the
+// askers the rest, pro rata. Half of the spare capacity nobody asked for
+// is granted in advance to the neighbours that may need it (those without
+// the function, or loaded above half of their capacity), so that a surge
+// there can overflow here at once; part of the rest admits the neighbours
+// granted nothing yet, so that one forwarding on its own before its first
+// grant is not refused. A neighbour is admitted up to Slack
+// times its grant plus its advance grant (or its previous grant, which it
+// may still be using, if larger), plus about two standard deviations of a
+// Poisson count over the proxy's half-second burst, so that random
+// arrivals within a grant are not refused.
+//
+// Finally it routes its own users: to each neighbour at most what that
+// neighbour granted it (or, before any grant arrived, to the neighbours
+// with room, whose admission limits decide); locally what it planned, plus
+// what it could not forward while it stays under Utilization; and it
+// rejects the rest with an explicit reject share, less the part within two
+// standard deviations of the forecast, which is tried locally or on the
+// neighbours instead. LocalLimit caps its own users' local service at their
+// plan plus three quarters of the capacity neither planned nor granted:
+// above it, requests overflow to the neighbours (a trickle of traffic keeps
+// that path open, also while the node has no load), or are rejected.
+//
+// Under pressure (what cannot be placed anywhere exceeds 30% of the
+// capacity) the load will be shed anyway, and whatever is admitted beyond
+// the capacity only queues: the node plans for ShedUtilization instead of
+// Utilization (fully at 60%), admits neighbours exactly up to their grants,
+// and, when its queue has built up (the observed latency exceeds twice the
+// service time Concurrency/Capacity), plans lower until it has drained.
+// This keeps the latency of the requests served close to that of an
+// unloaded node.
+//
+// The state needed between periods (the asks sent, the grants given) is
+// read back from Snapshot.Prev, so Flow itself is stateless. Nodes running
+// another strategy are understood through the generic announcement
+// (capacity, offered rate).
+type Flow struct {
+	// Utilization is the share of each capacity that may be planned for,
+	// in (0, 1]. If zero, DefaultFlowUtilization.
+	Utilization float64 `json:"utilization"`
+	// ShedUtilization is the share planned for when load must be shed
+	// (the node and its neighbours cannot take everything), in (0, 1];
+	// values above Utilization mean Utilization. Planning lower then keeps
+	// queues, and so the latency of the requests served, short. If zero,
+	// DefaultShedUtilization.
+	ShedUtilization float64 `json:"shed_utilization"`
+	// Balance is the utilization up to which a node keeps its load
+	// locally before spreading it over its neighbours, in [0, 1]; values
+	// above Utilization mean Utilization (forward only what exceeds
+	// Utilization). If zero, DefaultBalance.
+	Balance float64 `json:"balance"`
+	// Damping is the weight of a newly computed split of the asks
+	// against the previous one, in (0, 1]. If zero, DefaultDamping.
+	Damping float64 `json:"damping"`
+	// Slack is how much more than its grant a neighbour may send before
+	// it is refused, as a factor ≥ 1. If zero, DefaultSlack.
+	Slack float64 `json:"slack"`
+	// RTTCost is the utilization a second of link RTT is worth when
+	// choosing neighbours (1 makes a 10 ms link cost 1% of utilization).
+	// Zero means DefaultRTTCost; a negative value means no cost.
+	RTTCost float64 `json:"rtt_cost"`
+}
+
+// Defaults of Flow.
+const (
+	DefaultFlowUtilization = 0.99
+	DefaultShedUtilization = 0.9
+	DefaultBalance         = 0.7
+	DefaultDamping         = 0.5
+	DefaultSlack           = 1.1
+	DefaultRTTCost         = 1.0
+)
+
+// flowVersion is the version of the Data that Flow announces.
+const flowVersion = 1
+
+// flowData is what Flow announces in Announcement.Data.
+type flowData struct {
+	V   int               `json:"v"`
+	Fns map[string]flowFn `json:"fns,omitempty"`
+}
+
+// flowFn is Flow's announced state for one function.
+type flowFn struct {
+	// Load is the rate the node plans to serve locally: its own users'
+	// requests and what it granted.
+	Load float64 `json:"load,omitempty"`
+	// Asks are the rates the node asks of its neighbours, by neighbour.
+	Asks map[NodeID]float64 `json:"asks,omitempty"`
+}
+
+// flowPreGrant is the share of a node's unasked spare capacity that it
+// grants to its neighbours in advance; the rest stays for its own users.
+const flowPreGrant = 0.5
+
+// A node is under pressure when what it cannot place (its shortage) is
+// more than flowPressureFrom of its capacity, and under full pressure from
+// flowPressureFrom+flowPressureSpan (see Flow.ShedUtilization).
+const (
+	flowPressureFrom = 0.3
+	flowPressureSpan = 0.3
+)
+
+// flowNeedy is the load, as a share of its capacity, above which a
+// neighbour gets a part of this node's unasked spare capacity in advance
+// (a neighbour without the function always does).
+const flowNeedy = 0.5
+
+// flowOwnSurge is the share of the spare capacity not granted in advance
+// that this node's own users may take above their plan before the next
+// decision. Less than all of it, so that a sudden surge everywhere at
+// once does not fill the queues.
+const flowOwnSurge = 0.75
+
+// flowOpen is the share of the spare capacity not granted in advance that
+// admits the neighbours granted nothing yet. With flowOwnSurge it leaves a
+// tenth of the spare capacity unused by a surge everywhere at once.
+const flowOpen = 0.15
+
+// flowTrickle is the share of a neighbour's grant that a node forwards
+// to it even when it plans no forwarding, to keep an overflow path open.
+const flowTrickle = 0.02
+
+// maxFlowAsks bounds the neighbours a node asks per function, which keeps
+// the announcement within MaxAnnouncementData on large meshes.
+const maxFlowAsks = 32
+
+type flowParams struct {
+	u, uShed, bal, damp, slack, rttCost float64
+}
+
+func (fl *Flow) params() flowParams {
+	p := flowParams{fl.Utilization, fl.ShedUtilization, fl.Balance, fl.Damping, fl.Slack, fl.RTTCost}
+	if p.u == 0 {
+		p.u = DefaultFlowUtilization
+	}
+	if p.uShed == 0 {
+		p.uShed = DefaultShedUtilization
+	}
+	p.uShed = math.Min(p.uShed, p.u)
+	if p.bal == 0 {
+		p.bal = DefaultBalance
+	}
+	p.bal = math.Min(p.bal, p.u)
+	if p.damp == 0 {
+		p.damp = DefaultDamping
+	}
+	if p.slack == 0 {
+		p.slack = DefaultSlack
+	}
+	switch {
+	case p.rttCost == 0:
+		p.rttCost = DefaultRTTCost
+	case p.rttCost < 0:
+		p.rttCost = 0
+	}
+	return p
+}
+
+// Validate implements Validator.
+func (fl *Flow) Validate() error {
+	switch {
+	case !(fl.Utilization >= 0 && fl.Utilization <= 1):
+		return fmt.Errorf("utilization %v not in (0, 1]", fl.Utilization)
+	case !(fl.ShedUtilization >= 0 && fl.ShedUtilization <= 1):
+		return fmt.Errorf("shed_utilization %v not in (0, 1]", fl.ShedUtilization)
+	case !(fl.Balance >= 0 && fl.Balance <= 1):
+		return fmt.Errorf("balance %v not in [0, 1]", fl.Balance)
+	case !(fl.Damping >= 0 && fl.Damping <= 1):
+		return fmt.Errorf("damping %v not in (0, 1]", fl.Damping)
+	case !(fl.Slack == 0 || fl.Slack >= 1 && !math.IsInf(fl.Slack, 0)):
+		return fmt.Errorf("slack %v is not a finite factor ≥ 1", fl.Slack)
+	case math.IsNaN(fl.RTTCost) || math.IsInf(fl.RTTCost, 0):
+		return fmt.Errorf("rtt_cost %v is not finite", fl.RTTCost)
+	}
+	return nil
+}
+
+// decodeFlowData decodes a node's Flow data; ok is false when the node
+// does not run Flow (or an incompatible version).
+func decodeFlowData(raw json.RawMessage) (flowData, bool) {
+	var d flowData
+	if len(raw) == 0 || json.Unmarshal(raw, &d) != nil || d.V != flowVersion {
+		return flowData{}, false
+	}
+	return d, true
+}
+
+// flowPeer is a neighbour running a function, as this node sees it.
+type flowPeer struct {
+	id    NodeID
+	cap   float64 // capacity
+	start float64 // level at which it starts taking load (utilization + RTT cost)
+	top   float64 // level at which it is full
+	grant float64 // what it granted this node
+}
+
+func (p flowPeer) fill(level float64) float64 {
+	return p.cap * clamp(level-p.start, 0, p.top-p.start)
+}
+
+// Decide implements Strategy.
+func (fl *Flow) Decide(s Snapshot) (Decision, error) {
+	p := fl.params()
+	nbData := make(map[NodeID]flowData, len(s.Neighbours))
+	for _, n := range s.Neighbours {
+		if d, ok := decodeFlowData(n.Announcement.Data); ok {
+			nbData[n.ID] = d
+		}
+	}
+	prevData, _ := decodeFlowData(s.Prev.Announce.Data)
+	out := flowData{V: flowVersion, Fns: map[string]flowFn{}}
+
+	var d Decision
+	d.Announce = BaseAnnouncement(s)
+	for _, f := range s.Functions {
+		if f.Deployed && f.Capacity == 0 {
+			// Capacity unknown: nothing to plan with.
+			d.Routes = append(d.Routes, Route{Function: f.Name, Local: 1})
+			continue
+		}
+		route, st := fl.decideFunction(s, f, p, nbData, prevData.Fns[f.Name], &d.Announce)
+		d.Routes = append(d.Routes, route)
+		if st.Load > 0 || len(st.Asks) > 0 {
+			out.Fns[f.Name] = st
+		}
+	}
+	SortGrants(d.Announce.Grants)
+	data, err := json.Marshal(out)
+	if err != nil {
+		return Decision{}, fmt.Errorf("flow: encode data: %w", err)
+	}
+	if len(data) <= MaxAnnouncementData {
+		d.Announce.Data = data
+	}
+	return d, nil
+}
+
+// decideFunction plans one function: its route, its grants (added to a)
+// and what to announce about it.
+func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[NodeID]flowData, prev flowFn, a *Announcement) (Route, flowFn) {
+	capacity := 0.0
+	if f.Deployed {
+		capacity = f.Capacity
+	}
+	own := f.Forecast
+	planned := math.Max(0, p.u*capacity-backlogRate(f, s.Period)) // the most this node plans to serve
+
+	// The asks this node received.
+	seen := map[NodeID]float64{}
+	if f.Deployed {
+		for _, n := range s.Neighbours {
+			if v := nbData[n.ID].Fns[f.Name].Asks[s.Self]; v > 0 && isFinite(v) {
+				seen[n.ID] = v
+			}
+		}
+	}
+	asked := sum(seen)
+
+	// The neighbours running f, at the level of what they carry for
+	// others.
+	var peers []flowPeer
+	for _, n := range s.Running(f.Name) {
+		fs, _ := n.Announcement.Function(f.Name)
+		if fs.Capacity <= 0 {
+			continue
+		}
+		// Never ask a neighbour that asks this node: load would be
+		// swapped, not moved. When both asked each other, the node with
+		// the smaller ID keeps asking and the other yields.
+		if seen[n.ID] > 0 && !(prev.Asks[n.ID] > 0 && s.Self < n.ID) {
+			continue
+		}
+		pr := flowPeer{id: n.ID, cap: fs.Capacity, grant: n.Announcement.GrantTo(s.Self, f.Name)}
+		base := math.Min(fs.Capacity, fs.Offered)
+		if nd, ok := nbData[n.ID]; ok {
+			base = math.Max(0, nd.Fns[f.Name].Load-pr.grant)
+		}
+		cost := p.rttCost * n.RTT.Seconds()
+		pr.start, pr.top = base/pr.cap+cost, p.u+cost
+		peers = append(peers, pr)
+	}
+
+	// Place own users and asks: locally up to Balance, then water-fill
+	// up to the planned level. Levels are utilizations of the capacity.
+	place := func(planned float64) (local, pushed, short float64, asks map[NodeID]float64) {
+		asks = map[NodeID]float64{}
+		top := 0.0
+		if capacity > 0 {
+			top = planned / capacity
+		}
+		bal := math.Min(p.bal, top)
+		local = math.Min(own+asked, bal*capacity)
+		if rest := own + asked - local; rest > 0 {
+			var kept float64
+			kept, pushed = flowFill(rest, own, capacity, bal, top, peers, asks)
+			local += kept
+		}
+		return local, pushed, math.Max(0, own+asked-local-pushed), asks
+	}
+	local, pushed, short, asks := place(planned)
+	// Pressure measures how overloaded the neighbourhood is: 0 while
+	// what cannot be placed is at most flowPressureFrom of the capacity,
+	// 1 from flowPressureFrom+flowPressureSpan. Under pressure, whatever
+	// is admitted beyond the capacity only queues, so the plan moves
+	// towards ShedUtilization and the limits hold to it. It moves
+	// gradually, so that the plan does not flap.
+	pressure := 0.0
+	if short > 0 && capacity > 0 {
+		pressure = clamp((short/capacity-flowPressureFrom)/flowPressureSpan, 0, 1)
+		if p.uShed < p.u {
+			u := p.u - (p.u-p.uShed)*pressure
+			planned = math.Max(0, u*capacity-backlogRate(f, s.Period))
+			local, pushed, _, asks = place(planned)
+		}
+	}
+	asks = flowDamp(asks, prev.Asks, p.damp)
+
+	// Share the local plan: own users first (those not pushed to
+	// neighbours), then the askers, pro rata.
+	ownLocal := math.Min(own-pushed, local)
+	scale := 1.0
+	if asked > 0 {
+		scale = clamp((local-ownLocal)/asked, 0, 1)
+	}
+	grants := map[NodeID]float64{}
+	for id, v := range seen {
+		// Under pressure askers get less than they need and send up to
+		// their admission limit: size the grant so that the limit, with
+		// its allowance for random arrivals, fits their share.
+		grants[id] = (1-pressure)*v*scale + pressure*grantWithin(v*scale)
+	}
+	given := sum(grants)
+
+	// Forward within the grants received; keep what could not be
+	// forwarded while under the plan; reject the rest.
+	var granted float64
+	for _, pr := range peers {
+		granted += pr.grant
+	}
+	fwd := map[NodeID]float64{}
+	toForward := own - ownLocal
+	if forwarded := math.Min(toForward, granted); forwarded > 0 {
+		for _, pr := range peers {
+			if pr.grant > 0 {
+				fwd[pr.id] = forwarded * pr.grant / granted
+			}
+		}
+		toForward -= forwarded
+	}
+	extra := math.Min(toForward, math.Max(0, planned-ownLocal-given))
+	ownLocal += extra
+	toForward -= extra
+	if granted == 0 && toForward > 0 {
+		// No neighbour has granted anything yet (the asks are on their
+		// way): rather than reject, try the neighbours with room, in
+		// proportion to it; their admission limits refuse what they
+		// cannot take.
+		room := map[NodeID]float64{}
+		for _, pr := range peers {
+			if r := pr.cap * (pr.top - pr.start); r > 0 {
+				room[pr.id] = r
+			}
+		}
+		if total := sum(room); total > 0 {
+			tried := math.Min(toForward, total)
+			for id, r := range room {
+				fwd[id] = tried * r / total
+			}
+			toForward -= tried
+		}
+	}
+	reject := math.Max(0, toForward)
+
+	// Grant part of the capacity nobody asked for in advance, evenly, to
+	// the neighbours that may need it soon (without the function, or
+	// loaded above flowNeedy of their capacity), so that a surge there
+	// can overflow here at once. The rest is shared below between own
+	// users (LocalLimit) and the neighbours granted nothing: no capacity
+	// is promised twice.
+	left := math.Max(0, planned-ownLocal-given)
+	preGrants := map[NodeID]float64{}
+	if left > 0 && f.Deployed {
+		var needy []NodeID
+		for _, n := range s.Neighbours {
+			fs, ok := n.Announcement.Function(f.Name)
+			if ok && (!fs.Deployed || fs.Offered > flowNeedy*fs.Capacity) {
+				needy = append(needy, n.ID)
+			}
+		}
+		for _, id := range needy {
+			preGrants[id] = flowPreGrant * left / float64(len(needy))
+		}
+	}
+	// Keep a trickle towards every neighbour that granted capacity but
+	// gets no planned share: requests above LocalLimit overflow to the
+	// forwarding shares, so this is the path a sudden surge takes before
+	// the next decision.
+	if own > 0 {
+		for _, pr := range peers {
+			if pr.grant > 0 && fwd[pr.id] == 0 {
+				fwd[pr.id] = flowTrickle * math.Min(pr.grant, own)
+			}
+		}
+	}
+
+	var route Route
+	switch {
+	case own > 0:
+		// The forecast is a noisy average: reject in advance only what
+		// exceeds the plan by more than two standard deviations of the
+		// arrival count; the rest is tried locally (LocalLimit then
+		// overflows it to the neighbours) or sent to the neighbours
+		// that granted capacity (whose admission limits refuse what
+		// they cannot take).
+		soft := math.Min(reject, 2*math.Sqrt(own/s.Period.Seconds()))
+		localW := ownLocal
+		switch {
+		case f.Deployed:
+			localW += soft
+			reject -= soft
+		case granted > 0:
+			for _, pr := range peers {
+				if pr.grant > 0 {
+					fwd[pr.id] += soft * pr.grant / granted
+				}
+			}
+			reject -= soft
+		}
+		route = NewRoute(f.Name, localW, reject, fwd)
+	case f.Deployed:
+		// No user load: all local, with a trickle towards the neighbours
+		// with room, so that requests above LocalLimit have somewhere to
+		// go when load appears before the next decision.
+		room := map[NodeID]float64{}
+		for _, pr := range peers {
+			if r := pr.cap * (pr.top - pr.start); r > 0 {
+				room[pr.id] = r
+			}
+		}
+		if total := sum(room); total > 0 {
+			for id, r := range room {
+				room[id] = flowTrickle * r / total
+			}
+		}
+		route = NewRoute(f.Name, 1, 0, room)
+	default:
+		// No user load yet: split by what the neighbours granted, else
+		// evenly, so that the forwarding set is never empty.
+		w := map[NodeID]float64{}
+		for _, pr := range peers {
+			w[pr.id] = pr.grant
+		}
+		if sum(w) == 0 {
+			for _, n := range s.Running(f.Name) {
+				w[n.ID] = 1
+			}
+		}
+		route = NewRoute(f.Name, 0, 0, w)
+	}
+	if f.Deployed {
+		// Without pressure, admission is lenient (a neighbour may send
+		// Slack times its grant, or its previous grant if larger, which
+		// it may still be using): the plan rests on noisy forecasts.
+		// Under pressure, whoever is admitted beyond the plan would only
+		// queue, so the limits hold to the grants. Own users may take
+		// flowOwnSurge of the spare capacity not granted in advance.
+		slack, prevGrant := 1+(p.slack-1)*(1-pressure), func(NodeID) float64 { return 0 }
+		route.LocalLimit = math.Max(1, ownLocal+flowOwnSurge*(left-sum(preGrants)))
+		if pressure == 0 {
+			prevGrant = func(id NodeID) float64 { return s.Prev.Announce.GrantTo(id, f.Name) }
+		}
+		// Part of the spare capacity admits, evenly, the neighbours
+		// granted nothing (yet), so that one that starts forwarding on
+		// its own is not refused while it waits for a grant.
+		var ungranted int
+		for _, n := range s.Neighbours {
+			if _, ok := n.Announcement.Function(f.Name); ok && grants[n.ID]+preGrants[n.ID] == 0 {
+				ungranted++
+			}
+		}
+		open := 0.0
+		if ungranted > 0 && pressure == 0 {
+			open = flowOpen * math.Max(0, left-sum(preGrants)) / float64(ungranted)
+		}
+		for _, n := range s.Neighbours {
+			_, announces := n.Announcement.Function(f.Name)
+			g, pg := grants[n.ID], preGrants[n.ID]
+			if !announces && g == 0 {
+				continue
+			}
+			if g+pg > 0 {
+				a.Grants = append(a.Grants, Grant{To: n.ID, Function: f.Name, Rate: g + pg})
+			}
+			limit := 0.0
+			if m := math.Max(g*slack+pg, prevGrant(n.ID)); m > 0 {
+				limit = m + poissonAllowance(m)
+			} else {
+				limit = open
+			}
+			route.Admit = append(route.Admit, Limit{Node: n.ID, Rate: limit})
+		}
+	}
+	st := flowFn{Load: ownLocal + given}
+	if len(asks) > 0 {
+		st.Asks = asks
+	}
+	return route, st
+}
+
+// poissonAllowance is what an admission limit adds to a granted rate r:
+// arrivals are random and a proxy's limit allows a burst of only half a
+// second's worth, so without it a small grant would refuse one request in
+// ten. It is about two standard deviations of a Poisson count over half a
+// second, plus one request per second.
+func poissonAllowance(r float64) float64 { return 2*math.Sqrt(2*r) + 1 }
+
+// grantWithin returns the largest rate r whose admission limit,
+// r + poissonAllowance(r), is at most budget.
+func grantWithin(budget float64) float64 {
+	if budget <= 1 {
+		return 0
+	}
+	x := math.Sqrt(1+budget) - math.Sqrt2 // sqrt(r): x² + 2√2·x + 1 = budget
+	return math.Max(0, x*x)
+}
+
+// backlogRate estimates how much less than usual a function should take
+// in the next period to drain the queue it built up: the requests waiting
+// beyond one service time (by Little's law, the local rate times the mean
+// wait above the service time Concurrency/Capacity) spread over a period.
+// It is 0 when the capacity or concurrency is unknown.
+func backlogRate(f Function, period time.Duration) float64 {
+	if f.Capacity <= 0 || f.Concurrency <= 0 || period <= 0 || f.Latency <= 0 {
+		return 0
+	}
+	service := float64(f.Concurrency) / f.Capacity
+	wait := f.Latency.Seconds() - 2*service
+	if wait <= 0 {
+		return 0
+	}
+	return f.Local * wait / period.Seconds()
+}
+
+// flowFill water-fills rest (the load above level bal) over this node (from
+// level bal to level top of its capacity) and the peers (from their
+// start to their top level), of which at most own (its own users'
+// requests) can go to peers. It records the peers' parts in asks and
+// returns the part this node keeps and the part the peers have room for.
+// When everything is full, the own remainder is also asked of the peers,
+// in proportion to their capacity: a full peer grants it only if it can
+// pass its own users on to its other neighbours, which is how load moves
+// more than one hop away without forwarding twice.
+func flowFill(rest, own, capacity, bal, top float64, peers []flowPeer, asks map[NodeID]float64) (kept, pushed float64) {
+	total := func(level float64) (self, out float64) {
+		self = capacity * clamp(level-bal, 0, top-bal)
+		for _, pr := range peers {
+			out += pr.fill(level)
+		}
+		return self, math.Min(out, own)
+	}
+	lo, hi := bal, top
+	for _, pr := range peers {
+		lo = math.Min(lo, pr.start)
+		hi = math.Max(hi, pr.top)
+	}
+	level := hi
+	if self, out := total(hi); self+out > rest {
+		for range 64 {
+			mid := (lo + hi) / 2
+			if self, out := total(mid); self+out >= rest {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		level = hi
+	}
+	self, out := total(level)
+	var raw, capSum float64
+	for _, pr := range peers {
+		raw += pr.fill(level)
+		capSum += pr.cap
+	}
+	for _, pr := range peers {
+		if v := pr.fill(level); v > 0 {
+			asks[pr.id] = v * out / raw // scaled down if own is the limit
+		}
+	}
+	if short := math.Min(rest-self-out, own-out); short > 0 && capSum > 0 {
+		for _, pr := range peers {
+			asks[pr.id] += short * pr.cap / capSum
+		}
+	}
+	if len(asks) > maxFlowAsks {
+		ids := sortedIDs(asks)
+		slices.SortStableFunc(ids, func(a, b NodeID) int { return cmp.Compare(asks[b], asks[a]) })
+		for _, id := range ids[maxFlowAsks:] {
+			delete(asks, id)
+		}
+	}
+	return math.Min(self, rest), out
+}
+
+// flowDamp mixes the new asks with the previous ones: the total is the new
+// total, the split moves only damp of the way towards the new split.
+// Neighbours no longer asked drop out.
+func flowDamp(asks, prev map[NodeID]float64, damp float64) map[NodeID]float64 {
+	total, prevTotal := sum(asks), sum(prev)
+	if total <= 0 || prevTotal <= 0 || damp >= 1 {
+		return asks
+	}
+	out := map[NodeID]float64{}
+	for id, v := range asks {
+		w := damp * v / total
+		if pv := prev[id]; pv > 0 && isFinite(pv) {
+			w += (1 - damp) * pv / prevTotal
+		}
+		out[id] = w
+	}
+	t := sum(out)
+	for id := range out {
+		out[id] *= total / t
+	}
+	return out
+}
+
+// sum adds the values of m in key order, so that the result does not
+// depend on map iteration order.
+func sum(m map[NodeID]float64) float64 {
+	var t float64
+	for _, id := range sortedIDs(m) {
+		t += m[id]
+	}
+	return t
+}
+
+func sortedIDs(m map[NodeID]float64) []NodeID {
+	ids := make([]NodeID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// Interface guards.
+var (
+	_ Strategy  = (*Flow)(nil)
+	_ Validator = (*Flow)(nil)
+)

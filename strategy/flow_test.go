@@ -1,0 +1,74 @@
+package strategy
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestGrantWithin(t *testing.T) {
+	for _, budget := range []float64{0, 0.5, 1, 1.5, 3, 10, 100, 1e4} {
+		g := grantWithin(budget)
+		if g < 0 {
+			t.Fatalf("grantWithin(%v) = %v", budget, g)
+		}
+		if budget > 1 && math.Abs(g+poissonAllowance(g)-budget) > 1e-9*budget {
+			t.Fatalf("grantWithin(%v) = %v, whose limit is %v", budget, g, g+poissonAllowance(g))
+		}
+	}
+}
+
+func TestFlowValidate(t *testing.T) {
+	for _, fl := range []Flow{{Utilization: 1.5}, {ShedUtilization: -1}, {Balance: 2}, {Damping: 3}, {Slack: 0.5}, {RTTCost: math.Inf(1)}} {
+		if err := fl.Validate(); err == nil {
+			t.Errorf("%+v accepted", fl)
+		}
+	}
+	if err := (&Flow{}).Validate(); err != nil {
+		t.Error(err)
+	}
+	p := (&Flow{Utilization: 0.8, ShedUtilization: 0.9, Balance: 0.95, RTTCost: -1}).params()
+	if p.uShed != 0.8 || p.bal != 0.8 || p.rttCost != 0 {
+		t.Errorf("params %+v: shed utilization and balance are capped by utilization; a negative RTT cost is none", p)
+	}
+}
+
+// TestFlowDamp checks the hysteresis of the asks.
+func TestFlowDamp(t *testing.T) {
+	got := flowDamp(map[NodeID]float64{"b": 30, "c": 10}, map[NodeID]float64{"b": 0, "c": 40}, 0.5)
+	// Total 40; split halfway from (0, 1) to (0.75, 0.25).
+	if math.Abs(got["b"]-15) > 1e-9 || math.Abs(got["c"]-25) > 1e-9 {
+		t.Fatalf("damped asks %v", got)
+	}
+	if got := flowDamp(map[NodeID]float64{"b": 30}, nil, 0.5); got["b"] != 30 {
+		t.Fatalf("first asks damped: %v", got)
+	}
+}
+
+// TestFlowNoSwap checks that a node does not ask a neighbour that asks it,
+// and asks the others.
+func TestFlowNoSwap(t *testing.T) {
+	s := Snapshot{
+		Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+		Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: 150, Forecast: 150}},
+		Neighbours: []Neighbour{
+			{ID: "b", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 200, Offered: 50}},
+				Data: json.RawMessage(`{"v": 1, "fns": {"f": {"load": 50, "asks": {"a": 20}}}}`)}},
+			{ID: "c", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 200}},
+				Data: json.RawMessage(`{"v": 1}`)}},
+		},
+	}
+	d, err := (&Flow{}).Decide(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, ok := decodeFlowData(d.Announce.Data)
+	if !ok {
+		t.Fatalf("data %s", d.Announce.Data)
+	}
+	asks := data.Fns["f"].Asks
+	if asks["b"] != 0 || asks["c"] <= 0 {
+		t.Fatalf("asks %v: want c asked and b, which asks a, not", asks)
+	}
+}
