@@ -1,0 +1,364 @@
+package haproxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Defaults of Config fields.
+const (
+	DefaultBinary         = "haproxy"
+	DefaultListenAddr     = ":30080"
+	DefaultMetricsAddr    = ":8405"
+	DefaultGatewayHealth  = "/healthz"
+	DefaultSlots          = 16
+	DefaultConnectTimeout = time.Second
+	DefaultServerTimeout  = 30 * time.Second
+	DefaultQueueTimeout   = 10 * time.Second
+	DefaultClientTimeout  = 60 * time.Second
+	DefaultCheckInterval  = 500 * time.Millisecond
+	DefaultStartTimeout   = 10 * time.Second
+	DefaultDrainTime      = 200 * time.Millisecond
+	// MetricsOff as Config.MetricsAddr disables HAProxy's Prometheus
+	// exporter.
+	MetricsOff = "off"
+	// HealthPath is the path of the proxy's own health endpoint, which
+	// neighbours probe (the same as the embedded proxy's). It answers 200
+	// while the local FaaS gateway passes its health checks, else 503.
+	HealthPath = "/dfaas/healthz"
+)
+
+// maxSocketPath is the longest path a UNIX socket may have (sun_path less
+// its terminating NUL).
+const maxSocketPath = 107
+
+// ErrConfig is wrapped by every error New and Config.Validate return for a
+// bad Config.
+var ErrConfig = errors.New("haproxy: invalid config")
+
+// Config configures a Controller. Every field but GatewayURL has a useful
+// zero value.
+type Config struct {
+	// Binary is the haproxy executable, used to start HAProxy (unless
+	// Attach) and to check every configuration before it is used. If
+	// empty, DefaultBinary looked up in PATH.
+	Binary string
+	// Dir is the work directory: the configuration file, the maps, the
+	// internal sockets and HAProxy's log live there. It is created with
+	// mode 0700 (the maps hold the neighbours' credentials). If empty, a
+	// new temporary directory, removed by Close.
+	Dir string
+	// ConfigPath is the configuration file the controller writes and
+	// HAProxy loads. If empty, Dir/haproxy.cfg.
+	ConfigPath string
+	// RuntimeSocket is the path of HAProxy's runtime API (stats) socket.
+	// If empty, Dir/runtime.sock.
+	RuntimeSocket string
+	// MasterSocket is the path of the master CLI socket, used for
+	// hitless reloads. If empty, Dir/master.sock.
+	MasterSocket string
+	// Attach makes New use an HAProxy already running in master-worker
+	// mode with its master CLI on MasterSocket, loading ConfigPath
+	// (started, for example, by systemd with "haproxy -W -S <MasterSocket>
+	// -f <ConfigPath>"), instead of starting one. The controller rewrites
+	// ConfigPath and reloads it through the master CLI on its first Apply.
+	// Close then leaves the process running.
+	Attach bool
+
+	// ListenAddr is the public frontend's address, host:port (an empty
+	// host means every address). If empty, DefaultListenAddr.
+	ListenAddr string
+	// MetricsAddr is the address of HAProxy's Prometheus exporter
+	// (/metrics). If empty, DefaultMetricsAddr; MetricsOff disables it.
+	MetricsAddr string
+	// GatewayURL is the base URL of the local FaaS gateway, such as
+	// http://127.0.0.1:8080 (required; http with an IP address or a host
+	// name and a port, no path).
+	GatewayURL string
+	// GatewayHealthPath is the gateway's health endpoint. If empty,
+	// DefaultGatewayHealth.
+	GatewayHealthPath string
+
+	// Slots is how many neighbours the configuration has room for; more
+	// neighbours make the controller reload HAProxy with twice as many.
+	// If zero, DefaultSlots.
+	Slots int
+	// ConnectTimeout bounds connecting to the gateway or a neighbour. If
+	// zero, DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// ServerTimeout bounds waiting for a response from a function that
+	// has no time-out of its own. If zero, DefaultServerTimeout.
+	ServerTimeout time.Duration
+	// QueueTimeout bounds how long a request waits in HAProxy's queue for
+	// a function's concurrency slot (bursts and cold starts wait there
+	// instead of failing). If zero, DefaultQueueTimeout.
+	QueueTimeout time.Duration
+	// ClientTimeout bounds client inactivity. If zero,
+	// DefaultClientTimeout.
+	ClientTimeout time.Duration
+	// CheckInterval is the interval of health checks of the gateway and
+	// of neighbours; a server is taken out of rotation after two failed
+	// checks (or at once when a connection to it fails). If zero,
+	// DefaultCheckInterval.
+	CheckInterval time.Duration
+	// StartTimeout bounds waiting for HAProxy to start or to reload. If
+	// zero, DefaultStartTimeout.
+	StartTimeout time.Duration
+	// DrainTime is how long, before a reload, responses ask clients to
+	// close their connections (so that no keep-alive connection is idle,
+	// and closed under a client about to reuse it, when the old worker
+	// stops). If zero, DefaultDrainTime; negative disables it.
+	DrainTime time.Duration
+	// MaxConn is HAProxy's global connection limit. If zero, HAProxy
+	// derives it from its file-descriptor limit.
+	MaxConn int
+	// ReloadEveryApply makes every Apply rewrite the configuration and
+	// reload HAProxy, as the original prototype did, instead of using the
+	// runtime API. It exists only to measure what that costs (dfaas
+	// churn); never set it otherwise.
+	ReloadEveryApply bool
+	// Logger receives the controller's logs. If nil, logs are discarded.
+	Logger *slog.Logger
+}
+
+// Validate checks c and returns an error naming the first bad field.
+func (c Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
+// settings are a validated Config with its defaults filled in.
+type settings struct {
+	binary, dir, configPath, runtimeSocket, masterSocket string
+	tempDir                                              bool
+	attach                                               bool
+	listen, metrics                                      string // HAProxy bind addresses; metrics "" when off
+	gateway                                              string // HAProxy server address host:port
+	gatewayHealth                                        string
+	slots                                                int
+	connect, server, queue, client, check, start, drain  time.Duration
+	maxConn                                              int
+	reloadEveryApply                                     bool
+	log                                                  *slog.Logger
+}
+
+// resolve validates c and fills in the defaults. A temporary Dir is not
+// created here: dir is "" and tempDir true.
+func (c Config) resolve() (settings, error) {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
+	}
+	s := settings{
+		binary:           or(c.Binary, DefaultBinary),
+		attach:           c.Attach,
+		gatewayHealth:    or(c.GatewayHealthPath, DefaultGatewayHealth),
+		slots:            c.Slots,
+		connect:          orDur(c.ConnectTimeout, DefaultConnectTimeout),
+		server:           orDur(c.ServerTimeout, DefaultServerTimeout),
+		queue:            orDur(c.QueueTimeout, DefaultQueueTimeout),
+		client:           orDur(c.ClientTimeout, DefaultClientTimeout),
+		check:            orDur(c.CheckInterval, DefaultCheckInterval),
+		start:            orDur(c.StartTimeout, DefaultStartTimeout),
+		drain:            orDur(c.DrainTime, DefaultDrainTime),
+		maxConn:          c.MaxConn,
+		reloadEveryApply: c.ReloadEveryApply,
+		log:              c.Logger,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if c.Dir == "" {
+		s.tempDir = true
+	} else {
+		d, err := filepath.Abs(c.Dir)
+		if err != nil {
+			return settings{}, bad("Dir", "%q: %v", c.Dir, err)
+		}
+		s.dir = d
+		// The longest internal socket is Dir/sock/n<slots>.sock.
+		if len(d)+len("/sock/n99999.sock") > maxSocketPath {
+			return settings{}, bad("Dir", "%q is too long for UNIX socket paths (at most %d bytes)", c.Dir, maxSocketPath-len("/sock/n99999.sock"))
+		}
+	}
+	for _, p := range []struct {
+		field string
+		v     string
+		dst   *string
+		def   string
+	}{
+		{"ConfigPath", c.ConfigPath, &s.configPath, "haproxy.cfg"},
+		{"RuntimeSocket", c.RuntimeSocket, &s.runtimeSocket, "runtime.sock"},
+		{"MasterSocket", c.MasterSocket, &s.masterSocket, "master.sock"},
+	} {
+		if p.v == "" {
+			if s.dir != "" {
+				*p.dst = filepath.Join(s.dir, p.def)
+			}
+			continue
+		}
+		abs, err := filepath.Abs(p.v)
+		if err != nil {
+			return settings{}, bad(p.field, "%q: %v", p.v, err)
+		}
+		*p.dst = abs
+	}
+	for _, p := range []struct{ field, v string }{{"Dir", s.dir}, {"ConfigPath", s.configPath}, {"RuntimeSocket", s.runtimeSocket}, {"MasterSocket", s.masterSocket}} {
+		if p.field != "Dir" && p.field != "ConfigPath" && len(p.v) > maxSocketPath {
+			return settings{}, bad(p.field, "%q is longer than %d bytes", p.v, maxSocketPath)
+		}
+		if !safePath(p.v) {
+			return settings{}, bad(p.field, "%q has a space, a control character or one of \"'\\#$%%", p.v)
+		}
+	}
+	if c.Attach && c.Dir == "" {
+		return settings{}, bad("Dir", "required with Attach (the running HAProxy loads files from it)")
+	}
+	var err error
+	if s.listen, err = bindAddr(or(c.ListenAddr, DefaultListenAddr)); err != nil {
+		return settings{}, bad("ListenAddr", "%v", err)
+	}
+	if c.MetricsAddr != MetricsOff {
+		if s.metrics, err = bindAddr(or(c.MetricsAddr, DefaultMetricsAddr)); err != nil {
+			return settings{}, bad("MetricsAddr", "%v", err)
+		}
+	}
+	if c.GatewayURL == "" {
+		return settings{}, bad("GatewayURL", "required")
+	}
+	if s.gateway, err = serverAddr(c.GatewayURL); err != nil {
+		return settings{}, bad("GatewayURL", "%v", err)
+	}
+	if p := s.gatewayHealth; p[0] != '/' || !safePath(p) {
+		return settings{}, bad("GatewayHealthPath", "%q is not an absolute path of visible ASCII characters", p)
+	}
+	switch {
+	case s.slots < 0 || s.slots > maxSlots:
+		return settings{}, bad("Slots", "%d is not between 0 and %d", s.slots, maxSlots)
+	case s.slots == 0:
+		s.slots = DefaultSlots
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"ConnectTimeout", c.ConnectTimeout}, {"ServerTimeout", c.ServerTimeout}, {"QueueTimeout", c.QueueTimeout},
+		{"ClientTimeout", c.ClientTimeout}, {"CheckInterval", c.CheckInterval}, {"StartTimeout", c.StartTimeout},
+	} {
+		if d.v < 0 {
+			return settings{}, bad(d.field, "negative (%v)", d.v)
+		}
+		if d.v > 0 && d.v < time.Millisecond {
+			return settings{}, bad(d.field, "%v is shorter than 1ms", d.v)
+		}
+	}
+	if s.maxConn < 0 {
+		return settings{}, bad("MaxConn", "negative (%d)", s.maxConn)
+	}
+	return s, nil
+}
+
+// maxSlots bounds the neighbour slots of a configuration.
+const maxSlots = 4096
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func orDur(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// bindAddr turns host:port into an HAProxy bind address.
+func bindAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is not host:port: %v", addr, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return "", fmt.Errorf("%q: port %q is not a number from 1 to 65535", addr, port)
+	}
+	if host == "" {
+		return ":" + port, nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", fmt.Errorf("%q: host %q is not an IP address", addr, host)
+	}
+	if ip.Is6() && !ip.Is4In6() {
+		return "ipv6@" + ip.String() + ":" + port, nil
+	}
+	return ip.Unmap().String() + ":" + port, nil
+}
+
+// serverAddr turns the base URL of an HTTP server into an HAProxy server
+// address host:port. Host names are resolved by HAProxy when it loads the
+// configuration.
+func serverAddr(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL: %v", raw, err)
+	}
+	if u.Scheme != "http" {
+		return "", fmt.Errorf("%q: scheme %q is not supported (only http)", raw, u.Scheme)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("%q: a base URL has no path, query, fragment or user", raw)
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return "", fmt.Errorf("%q: port %q is not a number from 1 to 65535", raw, port)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Is6() && !ip.Is4In6() {
+			return "ipv6@" + ip.String() + ":" + port, nil
+		}
+		return ip.Unmap().String() + ":" + port, nil
+	}
+	if !validHostName(host) {
+		return "", fmt.Errorf("%q: %q is neither an IP address nor a host name", raw, host)
+	}
+	return host + ":" + port, nil
+}
+
+// validHostName reports whether h is a DNS host name (letters, digits,
+// hyphens and dots).
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// safePath reports whether p can be written unquoted in the configuration.
+func safePath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\' || c == '#' || c == '$' || c == '%' {
+			return false
+		}
+	}
+	return true
+}

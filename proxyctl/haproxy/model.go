@@ -1,0 +1,406 @@
+package haproxy
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dfaas-go/dfaas/proxyctl"
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// layout is the shape of a configuration: what only a reload can change.
+type layout struct {
+	// configured is false before the first Apply: every function request
+	// then goes to the gateway.
+	configured bool
+	// functions have a backend each; sorted.
+	functions []string
+	// slots is the number of neighbour slots.
+	slots int
+}
+
+func (l layout) equal(o layout) bool {
+	return l.configured == o.configured && l.slots == o.slots && slices.Equal(l.functions, o.functions)
+}
+
+// covers reports whether l has a backend for every function in fns.
+func (l layout) covers(fns []string) bool {
+	for _, f := range fns {
+		if _, ok := slices.BinarySearch(l.functions, f); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// desired is the full run-time state of a configuration: everything the
+// runtime API can change without a reload.
+type desired struct {
+	// weights of servers, by "backend/server", 0 to maxWeight; 0 puts
+	// the server in maintenance.
+	weights map[string]int
+	// slots[i] is the neighbour in slot i+1 (server out.n<i+1>/nb).
+	slots []slotState
+	// maxconn of each function's gateway server gw.<f>/gw, by function
+	// (0: no limit).
+	maxconn map[string]int
+	// maps are the contents of the map files, by map name.
+	maps map[string]string
+}
+
+// slotState is what occupies a neighbour slot.
+type slotState struct {
+	node strategy.NodeID // "" when free
+	addr netip.AddrPort  // the neighbour's proxy (invalid when free)
+}
+
+// Names of the maps (files maps/<name>.map).
+const (
+	mapIDs      = "ids"      // "self" and slot names → URL-encoded node ID
+	mapTokens   = "tokens"   // slot name → URL-encoded credential to present
+	mapPeers    = "peers"    // node key → SHA-256 of the credential it presents
+	mapLocal    = "local"    // functions deployed locally → 1
+	mapLimits   = "limits"   // function → local limit (req/s)
+	mapAdmit    = "admit"    // function/node key → admission limit (req/s)
+	mapTimeouts = "timeouts" // function → time-out (ms)
+	// mapFlags holds run-time switches, never written to its file: "drain"
+	// makes every response close its connection (before a reload).
+	mapFlags = "flags"
+)
+
+// mapNames lists every map, in the order they are applied.
+func mapNames() []string {
+	return []string{mapIDs, mapTokens, mapPeers, mapLocal, mapLimits, mapAdmit, mapTimeouts}
+}
+
+// maxWeight is the weight of a whole share.
+const maxWeight = 256
+
+// slotName returns the server name of slot i (0-based).
+func slotName(i int) string { return "n" + strconv.Itoa(i+1) }
+
+// nodeKey is the key of a node in the maps and stick tables: the first 64
+// bits of the SHA-256 of its ID, in upper-case hex, as HAProxy computes it
+// with sha2(256),bytes(0,8),hex.
+func nodeKey(id strategy.NodeID) string {
+	sum := sha256.Sum256([]byte(id))
+	return strings.ToUpper(hex.EncodeToString(sum[:8]))
+}
+
+// tokenHash is how the peers map stores a credential: its SHA-256 in
+// upper-case hex, as HAProxy computes it with sha2(256),hex.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+// urlEncode encodes s so that HAProxy's url_dec converter gives it back:
+// every byte but letters, digits and "-._~" is percent-encoded (so the
+// result holds no '+' or '?', which url_dec could treat specially).
+func urlEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// Limits of identities and credentials: they travel in HTTP headers.
+const (
+	maxIDLen    = 256
+	maxTokenLen = 1024
+)
+
+// checkHeaderValue checks that v can travel as an HTTP header value.
+func checkHeaderValue(what string, v string, maxLen int) error {
+	if len(v) > maxLen {
+		return fmt.Errorf("%s %.20q... is longer than %d bytes", what, v, maxLen)
+	}
+	if v != strings.TrimSpace(v) {
+		return fmt.Errorf("%s %q has leading or trailing white space", what, v)
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' || c > '~' {
+			return fmt.Errorf("%s %q has byte %#x at %d, not a visible ASCII character or a space", what, v, c, i)
+		}
+	}
+	return nil
+}
+
+// checkState checks what HAProxy needs of s beyond s.Validate: identities
+// and credentials fit in HTTP headers.
+func checkState(s proxyctl.State) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if err := checkHeaderValue("node ID", string(s.Self), maxIDLen); err != nil {
+		return fmt.Errorf("self: %w", err)
+	}
+	for _, n := range s.Neighbours {
+		if err := checkHeaderValue("node ID", string(n.ID), maxIDLen); err != nil {
+			return fmt.Errorf("neighbour %q: %w", n.ID, err)
+		}
+		if err := checkHeaderValue("TokenOut", n.TokenOut, maxTokenLen); err != nil {
+			return fmt.Errorf("neighbour %q: %w", n.ID, err)
+		}
+		if err := checkHeaderValue("TokenIn", n.TokenIn, maxTokenLen); err != nil {
+			return fmt.Errorf("neighbour %q: %w", n.ID, err)
+		}
+	}
+	return nil
+}
+
+// neededFunctions returns the functions that need a backend for s: those
+// deployed here, those a neighbour this node forwards to runs, and those
+// with a route; sorted.
+func neededFunctions(s proxyctl.State) []string {
+	set := map[string]bool{}
+	for _, f := range s.Functions {
+		set[f.Name] = true
+	}
+	for _, n := range s.Neighbours {
+		if n.Forward {
+			for _, f := range n.Functions {
+				if strategy.ValidName(f) == nil {
+					set[f] = true
+				}
+			}
+		}
+	}
+	for _, r := range s.Decision.Routes {
+		set[r.Function] = true
+	}
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// slotUsers returns the neighbours that need a slot: those this node may
+// forward to.
+func slotUsers(s proxyctl.State) []proxyctl.Neighbour {
+	var out []proxyctl.Neighbour
+	for _, n := range s.Neighbours {
+		if n.Forward {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// route returns the route of function fn in s: the decision's, or the
+// default one (local service if deployed here, else an even split among
+// the neighbours this node forwards to that run it). ok is false when the
+// function is available nowhere.
+func route(s proxyctl.State, fn string) (r strategy.Route, ok bool) {
+	if r, ok := s.Decision.Route(fn); ok {
+		return r, true
+	}
+	if _, ok := s.Function(fn); ok {
+		return strategy.Route{Function: fn, Local: 1}, true
+	}
+	fwd := map[strategy.NodeID]float64{}
+	for _, n := range s.Neighbours {
+		if n.Forward && slices.Contains(n.Functions, fn) {
+			fwd[n.ID] = 1
+		}
+	}
+	if len(fwd) == 0 {
+		return strategy.Route{Function: fn}, false
+	}
+	return strategy.NewRoute(fn, 0, 0, fwd), true
+}
+
+// scaleWeights turns non-negative shares into integer weights summing to
+// maxWeight (largest remainder; ties go to the earlier share). All-zero
+// shares give all-zero weights.
+func scaleWeights(shares []float64) []int {
+	w := make([]int, len(shares))
+	var total float64
+	for _, s := range shares {
+		if s > 0 && !math.IsInf(s, 0) {
+			total += s
+		}
+	}
+	if total <= 0 {
+		return w
+	}
+	type rem struct {
+		i int
+		r float64
+	}
+	rems := make([]rem, 0, len(shares))
+	sum := 0
+	for i, s := range shares {
+		if !(s > 0) || math.IsInf(s, 0) {
+			continue
+		}
+		exact := s / total * maxWeight
+		w[i] = int(math.Floor(exact))
+		sum += w[i]
+		rems = append(rems, rem{i, exact - float64(w[i])})
+	}
+	slices.SortStableFunc(rems, func(a, b rem) int { return cmp.Compare(b.r, a.r) })
+	for k := 0; sum < maxWeight && k < len(rems); k++ {
+		w[rems[k].i]++
+		sum++
+	}
+	return w
+}
+
+// rateLimit turns a rate cap (req/s) into the whole number HAProxy
+// compares with a one-second rate: rounded, and at least 1 for a positive
+// cap.
+func rateLimit(r float64) int {
+	if r <= 0 || math.IsNaN(r) {
+		return 0
+	}
+	if r > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return max(1, int(math.Round(r)))
+}
+
+// maxConn derives the concurrency limit of a function's gateway server:
+// its stated concurrency; else its capacity times one second (as many
+// requests in flight as it serves in a second), at least 1; else none (0).
+func maxConn(f proxyctl.Function) int {
+	switch {
+	case f.Concurrency > 0:
+		return f.Concurrency
+	case f.Capacity > 0:
+		return int(min(math.Ceil(f.Capacity), 1<<20))
+	}
+	return 0
+}
+
+// build computes the full run-time state for s in layout lay, with the
+// neighbours in the slots and at the addresses given.
+func build(s proxyctl.State, lay layout, slots []slotState) desired {
+	d := desired{
+		weights: map[string]int{},
+		slots:   slices.Clone(slots),
+		maxconn: map[string]int{},
+		maps:    map[string]string{},
+	}
+	slotOf := map[strategy.NodeID]int{}
+	for i, sl := range slots {
+		if sl.node != "" {
+			slotOf[sl.node] = i
+		}
+	}
+	maps := map[string][][2]string{}
+	add := func(m, k, v string) { maps[m] = append(maps[m], [2]string{k, v}) }
+	if s.Self != "" {
+		add(mapIDs, "self", urlEncode(string(s.Self)))
+	}
+	// Every value is non-empty: a map line is "key value".
+	for i, sl := range slots {
+		if sl.node == "" {
+			continue
+		}
+		add(mapIDs, slotName(i), urlEncode(string(sl.node)))
+		if n, ok := s.Neighbour(sl.node); ok && n.TokenOut != "" {
+			add(mapTokens, slotName(i), urlEncode(n.TokenOut))
+		}
+	}
+	for _, n := range s.Neighbours {
+		if n.TokenIn != "" {
+			add(mapPeers, nodeKey(n.ID), tokenHash(n.TokenIn))
+		}
+	}
+	for _, f := range s.Functions {
+		add(mapLocal, f.Name, "1")
+		if f.Timeout > 0 {
+			add(mapTimeouts, f.Name, strconv.FormatInt(max(1, f.Timeout.Milliseconds()), 10))
+		}
+	}
+	for _, fn := range lay.functions {
+		f, deployed := s.Function(fn)
+		if deployed {
+			d.maxconn[fn] = maxConn(f)
+		} else {
+			d.maxconn[fn] = 0
+		}
+		r, ok := route(s, fn)
+		// fn.<f>: local, reject, noroute, n1..nK.
+		shares := make([]float64, 3+lay.slots)
+		if ok {
+			shares[0], shares[1] = r.Local, r.Reject
+			for _, sh := range r.Forward {
+				if i, ok := slotOf[sh.Node]; ok && i < lay.slots {
+					shares[3+i] = sh.Share
+				}
+			}
+		}
+		w := scaleWeights(shares)
+		if sumInts(w) == 0 {
+			w[2] = maxWeight // available nowhere (or every share lost)
+		}
+		be := "fn." + fn + "/"
+		d.weights[be+"local"], d.weights[be+"reject"], d.weights[be+"noroute"] = w[0], w[1], w[2]
+		for i := 0; i < lay.slots; i++ {
+			d.weights[be+slotName(i)] = w[3+i]
+		}
+		// over.<f>: reject, n1..nK; local requests above the local limit
+		// go to the forwarding shares, or are rejected.
+		over := make([]float64, 1+lay.slots)
+		copy(over[1:], shares[3:])
+		w = scaleWeights(over)
+		if sumInts(w) == 0 {
+			w[0] = maxWeight
+		}
+		be = "over." + fn + "/"
+		d.weights[be+"reject"] = w[0]
+		for i := 0; i < lay.slots; i++ {
+			d.weights[be+slotName(i)] = w[1+i]
+		}
+		if l := rateLimit(r.LocalLimit); l > 0 {
+			add(mapLimits, fn, strconv.Itoa(l))
+		}
+		for _, a := range r.Admit {
+			add(mapAdmit, fn+"/"+nodeKey(a.Node), strconv.Itoa(rateLimit(a.Rate)))
+		}
+	}
+	for _, name := range mapNames() {
+		entries := maps[name]
+		slices.SortFunc(entries, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+		var b strings.Builder
+		for _, e := range entries {
+			b.WriteString(e[0])
+			b.WriteByte(' ')
+			b.WriteString(e[1])
+			b.WriteByte('\n')
+		}
+		d.maps[name] = b.String()
+	}
+	return d
+}
+
+func sumInts(v []int) int {
+	t := 0
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
+
+// timeoutMS formats d in whole milliseconds for HAProxy.
+func timeoutMS(d time.Duration) string {
+	return strconv.FormatInt(max(1, d.Milliseconds()), 10) + "ms"
+}

@@ -1,0 +1,188 @@
+package haproxy
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestPlan(t *testing.T) {
+	lay := layout{configured: true, functions: []string{"f"}, slots: 2}
+	b := slotState{node: "b", addr: netip.MustParseAddrPort("10.0.0.2:30080")}
+	c := slotState{node: "c", addr: netip.MustParseAddrPort("10.0.0.3:30080")}
+	mk := func(slots []slotState, w map[string]int, peers string) desired {
+		return desired{weights: w, slots: slots, maxconn: map[string]int{"f": 4}, maps: map[string]string{mapPeers: peers}}
+	}
+	prev := mk([]slotState{b, {}}, map[string]int{"fn.f/local": 128, "fn.f/n1": 128, "fn.f/n2": 0}, "B x\n")
+	cases := []struct {
+		name string
+		prev *desired
+		next desired
+		want []string
+	}{
+		{"nothing changes", &prev, prev, nil},
+		{"weights", &prev, mk([]slotState{b, {}}, map[string]int{"fn.f/local": 64, "fn.f/n1": 192, "fn.f/n2": 0}, "B x\n"),
+			[]string{"set server fn.f/local weight 64", "set server fn.f/n1 weight 192"}},
+		{"a share drops to 0 and another rises from 0", &prev, mk([]slotState{b, {}}, map[string]int{"fn.f/local": 0, "fn.f/n1": 128, "fn.f/n2": 128}, "B x\n"),
+			[]string{"set server fn.f/n2 weight 128", "set server fn.f/n2 state ready", "set server fn.f/local state maint"}},
+		{"c joins", &prev, mk([]slotState{b, c}, map[string]int{"fn.f/local": 128, "fn.f/n1": 64, "fn.f/n2": 64}, "B x\nC y\n"),
+			[]string{"set server out.n2/nb addr 10.0.0.3 port 30080", "map peers", "set server fn.f/n1 weight 64",
+				"set server fn.f/n2 weight 64", "set server fn.f/n2 state ready", "set server out.n2/nb state ready"}},
+		{"b leaves", &prev, mk([]slotState{{}, {}}, map[string]int{"fn.f/local": 256, "fn.f/n1": 0, "fn.f/n2": 0}, ""),
+			[]string{"set server out.n1/nb state maint", "map peers", "set server fn.f/local weight 256", "set server fn.f/n1 state maint"}},
+		{"c takes b's slot", &prev, mk([]slotState{c, {}}, map[string]int{"fn.f/local": 128, "fn.f/n1": 128, "fn.f/n2": 0}, "C y\n"),
+			[]string{"set server out.n1/nb state maint", "set server out.n1/nb addr 10.0.0.3 port 30080", "map peers", "set server out.n1/nb state ready"}},
+		{"b moves", &prev, mk([]slotState{{node: "b", addr: netip.MustParseAddrPort("10.0.0.9:1")}, {}}, prev.weights, "B x\n"),
+			[]string{"set server out.n1/nb addr 10.0.0.9 port 1"}},
+		// Unknown: every slot out of rotation until its address and
+		// credentials are set again.
+		{"unknown: everything", nil, prev, []string{
+			"set server out.n1/nb state maint", "set server out.n2/nb state maint", "set server out.n1/nb addr 10.0.0.2 port 30080",
+			"map ids", "map tokens", "map peers", "map local", "map limits", "map admit", "map timeouts",
+			"set server fn.f/local weight 128", "set server fn.f/n1 weight 128",
+			"set server fn.f/local state ready", "set server fn.f/n1 state ready", "set server fn.f/n2 state maint",
+			"set server out.n1/nb state ready", "set maxconn server gw.f/gw 4"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []string
+			for _, o := range plan(c.prev, c.next, lay) {
+				if o.kind == opMap {
+					got = append(got, "map "+o.mapName)
+				} else {
+					got = append(got, o.command())
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("plan:\n got %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestExecute(t *testing.T) {
+	o, _ := Config{Dir: "/run/x", GatewayURL: "http://127.0.0.1:1"}.resolve()
+	rt := newFakeRuntime()
+	var ops []op
+	for i := range 300 { // more than fits in one line
+		ops = append(ops, op{kind: opWeight, server: "fn.f/n" + string(rune('0'+i%10)), arg: "7"})
+	}
+	ops = append(ops, op{kind: opMap, mapName: mapPeers, content: "K1 V1\nK2 V2\n"}, op{kind: opMap, mapName: mapLimits, content: ""},
+		op{kind: opState, server: "out.n1/nb", arg: "ready"})
+	if err := execute(context.Background(), rt, &o, ops); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.maps["/run/x/maps/peers.map"]; got != "K1 V1\nK2 V2\n" {
+		t.Errorf("peers map %q", got)
+	}
+	if got, ok := rt.maps["/run/x/maps/limits.map"]; !ok || got != "" {
+		t.Errorf("limits map %q %v (an empty map is committed too)", got, ok)
+	}
+	if rt.lines < 3 || rt.lines > 12 {
+		t.Errorf("%d connections for 301 commands and 2 maps", rt.lines)
+	}
+	if rt.states["out.n1/nb"] != "ready" {
+		t.Error("state not set")
+	}
+	// Errors name the failing command even in a batch.
+	rt.failOn = "fn.f/n3 weight"
+	err := execute(context.Background(), rt, &o, ops[:10])
+	if err == nil || !strings.Contains(err.Error(), `"set server fn.f/n3 weight 7"`) || !strings.Contains(err.Error(), "No such server") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestAnswers(t *testing.T) {
+	for out, want := range map[string]string{
+		"":                                  "",
+		"\n\n":                              "",
+		"[4]: IP changed from 'a' to 'b'\n": "",
+		"\n[3]: No such server.\n\n":        "No such server.",
+		"[6]: ok\n[2]: bad\n":               "bad",
+	} {
+		if got := answerError(out); got != want {
+			t.Errorf("answerError(%q) = %q, want %q", out, got, want)
+		}
+	}
+	if v, err := parsePrepared("[6]: New version created: 12\n"); err != nil || v != "12" {
+		t.Errorf("parsePrepared: %q %v", v, err)
+	}
+	for _, bad := range []string{"", "New version created:", "New version created: x", "nope 3"} {
+		if _, err := parsePrepared(bad); err == nil {
+			t.Errorf("parsePrepared(%q) accepted", bad)
+		}
+	}
+	if pid, err := parsePID("Name: HAProxy\nVersion: 2.6\nPid: 4242\n"); err != nil || pid != 4242 {
+		t.Errorf("parsePID: %d %v", pid, err)
+	}
+	for _, bad := range []string{"", "Pid: -1", "Pid: x", "Name: HAProxy"} {
+		if _, err := parsePID(bad); err == nil {
+			t.Errorf("parsePID(%q) accepted", bad)
+		}
+	}
+}
+
+const showProc = `#<PID>          <type>          <reloads>       <uptime>        <version>
+14190           master          2 [failed: 1]   0d00h10m33s     2.6.12-1+deb12u3
+# workers
+3706            worker          0               0d00h00m00s     2.6.12-1+deb12u3
+# old workers
+3650            worker          1               0d00h00m10s     2.6.12-1+deb12u3
+# programs
+
+`
+
+func TestParseShowProc(t *testing.T) {
+	ps, err := parseShowProc(showProc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.masterPID != 14190 || ps.reloads != 2 || ps.failed != 1 || !slices.Equal(ps.workers, []int{3706, 3650}) {
+		t.Errorf("%+v", ps)
+	}
+	for _, bad := range []string{"", "# workers\n", "x master 0\n", "1 master y\n", "1 master 0 [failed: z]\n"} {
+		if _, err := parseShowProc(bad); err == nil {
+			t.Errorf("parseShowProc(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzParseShowProc checks that the parser of the master CLI never panics
+// and returns only positive PIDs.
+func FuzzParseShowProc(f *testing.F) {
+	f.Add(showProc)
+	f.Add("1 master 0\n2 worker 0\n")
+	f.Add("1 master 0 [failed:\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := parseShowProc(s)
+		if err != nil {
+			return
+		}
+		if ps.masterPID <= 0 || ps.reloads < 0 || ps.failed < 0 {
+			t.Fatalf("%+v", ps)
+		}
+		for _, w := range ps.workers {
+			if w <= 0 {
+				t.Fatalf("worker PID %d", w)
+			}
+		}
+	})
+}
+
+// FuzzAnswers checks the parsers of runtime API answers.
+func FuzzAnswers(f *testing.F) {
+	f.Add("[3]: No such server.\n")
+	f.Add("New version created: 3\n")
+	f.Add("Pid: 12\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		answerError(s)
+		if v, err := parsePrepared(s); err == nil && (v == "" || strings.ContainsAny(v, " \n@")) {
+			t.Fatalf("version %q", v)
+		}
+		if pid, err := parsePID(s); err == nil && pid <= 0 {
+			t.Fatalf("pid %d", pid)
+		}
+	})
+}

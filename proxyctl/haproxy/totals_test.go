@@ -1,0 +1,133 @@
+package haproxy
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/haproxytech/client-native/v6/models"
+
+	"github.com/dfaas-go/dfaas/metricsrc"
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+func i64(v int64) *int64 { return &v }
+
+func backendRow(name string, stot, x5 int64) *models.NativeStat {
+	return &models.NativeStat{Name: name, Type: models.NativeStatTypeBackend, Stats: &models.NativeStatStats{Stot: i64(stot), Hrsp5xx: i64(x5)}}
+}
+
+func serverRow(be, name string, stot, ttime int64) *models.NativeStat {
+	return &models.NativeStat{BackendName: be, Name: name, Type: models.NativeStatTypeServer, Stats: &models.NativeStatStats{Stot: i64(stot), Ttime: i64(ttime)}}
+}
+
+func entry(key string, cnt, gpc0 int64) *models.StickTableEntry {
+	return &models.StickTableEntry{Key: key, HTTPReqCnt: i64(cnt), Gpc0: i64(gpc0)}
+}
+
+// reading is what HAProxy shows at one moment.
+type reading struct {
+	offered, failed, local, gwStot, ttime, reject, overReject, noroute, n1, overN1 int64
+	fromB, fromBAccepted                                                           int64
+}
+
+func (r reading) rows() ([]*models.NativeStat, models.StickTableEntries) {
+	rows := []*models.NativeStat{
+		backendRow("fn.f", r.offered, r.failed),
+		backendRow("gw.f", r.local, 0),
+		backendRow("gateway", 999, 999), // not a function's
+		serverRow("gw.f", "gw", r.gwStot, r.ttime),
+		serverRow("fn.f", "reject", r.reject, 0),
+		serverRow("over.f", "reject", r.overReject, 0),
+		serverRow("fn.f", "noroute", r.noroute, 0),
+		serverRow("fn.f", "n1", r.n1, 0),
+		serverRow("over.f", "n1", r.overN1, 0),
+		serverRow("out.n1", "nb", 12345, 0), // counted through fn.f and over.f
+		{Name: "public", Type: models.NativeStatTypeFrontend, Stats: &models.NativeStatStats{Stot: i64(5)}},
+		nil,
+		{Name: "fn.broken", Type: models.NativeStatTypeBackend},
+	}
+	entries := models.StickTableEntries{
+		entry("f/"+nodeKey("b"), r.fromB, r.fromBAccepted),
+		entry("bad key", 10, 10),
+		nil,
+	}
+	return rows, entries
+}
+
+func TestAccumulator(t *testing.T) {
+	var a accumulator
+	a.init()
+	a.learn([]strategy.NodeID{"b"})
+	owners := []strategy.NodeID{"b"}
+	rows, entries := reading{offered: 10, failed: 1, local: 6, gwStot: 6, ttime: 20, reject: 2, overReject: 1, noroute: 0, n1: 2, overN1: 1, fromB: 3, fromBAccepted: 2}.rows()
+	a.add(rows, entries, owners)
+	want := metricsrc.FunctionTotals{Name: "f", Offered: 10, Failed: 1, Local: 6, LatencyCount: 6, LatencySeconds: 0.12, Rejected: 3 + 1, Forwarded: 3, FromNeighbours: 2,
+		Neighbours: []metricsrc.NeighbourTotals{{ID: "b", Forwarded: 3, Received: 2}}}
+	check := func(step string) {
+		t.Helper()
+		tot := a.totals()
+		if len(tot.Functions) != 1 {
+			t.Fatalf("%s: functions %+v", step, tot.Functions)
+		}
+		got := tot.Functions[0]
+		if math.Abs(got.LatencySeconds-want.LatencySeconds) > 1e-9 {
+			t.Errorf("%s: latency %v, want %v", step, got.LatencySeconds, want.LatencySeconds)
+		}
+		got.LatencySeconds = want.LatencySeconds
+		if got.Name != want.Name || got.Offered != want.Offered || got.Failed != want.Failed || got.Local != want.Local || got.LatencyCount != want.LatencyCount ||
+			got.Rejected != want.Rejected || got.Forwarded != want.Forwarded || got.FromNeighbours != want.FromNeighbours || len(got.Neighbours) != len(want.Neighbours) {
+			t.Fatalf("%s:\n got %+v\nwant %+v", step, got, want)
+		}
+		for i := range want.Neighbours {
+			if got.Neighbours[i] != want.Neighbours[i] {
+				t.Errorf("%s: neighbour %d: %+v, want %+v", step, i, got.Neighbours[i], want.Neighbours[i])
+			}
+		}
+	}
+	check("first reading")
+
+	// Counters grow; slot 1 now belongs to c: its increase is c's.
+	owners = []strategy.NodeID{"c"}
+	rows, entries = reading{offered: 15, failed: 1, local: 8, gwStot: 8, ttime: 10, reject: 2, overReject: 1, n1: 5, overN1: 1, fromB: 3, fromBAccepted: 2}.rows()
+	a.add(rows, entries, owners)
+	want.Offered, want.Local, want.LatencyCount, want.LatencySeconds, want.Forwarded = 15, 8, 8, 0.12+0.02, 6
+	want.Neighbours = []metricsrc.NeighbourTotals{{ID: "b", Forwarded: 3, Received: 2}, {ID: "c", Forwarded: 3}}
+	check("second reading")
+
+	// A new worker (reload, restart) counts from zero: all of it adds.
+	a.pid = 1
+	clear(a.raw)
+	rows, entries = reading{offered: 4, local: 1, gwStot: 1, fromB: 2, fromBAccepted: 2}.rows()
+	a.add(rows, entries, owners)
+	want.Offered, want.Local, want.LatencyCount, want.FromNeighbours = 19, 9, 9, 4
+	want.Neighbours[0].Received = 4
+	check("after a restart")
+
+	// A counter that went down without a new worker (a stick-table entry
+	// that expired and came back) also counts from zero.
+	rows, entries = reading{offered: 4, local: 1, gwStot: 1, fromB: 1, fromBAccepted: 1}.rows()
+	a.add(rows, entries, owners)
+	want.FromNeighbours, want.Neighbours[0].Received = 5, 5
+	check("expired entry")
+}
+
+func TestTotalsThroughRuntime(t *testing.T) {
+	c, rt := newFakeController(t, []string{"f"}, 1)
+	rt.stats, rt.entries = reading{offered: 7}.rows()
+	tot, err := c.Totals(context.Background())
+	if err != nil || len(tot.Functions) != 1 || tot.Functions[0].Offered != 7 {
+		t.Fatalf("%+v %v", tot, err)
+	}
+	rt.down = true
+	if _, err := c.Totals(context.Background()); err == nil {
+		t.Error("no error with HAProxy down")
+	}
+	rt.down = false
+	rt.pid = 5 // restarted: counts from zero, added
+	rt.stats, rt.entries = reading{offered: 2}.rows()
+	tot, err = c.Totals(context.Background())
+	if err != nil || tot.Functions[0].Offered != 9 {
+		t.Fatalf("after a restart: %+v %v", tot, err)
+	}
+}
