@@ -15,32 +15,38 @@ import (
 
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
 // defaultStrategy is the strategy of the agent and the demo when none is
 // chosen: the best one the project has.
-const defaultStrategy = "recalc"
+const defaultStrategy = "flow"
 
 // agentEnv maps agent flags to the environment variables that set them when
 // the flag is not given. The AGENT_* names are the original prototype's
 // where they still make sense.
 func agentEnv() map[string]string {
 	return map[string]string{
-		"id":              "AGENT_NODE_ID",
-		"strategy":        "AGENT_STRATEGY",
-		"strategy-params": "AGENT_STRATEGY_PARAMS",
-		"period":          "AGENT_RECALC_PERIOD",
-		"node-ip":         "AGENT_NODE_IP",
-		"proxy-listen":    "AGENT_PROXY_LISTEN",
-		"proxy-url":       "AGENT_PROXY_URL",
-		"http":            "AGENT_HTTP_LISTEN",
-		"expiry":          "AGENT_NEIGHBOUR_EXPIRY",
-		"forecast":        "AGENT_FORECAST",
-		"nearest":         "AGENT_DATA_NEAREST",
-		"max-rtt":         "AGENT_DATA_MAX_RTT",
-		"seed":            "AGENT_SEED",
-		"log-level":       "AGENT_LOG_LEVEL",
+		"id":                     "AGENT_NODE_ID",
+		"strategy":               "AGENT_STRATEGY",
+		"strategy-params":        "AGENT_STRATEGY_PARAMS",
+		"period":                 "AGENT_RECALC_PERIOD",
+		"node-ip":                "AGENT_NODE_IP",
+		"proxy-listen":           "AGENT_PROXY_LISTEN",
+		"proxy-url":              "AGENT_PROXY_URL",
+		"http":                   "AGENT_HTTP_LISTEN",
+		"expiry":                 "AGENT_NEIGHBOUR_EXPIRY",
+		"forecast":               "AGENT_FORECAST",
+		"nearest":                "AGENT_DATA_NEAREST",
+		"max-rtt":                "AGENT_DATA_MAX_RTT",
+		"seed":                   "AGENT_SEED",
+		"log-level":              "AGENT_LOG_LEVEL",
+		"proxy":                  "AGENT_PROXY",
+		"haproxy-bin":            "AGENT_HAPROXY_BIN",
+		"haproxy-dir":            "AGENT_HAPROXY_DIR",
+		"haproxy-master-socket":  "AGENT_HAPROXY_MASTER_SOCKET",
+		"haproxy-runtime-socket": "AGENT_HAPROXY_RUNTIME_SOCKET",
 	}
 }
 
@@ -61,6 +67,14 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	maxRTT := fs.Duration("max-rtt", 0, "forward only to peers with an RTT up to this (0: no bound)")
 	seed := fs.Uint64("seed", 1, "seed of the strategy's randomness")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	proxyKind := fs.String("proxy", "embedded", "data plane: embedded (a Go reverse proxy in the agent) or haproxy (an HAProxy the agent starts or attaches to)")
+	var hc haproxy.Config
+	fs.StringVar(&hc.Binary, "haproxy-bin", haproxy.DefaultBinary, "with --proxy haproxy: the haproxy executable")
+	fs.StringVar(&hc.Dir, "haproxy-dir", "", "with --proxy haproxy: work directory for its configuration, maps and sockets (default: a temporary one)")
+	fs.StringVar(&hc.MasterSocket, "haproxy-master-socket", "", "with --proxy haproxy: master CLI socket (default: in --haproxy-dir)")
+	fs.StringVar(&hc.RuntimeSocket, "haproxy-runtime-socket", "", "with --proxy haproxy: runtime API socket (default: in --haproxy-dir)")
+	fs.BoolVar(&hc.Attach, "haproxy-attach", false, "with --proxy haproxy: use an HAProxy already running in master-worker mode on --haproxy-master-socket instead of starting one")
+	fs.StringVar(&hc.MetricsAddr, "haproxy-metrics", "127.0.0.1:8405", "with --proxy haproxy: address of HAProxy's Prometheus exporter")
 	var fns functionsFlag
 	fs.Var(&fns, "function", "a function of the embedded FaaS: NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D]; repeatable (default: every built-in)")
 	var backends backendFlags
@@ -103,6 +117,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 
 	cfg := stackConfig{
 		Transport: tr, Strategy: st, StrategyName: *stratName, Functions: fns,
+		Proxy:       proxyChoice{Kind: *proxyKind, HAProxy: hc},
 		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry,
 		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log,
 	}
@@ -111,7 +126,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer releaseBackends()
-	s, err := newStack(cfg)
+	s, err := newStack(ctx, cfg)
 	if err != nil {
 		return err
 	}

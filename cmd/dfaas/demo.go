@@ -110,7 +110,7 @@ func demo(ctx context.Context, o demoOptions) (sim.Result, error) {
 		if err != nil {
 			return sim.Result{}, err
 		}
-		stacks[i], err = newStack(stackConfig{
+		stacks[i], err = newStack(ctx, stackConfig{
 			Transport: tr, Strategy: st, StrategyName: o.strategy,
 			Functions:   []embedded.Function{{Name: "figlet", Capacity: n.capacity, Concurrency: 10}},
 			ProxyListen: "127.0.0.1:0", Period: o.period, Seed: o.seed + uint64(i),

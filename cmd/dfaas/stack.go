@@ -21,7 +21,9 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc"
 	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
 	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/proxyctl"
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -32,6 +34,7 @@ type stackConfig struct {
 	Strategy     strategy.Strategy
 	StrategyName string
 	Functions    []embedded.Function
+	Proxy        proxyChoice
 	ProxyListen  string // address of the public proxy
 	ProxyURL     string // announced URL; derived from the listener if empty
 	FaaSListen   string // address of the embedded FaaS; 127.0.0.1:0 if empty
@@ -54,12 +57,21 @@ type stackConfig struct {
 	Metrics func(proxyCounters metricsrc.TotalsReader, faasURL string) (metricsrc.Source, error)
 }
 
+// proxyChoice selects the data plane: the embedded Go proxy (Kind "" or
+// "embedded") or HAProxy driven by the controller ("haproxy", configured by
+// HAProxy; its gateway, listen address and logger are filled in).
+type proxyChoice struct {
+	Kind    string
+	HAProxy haproxy.Config
+}
+
 // stack is a running-ready node: its listeners are open, nothing is served
 // until run.
 type stack struct {
 	cfg      stackConfig
 	faas     *embedded.Server
-	proxy    *proxyembedded.Proxy
+	proxy    *proxyembedded.Proxy // nil with HAProxy
+	haproxy  *haproxy.Controller  // nil with the embedded proxy
 	node     *dfaas.Node
 	reg      *prometheus.Registry
 	faasLn   net.Listener
@@ -67,7 +79,7 @@ type stack struct {
 	proxyURL string
 }
 
-func newStack(cfg stackConfig) (*stack, error) {
+func newStack(ctx context.Context, cfg stackConfig) (*stack, error) {
 	s := &stack{cfg: cfg, reg: prometheus.NewRegistry()}
 	ok := false
 	defer func() {
@@ -90,20 +102,39 @@ func newStack(cfg stackConfig) (*stack, error) {
 		}
 		backend, faasURL = s.faas, "http://"+s.faasLn.Addr().String()
 	}
-	if s.proxyLn, err = net.Listen("tcp", cfg.ProxyListen); err != nil {
-		return nil, fmt.Errorf("proxy listen %s: %w", cfg.ProxyListen, err)
-	}
-	s.proxyURL = cfg.ProxyURL
-	if s.proxyURL == "" {
+	var ctl proxyctl.Controller
+	var counters metricsrc.TotalsReader
+	switch cfg.Proxy.Kind {
+	case "", "embedded":
+		if s.proxyLn, err = net.Listen("tcp", cfg.ProxyListen); err != nil {
+			return nil, fmt.Errorf("proxy listen %s: %w", cfg.ProxyListen, err)
+		}
+		if s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+		ctl, counters = s.proxy, s.proxy.Counters()
 		s.proxyURL = "http://" + reachable(s.proxyLn.Addr())
+	case "haproxy":
+		hc := cfg.Proxy.HAProxy
+		hc.GatewayURL, hc.ListenAddr, hc.Logger = faasURL, cfg.ProxyListen, cfg.Logger
+		if s.haproxy, err = haproxy.New(ctx, hc); err != nil {
+			return nil, fmt.Errorf("--proxy haproxy: %w", err)
+		}
+		ctl, counters = s.haproxy, s.haproxy
+		addr, err := net.ResolveTCPAddr("tcp", cfg.ProxyListen)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--proxy-listen %q: %v", cfg.ProxyListen, err)}
+		}
+		s.proxyURL = "http://" + reachable(addr)
+	default:
+		return nil, usageError{fmt.Sprintf("--proxy %q: want embedded or haproxy", cfg.Proxy.Kind)}
 	}
-	s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
+	if cfg.ProxyURL != "" {
+		s.proxyURL = cfg.ProxyURL
 	}
-	var source metricsrc.Source = metricsrc.NewDelta(s.proxy.Counters())
+	var source metricsrc.Source = metricsrc.NewDelta(counters)
 	if cfg.Metrics != nil {
-		if source, err = cfg.Metrics(s.proxy.Counters(), faasURL); err != nil {
+		if source, err = cfg.Metrics(counters, faasURL); err != nil {
 			return nil, err
 		}
 	}
@@ -114,10 +145,10 @@ func newStack(cfg stackConfig) (*stack, error) {
 		}
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		promsrc.NewCollector(s.proxy.Counters(), 0))
+		promsrc.NewCollector(counters, 0))
 	s.node, err = dfaas.New(dfaas.Config{
 		Strategy:        cfg.Strategy,
-		Proxy:           s.proxy,
+		Proxy:           ctl,
 		FaaS:            backend,
 		Metrics:         source,
 		Peers:           cfg.Transport,
@@ -159,7 +190,9 @@ func (s *stack) run(ctx context.Context, g *errgroup.Group) {
 	if s.faas != nil {
 		serveHTTP(ctx, g, s.faasLn, s.faas.Handler(), log)
 	}
-	serveHTTP(ctx, g, s.proxyLn, s.proxy, log)
+	if s.proxy != nil {
+		serveHTTP(ctx, g, s.proxyLn, s.proxy, log)
+	}
 	g.Go(func() error { return s.node.Run(ctx) })
 }
 
@@ -171,6 +204,9 @@ func (s *stack) close() {
 	}
 	if s.proxy != nil {
 		s.proxy.Close()
+	}
+	if s.haproxy != nil {
+		s.haproxy.Close()
 	}
 	if s.faas != nil {
 		s.faas.Close()
