@@ -62,6 +62,7 @@ func commands() map[string]command {
 		"faas":     {"serve the embedded FaaS (OpenFaaS gateway API) with the built-in functions", runFaaS},
 		"demo":     {"run a three-node federation in this process, overload one node, and report", runDemo},
 		"forecast": {"score load forecasters one step ahead on request-rate traces", runForecast},
+		"keygen":   {"write a node key and print its ID, or issue a federation certificate", runKeygen},
 		"churn":    {"measure request loss and update latency of a proxy under weight churn", runChurn},
 		"sim":      {"simulate a scenario request by request with one or every strategy, against the oracle bound", runSim},
 	}

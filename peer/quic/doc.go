@@ -1,0 +1,38 @@
+// Package quic implements peer.Transport and peer.Directory over QUIC
+// (github.com/quic-go/quic-go), with mutual TLS from Ed25519 node keys.
+//
+// # Identity
+//
+// Each node has an Ed25519 key (Key), stored as a PKCS#8 PEM file as
+// "openssl genpkey -algorithm ED25519" writes it (LoadKey, WriteKeyFile).
+// The node ID is derived from the public key exactly as libp2p derives an
+// Ed25519 peer ID ("12D3KooW..."), so a key used with libp2p keeps its
+// identity. A Key never prints its private half.
+//
+// # Membership
+//
+// A peer is admitted if its ID is in Config.Members, or if it presents a
+// certificate issued by one of the federation keys in Config.Federation
+// (IssueCertificate) and valid now. With neither configured, any peer that
+// proves its key is admitted; Listen logs this as a lab setting. Both
+// ends check: a dialling node also refuses a listener outside the
+// membership or with another ID than the one it dialled.
+//
+// # Protocol
+//
+// Peers negotiate ALPN "dfaas-peer/1". Each pair keeps one long-lived
+// connection (simultaneous dials are resolved the same way at both ends).
+// The dialer opens a control stream carrying hello, ping/pong (liveness,
+// RTT samples and a digest of each side's member list) and member lists,
+// sent when the digests differ; a node given one bootstrap peer thus learns
+// every member. Each message travels on a unidirectional stream of its own,
+// as one length-prefixed frame, so a slow or lost message delays no other.
+// Decoding is strict and bounded; malformed, oversized, unknown-version and
+// over-rate input is dropped and counted (Stats), never a crash.
+//
+// # Failure handling
+//
+// Lost peers are redialled with exponential backoff and jitter; bootstrap
+// peers forever, others until ExpireAfter. A peer silent for DownAfter is
+// declared down and its connection closed. Listen never waits for a peer.
+package quic
