@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas/forecast"
-	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy"
 )
@@ -52,8 +51,6 @@ func agentEnv() map[string]string {
 
 func runAgent(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("agent", io)
-	host, _ := os.Hostname()
-	id := fs.String("id", host, "node ID")
 	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(strategy.Builtin().Names(), ", "))
 	stratParams := fs.String("strategy-params", "", "strategy parameters as a JSON object")
 	period := fs.Duration("period", 5*time.Second, "control period")
@@ -77,12 +74,17 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	fs.StringVar(&hc.MetricsAddr, "haproxy-metrics", "127.0.0.1:8405", "with --proxy haproxy: address of HAProxy's Prometheus exporter")
 	var fns functionsFlag
 	fs.Var(&fns, "function", "a function of the embedded FaaS: NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D]; repeatable (default: every built-in)")
+	var peers peerFlags
+	peers.register(fs)
 	var backends backendFlags
 	backends.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := applyEnv(fs, agentEnv()); err != nil {
+		return err
+	}
+	if err := applyEnv(fs, peerEnv()); err != nil {
 		return err
 	}
 	if err := applyBackendEnv(fs); err != nil {
@@ -107,19 +109,17 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		*proxyURL = "http://" + net.JoinHostPort(*nodeIP, port)
 	}
 
-	mem := peer.NewMemNetwork(peer.MemNetworkOptions{Seed: *seed})
-	defer mem.Close()
-	tr, err := mem.Join(peer.ID(*id))
+	tr, boot, err := peers.open(log)
 	if err != nil {
-		return usageError{"--id: " + err.Error()}
+		return err
 	}
-	log.Warn("no peer network: this agent runs standalone")
+	defer tr.Close()
 
 	cfg := stackConfig{
 		Transport: tr, Strategy: st, StrategyName: *stratName, Functions: fns,
 		Proxy:       proxyChoice{Kind: *proxyKind, HAProxy: hc},
 		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry,
-		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log,
+		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log, Bootstrap: boot,
 	}
 	releaseBackends, err := backends.configure(&cfg, log)
 	if err != nil {
@@ -131,11 +131,14 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer s.close()
+	if err := s.reg.Register(tr.Collector()); err != nil {
+		return err
+	}
 	adminLn, err := netListen(*httpListen)
 	if err != nil {
 		return fmt.Errorf("--http: %w", err)
 	}
-	log.Info("agent started", "id", *id, "strategy", *stratName, "proxy", s.proxyURL, "admin", adminLn.Addr().String(), "period", *period)
+	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", *stratName, "proxy", s.proxyURL, "admin", adminLn.Addr().String(), "period", *period)
 	g, ctx := errgroup.WithContext(ctx)
 	s.run(ctx, g)
 	serveHTTP(ctx, g, adminLn, s.adminHandler(), log)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
@@ -88,11 +89,9 @@ type demoOptions struct {
 
 // demo runs the three-node federation in this process on loopback: each
 // node has an embedded FaaS and an embedded proxy with real HTTP between
-// the proxies, and the agents talk over an in-memory peer network.
+// the proxies, and the agents talk over QUIC on loopback.
 func demo(ctx context.Context, o demoOptions) (sim.Result, error) {
 	nodes := demoFederation()
-	netw := peer.NewMemNetwork(peer.MemNetworkOptions{Seed: o.seed})
-	defer netw.Close()
 	stacks := make([]*stack, len(nodes))
 	defer func() {
 		for _, s := range stacks {
@@ -101,10 +100,25 @@ func demo(ctx context.Context, o demoOptions) (sim.Result, error) {
 			}
 		}
 	}()
+	// Each node has its own key; the federation admits exactly these.
+	keys := make([]*quic.Key, len(nodes))
+	var members []peer.ID
+	for i := range nodes {
+		var err error
+		if keys[i], err = quic.GenerateKey(); err != nil {
+			return sim.Result{}, err
+		}
+		members = append(members, keys[i].ID())
+	}
+	var seed []quic.Addr // the first node is the others' bootstrap peer
 	for i, n := range nodes {
-		tr, err := netw.Join(peer.ID(n.id))
+		tr, err := quic.Listen(quic.Config{Listen: "127.0.0.1:0", Key: keys[i], Members: members, Bootstrap: seed, Logger: o.log.With("node", n.id)})
 		if err != nil {
 			return sim.Result{}, err
+		}
+		defer tr.Close()
+		if i == 0 {
+			seed = []quic.Addr{tr.Self()}
 		}
 		st, err := o.registry.New(o.strategy, nil)
 		if err != nil {
@@ -126,11 +140,10 @@ func demo(ctx context.Context, o demoOptions) (sim.Result, error) {
 	for _, s := range stacks {
 		s.run(runCtx, g)
 	}
-	// Let the nodes announce themselves before users arrive.
-	warm := time.NewTimer(2*o.period + o.period/2)
-	select {
-	case <-warm.C:
-	case <-runCtx.Done():
+	// Users arrive once the federation has formed: every node has the
+	// others as neighbours (or after 20 s, whatever happened).
+	if err := waitFederation(runCtx, stacks, 20*time.Second); err != nil {
+		o.log.Warn("federation not fully formed; sending load anyway", "err", err)
 	}
 	var streams []stream
 	for i, n := range nodes {
@@ -181,6 +194,44 @@ func demo(ctx context.Context, o demoOptions) (sim.Result, error) {
 	// federation's capacity against its load.
 	res.OracleSuccessRate = min(1, capacity/load)
 	return res, nil
+}
+
+// waitFederation waits until every stack's node lists all the others as
+// neighbours in its data network, then one more period so that they have
+// decided with them.
+func waitFederation(ctx context.Context, stacks []*stack, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		formed := true
+		for _, s := range stacks {
+			var n int
+			for _, p := range s.node.Status(time.Now()).Peers {
+				if p.Neighbour {
+					n++
+				}
+			}
+			formed = formed && n == len(stacks)-1
+		}
+		if formed {
+			t := time.NewTimer(stacks[0].node.Period())
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not every node sees %d neighbours after %v", len(stacks)-1, timeout)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func progressLine(w io.Writer, lg *loadGen, elapsed, total time.Duration) {
