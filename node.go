@@ -430,11 +430,13 @@ func splitmix64(x uint64) uint64 {
 // also expires stale neighbours and feeds the forecasters.
 func (n *Node) buildSnapshot(now time.Time, cycle uint64, fns []faas.Function, sample metricsrc.Sample) strategy.Snapshot {
 	var rtts map[peer.ID]time.Duration
+	down := map[peer.ID]bool{}
 	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
 		infos := dir.Peers()
 		rtts = make(map[peer.ID]time.Duration, len(infos))
 		for _, p := range infos {
 			rtts[p.ID] = p.RTT
+			down[p.ID] = !p.Up
 		}
 		n.m.setPeers(infos)
 	}
@@ -458,7 +460,7 @@ func (n *Node) buildSnapshot(now time.Time, cycle uint64, fns []faas.Function, s
 			Memory: sample.Node.Memory, MemoryTotal: sample.Node.MemoryTotal, Power: sample.Node.Power,
 		},
 	}
-	for _, id := range n.dataNetwork(rtts) {
+	for _, id := range n.dataNetwork(rtts, down) {
 		ns := n.neighbours[id]
 		s.Neighbours = append(s.Neighbours, strategy.Neighbour{
 			ID:           strategy.NodeID(id),
@@ -542,12 +544,13 @@ func sanitize(v float64) float64 {
 }
 
 // dataNetwork returns the fresh neighbours this node may forward to: all of
-// them, or those within MaxRTT, or the Nearest by RTT (unknown RTT last).
-// n.mu must be held.
-func (n *Node) dataNetwork(rtts map[peer.ID]time.Duration) []peer.ID {
+// them, or those within MaxRTT, or the Nearest by RTT (unknown RTT last),
+// leaving out those the transport reports down (without waiting for their
+// announcements to expire). n.mu must be held.
+func (n *Node) dataNetwork(rtts map[peer.ID]time.Duration, down map[peer.ID]bool) []peer.ID {
 	ids := make([]peer.ID, 0, len(n.neighbours))
 	for id := range n.neighbours {
-		if r, ok := rtts[id]; n.cfg.MaxRTT > 0 && ok && r > n.cfg.MaxRTT {
+		if r, ok := rtts[id]; down[id] || n.cfg.MaxRTT > 0 && ok && r > n.cfg.MaxRTT {
 			continue
 		}
 		ids = append(ids, id)

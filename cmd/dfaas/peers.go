@@ -13,7 +13,7 @@ import (
 // peerFlags are the agent's flags for its peer network (QUIC).
 type peerFlags struct {
 	listen, keyFile, bootstrap, members, federation, certFile string
-	downAfter, expireAfter                                    time.Duration
+	ping, downAfter, expireAfter                              time.Duration
 }
 
 func (p *peerFlags) register(fs *flag.FlagSet) {
@@ -23,7 +23,8 @@ func (p *peerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.members, "members", "", "node IDs admitted to the federation, comma-separated (with --federation: either admits)")
 	fs.StringVar(&p.federation, "federation", "", "IDs of federation keys whose certificates admit a node, comma-separated")
 	fs.StringVar(&p.certFile, "cert", "", "this node's certificate issued by a federation key (dfaas keygen --issue)")
-	fs.DurationVar(&p.downAfter, "peer-down-after", 0, "declare a silent peer down after this (default 5s)")
+	fs.DurationVar(&p.ping, "peer-ping", 0, "interval of pings to each peer, which measure the RTT (default 1s)")
+	fs.DurationVar(&p.downAfter, "peer-down-after", 0, "declare a silent peer down after this, at least two ping intervals (default 5 pings)")
 	fs.DurationVar(&p.expireAfter, "peer-expire-after", 0, "forget a peer down for this long (default 1m)")
 }
 
@@ -36,6 +37,7 @@ func peerEnv() map[string]string {
 		"members":           "AGENT_MEMBERS",
 		"federation":        "AGENT_FEDERATION_KEYS",
 		"cert":              "AGENT_CERTIFICATE_FILE",
+		"peer-ping":         "AGENT_PEER_PING",
 		"peer-down-after":   "AGENT_PEER_DOWN_AFTER",
 		"peer-expire-after": "AGENT_PEER_EXPIRE_AFTER",
 	}
@@ -76,7 +78,7 @@ func (p *peerFlags) open(log *slog.Logger) (*quic.Transport, []peer.ID, error) {
 	}
 	tr, err := quic.Listen(quic.Config{
 		Listen: p.listen, Key: key, Bootstrap: boot, Members: members, Federation: feds, Certificate: cert,
-		DownAfter: p.downAfter, ExpireAfter: p.expireAfter, Logger: log,
+		PingInterval: p.ping, DownAfter: p.downAfter, ExpireAfter: p.expireAfter, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("peer network: %w", err)
