@@ -335,8 +335,13 @@ func TestNeighbourExpiry(t *testing.T) {
 	if r, _ := st.Decision.Route("figlet"); r.ForwardShare("b") != 0.5 {
 		t.Fatalf("not forwarding to b: %+v", r)
 	}
-	net.Partition("a")        // b goes silent for a
-	for i := 2; i <= 6; i++ { // b's last message, queued before the cut, arrives at t0+2s
+	net.Partition("a") // b goes silent for a, and the transport sees it down
+	step(t, t0.Add(2*time.Second), a, b)
+	st, _ = a.proxy.Last()
+	if r, _ := st.Decision.Route("figlet"); r.ForwardShare("b") != 0 {
+		t.Fatalf("still forwarding to a peer the transport reports down: %+v", r)
+	}
+	for i := 3; i <= 6; i++ { // b's last message, queued before the cut, arrived at t0+2s
 		step(t, t0.Add(time.Duration(i)*time.Second), a, b)
 	}
 	st, _ = a.proxy.Last()
