@@ -546,10 +546,14 @@ func sanitize(v float64) float64 {
 // dataNetwork returns the fresh neighbours this node may forward to: all of
 // them, or those within MaxRTT, or the Nearest by RTT (unknown RTT last),
 // leaving out those the transport reports down (without waiting for their
-// announcements to expire). n.mu must be held.
+// announcements to expire) and those that gave this node no credential yet.
+// n.mu must be held.
 func (n *Node) dataNetwork(rtts map[peer.ID]time.Duration, down map[peer.ID]bool) []peer.ID {
 	ids := make([]peer.ID, 0, len(n.neighbours))
-	for id := range n.neighbours {
+	for id, ns := range n.neighbours {
+		if ns.msg.Token == "" {
+			continue // it does not accept requests from this node yet
+		}
 		if r, ok := rtts[id]; down[id] || n.cfg.MaxRTT > 0 && ok && r > n.cfg.MaxRTT {
 			continue
 		}
@@ -657,6 +661,17 @@ func (n *Node) tokenIn(id peer.ID) string {
 	return t
 }
 
+// acceptedToken returns the credential of peer id if the proxy state in
+// force accepts it, else "": a peer is told its credential only once the
+// proxy would accept it, so it never forwards a request that would be
+// refused as coming from an unknown node. n.mu must be held.
+func (n *Node) acceptedToken(id peer.ID) string {
+	if _, ok := n.applied.Neighbour(strategy.NodeID(id)); ok {
+		return n.tokensIn[id]
+	}
+	return ""
+}
+
 // announce sends a to every peer this node knows: those of the transport's
 // directory, those heard from, and the bootstrap list.
 func (n *Node) announce(ctx context.Context, a strategy.Announcement) {
@@ -684,7 +699,7 @@ func (n *Node) announce(ctx context.Context, a strategy.Announcement) {
 		n.seq++
 		pa := a.Clone()
 		pa.Grants = slices.DeleteFunc(pa.Grants, func(g strategy.Grant) bool { return g.To != strategy.NodeID(id) })
-		msgs[i] = StateMessage{Version: WireVersion, Type: "state", Seq: n.seq, Proxy: n.cfg.ProxyURL, Token: n.tokenIn(id), Announcement: pa}
+		msgs[i] = StateMessage{Version: WireVersion, Type: "state", Seq: n.seq, Proxy: n.cfg.ProxyURL, Token: n.acceptedToken(id), Announcement: pa}
 	}
 	n.mu.Unlock()
 

@@ -383,7 +383,9 @@ func TestDataNetwork(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	step(t, t0, a, b, c)
 	time.Sleep(50 * time.Millisecond) // let the delayed announcements land
-	step(t, t0.Add(time.Second), a, b, c)
+	step(t, t0.Add(time.Second), a, b, c) // credentials handed out
+	time.Sleep(50 * time.Millisecond)
+	step(t, t0.Add(2*time.Second), a, b, c)
 	st, _ := a.proxy.Last()
 	r, _ := st.Decision.Route("figlet")
 	if r.ForwardShare("c") != 0.5 || r.ForwardShare("b") != 0 {
@@ -452,5 +454,41 @@ func TestRunStopsCleanly(t *testing.T) {
 	}
 	if _, err := a.node.Step(context.Background(), time.Now()); !errors.Is(err, dfaas.ErrClosed) {
 		t.Fatalf("Step after Close: %v", err)
+	}
+}
+
+// TestNoForwardBeforeAccepted: a node forwards to a neighbour only once
+// that neighbour's proxy accepts its credential, so the first forwarded
+// requests are never refused as coming from an unknown node.
+func TestNoForwardBeforeAccepted(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	nodes := map[string]*testNode{}
+	for _, id := range []string{"a", "b", "c"} {
+		nodes[id] = newTestNode(t, net, id, &strategy.Static{LocalShare: 0.5}, figlet("100"))
+	}
+	t0 := time.Unix(1000, 0)
+	forwarding := false
+	for i := range 4 {
+		// Apply on every node in turn, checking after each Step: a
+		// forwarding target must already accept the forwarder.
+		for _, id := range []string{"c", "a", "b"} {
+			step(t, t0.Add(time.Duration(i)*time.Second), nodes[id])
+			st, _ := nodes[id].proxy.Last()
+			for _, nb := range st.Neighbours {
+				if !nb.Forward {
+					continue
+				}
+				forwarding = true
+				other, ok := nodes[string(nb.ID)].proxy.Last()
+				back, known := other.Neighbour(strategy.NodeID(id))
+				if !ok || !known || back.TokenIn != nb.TokenOut {
+					t.Fatalf("step %d: %s may forward to %s, whose proxy does not accept it yet", i, id, nb.ID)
+				}
+			}
+		}
+	}
+	if !forwarding {
+		t.Fatal("no node ever forwarded")
 	}
 }

@@ -59,7 +59,9 @@ type StateMessage struct {
 	Proxy string `json:"proxy"`
 	// Token is the credential the recipient must present (header
 	// DFaaS-Node-Token) when forwarding requests to the sender: 64
-	// lowercase hex characters, different for every recipient.
+	// lowercase hex characters, different for every recipient. It is
+	// empty until the sender's proxy accepts the recipient: until then the
+	// recipient must not forward to the sender.
 	Token string `json:"token"`
 	// Announcement is the sender's announcement, with only the grants
 	// addressed to the recipient.
@@ -143,8 +145,8 @@ func (m StateMessage) validate() error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return invalid("proxy %q is not an http(s) URL with a host", m.Proxy)
 	}
-	if len(m.Token) != tokenLen {
-		return invalid("token has %d characters, want %d", len(m.Token), tokenLen)
+	if m.Token != "" && len(m.Token) != tokenLen {
+		return invalid("token has %d characters, want %d (or none)", len(m.Token), tokenLen)
 	}
 	for _, c := range []byte(m.Token) {
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {

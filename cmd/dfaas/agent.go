@@ -27,7 +27,6 @@ const defaultStrategy = "flow"
 // where they still make sense.
 func agentEnv() map[string]string {
 	return map[string]string{
-		"id":                     "AGENT_NODE_ID",
 		"strategy":               "AGENT_STRATEGY",
 		"strategy-params":        "AGENT_STRATEGY_PARAMS",
 		"period":                 "AGENT_RECALC_PERIOD",
@@ -72,6 +71,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	fs.StringVar(&hc.RuntimeSocket, "haproxy-runtime-socket", "", "with --proxy haproxy: runtime API socket (default: in --haproxy-dir)")
 	fs.BoolVar(&hc.Attach, "haproxy-attach", false, "with --proxy haproxy: use an HAProxy already running in master-worker mode on --haproxy-master-socket instead of starting one")
 	fs.StringVar(&hc.MetricsAddr, "haproxy-metrics", "127.0.0.1:8405", "with --proxy haproxy: address of HAProxy's Prometheus exporter")
+	fs.DurationVar(&hc.QueueTimeout, "haproxy-queue-timeout", 0, "with --proxy haproxy: how long a request may wait in HAProxy's queue for a function's concurrency slot (default 10s)")
 	var fns functionsFlag
 	fs.Var(&fns, "function", "a function of the embedded FaaS: NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D]; repeatable (default: every built-in)")
 	var peers peerFlags
