@@ -382,7 +382,7 @@ func TestDataNetwork(t *testing.T) {
 	net.SetDelay("c", "a", 5*time.Millisecond)
 	t0 := time.Unix(1000, 0)
 	step(t, t0, a, b, c)
-	time.Sleep(50 * time.Millisecond) // let the delayed announcements land
+	time.Sleep(50 * time.Millisecond)     // let the delayed announcements land
 	step(t, t0.Add(time.Second), a, b, c) // credentials handed out
 	time.Sleep(50 * time.Millisecond)
 	step(t, t0.Add(2*time.Second), a, b, c)

@@ -45,14 +45,17 @@ func (d *Delta) Sample(ctx context.Context, now time.Time, window time.Duration)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	// Pick the newest reading at or before now-window; else the oldest.
+	// Pick the newest reading at or before now-window (with a tenth of the
+	// window's slack: a periodic caller's previous reading is often a few
+	// microseconds less than a window old, and must not make the rate
+	// cover two windows); else the oldest.
 	var base *reading
 	for i := range d.readings {
 		r := &d.readings[i]
 		if !r.at.Before(now) {
 			break
 		}
-		if base == nil || !r.at.After(now.Add(-window)) {
+		if base == nil || !r.at.After(now.Add(-window+window/10)) {
 			base = r
 		}
 	}

@@ -91,3 +91,27 @@ func TestCounters(t *testing.T) {
 		t.Fatalf("%+v", ft)
 	}
 }
+
+// TestDeltaJitteredPeriod: a caller sampling every window, whose timer fires
+// a little early or late, gets rates over one window, never two.
+func TestDeltaJitteredPeriod(t *testing.T) {
+	ctx := context.Background()
+	ft := &fakeTotals{}
+	d := NewDelta(ft)
+	t0 := time.Unix(0, 0)
+	at := t0
+	for i, jitter := range []time.Duration{0, 3 * time.Millisecond, -2 * time.Millisecond, time.Millisecond, -time.Millisecond} {
+		at = t0.Add(time.Duration(i)*5*time.Second + jitter)
+		ft.t = Totals{Functions: []FunctionTotals{{Name: "f", Offered: uint64(100 * i)}}}
+		s, err := d.Sample(ctx, at, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			continue
+		}
+		if s.Window > 5*time.Second+10*time.Millisecond || s.Window < 5*time.Second-10*time.Millisecond {
+			t.Fatalf("sample %d: window %v, want about 5s", i, s.Window)
+		}
+	}
+}

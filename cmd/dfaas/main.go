@@ -65,6 +65,7 @@ func commands() map[string]command {
 		"keygen":   {"write a node key and print its ID, or issue a federation certificate", runKeygen},
 		"churn":    {"measure request loss and update latency of a proxy under weight churn", runChurn},
 		"sim":      {"simulate a scenario request by request with one or every strategy, against the oracle bound", runSim},
+		"bench":    {"run a scenario on real processes (namespaces, Poisson load), report with plots, beside dfaas sim", runBench},
 	}
 }
 

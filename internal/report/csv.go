@@ -1,0 +1,61 @@
+package report
+
+import (
+	"encoding/csv"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 6, 64) }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+}
+func num(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+
+// WriteRecords writes one CSV row per request: t_s (when it was sent),
+// node, function, outcome, status, latency_ms, forwarded_to, served_by,
+// error.
+func WriteRecords(w io.Writer, recs []Record) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"t_s", "node", "function", "outcome", "status", "latency_ms", "forwarded_to", "served_by", "error"})
+	for _, r := range recs {
+		cw.Write([]string{secs(r.At), r.Node, r.Function, r.Outcome.String(), strconv.Itoa(r.Status), ms(r.Latency), r.ForwardedTo, r.ServedBy, r.Error})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteSeries writes one CSV row per node and second: t_s, node, offered,
+// served_local, forwarded, rejected, failed, served_for_neighbours,
+// p50_ms, p95_ms, p99_ms (of the requests served).
+func WriteSeries(w io.Writer, ss []Second) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"t_s", "node", "offered", "served_local", "forwarded", "rejected", "failed", "served_for_neighbours", "p50_ms", "p95_ms", "p99_ms"})
+	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	f3 := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+	for _, s := range ss {
+		cw.Write([]string{strconv.Itoa(s.T), s.Node, i64(s.Offered), i64(s.ServedLocal), i64(s.Forwarded), i64(s.Rejected), i64(s.Failed), i64(s.ServedForOthers),
+			f3(s.Latency.P50), f3(s.Latency.P95), f3(s.Latency.P99)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteDecisions writes one CSV row per decision: t_s, node, function,
+// local, forward (total), reject, local_limit, forward_to (the shares as
+// node=share separated by semicolons).
+func WriteDecisions(w io.Writer, ds []Decision) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"t_s", "node", "function", "local", "forward", "reject", "local_limit", "forward_to"})
+	for _, d := range ds {
+		parts := make([]string, len(d.Forward))
+		for i, s := range d.Forward {
+			parts[i] = s.Node + "=" + num(s.Share)
+		}
+		cw.Write([]string{secs(d.At), d.Node, d.Function, num(d.Local), num(d.Forwarded()), num(d.Reject), num(d.LocalLimit), strings.Join(parts, ";")})
+	}
+	cw.Flush()
+	return cw.Error()
+}
