@@ -296,12 +296,12 @@ func readEnvFile(t *testing.T) []envEntry {
 var units = []string{"dfaas-faas.service", "dfaas-agent.service"}
 
 // sourceEnvNames returns the environment variable names the dfaas command
-// knows: the upper-case string literals of cmd/dfaas, and the flags the
+// knows: the upper-case string literals of cmd/dfaas/cli, and the flags the
 // literals of its env maps (flag name → variable) stand for.
 func sourceEnvNames(t *testing.T) (names map[string]bool, flagOf map[string]string) {
 	t.Helper()
 	fset := token.NewFileSet()
-	files, err := filepath.Glob(filepath.Join(repoRoot, "cmd", "dfaas", "*.go"))
+	files, err := filepath.Glob(filepath.Join(repoRoot, "cmd", "dfaas", "cli", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}

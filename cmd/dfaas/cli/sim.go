@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 func runSim(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("sim", io)
 	scenario := fs.String("scenario", "", "scenario `FILE` (JSON, see the scenarios README)")
-	reg := strategy.Builtin()
+	reg := io.strategies
 	stratName := fs.String("strategy", "all", "strategy `NAME` ("+strings.Join(reg.Names(), ", ")+") or all")
 	params := fs.String("params", "", "strategy parameters as a JSON object (with a single --strategy)")
 	asJSON := fs.Bool("json", false, "print one JSON result object per strategy per line instead of a table")

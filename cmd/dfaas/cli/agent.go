@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
-	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/external"
 )
 
 // defaultStrategy is the strategy of the agent and the demo when none is
@@ -28,6 +28,7 @@ const defaultStrategy = "flow"
 func agentEnv() map[string]string {
 	return map[string]string{
 		"strategy":               "AGENT_STRATEGY",
+		"advisor":                "AGENT_ADVISOR_URL",
 		"strategy-params":        "AGENT_STRATEGY_PARAMS",
 		"period":                 "AGENT_RECALC_PERIOD",
 		"node-ip":                "AGENT_NODE_IP",
@@ -50,8 +51,9 @@ func agentEnv() map[string]string {
 
 func runAgent(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("agent", io)
-	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(strategy.Builtin().Names(), ", "))
+	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(io.strategies.Names(), ", "))
 	stratParams := fs.String("strategy-params", "", "strategy parameters as a JSON object")
+	advisorURL := fs.String("advisor", "", "URL of an external decision model consulted before each decision (for --strategy external)")
 	period := fs.Duration("period", 5*time.Second, "control period")
 	nodeIP := fs.String("node-ip", "", "IP address neighbours reach this node's proxy at (sets the announced proxy URL)")
 	proxyListen := fs.String("proxy-listen", ":30080", "address of the public proxy")
@@ -94,7 +96,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	st, err := strategy.Builtin().New(*stratName, json.RawMessage(*stratParams))
+	st, err := io.strategies.New(*stratName, json.RawMessage(*stratParams))
 	if err != nil {
 		return usageError{"--strategy: " + err.Error()}
 	}
@@ -120,6 +122,11 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		Proxy:       proxyChoice{Kind: *proxyKind, HAProxy: hc},
 		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry,
 		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log, Bootstrap: boot,
+	}
+	if *advisorURL != "" {
+		if cfg.Advisor, err = external.New(*advisorURL, external.Options{}); err != nil {
+			return usageError{"--advisor: " + err.Error()}
+		}
 	}
 	releaseBackends, err := backends.configure(&cfg, log)
 	if err != nil {

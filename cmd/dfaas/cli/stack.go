@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -46,6 +46,7 @@ type stackConfig struct {
 	Seed         uint64
 	Logger       *slog.Logger
 	Bootstrap    []peer.ID
+	Advisor      strategy.Advisor // optional external decision model
 
 	// External FaaS: when FaaS is set, no embedded FaaS is started and
 	// the proxy sends local requests to FaaSURL.
@@ -159,6 +160,7 @@ func newStack(ctx context.Context, cfg stackConfig) (*stack, error) {
 		Nearest:         cfg.Nearest,
 		MaxRTT:          cfg.MaxRTT,
 		Bootstrap:       cfg.Bootstrap,
+		Advisor:         cfg.Advisor,
 		Seed:            cfg.Seed,
 		Logger:          cfg.Logger,
 		Registerer:      s.reg,

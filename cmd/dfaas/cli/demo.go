@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func demoFederation() []demoNode {
 func runDemo(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("demo", io)
 	duration := fs.Duration("duration", 30*time.Second, "how long to send load")
-	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(strategy.Builtin().Names(), ", "))
+	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(io.strategies.Names(), ", "))
 	asJSON := fs.Bool("json", false, "print the result object as JSON instead of a table")
 	period := fs.Duration("period", time.Second, "control period of the nodes")
 	seed := fs.Uint64("seed", 1, "seed of arrivals and service times")
@@ -58,7 +58,7 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	reg := strategy.Builtin()
+	reg := io.strategies
 	if _, err := reg.New(*stratName, nil); err != nil {
 		return usageError{"--strategy: " + err.Error()}
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -245,7 +245,7 @@ func TestIntegrationSameDecisions(t *testing.T) {
 
 	// Every query of the Grafana dashboard runs on this Prometheus, and
 	// those about what this setup has return data.
-	data, err := os.ReadFile("../../deploy/grafana/dfaas.json")
+	data, err := os.ReadFile("../../../deploy/grafana/dfaas.json")
 	if err != nil {
 		t.Fatal(err)
 	}

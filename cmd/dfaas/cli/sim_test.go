@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -12,7 +12,7 @@ import (
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
-const simScenario = "../../strategy/sim/testdata/testbed-1-light-overload.json"
+const simScenario = "../../../strategy/sim/testdata/testbed-1-light-overload.json"
 
 func TestSimTable(t *testing.T) {
 	out, _, err := runMain(t, "sim", "--scenario", simScenario)

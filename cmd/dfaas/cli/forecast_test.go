@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ func runForecastCmd(t *testing.T, args ...string) (string, string, error) {
 }
 
 func TestForecastCommand(t *testing.T) {
-	trace := filepath.Join("..", "..", "forecast", "testdata", "trend.csv")
+	trace := filepath.Join("..", "..", "..", "forecast", "testdata", "trend.csv")
 	out, _, err := runForecastCmd(t, "--trace", trace, "--method", "auto", "--json")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -30,7 +30,7 @@ const benchMaxProcNodes = 64
 // the scenario's load, and reports like dfaas sim, side by side with it.
 func runBench(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("bench", io)
-	reg := strategy.Builtin()
+	reg := io.strategies
 	scenario := fs.String("scenario", "", "scenario `FILE` (JSON, see the scenarios README)")
 	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Names(), ", ")+") or all (every one but external)")
 	proxyKind := fs.String("proxy", "embedded", "data plane of every node: embedded or haproxy")

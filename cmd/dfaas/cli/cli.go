@@ -1,0 +1,147 @@
+// Package cli is the command line of the reference DFaaS binary, dfaas:
+// the agent of one node, the embedded FaaS, the demo, the simulator, the
+// benchmark and the tools around them. It is a package, not just a main, so
+// that a program can run the same command line with strategies of its own:
+//
+//	func main() {
+//		reg := strategy.Builtin()
+//		reg.Register("mine", "my strategy", newMine)
+//		cli.Main(reg)
+//	}
+//
+// (see examples/customstrategy). Run "dfaas help" for the list of commands
+// and "dfaas <command> -h" for the flags of one.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// Main runs the command line given by os.Args with the strategies of reg
+// (strategy.Builtin() if nil) until it ends or SIGINT/SIGTERM arrives, and
+// exits the process: status 0 on success, 2 on a usage error, 1 otherwise.
+func Main(reg *strategy.Registry) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, reg)
+	stop()
+	os.Exit(ExitCode(err, os.Stderr))
+}
+
+// Run runs the command line args (without the program name) with the given
+// streams and the strategies of reg (strategy.Builtin() if nil).
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, reg *strategy.Registry) error {
+	return run(ctx, args, stdio{in: stdin, out: stdout, err: stderr, strategies: reg})
+}
+
+// ExitCode returns the process exit status for the error Run returned, and
+// reports the error on w.
+func ExitCode(err error, w io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(w, "dfaas:", err)
+		return 2
+	default:
+		fmt.Fprintln(w, "dfaas:", err)
+		return 1
+	}
+}
+
+// stdio are a command's standard streams and the strategies it may use.
+type stdio struct {
+	in         io.Reader
+	out, err   io.Writer
+	strategies *strategy.Registry
+}
+
+// command is one subcommand of dfaas.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, io stdio) error
+}
+
+// usageError is an error in how dfaas was invoked (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// commands returns the subcommands by name. To add one, write its run
+// function in a file of its own and add a line here.
+func commands() map[string]command {
+	return map[string]command{
+		"agent":    {"run the agent of one DFaaS node", runAgent},
+		"faas":     {"serve the embedded FaaS (OpenFaaS gateway API) with the built-in functions", runFaaS},
+		"demo":     {"run a three-node federation in this process, overload one node, and report", runDemo},
+		"forecast": {"score load forecasters one step ahead on request-rate traces", runForecast},
+		"keygen":   {"write a node key and print its ID, or issue a federation certificate", runKeygen},
+		"churn":    {"measure request loss and update latency of a proxy under weight churn", runChurn},
+		"sim":      {"simulate a scenario request by request with one or every strategy, against the oracle bound", runSim},
+		"bench":    {"run a scenario on real processes (namespaces, Poisson load), report with plots, beside dfaas sim", runBench},
+	}
+}
+
+func run(ctx context.Context, args []string, io stdio) error {
+	if io.strategies == nil {
+		io.strategies = strategy.Builtin()
+	}
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(io.out, cmds)
+		if len(args) == 0 {
+			return usageError{"no command given"}
+		}
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		usage(io.err, cmds)
+		return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+	return c.run(ctx, args[1:], io)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "Usage: dfaas <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun \"dfaas <command> -h\" for a command's flags.")
+}
+
+// newFlagSet returns a flag set for a subcommand that reports errors
+// instead of exiting, and prints its usage to io.err.
+func newFlagSet(name string, io stdio) *flag.FlagSet {
+	fs := flag.NewFlagSet("dfaas "+name, flag.ContinueOnError)
+	fs.SetOutput(io.err)
+	return fs
+}
+
+// parseFlags parses args into fs and rejects positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}
