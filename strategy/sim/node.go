@@ -86,13 +86,17 @@ type counters struct {
 // station is a function deployed on a node: Concurrency servers with
 // exponential service times and a FIFO queue with a wait time-out.
 type station struct {
-	k       int
-	busy    int
-	mean    float64 // mean service time, ns
-	timeout int64
-	rng     *rand.Rand
-	q       []waiting // ring buffer
-	head, n int
+	k    int
+	busy int
+	// area is the integral of busy over time (server·ns) up to areaAt;
+	// areaLast is its value at the last control cycle.
+	area, areaLast float64
+	areaAt         int64
+	mean           float64 // mean service time, ns
+	timeout        int64
+	rng            *rand.Rand
+	q              []waiting // ring buffer
+	head, n        int
 }
 
 // waiting is a request in a function's queue.
@@ -101,6 +105,23 @@ type waiting struct {
 	t0     int64
 	half   int64
 	enq    int64
+}
+
+// setBusy changes the number of busy servers at time now by delta,
+// integrating the busy time for the node's CPU usage.
+func (s *station) setBusy(now int64, delta int) {
+	s.area += float64(s.busy) * float64(now-s.areaAt)
+	s.areaAt = now
+	s.busy += delta
+}
+
+// utilization returns the mean share of the servers busy since the last
+// call (over period ns) and starts a new window at now.
+func (s *station) utilization(now, period int64) float64 {
+	s.setBusy(now, 0)
+	u := (s.area - s.areaLast) / float64(period) / float64(s.k)
+	s.areaLast = s.area
+	return min(1, max(0, u))
 }
 
 func (s *station) push(w waiting) {
@@ -362,7 +383,7 @@ func (n *simNode) admitLocal(now int64, fn, origin int32, t0, half int64) {
 }
 
 func (n *simNode) start(now int64, fn int32, st *station, w waiting) {
-	st.busy++
+	st.setBusy(now, 1)
 	dt := int64(st.rng.ExpFloat64() * st.mean)
 	n.e.schedule(event{t: now + dt, kind: evDone, node: n.idx, fn: fn, aux: w.origin, t0: w.t0, half: w.half, enq: w.enq})
 }
@@ -376,7 +397,7 @@ func (n *simNode) done(ev event) {
 	c.latencySum += float64(ev.t-ev.enq) / 1e9
 	c.latencyCount++
 	st := n.stations[ev.fn]
-	st.busy--
+	st.setBusy(ev.t, -1)
 	for st.busy < st.k && st.n > 0 {
 		w := st.pop()
 		if ev.t-w.enq > st.timeout {
@@ -475,9 +496,15 @@ func (n *simNode) buildSnapshot(now int64) strategy.Snapshot {
 		byName[name] = f
 		return f
 	}
+	s.Resources.CPUCores = NodeCores
 	for i, st := range n.stations {
 		if st == nil {
 			continue
+		}
+		// The node's CPU usage, as node_exporter would report it: a
+		// function's busy servers each use NodeCores/Concurrency cores.
+		if u := st.utilization(now, e.period); n.hasLast {
+			s.Resources.CPU += u * NodeCores
 		}
 		f := get(e.fnNames[i])
 		f.Deployed = true
@@ -485,6 +512,7 @@ func (n *simNode) buildSnapshot(now int64) strategy.Snapshot {
 		f.Capacity = n.deployed[i].Capacity
 		f.Concurrency = n.deployed[i].Concurrency
 	}
+	s.Resources.CPU = min(s.Resources.CPU, NodeCores)
 	window := n.hasLast
 	secs := float64(e.period) / 1e9
 	for i := range n.cnt {

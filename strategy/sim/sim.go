@@ -40,6 +40,16 @@ const EpochUnix = 1767225600
 // wallClock returns the Snapshot.Now of simulated time t (ns).
 func wallClock(t int64) time.Time { return time.Unix(EpochUnix, t).UTC() }
 
+// NodeCores is the number of CPU cores of every simulated node. A request
+// in service of a function with concurrency k uses NodeCores/k cores, so
+// that a function served at its capacity on its own fills the node (the
+// capacity is the rate it sustains on this node), and the node's CPU
+// usage, in Snapshot.Resources, is NodeCores times the sum of its
+// functions' server utilizations (capped at NodeCores). Strategies that
+// learn a resource model (NodeMargin) learn it from this usage, as they do
+// from node_exporter in the live agent.
+const NodeCores = 4
+
 // WarmupPeriods is how many control periods the agents run before the load
 // starts, so that every node has heard from its neighbours when the first
 // request arrives (as in a federation that was up before the test).
@@ -73,6 +83,9 @@ var ErrCanceled = errors.New("sim: run canceled")
 //     FIFO order; a request that waits more than its Timeout fails.
 //   - A forwarded request travels half the link's RTT each way and is
 //     never forwarded again.
+//   - A node's CPU usage over each period (Snapshot.Resources) follows
+//     from its busy servers (see NodeCores); memory and power are not
+//     modelled.
 //   - Every node runs its agent every Period (with a random phase): it
 //     reads its proxy's cumulative counters, builds the snapshot the live
 //     agent builds (package dfaas, node.go: buildSnapshot), calls the

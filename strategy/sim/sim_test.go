@@ -172,6 +172,71 @@ func TestObserveSeesAgentSnapshots(t *testing.T) {
 	}
 }
 
+// TestCPUUsage checks the simulated node_exporter: a node's CPU usage is
+// NodeCores times the utilization of its function's servers, which at a
+// rate r of capacity c is r/c.
+func TestCPUUsage(t *testing.T) {
+	sc, err := LoadScenario("testdata/overload-unloaded.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := builtin("alllocal")
+	cpu, want := map[strategy.NodeID]float64{}, map[strategy.NodeID]float64{}
+	cfg.Observe = func(s strategy.Snapshot, _ strategy.Decision, _ error) {
+		if s.Resources.CPUCores != NodeCores {
+			t.Errorf("%s: %v cores, want %d", s.Self, s.Resources.CPUCores, NodeCores)
+		}
+		f, _ := s.Function("figlet")
+		if f.Local > 0 {
+			cpu[s.Self] += s.Resources.CPU
+			want[s.Self] += NodeCores * f.Local / f.Capacity
+		}
+	}
+	if _, err := Run(context.Background(), sc, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for id, w := range want {
+		if got := cpu[id]; math.Abs(got-w) > 0.05*w {
+			t.Errorf("%s: CPU usage sums to %.1f over the run, want %.1f (4 × utilization)", id, got, w)
+		}
+	}
+	if len(want) != 3 {
+		t.Fatalf("%d nodes had load", len(want))
+	}
+}
+
+// noResources hides the node's resource usage from a strategy.
+type noResources struct{ strategy.Strategy }
+
+func (n noResources) Decide(s strategy.Snapshot) (strategy.Decision, error) {
+	s.Resources = strategy.Resources{}
+	return n.Strategy.Decide(s)
+}
+
+// TestNodeMarginUsesResources checks that Node Margin decides on the CPU
+// usage the simulator measures (through its learned resource model), not
+// only on the stated capacities: hiding the usage changes its decisions.
+func TestNodeMarginUsesResources(t *testing.T) {
+	sc, err := LoadScenario("testdata/testbed-3-three-loaded.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := run(t, sc, "nodemargin")
+	cfg := builtin("nodemargin")
+	inner := cfg.New
+	cfg.New = func() (strategy.Strategy, error) {
+		st, err := inner()
+		return noResources{st}, err
+	}
+	without, err := Run(context.Background(), sc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if with.Forwarded == without.Forwarded && with.Served == without.Served {
+		t.Fatalf("nodemargin forwards %d and serves %d with and without resource usage: the usage is not used", with.Forwarded, with.Served)
+	}
+}
+
 // TestConfigErrors checks that a bad configuration is an error, not a
 // panic.
 func TestConfigErrors(t *testing.T) {
@@ -291,7 +356,7 @@ func TestOverloadLatency(t *testing.T) {
 		return sc
 	}
 	unloaded := run(t, load("overload-unloaded"), defaultStrategy)
-	for _, name := range []string{"overload-uniform", "overload-mixed"} {
+	for _, name := range []string{"overload-uniform", "overload-mixed", "overload-step"} {
 		sc := load(name)
 		r, base := run(t, sc, defaultStrategy), run(t, sc, "alllocal")
 		if r.Latency.P99 > 2*unloaded.Latency.P99 {
