@@ -65,12 +65,16 @@ func (sm *smoother) observe(v, s, alpha, beta, reset float64, confirm bool) bool
 	case sm.n == 0:
 		sm.level = v - s
 		return false
-	case sm.n == 1:
-		sm.trend = v - s - sm.level
+	}
+	dir := sm.shift.jump(v, sm.forecast(s), reset)
+	if sm.n == 1 {
+		// No trend from a single difference: after an idle start, the
+		// first load would be extrapolated to twice itself. The trend is
+		// learnt at the pace of beta.
 		sm.level = v - s
 		return false
 	}
-	if dir := sm.shift.jump(v, sm.forecast(s), reset); dir != 0 {
+	if dir != 0 {
 		switch {
 		case !confirm:
 			sm.level, sm.trend, sm.since = v-s, 0, 1
@@ -98,6 +102,14 @@ func (sm *smoother) observe(v, s, alpha, beta, reset float64, confirm bool) bool
 	return false
 }
 
+// minShiftErrors is how many errors the shift detector must have seen
+// before it reports a shift. Few, so that a forecaster that has seen a
+// short idle spell (an agent that just started, with no load yet) follows
+// the first load at once instead of rising to it at the pace of its
+// smoothing: after a constant history the typical error is 0 and any
+// change is a shift.
+const minShiftErrors = 1
+
 // shiftDetector tells level shifts from noise by the size of an error
 // relative to the smoothed mean absolute error.
 type shiftDetector struct {
@@ -107,7 +119,7 @@ type shiftDetector struct {
 
 // jump records the error of forecast f for observation v and reports
 // whether it exceeds k typical errors: +1 above the forecast, -1 below, 0
-// not (always 0 before 10 errors are known, or if k <= 0). The error of a
+// not (always 0 before minShiftErrors errors are known, or if k <= 0). The error of a
 // jump enters the typical error capped, so that one burst does not blind
 // the detector to the next.
 func (sd *shiftDetector) jump(v, f, k float64) int {
@@ -115,7 +127,7 @@ func (sd *shiftDetector) jump(v, f, k float64) int {
 		return 0
 	}
 	e := math.Abs(v - f)
-	big := sd.n >= 10 && e > k*sd.mae
+	big := sd.n >= minShiftErrors && e > k*sd.mae
 	if big {
 		e = k * sd.mae
 	}

@@ -17,7 +17,11 @@ import (
 //
 // Every period, for each function, a node places the load it is
 // responsible for: its own users' requests and what its neighbours asked
-// it to take (asks travel in Announcement.Data).
+// it to take (asks travel in Announcement.Data). Its own users' load is
+// the forecast, but never less than the rate observed over the last
+// period: a forecast that lags a rise (a forecaster still learning, or
+// smoothing over a step) would otherwise be rejected, which costs more
+// than planning for a little too much.
 //
 //   - Up to Balance of its capacity it keeps everything: forwarding below
 //     that gains nothing and costs a round trip.
@@ -50,9 +54,10 @@ import (
 // arrivals within a grant are not refused.
 //
 // Finally it routes its own users: to each neighbour at most what that
-// neighbour granted it (or, before any grant arrived, to the neighbours
-// with room, whose admission limits decide); locally what it planned, plus
-// what it could not forward while it stays under Utilization; and it
+// neighbour granted it (or, before any grant arrived, what it asks, to the
+// neighbours with room, whose admission limits decide); locally what it
+// planned, plus what it could not forward while it stays under
+// Utilization; and it
 // rejects the rest with an explicit reject share, less the part within two
 // standard deviations of the forecast, which is tried locally or on the
 // neighbours instead. LocalLimit caps its own users' local service at their
@@ -282,7 +287,7 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 	if f.Deployed {
 		capacity = f.Capacity
 	}
-	own := f.Forecast
+	own := math.Max(f.Forecast, f.Offered)
 	planned := math.Max(0, p.u*capacity-backlogRate(f, s.Period)) // the most this node plans to serve
 
 	// The asks this node received.
@@ -371,8 +376,9 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 	}
 	given := sum(grants)
 
-	// Forward within the grants received; keep what could not be
-	// forwarded while under the plan; reject the rest.
+	// Forward within the grants received (before any grant, to the
+	// neighbours with room); keep what could not be forwarded while
+	// under the plan; reject the rest.
 	var granted float64
 	for _, pr := range peers {
 		granted += pr.grant
@@ -387,14 +393,12 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 		}
 		toForward -= forwarded
 	}
-	extra := math.Min(toForward, math.Max(0, planned-ownLocal-given))
-	ownLocal += extra
-	toForward -= extra
 	if granted == 0 && toForward > 0 {
 		// No neighbour has granted anything yet (the asks are on their
-		// way): rather than reject, try the neighbours with room, in
-		// proportion to it; their admission limits refuse what they
-		// cannot take.
+		// way): try the neighbours with room, in proportion to it, as
+		// the asks will; their admission limits refuse what they cannot
+		// take. Keeping it all instead (up to the plan) would run this
+		// node near its capacity for a period and queue its requests.
 		room := map[NodeID]float64{}
 		for _, pr := range peers {
 			if r := pr.cap * (pr.top - pr.start); r > 0 {
@@ -409,6 +413,9 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 			toForward -= tried
 		}
 	}
+	extra := math.Min(toForward, math.Max(0, planned-ownLocal-given))
+	ownLocal += extra
+	toForward -= extra
 	reject := math.Max(0, toForward)
 
 	// Grant part of the capacity nobody asked for in advance, evenly, to

@@ -1,8 +1,10 @@
 package strategy
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -70,5 +72,43 @@ func TestFlowNoSwap(t *testing.T) {
 	asks := data.Fns["f"].Asks
 	if asks["b"] != 0 || asks["c"] <= 0 {
 		t.Fatalf("asks %v: want c asked and b, which asks a, not", asks)
+	}
+}
+
+// TestFlowPlansForObserved checks that a forecast below the rate just
+// observed does not lower the plan: the decision is the one for a
+// forecast equal to the observed rate.
+func TestFlowPlansForObserved(t *testing.T) {
+	snap := func(forecast float64) Snapshot {
+		return Snapshot{
+			Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+			Functions: []Function{{Name: "f", Deployed: true, Capacity: 200, Offered: 250, Forecast: forecast}},
+			Neighbours: []Neighbour{
+				{ID: "b", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 450}}}},
+			},
+		}
+	}
+	low, err := (&Flow{}).Decide(snap(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := (&Flow{}).Decide(snap(250))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The routes and the asks are the same (the generic announcement
+	// reports the forecast as it is).
+	if !slices.EqualFunc(low.Routes, same.Routes, Route.Equal) || !bytes.Equal(low.Announce.Data, same.Announce.Data) {
+		t.Fatalf("forecast 100 for 250 observed: %+v %s\nforecast 250: %+v %s", low.Routes, low.Announce.Data, same.Routes, same.Announce.Data)
+	}
+	if r, _ := low.Route("f"); r.Forwarded() == 0 {
+		t.Fatalf("250 req/s for a capacity of 200 and a free neighbour: nothing forwarded (%+v)", r)
+	}
+	higher, err := (&Flow{}).Decide(snap(400))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.EqualFunc(higher.Routes, same.Routes, Route.Equal) {
+		t.Fatal("a forecast above the observed rate is ignored")
 	}
 }
