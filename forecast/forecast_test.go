@@ -145,6 +145,15 @@ func TestColdStart(t *testing.T) {
 			if v := fc.Forecast(); v < lo || v > 1.2*250 {
 				t.Errorf("%s after %d idle periods then 250: forecast %.1f, want %.0f to 300", m, zeros, v, lo)
 			}
+			// Then noise around the new level is smoothed, not taken
+			// for a new shift each time (which would make the method
+			// the last value).
+			for i := range 40 {
+				fc.Observe(250 + 10*float64(1-2*(i%2)))
+			}
+			if v := fc.Forecast(); m != "last" && math.Abs(v-250) > 6 {
+				t.Errorf("%s after %d idle periods then 250±10 alternating: forecast %.1f, want about 250", m, zeros, v)
+			}
 		}
 	}
 }

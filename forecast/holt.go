@@ -128,7 +128,17 @@ func (sd *shiftDetector) jump(v, f, k float64) int {
 	}
 	e := math.Abs(v - f)
 	big := sd.n >= minShiftErrors && e > k*sd.mae
-	if big {
+	switch {
+	case big && sd.mae == 0:
+		// A change after a constant history (an idle start): the typical
+		// error is unknown, not zero. Learn it anew on the new level, or
+		// every later error would count as a shift.
+		sd.n = 0
+		if v > f {
+			return 1
+		}
+		return -1
+	case big:
 		e = k * sd.mae
 	}
 	w := max(0.02, 1/float64(sd.n+1))
