@@ -119,9 +119,9 @@ type shiftDetector struct {
 
 // jump records the error of forecast f for observation v and reports
 // whether it exceeds k typical errors: +1 above the forecast, -1 below, 0
-// not (always 0 before minShiftErrors errors are known, or if k <= 0). The error of a
-// jump enters the typical error capped, so that one burst does not blind
-// the detector to the next.
+// not (always 0 before minShiftErrors errors are known, or if k <= 0).
+// The error of a jump enters the typical error capped, so that one burst
+// does not blind the detector to the next.
 func (sd *shiftDetector) jump(v, f, k float64) int {
 	if k <= 0 {
 		return 0

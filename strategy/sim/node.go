@@ -496,14 +496,16 @@ func (n *simNode) buildSnapshot(now int64) strategy.Snapshot {
 		byName[name] = f
 		return f
 	}
-	s.Resources.CPUCores = NodeCores
+	if !e.cfg.NoResources {
+		s.Resources.CPUCores = NodeCores
+	}
 	for i, st := range n.stations {
 		if st == nil {
 			continue
 		}
 		// The node's CPU usage, as node_exporter would report it: a
 		// function's busy servers each use NodeCores/Concurrency cores.
-		if u := st.utilization(now, e.period); n.hasLast {
+		if u := st.utilization(now, e.period); n.hasLast && !e.cfg.NoResources {
 			s.Resources.CPU += u * NodeCores
 		}
 		f := get(e.fnNames[i])

@@ -31,6 +31,11 @@ type Config struct {
 	// in force. It must not modify or retain them. Use it to trace a
 	// strategy's behaviour over a run.
 	Observe func(s strategy.Snapshot, d strategy.Decision, err error)
+	// NoResources leaves Snapshot.Resources empty, as for agents that
+	// measure no node usage (dfaas bench runs every node on one machine
+	// and gives its agents none). By default the nodes' CPU usage is
+	// modelled (see NodeCores).
+	NoResources bool
 }
 
 // EpochUnix is the wall-clock time of a run's time zero, as strategies see

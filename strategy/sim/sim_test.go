@@ -235,6 +235,16 @@ func TestNodeMarginUsesResources(t *testing.T) {
 	if with.Forwarded == without.Forwarded && with.Served == without.Served {
 		t.Fatalf("nodemargin forwards %d and serves %d with and without resource usage: the usage is not used", with.Forwarded, with.Served)
 	}
+	// Config.NoResources is the same as hiding the usage.
+	cfg = builtin("nodemargin")
+	cfg.NoResources = true
+	none, err := Run(context.Background(), sc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none.Forwarded != without.Forwarded || none.Served != without.Served {
+		t.Fatalf("with NoResources: forwarded %d, served %d; with the usage hidden: %d, %d", none.Forwarded, none.Served, without.Forwarded, without.Served)
+	}
 }
 
 // TestConfigErrors checks that a bad configuration is an error, not a

@@ -308,6 +308,9 @@ func bench(ctx context.Context, o benchOptions) (*report.Report, error) {
 				Strategy:   name,
 				New:        func() (strategy.Strategy, error) { return o.registry.New(name, nil) },
 				Forecaster: o.forecaster,
+				// The agents get no node usage (bench_cluster.go): neither
+				// do the simulated ones.
+				NoResources: true,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("bench: simulating %s: %w", name, err)

@@ -174,8 +174,9 @@ func benchRun(ctx context.Context, cfg benchRunConfig) (out benchRunOutput, err 
 			"--http", fmt.Sprintf("127.0.0.1:%d", p.admin),
 			"--faas", "openfaas", "--openfaas-url", fmt.Sprintf("http://127.0.0.1:%d", p.faas),
 			// The nodes share this machine, whose CPU and memory are no one
-			// node's: the agents get no node usage, as in the simulator, and
-			// resource-based strategies use their capacity model.
+			// node's: the agents get no node usage (nor do the simulated
+			// nodes the report sets beside them, sim.Config.NoResources),
+			// and resource-based strategies use their capacity model.
 			"--node-exporter-url", "none",
 			"--proxy", cfg.proxy,
 		}
