@@ -10,28 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/report"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
-
-// outcome classifies the answer to one user request.
-type outcome uint8
-
-const (
-	outServed   outcome = iota // 2xx
-	outRejected                // refused on purpose by a proxy (DFaaS-Rejected)
-	outFailed                  // anything else: error status, time-out, connection error
-)
-
-// record is one user request as the load generator saw it.
-type record struct {
-	node      string
-	at        time.Duration // since the start of the load
-	latency   time.Duration
-	status    int
-	out       outcome
-	forwarded bool
-}
 
 // stream is a Poisson stream of user requests to one URL.
 type stream struct {
@@ -45,7 +27,7 @@ type stream struct {
 type loadGen struct {
 	client *http.Client
 	mu     sync.Mutex
-	recs   []record
+	recs   []report.Record
 
 	served, rejected, failed, forwarded, offered atomic.Int64
 }
@@ -95,7 +77,7 @@ func (lg *loadGen) run(ctx context.Context, streams []stream, d time.Duration, s
 func (lg *loadGen) one(ctx context.Context, s stream, start time.Time) {
 	lg.offered.Add(1)
 	t0 := time.Now()
-	rec := record{node: s.node, at: t0.Sub(start), out: outFailed}
+	rec := report.Record{At: t0.Sub(start), Node: s.node, Outcome: report.Failed}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(s.body))
 	if err == nil {
 		var resp *http.Response
@@ -103,26 +85,26 @@ func (lg *loadGen) one(ctx context.Context, s stream, start time.Time) {
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			rec.status = resp.StatusCode
-			rec.forwarded = resp.Header.Get(proxyctl.HeaderForwardedTo) != ""
+			rec.Status = resp.StatusCode
+			rec.ForwardedTo = resp.Header.Get(proxyctl.HeaderForwardedTo)
 			switch {
 			case resp.StatusCode/100 == 2:
-				rec.out = outServed
+				rec.Outcome = report.Served
 			case resp.Header.Get(proxyctl.HeaderRejected) != "":
-				rec.out = outRejected
+				rec.Outcome = report.Rejected
 			}
 		}
 	}
-	rec.latency = time.Since(t0)
-	switch rec.out {
-	case outServed:
+	rec.Latency = time.Since(t0)
+	switch rec.Outcome {
+	case report.Served:
 		lg.served.Add(1)
-	case outRejected:
+	case report.Rejected:
 		lg.rejected.Add(1)
 	default:
 		lg.failed.Add(1)
 	}
-	if rec.forwarded {
+	if rec.Forwarded() {
 		lg.forwarded.Add(1)
 	}
 	lg.mu.Lock()
@@ -135,45 +117,7 @@ func (lg *loadGen) one(ctx context.Context, s stream, start time.Time) {
 func (lg *loadGen) result(scenario, strat, mode string, nodes []string) sim.Result {
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
-	res := sim.Result{Scenario: scenario, Strategy: strat, Mode: mode}
-	var all []time.Duration
-	per := map[string]*sim.NodeStat{}
-	lats := map[string][]time.Duration{}
-	for _, n := range nodes {
-		per[n] = &sim.NodeStat{ID: n}
-	}
-	for _, r := range lg.recs {
-		ns := per[r.node]
-		if ns == nil {
-			continue
-		}
-		ns.Offered++
-		switch r.out {
-		case outServed:
-			ns.Served++
-			all = append(all, r.latency)
-			lats[r.node] = append(lats[r.node], r.latency)
-		case outRejected:
-			ns.Rejected++
-		default:
-			ns.Failed++
-		}
-		if r.forwarded {
-			ns.Forwarded++
-		}
-	}
-	for _, n := range nodes {
-		ns := per[n]
-		ns.SuccessRate = sim.Rate(ns.Served, ns.Offered)
-		ns.Latency = sim.QuantilesOf(lats[n])
-		res.Offered += ns.Offered
-		res.Served += ns.Served
-		res.Rejected += ns.Rejected
-		res.Failed += ns.Failed
-		res.Forwarded += ns.Forwarded
-		res.Nodes = append(res.Nodes, *ns)
-	}
-	res.SuccessRate = sim.Rate(res.Served, res.Offered)
-	res.Latency = sim.QuantilesOf(all)
+	res := report.Summarize(scenario, strat, nodes, lg.recs)
+	res.Mode = mode
 	return res
 }
