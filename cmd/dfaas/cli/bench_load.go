@@ -2,17 +2,14 @@ package cli
 
 import (
 	"context"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dfaas-go/dfaas/internal/report"
-	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
@@ -79,10 +76,8 @@ type benchLoad struct {
 	timeout time.Duration
 	names   map[string]string // node ID (peer ID) → scenario node ID
 
-	mu   sync.Mutex
-	recs []report.Record
-
-	offered, served, forwarded, rejected, failed, inFlight atomic.Int64
+	recorder
+	inFlight atomic.Int64
 }
 
 // benchClient returns an HTTP client for the users of one node.
@@ -143,49 +138,9 @@ func (lg *benchLoad) run(ctx context.Context, streams []benchStream, start time.
 
 // one sends one request due at offset at and records it.
 func (lg *benchLoad) one(ctx context.Context, s benchStream, start time.Time, at time.Duration) {
-	rec := report.Record{At: at, Node: s.node, Function: s.load.Function, Outcome: report.Failed}
-	t0 := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader("Hello World!"))
-	if err == nil {
-		req.Header.Set("Content-Type", "text/plain")
-		var resp *http.Response
-		resp, err = s.client.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			rec.Status = resp.StatusCode
-			rec.ForwardedTo = lg.name(resp.Header.Get(proxyctl.HeaderForwardedTo))
-			rec.ServedBy = lg.name(resp.Header.Get(proxyctl.HeaderServedBy))
-			switch {
-			case resp.StatusCode/100 == 2:
-				rec.Outcome = report.Served
-			case resp.Header.Get(proxyctl.HeaderRejected) != "":
-				rec.Outcome = report.Rejected
-			}
-		}
-	}
-	if err != nil {
-		rec.Error = err.Error()
-	}
-	rec.Latency = time.Since(t0)
+	rec := report.Record{At: at, Node: s.node, Function: s.load.Function}
+	post(ctx, s.client, s.url, "Hello World!", &rec, lg.name)
 	lg.record(rec)
-}
-
-func (lg *benchLoad) record(rec report.Record) {
-	switch rec.Outcome {
-	case report.Served:
-		lg.served.Add(1)
-	case report.Rejected:
-		lg.rejected.Add(1)
-	default:
-		lg.failed.Add(1)
-	}
-	if rec.Forwarded() {
-		lg.forwarded.Add(1)
-	}
-	lg.mu.Lock()
-	lg.recs = append(lg.recs, rec)
-	lg.mu.Unlock()
 }
 
 // name maps a node ID from a response header to its scenario name.

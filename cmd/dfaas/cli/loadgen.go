@@ -26,10 +26,67 @@ type stream struct {
 // loadGen sends open-loop Poisson traffic and records every request.
 type loadGen struct {
 	client *http.Client
-	mu     sync.Mutex
-	recs   []report.Record
+	recorder
+}
 
-	served, rejected, failed, forwarded, offered atomic.Int64
+// recorder keeps the records of a load generator, with live counts of
+// them for progress lines. Offered is counted by the sender, when a request
+// is due; the others by record.
+type recorder struct {
+	mu   sync.Mutex
+	recs []report.Record
+
+	offered, served, forwarded, rejected, failed atomic.Int64
+}
+
+// record adds rec and counts its outcome.
+func (r *recorder) record(rec report.Record) {
+	switch rec.Outcome {
+	case report.Served:
+		r.served.Add(1)
+	case report.Rejected:
+		r.rejected.Add(1)
+	default:
+		r.failed.Add(1)
+	}
+	if rec.Forwarded() {
+		r.forwarded.Add(1)
+	}
+	r.mu.Lock()
+	r.recs = append(r.recs, rec)
+	r.mu.Unlock()
+}
+
+// post sends one user request (POST body to url) and fills rec with its
+// status, outcome (served: 2xx; rejected: refused on purpose by a proxy;
+// else failed), error and latency. name maps node IDs of the response
+// headers to the names the records use.
+func post(ctx context.Context, client *http.Client, url, body string, rec *report.Record, name func(string) string) {
+	rec.Outcome = report.Failed
+	t0 := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "text/plain")
+		var resp *http.Response
+		resp, err = client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			rec.Status = resp.StatusCode
+			rec.ForwardedTo = name(resp.Header.Get(proxyctl.HeaderForwardedTo))
+			rec.ServedBy = name(resp.Header.Get(proxyctl.HeaderServedBy))
+			switch {
+			case resp.StatusCode/100 == 2:
+				rec.Outcome = report.Served
+			case resp.Header.Get(proxyctl.HeaderRejected) != "":
+				rec.Outcome = report.Rejected
+			}
+		}
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	rec.Latency = time.Since(t0)
 }
 
 func newLoadGen(timeout time.Duration) *loadGen {
@@ -76,40 +133,9 @@ func (lg *loadGen) run(ctx context.Context, streams []stream, d time.Duration, s
 // one sends one request and records it.
 func (lg *loadGen) one(ctx context.Context, s stream, start time.Time) {
 	lg.offered.Add(1)
-	t0 := time.Now()
-	rec := report.Record{At: t0.Sub(start), Node: s.node, Outcome: report.Failed}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(s.body))
-	if err == nil {
-		var resp *http.Response
-		resp, err = lg.client.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			rec.Status = resp.StatusCode
-			rec.ForwardedTo = resp.Header.Get(proxyctl.HeaderForwardedTo)
-			switch {
-			case resp.StatusCode/100 == 2:
-				rec.Outcome = report.Served
-			case resp.Header.Get(proxyctl.HeaderRejected) != "":
-				rec.Outcome = report.Rejected
-			}
-		}
-	}
-	rec.Latency = time.Since(t0)
-	switch rec.Outcome {
-	case report.Served:
-		lg.served.Add(1)
-	case report.Rejected:
-		lg.rejected.Add(1)
-	default:
-		lg.failed.Add(1)
-	}
-	if rec.Forwarded() {
-		lg.forwarded.Add(1)
-	}
-	lg.mu.Lock()
-	lg.recs = append(lg.recs, rec)
-	lg.mu.Unlock()
+	rec := report.Record{At: time.Since(start), Node: s.node}
+	post(ctx, lg.client, s.url, s.body, &rec, func(id string) string { return id })
+	lg.record(rec)
 }
 
 // result summarises the records as the shared result object, with nodes in
