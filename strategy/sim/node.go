@@ -155,7 +155,7 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 		last:     make([]counters, nf),
 		routes:   make([]route, nf),
 	}
-	core, err := control.New(control.Config{Self: sn.id, Period: time.Duration(e.period), Expiry: time.Duration(e.expiry), Seed: seed, Forecaster: e.cfg.Forecaster})
+	core, err := control.New(e.coreConfig(sn.id, seed))
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +173,12 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 		sn.routes[i].r, sn.routes[i].ok = routing.Default(true, 0)
 	}
 	return sn, nil
+}
+
+// coreConfig configures the control core of node id as the agent's
+// defaults do (expiry 3 periods, no data-network limits).
+func (e *engine) coreConfig(id strategy.NodeID, seed uint64) control.Config {
+	return control.Config{Self: id, Period: time.Duration(e.period), Expiry: time.Duration(e.expiry), Seed: seed, Forecaster: e.cfg.Forecaster}
 }
 
 func (n *simNode) addLink(peer int32, rtt time.Duration) {
