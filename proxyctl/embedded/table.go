@@ -64,15 +64,17 @@ type route struct {
 // pick routes one user request at time now.
 func (rt *route) pick(now time.Time) (routing.Choice, int) {
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	return rt.r.Pick(now)
+	c, i := rt.r.Pick(now)
+	rt.mu.Unlock()
+	return c, i
 }
 
 // admit reports whether neighbour from is within its admission limit.
 func (rt *route) admit(from strategy.NodeID, now time.Time) bool {
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	return rt.r.Admit(from, now)
+	ok := rt.r.Admit(from, now)
+	rt.mu.Unlock()
+	return ok
 }
 
 // takeLocal reports whether a request may be served locally within the

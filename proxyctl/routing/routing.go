@@ -222,6 +222,14 @@ func (r *Route) find(node strategy.NodeID) (int, bool) {
 	if r == nil {
 		return 0, false
 	}
+	if len(r.admit) <= 8 {
+		for i := range r.admit {
+			if r.admit[i].node == node {
+				return i, true
+			}
+		}
+		return 0, false
+	}
 	return slices.BinarySearchFunc(r.admit, node, func(a admission, n strategy.NodeID) int {
 		return strings.Compare(string(a.node), string(n))
 	})

@@ -86,6 +86,7 @@ func splitmix64(x uint64) uint64 {
 func (c *Core) dataNetwork(now time.Time, peers []Peer) []strategy.Neighbour {
 	known := make(map[strategy.NodeID]Peer, len(peers))
 	for _, p := range peers {
+		p.RTT = max(0, p.RTT) // a negative RTT is a transport's bug: unknown
 		known[p.ID] = p
 	}
 	nbs := make([]strategy.Neighbour, 0, len(c.neighbours))
