@@ -548,7 +548,9 @@ func (p *parity) collect() []envelope {
 		p.e.freeSlot = append(p.e.freeSlot, ev.aux)
 		got = append(got, envelope{from: ev.fn, to: ev.node, msg: m})
 	}
-	slices.SortFunc(got, func(a, b envelope) int { return strings.Compare(string(p.e.nodes[a.to].id), string(p.e.nodes[b.to].id)) })
+	slices.SortFunc(got, func(a, b envelope) int {
+		return strings.Compare(string(p.e.nodes[a.to].id), string(p.e.nodes[b.to].id))
+	})
 	for _, env := range got {
 		from, to := string(p.e.nodes[env.from].id), string(p.e.nodes[env.to].id)
 		if p.cut[[2]string{from, to}] {
