@@ -90,8 +90,8 @@ func (b Bucket) Carry(rate float64, now time.Time) Bucket {
 
 // refill adds the tokens earned up to now.
 func (b *Bucket) refill(now time.Time) {
-	if now.After(b.last) {
-		b.tokens = min(b.burst, b.tokens+b.rate*float64(now.Sub(b.last))/1e9)
+	if dt := now.Sub(b.last); dt > 0 {
+		b.tokens = min(b.burst, b.tokens+b.rate*float64(dt)/1e9)
 		b.last = now
 	}
 }
