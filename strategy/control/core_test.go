@@ -142,14 +142,6 @@ func TestDataNetwork(t *testing.T) {
 	}
 }
 
-func TestCompareRTT(t *testing.T) {
-	nbs := []strategy.Neighbour{{ID: "x"}, {ID: "b", RTT: 3}, {ID: "a"}, {ID: "c", RTT: 1}}
-	slices.SortFunc(nbs, strategy.CompareRTT)
-	if got := ids(nbs); got != "c,b,a,x" {
-		t.Fatalf("order %s, want c,b,a,x (unknown RTTs last)", got)
-	}
-}
-
 // TestExpiry: a neighbour not heard from within the expiry leaves the
 // snapshot and the core.
 func TestExpiry(t *testing.T) {
