@@ -503,6 +503,9 @@ func (n *Node) buildSnapshot(now time.Time, cycle uint64, fns []faas.Function, s
 		f.Offered, f.Local, f.FromNeighbours = sanitize(r.Offered), sanitize(r.Local), sanitize(r.FromNeighbours)
 		f.Forwarded, f.Rejected, f.Failed = sanitize(r.Forwarded), sanitize(r.Rejected), sanitize(r.Failed)
 		f.Latency = max(0, r.Latency)
+		// Per-function usage measured per container (metricsrc/cadvisor);
+		// 0 (unknown) from the other sources.
+		f.CPU, f.Memory = sanitize(r.CPU), sanitize(r.Memory)
 	}
 	for _, nb := range s.Neighbours {
 		for _, fs := range nb.Announcement.Functions {
