@@ -66,6 +66,7 @@ type Kubelet struct {
 	url       string
 	tokenFile string
 	hc        *http.Client
+	timeout   time.Duration
 	own       *http.Transport
 	lim       Limits
 	tr        *Tracker
@@ -103,7 +104,8 @@ func NewKubelet(cfg KubeletConfig) (*Kubelet, error) {
 		k.own = &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}
 		rt = k.own
 	}
-	k.hc = &http.Client{Transport: rt, Timeout: cmp.Or(cfg.Timeout, DefaultTimeout)}
+	k.hc = &http.Client{Transport: rt}
+	k.timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	return k, nil
 }
 
@@ -173,6 +175,10 @@ func (k *Kubelet) Read(ctx context.Context, now time.Time, window time.Duration,
 // Scrape fetches and parses the endpoint once, keeping the series of
 // namespace.
 func (k *Kubelet) Scrape(ctx context.Context, namespace string) ([]Series, Problems, error) {
+	// The deadline covers reading the body too, and decides: a body cut
+	// by it must not pass for a whole page.
+	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {
 		return nil, Problems{}, fmt.Errorf("cadvisor: scrape %s: %w", k.url, err)
@@ -211,10 +217,10 @@ func (k *Kubelet) Scrape(ctx context.Context, namespace string) ([]Series, Probl
 		}
 	}
 	ss, probs, err := Parse(resp.Body, namespace, k.lim)
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, Problems{}, fmt.Errorf("cadvisor: scrape %s: %w", k.url, errors.Join(cerr, err))
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, Problems{}, errors.Join(ctx.Err(), err)
-		}
 		return nil, Problems{}, fmt.Errorf("cadvisor: scrape %s: %w", k.url, err)
 	}
 	return ss, probs, nil

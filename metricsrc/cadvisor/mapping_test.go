@@ -8,8 +8,8 @@ import (
 )
 
 func TestOpenFaaSMapper(t *testing.T) {
-	long := "a-function-whose-name-is-much-longer-than-forty-six"     // 51 characters
-	cut := (long + "-6d4f8b9c7b-")[:58]                               // the API server keeps 58 characters
+	long := "a-function-whose-name-is-much-longer-than-forty-six"        // 51 characters
+	cut := (long + "-6d4f8b9c7b-")[:58]                                  // the API server keeps 58 characters
 	other := "a-function-whose-name-is-much-longer-than-forty-seven-xyz" // same first 45 characters
 	twinA, twinB := strings.Repeat("p", 58)+"aa", strings.Repeat("p", 58)+"bb"
 	known := []string{"figlet", long, other, twinA, twinB}

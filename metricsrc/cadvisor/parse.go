@@ -205,6 +205,9 @@ func filterLines(r io.Reader, namespace string, lim Limits) ([]byte, error) {
 	if cr.n > lim.MaxBytes {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, lim.MaxBytes)
 	}
+	if line == 0 {
+		return nil, errors.New("cadvisor: empty exposition")
+	}
 	return out.Bytes(), nil
 }
 

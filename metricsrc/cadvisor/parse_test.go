@@ -87,7 +87,8 @@ container_cpu_usage_seconds_total{container="f",cpu="total",id="/a",namespace="n
 		{name: "too many bytes", page: ok, lim: cadvisor.Limits{MaxBytes: 50}, err: "more than 50 bytes"},
 		{name: "line too long", page: ok, lim: cadvisor.Limits{MaxLine: 64}, err: "line 2 longer than 64 bytes"},
 		{name: "too many series", page: ok + strings.Replace(ok, `id="/a"`, `id="/b"`, 1)[len("# TYPE container_cpu_usage_seconds_total counter\n"):], lim: cadvisor.Limits{MaxSeries: 1}, err: "more than 1 series"},
-		{name: "empty", page: ""},
+		{name: "empty", page: "", err: "empty exposition"},
+		{name: "nothing of the namespace", page: "# HELP up x\nup 1\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
