@@ -33,13 +33,13 @@ import (
 // marginal costs so that neighbours need no model of it. Where the agent
 // also measures each function's own CPU and memory (Function.CPU and
 // Memory, from cAdvisor), the costs come from those measurements; the
-// costs inferred from the node's usage remain for what is not measured. A remote model is
-// still possible: an Advisor (see ResourceAdvisor) may put usage and costs
-// in Snapshot.Advice, which take precedence. While nothing is known about
-// resources (no measurement, or functions the model has not learned yet),
-// a function's stated capacity serves as its cost: the usage is then the
-// sum of rate/capacity over the functions, against a limit of
-// Utilization.
+// costs inferred from the node's usage remain for what is not measured.
+// A remote model is still possible: an Advisor (see ResourceAdvisor) may
+// put usage and costs in Snapshot.Advice, which take precedence. While
+// nothing is known about resources (no measurement, or functions the model
+// has not learned yet), a function's stated capacity serves as its cost:
+// the usage is then the sum of rate/capacity over the functions, against a
+// limit of Utilization.
 //
 // Fixed defects of the original: the neighbour's load is announced per
 // function, not in usage groups whose fields were mixed up (the medium
