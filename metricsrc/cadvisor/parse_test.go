@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/dfaas-go/dfaas/metricsrc/cadvisor"
 )
 
@@ -147,6 +150,35 @@ func FuzzParse(f *testing.F) {
 		for _, s := range ss {
 			if s.Namespace != "openfaas-fn" || s.Pod == "" || s.Container == "" || s.Container == "POD" || !(s.Value >= 0) || s.Value > 1e308 || s.Key == "" {
 				t.Fatalf("bad series %+v", s)
+			}
+		}
+	})
+}
+
+// BenchmarkParse compares Parse on the recorded kubelet page with parsing
+// the whole page with expfmt (the baseline): Parse drops the lines of
+// other metrics and namespaces before parsing.
+func BenchmarkParse(b *testing.B) {
+	page, err := os.ReadFile(recorded)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("baseline-expfmt-whole-page", func(b *testing.B) {
+		b.SetBytes(int64(len(page)))
+		b.ReportAllocs()
+		for b.Loop() {
+			p := expfmt.NewTextParser(model.UTF8Validation)
+			if _, err := p.TextToMetricFamilies(bytes.NewReader(page)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Parse", func(b *testing.B) {
+		b.SetBytes(int64(len(page)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := cadvisor.Parse(bytes.NewReader(page), "openfaas-fn", cadvisor.Limits{}); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})
