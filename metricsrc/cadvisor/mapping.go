@@ -1,6 +1,7 @@
 package cadvisor
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -89,7 +90,7 @@ func (o OpenFaaS) Function(p Pod, known []string) (string, bool) {
 		return "", false
 	}
 	gen := name[:len(name)-podSuffixLen] // the ReplicaSet's name and "-", perhaps cut
-	if fn, ok := deploymentName(gen); ok && (len(gen) < maxGeneratedLen || contains(known, fn)) {
+	if fn, ok := deploymentName(gen); ok && (len(gen) < maxGeneratedLen || slices.Contains(known, fn)) {
 		return fn, true
 	}
 	if len(gen) != maxGeneratedLen {
@@ -235,15 +236,6 @@ func only(s, set string) bool {
 		}
 	}
 	return true
-}
-
-func contains(sorted []string, s string) bool {
-	for _, k := range sorted {
-		if k == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Interface guards.
