@@ -493,6 +493,7 @@ func rates(sample metricsrc.Sample) []strategy.Function {
 		out[i] = strategy.Function{
 			Name: r.Name, Offered: r.Offered, Local: r.Local, FromNeighbours: r.FromNeighbours,
 			Forwarded: r.Forwarded, Rejected: r.Rejected, Failed: r.Failed, Latency: r.Latency,
+			CPU: r.CPU, Memory: r.Memory, // per function, from metricsrc/cadvisor (0: unknown)
 		}
 	}
 	return out

@@ -167,6 +167,7 @@ func observed(f *strategy.Function, r strategy.Function) {
 	f.Offered, f.Local, f.FromNeighbours = sanitize(r.Offered), sanitize(r.Local), sanitize(r.FromNeighbours)
 	f.Forwarded, f.Rejected, f.Failed = sanitize(r.Forwarded), sanitize(r.Rejected), sanitize(r.Failed)
 	f.Latency = max(0, r.Latency)
+	f.CPU, f.Memory = sanitize(r.CPU), sanitize(r.Memory)
 }
 
 // forecast feeds function name's forecaster (made on first use) with the
