@@ -2,10 +2,14 @@ package prometheus
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/dfaas-go/dfaas/metricsrc"
 )
@@ -72,4 +76,27 @@ func TestSourceOpenWhisk(t *testing.T) {
 	if _, err := New(Config{URL: fp.srv.URL, Series: "lambda"}); err == nil {
 		t.Error("an unknown series accepted")
 	}
+}
+
+// FuzzDecodeOpenWhisk runs FuzzDecode's checks from OpenWhisk-tagged
+// vectors.
+func FuzzDecodeOpenWhisk(f *testing.F) {
+	f.Add([]byte(`[{"metric":{"dfaas_q":"ow_activations","action":"a"},"value":[1,"3"]},{"metric":{"dfaas_q":"ow_status","action":"a","status":"success"},"value":[1,"2"]}]`))
+	f.Add([]byte(`[{"metric":{"dfaas_q":"ow_activations","action":"a"},"value":[1,"1e308"]},{"metric":{"dfaas_q":"ow_activations","action":"a"},"value":[1,"1e308"]}]`))
+	f.Add([]byte(`[{"metric":{"dfaas_q":"gw_seconds_sum","action":"p/x"},"value":[1,"1"]},{"metric":{"dfaas_q":"gw_seconds_count","action":"x"},"value":[1,"1e-308"]}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var vec model.Vector
+		if json.Unmarshal(data, &vec) != nil {
+			return
+		}
+		s := Decode(vec, "").Sample()
+		for _, f := range s.Functions {
+			if strings.Contains(f.Name, "/") || f.Name == "" {
+				t.Fatalf("function %q", f.Name)
+			}
+			if !(f.Local >= 0) || math.IsInf(f.Local, 0) || f.Latency < 0 {
+				t.Fatalf("bad reading %+v", f)
+			}
+		}
+	})
 }

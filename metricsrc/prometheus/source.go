@@ -304,15 +304,15 @@ func Decode(vec model.Vector, namespace string) Reading {
 			}
 			f := fn(gwName)
 			f.HasGateway = true
-			f.Invocations += v
+			f.Invocations = addRate(f.Invocations, v)
 			code := string(m["code"])
 			switch {
 			case strings.HasPrefix(code, "2"):
-				f.Success += v
+				f.Success = addRate(f.Success, v)
 			case code == "429":
-				f.Refused += v
+				f.Refused = addRate(f.Refused, v)
 			case strings.HasPrefix(code, "5"):
-				f.Errors += v
+				f.Errors = addRate(f.Errors, v)
 			}
 		case qOwActivations:
 			if gwName == "" {
@@ -320,7 +320,7 @@ func Decode(vec model.Vector, namespace string) Reading {
 			}
 			f := fn(gwName)
 			f.HasGateway = true
-			f.Invocations += v
+			f.Invocations = addRate(f.Invocations, v)
 		case qOwStatus:
 			if gwName == "" {
 				continue
@@ -328,9 +328,9 @@ func Decode(vec model.Vector, namespace string) Reading {
 			f := fn(gwName)
 			f.HasGateway = true
 			if m["status"] == "success" {
-				f.Success += v
+				f.Success = addRate(f.Success, v)
 			} else {
-				f.Errors += v
+				f.Errors = addRate(f.Errors, v)
 			}
 		case qGwSecs, qGwCount:
 			if gwName == "" {
@@ -385,6 +385,15 @@ func Decode(vec model.Vector, namespace string) Reading {
 	}
 	slices.SortFunc(r.Functions, func(a, b FunctionReading) int { return strings.Compare(a.Name, b.Name) })
 	return r
+}
+
+// addRate adds two finite non-negative rates, saturating at the largest
+// float64 instead of overflowing to +Inf.
+func addRate(a, b float64) float64 {
+	if s := a + b; !math.IsInf(s, 0) {
+		return s
+	}
+	return math.MaxFloat64
 }
 
 // Interface guards.

@@ -106,14 +106,14 @@ func OpenWhiskTotals(fams map[string]*dto.MetricFamily, namespace string) metric
 	if mf := fams["openwhisk_action_activations_total"]; isCounter(mf) {
 		for _, m := range mf.GetMetric() {
 			if f, _ := get(m); f != nil {
-				f.Local += count(counter(mf, m))
+				f.Local = satAdd(f.Local, count(counter(mf, m)))
 			}
 		}
 	}
 	if mf := fams["openwhisk_action_status"]; isCounter(mf) {
 		for _, m := range mf.GetMetric() {
 			if f, status := get(m); f != nil && status != "success" {
-				f.Failed += count(counter(mf, m))
+				f.Failed = satAdd(f.Failed, count(counter(mf, m)))
 			}
 		}
 	}
@@ -127,7 +127,7 @@ func OpenWhiskTotals(fams map[string]*dto.MetricFamily, namespace string) metric
 			if s := h.GetSampleSum(); s > 0 && !math.IsInf(s, 0) {
 				f.LatencySeconds += s
 			}
-			f.LatencyCount += h.GetSampleCount()
+			f.LatencyCount = satAdd(f.LatencyCount, h.GetSampleCount())
 		}
 	}
 	t := metricsrc.Totals{}
@@ -136,6 +136,14 @@ func OpenWhiskTotals(fams map[string]*dto.MetricFamily, namespace string) metric
 	}
 	slices.SortFunc(t.Functions, func(a, b metricsrc.FunctionTotals) int { return strings.Compare(a.Name, b.Name) })
 	return t
+}
+
+// satAdd adds two counts, saturating instead of wrapping around.
+func satAdd(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxUint64
 }
 
 // Interface guard.
