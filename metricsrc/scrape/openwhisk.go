@@ -125,7 +125,7 @@ func OpenWhiskTotals(fams map[string]*dto.MetricFamily, namespace string) metric
 			}
 			h := m.GetHistogram()
 			if s := h.GetSampleSum(); s > 0 && !math.IsInf(s, 0) {
-				f.LatencySeconds += s
+				f.LatencySeconds = min(f.LatencySeconds+s, math.MaxFloat64)
 			}
 			f.LatencyCount = satAdd(f.LatencyCount, h.GetSampleCount())
 		}

@@ -144,13 +144,14 @@ func FuzzOpenWhiskTotals(f *testing.F) {
 	}
 	f.Add(data, "guest")
 	f.Add([]byte("openwhisk_action_activations_total{action=\"a\"} -1\nopenwhisk_action_status{action=\"a\",status=\"x\"} NaN\n"), "")
+	f.Add([]byte("# TYPE openwhisk_action_duration_seconds histogram\nopenwhisk_action_duration_seconds_sum{action=\"a\",initiator=\"x\"} 1e308\nopenwhisk_action_duration_seconds_count{action=\"a\",initiator=\"x\"} 1\nopenwhisk_action_duration_seconds_sum{action=\"a\",initiator=\"y\"} 1e308\nopenwhisk_action_duration_seconds_count{action=\"a\",initiator=\"y\"} 1\n"), "")
 	f.Fuzz(func(t *testing.T, page []byte, ns string) {
 		fams, err := Parse(strings.NewReader(string(page)))
 		if err != nil {
 			return
 		}
 		for _, fn := range OpenWhiskTotals(fams, ns).Functions {
-			if fn.Name == "" || strings.Contains(fn.Name, "/") || math.IsNaN(fn.LatencySeconds) || fn.LatencySeconds < 0 {
+			if fn.Name == "" || strings.Contains(fn.Name, "/") || math.IsNaN(fn.LatencySeconds) || math.IsInf(fn.LatencySeconds, 0) || fn.LatencySeconds < 0 {
 				t.Fatalf("totals %+v", fn)
 			}
 		}
