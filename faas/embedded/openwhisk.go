@@ -34,6 +34,9 @@ const (
 	// DefaultMaxActivations is how many finished activation records are
 	// kept for GET .../activations/{id}; older ones are forgotten.
 	DefaultMaxActivations = 1000
+	// MaxActivationBytes bounds the results the kept activations hold in
+	// all; the oldest are forgotten first.
+	MaxActivationBytes = 64 << 20
 	// MaxOpenWhiskPayload bounds the body of an invocation (OpenWhisk's
 	// default payload limit, 1 MiB).
 	MaxOpenWhiskPayload = 1 << 20
@@ -88,7 +91,8 @@ type OpenWhiskConfig struct {
 // which a web action answers as plain text. Non-blocking invocations answer
 // 202 {"activationId"}; blocking ones wait up to BlockingWait and then
 // answer 202 the same way; the finished activation is kept (the last
-// MaxActivations) for GET .../activations/{id}. A function's refusal (full
+// MaxActivations, with at most MaxActivationBytes of results) for GET
+// .../activations/{id}. A function's refusal (full
 // queue 429, no slot 503) keeps its status; the namespace's limits
 // (ConcurrentInvocations, InvocationsPerMinute) answer 429 with OpenWhisk's
 // messages. /metrics has the per-action series of OpenWhisk's user-events
@@ -154,7 +158,7 @@ func NewOpenWhisk(s *Server, cfg OpenWhiskConfig) (*OpenWhisk, error) {
 		maxActs:     cmp.Or(cfg.MaxActivations, DefaultMaxActivations),
 		now:         time.Now,
 	}
-	o.store.max = o.maxActs
+	o.store.max, o.store.maxBytes = o.maxActs, MaxActivationBytes
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.m = newOWMetrics()
 	return o, nil

@@ -86,12 +86,15 @@ func (o *OpenWhisk) record(a *activation) owActivation {
 	}
 }
 
-// activationStore keeps the last finished activations, up to max.
+// activationStore keeps the last finished activations, at most max of
+// them and maxBytes of results.
 type activationStore struct {
-	mu    sync.Mutex
-	max   int
-	byID  map[string]*activation
-	order []string // oldest first
+	mu       sync.Mutex
+	max      int
+	maxBytes int
+	bytes    int
+	byID     map[string]*activation
+	order    []string // oldest first
 }
 
 func (st *activationStore) put(a *activation) {
@@ -100,12 +103,14 @@ func (st *activationStore) put(a *activation) {
 	if st.byID == nil {
 		st.byID = map[string]*activation{}
 	}
-	for len(st.order) >= st.max {
+	for len(st.order) > 0 && (len(st.order) >= st.max || st.bytes+len(a.result) > st.maxBytes) {
+		st.bytes -= len(st.byID[st.order[0]].result)
 		delete(st.byID, st.order[0])
 		st.order = st.order[1:]
 	}
 	st.byID[a.id] = a
 	st.order = append(st.order, a.id)
+	st.bytes += len(a.result)
 }
 
 func (st *activationStore) get(id string) *activation {

@@ -285,6 +285,31 @@ func TestOpenWhiskNonBlockingAndActivations(t *testing.T) {
 	}
 }
 
+// TestActivationStoreBounds: the store forgets the oldest records beyond
+// its count and its bytes.
+func TestActivationStoreBounds(t *testing.T) {
+	st := activationStore{max: 3, maxBytes: 100}
+	put := func(id string, size int) { st.put(&activation{id: id, result: make([]byte, size)}) }
+	put("a", 40)
+	put("b", 40)
+	put("c", 10)
+	if st.get("a") == nil || st.bytes != 90 {
+		t.Fatalf("a evicted early, bytes %d", st.bytes)
+	}
+	put("d", 30) // bytes: a goes; count: 3 kept
+	if st.get("a") != nil || st.get("b") == nil || st.bytes != 80 {
+		t.Errorf("after d: a %v b %v bytes %d", st.get("a") != nil, st.get("b") != nil, st.bytes)
+	}
+	put("e", 1) // count: b goes
+	if st.get("b") != nil || len(st.order) != 3 || st.bytes != 41 {
+		t.Errorf("after e: order %v bytes %d", st.order, st.bytes)
+	}
+	put("huge", 500) // larger than the bound: kept alone
+	if len(st.order) != 1 || st.get("huge") == nil {
+		t.Errorf("after huge: order %v", st.order)
+	}
+}
+
 // TestOpenWhiskBlockingWait: a blocking invocation that outlasts the wait
 // answers 202 with the activation id, and the activation finishes later.
 func TestOpenWhiskBlockingWait(t *testing.T) {
