@@ -378,6 +378,22 @@ func (c *Client) Health(ctx context.Context) error {
 	return err
 }
 
+// Route says how a proxy reaches an action: through the authenticated API
+// of Namespace, or, when Web, at its web-action URL without credentials.
+type Route struct {
+	Namespace string
+	Web       bool
+}
+
+// Route returns how to reach action name as the last listing
+// (Functions) saw it; an action not listed is reached through the
+// authenticated API of the configured namespace. A proxy that rewrites
+// requests itself (HAProxy) renders a function's backend from it.
+func (c *Client) Route(name string) Route {
+	r := c.route(name)
+	return Route{Namespace: r.ns, Web: r.web}
+}
+
 // route returns how to reach action name: as the last listing saw it, or
 // through the authenticated API in the configured namespace.
 func (c *Client) route(name string) route {

@@ -168,7 +168,7 @@ func TestRecordedListing(t *testing.T) {
 				t.Errorf("logs lack %s:\n%s", want, logs.String())
 			}
 		}
-		if r := c.route("thumbnail"); !r.web || r.ns != "guest" {
+		if r := c.Route("thumbnail"); !r.Web || r.Namespace != "guest" {
 			t.Errorf("thumbnail route %+v, want web in guest", r)
 		}
 		if r := c.route("resize.v2"); !r.web {
