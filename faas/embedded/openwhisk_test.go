@@ -341,7 +341,7 @@ func TestOpenWhiskThrottling(t *testing.T) {
 	var mu sync.Mutex
 	ow.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	inv := url + "/api/v1/namespaces/_/actions/"
-	code, _, body := owCall(t, "POST", inv+"sleep", testKey, `{"d":"300ms"}`)
+	code, _, body := owCall(t, "POST", inv+"sleep", testKey, `{"d":"1s"}`)
 	if code != 202 {
 		t.Fatalf("first: %d %s", code, body)
 	}
@@ -390,19 +390,19 @@ func TestOpenWhiskThrottling(t *testing.T) {
 // 429 through the OpenWhisk API too, and the activation counts as a whisk
 // internal error.
 func TestOpenWhiskCapacityRefusal(t *testing.T) {
-	_, url := owServer(t, []Function{{Name: "slow", Handler: HandlerEcho, Capacity: 10, Concurrency: 1, Queue: 1, QueueTimeout: 2 * time.Second, Deterministic: true}}, OpenWhiskConfig{})
-	codes := make(chan int, 4)
-	for range 4 {
+	_, url := owServer(t, []Function{{Name: "slow", Handler: HandlerEcho, Capacity: 5, Concurrency: 1, Queue: 1, QueueTimeout: 5 * time.Second, Deterministic: true}}, OpenWhiskConfig{})
+	codes := make(chan int, 8)
+	for range 8 {
 		go func() {
 			code, _, _ := owCall(t, "POST", url+"/api/v1/namespaces/_/actions/slow?blocking=true&result=true", testKey, `{}`)
 			codes <- code
 		}()
 	}
 	count := map[int]int{}
-	for range 4 {
+	for range 8 {
 		count[<-codes]++
 	}
-	if count[429] == 0 || count[200] == 0 || count[200]+count[429] != 4 {
+	if count[429] == 0 || count[200] == 0 || count[200]+count[429] != 8 {
 		t.Errorf("codes %v, want some 200 and some 429", count)
 	}
 	_, _, page := owCall(t, "GET", url+"/metrics", "", "")

@@ -288,12 +288,12 @@ func TestInvokerEmbedded(t *testing.T) {
 		{Name: "echo"},
 		{Name: "sleep"},
 		{Name: "web", Handler: embedded.HandlerEcho, Annotations: map[string]string{AnnotationWebExport: "true"}},
-		{Name: "slow", Handler: embedded.HandlerEcho, Capacity: 100, Concurrency: 1, Queue: 1, QueueTimeout: 2 * time.Second, Deterministic: true},
+		{Name: "slow", Handler: embedded.HandlerEcho, Capacity: 20, Concurrency: 1, Queue: 1, QueueTimeout: 5 * time.Second, Deterministic: true},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ow, err := embedded.NewOpenWhisk(srv, embedded.OpenWhiskConfig{Key: testKey.Auth(), BlockingWait: 100 * time.Millisecond})
+	ow, err := embedded.NewOpenWhisk(srv, embedded.OpenWhiskConfig{Key: testKey.Auth(), BlockingWait: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,18 +313,20 @@ func TestInvokerEmbedded(t *testing.T) {
 	if w := serve(iv, "POST", "/function/web", "hello", "Content-Type", "text/plain"); w.Code != 200 || w.Body.String() != "hello" {
 		t.Errorf("web echo: %d %q", w.Code, w.Body)
 	}
-	if w := serve(iv, "POST", "/function/sleep?d=2s", ""); w.Code != http.StatusGatewayTimeout {
+	if w := serve(iv, "POST", "/function/sleep?d=3s", ""); w.Code != http.StatusGatewayTimeout {
 		t.Errorf("past the blocking wait: %d %s", w.Code, w.Body)
 	}
-	codes := make(chan int, 4)
-	for range 4 {
+	// One runs, one waits, the others are refused (8 at once against a
+	// 50 ms service time).
+	codes := make(chan int, 8)
+	for range 8 {
 		go func() { codes <- serve(iv, "POST", "/function/slow", "{}").Code }()
 	}
 	n := map[int]int{}
-	for range 4 {
+	for range 8 {
 		n[<-codes]++
 	}
-	if n[429] == 0 || n[200]+n[429] != 4 {
+	if n[429] == 0 || n[200] == 0 || n[200]+n[429] != 8 {
 		t.Errorf("codes %v, want 200s and 429s", n)
 	}
 	// With a wrong key, the API refuses; the Invoker says so without
