@@ -97,48 +97,9 @@ func TestIntegrationHAProxyRewrite(t *testing.T) {
 	}))
 	defer func() { owSrv.Close(); ow.Close(); srv.Close() }()
 
-	listen := promtest.FreePort(t)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	f, err := os.Create(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = template.Must(template.New("").Parse(haproxyOpenWhisk)).Execute(f, map[string]string{
-		"Listen": listen, "Namespace": "guest", "Web": "page", "OpenWhisk": strings.TrimPrefix(owSrv.URL, "http://"),
+	listen := startHAProxy(t, bin, map[string]string{
+		"Namespace": "guest", "Web": "page", "OpenWhisk": strings.TrimPrefix(owSrv.URL, "http://"),
 	})
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-db", "-f", cfgPath)
-	cmd.Env = append(os.Environ(), "DFAAS_OPENWHISK_AUTH="+base64.StdEncoding.EncodeToString([]byte(testKey.Auth())))
-	logs := &lockedLog{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() { cancel(); <-exited }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", listen)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("haproxy exited: %v\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("haproxy did not listen on %s: %v\n%s", listen, err, logs.String())
-		}
-	}
 	for _, tc := range []struct {
 		method, path, body, auth string
 		want                     int
@@ -178,6 +139,53 @@ func TestIntegrationHAProxyRewrite(t *testing.T) {
 	defer mu.Unlock()
 	if len(webAuth) != 2 || webAuth[0] != "" || webAuth[1] != "" {
 		t.Errorf("web actions were called %d times with credentials %q, want 2 without", len(webAuth), webAuth)
+	}
+}
+
+// startHAProxy runs bin with the configuration haproxyOpenWhisk renders
+// for vars until the test ends, and returns its address once it listens.
+func startHAProxy(t *testing.T, bin string, vars map[string]string) string {
+	t.Helper()
+	listen := promtest.FreePort(t)
+	vars["Listen"] = listen
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	f, err := os.Create(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = template.Must(template.New("").Parse(haproxyOpenWhisk)).Execute(f, vars)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-db", "-f", cfgPath)
+	cmd.Env = append(os.Environ(), "DFAAS_OPENWHISK_AUTH="+base64.StdEncoding.EncodeToString([]byte(testKey.Auth())))
+	logs := &lockedLog{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cancel(); <-exited })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			return listen
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("haproxy exited: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy did not listen on %s: %v\n%s", listen, err, logs.String())
+		}
 	}
 }
 

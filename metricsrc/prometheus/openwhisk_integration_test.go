@@ -20,14 +20,13 @@ import (
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
 )
 
-// TestIntegrationPrometheusOpenWhisk: users call /function/{name} on the
-// embedded proxy, whose FaaS URL is an openwhisk.Invoker in front of the
-// embedded FaaS's OpenWhisk API; a real Prometheus scrapes the agent's
-// counters and the user-events series every second. The Prometheus source
-// and the scraping source, set to OpenWhisk's series, report the rates sent
-// (within 10 %) and the latency of the actions.
-func TestIntegrationPrometheusOpenWhisk(t *testing.T) {
-	promtest.Binary(t, "prometheus")
+// openWhiskNode starts the data path of an OpenWhisk node in the test: the
+// embedded FaaS's OpenWhisk API (figlet, sleep), a Client and an Invoker on
+// it, the embedded proxy with the Invoker as its FaaS URL, and the agent's
+// counters exported for Prometheus. It returns the addresses of the
+// OpenWhisk API, the proxy and the agent's /metrics, and the proxy.
+func openWhiskNode(t *testing.T) (owAddr, proxyAddr, agentAddr string, proxy *proxyembedded.Proxy) {
+	t.Helper()
 	faasSrv, err := embedded.New(embedded.Config{Functions: []embedded.Function{
 		{Name: "figlet", Capacity: 2000, Concurrency: 50},
 		{Name: "sleep", Capacity: 1000, Concurrency: 50},
@@ -40,13 +39,13 @@ func TestIntegrationPrometheusOpenWhisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ow.Close()
-	owAddr := serve(t, ow.Handler())
+	t.Cleanup(func() { ow.Close() })
+	owAddr = serve(t, ow.Handler())
 	client, err := openwhisk.New(openwhisk.Config{URL: "http://" + owAddr, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	t.Cleanup(func() { client.Close() })
 	if _, err := client.Functions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -54,16 +53,27 @@ func TestIntegrationPrometheusOpenWhisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy, err := proxyembedded.New(proxyembedded.Config{FaaSURL: "http://" + serve(t, invoker)})
+	proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: "http://" + serve(t, invoker)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer proxy.Close()
-	proxyAddr := serve(t, proxy)
+	t.Cleanup(func() { proxy.Close() })
+	proxyAddr = serve(t, proxy)
 	reg := prom.NewRegistry()
 	reg.MustRegister(promsrc.NewCollector(proxy.Counters(), 0))
-	agentAddr := serve(t, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	agentAddr = serve(t, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return owAddr, proxyAddr, agentAddr, proxy
+}
 
+// TestIntegrationPrometheusOpenWhisk: users call /function/{name} on the
+// embedded proxy, whose FaaS URL is an openwhisk.Invoker in front of the
+// embedded FaaS's OpenWhisk API; a real Prometheus scrapes the agent's
+// counters and the user-events series every second. The Prometheus source
+// and the scraping source, set to OpenWhisk's series, report the rates sent
+// (within 10 %) and the latency of the actions.
+func TestIntegrationPrometheusOpenWhisk(t *testing.T) {
+	promtest.Binary(t, "prometheus")
+	owAddr, proxyAddr, agentAddr, proxy := openWhiskNode(t)
 	pr := promtest.StartPrometheus(t, time.Second,
 		promtest.Job{Name: "dfaas-agent", Targets: []string{agentAddr}},
 		promtest.Job{Name: "openwhisk-user-events", Targets: []string{owAddr}},
