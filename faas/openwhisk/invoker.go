@@ -191,7 +191,8 @@ func (iv *Invoker) serveAPI(ctx context.Context, w http.ResponseWriter, r *http.
 	u.RawQuery = "blocking=true&result=true"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(params))
 	if err != nil {
-		http.Error(w, "dfaas: "+err.Error(), http.StatusInternalServerError)
+		iv.log.Debug("OpenWhisk invocation not built", "function", name, "err", err)
+		http.Error(w, fmt.Sprintf("dfaas: cannot invoke %q", name), http.StatusInternalServerError)
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -245,7 +246,8 @@ func (iv *Invoker) serveWeb(ctx context.Context, w http.ResponseWriter, r *http.
 	u.RawQuery = r.URL.RawQuery
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
-		http.Error(w, "dfaas: "+err.Error(), http.StatusInternalServerError)
+		iv.log.Debug("OpenWhisk invocation not built", "function", name, "err", err)
+		http.Error(w, fmt.Sprintf("dfaas: cannot invoke %q", name), http.StatusInternalServerError)
 		return
 	}
 	for k, vs := range r.Header {
