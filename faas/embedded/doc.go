@@ -35,6 +35,11 @@
 // serves /metrics on a separate port (8082), the embedded FaaS serves it
 // on its API port. Optional basic auth protects /system/ (Config.Username).
 //
+// An OpenWhisk (NewOpenWhisk) serves the same functions as the actions of
+// one OpenWhisk namespace through a subset of OpenWhisk's REST API, with web
+// actions, activations and the user-events metrics (dfaas faas --api
+// openwhisk).
+//
 // It is the default FaaS of the reference agent and of dfaas demo, and the
 // standalone server of dfaas faas. A Server also implements faas.Backend
 // in-process.
