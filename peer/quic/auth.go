@@ -98,4 +98,3 @@ func (t *Transport) admitted(id peer.ID, cert *x509.Certificate) bool {
 func (t *Transport) mayDial(id peer.ID) bool {
 	return t.s.open() || t.s.members[id] || len(t.s.federation) > 0
 }
-

@@ -256,4 +256,3 @@ func (t *Transport) backoff(failures int) time.Duration {
 	d = min(d, t.s.MaxBackoff)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
-

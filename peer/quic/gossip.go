@@ -86,4 +86,3 @@ func (t *Transport) learn(from peer.ID, es []memberEntry) {
 		}
 	}
 }
-

@@ -76,4 +76,3 @@ func (t *Transport) maintainOnce(now time.Time) {
 		t.wg.Go(func() { t.dial(d.id, d.hostPort) })
 	}
 }
-
