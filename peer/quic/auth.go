@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	quicgo "github.com/quic-go/quic-go"
+
 	"github.com/dfaas-go/dfaas/peer"
 )
 
@@ -44,8 +46,28 @@ func (t *Transport) clientTLS(want peer.ID) *tls.Config {
 	return c
 }
 
+// errQuiet refuses a connection attempt from the address of a peer that
+// must wait before it reconnects.
+var errQuiet = errors.New("peer/quic: reconnecting too often")
+
+// serverConfig returns the QUIC settings of the listener: those of every
+// connection, and a first cheap refusal (before any cryptography) of the
+// address of a peer that reconnects in a loop.
+func (t *Transport) serverConfig() *quicgo.Config {
+	c := t.qconf.Clone()
+	c.GetConfigForClient = func(info *quicgo.ClientInfo) (*quicgo.Config, error) {
+		if t.quietAddr(info.RemoteAddr.String(), time.Now()) {
+			t.reject(RejectReconnect)
+			return nil, errQuiet
+		}
+		return t.qconf, nil
+	}
+	return c
+}
+
 // verifyPeer checks a peer's certificate chain: an Ed25519 leaf whose ID
-// is want (if not empty), not this node, and admitted by the membership.
+// is want (if not empty; else the peer is dialling this node), not this
+// node, admitted by the membership, and not reconnecting in a loop.
 func (t *Transport) verifyPeer(raw [][]byte, want peer.ID) (peer.ID, error) {
 	if len(raw) == 0 {
 		t.reject(RejectBadCertificate)
@@ -61,6 +83,7 @@ func (t *Transport) verifyPeer(raw [][]byte, want peer.ID) (peer.ID, error) {
 		t.reject(RejectBadCertificate)
 		return "", err
 	}
+	now := time.Now()
 	switch {
 	case id == t.id:
 		t.reject(RejectSelf)
@@ -68,10 +91,26 @@ func (t *Transport) verifyPeer(raw [][]byte, want peer.ID) (peer.ID, error) {
 	case want != "" && id != want:
 		t.reject(RejectIDMismatch)
 		return "", fmt.Errorf("peer/quic: peer is %s, want %s", id, want)
-	case !t.admitted(id, cert):
+	}
+	switch t.admission(id, cert, now) {
+	case admitted:
+	case admissionExpired:
+		t.reject(RejectExpired)
+		t.lim.Warn("refused expired", "peer refused: its federation certificate is not valid now",
+			"peer", string(id), "not_before", cert.NotBefore, "not_after", cert.NotAfter)
+		return "", fmt.Errorf("peer/quic: %s: federation certificate valid from %v to %v, not now", id, cert.NotBefore, cert.NotAfter)
+	default:
 		t.reject(RejectNotMember)
-		t.log.Warn("peer refused: not a member", "peer", string(id))
+		t.lim.Warn("refused not_member", "peer refused: not a member", "peer", string(id))
 		return "", fmt.Errorf("peer/quic: %s is not a member of the federation", id)
+	}
+	if want == "" {
+		if wait := t.quietFor(id, now); wait > 0 {
+			t.reject(RejectReconnect)
+			t.lim.Info("refused reconnect "+string(id), "peer refused: reconnecting too often",
+				"peer", string(id), "wait", wait.Round(time.Millisecond))
+			return "", fmt.Errorf("peer/quic: %s reconnects too often; wait %v", id, wait.Round(time.Millisecond))
+		}
 	}
 	return id, nil
 }
@@ -84,17 +123,55 @@ func certID(c *x509.Certificate) (peer.ID, error) {
 	return IDFromPublicKey(pub), nil
 }
 
-// admitted reports whether the membership admits id, whose certificate is
-// cert.
-func (t *Transport) admitted(id peer.ID, cert *x509.Certificate) bool {
+// Outcomes of admission.
+const (
+	admitted         = iota
+	admissionExpired // a federation certificate outside its validity
+	notMember
+)
+
+// admission tells whether the membership admits id, whose certificate is
+// cert, at now.
+func (t *Transport) admission(id peer.ID, cert *x509.Certificate, now time.Time) int {
 	if t.s.open() || t.s.members[id] {
-		return true
+		return admitted
 	}
-	return len(t.s.federation) > 0 && issuedBy(cert, t.s.federation, time.Now())
+	if len(t.s.federation) == 0 || !signedBy(cert, t.s.federation) {
+		return notMember
+	}
+	if !validAt(cert, now) {
+		return admissionExpired
+	}
+	return admitted
+}
+
+// admittedUntil returns when the admission of id, whose certificate is
+// cert, ends: the certificate's NotAfter if only a federation certificate
+// admits it, zero (never) if the member list or the lab setting does.
+func (t *Transport) admittedUntil(id peer.ID, cert *x509.Certificate) time.Time {
+	if t.s.open() || t.s.members[id] {
+		return time.Time{}
+	}
+	return cert.NotAfter
 }
 
 // mayDial reports whether a peer learnt from gossip is worth dialling:
 // with only a member list configured, peers outside it are not.
 func (t *Transport) mayDial(id peer.ID) bool {
 	return t.s.open() || t.s.members[id] || len(t.s.federation) > 0
+}
+
+// checkOwnCertificate logs once when this node's federation certificate
+// has expired: federation peers refuse it from then on.
+func (t *Transport) checkOwnCertificate(now time.Time) {
+	t.mu.Lock()
+	expired := !t.ownUntil.IsZero() && now.After(t.ownUntil) && !t.ownExpired
+	if expired {
+		t.ownExpired = true
+	}
+	t.mu.Unlock()
+	if expired {
+		t.log.Warn("this node's federation certificate has expired: federation peers refuse it; issue a new one (dfaas keygen --issue)",
+			"not_after", t.ownUntil)
+	}
 }

@@ -41,8 +41,21 @@ type Config struct {
 	// with backoff while unreachable and never expire. The other members
 	// are learnt from the peers.
 	Bootstrap []Addr
-	// MaxPeers bounds the number of known peers. If zero, 1024.
+	// MaxPeers bounds the number of known peers, verified or not. If
+	// zero, 1024. A peer that completes a handshake takes the slot of a
+	// gossiped peer not yet verified when the table is full; verified
+	// peers are never displaced.
 	MaxPeers int
+	// UnverifiedPerPeer bounds the gossiped peers that one member can make
+	// this node hold before they prove their identity (by a handshake);
+	// further entries from that member are ignored until some of these
+	// are verified or dropped. If zero, 32.
+	UnverifiedPerPeer int
+	// UnverifiedDials is how many times a gossiped peer, or a gossiped new
+	// address of a known peer, is dialled before it is dropped. It also
+	// bounds the dials to any one gossiped address, whoever names it:
+	// UnverifiedDials at first, then one per ExpireAfter. If zero, 3.
+	UnverifiedDials int
 
 	// MaxMessageSize is the largest message Send accepts and Recv
 	// delivers. If zero, DefaultMaxMessageSize (which equals the agent's
@@ -81,7 +94,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the delay before redialling a peer;
 	// it doubles after each failure, with ±20% jitter. If zero, 250ms and
-	// 10s.
+	// 10s. The same delays damp a peer whose connections keep ending
+	// before DownAfter (a reconnect loop): after two such connections in a
+	// row, both ends wait MinBackoff, doubling with each further one up to
+	// MaxBackoff, before they dial it or accept it again.
 	MinBackoff, MaxBackoff time.Duration
 	// GossipInterval is the least time between two member lists sent to
 	// the same peer when their views differ. If zero, 2s.
@@ -89,6 +105,12 @@ type Config struct {
 
 	// Logger receives the transport's logs. If nil, logs are discarded.
 	Logger *slog.Logger
+	// LogInterval is the window of the log limiter: of each kind of
+	// record that can repeat (refused handshakes, a peer going up and
+	// down, dropped gossip), the first 5 in a window are logged as they
+	// come and the rest summarised in one line at the end of the window,
+	// with their count. If zero, 10s.
+	LogInterval time.Duration
 }
 
 // DefaultMaxMessageSize is the default limit on a message.
@@ -102,6 +124,7 @@ type settings struct {
 	Config
 	members    map[peer.ID]bool
 	federation []ed25519.PublicKey
+	cert       *x509.Certificate // Certificate, parsed
 }
 
 func (c Config) settings() (settings, error) {
@@ -140,6 +163,7 @@ func (c Config) settings() (settings, error) {
 		if !ok || !pub.Equal(c.Key.Public()) {
 			return bad("Certificate", "does not carry the key of %s", c.Key.ID())
 		}
+		s.cert = cert
 	}
 	for i, a := range c.Bootstrap {
 		if _, err := PublicKeyFromID(a.ID); err != nil {
@@ -166,6 +190,7 @@ func (c Config) settings() (settings, error) {
 		{"MinBackoff", &s.MinBackoff, 250 * time.Millisecond},
 		{"MaxBackoff", &s.MaxBackoff, 10 * time.Second},
 		{"GossipInterval", &s.GossipInterval, 2 * time.Second},
+		{"LogInterval", &s.LogInterval, 10 * time.Second},
 	} {
 		if *d.p < 0 {
 			return bad(d.name, "negative (%v)", *d.p)
@@ -188,6 +213,8 @@ func (c Config) settings() (settings, error) {
 		def  int
 	}{
 		{"MaxPeers", &s.MaxPeers, 1024},
+		{"UnverifiedPerPeer", &s.UnverifiedPerPeer, 32},
+		{"UnverifiedDials", &s.UnverifiedDials, 3},
 		{"MaxMessageSize", &s.MaxMessageSize, DefaultMaxMessageSize},
 		{"Buffer", &s.Buffer, 1024},
 		{"RateBurst", &s.RateBurst, 200},

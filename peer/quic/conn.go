@@ -21,7 +21,8 @@ type conn struct {
 	outbound    bool // dialled by this node
 	ctrl        *quicgo.Stream
 	established time.Time
-	m           *member // set by register
+	until       time.Time // when the peer's admission ends; zero: never
+	m           *member   // set by register
 
 	peerMax  int          // the peer's message size limit, from its hello
 	lastSeen atomic.Int64 // unix nanoseconds of the last frame received
@@ -44,6 +45,10 @@ func newConn(t *Transport, qc *quicgo.Conn, id peer.ID, ctrl *quicgo.Stream, out
 
 func (c *conn) touch()          { c.lastSeen.Store(time.Now().UnixNano()) }
 func (c *conn) seen() time.Time { return time.Unix(0, c.lastSeen.Load()) }
+
+// expired reports whether the peer's admission (its federation
+// certificate) has ended by now.
+func (c *conn) expired(now time.Time) bool { return !c.until.IsZero() && now.After(c.until) }
 
 // exchangeHello sends this node's hello and reads the peer's, the dialer
 // first.
@@ -104,7 +109,7 @@ func (c *conn) readControl() error {
 		if err != nil {
 			if errors.Is(err, errMalformed) || errors.Is(err, errOversize) {
 				c.t.drop(dropReason(err))
-				c.t.log.Debug("control stream broken", "peer", string(c.id), "err", err)
+				c.t.lim.Debug("control broken "+string(c.id), "control stream broken", "peer", string(c.id), "err", err)
 				return err
 			}
 			return nil
@@ -116,7 +121,7 @@ func (c *conn) readControl() error {
 		}
 		if err := c.handleControl(typ, p); err != nil {
 			c.t.drop(dropReason(err))
-			c.t.log.Debug("control frame dropped", "peer", string(c.id), "err", err)
+			c.t.lim.Debug("control dropped "+string(c.id), "control frame dropped", "peer", string(c.id), "err", err)
 		}
 	}
 }
@@ -213,13 +218,17 @@ func (c *conn) readMessage(str *quicgo.ReceiveStream) {
 	if err != nil {
 		if errors.Is(err, errMalformed) || errors.Is(err, errOversize) || errors.Is(err, errVersion) {
 			c.t.drop(dropReason(err))
-			c.t.log.Debug("message dropped", "peer", string(c.id), "err", err)
+			c.t.lim.Debug("message dropped "+string(c.id), "message dropped", "peer", string(c.id), "err", err)
 		}
 		str.CancelRead(streamCodeRejected)
 		return
 	}
 	c.touch()
 	now := time.Now()
+	if c.expired(now) {
+		c.t.drop(DropExpired)
+		return
+	}
 	if !c.m.msgs.allow(now, 1) || !c.m.bytes.allow(now, float64(len(data))) {
 		c.t.drop(DropRate)
 		return
@@ -243,13 +252,28 @@ func (b *bucket) init(rate, burst float64) {
 func (b *bucket) allow(now time.Time, n float64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
+	b.refill(now)
 	if b.tokens < n {
 		return false
 	}
 	b.tokens -= n
 	return true
+}
+
+// has reports whether n tokens are there, taking none.
+func (b *bucket) has(now time.Time, n float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now)
+	return b.tokens >= n
+}
+
+// refill adds the tokens earned since the last call. b.mu must be held.
+func (b *bucket) refill(now time.Time) {
+	if !b.last.IsZero() && now.After(b.last) {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	if now.After(b.last) {
+		b.last = now
+	}
 }

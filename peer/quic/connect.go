@@ -46,9 +46,10 @@ func (t *Transport) handleInbound(qc *quicgo.Conn) {
 		return
 	}
 	c := newConn(t, qc, id, str, false)
+	c.until = t.admittedUntil(id, certs[0])
 	if err := c.exchangeHello(false); err != nil {
 		t.reject(RejectHandshake)
-		t.log.Debug("inbound hello failed", "peer", string(id), "err", err)
+		t.lim.Debug("inbound hello failed", "inbound hello failed", "peer", string(id), "err", err)
 		qc.CloseWithError(codeProtocol, "hello failed")
 		return
 	}
@@ -66,6 +67,7 @@ func (t *Transport) dial(id peer.ID, hostPort string) {
 		if err != nil && !errors.Is(err, errDuplicate) && m.conn == nil {
 			m.failures++
 			m.nextDial = time.Now().Add(t.backoff(m.failures))
+			t.claimFailed(m)
 		}
 	}
 	t.mu.Unlock()
@@ -76,7 +78,7 @@ func (t *Transport) dial(id peer.ID, hostPort string) {
 	if err != nil {
 		t.dialsFailed.Add(1)
 		if t.ctx.Err() == nil {
-			t.log.Debug("dial failed", "peer", string(id), "addr", hostPort, "err", err)
+			t.lim.Debug("dial failed "+string(id), "dial failed", "peer", string(id), "addr", hostPort, "err", err)
 		}
 	}
 }
@@ -111,6 +113,9 @@ func (t *Transport) dialAndServe(id peer.ID, hostPort string) error {
 		return err
 	}
 	c := newConn(t, qc, id, str, true)
+	if certs := qc.ConnectionState().TLS.PeerCertificates; len(certs) > 0 {
+		c.until = t.admittedUntil(id, certs[0])
+	}
 	// With TLS 1.3 a server that refuses this node's certificate does so
 	// after Dial returns: the hello exchange is the real test.
 	if err := c.exchangeHello(true); err != nil {
@@ -190,7 +195,9 @@ func (t *Transport) register(c *conn) (replaced *conn, refusal string) {
 	now := time.Now()
 	m := t.members[c.id]
 	if m == nil {
-		if len(t.members) >= t.s.MaxPeers {
+		// A peer that proved its identity takes the slot of one that was
+		// only gossiped, never that of another verified peer.
+		if len(t.members) >= t.s.MaxPeers && !t.evictUnverified() {
 			t.reject(RejectTooMany)
 			return nil, "too many peers"
 		}
@@ -203,24 +210,37 @@ func (t *Transport) register(c *conn) (replaced *conn, refusal string) {
 			if c.outbound != winnerOutbound {
 				return nil, refusedDuplicate
 			}
+		} else {
+			t.connEnded(m, old, now)
 		}
 		replaced = old
 	}
-	if !c.outbound && !m.bootstrap {
-		m.hostPort = c.qc.RemoteAddr().String()
-	}
-	if m.hostPort == "" {
-		m.hostPort = c.qc.RemoteAddr().String()
-	}
+	t.verify(m, c)
+	t.connects.Add(1)
 	m.conn = c
 	m.failures = 0
 	t.upSeq++
 	m.upSeq = t.upSeq
 	t.digestDirty = true
 	if replaced == nil {
-		t.log.Info("peer up", "peer", string(c.id), "addr", m.hostPort, "outbound", c.outbound)
+		t.lim.Info("up "+string(c.id), "peer up", "peer", string(c.id), "addr", m.hostPort, "outbound", c.outbound)
 	}
 	return replaced, ""
+}
+
+// verify records that m proved its identity on c: the address c reached
+// is its verified address (a bootstrap peer keeps the configured one), and
+// a claim on its address is settled. t.mu must be held.
+func (t *Transport) verify(m *member, c *conn) {
+	if !c.outbound && !m.bootstrap {
+		m.hostPort = c.qc.RemoteAddr().String()
+	}
+	if m.hostPort == "" {
+		m.hostPort = c.qc.RemoteAddr().String()
+	}
+	t.unclaim(m)
+	m.verified = true
+	m.verifiedAddr = m.hostPort
 }
 
 // unregister forgets c when its connection ends.
@@ -239,10 +259,12 @@ func (t *Transport) unregister(c *conn) {
 	m.since = now
 	m.lastSeen = c.seen()
 	m.rtt = cs.SmoothedRTT
-	m.nextDial = now.Add(t.backoff(max(1, m.failures)))
+	t.connEnded(m, c, now)
+	m.nextDial = now.Add(t.backoff(max(1, m.flaps)))
 	t.digestDirty = true
 	if !t.closed {
-		t.log.Info("peer down", "peer", string(c.id), "addr", m.hostPort, "cause", context.Cause(c.qc.Context()))
+		t.lim.Info("down "+string(c.id), "peer down", "peer", string(c.id), "addr", m.hostPort,
+			"cause", context.Cause(c.qc.Context()), "flaps", m.flaps)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	quicgo "github.com/quic-go/quic-go"
 
+	"github.com/dfaas-go/dfaas/internal/lograte"
 	"github.com/dfaas-go/dfaas/peer"
 )
 
@@ -28,6 +29,7 @@ const (
 	DropVersion   = "version"   // an unknown protocol version or frame type
 	DropRate      = "rate"      // over the peer's rate limit
 	DropFull      = "full"      // the Recv channel was full
+	DropExpired   = "expired"   // from a peer whose federation certificate expired
 )
 
 // Reasons a connection is refused, as counted in Stats.Rejected.
@@ -38,16 +40,23 @@ const (
 	RejectIDMismatch     = "id_mismatch"     // a dialled peer proved another ID than expected
 	RejectTooMany        = "too_many_peers"  // MaxPeers reached
 	RejectHandshake      = "handshake"       // the hello exchange failed or timed out
+	// RejectExpired counts handshakes refused, and live connections
+	// closed, because the peer's federation certificate is not valid now
+	// (expired, or not yet valid).
+	RejectExpired = "expired"
+	// RejectReconnect counts handshakes refused from a peer reconnecting
+	// in a loop, while it must wait (see Config.MinBackoff).
+	RejectReconnect = "reconnect_rate"
 )
 
 // dropReasons returns the Drop* reasons, in the order of the counters.
 func dropReasons() []string {
-	return []string{DropOversize, DropMalformed, DropVersion, DropRate, DropFull}
+	return []string{DropOversize, DropMalformed, DropVersion, DropRate, DropFull, DropExpired}
 }
 
 // rejectReasons returns the Reject* reasons, in the order of the counters.
 func rejectReasons() []string {
-	return []string{RejectBadCertificate, RejectNotMember, RejectSelf, RejectIDMismatch, RejectTooMany, RejectHandshake}
+	return []string{RejectBadCertificate, RejectNotMember, RejectSelf, RejectIDMismatch, RejectTooMany, RejectHandshake, RejectExpired, RejectReconnect}
 }
 
 // QUIC application error codes used when closing connections and streams.
@@ -57,6 +66,7 @@ const (
 	codeSilent    quicgo.ApplicationErrorCode = 2
 	codeProtocol  quicgo.ApplicationErrorCode = 3
 	codeRefused   quicgo.ApplicationErrorCode = 4
+	codeExpired   quicgo.ApplicationErrorCode = 5
 
 	streamCodeCancelled quicgo.StreamErrorCode = 1
 	streamCodeRejected  quicgo.StreamErrorCode = 2
@@ -84,6 +94,7 @@ type Transport struct {
 	s     settings
 	id    peer.ID
 	log   *slog.Logger
+	lim   *lograte.Limiter // for every record an outsider or a peer can repeat
 	udp   *net.UDPConn
 	qt    *quicgo.Transport
 	ln    *quicgo.Listener
@@ -103,11 +114,20 @@ type Transport struct {
 	upSeq       uint64 // counts peers coming up; see member.upSeq
 	digest      uint64
 	digestDirty bool
+	unverified  int                // members holding a claim (see member.claimBy)
+	addrDials   map[string]*bucket // dials left to each gossiped address
+	quietAddrs  map[string]time.Time
+	lastFlush   time.Time // of the log limiter, by maintain
+	ownUntil    time.Time // this node's federation certificate's NotAfter
+	ownExpired  bool      // its expiry was logged
 
 	sent, received     atomic.Uint64
 	dials, dialsFailed atomic.Uint64
-	dropped            [5]atomic.Uint64
-	rejected           [6]atomic.Uint64
+	dropped            [6]atomic.Uint64
+	rejected           [8]atomic.Uint64
+	gossipIgnored      atomic.Uint64
+	connects           atomic.Uint64
+	gossipDropped      atomic.Uint64
 	closedBytesSent    atomic.Uint64
 	closedBytesRecv    atomic.Uint64
 }
@@ -128,6 +148,22 @@ type member struct {
 	rtt       time.Duration
 	msgs      bucket
 	bytes     bucket
+
+	// Trust (see gossip.go). A member is verified once a connection
+	// with it was established; hostPort is then verifiedAddr unless
+	// another member claims it moved.
+	verified     bool
+	verifiedAddr string  // the address of its last connection, or its bootstrap address
+	claimBy      peer.ID // the member that named hostPort, while hostPort is unverified
+	claimDials   int     // dials made to hostPort while unverified
+	introduced   int     // claims this member made that are held now
+	introBudget  bucket  // dials this member can make this node make to unverified addresses
+
+	// Reconnect damping (see reconnect.go).
+	flaps      int       // connections in a row that ended before DownAfter
+	flapAt     time.Time // when the last of them ended
+	quietUntil time.Time // its handshakes are refused until then
+	quietAddr  string    // the address of its last connection, in Transport.quietAddrs
 }
 
 // addMember adds a peer with a valid ID to the known ones. t.mu must be
@@ -138,10 +174,16 @@ func (t *Transport) addMember(id peer.ID, hostPort string, now time.Time) *membe
 	copy(m.key[:], pub)
 	m.msgs.init(t.s.RateMessages, float64(t.s.RateBurst))
 	m.bytes.init(t.s.RateBytes, max(t.s.RateBytes, 2*float64(t.s.MaxMessageSize)))
+	m.introBudget.init(introDialRate, float64(t.s.UnverifiedPerPeer))
 	t.members[id] = m
 	t.byKey[m.key] = m
 	return m
 }
+
+// listed reports whether Peers lists m: a peer is listed once verified
+// (or configured as a bootstrap peer), never on another member's word
+// alone.
+func (m *member) listed() bool { return m.verified || m.bootstrap }
 
 // Listen opens the UDP socket, starts accepting peers and dialling the
 // bootstrap peers, and returns at once: an unreachable bootstrap peer
@@ -168,17 +210,20 @@ func Listen(cfg Config) (*Transport, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		s:       s,
-		id:      s.Key.ID(),
-		udp:     udp,
-		cert:    tls.Certificate{Certificate: [][]byte{der}, PrivateKey: s.Key.priv},
-		recv:    make(chan peer.Message, s.Buffer),
-		ctx:     ctx,
-		cancel:  cancel,
-		members: map[peer.ID]*member{},
-		byKey:   map[[ed25519.PublicKeySize]byte]*member{},
+		s:          s,
+		id:         s.Key.ID(),
+		udp:        udp,
+		cert:       tls.Certificate{Certificate: [][]byte{der}, PrivateKey: s.Key.priv},
+		recv:       make(chan peer.Message, s.Buffer),
+		ctx:        ctx,
+		cancel:     cancel,
+		members:    map[peer.ID]*member{},
+		byKey:      map[[ed25519.PublicKeySize]byte]*member{},
+		addrDials:  map[string]*bucket{},
+		quietAddrs: map[string]time.Time{},
 	}
 	t.log = s.Logger.With("node", string(t.id))
+	t.lim = lograte.New(t.log, lograte.Options{Interval: s.LogInterval, MaxKinds: 2*s.MaxPeers + 64})
 	// A stateless reset key derived from the node key lets a restarted
 	// node reset its peers' stale connections at once.
 	seed := sha256.Sum256(append([]byte("dfaas-peer stateless reset\x00"), s.Key.priv.Seed()...))
@@ -190,29 +235,43 @@ func Listen(cfg Config) (*Transport, error) {
 		MaxIncomingStreams:    1,
 		MaxIncomingUniStreams: maxIncomingUniStreams,
 	}
-	t.ln, err = t.qt.Listen(t.serverTLS(), t.qconf)
+	t.ln, err = t.qt.Listen(t.serverTLS(), t.serverConfig())
 	if err != nil {
 		t.qt.Close()
 		udp.Close()
 		cancel()
 		return nil, fmt.Errorf("peer/quic: listen: %w", err)
 	}
-	now := time.Now()
-	for _, a := range s.Bootstrap {
+	t.start(time.Now())
+	return t, nil
+}
+
+// start adds the bootstrap peers, logs the settings an operator should
+// know of and starts the goroutines.
+func (t *Transport) start(now time.Time) {
+	for _, a := range t.s.Bootstrap {
 		if a.ID == t.id {
 			t.log.Debug("bootstrap entry is this node; skipped", "addr", a.String())
 			continue
 		}
-		t.addMember(a.ID, a.HostPort, now).bootstrap = true
+		m := t.addMember(a.ID, a.HostPort, now)
+		m.bootstrap, m.verifiedAddr = true, a.HostPort
 	}
 	t.digestDirty = true
-	if s.open() {
+	if t.s.open() {
 		t.log.Warn("peer/quic: no membership configured: any peer that proves its key is accepted (lab setting)")
 	}
-	t.log.Info("peer transport listening", "addr", t.Self().String(), "bootstrap", len(s.Bootstrap))
+	if t.s.cert != nil && len(t.s.federation) > 0 {
+		t.ownUntil = t.s.cert.NotAfter
+		if now.Before(t.s.cert.NotBefore) {
+			t.log.Warn("this node's federation certificate is not valid yet: federation peers refuse it until then",
+				"not_before", t.s.cert.NotBefore)
+		}
+		t.checkOwnCertificate(now)
+	}
+	t.log.Info("peer transport listening", "addr", t.Self().String(), "bootstrap", len(t.s.Bootstrap))
 	t.wg.Go(t.acceptLoop)
 	t.wg.Go(t.maintain)
-	return t, nil
 }
 
 // LocalID implements peer.Transport.
@@ -231,8 +290,9 @@ func (t *Transport) Recv() <-chan peer.Message { return t.recv }
 // Send implements peer.Transport. Each message travels on a stream of its
 // own; Send returns once the message is handed to QUIC, or with an error
 // when ctx ends (or, without a deadline, after WriteTimeout) while the
-// peer's flow control holds it back. A peer with no connection now gives
-// an error wrapping peer.ErrUnknownPeer at once.
+// peer's flow control holds it back. A peer with no connection now (or
+// whose federation certificate has expired) gives an error wrapping
+// peer.ErrUnknownPeer at once.
 func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -241,7 +301,7 @@ func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 	closed := t.closed
 	var c *conn
 	if m := t.members[to]; m != nil {
-		c = m.conn
+		c = m.up(time.Now())
 	}
 	t.mu.Unlock()
 	switch {
@@ -284,15 +344,23 @@ func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 }
 
 // Peers implements peer.Directory: every known peer, up or not, sorted by
-// ID. RTT is QUIC's smoothed RTT estimate (RFC 9002) of the current
-// connection, or of the last one while the peer is down.
+// ID. A peer is known once it has proved its identity in a handshake (or
+// is a bootstrap peer): peers that members gossiped but that were not
+// reached yet are not listed. A peer whose federation certificate expired
+// is down from that instant. RTT is QUIC's smoothed RTT estimate (RFC
+// 9002) of the current connection, or of the last one while the peer is
+// down.
 func (t *Transport) Peers() []peer.Info {
+	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]peer.Info, 0, len(t.members))
 	for _, m := range t.members {
+		if !m.listed() {
+			continue
+		}
 		in := peer.Info{ID: m.id, Addr: "quic://" + m.hostPort, RTT: m.rtt, LastSeen: m.lastSeen}
-		if c := m.conn; c != nil {
+		if c := m.up(now); c != nil {
 			in.Up = true
 			in.RTT = c.qc.ConnectionStats().SmoothedRTT
 			in.LastSeen = c.seen()
@@ -305,8 +373,16 @@ func (t *Transport) Peers() []peer.Info {
 
 // Stats are a transport's counters.
 type Stats struct {
-	// Known and Up count the known peers and those connected now.
+	// Known and Up count the peers Peers lists and those up now.
 	Known, Up int
+	// Unverified counts the peers (or new addresses of known peers) that
+	// members gossiped and that were not reached yet; GossipIgnored the
+	// gossiped entries ignored because their member had UnverifiedPerPeer
+	// entries held or the table was full; GossipDropped the entries
+	// dropped after UnverifiedDials failed dials, or when a verified peer
+	// needed the slot, or when the member that named them was forgotten.
+	Unverified                   int
+	GossipIgnored, GossipDropped uint64
 	// Sent counts the messages Send handed to QUIC; Received those
 	// delivered on Recv.
 	Sent, Received uint64
@@ -318,6 +394,8 @@ type Stats struct {
 	Rejected map[string]uint64
 	// Dials counts connection attempts; DialsFailed those that failed.
 	Dials, DialsFailed uint64
+	// Connects counts the connections established (either way).
+	Connects uint64
 	// BytesSent and BytesReceived count QUIC bytes (payload, headers,
 	// acknowledgements, handshakes; not UDP/IP headers) over all
 	// connections, past and present.
@@ -337,12 +415,20 @@ func (t *Transport) Stats() Stats {
 	for i, r := range rejectReasons() {
 		st.Rejected[r] = t.rejected[i].Load()
 	}
+	st.GossipIgnored, st.GossipDropped = t.gossipIgnored.Load(), t.gossipDropped.Load()
+	st.Connects = t.connects.Load()
+	now := time.Now()
 	t.mu.Lock()
 	st.BytesSent, st.BytesReceived = t.closedBytesSent.Load(), t.closedBytesRecv.Load()
-	st.Known = len(t.members)
+	st.Unverified = t.unverified
 	for _, m := range t.members {
-		if m.conn != nil {
+		if m.listed() {
+			st.Known++
+		}
+		if m.up(now) != nil {
 			st.Up++
+		}
+		if m.conn != nil {
 			cs := m.conn.qc.ConnectionStats()
 			st.BytesSent += cs.BytesSent
 			st.BytesReceived += cs.BytesReceived
@@ -350,6 +436,15 @@ func (t *Transport) Stats() Stats {
 	}
 	t.mu.Unlock()
 	return st
+}
+
+// up returns m's connection if it has one that its membership still
+// admits.
+func (m *member) up(now time.Time) *conn {
+	if c := m.conn; c != nil && !c.expired(now) {
+		return c
+	}
+	return nil
 }
 
 func (t *Transport) drop(reason string) {

@@ -53,7 +53,7 @@ func TestCollector(t *testing.T) {
 			t.Errorf("peers_up = %v, want 1", mf.GetMetric()[0].GetGauge().GetValue())
 		}
 	}
-	if want := 8 + len(dropReasons()) + len(rejectReasons()); n != want {
+	if want := 12 + len(dropReasons()) + len(rejectReasons()); n != want {
 		t.Fatalf("%d metrics, want %d", n, want)
 	}
 }
