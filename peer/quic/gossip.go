@@ -247,6 +247,9 @@ func (t *Transport) evictUnverified() bool {
 // remove forgets m, with the claims it made and its own. t.mu must be
 // held.
 func (t *Transport) remove(m *member) {
+	if m.claimBy != "" {
+		t.gossipDropped.Add(1) // never reached within ExpireAfter
+	}
 	t.unclaim(m)
 	t.setQuiet(m, "", time.Time{})
 	delete(t.members, m.id)

@@ -379,8 +379,9 @@ type Stats struct {
 	// members gossiped and that were not reached yet; GossipIgnored the
 	// gossiped entries ignored because their member had UnverifiedPerPeer
 	// entries held or the table was full; GossipDropped the entries
-	// dropped after UnverifiedDials failed dials, or when a verified peer
-	// needed the slot, or when the member that named them was forgotten.
+	// dropped after UnverifiedDials failed dials, or not reached within
+	// ExpireAfter, or when a verified peer needed the slot, or when the
+	// member that named them was forgotten.
 	Unverified                   int
 	GossipIgnored, GossipDropped uint64
 	// Sent counts the messages Send handed to QUIC; Received those

@@ -1,0 +1,86 @@
+package quic
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dfaas-go/dfaas/peer"
+)
+
+// A member whose federation certificate expires while it is connected is
+// reported down at the instant of expiry, disconnected within one
+// maintenance round (100 ms) and refused when it reconnects; this holds
+// whether the expiring member dialled or was dialled.
+func TestCertificateExpiryOnLiveConnection(t *testing.T) {
+	for _, expiringDials := range []bool{true, false} {
+		name := "expiring member dials"
+		if !expiringDials {
+			name = "expiring member is dialled"
+		}
+		t.Run(name, func(t *testing.T) {
+			fed := newFederation(t)
+			ca := fed.config(time.Now().Add(time.Hour))
+			// Certificates count whole seconds: this one ends 2 to 3 s
+			// from now.
+			notAfter := time.Now().Add(3 * time.Second).Truncate(time.Second)
+			cb := fed.config(notAfter)
+			var a, b *Transport
+			if expiringDials {
+				a = listen(t, ca)
+				cb.Bootstrap = []Addr{a.Self()}
+				b = listen(t, cb)
+			} else {
+				b = listen(t, cb)
+				ca.Bootstrap = []Addr{b.Self()}
+				a = listen(t, ca)
+			}
+			pair := []*Transport{a, b}
+			eventually(t, 2*time.Second, "connected", func() bool { return fullyConnected(pair) })
+			if err := b.Send(context.Background(), a.LocalID(), []byte("before")); err != nil {
+				t.Fatal(err)
+			}
+			if m := <-a.Recv(); string(m.Data) != "before" {
+				t.Fatalf("got %q", m.Data)
+			}
+
+			// a reports b down as soon as the certificate expires, and
+			// closes the connection: b sees a down too.
+			eventually(t, time.Until(notAfter)+time.Second, "b reported down by a", func() bool {
+				return !upPeers(a)[b.LocalID()]
+			})
+			downAt := time.Now()
+			if !downAt.After(notAfter) {
+				t.Fatalf("b reported down at %v, before its certificate expired (%v)", downAt, notAfter)
+			}
+			eventually(t, time.Second, "a's connection to b closed", func() bool { return !upPeers(b)[a.LocalID()] })
+			if d := time.Since(notAfter); d > time.Second {
+				t.Errorf("connection closed %v after expiry", d)
+			}
+			t.Logf("reported down %v after expiry; connection closed within %v", downAt.Sub(notAfter).Round(time.Millisecond), time.Since(notAfter).Round(time.Millisecond))
+			if err := a.Send(context.Background(), b.LocalID(), []byte("after")); !errors.Is(err, peer.ErrUnknownPeer) {
+				t.Fatalf("Send to the expired member: err = %v, want ErrUnknownPeer", err)
+			}
+
+			// Reconnections (b redials a, or a redials b, with backoff)
+			// are refused: a counts them, and never lists b up again.
+			before := a.Stats().Rejected[RejectExpired]
+			deadline := time.Now().Add(2 * time.Second)
+			for time.Now().Before(deadline) && a.Stats().Rejected[RejectExpired] < before+2 {
+				if upPeers(a)[b.LocalID()] || upPeers(b)[a.LocalID()] {
+					t.Fatal("the expired member is connected again")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := a.Stats().Rejected[RejectExpired]; got < before+2 {
+				t.Fatalf("expired rejections %d -> %d, want reconnections refused", before, got)
+			}
+			select {
+			case m := <-a.Recv():
+				t.Fatalf("a received %q from the expired member", m.Data)
+			default:
+			}
+		})
+	}
+}
