@@ -223,7 +223,7 @@ func Listen(cfg Config) (*Transport, error) {
 		quietAddrs: map[string]time.Time{},
 	}
 	t.log = s.Logger.With("node", string(t.id))
-	t.lim = lograte.New(t.log, lograte.Options{Interval: s.LogInterval, MaxKinds: 2*s.MaxPeers + 64})
+	t.lim = lograte.New(t.log, lograte.Options{Interval: s.LogInterval, MaxKinds: 4*s.MaxPeers + 64})
 	// A stateless reset key derived from the node key lets a restarted
 	// node reset its peers' stale connections at once.
 	seed := sha256.Sum256(append([]byte("dfaas-peer stateless reset\x00"), s.Key.priv.Seed()...))
