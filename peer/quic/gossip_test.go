@@ -258,7 +258,7 @@ func TestGossipedMoveBounded(t *testing.T) {
 	sink := newUDPSink(t)
 	hc := fed.config(time.Now().Add(time.Hour))
 	hc.DownAfter = 3 * time.Second // the hand-made attacker stays up on a loaded machine
-	hc.ExpireAfter = time.Minute // the hub keeps b while it is down
+	hc.ExpireAfter = time.Minute   // the hub keeps b while it is down
 	hub := listen(t, hc)
 	bc := fed.config(time.Now().Add(time.Hour))
 	bc.Bootstrap = []Addr{hub.Self()}

@@ -160,4 +160,3 @@ func hostileLoop(b *testing.B, member, sameSocket bool, d time.Duration) {
 	b.Logf("%d attempts in %v; node: %v CPU, %d log lines, %d connections; %s",
 		attempts, elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), n.lines, connects, strings.Join(rest, "; "))
 }
-
