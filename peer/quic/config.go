@@ -173,6 +173,17 @@ func (c Config) settings() (settings, error) {
 			return bad("Bootstrap", "entry %d: %v", i, err)
 		}
 	}
+	if err := s.defaults(); err != nil {
+		return settings{}, err
+	}
+	return s, nil
+}
+
+// open reports whether no membership is configured (the lab setting).
+func (s *settings) open() bool { return len(s.members) == 0 && len(s.federation) == 0 }
+
+// defaults validates the timers and limits and applies their defaults.
+func (s *settings) defaults() error {
 	type dur struct {
 		name string
 		p    *time.Duration
@@ -193,7 +204,7 @@ func (c Config) settings() (settings, error) {
 		{"LogInterval", &s.LogInterval, 10 * time.Second},
 	} {
 		if *d.p < 0 {
-			return bad(d.name, "negative (%v)", *d.p)
+			return configError(d.name, "negative (%v)", *d.p)
 		}
 		if *d.p == 0 {
 			*d.p = d.def
@@ -201,11 +212,11 @@ func (c Config) settings() (settings, error) {
 	}
 	switch {
 	case s.PingInterval < 10*time.Millisecond:
-		return bad("PingInterval", "%v is shorter than 10ms", s.PingInterval)
+		return configError("PingInterval", "%v is shorter than 10ms", s.PingInterval)
 	case s.DownAfter < 2*s.PingInterval:
-		return bad("DownAfter", "%v is shorter than two ping intervals (%v)", s.DownAfter, 2*s.PingInterval)
+		return configError("DownAfter", "%v is shorter than two ping intervals (%v)", s.DownAfter, 2*s.PingInterval)
 	case s.MaxBackoff < s.MinBackoff:
-		return bad("MaxBackoff", "%v is shorter than MinBackoff %v", s.MaxBackoff, s.MinBackoff)
+		return configError("MaxBackoff", "%v is shorter than MinBackoff %v", s.MaxBackoff, s.MinBackoff)
 	}
 	ints := []struct {
 		name string
@@ -221,17 +232,17 @@ func (c Config) settings() (settings, error) {
 	}
 	for _, i := range ints {
 		if *i.p < 0 {
-			return bad(i.name, "negative (%d)", *i.p)
+			return configError(i.name, "negative (%d)", *i.p)
 		}
 		if *i.p == 0 {
 			*i.p = i.def
 		}
 	}
 	if s.MaxMessageSize > 64<<20 {
-		return bad("MaxMessageSize", "%d is over the 64 MiB limit", s.MaxMessageSize)
+		return configError("MaxMessageSize", "%d is over the 64 MiB limit", s.MaxMessageSize)
 	}
 	if s.RateMessages < 0 || s.RateBytes < 0 {
-		return bad("RateMessages", "negative rate")
+		return configError("RateMessages", "negative rate")
 	}
 	if s.RateMessages == 0 {
 		s.RateMessages = 100
@@ -242,8 +253,10 @@ func (c Config) settings() (settings, error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	return s, nil
+	return nil
 }
 
-// open reports whether no membership is configured (the lab setting).
-func (s *settings) open() bool { return len(s.members) == 0 && len(s.federation) == 0 }
+// configError returns an error wrapping ErrConfig that names the field.
+func configError(field, format string, a ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
+}

@@ -3,6 +3,7 @@ package quic
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -80,6 +81,41 @@ func TestCertificateExpiryOnLiveConnection(t *testing.T) {
 			case m := <-a.Recv():
 				t.Fatalf("a received %q from the expired member", m.Data)
 			default:
+			}
+		})
+	}
+}
+
+// A node whose own federation certificate has expired (or is not valid
+// yet) says so at warning level, once.
+func TestOwnCertificateValidityLogged(t *testing.T) {
+	fed := newFederation(t)
+	for _, tt := range []struct {
+		name     string
+		from, to time.Duration
+		msg      string
+	}{
+		{"expired", -2 * time.Hour, -time.Hour, "this node's federation certificate has expired: federation peers refuse it; issue a new one (dfaas keygen --issue)"},
+		{"not yet valid", time.Hour, 2 * time.Hour, "this node's federation certificate is not valid yet: federation peers refuse it until then"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			logs := newLogRecorder()
+			k := mustKey(t)
+			p, err := IssueCertificate(fed.key, k.ID(), time.Now().Add(tt.from), time.Now().Add(tt.to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			der, err := ParseCertificate(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := fastConfig(t, k)
+			c.Federation, c.Certificate, c.Logger = []peer.ID{fed.key.ID()}, der, slog.New(logs)
+			tr := listen(t, c)
+			time.Sleep(3 * maintainTick) // maintenance rounds must not repeat it
+			tr.Close()
+			if n, _ := logs.count(tt.msg); n != 1 {
+				t.Fatalf("%d warnings %q; logs: %v", n, tt.msg, logs.messages())
 			}
 		})
 	}

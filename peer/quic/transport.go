@@ -44,8 +44,10 @@ const (
 	// closed, because the peer's federation certificate is not valid now
 	// (expired, or not yet valid).
 	RejectExpired = "expired"
-	// RejectReconnect counts handshakes refused from a peer reconnecting
-	// in a loop, while it must wait (see Config.MinBackoff).
+	// RejectReconnect counts attempts refused from a peer reconnecting in
+	// a loop, while it must wait (see Config.MinBackoff): by its address,
+	// once per QUIC Initial packet (a ClientHello may span two), or by its
+	// ID at the handshake.
 	RejectReconnect = "reconnect_rate"
 )
 

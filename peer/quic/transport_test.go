@@ -79,6 +79,9 @@ func TestConfigErrors(t *testing.T) {
 		{"negative buffer", "Buffer", func(c *Config) { c.Buffer = -1 }},
 		{"huge messages", "MaxMessageSize", func(c *Config) { c.MaxMessageSize = 1 << 30 }},
 		{"negative rate", "RateMessages", func(c *Config) { c.RateMessages = -1 }},
+		{"negative unverified", "UnverifiedPerPeer", func(c *Config) { c.UnverifiedPerPeer = -1 }},
+		{"negative unverified dials", "UnverifiedDials", func(c *Config) { c.UnverifiedDials = -1 }},
+		{"negative log interval", "LogInterval", func(c *Config) { c.LogInterval = -time.Second }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
