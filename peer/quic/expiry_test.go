@@ -15,12 +15,14 @@ import (
 // maintenance round (100 ms) and refused when it reconnects; this holds
 // whether the expiring member dialled or was dialled.
 func TestCertificateExpiryOnLiveConnection(t *testing.T) {
+	t.Parallel() // waits on timers (certificate validity, ExpireAfter) more than it works
 	for _, expiringDials := range []bool{true, false} {
 		name := "expiring member dials"
 		if !expiringDials {
 			name = "expiring member is dialled"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			fed := newFederation(t)
 			ca := fed.config(time.Now().Add(time.Hour))
 			// Certificates count whole seconds: this one ends 4 to 5 s

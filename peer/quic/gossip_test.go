@@ -130,6 +130,7 @@ func (h *hostileMember) gossip(t *testing.T, es []memberEntry) {
 // UnverifiedPerPeer of them, lists none, sends that address at most a few
 // handshakes' worth of packets, and a legitimate new member joins at once.
 func TestGossipFloodBounded(t *testing.T) {
+	t.Parallel() // waits on timers (certificate validity, ExpireAfter) more than it works
 	fed := newFederation(t)
 	sink := newUDPSink(t)
 	hc := fed.config(time.Now().Add(time.Hour))
@@ -254,6 +255,7 @@ func TestVerifiedPeerTakesUnverifiedSlot(t *testing.T) {
 // choice: the node tries that address at most UnverifiedDials times, then
 // goes back to the verified address, where it finds the peer again.
 func TestGossipedMoveBounded(t *testing.T) {
+	t.Parallel() // waits on timers (certificate validity, ExpireAfter) more than it works
 	fed := newFederation(t)
 	sink := newUDPSink(t)
 	hc := fed.config(time.Now().Add(time.Hour))

@@ -206,7 +206,7 @@ func TestNonMemberFloodLogsBounded(t *testing.T) {
 		confs[i] = clientTLSFor(t, k)
 	}
 	addr := hub.Addr().(*net.UDPAddr)
-	const n = 200
+	const n = 100
 	start := time.Now()
 	for i := range n {
 		if connectOnce(nil, addr, confs[i%len(confs)]) {
