@@ -29,6 +29,12 @@ type conn struct {
 	gossipAt atomic.Int64 // unix nanoseconds of the last members frames sent
 	sentSeq  uint64       // Transport.upSeq at the last members frames sent; guarded by Transport.mu
 
+	// Anti-entropy, used by the goroutine that serves the connection
+	// only (see resync).
+	peerDigest uint64        // the last digest the peer reported
+	stuckSince time.Time     // since when it has reported that digest
+	fullAfter  time.Duration // how long a differing digest must stay before the full list is sent again
+
 	wmu      sync.Mutex // serializes control-stream writes
 	ctrlRate bucket     // only the control reader uses it
 }
@@ -141,12 +147,7 @@ func (c *conn) handleControl(typ byte, p []byte) error {
 		}
 		// A pong for an earlier ping (a late one) is no error: any frame
 		// shows the peer is alive.
-		if pg.Digest != c.t.currentDigest() {
-			last := time.Unix(0, c.gossipAt.Load())
-			if time.Since(last) >= c.t.s.GossipInterval {
-				c.sendMembers()
-			}
-		}
+		c.resync(pg.Digest, time.Now())
 		return nil
 	case frameMembers:
 		es, err := decodeMembers(p)
@@ -162,12 +163,44 @@ func (c *conn) handleControl(typ byte, p []byte) error {
 	}
 }
 
-// sendMembers sends the peer the peers that came up since the last time:
-// all of them the first time, then only the news. A peer that already
-// knows what this node knows gets nothing.
-func (c *conn) sendMembers() {
+// resync answers a digest the peer reported at now. When it differs from
+// this node's, the peer is sent the peers that came up since the last list
+// (at most every GossipInterval). When it has stayed the same and
+// different for fullAfter, the peer's view is stuck (it may have ignored
+// entries over its UnverifiedPerPeer bound, or dropped peers it could not
+// reach at the time): it is sent the full list again, and fullAfter
+// doubles, from GossipInterval up to 32 GossipIntervals, so that views
+// that differ for good (a peer reachable from one side only) cost one
+// list a minute. Equal digests reset it.
+func (c *conn) resync(digest uint64, now time.Time) {
+	gi := c.t.s.GossipInterval
+	if digest == c.t.currentDigest() {
+		c.fullAfter = 0
+		return
+	}
+	if digest != c.peerDigest || c.stuckSince.IsZero() {
+		c.peerDigest, c.stuckSince = digest, now
+	}
+	if now.Sub(time.Unix(0, c.gossipAt.Load())) < gi {
+		return
+	}
+	if c.fullAfter == 0 {
+		c.fullAfter = gi
+	}
+	full := now.Sub(c.stuckSince) >= c.fullAfter
+	if full {
+		c.stuckSince = now
+		c.fullAfter = min(2*c.fullAfter, 32*gi)
+	}
+	c.sendMembers(full)
+}
+
+// sendMembers sends the peer the peers that came up since the last time
+// (all of them the first time, or if full), then only the news. A peer
+// that already knows what this node knows gets nothing.
+func (c *conn) sendMembers(full bool) {
 	c.gossipAt.Store(time.Now().UnixNano())
-	es := c.t.gossipFor(c)
+	es := c.t.gossipFor(c, full)
 	if len(es) == 0 {
 		return
 	}

@@ -150,7 +150,7 @@ func (t *Transport) serve(c *conn) {
 	var wg sync.WaitGroup
 	wg.Go(c.acceptData)
 	wg.Go(c.pinger)
-	c.sendMembers()
+	c.sendMembers(true)
 	err := c.readControl()
 	code, msg := codeClosing, "closing"
 	if err != nil {

@@ -37,13 +37,16 @@ func (t *Transport) currentDigest() uint64 {
 }
 
 // gossipFor lists the peers that came up since the last list sent on c
-// (all of them for the first list), other than c's peer, and marks them
-// sent. Only peers up now, at the address they were verified at, are
-// listed: this node never passes on what it was only told.
-func (t *Transport) gossipFor(c *conn) []memberEntry {
+// (all of them for the first list, or if full), other than c's peer, and
+// marks them sent. Only peers up now, at the address they were verified
+// at, are listed: this node never passes on what it was only told.
+func (t *Transport) gossipFor(c *conn, full bool) []memberEntry {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if full {
+		c.sentSeq = 0
+	}
 	var out []memberEntry
 	for _, m := range t.members {
 		if m.up(now) != nil && m.upSeq > c.sentSeq && m.id != c.id && m.verifiedAddr != "" {

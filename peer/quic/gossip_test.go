@@ -61,6 +61,10 @@ type hostileMember struct {
 	mu   sync.Mutex
 	ctrl *quicgo.Stream
 	wg   sync.WaitGroup
+
+	lists, entries atomic.Int64  // members frames received, and their entries
+	nodeDigest     atomic.Uint64 // the digest in the node's last pong
+	echo           atomic.Bool   // ping with the node's digest (an up-to-date view)
 }
 
 // attacker connects to tr as the member holding key k and certificate der
@@ -88,8 +92,18 @@ func attacker(t *testing.T, tr *Transport, k *Key, der []byte) *hostileMember {
 	h := &hostileMember{qc: qc, ctrl: ctrl}
 	h.wg.Go(func() { // read what the node sends, as a peer would
 		for {
-			if _, _, err := readFrame(ctrl, maxControlFrame); err != nil {
+			typ, p, err := readFrame(ctrl, maxControlFrame)
+			if err != nil {
 				return
+			}
+			switch typ {
+			case frameMembers:
+				es, _ := decodeMembers(p)
+				h.lists.Add(1)
+				h.entries.Add(int64(len(es)))
+			case framePong:
+				pg, _ := decodePing(p)
+				h.nodeDigest.Store(pg.Digest)
 			}
 		}
 	})
@@ -102,7 +116,11 @@ func attacker(t *testing.T, tr *Transport, k *Key, der []byte) *hostileMember {
 				return
 			case <-tk.C:
 			}
-			h.write(ping{Nonce: 1}.append(nil, framePing))
+			var d uint64
+			if h.echo.Load() {
+				d = h.nodeDigest.Load()
+			}
+			h.write(ping{Nonce: 1, Digest: d}.append(nil, framePing))
 		}
 	})
 	t.Cleanup(func() { qc.CloseWithError(0, ""); h.wg.Wait() })
@@ -297,4 +315,57 @@ func TestGossipedMoveBounded(t *testing.T) {
 	bc.Listen, bc.Bootstrap = bAddr, nil
 	b2 := listen(t, bc)
 	eventually(t, 10*time.Second, "b found again at its verified address", func() bool { return upPeers(hub)[b2.LocalID()] })
+}
+
+// A tight bound on claims per member does not keep a federation from
+// forming: what one member's list leaves out comes in the others' lists,
+// in the peers' own dials, and in the full lists resent to a peer whose
+// view stays behind.
+func TestClaimBoundStillConverges(t *testing.T) {
+	ts := startNet(t, 6, func(_ int, c *Config) {
+		c.UnverifiedPerPeer = 1
+		// Timers a loaded machine keeps up with.
+		c.PingInterval, c.DownAfter, c.HandshakeTimeout = 200*time.Millisecond, 3*time.Second, 5*time.Second
+	})
+	eventually(t, 30*time.Second, "6 transports fully connected", func() bool { return fullyConnected(ts) })
+	ignored := uint64(0)
+	for _, tr := range ts {
+		ignored += tr.Stats().GossipIgnored
+	}
+	t.Logf("fully connected; %d gossiped entries ignored over the bound", ignored)
+}
+
+// A peer whose view stays behind the node's (its digest does not change
+// and differs) is sent the full member list again, after GossipInterval,
+// then after twice as long, and so on; once its view agrees, it is sent
+// nothing more.
+func TestStuckViewGetsFullList(t *testing.T) {
+	ts := startNet(t, 4, func(_ int, c *Config) {
+		c.GossipInterval = 200 * time.Millisecond
+		c.DownAfter = 3 * time.Second
+	})
+	hub := ts[0]
+	eventually(t, 10*time.Second, "4 transports fully connected", func() bool { return fullyConnected(ts) })
+	x := attacker(t, hub, mustKey(t), nil)
+	// Its pings carry a digest that never changes (0): the hub sends the
+	// list at once, then again after 200 ms, 400 ms, 800 ms, ...
+	eventually(t, 10*time.Second, "three full lists", func() bool { return x.lists.Load() >= 3 })
+	if e, l := x.entries.Load(), x.lists.Load(); e != 3*l {
+		t.Fatalf("%d entries in %d lists, want 3 (the hub's other peers) in each", e, l)
+	}
+	start, before := time.Now(), x.lists.Load()
+	time.Sleep(time.Second)
+	// Within a second of the third list, at most two more (1.6 s, 3.2 s
+	// intervals follow the 0.8 s one).
+	if n := x.lists.Load() - before; n > 2 {
+		t.Fatalf("%d lists in %v: the interval does not grow", n, time.Since(start))
+	}
+	// With the hub's own digest, the view agrees: no more lists.
+	x.echo.Store(true)
+	time.Sleep(500 * time.Millisecond) // a ping or two with the new digest
+	before = x.lists.Load()
+	time.Sleep(2 * time.Second)
+	if n := x.lists.Load() - before; n != 0 {
+		t.Fatalf("%d lists to a peer whose view agrees", n)
+	}
 }

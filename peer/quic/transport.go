@@ -251,6 +251,8 @@ func Listen(cfg Config) (*Transport, error) {
 // start adds the bootstrap peers, logs the settings an operator should
 // know of and starts the goroutines.
 func (t *Transport) start(now time.Time) {
+	// The listener is open: handshakes may already consult the members.
+	t.mu.Lock()
 	for _, a := range t.s.Bootstrap {
 		if a.ID == t.id {
 			t.log.Debug("bootstrap entry is this node; skipped", "addr", a.String())
@@ -260,11 +262,14 @@ func (t *Transport) start(now time.Time) {
 		m.bootstrap, m.verifiedAddr = true, a.HostPort
 	}
 	t.digestDirty = true
+	if t.s.cert != nil && len(t.s.federation) > 0 {
+		t.ownUntil = t.s.cert.NotAfter
+	}
+	t.mu.Unlock()
 	if t.s.open() {
 		t.log.Warn("peer/quic: no membership configured: any peer that proves its key is accepted (lab setting)")
 	}
 	if t.s.cert != nil && len(t.s.federation) > 0 {
-		t.ownUntil = t.s.cert.NotAfter
 		if now.Before(t.s.cert.NotBefore) {
 			t.log.Warn("this node's federation certificate is not valid yet: federation peers refuse it until then",
 				"not_before", t.s.cert.NotBefore)
