@@ -31,8 +31,8 @@ type Limiter struct {
 
 // counts are a Limiter's cumulative counters.
 type counts struct {
-	accepted, evicted, refusedPerIP, refusedTotal    atomic.Uint64
-	bodyTooLarge, bodyInflight, bodyTimeout          atomic.Uint64
+	accepted, evicted, refusedPerIP, refusedTotal atomic.Uint64
+	bodyTooLarge, bodyInflight, bodyTimeout       atomic.Uint64
 }
 
 // client is the connections of one address.
