@@ -483,7 +483,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, f *function) int {
 	}
 	body, err := readBody(w, r, s.lim.Config().MaxBodyBytes)
 	if err != nil {
-		return fail(netlimit.Status(err), "reading request body: %v", err)
+		return fail(netlimit.BodyFailure(w, err), "reading request body: %v", err)
 	}
 	replicas := f.getReplicas()
 	if replicas == 0 {

@@ -51,6 +51,15 @@ func Status(err error) int {
 	return http.StatusBadRequest
 }
 
+// BodyFailure returns the status to answer after err from reading a
+// request body (see Status) and makes the response close the connection:
+// the rest of the body is unread, and a client that keeps sending it must
+// not have it read as its next request.
+func BodyFailure(w http.ResponseWriter, err error) int {
+	w.Header().Set("Connection", "close")
+	return Status(err)
+}
+
 // AdmitBody applies the body limits to r: a declared length above
 // MaxBodyBytes is answered 413, one that does not fit in the in-flight
 // budget 503 (and ok is false: the caller returns). Otherwise it replaces
@@ -160,6 +169,17 @@ func (b *Body) account(n int, err error) (int, error) {
 		err = b.err
 	}
 	return n, err
+}
+
+// Err returns the error of a limit that cut the body, or nil. It is safe
+// on a nil Body.
+func (b *Body) Err() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 // Close closes the underlying body.

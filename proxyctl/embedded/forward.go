@@ -65,16 +65,16 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed) {
 			resp, cancel, err = p.sendTo(w, r, rq, to, body, rp)
 		}
 	}
-	p.relayForwarded(w, rq, to, resp, cancel, err)
+	p.relayForwarded(w, r, rq, to, resp, cancel, err)
 }
 
 // relayForwarded counts and relays the answer of neighbour to.
-func (p *Proxy) relayForwarded(w http.ResponseWriter, rq routed, to *neighbour, resp *http.Response, cancel func(), err error) {
+func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, resp *http.Response, cancel func(), err error) {
 	rq.fc.AddForwarded(string(to.id))
 	if err != nil {
 		rq.fc.Failed.Add(1)
 		p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
-		p.fail(w, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
+		p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
 		return
 	}
 	defer cancel()
@@ -94,7 +94,7 @@ func (p *Proxy) relayForwarded(w http.ResponseWriter, rq routed, to *neighbour, 
 func (p *Proxy) sendTo(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, body io.ReadCloser, rp *replay) (*http.Response, context.CancelFunc, error) {
 	r.Header[keyNodeID] = rq.st.servedBy
 	r.Header[keyNodeToken] = []string{to.tokenOut}
-	return p.send(w, r, to.base, rq.timeout(), body, rp.getBody)
+	return p.send(w, r, p.peers, to.base, rq.timeout(), body, rp.getBody)
 }
 
 // retryReason returns why a forwarded request may be sent elsewhere, or -1

@@ -54,8 +54,10 @@ type Config struct {
 	// metricsrc.Counters.Retain) and counts other names in
 	// Counters.Other.
 	Counters *metricsrc.Counters
-	// Transport carries requests to the FaaS and to neighbours. If nil, a
-	// transport tuned for many concurrent requests to few hosts.
+	// Transport carries requests to the FaaS and to neighbours. If nil,
+	// two transports tuned for many concurrent requests to few hosts:
+	// one to the FaaS, one to the neighbours (whose dials time out after
+	// 2 s, so that an unreachable neighbour is soon given up for another).
 	Transport http.RoundTripper
 	// Logger receives the proxy's logs. If nil, logs are discarded.
 	Logger *slog.Logger
@@ -91,7 +93,8 @@ type Config struct {
 type Proxy struct {
 	faas      *url.URL
 	counters  *metricsrc.Counters
-	transport http.RoundTripper
+	transport http.RoundTripper // to the FaaS
+	peers     http.RoundTripper // to the neighbours
 	log       *slog.Logger
 	lim       *netlimit.Limiter
 	retryBuf  int
@@ -126,7 +129,7 @@ func New(cfg Config) (*Proxy, error) {
 	case cfg.CounterLinger < 0:
 		return nil, fmt.Errorf("embedded proxy: CounterLinger %v is negative", cfg.CounterLinger)
 	}
-	p := &Proxy{faas: u, counters: cfg.Counters, log: cfg.Logger, transport: cfg.Transport,
+	p := &Proxy{faas: u, counters: cfg.Counters, log: cfg.Logger, transport: cfg.Transport, peers: cfg.Transport,
 		retryBuf: cfg.RetryBuffer, linger: cfg.CounterLinger}
 	if p.counters == nil {
 		p.counters = metricsrc.NewCounters()
@@ -144,22 +147,37 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("embedded proxy: %w", err)
 	}
 	if p.transport == nil {
-		p.transport = newTransport(p.lim.Config())
+		p.transport = newTransport(p.lim.Config(), faasDialTimeout)
+		p.peers = newTransport(p.lim.Config(), peerDialTimeout)
 	}
 	p.metrics = newMetrics()
 	return p, nil
 }
 
+// Dial time-outs: a neighbour that does not answer is soon given up for
+// another; the FaaS (usually on the same machine) is given longer, as a
+// busy node may take a while to get to it.
+const (
+	peerDialTimeout = 2 * time.Second
+	faasDialTimeout = 10 * time.Second
+)
+
 // newTransport returns a transport tuned for a proxy: many concurrent
 // requests to few hosts, connections reused (closed when idle before the
 // peers' own idle time-out, to avoid racing them), bodies passed through
-// as they are (no transparent compression).
-func newTransport(l Limits) *http.Transport {
+// as they are (no transparent compression). It opens at most as many
+// connections to one host (the FaaS, a neighbour) as a listener with
+// default Limits accepts from one address, so that the FaaS and the
+// neighbours never refuse its connections; more concurrent requests wait
+// for a connection within their time-out.
+func newTransport(l Limits, dialTimeout time.Duration) *http.Transport {
+	perHost := Limits{}.WithDefaults(netlimit.FDLimit()).MaxConnsPerIP
 	return &http.Transport{
 		Proxy:                  nil,
-		DialContext:            (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:            (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:           l.MaxConns,
-		MaxIdleConnsPerHost:    l.MaxConnsPerIP,
+		MaxIdleConnsPerHost:    perHost,
+		MaxConnsPerHost:        perHost,
 		IdleConnTimeout:        netlimit.DefaultIdleTimeout * 2 / 3,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: int64(l.MaxHeaderBytes),
@@ -245,8 +263,10 @@ func routedNames(s proxyctl.State) []string {
 
 // Close closes idle connections. It is safe to call more than once.
 func (p *Proxy) Close() error {
-	if t, ok := p.transport.(interface{ CloseIdleConnections() }); ok {
-		t.CloseIdleConnections()
+	for _, rt := range []http.RoundTripper{p.transport, p.peers} {
+		if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
 	}
 	return nil
 }
@@ -464,14 +484,14 @@ func (rq routed) timeout() time.Duration {
 func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rq routed, body io.ReadCloser) {
 	rq.fc.Local.Add(1)
 	start := time.Now()
-	resp, cancel, err := p.send(w, r, p.faas, rq.timeout(), body, nil)
+	resp, cancel, err := p.send(w, r, p.transport, p.faas, rq.timeout(), body, nil)
 	if err != nil {
 		rq.fc.Failed.Add(1)
 		p.log.Debug("local FaaS request failed", "function", rq.fn, "err", err)
 		if rq.st != nil {
 			w.Header()[keyServedBy] = rq.st.servedBy
 		}
-		p.fail(w, err, fmt.Sprintf("local FaaS unreachable for %q", rq.fn))
+		p.fail(w, r, err, fmt.Sprintf("local FaaS unreachable for %q", rq.fn))
 		return
 	}
 	defer cancel()
@@ -488,11 +508,15 @@ func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rq routed, bo
 }
 
 // fail answers a request that could not be sent: the status of a body
-// limit that cut it, else 502.
-func (p *Proxy) fail(w http.ResponseWriter, err error, msg string) {
+// limit that cut it (then the connection is closed), else 502.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error, msg string) {
 	code := http.StatusBadGateway
-	if s := netlimit.Status(err); s != http.StatusBadRequest {
-		code = s
+	if b, ok := r.Body.(*netlimit.Body); ok && b.Err() != nil {
+		// The body was cut: whatever the transport reported (the
+		// request's context is cancelled too), that is the cause.
+		err, code = b.Err(), netlimit.BodyFailure(w, b.Err())
+	} else if s := netlimit.Status(err); s != http.StatusBadRequest {
+		code = netlimit.BodyFailure(w, err)
 	}
 	http.Error(w, fmt.Sprintf("dfaas: %s: %v", msg, err), code)
 }
@@ -504,7 +528,7 @@ func failed(code int) bool { return code == http.StatusTooManyRequests || code >
 
 // send issues r's method, path, query and headers with body against base.
 // On success the caller closes the response body, then calls cancel.
-func (p *Proxy) send(w http.ResponseWriter, r *http.Request, base *url.URL, timeout time.Duration, body io.ReadCloser, getBody func() (io.ReadCloser, error)) (*http.Response, context.CancelFunc, error) {
+func (p *Proxy) send(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, base *url.URL, timeout time.Duration, body io.ReadCloser, getBody func() (io.ReadCloser, error)) (*http.Response, context.CancelFunc, error) {
 	if extend := timeout + time.Second; extend > p.lim.Config().RequestTimeout {
 		netlimit.SetWriteDeadline(w, time.Now().Add(extend))
 	}
@@ -518,7 +542,7 @@ func (p *Proxy) send(w http.ResponseWriter, r *http.Request, base *url.URL, time
 	if body == nil || body == http.NoBody {
 		out.Body, out.ContentLength = http.NoBody, 0
 	}
-	resp, err := p.transport.RoundTrip(out)
+	resp, err := rt.RoundTrip(out)
 	if err != nil {
 		cancel()
 		return nil, nil, err
