@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -32,10 +33,11 @@ func retryReasonName(reason int) string {
 // local limit, else to another neighbour that runs it. It is never sent a
 // third time, and a neighbour never forwards it again (exactly-once
 // forwarding).
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed) {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small []byte) {
 	to := rq.a.to
 	rp := newReplay(r.Body, r.ContentLength, p.retryBuf)
-	expect := rp.large() && len(r.Header[keyExpect]) == 0
+	rp.small = small
+	expect := rp.large()
 	if expect {
 		// A refusal then comes before the body, which stays replayable.
 		r.Header[keyExpect] = []string{"100-continue"}
@@ -58,7 +60,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed) {
 				if expect {
 					delete(r.Header, keyExpect)
 				}
-				p.serveLocal(w, r, rq, body)
+				p.serveLocal(w, r, rq, small, body)
 				return
 			}
 			to = next
@@ -135,9 +137,10 @@ type replay struct {
 	length int64 // declared length, -1 if unknown
 	max    int
 	buf    []byte
-	read   int64 // bytes read from src
-	lost   bool  // read more than max: no further attempt
-	srcErr error // sticky end (io.EOF) or error of src
+	read   int64  // bytes read from src
+	lost   bool   // read more than max: no further attempt
+	small  []byte // the whole body, already read (see smallBody)
+	srcErr error  // sticky end (io.EOF) or error of src
 	gen    uint64
 }
 
@@ -155,8 +158,13 @@ func (rp *replay) large() bool { return rp.length < 0 || rp.length > int64(rp.ma
 // next returns a reader of the whole body for a new attempt, or false if
 // the body can no longer be replayed.
 func (rp *replay) next() (io.ReadCloser, bool) {
-	if rp.length == 0 {
+	switch {
+	case rp.length == 0:
 		return http.NoBody, true
+	case rp.small != nil:
+		// An in-memory reader the transport recognises: the body goes
+		// out with the headers.
+		return io.NopCloser(bytes.NewReader(rp.small)), true
 	}
 	rp.mu.Lock()
 	defer rp.mu.Unlock()

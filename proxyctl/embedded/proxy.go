@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -95,6 +96,7 @@ type Proxy struct {
 	counters  *metricsrc.Counters
 	transport http.RoundTripper // to the FaaS
 	peers     http.RoundTripper // to the neighbours
+	fast      *upstream         // to the FaaS, for small requests; nil with Config.Transport
 	log       *slog.Logger
 	lim       *netlimit.Limiter
 	retryBuf  int
@@ -149,6 +151,7 @@ func New(cfg Config) (*Proxy, error) {
 	if p.transport == nil {
 		p.transport = newTransport(p.lim.Config(), faasDialTimeout)
 		p.peers = newTransport(p.lim.Config(), peerDialTimeout)
+		p.fast = newUpstream(u, fastConns(), p.lim.Config().MaxHeaderBytes)
 	}
 	p.metrics = newMetrics()
 	return p, nil
@@ -263,6 +266,9 @@ func routedNames(s proxyctl.State) []string {
 
 // Close closes idle connections. It is safe to call more than once.
 func (p *Proxy) Close() error {
+	if p.fast != nil {
+		p.fast.close()
+	}
 	for _, rt := range []http.RoundTripper{p.transport, p.peers} {
 		if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			t.CloseIdleConnections()
@@ -374,16 +380,54 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer body.Release()
+	var buf *[]byte
+	if rq.a.kind == kindLocal && p.fast != nil && r.ContentLength > 0 && r.ContentLength <= smallBody {
+		// The fast local path writes the body before it returns: the
+		// buffer can be reused.
+		buf = p.fast.getBuf()
+		defer p.fast.putBuf(buf)
+	}
+	small, err := readSmall(r, buf)
+	if err != nil {
+		rq.fc.Failed.Add(1)
+		p.fail(w, r, err, "reading the request body")
+		return
+	}
 	prepareHeaders(r)
 	switch rq.a.kind {
 	case kindLocal:
 		if rq.from != "" {
 			rq.fc.AddReceived(rq.from)
 		}
-		p.serveLocal(w, r, rq, r.Body)
+		p.serveLocal(w, r, rq, small, r.Body)
 	case kindForward:
-		p.forward(w, r, rq)
+		p.forward(w, r, rq, small)
 	}
+}
+
+// smallBody is the largest declared body the proxy reads before sending
+// the request on: it then goes out with the headers in one write (a
+// streamed body makes http.Transport flush the headers first), and a retry
+// needs no replay. Larger bodies are streamed.
+const smallBody = 16 << 10
+
+// readSmall reads a body declared no larger than smallBody, into buf if
+// not nil; it returns nil for other bodies.
+func readSmall(r *http.Request, buf *[]byte) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 || n > smallBody {
+		return nil, nil
+	}
+	var b []byte
+	if buf != nil {
+		b = (*buf)[:n]
+	} else {
+		b = make([]byte, n)
+	}
+	if _, err := io.ReadFull(r.Body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // refused answers the requests the decision refuses and reports whether
@@ -449,6 +493,9 @@ func prepareHeaders(r *http.Request) {
 		}
 	}
 	delete(h, keyNodeToken)
+	// The server answers a client's Expect: 100-continue itself; the
+	// request goes on with its body (forward sets it again when useful).
+	delete(h, keyExpect)
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if prior := h[keyXFF]; len(prior) > 0 {
 			host = strings.Join(prior, ", ") + ", " + host
@@ -479,32 +526,87 @@ func (rq routed) timeout() time.Duration {
 	return DefaultTimeout
 }
 
-// serveLocal sends the request, with body, to the local FaaS and relays
-// its answer.
-func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rq routed, body io.ReadCloser) {
+// serveLocal sends the request to the local FaaS and relays its answer.
+// Its body is small (already read) or stream. A request without a body or
+// with a small one takes the fast path (see upstream); others are
+// streamed through http.Transport.
+func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rq routed, small []byte, stream io.ReadCloser) {
 	rq.fc.Local.Add(1)
 	start := time.Now()
+	if rq.st != nil {
+		w.Header()[keyServedBy] = rq.st.servedBy
+	}
+	if p.fast != nil && (small != nil || r.ContentLength == 0) {
+		p.serveFast(w, r, rq, small, start)
+		return
+	}
+	body := stream
+	if small != nil {
+		body = io.NopCloser(bytes.NewReader(small))
+	}
 	resp, cancel, err := p.send(w, r, p.transport, p.faas, rq.timeout(), body, nil)
 	if err != nil {
-		rq.fc.Failed.Add(1)
-		p.log.Debug("local FaaS request failed", "function", rq.fn, "err", err)
-		if rq.st != nil {
-			w.Header()[keyServedBy] = rq.st.servedBy
-		}
-		p.fail(w, r, err, fmt.Sprintf("local FaaS unreachable for %q", rq.fn))
+		p.localFailed(w, r, rq, err)
 		return
 	}
 	defer cancel()
 	defer resp.Body.Close()
-	if failed(resp.StatusCode) {
-		rq.fc.Failed.Add(1)
-	} else {
-		rq.fc.ObserveLatency(time.Since(start))
-	}
+	p.countLocal(rq, resp.StatusCode, start)
 	if rq.st != nil {
 		resp.Header[keyServedBy] = rq.st.servedBy
 	}
 	relay(w, resp)
+}
+
+// serveFast serves a local request through the fast client.
+func (p *Proxy) serveFast(w http.ResponseWriter, r *http.Request, rq routed, body []byte, start time.Time) {
+	timeout := rq.timeout()
+	if extend := timeout + time.Second; extend > p.lim.Config().RequestTimeout {
+		netlimit.SetWriteDeadline(w, start.Add(extend))
+	}
+	c, err := p.fast.roundTrip(r.Context(), r, body, timeout)
+	if err != nil {
+		p.localFailed(w, r, rq, err)
+		return
+	}
+	// The common answer is parsed in place, straight into w's headers;
+	// any other by http.ReadResponse.
+	var h head
+	if buf, _ := c.br.Peek(c.br.Buffered()); parseHead(buf, r.Method, &h) {
+		p.countLocal(rq, h.status, start)
+		h.commit(buf, w.Header())
+		c.br.Discard(h.size)
+		w.WriteHeader(h.status)
+		p.fast.finish(c, relayBody(w, c.br, h.length) == nil && !h.close)
+		return
+	}
+	resp, err := p.fast.readResponse(c, r)
+	if err != nil {
+		p.fast.discard(c)
+		p.localFailed(w, r, rq, err)
+		return
+	}
+	p.countLocal(rq, resp.StatusCode, start)
+	if rq.st != nil {
+		resp.Header[keyServedBy] = rq.st.servedBy
+	}
+	complete := relay(w, resp) == nil
+	resp.Body.Close()
+	p.fast.finish(c, complete && !resp.Close)
+}
+
+func (p *Proxy) countLocal(rq routed, code int, start time.Time) {
+	if failed(code) {
+		rq.fc.Failed.Add(1)
+	} else {
+		rq.fc.ObserveLatency(time.Since(start))
+	}
+}
+
+func (p *Proxy) localFailed(w http.ResponseWriter, r *http.Request, rq routed, err error) {
+	rq.fc.Failed.Add(1)
+	p.log.Debug("local FaaS request failed", "function", rq.fn, "err", err)
+	p.fail(w, r, err, fmt.Sprintf("local FaaS unreachable for %q", rq.fn))
 }
 
 // fail answers a request that could not be sent: the status of a body
@@ -557,8 +659,9 @@ func joinPath(base, path string) string {
 	return strings.TrimSuffix(base, "/") + path
 }
 
-// relay writes resp to w.
-func relay(w http.ResponseWriter, resp *http.Response) {
+// relay writes resp to w. An error means the client or the upstream went
+// away mid-body: the status is sent and there is no one left to tell.
+func relay(w http.ResponseWriter, resp *http.Response) error {
 	h := w.Header()
 	for k, vs := range resp.Header {
 		if !hopByHop(k) {
@@ -566,9 +669,8 @@ func relay(w http.ResponseWriter, resp *http.Response) {
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	// An error here means the client or the upstream went away mid-body:
-	// the status is sent and there is no one left to tell.
-	_, _ = io.Copy(w, resp.Body)
+	_, err := io.Copy(w, resp.Body)
+	return err
 }
 
 // Interface guards.
