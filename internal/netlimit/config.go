@@ -22,8 +22,10 @@ const (
 	// DefaultRequestTimeout bounds a request from the end of its headers
 	// to the end of its response.
 	DefaultRequestTimeout = 60 * time.Second
-	// DefaultMaxHeaderBytes bounds a request's headers (431 above).
-	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultMaxHeaderBytes bounds a request's line and headers (431
+	// above): room for a 100,000-character URL, which then gets its own
+	// answer (400 for an invalid function name).
+	DefaultMaxHeaderBytes = 128 << 10
 	// DefaultMaxBodyBytes bounds a request's body (413 above).
 	DefaultMaxBodyBytes = 10 << 20
 	// DefaultMaxInflightBodyBytes bounds the bodies of the requests being

@@ -313,3 +313,43 @@ func basic(user, pw string) string {
 	req.SetBasicAuth(user, pw)
 	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
 }
+
+// TestHostileRequestShapes: requests shaped to hurt get bounded, clear
+// answers from a proxy served with its default limits.
+func TestHostileRequestShapes(t *testing.T) {
+	nd := startNode(t, Limits{}, Limits{})
+	tests := []struct {
+		name   string
+		path   string
+		header string
+		status int
+	}{
+		{"100,000-character name", "/function/" + strings.Repeat("a", 100000), "", http.StatusBadRequest},
+		{"NUL in the name", "/function/a%00b", "", http.StatusBadRequest},
+		{"2 MB of headers", "/function/echo", "X-Big: " + strings.Repeat("h", 2<<20) + "\r\n", http.StatusRequestHeaderFieldsTooLarge},
+		{"management API", "/system/functions", "", http.StatusForbidden},
+		{"a valid request still works", "/function/echo", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", strings.TrimPrefix(nd.url, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			// Written concurrently: the proxy may answer before reading it all.
+			wg.Go(func() { fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: 2\r\n\r\nhi", tt.path, tt.header) })
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}
