@@ -215,7 +215,7 @@ func waitForCount(t *testing.T, n *atomic.Int64, want int64) {
 // opens no more connections than its size.
 func TestFastPathBounds(t *testing.T) {
 	_, url := localProxy(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Huge", strings.Repeat("h", 100<<10))
+		w.Header().Set("X-Huge", strings.Repeat("h", 200<<10))
 	}), 0)
 	if resp, _ := doReq(t, "GET", url+"/function/fn", ""); resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("huge answer headers: status %d, want 502", resp.StatusCode)
