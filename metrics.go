@@ -31,6 +31,8 @@ type nodeMetrics struct {
 	peers         *prometheus.GaugeVec
 	offered       *prometheus.GaugeVec
 	capacity      *prometheus.GaugeVec
+	functionCPU   *prometheus.GaugeVec
+	functionMem   *prometheus.GaugeVec
 	forecast      *prometheus.GaugeVec
 	forecastErr   *prometheus.GaugeVec
 	forecastAbs   *prometheus.SummaryVec
@@ -86,6 +88,12 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 		capacity: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dfaas_agent_function_capacity_requests_per_second", Help: "Capacity of each local function (0: unknown).",
 		}, []string{"function"}),
+		functionCPU: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_function_cpu_cores", Help: "CPU used by each local function's replicas over the last period, in cores (0: unknown; measured per container, e.g. by cAdvisor).",
+		}, []string{"function"}),
+		functionMem: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dfaas_agent_function_memory_bytes", Help: "Memory (working set) used by each local function's replicas (0: unknown; measured per container, e.g. by cAdvisor).",
+		}, []string{"function"}),
 		forecast: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dfaas_agent_forecast_requests_per_second", Help: "Forecast user request rate for the next period, by function.",
 		}, []string{"function"}),
@@ -103,7 +111,7 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 	}
 	m.collectors = []prometheus.Collector{m.cycles, m.cycleErrors, m.cycleDuration, m.componentUp, m.received,
 		m.sent, m.sendErrors, m.dropped, m.neighbours, m.peerRTT, m.share,
-		m.peers, m.offered, m.capacity, m.forecast, m.forecastErr, m.forecastAbs}
+		m.peers, m.offered, m.capacity, m.functionCPU, m.functionMem, m.forecast, m.forecastErr, m.forecastAbs}
 	if reg == nil {
 		return m, nil
 	}
@@ -173,8 +181,12 @@ func (m *nodeMetrics) setFunctions(fns []strategy.Function, observed bool) {
 		m.forecast.WithLabelValues(f.Name).Set(f.Forecast)
 		if f.Deployed {
 			m.capacity.WithLabelValues(f.Name).Set(f.Capacity)
+			m.functionCPU.WithLabelValues(f.Name).Set(f.CPU)
+			m.functionMem.WithLabelValues(f.Name).Set(f.Memory)
 		} else {
 			m.capacity.DeleteLabelValues(f.Name)
+			m.functionCPU.DeleteLabelValues(f.Name)
+			m.functionMem.DeleteLabelValues(f.Name)
 		}
 		if prev, ok := m.lastForecast[f.Name]; ok && observed {
 			e := f.Offered - prev
@@ -189,7 +201,7 @@ func (m *nodeMetrics) setFunctions(fns []strategy.Function, observed bool) {
 		if !seen[name] {
 			delete(m.functions, name)
 			delete(m.lastForecast, name)
-			for _, v := range []*prometheus.GaugeVec{m.offered, m.forecast, m.capacity, m.forecastErr} {
+			for _, v := range []*prometheus.GaugeVec{m.offered, m.forecast, m.capacity, m.functionCPU, m.functionMem, m.forecastErr} {
 				v.DeleteLabelValues(name)
 			}
 			m.forecastAbs.DeleteLabelValues(name)

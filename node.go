@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -17,11 +16,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas/faas"
-	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/control"
 )
 
 // Components whose health a node tracks, as reported by Health and Status.
@@ -38,6 +37,13 @@ const (
 // functions, samples metrics, forecasts, asks the strategy for a decision,
 // applies it to the proxy and announces its state to its peers.
 //
+// Node is the I/O loop around a control core (package strategy/control),
+// which the simulator runs too: the core builds the snapshot, completes and
+// validates the decision, keeps the decision in force and yields the
+// announcements; the node talks to the FaaS platform, the metric source,
+// the proxy, the advisor and the peers, and keeps the forwarding
+// credentials, metrics, logs and health.
+//
 // Methods of Node are safe for concurrent use, except that Step must not be
 // called while Run is running (Run calls it).
 type Node struct {
@@ -45,31 +51,32 @@ type Node struct {
 	id     strategy.NodeID
 	log    *slog.Logger
 	period time.Duration
-	expiry time.Duration
 	m      *nodeMetrics
 
 	stepMu sync.Mutex // serialises Step
 
-	mu         sync.Mutex
-	closed     bool
-	running    bool
-	cycle      uint64
-	seq        uint64
+	mu      sync.Mutex // guards what follows, core included
+	closed  bool
+	running bool
+	cycle   uint64
+	core    *control.Core
+	// neighbours holds the wire part of each neighbour the core keeps
+	// (its proxy URL and the credential it handed this node); their
+	// announcements live in the core.
 	neighbours map[peer.ID]*neighbourState
 	tokensIn   map[peer.ID]string
 	functions  []faas.Function
-	forecasts  map[string]forecast.Forecaster
 	health     map[string]error
-	snapshot   strategy.Snapshot
+	snapshot   strategy.Snapshot // the last one given to the strategy
 	applied    proxyctl.State
-	hasApplied bool
 	dropped    map[string]uint64
 	received   uint64
 	sent       uint64
 	errs       map[string]uint64
 }
 
-// neighbourState is what a node keeps of a peer's latest message.
+// neighbourState is what a node keeps of a peer's latest message besides
+// its announcement (which the core keeps).
 type neighbourState struct {
 	msg      StateMessage
 	received time.Time
@@ -86,15 +93,25 @@ func New(cfg Config) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	id := strategy.NodeID(cfg.Peers.LocalID())
+	bootstrap := make([]strategy.NodeID, len(cfg.Bootstrap))
+	for i, p := range cfg.Bootstrap {
+		bootstrap[i] = strategy.NodeID(p)
+	}
+	core, err := control.New(control.Config{
+		Self: id, Period: cfg.period(), Expiry: cfg.expiry(), Seed: cfg.Seed, Forecaster: cfg.Forecaster,
+		Nearest: cfg.Nearest, MaxRTT: cfg.MaxRTT, Bootstrap: bootstrap,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	n := &Node{
 		cfg:        cfg,
 		id:         id,
 		log:        log.With("node", string(id)),
 		period:     cfg.period(),
-		expiry:     cfg.expiry(),
+		core:       core,
 		neighbours: map[peer.ID]*neighbourState{},
 		tokensIn:   map[peer.ID]string{},
-		forecasts:  map[string]forecast.Forecaster{},
 		health:     map[string]error{},
 		dropped:    map[string]uint64{},
 		errs:       map[string]uint64{},
@@ -185,8 +202,8 @@ func (n *Node) Close() error {
 
 // Step runs one control cycle at time now: it handles the peer messages
 // already received, lists the functions, samples the metrics over the last
-// period, forecasts, builds the snapshot, asks the strategy, validates and
-// applies the decision, and announces to the peers.
+// period, has the core build the snapshot (forecasts included), asks the
+// strategy, validates and applies the decision, and announces to the peers.
 //
 // Step is fail-static: when the FaaS backend fails the last known functions
 // are used; when the metric source, the strategy or the proxy fails, the
@@ -202,10 +219,8 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	start := time.Now()
 	defer func() { n.m.cycleDuration.Observe(time.Since(start).Seconds()) }()
 	n.m.cycles.Inc()
-
 	n.mu.Lock()
 	n.cycle++
-	cycle := n.cycle
 	n.mu.Unlock()
 
 	n.drain(now)
@@ -217,35 +232,25 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 		n.fail(ComponentMetrics, err)
 	case err != nil:
 		n.fail(ComponentMetrics, err)
-		n.announce(ctx, n.appliedAnnouncement())
-		return n.current(), fmt.Errorf("dfaas: metrics: %w", err)
+		return n.keep(ctx, fmt.Errorf("dfaas: metrics: %w", err))
 	default:
 		n.setHealth(ComponentMetrics, nil)
 	}
 
-	snap := n.buildSnapshot(now, cycle, fns, sample)
+	snap, err := n.observe(now, fns, sample)
 	n.m.setFunctions(snap.Functions, sample.Window > 0)
-	if err := snap.Validate(); err != nil {
+	if err != nil {
 		// A bug or a source returning garbage: never hand it to a strategy.
 		n.fail(ComponentMetrics, err)
-		n.announce(ctx, n.appliedAnnouncement())
-		return n.current(), fmt.Errorf("dfaas: snapshot: %w", err)
+		return n.keep(ctx, fmt.Errorf("dfaas: snapshot: %w", err))
 	}
 	if n.cfg.Advisor != nil {
 		snap.Advice = n.advise(ctx, snap)
 	}
-	d, err := strategy.SafeDecide(n.cfg.Strategy, snap)
-	if err == nil {
-		completeDecision(&d, snap)
-		err = d.Validate(snap)
-	}
-	n.mu.Lock()
-	n.snapshot = snap
-	n.mu.Unlock()
+	d, err := control.Decide(n.cfg.Strategy, snap)
 	if err != nil {
 		n.fail(ComponentStrategy, err)
-		n.announce(ctx, n.appliedAnnouncement())
-		return n.current(), fmt.Errorf("dfaas: strategy: %w", err)
+		return n.keep(ctx, fmt.Errorf("dfaas: decide: %w", err))
 	}
 	n.setHealth(ComponentStrategy, nil)
 
@@ -255,16 +260,27 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	cancel()
 	if err != nil {
 		n.fail(ComponentProxy, err)
-		n.announce(ctx, n.appliedAnnouncement())
-		return n.current(), fmt.Errorf("dfaas: proxy: %w", err)
+		return n.keep(ctx, fmt.Errorf("dfaas: proxy: %w", err))
 	}
 	n.setHealth(ComponentProxy, nil)
+	accepted := make([]strategy.NodeID, len(state.Neighbours))
+	for i, nb := range state.Neighbours {
+		accepted[i] = nb.ID
+	}
 	n.mu.Lock()
-	n.applied, n.hasApplied = state, true
+	n.applied = state
+	n.core.Commit(d, accepted)
 	n.mu.Unlock()
 	n.m.setDecision(d)
-	n.announce(ctx, d.Announce)
+	n.announce(ctx)
 	return d.Clone(), nil
+}
+
+// keep ends a failed cycle fail-static: the decision in force stays, its
+// announcement is sent again, and err is returned with it.
+func (n *Node) keep(ctx context.Context, err error) (strategy.Decision, error) {
+	n.announce(ctx)
+	return n.current(), err
 }
 
 // advise asks the advisor about snap within the advice time-out; a failure
@@ -299,16 +315,6 @@ func (n *Node) current() strategy.Decision {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.applied.Decision.Clone()
-}
-
-func (n *Node) appliedAnnouncement() strategy.Announcement {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.hasApplied {
-		return n.applied.Decision.Announce.Clone()
-	}
-	// Nothing applied yet: announce at least the deployed functions.
-	return strategy.BaseAnnouncement(n.snapshot)
 }
 
 func (n *Node) fail(component string, err error) {
@@ -375,13 +381,18 @@ func (n *Node) accept(msg peer.Message, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	// Keep only the grants addressed to this node.
-	m.Announcement.Grants = slices.DeleteFunc(m.Announcement.Grants, func(g strategy.Grant) bool { return g.To != n.id })
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if old, ok := n.neighbours[msg.From]; ok && old.msg.Seq >= m.Seq {
-		return &MessageError{DropStale, fmt.Errorf("sequence %d, have %d", m.Seq, old.msg.Seq)}
+	err = n.core.Receive(strategy.NodeID(msg.From), control.Message{Seq: m.Seq, Accepts: m.Token != "", Announcement: m.Announcement}, now)
+	switch {
+	case errors.Is(err, control.ErrStale):
+		return &MessageError{DropStale, err}
+	case errors.Is(err, control.ErrSelf):
+		return &MessageError{DropSelf, err}
+	case err != nil:
+		return &MessageError{DropInvalid, err}
 	}
+	m.Announcement = strategy.Announcement{} // the core keeps it
 	n.neighbours[msg.From] = &neighbourState{msg: m, received: now}
 	n.received++
 	return nil
@@ -418,72 +429,48 @@ func (n *Node) listFunctions(ctx context.Context) []faas.Function {
 	return slices.Clone(fns)
 }
 
-// splitmix64 derives well-mixed per-cycle seeds.
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
-// buildSnapshot assembles what the node knows into a strategy snapshot. It
-// also expires stale neighbours and feeds the forecasters.
-func (n *Node) buildSnapshot(now time.Time, cycle uint64, fns []faas.Function, sample metricsrc.Sample) strategy.Snapshot {
-	var rtts map[peer.ID]time.Duration
-	down := map[peer.ID]bool{}
-	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
-		infos := dir.Peers()
-		rtts = make(map[peer.ID]time.Duration, len(infos))
-		for _, p := range infos {
-			rtts[p.ID] = p.RTT
-			down[p.ID] = !p.Up
-		}
-		n.m.setPeers(infos)
-	}
-
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for id, ns := range n.neighbours {
-		if now.Sub(ns.received) > n.expiry {
-			delete(n.neighbours, id)
-			n.log.Info("neighbour expired", "peer", string(id))
-		}
-	}
-	s := strategy.Snapshot{
-		Self:   n.id,
-		Now:    now,
-		Period: n.period,
-		Seed:   splitmix64(n.cfg.Seed ^ splitmix64(cycle)),
-		Prev:   n.applied.Decision.Clone(),
+// observe hands what the node observed to the core, which builds the
+// snapshot (see control.Core.Observe), and drops the wire part of the
+// neighbours the core expired.
+func (n *Node) observe(now time.Time, fns []faas.Function, sample metricsrc.Sample) (strategy.Snapshot, error) {
+	o := control.Observation{
+		Now:      now,
+		Deployed: n.deployed(fns),
+		Rates:    rates(sample),
+		Measured: sample.Window > 0,
 		Resources: strategy.Resources{
 			CPU: sample.Node.CPU, CPUCores: sample.Node.CPUCores,
 			Memory: sample.Node.Memory, MemoryTotal: sample.Node.MemoryTotal, Power: sample.Node.Power,
 		},
 	}
-	for _, id := range n.dataNetwork(rtts, down) {
-		ns := n.neighbours[id]
-		s.Neighbours = append(s.Neighbours, strategy.Neighbour{
-			ID:           strategy.NodeID(id),
-			Age:          max(0, now.Sub(ns.received)),
-			RTT:          rtts[id],
-			Announcement: ns.msg.Announcement.Clone(),
-		})
-	}
-	slices.SortFunc(s.Neighbours, func(a, b strategy.Neighbour) int { return cmp.Compare(a.ID, b.ID) })
-
-	byName := map[string]*strategy.Function{}
-	get := func(name string) *strategy.Function {
-		if f := byName[name]; f != nil {
-			return f
+	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
+		infos := dir.Peers()
+		for _, p := range infos {
+			o.Peers = append(o.Peers, control.Peer{ID: strategy.NodeID(p.ID), RTT: p.RTT, Up: p.Up})
 		}
-		f := &strategy.Function{Name: name}
-		byName[name] = f
-		return f
+		n.m.setPeers(infos)
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, err := n.core.Observe(o)
+	for id := range n.neighbours {
+		if _, ok := n.core.Neighbour(strategy.NodeID(id)); !ok {
+			delete(n.neighbours, id)
+			n.log.Info("neighbour expired", "peer", string(id))
+		}
+	}
+	if err == nil {
+		n.snapshot = s
+	}
+	n.m.neighbours.Set(float64(len(s.Neighbours)))
+	return s, err
+}
+
+// deployed returns the local functions as the core takes them.
+func (n *Node) deployed(fns []faas.Function) []strategy.Function {
+	out := make([]strategy.Function, 0, len(fns))
 	for _, fn := range fns {
-		f := get(fn.Name)
-		f.Deployed = true
-		f.Replicas = fn.AvailableReplicas
+		f := strategy.Function{Name: fn.Name, Replicas: fn.AvailableReplicas}
 		if c, err := fn.Capacity(); err != nil {
 			n.log.Warn("capacity unknown", "err", err)
 		} else {
@@ -494,122 +481,22 @@ func (n *Node) buildSnapshot(now time.Time, cycle uint64, fns []faas.Function, s
 		} else {
 			f.Concurrency = c
 		}
+		out = append(out, f)
 	}
-	for _, r := range sample.Functions {
-		if strategy.ValidName(r.Name) != nil {
-			continue
-		}
-		f := get(r.Name)
-		f.Offered, f.Local, f.FromNeighbours = sanitize(r.Offered), sanitize(r.Local), sanitize(r.FromNeighbours)
-		f.Forwarded, f.Rejected, f.Failed = sanitize(r.Forwarded), sanitize(r.Rejected), sanitize(r.Failed)
-		f.Latency = max(0, r.Latency)
-	}
-	for _, nb := range s.Neighbours {
-		for _, fs := range nb.Announcement.Functions {
-			if fs.Deployed {
-				get(fs.Name)
-			}
-		}
-	}
-	for name, f := range byName {
-		f.Forecast = f.Offered
-		if n.cfg.Forecaster != nil {
-			fc := n.forecasts[name]
-			if fc == nil {
-				fc = n.cfg.Forecaster()
-				n.forecasts[name] = fc
-			}
-			if sample.Window > 0 {
-				fc.Observe(f.Offered)
-			}
-			f.Forecast = sanitize(fc.Forecast())
-		}
-		s.Functions = append(s.Functions, *f)
-	}
-	for name := range n.forecasts {
-		if byName[name] == nil {
-			delete(n.forecasts, name)
-		}
-	}
-	slices.SortFunc(s.Functions, func(a, b strategy.Function) int { return cmp.Compare(a.Name, b.Name) })
-	n.m.neighbours.Set(float64(len(s.Neighbours)))
-	return s
+	return out
 }
 
-func sanitize(v float64) float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-		return 0
+// rates returns the sample's per-function rates as the core takes them.
+func rates(sample metricsrc.Sample) []strategy.Function {
+	out := make([]strategy.Function, len(sample.Functions))
+	for i, r := range sample.Functions {
+		out[i] = strategy.Function{
+			Name: r.Name, Offered: r.Offered, Local: r.Local, FromNeighbours: r.FromNeighbours,
+			Forwarded: r.Forwarded, Rejected: r.Rejected, Failed: r.Failed, Latency: r.Latency,
+			CPU: r.CPU, Memory: r.Memory, // per function, from metricsrc/cadvisor (0: unknown)
+		}
 	}
-	return v
-}
-
-// dataNetwork returns the fresh neighbours this node may forward to: all of
-// them, or those within MaxRTT, or the Nearest by RTT (unknown RTT last),
-// leaving out those the transport reports down (without waiting for their
-// announcements to expire) and those that gave this node no credential yet.
-// n.mu must be held.
-func (n *Node) dataNetwork(rtts map[peer.ID]time.Duration, down map[peer.ID]bool) []peer.ID {
-	ids := make([]peer.ID, 0, len(n.neighbours))
-	for id, ns := range n.neighbours {
-		if ns.msg.Token == "" {
-			continue // it does not accept requests from this node yet
-		}
-		if r, ok := rtts[id]; down[id] || n.cfg.MaxRTT > 0 && ok && r > n.cfg.MaxRTT {
-			continue
-		}
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b peer.ID) int {
-		ra, rb := rtts[a], rtts[b]
-		if ra == 0 {
-			ra = math.MaxInt64
-		}
-		if rb == 0 {
-			rb = math.MaxInt64
-		}
-		return cmp.Or(cmp.Compare(ra, rb), cmp.Compare(a, b))
-	})
-	if n.cfg.Nearest > 0 && len(ids) > n.cfg.Nearest {
-		ids = ids[:n.cfg.Nearest]
-	}
-	return ids
-}
-
-// completeDecision fills what a strategy may leave out: routes for
-// functions it did not route (deployed: local; else even among the
-// neighbours running it), and the generic part of the announcement.
-func completeDecision(d *strategy.Decision, s strategy.Snapshot) {
-	// Look routes up in the strategy's routes only (sorted, as Route's
-	// binary search needs), and add the missing ones afterwards.
-	strategy.SortRoutes(d.Routes)
-	var missing []strategy.Route
-	for _, f := range s.Functions {
-		if _, ok := d.Route(f.Name); ok {
-			continue
-		}
-		if f.Deployed {
-			missing = append(missing, strategy.Route{Function: f.Name, Local: 1})
-			continue
-		}
-		runners := s.Running(f.Name)
-		if len(runners) == 0 {
-			continue // the proxy answers 404
-		}
-		even := map[strategy.NodeID]float64{}
-		for _, nb := range runners {
-			even[nb.ID] = 1
-		}
-		missing = append(missing, strategy.NewRoute(f.Name, 0, 0, even))
-	}
-	d.Routes = append(d.Routes, missing...)
-	strategy.SortRoutes(d.Routes)
-	base := strategy.BaseAnnouncement(s)
-	if d.Announce.Functions == nil {
-		d.Announce.Functions = base.Functions
-	}
-	if d.Announce.Resources == (strategy.Resources{}) {
-		d.Announce.Resources = base.Resources
-	}
+	return out
 }
 
 // proxyState builds the proxy's state for decision d. It includes every
@@ -630,6 +517,10 @@ func (n *Node) proxyState(s strategy.Snapshot, fns []faas.Function, d strategy.D
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for id, ns := range n.neighbours {
+		cn, ok := n.core.Neighbour(strategy.NodeID(id))
+		if !ok {
+			continue // expired (observe drops it)
+		}
 		nb := proxyctl.Neighbour{
 			ID:       strategy.NodeID(id),
 			URL:      ns.msg.Proxy,
@@ -637,7 +528,7 @@ func (n *Node) proxyState(s strategy.Snapshot, fns []faas.Function, d strategy.D
 			TokenIn:  n.tokenIn(id),
 		}
 		_, nb.Forward = s.Neighbour(nb.ID)
-		for _, fs := range ns.msg.Announcement.Functions {
+		for _, fs := range cn.Announcement.Functions {
 			if fs.Deployed {
 				nb.Functions = append(nb.Functions, fs.Name)
 			}
@@ -661,45 +552,29 @@ func (n *Node) tokenIn(id peer.ID) string {
 	return t
 }
 
-// acceptedToken returns the credential of peer id if the proxy state in
-// force accepts it, else "": a peer is told its credential only once the
-// proxy would accept it, so it never forwards a request that would be
-// refused as coming from an unknown node. n.mu must be held.
-func (n *Node) acceptedToken(id peer.ID) string {
-	if _, ok := n.applied.Neighbour(strategy.NodeID(id)); ok {
-		return n.tokensIn[id]
-	}
-	return ""
-}
-
-// announce sends a to every peer this node knows: those of the transport's
-// directory, those heard from, and the bootstrap list.
-func (n *Node) announce(ctx context.Context, a strategy.Announcement) {
-	targets := map[peer.ID]bool{}
+// announce sends the announcement in force to every peer this node knows
+// (the core's outbox: the transport's directory, the neighbours heard
+// from, the bootstrap list). A peer gets its credential only once the proxy
+// in force accepts it, so it never forwards a request that would be
+// refused as coming from an unknown node.
+func (n *Node) announce(ctx context.Context) {
+	var members []strategy.NodeID
 	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
 		for _, p := range dir.Peers() {
-			targets[p.ID] = true
+			members = append(members, strategy.NodeID(p.ID))
 		}
 	}
 	n.mu.Lock()
-	for id := range n.neighbours {
-		targets[id] = true
-	}
-	for _, id := range n.cfg.Bootstrap {
-		targets[id] = true
-	}
-	delete(targets, peer.ID(n.id))
-	ids := make([]peer.ID, 0, len(targets))
-	for id := range targets {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	msgs := make([]StateMessage, len(ids))
-	for i, id := range ids {
-		n.seq++
-		pa := a.Clone()
-		pa.Grants = slices.DeleteFunc(pa.Grants, func(g strategy.Grant) bool { return g.To != strategy.NodeID(id) })
-		msgs[i] = StateMessage{Version: WireVersion, Type: "state", Seq: n.seq, Proxy: n.cfg.ProxyURL, Token: n.acceptedToken(id), Announcement: pa}
+	outs := n.core.Outbox(members)
+	ids := make([]peer.ID, len(outs))
+	msgs := make([]StateMessage, len(outs))
+	for i, out := range outs {
+		ids[i] = peer.ID(out.To)
+		var token string
+		if out.Accepted {
+			token = n.tokensIn[ids[i]]
+		}
+		msgs[i] = StateMessage{Version: WireVersion, Type: "state", Seq: out.Seq, Proxy: n.cfg.ProxyURL, Token: token, Announcement: out.Announcement}
 	}
 	n.mu.Unlock()
 

@@ -36,6 +36,35 @@ func TestMessageRoundTrip(t *testing.T) {
 	}
 }
 
+// TestMessageFunctionUsage: the measured per-function CPU and memory
+// travel in the announcement, and are omitted when unknown (so that the
+// message of a node without per-container metrics is unchanged).
+func TestMessageFunctionUsage(t *testing.T) {
+	m := validMessage()
+	m.Announcement.Functions[0].CPU, m.Announcement.Functions[0].Memory = 0.75, 128<<20
+	b, err := dfaas.EncodeMessage(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"cpu":0.75,"memory":134217728`) {
+		t.Errorf("encoded %s: no cpu and memory", b)
+	}
+	got, err := dfaas.DecodeMessage(b, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := got.Announcement.Functions[0]; fs.CPU != 0.75 || fs.Memory != 128<<20 {
+		t.Errorf("decoded %+v", fs)
+	}
+	plain, err := dfaas.EncodeMessage(validMessage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(plain), `"excess":0}]`) {
+		t.Errorf("unknown usage is encoded: %s", plain)
+	}
+}
+
 func TestDecodeMessageErrors(t *testing.T) {
 	tok := strings.Repeat("0f", 32)
 	tests := []struct {
@@ -55,6 +84,10 @@ func TestDecodeMessageErrors(t *testing.T) {
 		{"short token", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"ab"}`, dfaas.DropInvalid},
 		{"upper-case token", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + strings.ToUpper(tok) + `"}`, dfaas.DropInvalid},
 		{"negative spare", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":-1,"excess":0}]}}`, dfaas.DropInvalid},
+		{"negative cpu", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":-0.5}]}}`, dfaas.DropInvalid},
+		{"negative memory", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"memory":-1}]}}`, dfaas.DropInvalid},
+		{"NaN cpu", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":NaN}]}}`, dfaas.DropMalformed},
+		{"huge memory", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"memory":1e400}]}}`, dfaas.DropMalformed},
 		{"bad name", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"../etc","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0}]}}`, dfaas.DropInvalid},
 		{"huge number", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"grants":[{"to":"a","function":"f","rate":1e400}]}}`, dfaas.DropMalformed},
 	}
@@ -79,6 +112,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `"}`))
 	f.Add([]byte(`{"v":1}`))
+	f.Add([]byte(`{"v":1,"type":"state","seq":1,"proxy":"http://x:1","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":0.5,"memory":-1e9}]}}`))
 	f.Add([]byte(`{"v":1,"type":"state","ann":{"data":[1,{"a":null}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := dfaas.DecodeMessage(data, 4096)

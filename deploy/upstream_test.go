@@ -42,6 +42,17 @@ type scrapeConfig struct {
 		} `json:"namespaces"`
 	} `json:"kubernetes_sd_configs"`
 	RelabelConfigs []relabelConfig `json:"relabel_configs"`
+	// The kubelet's endpoint (the cadvisor job, see cadvisor_test.go).
+	Scheme        string `json:"scheme"`
+	MetricsPath   string `json:"metrics_path"`
+	Authorization struct {
+		CredentialsFile string `json:"credentials_file"`
+	} `json:"authorization"`
+	TLSConfig struct {
+		CAFile             string `json:"ca_file"`
+		InsecureSkipVerify bool   `json:"insecure_skip_verify"`
+	} `json:"tls_config"`
+	MetricRelabelConfigs []relabelConfig `json:"metric_relabel_configs"`
 }
 
 // relabel applies rules to a target's labels as Prometheus does; it returns

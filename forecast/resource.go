@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 )
@@ -124,6 +125,9 @@ var (
 // estimate). Feed it, once per period, the rates processed locally
 // (strategy.Function.Local, which includes requests from neighbours) and
 // the usage measured over the same period (strategy.Snapshot.Resources).
+// Where each function's own usage is measured too (strategy.Function.CPU
+// and Memory, from cAdvisor), feed it to ObserveFunction: Cost then uses
+// it instead of the costs inferred from the node's usage.
 //
 // Each metric is learned only from observations that measured it, so a
 // node without a power meter simply predicts no power.
@@ -145,6 +149,20 @@ type ResourceModel struct {
 
 	prevRates map[string]float64 // rates of the last observation
 	prevY     [3]float64         // its usage (0: not measured)
+
+	// Per-function models learned from usage measured per function
+	// (ObserveFunction), which Cost prefers; fobs counts their
+	// observations, for eviction.
+	measured map[string]*measuredModel
+	fobs     int
+}
+
+// measuredModel is one function's own usage, base + cost × rate, for the
+// metrics measured per function (CPU and memory).
+type measuredModel struct {
+	metrics [2]linearModel
+	last    int  // fobs at its last observation
+	loaded  bool // observed with a positive rate: its cost means something
 }
 
 // NewResourceModel returns an untrained model.
@@ -351,13 +369,77 @@ func (m *ResourceModel) headroom(p Prediction, fn string, limit Usage) float64 {
 
 // Cost returns the learned marginal usage of one req/s of fn (CPU in
 // cores, i.e. CPU seconds per request; memory in bytes; power in watts)
-// and whether the model has learned it.
+// and whether the model has learned it. For a metric measured per function
+// (ObserveFunction) it is the cost learned from those measurements, else
+// the one inferred from the node's usage (Observe).
 func (m *ResourceModel) Cost(fn string) (Usage, bool) {
+	var c Usage
 	j := slices.Index(m.names, fn)
-	if j < 0 || !m.learned(j) {
-		return Usage{}, false
+	ok := j >= 0 && m.learned(j)
+	if ok {
+		c = Usage{CPU: m.metrics[0].w[j+1], Memory: m.metrics[1].w[j+1], Power: m.metrics[2].w[j+1]}
 	}
-	return Usage{CPU: m.metrics[0].w[j+1], Memory: m.metrics[1].w[j+1], Power: m.metrics[2].w[j+1]}, true
+	if mm := m.measured[fn]; mm != nil && mm.loaded {
+		if mm.metrics[0].n > 0 {
+			c.CPU, ok = mm.metrics[0].w[1], true
+		}
+		if mm.metrics[1].n > 0 {
+			c.Memory, ok = mm.metrics[1].w[1], true
+		}
+	}
+	return c, ok
+}
+
+// ObserveFunction adds one observation of what function fn itself used
+// while it processed rate req/s over a period, as measured per container
+// (cAdvisor): u.CPU in cores, u.Memory in bytes; a zero field was not
+// measured, and u.Power is ignored (nothing measures it per function).
+// From these the model learns fn's own usage, base + cost × rate, fitted
+// like the node's model; Cost then returns that cost for each metric
+// measured so, since it owes nothing to the other functions or to the rest
+// of the machine (which confound the costs inferred from the node's usage,
+// see ResourceModel). It tracks at most MaxFunctions functions, dropping
+// the one observed least recently. On an error nothing changes.
+func (m *ResourceModel) ObserveFunction(fn string, rate float64, u Usage) error {
+	if err := checkRates(map[string]float64{fn: rate}); err != nil {
+		return err
+	}
+	if err := checkUsage("usage of "+fn, u); err != nil {
+		return err
+	}
+	if u.CPU == 0 && u.Memory == 0 {
+		return nil
+	}
+	mm := m.measured[fn]
+	if mm == nil {
+		if m.measured == nil {
+			m.measured = map[string]*measuredModel{}
+		}
+		if len(m.measured) >= m.cfg.MaxFunctions {
+			victim := ""
+			for _, n := range slices.Sorted(maps.Keys(m.measured)) {
+				if victim == "" || m.measured[n].last < m.measured[victim].last {
+					victim = n
+				}
+			}
+			delete(m.measured, victim)
+		}
+		mm = &measuredModel{}
+		for i := range mm.metrics {
+			mm.metrics[i] = newLinearModel(m.cfg.Window, m.cfg.Regularization)
+			mm.metrics[i].grow()
+		}
+		m.measured[fn] = mm
+	}
+	m.fobs++
+	mm.last = m.fobs
+	mm.loaded = mm.loaded || rate > 0
+	for i, y := range [2]float64{u.CPU, u.Memory} {
+		if y > 0 {
+			mm.metrics[i].observe([]float64{1, rate}, y, m.cfg.Forgetting, m.cfg.Quantile)
+		}
+	}
+	return nil
 }
 
 // Base returns the learned usage of the node at zero load.

@@ -511,3 +511,97 @@ func TestPredictFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveFunction: two functions that always run in the same
+// proportion cannot be told apart from the node's usage (the model splits
+// their costs arbitrarily), but usage measured per function (cAdvisor)
+// gives each its own cost; a metric not measured per function keeps the
+// cost inferred from the node.
+func TestObserveFunction(t *testing.T) {
+	costs := map[string]forecast.Usage{"heavy": {CPU: 0.05, Memory: 2e6}, "light": {CPU: 0.005, Memory: 1e5}}
+	learn := func(measured bool) *forecast.ResourceModel {
+		rng := rand.New(rand.NewPCG(3, 4))
+		m := newModel(t, forecast.ResourceConfig{})
+		for range 300 {
+			r := 5 + 45*rng.Float64() // heavy and light in fixed proportion
+			rates := map[string]float64{"heavy": r, "light": r}
+			node := forecast.Usage{CPU: 0.3, Memory: 5e8}
+			for _, fn := range []string{"heavy", "light"} {
+				c := costs[fn]
+				own := forecast.Usage{CPU: 0.01 + c.CPU*r, Memory: 3e7 + c.Memory*r} // an idle replica costs a little too
+				node.CPU += own.CPU
+				node.Memory += own.Memory
+				if measured {
+					// Memory is not measured for light.
+					if fn == "light" {
+						own.Memory = 0
+					}
+					if err := m.ObserveFunction(fn, r, own); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if err := m.Observe(rates, node); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m
+	}
+	inferred := learn(false)
+	h, _ := inferred.Cost("heavy")
+	l, _ := inferred.Cost("light")
+	if math.Abs(h.CPU+l.CPU-0.055) > 0.005 {
+		t.Fatalf("inferred CPU costs %v + %v, want a sum of about 0.055", h.CPU, l.CPU)
+	}
+	if math.Abs(h.CPU-0.05) < 0.01 {
+		t.Fatalf("inferred CPU cost of heavy %v: the node's usage was not supposed to tell the functions apart", h.CPU)
+	}
+	m := learn(true)
+	h, okH := m.Cost("heavy")
+	l, okL := m.Cost("light")
+	if !okH || !okL || math.Abs(h.CPU-0.05) > 0.002 || math.Abs(l.CPU-0.005) > 0.0005 || math.Abs(h.Memory-2e6) > 1e5 {
+		t.Errorf("costs from measurements: heavy %+v light %+v, want CPU 0.05 and 0.005, heavy memory 2e6", h, l)
+	}
+	if li, _ := inferred.Cost("light"); l.Memory != li.Memory {
+		t.Errorf("light's memory cost %v, want the one inferred from the node, %v", l.Memory, li.Memory)
+	}
+
+	// Bad input changes nothing.
+	for _, tt := range []struct {
+		fn   string
+		rate float64
+		u    forecast.Usage
+	}{{"", 1, forecast.Usage{CPU: 1}}, {"heavy", -1, forecast.Usage{CPU: 1}}, {"heavy", 1, forecast.Usage{CPU: math.NaN()}}, {"heavy", 1, forecast.Usage{Memory: -1}}, {"heavy", math.Inf(1), forecast.Usage{CPU: 1}}} {
+		if err := m.ObserveFunction(tt.fn, tt.rate, tt.u); !errors.Is(err, forecast.ErrBadInput) {
+			t.Errorf("ObserveFunction(%q, %v, %+v) = %v, want ErrBadInput", tt.fn, tt.rate, tt.u, err)
+		}
+	}
+	if h2, _ := m.Cost("heavy"); h2 != h {
+		t.Errorf("bad input changed heavy's cost from %+v to %+v", h, h2)
+	}
+
+	// A function only measured (never seen by Observe) has a cost once it
+	// had load; measurements of more than MaxFunctions functions forget
+	// the one measured least recently.
+	small := newModel(t, forecast.ResourceConfig{MaxFunctions: 2})
+	if err := small.ObserveFunction("a", 0, forecast.Usage{CPU: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := small.Cost("a"); ok {
+		t.Error("a cost learned without load")
+	}
+	for _, fn := range []string{"a", "b", "c"} {
+		for i := range 20 {
+			r := float64(1 + i)
+			if err := small.ObserveFunction(fn, r, forecast.Usage{CPU: 0.02 * r}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if c, ok := small.Cost("c"); !ok || math.Abs(c.CPU-0.02) > 0.001 {
+		t.Errorf("Cost(c) = %+v, %v, want CPU 0.02", c, ok)
+	}
+	if _, ok := small.Cost("a"); ok {
+		t.Error("a is still known past MaxFunctions")
+	}
+}

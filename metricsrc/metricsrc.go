@@ -52,6 +52,13 @@ type FunctionRates struct {
 	// Neighbours break Forwarded and FromNeighbours down by neighbour,
 	// sorted by ID.
 	Neighbours []NeighbourRates
+	// CPU is the CPU the function's replicas used over the window, in
+	// cores (CPU seconds per second) summed over the replicas; Memory the
+	// memory they use, in bytes (working set at the end of the window).
+	// 0 means unknown: only a per-container source (metricsrc/cadvisor)
+	// fills them.
+	CPU    float64
+	Memory float64
 }
 
 // NeighbourRates are the rates exchanged with one neighbour for a function.

@@ -13,13 +13,8 @@ func TestBuiltinConformance(t *testing.T) {
 	reg := strategy.Builtin()
 	for _, name := range reg.Names() {
 		t.Run(name, func(t *testing.T) {
-			strategytest.Run(t, func() strategy.Strategy {
-				st, err := reg.New(name, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return st
-			})
+			factory, _ := reg.Factory(name)
+			strategytest.Run(t, factory)
 		})
 	}
 }

@@ -113,6 +113,10 @@ func TestSnapshotValidate(t *testing.T) {
 		{"unsorted functions", func(s *Snapshot) { s.Functions[0], s.Functions[1] = s.Functions[1], s.Functions[0] }},
 		{"NaN rate", func(s *Snapshot) { s.Functions[0].Offered = math.NaN() }},
 		{"negative capacity", func(s *Snapshot) { s.Functions[0].Capacity = -1 }},
+		{"negative CPU", func(s *Snapshot) { s.Functions[0].CPU = -0.1 }},
+		{"NaN memory", func(s *Snapshot) { s.Functions[1].Memory = math.NaN() }},
+		{"announced infinite CPU", func(s *Snapshot) { s.Neighbours[1].Announcement.Functions[0].CPU = math.Inf(1) }},
+		{"announced negative memory", func(s *Snapshot) { s.Neighbours[1].Announcement.Functions[0].Memory = -1 }},
 		{"self as neighbour", func(s *Snapshot) { s.Neighbours[0].ID = "a" }},
 		{"unsorted neighbours", func(s *Snapshot) { s.Neighbours[0], s.Neighbours[1] = s.Neighbours[1], s.Neighbours[0] }},
 		{"negative age", func(s *Snapshot) { s.Neighbours[0].Age = -1 }},
@@ -174,9 +178,11 @@ func TestSnapshotHelpers(t *testing.T) {
 }
 
 func TestBaseAnnouncement(t *testing.T) {
-	a := BaseAnnouncement(testSnapshot())
+	s := testSnapshot()
+	s.Functions[0].CPU, s.Functions[0].Memory = 1.25, 3e8
+	a := BaseAnnouncement(s)
 	want := []FunctionState{
-		{Name: "f", Deployed: true, Capacity: 100, Offered: 150, Spare: 0, Excess: 50},
+		{Name: "f", Deployed: true, Capacity: 100, Offered: 150, Spare: 0, Excess: 50, CPU: 1.25, Memory: 3e8},
 		{Name: "g", Offered: 10, Excess: 10},
 	}
 	if len(a.Functions) != len(want) {

@@ -30,13 +30,16 @@ import (
 // for every prediction. NodeMargin instead learns the node's usage online
 // with forecast.ResourceModel, from the usage the agent measures
 // (Snapshot.Resources) and the rates processed locally, and announces its
-// marginal costs so that neighbours need no model of it. A remote model is
-// still possible: an Advisor (see ResourceAdvisor) may put usage and costs
-// in Snapshot.Advice, which take precedence. While nothing is known about
-// resources (no measurement, or functions the model has not learned yet),
-// a function's stated capacity serves as its cost: the usage is then the
-// sum of rate/capacity over the functions, against a limit of
-// Utilization.
+// marginal costs so that neighbours need no model of it. Where the agent
+// also measures each function's own CPU and memory (Function.CPU and
+// Memory, from cAdvisor), the costs come from those measurements; the
+// costs inferred from the node's usage remain for what is not measured.
+// A remote model is still possible: an Advisor (see ResourceAdvisor) may
+// put usage and costs in Snapshot.Advice, which take precedence. While
+// nothing is known about resources (no measurement, or functions the model
+// has not learned yet), a function's stated capacity serves as its cost:
+// the usage is then the sum of rate/capacity over the functions, against a
+// limit of Utilization.
 //
 // Fixed defects of the original: the neighbour's load is announced per
 // function, not in usage groups whose fields were mixed up (the medium
@@ -172,11 +175,7 @@ func (nm *NodeMargin) Decide(s Snapshot) (Decision, error) {
 			processed[f.Name] = f.Local
 		}
 	}
-	measured := forecast.Usage{CPU: s.Resources.CPU, Memory: s.Resources.Memory, Power: s.Resources.Power}
-	if measured != (forecast.Usage{}) {
-		// A bad observation is dropped; the model is left as it was.
-		_ = nm.model.Observe(processed, measured)
-	}
+	measured := nm.observe(s, processed)
 	um := nm.usageModel(s, processed, measured)
 
 	// Own load: the users' requests for the functions deployed here, plus
@@ -308,6 +307,33 @@ func (nm *NodeMargin) Decide(s Snapshot) (Decision, error) {
 		d.Announce.Data = raw
 	}
 	return d, nil
+}
+
+// observe feeds the resource model with this period's measurements and
+// returns the node's measured usage: Snapshot.Resources, or, when the node's
+// usage is unknown, the sum of the usage measured per function (a lower
+// bound: it leaves out the rest of the machine). Usage measured per
+// function (Function.CPU and Memory, from cAdvisor) also teaches the model
+// each function's own cost, which it then prefers to the cost inferred
+// from the node's usage; where it is not measured the inferred cost stays.
+func (nm *NodeMargin) observe(s Snapshot, processed map[string]float64) forecast.Usage {
+	measured := forecast.Usage{CPU: s.Resources.CPU, Memory: s.Resources.Memory, Power: s.Resources.Power}
+	var sum forecast.Usage
+	for _, f := range s.Functions {
+		if f.CPU > 0 || f.Memory > 0 {
+			sum.CPU += f.CPU
+			sum.Memory += f.Memory
+			// A bad observation is dropped; the model is left as it was.
+			_ = nm.model.ObserveFunction(f.Name, f.Local, forecast.Usage{CPU: f.CPU, Memory: f.Memory})
+		}
+	}
+	if measured == (forecast.Usage{}) {
+		measured = sum
+	}
+	if measured != (forecast.Usage{}) {
+		_ = nm.model.Observe(processed, measured)
+	}
+	return measured
 }
 
 // usageModel returns the usage model of this period: from resource advice

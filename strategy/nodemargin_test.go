@@ -101,3 +101,109 @@ func TestNodeMarginValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestNodeMarginMeasuredUsage: functions a and b always ran at the same
+// rate, so the node's usage cannot tell their costs apart and the resource
+// model splits them (about 0.055 cores per req/s each, where a costs 0.1
+// and b 0.01). When b's load jumps, the inferred cost says the node will
+// be overloaded and NodeMargin forwards b to its neighbour; with the usage
+// measured per function (cAdvisor) it knows b is cheap and keeps it all.
+func TestNodeMarginMeasuredUsage(t *testing.T) {
+	snap := func(ra, rb, fb, cpuA, cpuB float64) Snapshot {
+		return Snapshot{
+			Self: "x", Now: time.Unix(0, 0), Period: 5 * time.Second,
+			Functions: []Function{
+				{Name: "a", Deployed: true, Capacity: 1000, Offered: ra, Forecast: ra, Local: ra, CPU: cpuA},
+				{Name: "b", Deployed: true, Capacity: 1000, Offered: rb, Forecast: fb, Local: rb, CPU: cpuB},
+			},
+			Neighbours: []Neighbour{{ID: "n", Announcement: Announcement{
+				Functions: []FunctionState{{Name: "a", Deployed: true, Capacity: 1000}, {Name: "b", Deployed: true, Capacity: 1000}},
+				Data:      json.RawMessage(`{"v": 1, "margin": 50, "cost": {"a": 1, "b": 1}}`),
+			}}},
+			// 4 cores: the default limit is 3.6.
+			Resources: Resources{CPU: 0.2 + cpuA + cpuB, CPUCores: 4},
+		}
+	}
+	run := func(measured bool) (Route, nodeMarginData) {
+		nm := &NodeMargin{}
+		for i := range 200 {
+			r := 5 + float64(i%21)
+			s := snap(r, r, r, 0.01+0.1*r, 0.01+0.01*r)
+			if !measured {
+				s.Resources.CPU = 0.2 + 0.02 + 0.11*r
+				s.Functions[0].CPU, s.Functions[1].CPU = 0, 0
+			}
+			if _, err := nm.Decide(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// b's users will send 100 req/s instead of 20.
+		s := snap(20, 20, 100, 2.01, 0.21)
+		if !measured {
+			s.Functions[0].CPU, s.Functions[1].CPU = 0, 0
+		}
+		d, err := nm.Decide(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Validate(s); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := d.Route("b")
+		var data nodeMarginData
+		if err := json.Unmarshal(d.Announce.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		return r, data
+	}
+	inferred, di := run(false)
+	measured, dm := run(true)
+	// Inferred: 2.42 + 80·0.055 = 6.8 cores against 3.6. The node moves
+	// 1% quanta of a and b in turn to n until n's margin (50 points, at
+	// the 1 point per req/s n announces) is used up: 5/6 of it b's.
+	if fwd := inferred.ForwardShare("n") * 100; fwd < 38 || fwd > 45 {
+		t.Errorf("with inferred costs %.1f req/s of b forwarded, want about 42 (route %+v, announced %+v)", fwd, inferred, di)
+	}
+	// Measured: 2.42 + 80·0.01 = 3.2 cores, under the limit.
+	if measured.Local != 1 {
+		t.Errorf("with measured costs b's route is %+v, want all local (announced %+v)", measured, dm)
+	}
+	if c := dm.Cost["b"]; math.Abs(c-100*0.01/3.6) > 0.02 {
+		t.Errorf("announced cost of b %v points per req/s, want %v", c, 100*0.01/3.6)
+	}
+	if c := dm.Cost["a"]; math.Abs(c-100*0.1/3.6) > 0.1 {
+		t.Errorf("announced cost of a %v points per req/s, want %v", c, 100*0.1/3.6)
+	}
+	if c := di.Cost["b"]; math.Abs(c-100*0.055/3.6) > 0.2 {
+		t.Errorf("inferred cost of b %v points per req/s, want about %v", c, 100*0.055/3.6)
+	}
+}
+
+// TestNodeMarginFunctionUsageOnly: without the node's usage, the sum of the
+// usage measured per function is the base NodeMargin compares with its
+// limits (the capacity model would see 40 req/s of 2000 and no overload).
+func TestNodeMarginFunctionUsageOnly(t *testing.T) {
+	nm := &NodeMargin{Limits: forecast.Usage{CPU: 2}}
+	var d Decision
+	for i := range 50 {
+		r := 10 + float64(i%11)
+		s := Snapshot{
+			Self: "x", Now: time.Unix(0, 0), Period: 5 * time.Second,
+			Functions: []Function{{Name: "a", Deployed: true, Capacity: 2000, Offered: r, Forecast: 2 * r, Local: r, CPU: 0.1 * r}},
+			Neighbours: []Neighbour{{ID: "n", Announcement: Announcement{
+				Functions: []FunctionState{{Name: "a", Deployed: true, Capacity: 1000}},
+				Data:      json.RawMessage(`{"v": 1, "margin": 50, "cost": {"a": 1}}`),
+			}}},
+		}
+		var err error
+		if d, err = nm.Decide(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Last period: 15 req/s used 1.5 cores; the 30 forecast need 3, one
+	// more than the limit: a third of a goes to n.
+	r, _ := d.Route("a")
+	if sh := r.ForwardShare("n"); sh < 0.3 || sh > 0.37 {
+		t.Errorf("route %+v, want a third of a forwarded", r)
+	}
+}

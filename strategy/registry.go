@@ -11,7 +11,49 @@ import (
 
 // Factory builds a strategy from its JSON parameters. params is nil or
 // empty when the user gave none; a factory must then use its defaults.
+//
+// It is the one shape every consumer of strategies takes: Registry.Register,
+// the simulator (sim.Config.Factory) and the conformance suite
+// (strategytest.Run) each call it once per node, so a strategy that keeps
+// state between decisions keeps it per node. NewFactory makes one from a
+// constructor of the strategy with its defaults.
 type Factory func(params json.RawMessage) (Strategy, error)
+
+// NewFactory returns a Factory that builds def() (the strategy with its
+// defaults) and decodes params into it strictly (see DecodeParams):
+//
+//	strategy.NewFactory(func() *Spare { return &Spare{Headroom: 0.05} })
+func NewFactory[T Strategy](def func() T) Factory {
+	return func(params json.RawMessage) (Strategy, error) {
+		v := def()
+		if err := DecodeParams(params, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+}
+
+// Build calls f with params and checks what it returns: not nil, and valid
+// if it implements Validator. Registry.New, the simulator and the
+// conformance suite build every strategy through it.
+func (f Factory) Build(params json.RawMessage) (Strategy, error) {
+	if f == nil {
+		return nil, errors.New("nil factory")
+	}
+	s, err := f(params)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, errors.New("factory returned a nil strategy")
+	}
+	if v, ok := s.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
 
 // Registry maps strategy names to factories. It is a plain value: a program
 // builds one (usually with Builtin), adds its own strategies with Register
@@ -59,16 +101,17 @@ func (r *Registry) New(name string, params json.RawMessage) (Strategy, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownStrategy, name, strings.Join(r.Names(), ", "))
 	}
-	s, err := e.factory(params)
+	s, err := e.factory.Build(params)
 	if err != nil {
 		return nil, fmt.Errorf("strategy %q: %w", name, err)
 	}
-	if v, ok := s.(Validator); ok {
-		if err := v.Validate(); err != nil {
-			return nil, fmt.Errorf("strategy %q: %w", name, err)
-		}
-	}
 	return s, nil
+}
+
+// Factory returns the factory registered under name.
+func (r *Registry) Factory(name string) (Factory, bool) {
+	e, ok := r.entries[name]
+	return e.factory, ok
 }
 
 // Names returns the registered names, sorted.
@@ -92,30 +135,18 @@ func Builtin() *Registry {
 			panic(err) // only on a programming error in this file
 		}
 	}
-	must(r.Register("alllocal", "serve every request locally (baseline)", paramsFactory(func() *AllLocal { return &AllLocal{} })))
+	must(r.Register("alllocal", "serve every request locally (baseline)", NewFactory(func() *AllLocal { return &AllLocal{} })))
 	must(r.Register("static", "fixed local share, the rest split evenly among neighbours running the function (baseline)",
-		paramsFactory(func() *Static { return &Static{LocalShare: 0.6} })))
+		NewFactory(func() *Static { return &Static{LocalShare: 0.6} })))
 	must(r.Register("recalc", "capacity limits per function; spare capacity granted to neighbours, excess forwarded in proportion to grants, the rest rejected",
-		paramsFactory(func() *Recalc { return &Recalc{Utilization: DefaultUtilization} })))
+		NewFactory(func() *Recalc { return &Recalc{Utilization: DefaultUtilization} })))
 	must(r.Register("flow", "spare capacity asked for and granted explicitly, load spread by water-filling utilization over one hop, the rest rejected at the edge",
-		paramsFactory(func() *Flow { return &Flow{} })))
+		NewFactory(func() *Flow { return &Flow{} })))
 	must(r.Register("nodemargin", "resource-usage margins (learned online), load moved greedily in small quanta to neighbours with a margin",
-		paramsFactory(func() *NodeMargin { return &NodeMargin{} })))
+		NewFactory(func() *NodeMargin { return &NodeMargin{} })))
 	must(r.Register("external", "apply the shares an outside model advises (see the agent's advisor), keeping the decision in force when it has none",
-		paramsFactory(func() *External { return &External{} })))
+		NewFactory(func() *External { return &External{} })))
 	return r
-}
-
-// paramsFactory returns a Factory that decodes params strictly into the
-// value built by def (which carries the defaults).
-func paramsFactory[T Strategy](def func() T) Factory {
-	return func(params json.RawMessage) (Strategy, error) {
-		v := def()
-		if err := DecodeParams(params, v); err != nil {
-			return nil, err
-		}
-		return v, nil
-	}
 }
 
 // DecodeParams decodes JSON strategy parameters into v, rejecting unknown

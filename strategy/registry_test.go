@@ -55,3 +55,31 @@ func TestBuiltinParams(t *testing.T) {
 		}
 	}
 }
+
+// TestFactory: the one factory shape builds, decodes parameters and
+// validates the same way for the registry, the simulator and strategytest.
+func TestFactory(t *testing.T) {
+	f := NewFactory(func() *Static { return &Static{LocalShare: 0.6} })
+	st, err := f.Build(json.RawMessage(`{"local_share": 0.25}`))
+	if err != nil || st.(*Static).LocalShare != 0.25 {
+		t.Fatalf("Build: %v %+v", err, st)
+	}
+	if _, err := f.Build(json.RawMessage(`{"local_share": 3}`)); err == nil {
+		t.Error("an invalid strategy was built")
+	}
+	var nilFactory Factory
+	if _, err := nilFactory.Build(nil); err == nil {
+		t.Error("a nil factory built something")
+	}
+	nothing := Factory(func(json.RawMessage) (Strategy, error) { return nil, nil })
+	if _, err := nothing.Build(nil); err == nil || !strings.Contains(err.Error(), "nil strategy") {
+		t.Errorf("a factory returning nil: %v", err)
+	}
+	r := Builtin()
+	if g, ok := r.Factory("static"); !ok || g == nil {
+		t.Error("Registry.Factory does not return a registered factory")
+	}
+	if _, ok := r.Factory("nope"); ok {
+		t.Error("Registry.Factory found an unknown name")
+	}
+}

@@ -79,6 +79,16 @@ type Function struct {
 	Failed float64
 	// Latency is the mean time to process a request locally; 0 if none was.
 	Latency time.Duration
+
+	// CPU is the CPU the function's replicas on this node used, in cores
+	// (CPU seconds per second) averaged over the last period and summed
+	// over the replicas, as measured per container (cAdvisor, see
+	// metricsrc/cadvisor); 0 when unknown.
+	CPU float64
+	// Memory is the memory the function's replicas on this node use, in
+	// bytes (working set, summed over the replicas) at the end of the last
+	// period, measured like CPU; 0 when unknown.
+	Memory float64
 }
 
 // Neighbour is a node this node may forward to.
@@ -129,6 +139,11 @@ type FunctionState struct {
 	// Excess is the rate of its own users' requests the node cannot serve
 	// locally: what it would like to forward.
 	Excess float64 `json:"excess"`
+	// CPU (cores, averaged over the period) and Memory (bytes, working
+	// set) are what the function's replicas on the node were measured to
+	// use (Function.CPU and Function.Memory); absent when unknown.
+	CPU    float64 `json:"cpu,omitempty"`
+	Memory float64 `json:"memory,omitempty"`
 }
 
 // Grant is an admission limit a node grants to another: it will accept up
@@ -277,6 +292,9 @@ func (s Snapshot) Validate() error {
 				return bad("function %q: rate %v is not a finite non-negative number", f.Name, v)
 			}
 		}
+		if !finiteNonNeg(f.CPU) || !finiteNonNeg(f.Memory) {
+			return bad("function %q: CPU %v or memory %v is not a finite non-negative number", f.Name, f.CPU, f.Memory)
+		}
 		if f.Concurrency < 0 || f.Replicas < 0 || f.Latency < 0 {
 			return bad("function %q: negative concurrency, replicas or latency", f.Name)
 		}
@@ -310,7 +328,7 @@ func (a Announcement) Validate() error {
 		if i > 0 && a.Functions[i-1].Name >= f.Name {
 			return fmt.Errorf("announced functions not sorted or duplicated at %q", f.Name)
 		}
-		for _, v := range []float64{f.Capacity, f.Offered, f.Load, f.Spare, f.Excess} {
+		for _, v := range []float64{f.Capacity, f.Offered, f.Load, f.Spare, f.Excess, f.CPU, f.Memory} {
 			if !finiteNonNeg(v) {
 				return fmt.Errorf("announced function %q: %v is not a finite non-negative number", f.Name, v)
 			}
@@ -382,9 +400,9 @@ func finiteNonNeg(v float64) bool { return v >= 0 && !math.IsInf(v, 0) && !math.
 // BaseAnnouncement returns the generic part of what a node announces: for
 // every function it runs or has user requests for, whether it runs it, its
 // capacity, offered rate, local load, spare capacity (capacity minus the
-// forecast own-user load) and excess (forecast own-user load above
-// capacity), and the node's resources. Strategies call it and add grants or
-// data.
+// forecast own-user load), excess (forecast own-user load above capacity)
+// and measured CPU and memory, and the node's resources. Strategies call it
+// and add grants or data.
 func BaseAnnouncement(s Snapshot) Announcement {
 	var a Announcement
 	for _, f := range s.Functions {
@@ -399,6 +417,8 @@ func BaseAnnouncement(s Snapshot) Announcement {
 			Load:     f.Local,
 			Spare:    math.Max(0, f.Capacity-f.Forecast),
 			Excess:   math.Max(0, f.Forecast-f.Capacity),
+			CPU:      f.CPU,
+			Memory:   f.Memory,
 		})
 	}
 	a.Resources = s.Resources

@@ -16,7 +16,7 @@ import (
 // TestConformance runs the conformance suite every strategy author should
 // run on their strategy.
 func TestConformance(t *testing.T) {
-	strategytest.Run(t, func() strategy.Strategy { return &Spare{Headroom: 0.05} })
+	strategytest.Run(t, strategy.NewFactory(func() *Spare { return &Spare{Headroom: 0.05} }))
 }
 
 // TestPluggedIntoTheAgent runs the reference command line's demo with the

@@ -47,6 +47,11 @@
 // Refusals are exported on /metrics as
 // dfaas_listener_refused_total{listener="faas",reason}.
 //
+// An OpenWhisk (NewOpenWhisk) serves the same functions as the actions of
+// one OpenWhisk namespace through a subset of OpenWhisk's REST API, with web
+// actions, activations and the user-events metrics (dfaas faas --api
+// openwhisk).
+//
 // It is the default FaaS of the reference agent and of dfaas demo, and the
 // standalone server of dfaas faas. A Server also implements faas.Backend
 // in-process.

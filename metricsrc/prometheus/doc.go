@@ -15,7 +15,11 @@
 //   - per function, from the FaaS gateway (OpenFaaS names,
 //     gateway_function_invocation_total and gateway_functions_seconds):
 //     invocation rate by status class (success, refused with 429, errors)
-//     and mean latency of successful invocations;
+//     and mean latency of successful invocations; or, with Config.Series
+//     SeriesOpenWhisk, from OpenWhisk's user-events service
+//     (openwhisk_action_activations_total, openwhisk_action_status,
+//     openwhisk_action_duration_seconds of one namespace): activation rate,
+//     successes, errors and mean duration;
 //   - the node, from node_exporter: busy CPU cores, cores, memory in use
 //     and in total;
 //   - the up state of the three scrape targets.

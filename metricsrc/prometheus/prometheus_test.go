@@ -103,12 +103,14 @@ func TestQueryGolden(t *testing.T) {
 		qc            QueryConfig
 		window, scrap time.Duration
 	}{
-		{"defaults, 5s period, 5s scrapes", QueryConfig{da, dg, dn}, 5 * time.Second, 5 * time.Second},
+		{"defaults, 5s period, 5s scrapes", QueryConfig{Agent: da, Gateway: dg, Node: dn}, 5 * time.Second, 5 * time.Second},
 		{"one instance, 100ms period, 1s scrapes", QueryConfig{
-			Selectors{"job": "dfaas-agent", "instance": "10.0.0.5:8080"},
-			Selectors{"job": "openfaas-gateway", "instance": `we"ird\host`},
-			Selectors{}}, 100 * time.Millisecond, time.Second},
-		{"1.5s period, 250ms scrapes", QueryConfig{da, dg, dn}, 1500 * time.Millisecond, 250 * time.Millisecond},
+			Agent:   Selectors{"job": "dfaas-agent", "instance": "10.0.0.5:8080"},
+			Gateway: Selectors{"job": "openfaas-gateway", "instance": `we"ird\host`},
+			Node:    Selectors{}}, 100 * time.Millisecond, time.Second},
+		{"1.5s period, 250ms scrapes", QueryConfig{Agent: da, Gateway: dg, Node: dn}, 1500 * time.Millisecond, 250 * time.Millisecond},
+		{"OpenWhisk's user-events series, namespace guest", QueryConfig{Agent: da, Gateway: DefaultOpenWhiskSelectors(), Node: dn,
+			Series: SeriesOpenWhisk, Namespace: "guest"}, 5 * time.Second, time.Second},
 	} {
 		fmt.Fprintf(&buf, "# %s\n%s\n\n", tc.name, Query(tc.qc, Range(tc.window, tc.scrap)))
 	}

@@ -77,6 +77,12 @@ type QueryConfig struct {
 	// Agent selects the agent's scrape target (dfaas_proxy_* counters),
 	// Gateway the FaaS gateway's, Node node_exporter's.
 	Agent, Gateway, Node Selectors
+	// Series says which platform's per-function series the Gateway
+	// target holds ("" is SeriesOpenFaaS).
+	Series Series
+	// Namespace, with SeriesOpenWhisk, counts only the actions of this
+	// namespace (all when empty or "_").
+	Namespace string
 }
 
 // Range returns the rate() range for a control window: the window, but at
@@ -138,8 +144,7 @@ func Parts(c QueryConfig, rng time.Duration) []Part {
 	rate := func(by, metric, sel string) string {
 		return fmt.Sprintf("sum by (%s) (rate(%s{%s}%s))", by, metric, sel, r)
 	}
-	success := c.Gateway.matchers(`code=~"2.."`)
-	return []Part{
+	parts := []Part{
 		{qOffered, rate("function", MetricOffered, a)},
 		{qLocal, rate("function", MetricLocal, a)},
 		{qReceived, rate("function", MetricReceived, a)},
@@ -150,9 +155,9 @@ func Parts(c QueryConfig, rng time.Duration) []Part {
 		{qNbReceived, rate("function, neighbour", MetricNeighbourReceived, a)},
 		{qProxySecs, rate("function", MetricLocalDuration+"_sum", a)},
 		{qProxyCount, rate("function", MetricLocalDuration+"_count", a)},
-		{qGwInvoked, rate("function_name, code", "gateway_function_invocation_total", g)},
-		{qGwSecs, rate("function_name", "gateway_functions_seconds_sum", success)},
-		{qGwCount, rate("function_name", "gateway_functions_seconds_count", success)},
+	}
+	parts = append(parts, gatewayParts(c, rate)...)
+	return append(parts, []Part{
 		{qCPUBusy, fmt.Sprintf("sum(rate(node_cpu_seconds_total{%s}%s))", c.Node.matchers(`mode!~"idle|iowait"`), r)},
 		{qCPUCores, fmt.Sprintf("count(node_cpu_seconds_total{%s})", c.Node.matchers(`mode="idle"`))},
 		{qMemTotal, fmt.Sprintf("sum(node_memory_MemTotal_bytes{%s})", n)},
@@ -160,7 +165,7 @@ func Parts(c QueryConfig, rng time.Duration) []Part {
 		{qAgentUp, fmt.Sprintf("min(up{%s})", a)},
 		{qGatewayUp, fmt.Sprintf("min(up{%s})", g)},
 		{qNodeUp, fmt.Sprintf("min(up{%s})", n)},
-	}
+	}...)
 }
 
 // Query returns the single PromQL expression a Source evaluates: every

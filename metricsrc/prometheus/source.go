@@ -45,8 +45,13 @@ type Config struct {
 	// instance matcher when one Prometheus scrapes several nodes.
 	Agent, Gateway, Node Selectors
 	// Namespace, if set, is removed from the gateway's function names
-	// ("figlet.openfaas-fn" is function "figlet").
+	// ("figlet.openfaas-fn" is function "figlet"); with SeriesOpenWhisk,
+	// only the actions of this namespace count (all when "_").
 	Namespace string
+	// Series says which platform's per-function series the Gateway target
+	// holds: SeriesOpenFaaS (the default) or SeriesOpenWhisk (then a nil
+	// Gateway means DefaultOpenWhiskSelectors).
+	Series Series
 	// Timeout bounds each query. If zero, DefaultTimeout.
 	Timeout time.Duration
 	// Transport, if not nil, carries the requests (default: a new
@@ -82,14 +87,23 @@ func New(cfg Config) (*Source, error) {
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("prometheus: negative Timeout %v", cfg.Timeout)
 	}
+	if err := validSeries(cfg.Series); err != nil {
+		return nil, fmt.Errorf("prometheus: %w", err)
+	}
 	da, dg, dn := defaultSelectors()
+	if cfg.Series == SeriesOpenWhisk {
+		dg = DefaultOpenWhiskSelectors()
+	}
 	orDefault := func(s, def Selectors) Selectors {
 		if s == nil {
 			return def
 		}
 		return s
 	}
-	qc := QueryConfig{Agent: orDefault(cfg.Agent, da), Gateway: orDefault(cfg.Gateway, dg), Node: orDefault(cfg.Node, dn)}
+	qc := QueryConfig{Agent: orDefault(cfg.Agent, da), Gateway: orDefault(cfg.Gateway, dg), Node: orDefault(cfg.Node, dn), Series: cfg.Series}
+	if cfg.Series == SeriesOpenWhisk {
+		qc.Namespace = cfg.Namespace
+	}
 	for name, s := range map[string]Selectors{"Agent": qc.Agent, "Gateway": qc.Gateway, "Node": qc.Node} {
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("prometheus: %s selectors: %w", name, err)
@@ -231,6 +245,9 @@ func Decode(vec model.Vector, namespace string) Reading {
 		if namespace != "" {
 			gwName = strings.TrimSuffix(gwName, "."+namespace)
 		}
+		if gwName == "" {
+			gwName = actionName(m) // OpenWhisk's series
+		}
 		switch q {
 		case qOffered, qLocal, qReceived, qForwarded, qRejected, qFailed:
 			if name == "" {
@@ -287,15 +304,33 @@ func Decode(vec model.Vector, namespace string) Reading {
 			}
 			f := fn(gwName)
 			f.HasGateway = true
-			f.Invocations += v
+			f.Invocations = addRate(f.Invocations, v)
 			code := string(m["code"])
 			switch {
 			case strings.HasPrefix(code, "2"):
-				f.Success += v
+				f.Success = addRate(f.Success, v)
 			case code == "429":
-				f.Refused += v
+				f.Refused = addRate(f.Refused, v)
 			case strings.HasPrefix(code, "5"):
-				f.Errors += v
+				f.Errors = addRate(f.Errors, v)
+			}
+		case qOwActivations:
+			if gwName == "" {
+				continue
+			}
+			f := fn(gwName)
+			f.HasGateway = true
+			f.Invocations = addRate(f.Invocations, v)
+		case qOwStatus:
+			if gwName == "" {
+				continue
+			}
+			f := fn(gwName)
+			f.HasGateway = true
+			if m["status"] == "success" {
+				f.Success = addRate(f.Success, v)
+			} else {
+				f.Errors = addRate(f.Errors, v)
 			}
 		case qGwSecs, qGwCount:
 			if gwName == "" {
@@ -350,6 +385,15 @@ func Decode(vec model.Vector, namespace string) Reading {
 	}
 	slices.SortFunc(r.Functions, func(a, b FunctionReading) int { return strings.Compare(a.Name, b.Name) })
 	return r
+}
+
+// addRate adds two finite non-negative rates, saturating at the largest
+// float64 instead of overflowing to +Inf.
+func addRate(a, b float64) float64 {
+	if s := a + b; !math.IsInf(s, 0) {
+		return s
+	}
+	return math.MaxFloat64
 }
 
 // Interface guards.

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/proxyctl"
+	"github.com/dfaas-go/dfaas/proxyctl/routing"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
 // table is the compiled, immutable routing state built from a
-// proxyctl.State. Only the pickers and buckets inside it mutate, under their
-// own locks.
+// proxyctl.State. Only the routes' pickers and buckets mutate, under the
+// route's lock.
 type table struct {
 	self       strategy.NodeID
 	local      map[string]proxyctl.Function
@@ -49,96 +50,47 @@ type action struct {
 	route *route
 }
 
-// route is the compiled decision for one function.
+// route is the compiled decision for one function: the routing algorithm
+// (package routing) under a lock, and where its destinations are.
 type route struct {
 	fn       string
 	deployed bool
-	all      picker // over [local, reject, forward...]
-	overflow picker // over forward... (for requests above the local limit)
-	dests    []*neighbour
-	limit    *bucket // local limit; nil if none
-	admit    map[strategy.NodeID]*bucket
+	dests    []*neighbour // forwarding destinations, by routing index
+
+	mu sync.Mutex
+	r  routing.Route
 }
 
-// picker realises weights exactly with a smooth weighted round robin (the
-// algorithm of nginx and HAProxy): over any window of W requests each
-// destination gets its share of W to within one request.
-type picker struct {
-	mu      sync.Mutex
-	weights []float64
-	current []float64
-	total   float64
+// pick routes one user request at time now.
+func (rt *route) pick(now time.Time) (routing.Choice, int) {
+	rt.mu.Lock()
+	c, i := rt.r.Pick(now)
+	rt.mu.Unlock()
+	return c, i
 }
 
-func newPicker(weights []float64) picker {
-	var t float64
-	for _, w := range weights {
-		t += w
-	}
-	return picker{weights: weights, current: make([]float64, len(weights)), total: t}
+// admit reports whether neighbour from is within its admission limit.
+func (rt *route) admit(from strategy.NodeID, now time.Time) bool {
+	rt.mu.Lock()
+	ok := rt.r.Admit(from, now)
+	rt.mu.Unlock()
+	return ok
 }
 
-// pick returns the index of the next destination, or -1 if every weight is
-// zero.
-func (p *picker) pick() int {
-	if p.total <= 0 {
-		return -1
-	}
-	p.mu.Lock()
-	best := -1
-	for i, w := range p.weights {
-		if w <= 0 {
-			continue
-		}
-		p.current[i] += w
-		if best < 0 || p.current[i] > p.current[best] {
-			best = i
-		}
-	}
-	p.current[best] -= p.total
-	p.mu.Unlock()
-	return best
+// takeLocal reports whether a request may be served locally within the
+// local limit.
+func (rt *route) takeLocal(now time.Time) bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.r.TakeLocal(now)
 }
 
-// bucket is a token bucket limiting a rate, with a burst of burstWindow
-// worth of tokens (at least 1, unless the rate is 0: then it refuses all).
-type bucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-// burstWindow is how much of a limited rate may arrive at once.
-const burstWindow = 500 * time.Millisecond
-
-func newBucket(rate float64, now time.Time) *bucket {
-	b := rate * burstWindow.Seconds()
-	if rate > 0 {
-		b = max(1, b)
-	}
-	return &bucket{rate: rate, burst: b, tokens: b, last: now}
-}
-
-// take consumes a token at time now and reports whether one was available.
-func (b *bucket) take(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = min(b.burst, b.tokens+dt*b.rate)
-		b.last = now
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true
-	}
-	return false
-}
-
-// compile builds a table from a validated state. Buckets of the previous
-// table with the same rate are carried over so that a re-applied decision
-// does not refill them.
+// compile builds a table from a validated state. The buckets of the
+// previous table carry over with the tokens they have left (see
+// routing.Bucket.Carry), so that a new or re-applied decision neither
+// refills them nor lets a burst through. (Requests still routed by the
+// previous table while the new one is built take from the old buckets: at
+// most the few requests in flight at the switch.)
 func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 	t := &table{
 		self:       s.Self,
@@ -165,36 +117,24 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 	}
 	for _, r := range s.Decision.Routes {
 		_, deployed := t.local[r.Function]
-		rt := &route{fn: r.Function, deployed: deployed, admit: map[strategy.NodeID]*bucket{}}
-		weights := []float64{r.Local, r.Reject}
-		var fwd []float64
+		rt := &route{fn: r.Function, deployed: deployed}
 		for _, sh := range r.Forward {
 			nb := t.neighbours[sh.Node]
 			if nb == nil {
 				return nil, fmt.Errorf("route %q: unknown neighbour %q", r.Function, sh.Node)
 			}
 			rt.dests = append(rt.dests, nb)
-			weights = append(weights, sh.Share)
-			fwd = append(fwd, sh.Share)
 		}
-		rt.all, rt.overflow = newPicker(weights), newPicker(fwd)
-		var old *route
-		if prev != nil {
-			old = prev.routes[r.Function]
-		}
-		if r.LocalLimit > 0 {
-			rt.limit = carry(old, func(o *route) *bucket { return o.limit }, r.LocalLimit, now)
-		}
-		for _, l := range r.Admit {
-			rt.admit[l.Node] = carry(old, func(o *route) *bucket { return o.admit[l.Node] }, l.Rate, now)
-		}
+		rt.r = routing.Compile(r, prev.route(r.Function), now)
 		t.routes[r.Function] = rt
 	}
 	// Default routes: functions deployed here stay local; functions that
 	// only neighbours run are split evenly among them.
 	for name := range t.local {
 		if t.routes[name] == nil {
-			t.routes[name] = &route{fn: name, deployed: true, all: newPicker([]float64{1, 0})}
+			rt := &route{fn: name, deployed: true}
+			rt.r, _ = routing.Default(true, 0)
+			t.routes[name] = rt
 		}
 	}
 	for name, nbs := range runners {
@@ -202,27 +142,23 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 			continue
 		}
 		rt := &route{fn: name, dests: nbs}
-		w := []float64{0, 0}
-		var fwd []float64
-		for range nbs {
-			w = append(w, 1)
-			fwd = append(fwd, 1)
-		}
-		rt.all, rt.overflow = newPicker(w), newPicker(fwd)
+		rt.r, _ = routing.Default(false, len(nbs))
 		t.routes[name] = rt
 	}
 	return t, nil
 }
 
-// carry returns the previous bucket if it limits the same rate, else a new
-// one.
-func carry(old *route, get func(*route) *bucket, rate float64, now time.Time) *bucket {
-	if old != nil {
-		if b := get(old); b != nil && b.rate == rate {
-			return b
-		}
+// route returns a copy of the compiled route of fn in t (nil if none),
+// read under its lock, for the next table to carry its buckets over from.
+func (t *table) route(fn string) *routing.Route {
+	if t == nil || t.routes[fn] == nil {
+		return nil
 	}
-	return newBucket(rate, now)
+	rt := t.routes[fn]
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	r := rt.r
+	return &r
 }
 
 // decide routes one request for function fn. from and token are the
@@ -238,10 +174,8 @@ func (t *table) decide(fn string, from, token string, now time.Time) action {
 		if _, ok := t.local[fn]; !ok {
 			return action{kind: kindNoRoute}
 		}
-		if rt != nil {
-			if b := rt.admit[nb.id]; b != nil && !b.take(now) {
-				return action{kind: kindAdmission}
-			}
+		if rt != nil && !rt.admit(nb.id, now) {
+			return action{kind: kindAdmission}
 		}
 		return action{kind: kindLocal, route: rt}
 	}
@@ -249,22 +183,13 @@ func (t *table) decide(fn string, from, token string, now time.Time) action {
 	if rt == nil {
 		return action{kind: kindNoRoute}
 	}
-	i := rt.all.pick()
-	switch {
-	case i < 0:
-		return action{kind: kindReject, route: rt}
-	case i == 0:
-		if rt.limit != nil && !rt.limit.take(now) {
-			if j := rt.overflow.pick(); j >= 0 {
-				return action{kind: kindForward, to: rt.dests[j], route: rt}
-			}
-			return action{kind: kindReject, route: rt}
-		}
+	switch c, i := rt.pick(now); c {
+	case routing.Local:
 		return action{kind: kindLocal, route: rt}
-	case i == 1:
-		return action{kind: kindReject, route: rt}
+	case routing.Forward:
+		return action{kind: kindForward, to: rt.dests[i], route: rt}
 	default:
-		return action{kind: kindForward, to: rt.dests[i-2], route: rt}
+		return action{kind: kindReject, route: rt}
 	}
 }
 
@@ -275,7 +200,7 @@ func (rt *route) fallback(failed *neighbour, now time.Time) (local bool, to *nei
 	if rt == nil {
 		return false, nil, false
 	}
-	if rt.deployed && (rt.limit == nil || rt.limit.take(now)) {
+	if rt.deployed && rt.takeLocal(now) {
 		return true, nil, true
 	}
 	for _, nb := range rt.dests {

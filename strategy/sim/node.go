@@ -1,45 +1,40 @@
 package sim
 
 import (
-	"cmp"
-	"math"
 	"math/rand/v2"
-	"slices"
 	"time"
 
-	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/proxyctl/routing"
 	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/control"
 )
 
 // simNode is one node of a run: its proxy (routes, limits, counters), its
-// functions (stations) and its agent (snapshots, strategy, announcements).
+// functions (stations) and its agent, which is the control core the live
+// agent runs (package strategy/control) fed from the proxy's counters.
 type simNode struct {
 	e    *engine
 	idx  int32
 	id   strategy.NodeID
 	st   strategy.Strategy
-	seed uint64
-	rng  *rand.Rand // the proxy's routing choices
+	core *control.Core
 
-	links  []link // sorted by peer ID
-	linkOf map[int32]int32
+	links   []link // sorted by peer ID
+	linkOf  map[int32]int32
+	members []strategy.NodeID // the linked peers, as the agent's directory lists them
+	peers   []control.Peer
 
 	// Per function index.
 	stations []*station // nil where not deployed
 	deployed []Function
 	cnt      []counters
 	routes   []route
-	runners  [][]int32 // link indices of the neighbours running it, as the proxy knows them
 
-	// Agent state, as in package dfaas's Node.
-	cycle      uint64
-	last       []counters // the previous reading of the counters
-	hasLast    bool
-	nbs        map[int32]*neighbourState
-	forecasts  map[string]forecast.Forecaster
-	applied    strategy.Decision
-	hasApplied bool
-	snapshot   strategy.Snapshot
+	// The agent's observation of its proxy and functions.
+	last     []counters // the previous reading of the counters
+	hasLast  bool
+	obs      control.Observation
+	applyErr error // if set, applying a decision fails as a failing proxy does (tests)
 
 	stats   nodeStats
 	latency histogram
@@ -50,12 +45,6 @@ type link struct {
 	peer int32
 	rtt  time.Duration
 	half int64 // one-way delay, ns
-}
-
-// neighbourState is the latest announcement heard from a neighbour.
-type neighbourState struct {
-	a        strategy.Announcement
-	received int64
 }
 
 // nodeStats counts the user requests that arrived at a node, by outcome.
@@ -143,120 +132,34 @@ func (s *station) pop() waiting {
 	return w
 }
 
-// route is a decision's route compiled for the proxy, as the embedded
-// proxy (proxyctl/embedded) compiles it: a smooth weighted round robin over
-// [local, reject, forward...], another over the forwarding shares for
-// requests above the local limit, and token buckets for the limits.
+// route is a decision's route compiled for the proxy, by the embedded
+// proxy's routing algorithm (package proxyctl/routing), with the links its
+// forwarding destinations are.
 type route struct {
-	ok       bool
-	all      picker
-	overflow picker
-	fwdLink  []int32
-	limit    *bucket           // LocalLimit, nil when none
-	admit    map[int32]*bucket // Admit, by origin node
+	ok      bool
+	r       routing.Route
+	fwdLink []int32
 }
 
-// picker realises weights exactly with a smooth weighted round robin (the
-// algorithm of nginx, HAProxy and the embedded proxy).
-type picker struct {
-	weights []float64
-	current []float64
-	total   float64
-}
-
-func newPicker(weights []float64) picker {
-	var t float64
-	for _, w := range weights {
-		t += w
-	}
-	return picker{weights: weights, current: make([]float64, len(weights)), total: t}
-}
-
-// pick returns the index of the next destination, or -1 if every weight is
-// zero.
-func (p *picker) pick() int {
-	if p.total <= 0 {
-		return -1
-	}
-	best := -1
-	for i, w := range p.weights {
-		if w <= 0 {
-			continue
-		}
-		p.current[i] += w
-		if best < 0 || p.current[i] > p.current[best] {
-			best = i
-		}
-	}
-	p.current[best] -= p.total
-	return best
-}
-
-// bucket is a token bucket: rate tokens per second, at most burst, which
-// starts full.
-type bucket struct {
-	rate, burst, tokens float64
-	last                int64
-}
-
-func newBucket(rate float64, now int64) *bucket {
-	b := math.Max(1, rate*LimiterWindow.Seconds())
-	return &bucket{rate: rate, burst: b, tokens: b, last: now}
-}
-
-// carry returns the bucket of a limit in a newly applied decision: the old
-// one, set to the new rate with the tokens it has left (at most the new
-// burst), or a new full one when there was none. (The embedded proxy, at
-// the time of writing, starts a full bucket whenever the rate changes,
-// which lets a burst through at every decision; see docs/strategies.md.)
-func carry(old *bucket, rate float64, now int64) *bucket {
-	if old == nil {
-		return newBucket(rate, now)
-	}
-	old.refill(now)
-	old.rate = rate
-	old.burst = math.Max(1, rate*LimiterWindow.Seconds())
-	old.tokens = math.Min(old.tokens, old.burst)
-	return old
-}
-
-// refill adds the tokens earned up to now.
-func (b *bucket) refill(now int64) {
-	if now > b.last {
-		b.tokens = math.Min(b.burst, b.tokens+b.rate*float64(now-b.last)/1e9)
-		b.last = now
-	}
-}
-
-// take consumes a token at time now and reports whether one was available.
-func (b *bucket) take(now int64) bool {
-	b.refill(now)
-	if b.tokens >= 1 {
-		b.tokens--
-		return true
-	}
-	return false
-}
-
-func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64) *simNode {
+func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64) (*simNode, error) {
 	nf := len(e.fnNames)
 	sn := &simNode{
-		e:         e,
-		idx:       idx,
-		id:        strategy.NodeID(n.ID),
-		st:        st,
-		seed:      seed,
-		rng:       rand.New(rand.NewPCG(seed, 0x9a0c)),
-		linkOf:    map[int32]int32{},
-		stations:  make([]*station, nf),
-		deployed:  make([]Function, nf),
-		cnt:       make([]counters, nf),
-		last:      make([]counters, nf),
-		routes:    make([]route, nf),
-		runners:   make([][]int32, nf),
-		nbs:       map[int32]*neighbourState{},
-		forecasts: map[string]forecast.Forecaster{},
+		e:        e,
+		idx:      idx,
+		id:       strategy.NodeID(n.ID),
+		st:       st,
+		linkOf:   map[int32]int32{},
+		stations: make([]*station, nf),
+		deployed: make([]Function, nf),
+		cnt:      make([]counters, nf),
+		last:     make([]counters, nf),
+		routes:   make([]route, nf),
 	}
+	core, err := control.New(e.coreConfig(sn.id, seed))
+	if err != nil {
+		return nil, err
+	}
+	sn.core = core
 	for _, f := range n.Functions {
 		i := e.fnIdx[f.Name]
 		sn.deployed[i] = f
@@ -266,8 +169,16 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 			timeout: int64(f.Timeout),
 			rng:     rand.New(rand.NewPCG(e.sc.Seed, 0x5e41<<40|uint64(idx)<<20|uint64(i))),
 		}
+		// Before its first decision the proxy serves locally.
+		sn.routes[i].r, sn.routes[i].ok = routing.Default(true, 0)
 	}
-	return sn
+	return sn, nil
+}
+
+// coreConfig configures the control core of node id as the agent's
+// defaults do (expiry 3 periods, no data-network limits).
+func (e *engine) coreConfig(id strategy.NodeID, seed uint64) control.Config {
+	return control.Config{Self: id, Period: time.Duration(e.period), Expiry: time.Duration(e.expiry), Seed: seed, Forecaster: e.cfg.Forecaster}
 }
 
 func (n *simNode) addLink(peer int32, rtt time.Duration) {
@@ -277,7 +188,7 @@ func (n *simNode) addLink(peer int32, rtt time.Duration) {
 // --- Data plane ---
 
 // userRequest routes a user request for function fn arriving now, as the
-// proxy does (see strategy.Decision).
+// proxy does (see strategy.Decision and package proxyctl/routing).
 func (n *simNode) userRequest(now int64, fn int32) {
 	c := &n.cnt[fn]
 	c.exists = true
@@ -285,31 +196,14 @@ func (n *simNode) userRequest(now int64, fn int32) {
 	n.stats.offered++
 	r := &n.routes[fn]
 	if !r.ok {
-		// No route (only before the first decision, or for a function
-		// nobody runs): local if deployed, else evenly among the
-		// neighbours running it, else 404.
-		switch {
-		case n.stations[fn] != nil:
-			n.admitLocal(now, fn, n.idx, now, 0)
-		case len(n.runners[fn]) > 0:
-			n.forward(now, fn, n.runners[fn][n.rng.IntN(len(n.runners[fn]))])
-		default:
-			n.reject(fn, n.idx)
-		}
+		n.reject(fn, n.idx) // no route: nobody runs it
 		return
 	}
-	switch i := r.all.pick(); {
-	case i == 0:
-		if r.limit == nil || r.limit.take(now) {
-			n.admitLocal(now, fn, n.idx, now, 0)
-		} else if j := r.overflow.pick(); j >= 0 {
-			// Above the local limit: overflow to the forwarding shares.
-			n.forward(now, fn, r.fwdLink[j])
-		} else {
-			n.reject(fn, n.idx)
-		}
-	case i >= 2:
-		n.forward(now, fn, r.fwdLink[i-2])
+	switch choice, i := r.r.Pick(wallClock(now)); choice {
+	case routing.Local:
+		n.admitLocal(now, fn, n.idx, now, 0)
+	case routing.Forward:
+		n.forward(now, fn, r.fwdLink[i])
 	default:
 		n.reject(fn, n.idx)
 	}
@@ -351,11 +245,9 @@ func (n *simNode) fail(fn int32, origin int32) {
 func (n *simNode) remoteRequest(ev event) {
 	c := &n.cnt[ev.fn]
 	c.exists = true
-	if r := &n.routes[ev.fn]; r.ok && r.admit != nil {
-		if b := r.admit[ev.aux]; b != nil && !b.take(ev.t) {
-			n.reject(ev.fn, ev.aux)
-			return
-		}
+	if r := &n.routes[ev.fn]; r.ok && !r.r.Admit(n.e.nodes[ev.aux].id, wallClock(ev.t)) {
+		n.reject(ev.fn, ev.aux)
+		return
 	}
 	n.admitLocal(ev.t, ev.fn, ev.aux, ev.t0, ev.half)
 }
@@ -420,84 +312,72 @@ func (n *simNode) purge(now int64) {
 
 // --- Control plane (the agent) ---
 
-// receive stores an announcement from neighbour from, keeping only the
-// grants addressed to this node (as Node.accept does).
-func (n *simNode) receive(now int64, from int32, a strategy.Announcement) {
-	a.Grants = slices.DeleteFunc(a.Grants, func(g strategy.Grant) bool { return g.To != n.id })
-	n.nbs[from] = &neighbourState{a: a, received: now}
+// receive hands a message from neighbour from to the agent's core (which
+// keeps only the grants addressed to this node, as in the agent).
+func (n *simNode) receive(now int64, from int32, m control.Message) {
+	// The engine delivers only well-formed messages, in order: the core
+	// drops nothing here.
+	_ = n.core.Receive(n.e.nodes[from].id, m, wallClock(now))
 }
 
-// tick is one control cycle (Node.Step): sample, snapshot, decide, apply,
-// announce.
+// tick is one control cycle, as the agent's (dfaas.Node.Step): observe,
+// snapshot, decide, apply, announce.
 func (n *simNode) tick(now int64) {
-	n.cycle++
 	n.purge(now)
-	for id, ns := range n.nbs {
-		if now-ns.received > n.e.expiry {
-			delete(n.nbs, id)
-		}
-	}
-	snap := n.buildSnapshot(now)
+	snap, err := n.core.Observe(n.observe(now))
 	var d strategy.Decision
-	err := snap.Validate()
 	if err == nil {
-		d, err = strategy.SafeDecide(n.st, snap)
-		if err == nil {
-			completeDecision(&d, snap)
-			err = d.Validate(snap)
-		}
-		n.snapshot = snap
+		d, err = control.Decide(n.st, snap)
 	}
 	if obs := n.e.cfg.Observe; obs != nil {
 		obs(snap, d, err)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		n.e.strategyErrors++
-		n.announce(now, n.appliedAnnouncement())
-		return
+	case n.applyErr == nil:
+		n.apply(now, d, snap)
+		var accepted []strategy.NodeID
+		if n.e.cfg.Handshake {
+			accepted = n.heard()
+		}
+		n.core.Commit(d, accepted)
 	}
-	n.apply(now, d)
-	n.announce(now, d.Announce)
+	for _, out := range n.core.Outbox(n.members) {
+		li, ok := n.linkByID(out.To)
+		if !ok {
+			continue // the core announces only to linked peers here
+		}
+		l := n.links[li]
+		accepts := out.Accepted || !n.e.cfg.Handshake
+		n.e.send(now, n.idx, l.peer, l.half, control.Message{Seq: out.Seq, Accepts: accepts, Announcement: out.Announcement})
+	}
 }
 
-// buildSnapshot builds the snapshot as Node.buildSnapshot in package dfaas
-// does: rates from the difference of the proxy's cumulative counters over
-// the period (zero, with no window, on the first cycle), the stated
-// capacity and concurrency of the deployed functions, the fresh
-// neighbours with their latest announcements, and the functions they run.
-func (n *simNode) buildSnapshot(now int64) strategy.Snapshot {
-	e := n.e
-	s := strategy.Snapshot{
-		Self:   n.id,
-		Now:    wallClock(now),
-		Period: time.Duration(e.period),
-		Seed:   splitmix64(n.seed ^ splitmix64(n.cycle)),
-		Prev:   n.applied.Clone(),
+// heard returns the neighbours the core keeps: those the proxy accepts
+// requests from once a decision is applied.
+func (n *simNode) heard() []strategy.NodeID {
+	nbs := n.core.Neighbours()
+	ids := make([]strategy.NodeID, len(nbs))
+	for i, nb := range nbs {
+		ids[i] = nb.ID
 	}
-	for _, l := range n.links {
-		ns := n.nbs[l.peer]
-		if ns == nil {
-			continue
-		}
-		s.Neighbours = append(s.Neighbours, strategy.Neighbour{
-			ID:           e.nodes[l.peer].id,
-			Age:          time.Duration(max(0, now-ns.received)),
-			RTT:          l.rtt,
-			Announcement: ns.a.Clone(),
-		})
-	}
+	return ids
+}
 
-	byName := map[string]*strategy.Function{}
-	get := func(name string) *strategy.Function {
-		if f := byName[name]; f != nil {
-			return f
-		}
-		f := &strategy.Function{Name: name}
-		byName[name] = f
-		return f
-	}
+// observe reads what the agent observes at now, as the live agent's parts
+// report it: the deployed functions with their stated capacity and
+// concurrency (as the dfaas.maxrate and dfaas.concurrency labels give
+// them), the rates from the difference of the proxy's cumulative counters
+// over the period (zero, with no window, on the first cycle, as
+// metricsrc.Delta gives them), the node's CPU usage (see NodeCores) and the
+// links as the transport's directory lists them.
+func (n *simNode) observe(now int64) control.Observation {
+	e := n.e
+	o := &n.obs // reused: the core keeps none of it
+	*o = control.Observation{Now: wallClock(now), Deployed: o.Deployed[:0], Rates: o.Rates[:0], Measured: n.hasLast, Peers: n.peers}
 	if !e.cfg.NoResources {
-		s.Resources.CPUCores = NodeCores
+		o.Resources.CPUCores = NodeCores
 	}
 	for i, st := range n.stations {
 		if st == nil {
@@ -506,183 +386,71 @@ func (n *simNode) buildSnapshot(now int64) strategy.Snapshot {
 		// The node's CPU usage, as node_exporter would report it: a
 		// function's busy servers each use NodeCores/Concurrency cores.
 		if u := st.utilization(now, e.period); n.hasLast && !e.cfg.NoResources {
-			s.Resources.CPU += u * NodeCores
+			o.Resources.CPU += u * NodeCores
 		}
-		f := get(e.fnNames[i])
-		f.Deployed = true
-		f.Replicas = 1
-		f.Capacity = n.deployed[i].Capacity
-		f.Concurrency = n.deployed[i].Concurrency
+		o.Deployed = append(o.Deployed, strategy.Function{
+			Name: e.fnNames[i], Replicas: 1, Capacity: n.deployed[i].Capacity, Concurrency: n.deployed[i].Concurrency,
+		})
 	}
-	s.Resources.CPU = min(s.Resources.CPU, NodeCores)
-	window := n.hasLast
+	o.Resources.CPU = min(o.Resources.CPU, NodeCores)
 	secs := float64(e.period) / 1e9
-	for i := range n.cnt {
-		c := n.cnt[i]
+	for i, c := range n.cnt {
 		if !c.exists {
 			continue
 		}
-		f := get(e.fnNames[i])
-		if !window {
-			continue
+		f := strategy.Function{Name: e.fnNames[i]}
+		if n.hasLast {
+			old := n.last[i]
+			f.Offered = float64(c.offered-old.offered) / secs
+			f.Local = float64(c.local-old.local) / secs
+			f.FromNeighbours = float64(c.fromNeighbours-old.fromNeighbours) / secs
+			f.Forwarded = float64(c.forwarded-old.forwarded) / secs
+			f.Rejected = float64(c.rejected-old.rejected) / secs
+			f.Failed = float64(c.failed-old.failed) / secs
+			if k := c.latencyCount - old.latencyCount; k > 0 {
+				f.Latency = time.Duration((c.latencySum - old.latencySum) / float64(k) * 1e9)
+			}
 		}
-		o := n.last[i]
-		f.Offered = float64(c.offered-o.offered) / secs
-		f.Local = float64(c.local-o.local) / secs
-		f.FromNeighbours = float64(c.fromNeighbours-o.fromNeighbours) / secs
-		f.Forwarded = float64(c.forwarded-o.forwarded) / secs
-		f.Rejected = float64(c.rejected-o.rejected) / secs
-		f.Failed = float64(c.failed-o.failed) / secs
-		if k := c.latencyCount - o.latencyCount; k > 0 {
-			f.Latency = time.Duration((c.latencySum - o.latencySum) / float64(k) * 1e9)
-		}
+		o.Rates = append(o.Rates, f)
 	}
 	copy(n.last, n.cnt)
 	n.hasLast = true
-	for _, nb := range s.Neighbours {
-		for _, fs := range nb.Announcement.Functions {
-			if fs.Deployed {
-				get(fs.Name)
-			}
-		}
-	}
-	for name, f := range byName {
-		f.Forecast = f.Offered
-		if e.cfg.Forecaster != nil {
-			fc := n.forecasts[name]
-			if fc == nil {
-				fc = e.cfg.Forecaster()
-				n.forecasts[name] = fc
-			}
-			if window {
-				fc.Observe(f.Offered)
-			}
-			f.Forecast = sanitize(fc.Forecast())
-		}
-		s.Functions = append(s.Functions, *f)
-	}
-	for name := range n.forecasts {
-		if byName[name] == nil {
-			delete(n.forecasts, name)
-		}
-	}
-	slices.SortFunc(s.Functions, func(a, b strategy.Function) int { return cmp.Compare(a.Name, b.Name) })
-	return s
+	return *o
 }
 
-func sanitize(v float64) float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-		return 0
-	}
-	return v
-}
-
-// splitmix64 derives well-mixed per-cycle seeds, as the agent does.
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
-// completeDecision fills what a strategy may leave out, as the agent's
-// completeDecision does: routes for functions it did not route (deployed:
-// local; else even among the neighbours running it) and the generic part of
-// the announcement.
-func completeDecision(d *strategy.Decision, s strategy.Snapshot) {
-	// Look routes up in the strategy's routes only (sorted, as Route's
-	// binary search needs), and add the missing ones afterwards.
-	strategy.SortRoutes(d.Routes)
-	var missing []strategy.Route
-	for _, f := range s.Functions {
-		if _, ok := d.Route(f.Name); ok {
-			continue
-		}
-		if f.Deployed {
-			missing = append(missing, strategy.Route{Function: f.Name, Local: 1})
-			continue
-		}
-		runners := s.Running(f.Name)
-		if len(runners) == 0 {
-			continue
-		}
-		even := map[strategy.NodeID]float64{}
-		for _, nb := range runners {
-			even[nb.ID] = 1
-		}
-		missing = append(missing, strategy.NewRoute(f.Name, 0, 0, even))
-	}
-	d.Routes = append(d.Routes, missing...)
-	strategy.SortRoutes(d.Routes)
-	base := strategy.BaseAnnouncement(s)
-	if d.Announce.Functions == nil {
-		d.Announce.Functions = base.Functions
-	}
-	if d.Announce.Resources == (strategy.Resources{}) {
-		d.Announce.Resources = base.Resources
-	}
-}
-
-func (n *simNode) appliedAnnouncement() strategy.Announcement {
-	if n.hasApplied {
-		return n.applied.Announce.Clone()
-	}
-	return strategy.BaseAnnouncement(n.snapshot)
-}
-
-// apply makes the proxy route by decision d: compiled routes (keeping the
-// state of limits that stay), and the neighbours running each function.
-func (n *simNode) apply(now int64, d strategy.Decision) {
+// apply makes the proxy route by decision d, decided on snapshot s: the
+// routes compiled by the routing algorithm (the limits' buckets carried
+// over), and default routes over the neighbours of s that run a function
+// the decision does not route, as the embedded proxy compiles them.
+func (n *simNode) apply(now int64, d strategy.Decision, s strategy.Snapshot) {
 	e := n.e
-	n.applied, n.hasApplied = d, true
+	t := wallClock(now)
 	for i := range n.routes {
-		old := n.routes[i]
+		old := &n.routes[i]
 		r, ok := d.Route(e.fnNames[i])
 		if !ok {
-			n.routes[i] = route{}
+			var runners []int32
+			for _, nb := range s.Running(e.fnNames[i]) {
+				if li, ok := n.linkByID(nb.ID); ok {
+					runners = append(runners, li)
+				}
+			}
+			nr := route{fwdLink: runners}
+			nr.r, nr.ok = routing.Default(n.stations[i] != nil, len(runners))
+			n.routes[i] = nr
 			continue
 		}
 		nr := route{ok: true}
-		weights := []float64{r.Local, r.Reject}
-		var fwd []float64
 		for _, sh := range r.Forward {
-			li, ok := n.linkByID(sh.Node)
-			if !ok {
-				continue // cannot happen: the decision was validated
-			}
-			weights = append(weights, sh.Share)
-			fwd = append(fwd, sh.Share)
+			li, _ := n.linkByID(sh.Node) // validated: a neighbour, so a link
 			nr.fwdLink = append(nr.fwdLink, li)
 		}
-		nr.all, nr.overflow = newPicker(weights), newPicker(fwd)
-		if r.LocalLimit > 0 {
-			nr.limit = carry(old.limit, r.LocalLimit, now)
+		var prev *routing.Route
+		if old.ok {
+			prev = &old.r
 		}
-		for _, l := range r.Admit {
-			o, ok := e.nodeIdx[l.Node]
-			if !ok {
-				continue
-			}
-			if nr.admit == nil {
-				nr.admit = map[int32]*bucket{}
-			}
-			nr.admit[o] = carry(old.admit[o], l.Rate, now)
-		}
+		nr.r = routing.Compile(r, prev, t)
 		n.routes[i] = nr
-	}
-	for i := range n.runners {
-		n.runners[i] = n.runners[i][:0]
-	}
-	for li, l := range n.links {
-		ns := n.nbs[l.peer]
-		if ns == nil {
-			continue
-		}
-		for _, fs := range ns.a.Functions {
-			if i, ok := e.fnIdx[fs.Name]; ok && fs.Deployed {
-				n.runners[i] = append(n.runners[i], int32(li))
-			}
-		}
 	}
 }
 
@@ -693,15 +461,4 @@ func (n *simNode) linkByID(id strategy.NodeID) (int32, bool) {
 	}
 	li, ok := n.linkOf[o]
 	return li, ok
-}
-
-// announce sends a to every neighbour, each receiving only the grants
-// addressed to it, half an RTT later.
-func (n *simNode) announce(now int64, a strategy.Announcement) {
-	for _, l := range n.links {
-		pa := a.Clone()
-		to := n.e.nodes[l.peer].id
-		pa.Grants = slices.DeleteFunc(pa.Grants, func(g strategy.Grant) bool { return g.To != to })
-		n.e.send(now, n.idx, l.peer, l.half, pa)
-	}
 }

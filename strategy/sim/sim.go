@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,16 +11,28 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/proxyctl/routing"
 	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/control"
 )
 
 // Config says how to run a scenario.
 type Config struct {
 	// Strategy is the strategy's name, as reported in the Result.
 	Strategy string
-	// New returns a fresh strategy for one node; Run calls it once per
-	// node, so a strategy that keeps state between decisions keeps it per
-	// node, as in the live agent. Required.
+	// Factory builds a fresh strategy for one node from Params; Run calls
+	// it once per node (through strategy.Factory.Build, which validates
+	// it), so a strategy that keeps state between decisions keeps it per
+	// node, as in the live agent. Required (or the deprecated New).
+	Factory strategy.Factory
+	// Params are the strategy's JSON parameters given to Factory (nil for
+	// its defaults).
+	Params json.RawMessage
+	// New returns a fresh strategy for one node; it is used when Factory
+	// is nil.
+	//
+	// Deprecated: use Factory, the shape strategy.Registry and
+	// strategytest take too (Registry.Factory returns a registered one).
 	New func() (strategy.Strategy, error)
 	// Forecaster makes one forecaster per node and function for its
 	// offered rate, as the agent's Config.Forecaster does. If nil, a
@@ -36,6 +49,12 @@ type Config struct {
 	// and gives its agents none). By default the nodes' CPU usage is
 	// modelled (see NodeCores).
 	NoResources bool
+	// Handshake models the agent's credential handshake: a node forwards
+	// to a neighbour only once that neighbour has applied a decision that
+	// accepts it (in the agent: handed it its credential), which takes a
+	// period or two after they first hear of each other. By default the
+	// simulated proxies accept every linked neighbour from the start.
+	Handshake bool
 }
 
 // EpochUnix is the wall-clock time of a run's time zero, as strategies see
@@ -62,10 +81,11 @@ const WarmupPeriods = 2
 
 // LimiterWindow is the burst a proxy's rate limit (a route's LocalLimit
 // or Admit) allows: a limit of r req/s lets r·LimiterWindow requests
-// through at once (at least one). It is the embedded proxy's value; as
-// there, a limit's bucket starts full and is kept across decisions only
-// while its rate stays the same.
-const LimiterWindow = 500 * time.Millisecond
+// through at once (at least one, unless r is 0, which refuses all). It is
+// the embedded proxy's value, as routing.BurstWindow: both route with
+// package proxyctl/routing, where a limit's bucket starts full and keeps
+// the tokens it has left when a decision changes its rate.
+const LimiterWindow = routing.BurstWindow
 
 // ErrCanceled is returned (wrapped) when a run is stopped by its context.
 var ErrCanceled = errors.New("sim: run canceled")
@@ -78,11 +98,12 @@ var ErrCanceled = errors.New("sim: run canceled")
 //
 // The model (documented in detail in docs/strategies.md):
 //   - Users send Poisson streams of requests to a node's proxy. The proxy
-//     routes each by the decision in force as the embedded proxy
-//     (proxyctl/embedded) does: local, forward or reject by the route's
-//     shares with a smooth weighted round robin; the LocalLimit and Admit
-//     caps are token buckets with a burst of LimiterWindow; functions
-//     without a route use the proxy's default handling.
+//     routes each by the decision in force with the embedded proxy's
+//     routing algorithm (package proxyctl/routing): local, forward or
+//     reject by the route's shares with a smooth weighted round robin; the
+//     LocalLimit and Admit caps are token buckets with a burst of
+//     LimiterWindow; functions without a route use the proxy's default
+//     handling.
 //   - A function runs Concurrency requests at once with exponential
 //     service times of mean Concurrency/Capacity, and queues the others in
 //     FIFO order; a request that waits more than its Timeout fails.
@@ -92,15 +113,15 @@ var ErrCanceled = errors.New("sim: run canceled")
 //     from its busy servers (see NodeCores); memory and power are not
 //     modelled.
 //   - Every node runs its agent every Period (with a random phase): it
-//     reads its proxy's cumulative counters, builds the snapshot the live
-//     agent builds (package dfaas, node.go: buildSnapshot), calls the
-//     strategy, completes and validates the decision (completeDecision,
-//     Decision.Validate), applies it and announces to its neighbours; an
-//     announcement arrives half an RTT later. A failed or invalid decision
-//     keeps the previous one in force, as in the agent.
+//     reads its proxy's cumulative counters and runs the live agent's
+//     control core (package strategy/control), which builds the snapshot,
+//     completes and validates the decision (control.Decide) and announces
+//     to the neighbours; an announcement arrives half an RTT later. A
+//     failed or invalid decision keeps the previous one in force, as in
+//     the agent.
 func Run(ctx context.Context, s *Scenario, cfg Config) (Result, error) {
-	if cfg.New == nil {
-		return Result{}, errors.New("sim: Config.New is required")
+	if cfg.Factory == nil && cfg.New == nil {
+		return Result{}, errors.New("sim: Config.Factory is required")
 	}
 	if err := s.Validate(); err != nil {
 		return Result{}, err
@@ -207,7 +228,7 @@ type engine struct {
 	period  int64
 	expiry  int64
 
-	slots    []strategy.Announcement // announcements in flight
+	slots    []control.Message // announcements in flight
 	freeSlot []int32
 
 	strategyErrors int64
@@ -238,15 +259,20 @@ func newEngine(sc *Scenario, cfg Config) (*engine, error) {
 	for i, n := range sc.Nodes {
 		e.nodeIdx[strategy.NodeID(n.ID)] = int32(i)
 	}
+	factory := cfg.Factory
+	if factory == nil {
+		factory = func(json.RawMessage) (strategy.Strategy, error) { return cfg.New() }
+	}
 	for i, n := range sc.Nodes {
-		st, err := cfg.New()
+		st, err := factory.Build(cfg.Params)
 		if err != nil {
 			return nil, fmt.Errorf("sim: strategy for node %q: %w", n.ID, err)
 		}
-		if st == nil {
-			return nil, fmt.Errorf("sim: strategy for node %q: Config.New returned nil", n.ID)
+		sn, err := newSimNode(e, int32(i), n, st, seeds.Uint64())
+		if err != nil {
+			return nil, fmt.Errorf("sim: node %q: %w", n.ID, err)
 		}
-		e.nodes = append(e.nodes, newSimNode(e, int32(i), n, st, seeds.Uint64()))
+		e.nodes = append(e.nodes, sn)
 	}
 	for _, l := range sc.Links {
 		a, b := e.nodeIdx[strategy.NodeID(l.A)], e.nodeIdx[strategy.NodeID(l.B)]
@@ -257,6 +283,9 @@ func newEngine(sc *Scenario, cfg Config) (*engine, error) {
 		slices.SortFunc(n.links, func(x, y link) int { return strings.Compare(string(e.nodes[x.peer].id), string(e.nodes[y.peer].id)) })
 		for i, l := range n.links {
 			n.linkOf[l.peer] = int32(i)
+			id := e.nodes[l.peer].id
+			n.members = append(n.members, id)
+			n.peers = append(n.peers, control.Peer{ID: id, RTT: l.rtt, Up: true})
 		}
 	}
 	for i, l := range sc.Load {
@@ -347,27 +376,27 @@ func (e *engine) run(ctx context.Context) error {
 				e.schedule(event{t: ev.t + e.period, kind: evTick, node: ev.node})
 			}
 		case evAnnounce:
-			a := e.slots[ev.aux]
-			e.slots[ev.aux] = strategy.Announcement{}
+			m := e.slots[ev.aux]
+			e.slots[ev.aux] = control.Message{}
 			e.freeSlot = append(e.freeSlot, ev.aux)
 			if ev.t < e.end {
-				n.receive(ev.t, ev.fn, a)
+				n.receive(ev.t, ev.fn, m)
 			}
 		}
 	}
 	return nil
 }
 
-// send delivers announcement a from node from to node to after delay.
-func (e *engine) send(now int64, from, to int32, delay int64, a strategy.Announcement) {
+// send delivers message m from node from to node to after delay.
+func (e *engine) send(now int64, from, to int32, delay int64, m control.Message) {
 	var slot int32
 	if k := len(e.freeSlot); k > 0 {
 		slot = e.freeSlot[k-1]
 		e.freeSlot = e.freeSlot[:k-1]
-		e.slots[slot] = a
+		e.slots[slot] = m
 	} else {
 		slot = int32(len(e.slots))
-		e.slots = append(e.slots, a)
+		e.slots = append(e.slots, m)
 	}
 	// fn carries the sender for announcements.
 	e.schedule(event{t: now + delay, kind: evAnnounce, node: to, fn: from, aux: slot})

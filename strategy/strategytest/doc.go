@@ -1,24 +1,33 @@
 // Package strategytest is a conformance suite for strategy.Strategy
-// implementations. A plug-in author runs it in their own repository:
+// implementations. A plug-in author runs it in their own repository, with
+// the same strategy.Factory they register and simulate:
 //
 //	func TestConformance(t *testing.T) {
-//		strategytest.Run(t, func() strategy.Strategy { return mylab.New() })
+//		strategytest.Run(t, strategy.NewFactory(func() *mylab.Strategy { return mylab.New() }))
 //	}
 //
-// Run drives small simulated federations (a few nodes, each with a fresh
-// strategy instance, random topologies, functions, capacities and loads,
-// announcements delivered a period late with grants filtered per
-// recipient, advice of every shape) and checks, for every decision:
+// Run drives small random federations whose nodes each run the agent's
+// control core (package strategy/control) around a fresh strategy
+// instance: random topologies with RTTs (some unknown), functions,
+// capacities and loads that drift, peers that go down, announcements
+// delivered a period late (some lost) with grants filtered per recipient,
+// expiry, forecasts, advice of every shape. It checks, for every decision:
 //
 //   - Decide does not panic, and does not fail on a valid snapshot;
 //   - the decision is valid for its snapshot (strategy.Decision.Validate):
 //     shares finite, in [0, 1] and summing to one, local shares only for
 //     deployed functions, forwarding, limits and grants only for known
 //     neighbours, no NaN or infinity anywhere, a well-formed announcement;
+//     and still valid once completed as the agent completes it;
 //   - the snapshot is not modified, and the decision shares no memory with
 //     it;
 //   - determinism: two runs with fresh instances and the same sequence of
 //     snapshots give equal decisions.
 //
-// It imports only the standard library (and package testing).
+// The first fault stops the run and is reported in one line that names the
+// federation, the step, the node and the fault; go test -v adds the
+// snapshot and the decision as JSON.
+//
+// It imports the standard library, package testing, strategy, forecast and
+// strategy/control.
 package strategytest

@@ -1,114 +1,158 @@
 package strategytest
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
+func allLocal(s strategy.Snapshot) strategy.Decision {
+	var d strategy.Decision
+	for _, f := range s.Functions {
+		if f.Deployed {
+			d.Routes = append(d.Routes, strategy.Route{Function: f.Name, Local: 1})
+		}
+	}
+	return d
+}
+
+// fn makes a factory of strategies deciding with decide.
+func fn(decide func(strategy.Snapshot) (strategy.Decision, error)) strategy.Factory {
+	return strategy.NewFactory(func() strategy.Strategy { return strategy.Func(decide) })
+}
+
 // TestDetectsBadStrategies checks that the suite fails each kind of
 // non-conforming strategy, with a message that says why.
 func TestDetectsBadStrategies(t *testing.T) {
-	allLocal := func(s strategy.Snapshot) strategy.Decision {
-		var d strategy.Decision
-		for _, f := range s.Functions {
-			if f.Deployed {
-				d.Routes = append(d.Routes, strategy.Route{Function: f.Name, Local: 1})
-			}
-		}
-		return d
-	}
 	counter := 0
 	tests := []struct {
-		name string
-		new  func() strategy.Strategy
-		want string
+		name    string
+		factory strategy.Factory
+		want    string
 	}{
-		{"panics", func() strategy.Strategy {
-			return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) { panic("boom") })
-		}, "panicked"},
-		{"mutates input", func() strategy.Strategy {
-			return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
-				if len(s.Functions) > 0 {
-					s.Functions[0].Offered++
-				}
-				return allLocal(s), nil
-			})
-		}, "modified its snapshot"},
-		{"NaN share", func() strategy.Strategy {
-			return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
-				d := allLocal(s)
-				for i := range d.Routes {
-					d.Routes[i].Local = math.NaN()
-				}
-				return d, nil
-			})
-		}, "invalid decision"},
-		{"shares not summing to one", func() strategy.Strategy {
-			return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
-				d := allLocal(s)
-				for i := range d.Routes {
-					d.Routes[i].Reject = 0.5
-				}
-				return d, nil
-			})
-		}, "sum"},
-		{"unknown neighbour", func() strategy.Strategy {
-			return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
-				var d strategy.Decision
-				for _, f := range s.Functions {
-					d.Routes = append(d.Routes, strategy.Route{Function: f.Name, Forward: []strategy.Share{{Node: "nobody", Share: 1}}})
-				}
-				return d, nil
-			})
-		}, "not a neighbour"},
-		{"not deterministic", func() strategy.Strategy {
-			return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
-				counter++ // state shared by every instance
-				d := allLocal(s)
-				if counter%7 == 0 && len(d.Routes) > 0 {
-					d.Routes[0] = strategy.Route{Function: d.Routes[0].Function, Local: 0.5, Reject: 0.5}
-				}
-				return d, nil
-			})
-		}, "not deterministic"},
-		{"aliases the snapshot", func() strategy.Strategy {
-			return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
-				d := allLocal(s)
-				d.Announce.Functions = s.Prev.Announce.Functions // shared backing array
-				if len(s.Neighbours) > 0 {
-					d.Announce.Functions = s.Neighbours[0].Announcement.Functions
-				}
-				return d, nil
-			})
-		}, "shares memory"},
-		{"fails", func() strategy.Strategy {
-			return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) { return strategy.Decision{}, errTest })
-		}, "failed on a valid snapshot"},
+		{"panics", fn(func(s strategy.Snapshot) (strategy.Decision, error) { panic("boom") }), "panicked"},
+		{"mutates input", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			if len(s.Functions) > 0 {
+				s.Functions[0].Offered++
+			}
+			return allLocal(s), nil
+		}), "modified its snapshot"},
+		{"NaN share", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			d := allLocal(s)
+			for i := range d.Routes {
+				d.Routes[i].Local = math.NaN()
+			}
+			return d, nil
+		}), "invalid decision"},
+		{"shares not summing to one", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			d := allLocal(s)
+			for i := range d.Routes {
+				d.Routes[i].Reject = 0.5
+			}
+			return d, nil
+		}), "sum"},
+		{"unknown neighbour", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			var d strategy.Decision
+			for _, f := range s.Functions {
+				d.Routes = append(d.Routes, strategy.Route{Function: f.Name, Forward: []strategy.Share{{Node: "nobody", Share: 1}}})
+			}
+			return d, nil
+		}), "not a neighbour"},
+		{"not deterministic", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			counter++ // state shared by every instance
+			d := allLocal(s)
+			if counter%7 == 0 && len(d.Routes) > 0 {
+				d.Routes[0] = strategy.Route{Function: d.Routes[0].Function, Local: 0.5, Reject: 0.5}
+			}
+			return d, nil
+		}), "not deterministic"},
+		{"aliases the snapshot", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			d := allLocal(s)
+			d.Announce.Functions = s.Prev.Announce.Functions // shared backing array
+			if len(s.Neighbours) > 0 {
+				d.Announce.Functions = s.Neighbours[0].Announcement.Functions
+			}
+			return d, nil
+		}), "shares memory"},
+		{"fails", fn(func(s strategy.Snapshot) (strategy.Decision, error) { return strategy.Decision{}, errTest }),
+			"failed on a valid snapshot"},
+		{"factory fails", func(json.RawMessage) (strategy.Strategy, error) { return nil, errTest }, "factory failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var err error
 			for seed := uint64(0); seed < 20 && err == nil; seed++ {
-				err = verify(tt.new, seed, Options{Steps: 30})
+				err = verify(tt.factory, seed, Options{Steps: 30})
 			}
 			if err == nil {
 				t.Fatalf("the suite accepted a strategy that %s", tt.name)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %q does not say %q", firstLine(err.Error()), tt.want)
+				t.Fatalf("error %q does not say %q", err, tt.want)
 			}
 		})
 	}
 }
 
+// recorder is a testing.TB that records what a test reports.
+type recorder struct {
+	testing.TB
+	lines []string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Log(a ...any) {
+	r.lines = append(r.lines, strings.Split(strings.TrimSuffix(fmt.Sprint(a...), "\n"), "\n")...)
+}
+func (r *recorder) Fatalf(format string, a ...any) {
+	r.lines = append(r.lines, strings.Split(fmt.Sprintf(format, a...), "\n")...)
+	runtime.Goexit()
+}
+
+// TestOneLinePerFault: a faulty strategy gets one short line that says
+// what is wrong, where, without a doubled prefix (the snapshot and the
+// decision only with go test -v).
+func TestOneLinePerFault(t *testing.T) {
+	bad := fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+		d := allLocal(s)
+		for i := range d.Routes {
+			d.Routes[i].Reject = 0.5
+		}
+		return d, nil
+	})
+	r := &recorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(r, bad)
+	}()
+	<-done
+	var fault []string
+	for _, l := range r.lines {
+		if strings.HasPrefix(l, "strategytest:") {
+			fault = append(fault, l)
+		}
+	}
+	if len(fault) != 1 {
+		t.Fatalf("%d fault lines, want 1:\n%s", len(fault), strings.Join(r.lines, "\n"))
+	}
+	l := fault[0]
+	if len(l) > 300 || strings.Count(l, "invalid decision") != 1 || !strings.Contains(l, "node-") || !strings.Contains(l, "sum to") {
+		t.Fatalf("fault line not short and clear (%d bytes): %s", len(l), l)
+	}
+	if !testing.Verbose() && len(r.lines) != 1 {
+		t.Fatalf("%d lines without -v, want 1:\n%s", len(r.lines), strings.Join(r.lines, "\n"))
+	}
+}
+
 // TestAllowErrors checks that AllowErrors accepts a strategy that fails.
 func TestAllowErrors(t *testing.T) {
-	failing := func() strategy.Strategy {
-		return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) { return strategy.Decision{}, errTest })
-	}
+	failing := fn(func(s strategy.Snapshot) (strategy.Decision, error) { return strategy.Decision{}, errTest })
 	if err := verify(failing, 1, Options{Steps: 5, AllowErrors: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +161,9 @@ func TestAllowErrors(t *testing.T) {
 // TestRunAcceptsConformingStrategy runs the public entry point on a
 // minimal conforming strategy.
 func TestRunAcceptsConformingStrategy(t *testing.T) {
-	Run(t, func() strategy.Strategy {
-		return strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
-			return strategy.Decision{Announce: strategy.BaseAnnouncement(s)}, nil
-		})
-	})
+	Run(t, fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+		return strategy.Decision{Announce: strategy.BaseAnnouncement(s)}, nil
+	}))
 }
 
 type testError struct{}
@@ -129,10 +171,3 @@ type testError struct{}
 func (testError) Error() string { return "test error" }
 
 var errTest error = testError{}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}

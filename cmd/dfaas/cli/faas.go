@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
+	"github.com/dfaas-go/dfaas/faas/openwhisk"
 )
 
 // functionsFlag collects repeated --function NAME[,key=value...] flags.
@@ -28,7 +29,7 @@ func (f *functionsFlag) String() string {
 	return strings.Join(names, ",")
 }
 
-// Set parses NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D].
+// Set parses NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D][,web=BOOL].
 func (f *functionsFlag) Set(v string) error {
 	parts := strings.Split(v, ",")
 	fn := embedded.Function{Name: strings.TrimSpace(parts[0])}
@@ -49,8 +50,13 @@ func (f *functionsFlag) Set(v string) error {
 			fn.Queue, err = strconv.Atoi(val)
 		case "queue_timeout":
 			fn.QueueTimeout, err = time.ParseDuration(val)
+		case "web":
+			var web bool
+			if web, err = strconv.ParseBool(val); err == nil {
+				fn.Annotations = map[string]string{"web-export": strconv.FormatBool(web)}
+			}
 		default:
-			return fmt.Errorf("%q: unknown key %q (known: handler, capacity, concurrency, queue, queue_timeout)", v, k)
+			return fmt.Errorf("%q: unknown key %q (known: handler, capacity, concurrency, queue, queue_timeout, web)", v, k)
 		}
 		if err != nil {
 			return fmt.Errorf("%q: %s: %w", v, k, err)
@@ -64,12 +70,14 @@ func runFaaS(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("faas", io)
 	listen := fs.String("listen", envOr("FAAS_LISTEN", "127.0.0.1:8080"), "address to serve the gateway API on (env FAAS_LISTEN)")
 	var fns functionsFlag
-	fs.Var(&fns, "function", "a function to serve: NAME[,handler=H][,capacity=REQ_PER_S][,concurrency=N][,queue=N][,queue_timeout=DUR]; repeatable; default: every built-in ("+strings.Join(embedded.Handlers(), ", ")+") with capacity 100")
+	fs.Var(&fns, "function", "a function to serve: NAME[,handler=H][,capacity=REQ_PER_S][,concurrency=N][,queue=N][,queue_timeout=DUR][,web=true (an OpenWhisk web action)]; repeatable; default: every built-in ("+strings.Join(embedded.Handlers(), ", ")+") with capacity 100")
 	seed := fs.Uint64("seed", 1, "seed of the random service times")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	namespace := fs.String("namespace", "", "namespace to report functions in, and to append to the function_name metric label (as OpenFaaS does with openfaas-fn)")
 	user := fs.String("basic-auth-user", "", "protect /system/ with basic auth for this user (as the gateway's basic_auth mode)")
 	pwFile := fs.String("basic-auth-password-file", "", "file holding the basic-auth password (with --basic-auth-user)")
+	api := fs.String("api", "openfaas", "API to serve: openfaas (the OpenFaaS gateway API) or openwhisk (OpenWhisk's REST API with web actions and its user-events metrics, --namespace default guest)")
+	authFile := fs.String("auth-file", "", "with --api openwhisk: file holding the API key UUID:KEY, readable by its owner only; if empty, a fresh key is written to a new file named in the log")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -88,11 +96,20 @@ func runFaaS(ctx context.Context, args []string, io stdio) error {
 	if (*user == "") != (pw == "") {
 		return usageError{"--basic-auth-user and --basic-auth-password-file go together"}
 	}
-	srv, err := embedded.New(embedded.Config{Functions: fns, Seed: *seed, Logger: log, Namespace: *namespace, Username: *user, Password: pw})
+	cfg := embedded.Config{Functions: fns, Seed: *seed, Logger: log, Namespace: *namespace, Username: *user, Password: pw}
+	if *api == "openwhisk" {
+		cfg.Namespace = "" // the OpenWhisk namespace, not the OpenFaaS suffix
+	}
+	srv, err := embedded.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	handler, closeAPI, err := faasAPI(srv, *api, *authFile, *namespace, *user, io, log)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
@@ -100,8 +117,47 @@ func runFaaS(ctx context.Context, args []string, io stdio) error {
 	log.Info("embedded FaaS serving", "addr", ln.Addr().String(), "functions", len(fns))
 	fmt.Fprintf(io.out, "dfaas faas listening on http://%s\n", ln.Addr())
 	g, ctx := errgroup.WithContext(ctx)
-	serveHTTP(ctx, g, ln, srv.Handler(), log)
+	serveHTTP(ctx, g, ln, handler, log)
 	return g.Wait()
+}
+
+// faasAPI returns the handler of the API dfaas faas serves and what closes
+// it: the OpenFaaS gateway API, or the OpenWhisk API with the key of
+// authFile (a fresh one, written to a new file, when authFile is empty).
+func faasAPI(srv *embedded.Server, api, authFile, namespace, user string, io stdio, log *slog.Logger) (http.Handler, func(), error) {
+	switch api {
+	case "openfaas":
+		if authFile != "" {
+			return nil, nil, usageError{"--auth-file goes with --api openwhisk (the OpenFaaS API uses --basic-auth-user)"}
+		}
+		return srv.Handler(), func() {}, nil
+	case "openwhisk":
+	default:
+		return nil, nil, usageError{fmt.Sprintf("--api %q: want openfaas or openwhisk", api)}
+	}
+	if user != "" {
+		return nil, nil, usageError{"--basic-auth-user goes with --api openfaas (the OpenWhisk API uses --auth-file)"}
+	}
+	var key openwhisk.Key
+	var err error
+	if authFile != "" {
+		if key, err = openwhisk.ReadKeyFile(authFile); err != nil {
+			return nil, nil, usageError{"--auth-file: " + err.Error()}
+		}
+	} else {
+		var path string
+		if key, path, err = openwhisk.CreateKeyFile(""); err != nil {
+			return nil, nil, err
+		}
+		log.Warn("no --auth-file: generated a fresh OpenWhisk API key", "file", path)
+		fmt.Fprintf(io.out, "OpenWhisk API key written to %s\n", path)
+	}
+	ow, err := embedded.NewOpenWhisk(srv, embedded.OpenWhiskConfig{Key: key.Auth(), Namespace: namespace})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("serving the OpenWhisk API", "namespace", ow.Namespace(), "key", key.String())
+	return ow.Handler(), func() { ow.Close() }, nil
 }
 
 // serveHTTP serves h on ln in g until ctx is done, then shuts down

@@ -1,0 +1,196 @@
+package control
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// Observation is what a node observed for one control cycle.
+type Observation struct {
+	// Now is the time of the cycle.
+	Now time.Time
+	// Deployed are the functions deployed on this node: Name, Capacity,
+	// Concurrency and Replicas are read, the other fields ignored.
+	Deployed []strategy.Function
+	// Rates are the per-function rates observed over the last period:
+	// Offered, Local, FromNeighbours, Forwarded, Rejected, Failed and
+	// Latency are read (NaN, infinite or negative values count as 0), the
+	// other fields ignored. A function listed here is in the snapshot even
+	// when every rate is 0.
+	Rates []strategy.Function
+	// Measured reports whether Rates cover a window: false on a first
+	// sample, whose rates are zeros. Forecasters are fed only measured
+	// rates.
+	Measured bool
+	// Resources is the node's resource usage over the period.
+	Resources strategy.Resources
+	// Peers is what the transport knows of the other members of the
+	// control network. A neighbour not listed is taken as up with an
+	// unknown RTT.
+	Peers []Peer
+}
+
+// Peer is what the transport knows of another member.
+type Peer struct {
+	ID strategy.NodeID
+	// RTT is the measured round-trip time; 0 when unknown.
+	RTT time.Duration
+	// Up reports whether the peer is reachable now: a neighbour that is
+	// down leaves the data network at once, before its announcement
+	// expires.
+	Up bool
+}
+
+// Observe runs the snapshot phase of a control cycle on o: it counts the
+// cycle, expires the neighbours not heard from within the expiry, and
+// builds the snapshot (see the package documentation), which it returns
+// validated. The snapshot must not be modified (give it to strategies
+// through Decide, which clones it); on error it must not be used, and the
+// cycle should keep the decision in force.
+func (c *Core) Observe(o Observation) (strategy.Snapshot, error) {
+	c.cycle++
+	c.expire(o.Now)
+	s := strategy.Snapshot{
+		Self:      c.cfg.Self,
+		Now:       o.Now,
+		Period:    c.cfg.Period,
+		Seed:      splitmix64(c.cfg.Seed ^ splitmix64(c.cycle)),
+		Prev:      c.applied.Clone(),
+		Resources: o.Resources,
+	}
+	s.Neighbours = c.dataNetwork(o.Now, o.Peers)
+	s.Functions = c.functions(o, s.Neighbours)
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	c.last = s
+	return s, nil
+}
+
+// splitmix64 derives well-mixed per-cycle seeds.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// dataNetwork returns the neighbours this node may forward to, by ID: those
+// that accept its requests, are not reported down and are within MaxRTT,
+// the Nearest of them by RTT (unknown RTTs last), each with its age, RTT and
+// a copy of its announcement.
+func (c *Core) dataNetwork(now time.Time, peers []Peer) []strategy.Neighbour {
+	known := make(map[strategy.NodeID]Peer, len(peers))
+	for _, p := range peers {
+		p.RTT = max(0, p.RTT) // a negative RTT is a transport's bug: unknown
+		known[p.ID] = p
+	}
+	nbs := make([]strategy.Neighbour, 0, len(c.neighbours))
+	for id, nb := range c.neighbours {
+		p, ok := known[id]
+		switch {
+		case !nb.Accepts: // it does not accept requests from this node yet
+			continue
+		case ok && !p.Up:
+			continue
+		case ok && c.cfg.MaxRTT > 0 && p.RTT > c.cfg.MaxRTT:
+			continue
+		}
+		nbs = append(nbs, strategy.Neighbour{ID: id, Age: max(0, now.Sub(nb.Received)), RTT: p.RTT, Announcement: nb.Announcement})
+	}
+	if c.cfg.Nearest > 0 && len(nbs) > c.cfg.Nearest {
+		slices.SortFunc(nbs, strategy.CompareRTT)
+		nbs = nbs[:c.cfg.Nearest]
+	}
+	slices.SortFunc(nbs, func(a, b strategy.Neighbour) int { return cmp.Compare(a.ID, b.ID) })
+	for i := range nbs {
+		nbs[i].Announcement = nbs[i].Announcement.Clone()
+	}
+	return nbs
+}
+
+// functions merges the deployed functions, the observed rates and the
+// functions the data network runs, and forecasts each one's offered rate.
+func (c *Core) functions(o Observation, nbs []strategy.Neighbour) []strategy.Function {
+	byName := map[string]*strategy.Function{}
+	get := func(name string) *strategy.Function {
+		if f := byName[name]; f != nil {
+			return f
+		}
+		f := &strategy.Function{Name: name}
+		byName[name] = f
+		return f
+	}
+	for _, d := range o.Deployed {
+		if strategy.ValidName(d.Name) != nil {
+			continue
+		}
+		f := get(d.Name)
+		f.Deployed = true
+		f.Replicas, f.Concurrency = max(0, d.Replicas), max(0, d.Concurrency)
+		f.Capacity = sanitize(d.Capacity)
+	}
+	for _, r := range o.Rates {
+		if strategy.ValidName(r.Name) != nil {
+			continue
+		}
+		observed(get(r.Name), r)
+	}
+	for _, nb := range nbs {
+		for _, fs := range nb.Announcement.Functions {
+			if fs.Deployed {
+				get(fs.Name)
+			}
+		}
+	}
+	fns := make([]strategy.Function, 0, len(byName))
+	for name, f := range byName {
+		f.Forecast = c.forecast(name, f.Offered, o.Measured)
+		fns = append(fns, *f)
+	}
+	for name := range c.forecasts {
+		if byName[name] == nil {
+			delete(c.forecasts, name)
+		}
+	}
+	slices.SortFunc(fns, func(a, b strategy.Function) int { return cmp.Compare(a.Name, b.Name) })
+	return fns
+}
+
+// observed copies the observed rates of r into f: the one place a new
+// observed field is added.
+func observed(f *strategy.Function, r strategy.Function) {
+	f.Offered, f.Local, f.FromNeighbours = sanitize(r.Offered), sanitize(r.Local), sanitize(r.FromNeighbours)
+	f.Forwarded, f.Rejected, f.Failed = sanitize(r.Forwarded), sanitize(r.Rejected), sanitize(r.Failed)
+	f.Latency = max(0, r.Latency)
+	f.CPU, f.Memory = sanitize(r.CPU), sanitize(r.Memory)
+}
+
+// forecast feeds function name's forecaster (made on first use) with the
+// offered rate if it was measured, and returns its forecast; without a
+// forecaster, the offered rate.
+func (c *Core) forecast(name string, offered float64, measured bool) float64 {
+	if c.cfg.Forecaster == nil {
+		return offered
+	}
+	fc := c.forecasts[name]
+	if fc == nil {
+		fc = c.cfg.Forecaster()
+		c.forecasts[name] = fc
+	}
+	if measured {
+		fc.Observe(offered)
+	}
+	return sanitize(fc.Forecast())
+}
+
+func sanitize(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return 0
+	}
+	return v
+}
