@@ -103,15 +103,15 @@ type Proxy struct {
 	linger    time.Duration
 
 	applyMu sync.Mutex
-	state   atomic.Pointer[routing]
+	state   atomic.Pointer[routeState]
 
 	retries [numRetryReasons]atomic.Uint64
 	metrics metrics
 }
 
-// routing is the state requests are routed by: the compiled table and the
+// routeState is the state requests are routed by: the compiled table and the
 // counters of the functions in it.
-type routing struct {
+type routeState struct {
 	t        *table
 	fcs      map[string]*metricsrc.FunctionCounters
 	servedBy []string // header value naming this node
@@ -231,7 +231,7 @@ func (p *Proxy) Apply(ctx context.Context, s proxyctl.State) error {
 	}
 	names := routedNames(s)
 	p.counters.Retain(names, now, p.linger)
-	st := &routing{t: t, fcs: make(map[string]*metricsrc.FunctionCounters, len(names)), servedBy: []string{string(s.Self)}}
+	st := &routeState{t: t, fcs: make(map[string]*metricsrc.FunctionCounters, len(names)), servedBy: []string{string(s.Self)}}
 	for _, n := range names {
 		st.fcs[n] = p.counters.Function(n)
 	}
@@ -294,7 +294,7 @@ const (
 type routed struct {
 	fn   string
 	fc   *metricsrc.FunctionCounters
-	st   *routing // nil before the first Apply
+	st   *routeState // nil before the first Apply
 	a    action
 	from string
 	code int // an HTTP status when the path itself is refused, else 0
@@ -464,7 +464,7 @@ func functionName(path string) (string, bool) {
 	return name, name != ""
 }
 
-func (p *Proxy) refuse(w http.ResponseWriter, st *routing, code int, reason, msg string) {
+func (p *Proxy) refuse(w http.ResponseWriter, st *routeState, code int, reason, msg string) {
 	h := w.Header()
 	h[keyRejected] = []string{reason}
 	h[keyServedBy] = st.servedBy
