@@ -216,6 +216,7 @@ func TestSlowAndIdleConnectionsCut(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	t.Logf("%d idle and %d slow-body connections all closed within %v", idle, slow, time.Since(start).Round(time.Millisecond))
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("connections closed after %v, want within 5 s", d)
 	}

@@ -169,6 +169,7 @@ func TestFDExhaustion(t *testing.T) {
 		if err != nil || code != 200 {
 			t.Errorf("%s: status %d, %v after %v", c.name, code, err, time.Since(start))
 		}
+		t.Logf("%s: %d after %v", c.name, code, time.Since(start).Round(time.Microsecond))
 	}
 	t.Logf("%d attacking connections still open; the node holds %d descriptors", len(attackers), openFDs(t, addrs.PID))
 }
