@@ -342,7 +342,9 @@ func TestHostileRequestShapes(t *testing.T) {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			// Written concurrently: the proxy may answer before reading it all.
-			wg.Go(func() { fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: 2\r\n\r\nhi", tt.path, tt.header) })
+			wg.Go(func() {
+				fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: 2\r\n\r\nhi", tt.path, tt.header)
+			})
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			if err != nil {
 				t.Fatal(err)
