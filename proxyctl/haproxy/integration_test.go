@@ -351,13 +351,19 @@ func TestIntegrationForwardingIdentity(t *testing.T) {
 		t.Errorf("a's request to b above its admission limit: %+v, want 429 admission forwarded to b", o)
 	}
 
-	// Once b forgets a, a's credential no longer works.
+	// Once b forgets a, a's credential no longer works; a user request
+	// a forwards to b is then retried once, locally (a runs figlet).
 	st := p.stateB(strategy.Route{Function: "figlet", Local: 1})
 	st.Neighbours = nil
 	apply(t, p.b, st)
-	o = do(client, http.MethodPost, p.a.publicURL()+"/function/figlet", nil)
+	o = do(client, http.MethodPost, direct, map[string]string{proxyctl.HeaderNodeID: "a", proxyctl.HeaderNodeToken: tokAB})
 	if o.status != 403 || o.rejected != "unknown-node" {
-		t.Errorf("request from a after b dropped it: %+v, want 403 unknown-node", o)
+		t.Errorf("a's credential at b after b dropped it: %+v, want 403 unknown-node", o)
+	}
+	hitsA := p.gwA.hits.Load()
+	o = do(client, http.MethodPost, p.a.publicURL()+"/function/figlet", nil)
+	if o.status != 200 || o.servedBy != "a" || o.fwdTo != "" || p.gwA.hits.Load() != hitsA+1 {
+		t.Errorf("user request at a after b dropped a: %+v, want 200 served by a (b's 403 retried locally)", o)
 	}
 }
 

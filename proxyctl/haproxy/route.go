@@ -1,0 +1,123 @@
+package haproxy
+
+// Routing without weights: the public frontend draws each user request's
+// target from a table of buckets. Every function has a counter (in the
+// stick table st_fn) that each of its user requests increments; the
+// request's bucket is the counter modulo buckets, and the route map gives
+// the bucket's target. The buckets of a route are filled in the order of a
+// smooth weighted round robin, so any run of consecutive requests of a
+// function is split as the shares say, within one request per target, and
+// nothing needs HAProxy's server weights (nor a second pass through HAProxy
+// to apply them).
+
+import "strconv"
+
+// buckets is the number of buckets of a route table: the shares are
+// realised in 1/256ths (as maxWeight).
+const buckets = maxWeight
+
+// Targets in the route map.
+const (
+	targetLocal   = "l" // the local gateway: "l/<overflow target>"
+	targetReject  = "r" // 429, by policy
+	targetNoRoute = "x" // 404, available nowhere
+	// targetUnavailable, as a fallback, means there is none: 503.
+	targetUnavailable = "u"
+)
+
+// routeTable returns the target of each bucket for shares [local, reject,
+// slot 1, slot 2, ...]. A local bucket also names where its request
+// overflows above the local limit: the forwarding shares, in proportion,
+// else rejection.
+func routeTable(shares []float64) []string {
+	w := scaleWeights(shares)
+	table := make([]string, buckets)
+	if sumInts(w) == 0 {
+		for b := range table {
+			table[b] = targetNoRoute
+		}
+		return table
+	}
+	fwd := w[2:]
+	var over []int
+	if sumInts(fwd) > 0 {
+		over = smoothSequence(fwd, w[0])
+	}
+	nLocal := 0
+	for b, t := range smoothSequence(w, buckets) {
+		switch {
+		case t == 0 && over != nil:
+			table[b] = targetLocal + "/" + slotName(over[nLocal])
+			nLocal++
+		case t == 0:
+			table[b] = targetLocal + "/" + targetReject
+		case t == 1:
+			table[b] = targetReject
+		default:
+			table[b] = slotName(t - 2)
+		}
+	}
+	return table
+}
+
+// fallbacks returns, for each slot with a forwarding share, where a
+// request goes when that neighbour refuses it (403 unknown-node) or cannot
+// be reached and the local gateway cannot take it: the slot with the
+// largest other share. Slots without an alternative are left out (the
+// request then gets 503).
+func fallbacks(fwd []float64) map[int]string {
+	out := map[int]string{}
+	for i, s := range fwd {
+		if !(s > 0) {
+			continue
+		}
+		best := -1
+		for j, o := range fwd {
+			if j != i && o > 0 && (best < 0 || o > fwd[best]) {
+				best = j
+			}
+		}
+		if best >= 0 {
+			out[i] = slotName(best)
+		}
+	}
+	return out
+}
+
+// smoothSequence returns n picks among indexes with the given non-negative
+// integer weights, in the order of a smooth weighted round robin (as
+// nginx's): when n is the sum of the weights each index is picked exactly
+// its weight times, and every run of consecutive picks is within one of
+// its share. The weights must not all be zero.
+func smoothSequence(w []int, n int) []int {
+	total := sumInts(w)
+	cur := make([]int, len(w))
+	seq := make([]int, n)
+	for k := range seq {
+		best := -1
+		for i, x := range w {
+			if x == 0 {
+				continue
+			}
+			cur[i] += x
+			if best < 0 || cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= total
+		seq[k] = best
+	}
+	return seq
+}
+
+// slotIndex parses a slot name n<i> (1-based) into its 0-based index.
+func slotIndex(name string) (int, bool) {
+	if len(name) < 2 || name[0] != 'n' {
+		return 0, false
+	}
+	i, err := strconv.Atoi(name[1:])
+	if err != nil || i < 1 {
+		return 0, false
+	}
+	return i - 1, true
+}
