@@ -3,9 +3,9 @@ package haproxy
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
