@@ -156,7 +156,10 @@ func (c *Controller) launch(ctx context.Context) error {
 				if err == nil && slices.Contains(ps.workers, pid) {
 					err = fmt.Errorf("haproxy: the old worker %d still answers", pid)
 				}
-				return err
+				if err != nil {
+					return err
+				}
+				return c.ready(ctx)
 			}
 		}
 	}
@@ -193,9 +196,13 @@ func (c *Controller) unlock() {
 	}
 }
 
-// ready reports whether HAProxy answers on the runtime socket.
+// ready reports whether HAProxy answers on the runtime socket and on the
+// master CLI.
 func (c *Controller) ready(ctx context.Context) error {
-	_, err := socketPID(ctx, c.o.runtimeSocket)
+	if _, err := socketPID(ctx, c.o.runtimeSocket); err != nil {
+		return err
+	}
+	_, err := masterCommand(ctx, c.o.masterSocket, "show proc", time.Second)
 	return err
 }
 

@@ -86,6 +86,7 @@ func (f *fakeRuntime) run(c string) string {
 	case len(fs) == 7 && fs[0] == "set" && fs[1] == "server" && fs[3] == "addr":
 		f.addrs[fs[2]] = fs[4] + ":" + fs[6]
 		return "[4]: IP changed\n"
+	case len(fs) == 5 && fs[0] == "set" && fs[1] == "server" && fs[3] == "health":
 	case len(fs) == 5 && fs[0] == "set" && fs[1] == "maxconn" && fs[2] == "server":
 		n, _ := strconv.Atoi(fs[4])
 		f.maxconn[fs[3]] = n

@@ -34,6 +34,7 @@ const (
 	opAddr                  // set server <backend>/<server> addr <arg> port <port>
 	opMap                   // replace the content of map <mapName>
 	opMaxConn               // set maxconn server <backend>/<server> <arg>
+	opHealth                // set server <backend>/<server> health <arg>
 )
 
 // op is one run-time change.
@@ -55,6 +56,8 @@ func (o op) command() string {
 		return "set server " + o.server + " addr " + o.arg + " port " + strconv.Itoa(o.port)
 	case opMaxConn:
 		return "set maxconn server " + o.server + " " + o.arg
+	case opHealth:
+		return "set server " + o.server + " health " + o.arg
 	}
 	return ""
 }
@@ -80,12 +83,15 @@ func plan(prev *desired, next desired, lay layout) []op {
 			ops = append(ops, op{kind: opState, server: "out." + slotName(i) + "/nb", arg: "maint"})
 		}
 	}
-	// 2. Addresses of joining (or moved) neighbours.
+	// 2. Addresses of joining (or moved) neighbours, taken as up (the
+	// health of the slot's previous address does not carry over; a first
+	// failed connection marks it down).
 	for i, sl := range next.slots {
 		if sl.node != "" && changed(i) {
 			for _, be := range []string{"out.", "once."} {
 				ops = append(ops, op{kind: opAddr, server: be + slotName(i) + "/nb", arg: sl.addr.Addr().String(), port: int(sl.addr.Port())})
 			}
+			ops = append(ops, op{kind: opHealth, server: "out." + slotName(i) + "/nb", arg: "up"})
 		}
 	}
 	// 3. Maps.
