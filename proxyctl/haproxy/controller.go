@@ -206,6 +206,17 @@ func (c *Controller) ready(ctx context.Context) error {
 	return err
 }
 
+// MasterPID returns the process ID of the HAProxy master the controller
+// started (its workers are its children), or 0 when attached.
+func (c *Controller) MasterPID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sup == nil {
+		return 0
+	}
+	return c.sup.masterPID()
+}
+
 // Dir returns the work directory.
 func (c *Controller) Dir() string { return c.o.dir }
 

@@ -32,12 +32,12 @@ func ExampleRender() {
 	lines := strings.Split(files.Maps["maps/route.map"], "\n")
 	fmt.Println(strings.Join(lines[:8], "\n"))
 	// Output:
-	// figlet/0 l/n1
-	// figlet/1 r
-	// figlet/2 n1
-	// figlet/3 l/n1
-	// figlet/4 l/n1
-	// figlet/5 r
-	// figlet/6 n1
-	// figlet/7 l/n1
+	// 0/figlet l/n1
+	// 1/figlet r
+	// 2/figlet n1
+	// 3/figlet l/n1
+	// 4/figlet l/n1
+	// 5/figlet r
+	// 6/figlet n1
+	// 7/figlet l/n1
 }

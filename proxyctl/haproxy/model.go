@@ -70,7 +70,7 @@ const (
 	mapPeers    = "peers"    // node key → SHA-256 of the credential it presents
 	mapLocal    = "local"    // functions deployed locally → 1
 	mapFns      = "fns"      // routable function → local limit (req/s, 0: none)
-	mapRoute    = "route"    // function/bucket → target (see routeTable)
+	mapRoute    = "route"    // bucket/function → target (see routeTable)
 	mapFallback = "fallback" // function/slot → target after that slot failed
 	mapAdmit    = "admit"    // function/node key → admission limit (req/s)
 	mapTimeouts = "timeouts" // function → time-out (ms)
@@ -339,27 +339,21 @@ func (m mapSet) content(name string) string {
 	return b.String()
 }
 
-// compareKeys orders map keys: by the part before the last "/", then by
-// the rest, numerically when both are numbers.
+// compareKeys orders map keys: a key "<number>/<rest>" (a route bucket)
+// by rest, then numerically by number; others as strings.
 func compareKeys(a, b string) int {
-	ap, as, _ := cutLast(a)
-	bp, bs, _ := cutLast(b)
-	if c := strings.Compare(ap, bp); c != 0 {
-		return c
+	an, ar, aok := bucketKey(a)
+	bn, br, bok := bucketKey(b)
+	if aok && bok {
+		return cmp.Or(strings.Compare(ar, br), cmp.Compare(an, bn))
 	}
-	an, aerr := strconv.Atoi(as)
-	bn, berr := strconv.Atoi(bs)
-	if aerr == nil && berr == nil {
-		return cmp.Compare(an, bn)
-	}
-	return strings.Compare(as, bs)
+	return strings.Compare(a, b)
 }
 
-func cutLast(s string) (before, after string, ok bool) {
-	if i := strings.LastIndexByte(s, '/'); i >= 0 {
-		return s[:i], s[i+1:], true
-	}
-	return s, "", false
+func bucketKey(k string) (int, string, bool) {
+	num, rest, ok := strings.Cut(k, "/")
+	n, err := strconv.Atoi(num)
+	return n, rest, ok && err == nil
 }
 
 // buildIdentities adds who is in each slot, the credentials to present to
@@ -414,7 +408,7 @@ func buildRoute(m mapSet, s proxyctl.State, fn string, slotOf map[strategy.NodeI
 		}
 	}
 	for b, t := range routeTable(shares) {
-		m.add(mapRoute, fn+"/"+strconv.Itoa(b), t)
+		m.add(mapRoute, strconv.Itoa(b)+"/"+fn, t)
 	}
 	for i, t := range fallbacks(shares[2:]) {
 		m.add(mapFallback, fn+"/"+slotName(i), t)

@@ -101,7 +101,7 @@ func TestBuild(t *testing.T) {
 	count := func(fn string) map[string]int {
 		c := map[string]int{}
 		for b := range buckets {
-			c[routes[fn+"/"+strconv.Itoa(b)]]++
+			c[routes[strconv.Itoa(b)+"/"+fn]]++
 		}
 		return c
 	}

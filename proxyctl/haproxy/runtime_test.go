@@ -68,7 +68,7 @@ func TestExecute(t *testing.T) {
 	}
 	var big strings.Builder
 	for b := range 3 * buckets { // more than fits in one payload
-		fmt.Fprintf(&big, "function-%d/%d l/n12\n", b/buckets, b%buckets)
+		fmt.Fprintf(&big, "%d/function-%d l/n12\n", b%buckets, b/buckets)
 	}
 	ops = append(ops, op{kind: opMap, mapName: mapPeers, content: "K1 V1\nK2 V2\n"}, op{kind: opMap, mapName: mapFns, content: ""},
 		op{kind: opMap, mapName: mapRoute, content: big.String()}, op{kind: opState, server: "out.n1/nb", arg: "ready"})

@@ -180,8 +180,8 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 		}
 		key := "fn/" + e.key + "/"
 		f := a.fn(e.key)
-		f.t.Offered += a.delta(key+"offered", e.fields["gpc1"])
-		f.t.Rejected += a.delta(key+"rejected", e.fields["gpc2"])
+		f.t.Offered += a.delta(key+"offered", e.fields["http_req_cnt"])
+		f.t.Rejected += a.delta(key+"rejected", e.fields["gpc1"])
 		f.t.Failed += a.delta(key+"failed", e.fields["http_fail_cnt"])
 	}
 	for _, e := range tables["st_out"] {

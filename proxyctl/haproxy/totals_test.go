@@ -41,8 +41,8 @@ func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 	u := func(v int64) uint64 { return uint64(v) }
 	tables := map[string][]tableEntry{
 		"st_fn": {
-			{key: "f", fields: map[string]uint64{"gpc0": 99, "gpc1": u(r.offered), "gpc2": u(r.rejected), "http_fail_cnt": u(r.failed)}},
-			{key: "bad!name", fields: map[string]uint64{"gpc1": 10}},
+			{key: "f", fields: map[string]uint64{"gpc0": 99, "http_req_cnt": u(r.offered), "gpc1": u(r.rejected), "http_fail_cnt": u(r.failed)}},
+			{key: "bad!name", fields: map[string]uint64{"http_req_cnt": 10}},
 		},
 		"st_out": {
 			{key: "f/n1", fields: map[string]uint64{"http_req_cnt": u(r.n1)}},
