@@ -234,8 +234,8 @@ func (a *accum) result(base accum) Measure {
 	if a.requests > 0 {
 		m.CPUPer1k = round4(a.cpu.Seconds() / float64(a.requests) * 1000)
 	}
-	if base.requests > 0 && base.cpu > 0 {
-		m.RatioCPU = round3(m.CPUPer1k / (base.cpu.Seconds() / float64(base.requests) * 1000))
+	if a.requests > 0 && base.requests > 0 && base.cpu > 0 {
+		m.RatioCPU = round3((a.cpu.Seconds() / float64(a.requests)) / (base.cpu.Seconds() / float64(base.requests)))
 	}
 	return m
 }
@@ -276,16 +276,20 @@ func round4(v float64) float64   { return float64(int64(v*10000+0.5)) / 10000 }
 
 // WriteText writes the report as tables.
 func (r Report) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%d connections, %s per proxy in %d alternating rounds; ratios to %s\t\n", r.Conns, r.Duration, r.Rounds, Plain)
+	fmt.Fprintf(w, "%d connections, %s per proxy in %d alternating rounds; ratios to the baseline in the same rounds\n", r.Conns, r.Duration, r.Rounds)
 	for _, s := range r.Scenarios {
-		fmt.Fprintf(tw, "\t\n%s requests\tproxy\treq/s\tratio\tp50 ms\tp99 ms\tCPU s/1k req\tCPU ratio\terrors\thalf-peak req/s\tadded p50 ms\tadded p99 ms\t\n", s.Name)
+		fmt.Fprintf(w, "\n%s requests (baseline %s):\n", s.Name, s.Baseline)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "proxy\treq/s\tratio\tp50 ms\tp99 ms\tCPU s/1k req\tCPU ratio\terrors\thalf-peak req/s\tadded p50 ms\tadded p99 ms")
 		for _, m := range s.Proxies {
-			fmt.Fprintf(tw, "\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.4f\t%.3f\t%d\t%.0f\t%.3f\t%.3f\t\n", m.Name, m.RPS, m.RatioRPS, m.P50MS, m.P99MS,
+			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.4f\t%.3f\t%d\t%.0f\t%.3f\t%.3f\n", m.Name, m.RPS, m.RatioRPS, m.P50MS, m.P99MS,
 				m.CPUPer1k, m.RatioCPU, m.Errors, m.HalfPeak.RPS, m.HalfPeak.AddedP50MS, m.HalfPeak.AddedP99MS)
 		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 // ParseList splits a comma-separated flag value, checking each element

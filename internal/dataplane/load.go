@@ -74,13 +74,15 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 			}
 			br = bufio.NewReaderSize(conn, 4096)
 		}
-		code, err := roundTrip(conn, br, w.req)
+		code, closed, err := roundTrip(conn, br, w.req)
+		if err != nil || closed {
+			conn.Close()
+			conn = nil
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				w.res.errors++
 			}
-			conn.Close()
-			conn = nil
 			continue
 		}
 		w.res.requests++
@@ -91,22 +93,20 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 	}
 }
 
-// roundTrip sends req on conn and reads the whole response.
-func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (int, error) {
+// roundTrip sends req on conn and reads the whole response; closed
+// reports that the server closes the connection.
+func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (code int, closed bool, err error) {
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := conn.Write(req); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if err == nil && resp.Close {
-		err = io.EOF // the server closes: reconnect
-	}
-	return resp.StatusCode, err
+	return resp.StatusCode, resp.Close, err
 }
 
 // load drives addr with conns connections for d: a closed loop if rate is
