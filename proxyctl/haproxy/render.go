@@ -86,6 +86,7 @@ func render(o *settings, lay layout, d desired) Files {
 		c.retry()
 	}
 	c.metrics()
+	c.invalid()
 	c.tables()
 	c.gateway()
 	for _, fn := range lay.functions {
@@ -172,25 +173,19 @@ func (c *confText) public() {
 	c.line("    # that none is idle (and closed under a client about to reuse it)")
 	c.line("    # when the old worker stops.")
 	c.line("    http-after-response set-header Connection close if { str(drain),map(%s) -m found }", o.mapPath(mapFlags))
-	served := ""
-	if c.lay.configured {
-		served = " hdr " + proxyctl.HeaderServedBy + " " + c.self
-	}
-	c.line("    http-request return status 200 content-type text/plain%s string \"ok\\n\" if { path %s } { nbsrv(gateway) gt 0 }", served, HealthPath)
-	c.line("    http-request return status 503 content-type text/plain%s string \"dfaas: the local FaaS is down\\n\" if { path %s }", served, HealthPath)
-	c.line("    http-request return status 403 content-type text/plain string \"dfaas: the FaaS management API is not exposed on the public port\\n\" if { path /system } || { path_beg /system/ }")
-	c.line("    http-request return status 404 content-type text/plain string \"dfaas: only /function/{name} is served here\\n\" if !{ path_beg /function/ }")
-	c.line("    http-request return status 400 content-type text/plain string \"dfaas: bad path\\n\" if { path_reg -i '(/\\.\\.?(/|$))|%%2e|%%2f|%%5c|\\\\' }")
-	c.line("    http-request set-var(txn.fn) path,field(3,/)")
-	c.line("    http-request return status 400 content-type text/plain string \"dfaas: bad function name\\n\" if !{ var(txn.fn) -m reg '^[A-Za-z0-9][A-Za-z0-9._-]{0,%d}$' }", strategy.MaxNameLen-1)
+	c.line("    # A function request with a valid name and path gets txn.fn; any other")
+	c.line("    # request is answered by the backend invalid.")
+	c.line("    http-request set-var(txn.fn) path,field(3,/) if { path_reg '^(?!.*(?:/\\.\\.?(?:/|$)|%%2[eEfF]|%%5[cC]|\\\\))/function/[A-Za-z0-9][A-Za-z0-9._-]{0,%d}(?:/|$)' }", strategy.MaxNameLen-1)
 	if o.maxBody > 0 {
 		c.line("    http-request return status 413 content-type text/plain string \"dfaas: request body larger than %d bytes\\n\" if { req.hdr_val(content-length) gt %d }", o.maxBody, o.maxBody)
 		c.line("    http-request return status 411 content-type text/plain string \"dfaas: a request body needs a Content-Length\\n\" if { req.hdr(transfer-encoding) -m found }")
 	}
 	c.line("    # The whole request (what fits the buffer) within the time-out, else 408.")
 	c.line("    http-request wait-for-body time %s", timeoutMS(o.request))
-	c.line("    http-request set-var(txn.nb) bool(1) if { req.fhdr(%s) -m len gt 0 } || { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
+	c.line("    acl valid var(txn.fn) -m found")
+	c.line("    http-request set-var(txn.nb) bool(1) if valid { req.fhdr(%s) -m len gt 0 } || valid { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
 	c.line("    acl from_node var(txn.nb) -m bool")
+	c.line("    use_backend invalid if !valid")
 	if !c.lay.configured {
 		c.line("    # Not configured yet: no neighbour is known, and every function")
 		c.line("    # request is served locally.")
@@ -304,6 +299,23 @@ func (c *confText) metrics() {
 	c.line("    bind %s", c.o.metrics)
 	c.line("    http-request use-service prometheus-exporter if { path /metrics }")
 	c.line("    http-request return status 404 if !{ path /metrics }")
+	c.line("")
+}
+
+// invalid writes the backend that answers every request but a valid
+// function request: the health path, and errors for the others.
+func (c *confText) invalid() {
+	served := ""
+	if c.lay.configured {
+		served = " hdr " + proxyctl.HeaderServedBy + " " + c.self
+	}
+	c.line("backend invalid")
+	c.line("    http-request return status 200 content-type text/plain%s string \"ok\\n\" if { path %s } { nbsrv(gateway) gt 0 }", served, HealthPath)
+	c.line("    http-request return status 503 content-type text/plain%s string \"dfaas: the local FaaS is down\\n\" if { path %s }", served, HealthPath)
+	c.line("    http-request return status 403 content-type text/plain string \"dfaas: the FaaS management API is not exposed on the public port\\n\" if { path /system } || { path_beg /system/ }")
+	c.line("    http-request return status 404 content-type text/plain string \"dfaas: only /function/{name} is served here\\n\" if !{ path_beg /function/ }")
+	c.line("    http-request return status 400 content-type text/plain string \"dfaas: bad path\\n\" if { path_reg -i '(/\\.\\.?(/|$))|%%2e|%%2f|%%5c|\\\\' }")
+	c.line("    http-request return status 400 content-type text/plain string \"dfaas: bad function name\\n\"")
 	c.line("")
 }
 
