@@ -62,7 +62,7 @@ func TestApplyThroughRuntimeAPI(t *testing.T) {
 		t.Errorf("full applies %d, want 1", c.Stats().FullApplies)
 	}
 	routes := parseMap(rt.maps[c.o.mapPath(mapRoute)])
-	if len(routes) != buckets || routes["0/figlet"] != "l/n1" || routes["1/figlet"] != "n1" ||
+	if len(routes) != buckets || routes["0/figlet"] != "gw.figlet/out.n1" || routes["1/figlet"] != "out.n1" ||
 		rt.addrs["out.n1/nb"] != "10.0.0.2:30080" || rt.addrs["once.n1/nb"] != "10.0.0.2:30080" || rt.states["out.n1/nb"] != "ready" ||
 		rt.states["out.n2/nb"] != "maint" || rt.maxconn["gw.figlet/gw"] != 4 {
 		t.Errorf("state after the first apply: %d routes, states %v addrs %v maxconn %v", len(routes), rt.states, rt.addrs, rt.maxconn)
@@ -139,7 +139,7 @@ func TestApplyThroughRuntimeAPI(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), "server nb 10.0.0.3:30080 check") || !strings.Contains(string(b), "server nb 10.0.0.4:30080 track out.n1/nb") {
 		t.Errorf("configuration file not up to date (%v)", err)
 	}
-	if b, err := os.ReadFile(c.o.mapPath(mapRoute)); err != nil || parseMap(string(b))["0/figlet"] != "l/r" {
+	if b, err := os.ReadFile(c.o.mapPath(mapRoute)); err != nil || parseMap(string(b))["0/figlet"] != "gw.figlet/reject" {
 		t.Errorf("route map file not up to date (%v)", err)
 	}
 }

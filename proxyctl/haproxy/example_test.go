@@ -10,9 +10,10 @@ import (
 )
 
 // Render shows how a decision becomes a route table: half of figlet's
-// requests served locally (overflowing to node b above the local limit), a
-// quarter forwarded to node b (slot n1) and a quarter rejected, in 256
-// buckets filled in smooth round-robin order. The first eight buckets:
+// requests served locally by the gateway (backend gw.figlet; if it cannot
+// take them, node b), a quarter forwarded to node b (slot n1, backend
+// out.n1) and a quarter rejected, in 256 buckets filled in smooth
+// round-robin order. The first eight buckets:
 func ExampleRender() {
 	s := proxyctl.State{
 		Self:      "a",
@@ -32,12 +33,12 @@ func ExampleRender() {
 	lines := strings.Split(files.Maps["maps/route.map"], "\n")
 	fmt.Println(strings.Join(lines[:8], "\n"))
 	// Output:
-	// 0/figlet l/n1
-	// 1/figlet r
-	// 2/figlet n1
-	// 3/figlet l/n1
-	// 4/figlet l/n1
-	// 5/figlet r
-	// 6/figlet n1
-	// 7/figlet l/n1
+	// 0/figlet gw.figlet/out.n1
+	// 1/figlet reject
+	// 2/figlet out.n1
+	// 3/figlet gw.figlet/out.n1
+	// 4/figlet gw.figlet/out.n1
+	// 5/figlet reject
+	// 6/figlet out.n1
+	// 7/figlet gw.figlet/out.n1
 }

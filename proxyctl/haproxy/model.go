@@ -70,9 +70,9 @@ const (
 	mapPeers    = "peers"    // node key → SHA-256 of the credential it presents
 	mapLocal    = "local"    // functions deployed locally → 1
 	mapFns      = "fns"      // routable function → local limit (req/s, 0: none)
-	mapRoute    = "route"    // bucket/function → target (see routeTable)
-	mapFallback = "fallback" // function/slot → target after that slot failed
-	mapAdmit    = "admit"    // function/node key → admission limit (req/s)
+	mapRoute    = "route"    // bucket/function → target backend (see routeTable)
+	mapFallback = "fallback" // function/slot → backend after that slot failed
+	mapAdmit    = "admit"    // node key/function → admission limit (req/s)
 	mapTimeouts = "timeouts" // function → time-out (ms)
 	mapSources  = "sources"  // neighbour address → 1 (no per-source cap)
 	// mapFlags holds run-time switches, never written to its file: "drain"
@@ -396,7 +396,8 @@ func buildIdentities(m mapSet, s proxyctl.State, slots []slotState) map[strategy
 // limits of its route.
 func buildRoute(m mapSet, s proxyctl.State, fn string, slotOf map[strategy.NodeID]int, nslots int) {
 	r, ok := route(s, fn)
-	m.add(mapFns, fn, strconv.Itoa(rateLimit(r.LocalLimit)))
+	limit := rateLimit(r.LocalLimit)
+	m.add(mapFns, fn, strconv.Itoa(limit))
 	// Shares: local, reject, then one per slot.
 	shares := make([]float64, 2+nslots)
 	if ok {
@@ -407,14 +408,14 @@ func buildRoute(m mapSet, s proxyctl.State, fn string, slotOf map[strategy.NodeI
 			}
 		}
 	}
-	for b, t := range routeTable(shares) {
+	for b, t := range routeTable(fn, limit > 0, shares) {
 		m.add(mapRoute, strconv.Itoa(b)+"/"+fn, t)
 	}
 	for i, t := range fallbacks(shares[2:]) {
 		m.add(mapFallback, fn+"/"+slotName(i), t)
 	}
 	for _, a := range r.Admit {
-		m.add(mapAdmit, fn+"/"+nodeKey(a.Node), strconv.Itoa(rateLimit(a.Rate)))
+		m.add(mapAdmit, nodeKey(a.Node)+"/"+fn, strconv.Itoa(rateLimit(a.Rate)))
 	}
 }
 

@@ -108,11 +108,11 @@ func TestBuild(t *testing.T) {
 	for fn, want := range map[string]map[string]int{
 		// figlet: the decision (local 0.5, reject 0.1, b 0.3, c 0.1);
 		// local requests overflow to b and c 77:25.
-		"figlet": {"l/n1": 97, "l/n2": 31, "r": 26, "n1": 77, "n2": 25},
+		"figlet": {"L/out.n1": 97, "L/out.n2": 31, "reject": 26, "out.n1": 77, "out.n2": 25},
 		// ocr: only node b runs it.
-		"ocr": {"n1": 256},
+		"ocr": {"out.n1": 256},
 		// shasum: deployed here, no route: local, overflowing to rejection.
-		"shasum": {"l/r": 256},
+		"shasum": {"gw.shasum/reject": 256},
 	} {
 		if got := count(fn); !maps.Equal(got, want) {
 			t.Errorf("route table of %s: %v, want %v", fn, got, want)
@@ -124,10 +124,10 @@ func TestBuild(t *testing.T) {
 	if got := d.maps[mapFns]; got != "figlet 80\nocr 0\nshasum 0\n" {
 		t.Errorf("fns map %q", got)
 	}
-	if got := d.maps[mapFallback]; got != "figlet/n1 n2\nfiglet/n2 n1\n" {
+	if got := d.maps[mapFallback]; got != "figlet/n1 once.n2\nfiglet/n2 once.n1\n" {
 		t.Errorf("fallback map %q (ocr has no alternative to b)", got)
 	}
-	wantAdmit := []string{"figlet/" + nodeKey("node b") + " 7", "figlet/" + nodeKey("node-d") + " 0"}
+	wantAdmit := []string{nodeKey("node b") + "/figlet 7", nodeKey("node-d") + "/figlet 0"}
 	slices.Sort(wantAdmit)
 	if got := d.maps[mapAdmit]; got != strings.Join(wantAdmit, "\n")+"\n" {
 		t.Errorf("admit map %q", got)
@@ -146,7 +146,7 @@ func TestBuild(t *testing.T) {
 	lay.functions = append(lay.functions, "gone")
 	d = build(s, lay, slots)
 	routes = parseMap(d.maps[mapRoute])
-	if got := count("gone"); !maps.Equal(got, map[string]int{"x": 256}) {
+	if got := count("gone"); !maps.Equal(got, map[string]int{"noroute": 256}) {
 		t.Errorf("a function available nowhere: %v", got)
 	}
 }

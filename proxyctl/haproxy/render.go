@@ -194,61 +194,58 @@ func (c *confText) public() {
 		c.line("")
 		return
 	}
-	c.publicFromNode()
 	c.publicUser()
+	c.publicFromNode()
 	c.line("    use_backend gw.%%[var(txn.fn)] if from_node")
-	c.line("    use_backend gw.%%[var(txn.fn)] if local")
-	c.line("    use_backend out.%%[var(txn.t)] if to_nb")
+	c.line("    use_backend %%[var(txn.t),field(1,/)] if { var(txn.t) -m found }")
 	c.line("    default_backend noroute")
 	c.line("")
 }
 
-// publicFromNode writes the rules for requests forwarded by a neighbour:
-// its credential, then the admission limit; they are served here or
-// refused, never forwarded again.
+// publicUser writes the rules for user requests: the function's request
+// count picks a bucket, the route map its target backend; a local target
+// with a local limit overflows above it. User requests then leave the
+// rules ("allow"), so that they skip those of forwarded requests.
+func (c *confText) publicUser() {
+	o := c.o
+	c.line("    # User requests: the function's request count (st_fn http_req_cnt)")
+	c.line("    # picks one of %d buckets, the route map its target backend:", buckets)
+	c.line("    # gw.<f>/<overflow>, L/<overflow> (local with a limit), reject,")
+	c.line("    # noroute or out.n<i> (the neighbour in slot i).")
+	c.line("    http-request track-sc0 var(txn.fn) table st_fn if !from_node { var(txn.fn),map(%s) -m found }", o.mapPath(mapFns))
+	c.line("    http-request set-var(txn.t) sc_http_req_cnt(0),mod(%d),concat(/,txn.fn,),map(%s)", buckets, o.mapPath(mapRoute))
+	c.line("    acl limited var(txn.t) -m beg %s/", targetLimited)
+	c.line("    http-request allow if !from_node !limited")
+	c.line("    # Above the local limit, a local request overflows.")
+	c.line("    http-request set-var(txn.lim) var(txn.fn),map_str_int(%s) if limited", o.mapPath(mapFns))
+	c.line("    http-request set-var(txn.t) var(txn.t),field(2,/) if limited { sc_gpc_rate(0,0),sub(txn.lim) ge 0 }")
+	c.line("    http-request sc-inc-gpc(0,0) if limited")
+	c.line("    http-request set-var(txn.t) str(gw.),concat(,txn.fn,) if limited")
+	c.line("    http-request allow if !from_node")
+}
+
+// publicFromNode writes the rules for requests forwarded by a neighbour
+// (user requests left the rules before): its credential, then the
+// admission limit; they are served here or refused, never forwarded
+// again.
 func (c *confText) publicFromNode() {
 	o := c.o
 	c.line("    # A forwarded request must name a current neighbour and present the")
 	c.line("    # credential this node gave it over the peer channel.")
-	c.line("    http-request set-var(txn.node) req.fhdr(%s),sha2(256),bytes(0,8),hex if from_node", proxyctl.HeaderNodeID)
-	c.line("    http-request set-var(txn.want) var(txn.node),map(%s) if from_node", o.mapPath(mapPeers))
+	c.line("    http-request set-var(txn.akey) req.fhdr(%s),sha2(256),bytes(0,8),hex,concat(/,txn.fn,)", proxyctl.HeaderNodeID)
+	c.line("    http-request set-var(txn.want) var(txn.akey),field(1,/),map(%s)", o.mapPath(mapPeers))
 	c.line("    acl one_id req.fhdr_cnt(%s) eq 1", proxyctl.HeaderNodeID)
 	c.line("    acl one_token req.fhdr_cnt(%s) eq 1", proxyctl.HeaderNodeToken)
 	c.line("    acl token_ok req.fhdr(%s),sha2(256),hex,strcmp(txn.want) eq 0", proxyctl.HeaderNodeToken)
 	c.refuse(403, "unknown-node", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is not a neighbour of node "+c.self+" or its credential is wrong",
-		"if from_node !one_id || from_node !one_token || from_node !token_ok")
+		"if !one_id || !one_token || !token_ok")
 	c.line("    # A forwarded request is served here or refused, never forwarded again.")
-	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self, "if from_node !{ var(txn.fn),map("+o.mapPath(mapLocal)+") -m found }")
-	c.line("    http-request set-var(txn.akey) var(txn.fn),concat(/,txn.node,) if from_node")
-	c.line("    http-request set-var(txn.alim) var(txn.akey),map_str_int(%s) if from_node", o.mapPath(mapAdmit))
-	c.line("    http-request track-sc1 var(txn.akey) table st_in if from_node")
-	c.line("    http-request set-var(txn.refuse) bool(1) if from_node { var(txn.alim) -m found } { sc_gpc0_rate(1),sub(txn.alim) ge 0 }")
-	c.line("    http-request sc-inc-gpc0(1) if from_node !{ var(txn.refuse) -m bool }")
+	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self, "if !{ var(txn.fn),map("+o.mapPath(mapLocal)+") -m found }")
+	c.line("    http-request set-var(txn.alim) var(txn.akey),map_str_int(%s)", o.mapPath(mapAdmit))
+	c.line("    http-request track-sc1 var(txn.akey) table st_in")
+	c.line("    http-request set-var(txn.refuse) bool(1) if { var(txn.alim) -m found } { sc_gpc0_rate(1),sub(txn.alim) ge 0 }")
+	c.line("    http-request sc-inc-gpc0(1) if !{ var(txn.refuse) -m bool }")
 	c.refuse(429, "admission", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is above its admission limit for %[var(txn.fn)]", "if { var(txn.refuse) -m bool }")
-}
-
-// publicUser writes the rules for user requests: the function's counter
-// picks a bucket, the route map its target; a local target above the
-// local limit overflows to the bucket's second target.
-func (c *confText) publicUser() {
-	o := c.o
-	c.line("    # User requests: the function's request count (st_fn http_req_cnt)")
-	c.line("    # picks one of %d buckets, the route map its target: l/<overflow>", buckets)
-	c.line("    # (local), r (reject), x (no route) or n<i> (the neighbour in slot i).")
-	c.line("    http-request set-var(txn.lim) var(txn.fn),map_str_int(%s,-1) if !from_node", o.mapPath(mapFns))
-	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self+" nor on any neighbour it forwards to", "if !from_node { var(txn.lim) -m int lt 0 }")
-	c.line("    http-request track-sc0 var(txn.fn) table st_fn if !from_node")
-	c.line("    http-request set-var(txn.t) sc_http_req_cnt(0),mod(%d),concat(/,txn.fn,),map(%s,x) if !from_node", buckets, o.mapPath(mapRoute))
-	c.line("    acl local var(txn.t) -m beg l/")
-	c.line("    # Above the local limit, a local request overflows.")
-	c.line("    http-request set-var(txn.t) var(txn.t),field(2,/) if local { var(txn.lim) -m int gt 0 } { sc_gpc_rate(0,0),sub(txn.lim) ge 0 }")
-	c.line("    http-request sc-inc-gpc(0,0) if local")
-	c.line("    acl to_nb var(txn.t) -m beg n")
-	c.line("    http-request track-sc1 var(txn.fn),concat(/,txn.t,) table st_out if to_nb")
-	c.line("    acl refused var(txn.t) -m str r x")
-	c.line("    http-request sc-inc-gpc(1,0) if refused")
-	c.refuse(429, "policy", "node "+c.self+" is overloaded for %[var(txn.fn)]; request rejected", "if { var(txn.t) -m str r }")
-	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self+" nor on any neighbour it forwards to", "if { var(txn.t) -m str x }")
 }
 
 // retry writes the internal frontend that takes the requests HAProxy
@@ -277,16 +274,13 @@ func (c *confText) retry() {
 	c.line("    acl can_local var(txn.fn),map(%s) -m found", o.mapPath(mapLocal))
 	c.line("    acl under var(txn.lim) -m int eq 0")
 	c.line("    acl under var(txn.fn),table_gpc_rate(0,st_fn),sub(txn.lim) lt 0")
-	c.line("    http-request set-var(txn.t) str(l) if !after_local can_local { nbsrv(gateway) gt 0 } under")
+	c.line("    http-request set-var(txn.t) str(gw.),concat(,txn.fn,) if !after_local can_local { nbsrv(gateway) gt 0 } under")
 	c.line("    http-request set-var(txn.slot) so_id,sub(1000) if !after_local")
 	c.line("    http-request set-var(txn.t) var(txn.fn),concat(/n,txn.slot,),map(%s,%s) if !after_local !{ var(txn.t) -m found }", o.mapPath(mapFallback), targetUnavailable)
-	c.line("    http-request set-var(txn.t) rand(%d),concat(/,txn.fn,),map(%s,x) if after_local", buckets, o.mapPath(mapRoute))
-	c.line("    http-request set-var(txn.t) var(txn.t),field(2,/) if { var(txn.t) -m beg l/ }")
-	c.refuse(429, "policy", "node "+c.self+" is overloaded for %[var(txn.fn)]; request rejected", "if { var(txn.t) -m str r }")
-	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self+" nor on any neighbour it forwards to", "if { var(txn.t) -m str x }")
-	c.refuse(503, "", "no node could take the request for %[var(txn.fn)]", "if { var(txn.t) -m str "+targetUnavailable+" }")
-	c.line("    use_backend gw.%%[var(txn.fn)] if { var(txn.t) -m str l }")
-	c.line("    use_backend once.%%[var(txn.t)] if { var(txn.t) -m beg n }")
+	c.line("    http-request set-var(txn.t) rand(%d),concat(/,txn.fn,),map(%s,%s) if after_local", buckets, o.mapPath(mapRoute), targetNoRoute)
+	c.line("    http-request set-var(txn.t) var(txn.t),field(2,/) if after_local { var(txn.t) -m sub / }")
+	c.line("    http-request set-var(txn.t) var(txn.t),regsub(^out,once) if after_local")
+	c.line("    use_backend %%[var(txn.t)] if { var(txn.t) -m found }")
 	c.line("    default_backend noroute")
 	c.line("")
 }
@@ -321,8 +315,16 @@ func (c *confText) invalid() {
 
 // tables writes the stick tables: rate caps and counters.
 func (c *confText) tables() {
-	c.line("backend noroute")
-	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed here nor on any neighbour this node forwards to", "")
+	c.line("backend %s", targetReject)
+	c.line("    http-request sc-inc-gpc(1,0)")
+	c.refuse(429, "policy", "node "+c.self+" is overloaded for %[var(txn.fn)]; request rejected", "")
+	c.line("")
+	c.line("backend %s", targetNoRoute)
+	c.line("    http-request sc-inc-gpc(1,0)")
+	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self+" nor on any neighbour it forwards to", "")
+	c.line("")
+	c.line("backend %s", targetUnavailable)
+	c.refuse(503, "", "no node could take the request for %[var(txn.fn)]", "")
 	c.line("")
 	c.line("# Forwarded requests accepted (gpc0) and received (http_req_cnt), by")
 	c.line("# function/node key; gpc0_rate enforces admission limits.")
@@ -417,6 +419,7 @@ func (c *confText) slot(i int) {
 		c.line("    http-response set-header %s %%[str(%s),map(%s),url_dec] if { srv_name nb }", proxyctl.HeaderForwardedTo, n, o.mapPath(mapIDs))
 	}
 	c.line("backend out.%s", n)
+	c.line("    http-request track-sc1 var(txn.fn),concat(/%s) table st_out", n)
 	c.line("    retries 1")
 	c.line("    option redispatch 1")
 	c.line("    retry-on conn-failure empty-response 403")

@@ -16,20 +16,28 @@ import "strconv"
 // realised in 1/256ths (as maxWeight).
 const buckets = maxWeight
 
-// Targets in the route map.
+// Targets in the route map: backend names (the frontend's use_backend
+// takes the part before any "/").
 const (
-	targetLocal   = "l" // the local gateway: "l/<overflow target>"
-	targetReject  = "r" // 429, by policy
-	targetNoRoute = "x" // 404, available nowhere
+	// A local bucket is "gw.<f>/<overflow>", or "L/<overflow>" when the
+	// route has a local limit: the frontend then sends the request to
+	// gw.<f> while under the limit, else to the overflow target.
+	targetLimited = "L"
+	targetReject  = "reject"  // 429, by policy
+	targetNoRoute = "noroute" // 404, available nowhere
 	// targetUnavailable, as a fallback, means there is none: 503.
-	targetUnavailable = "u"
+	targetUnavailable = "unavailable"
 )
 
-// routeTable returns the target of each bucket for shares [local, reject,
-// slot 1, slot 2, ...]. A local bucket also names where its request
-// overflows above the local limit: the forwarding shares, in proportion,
+// slotTarget is the backend of neighbour slot i (0-based).
+func slotTarget(i int) string { return "out." + slotName(i) }
+
+// routeTable returns the target of each bucket of function fn for shares
+// [local, reject, slot 1, slot 2, ...]. A local bucket also names where
+// its request goes when it cannot be served locally (above the local
+// limit, or the gateway failing): the forwarding shares, in proportion,
 // else rejection.
-func routeTable(shares []float64) []string {
+func routeTable(fn string, limited bool, shares []float64) []string {
 	w := scaleWeights(shares)
 	table := make([]string, buckets)
 	if sumInts(w) == 0 {
@@ -43,18 +51,22 @@ func routeTable(shares []float64) []string {
 	if sumInts(fwd) > 0 {
 		over = smoothSequence(fwd, w[0])
 	}
+	local := "gw." + fn
+	if limited {
+		local = targetLimited
+	}
 	nLocal := 0
 	for b, t := range smoothSequence(w, buckets) {
 		switch {
 		case t == 0 && over != nil:
-			table[b] = targetLocal + "/" + slotName(over[nLocal])
+			table[b] = local + "/" + slotTarget(over[nLocal])
 			nLocal++
 		case t == 0:
-			table[b] = targetLocal + "/" + targetReject
+			table[b] = local + "/" + targetReject
 		case t == 1:
 			table[b] = targetReject
 		default:
-			table[b] = slotName(t - 2)
+			table[b] = slotTarget(t - 2)
 		}
 	}
 	return table
@@ -78,7 +90,7 @@ func fallbacks(fwd []float64) map[int]string {
 			}
 		}
 		if best >= 0 {
-			out[i] = slotName(best)
+			out[i] = "once." + slotName(best)
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -18,19 +19,19 @@ func TestRouteTable(t *testing.T) {
 		{0.333, 0.333, 0.334},
 		{0.01, 0, 0.99},
 	} {
-		table := routeTable(shares)
+		table := routeTable("f", false, shares)
 		w := scaleWeights(shares)
 		got := map[string]int{}
 		for _, tg := range table {
 			got[kind(tg)]++
 		}
 		for i, n := range w {
-			name := targetLocal
+			name := "l"
 			switch {
 			case i == 1:
 				name = targetReject
 			case i >= 2:
-				name = slotName(i - 2)
+				name = slotTarget(i - 2)
 			}
 			if got[name] != n {
 				t.Errorf("shares %v: %s in %d buckets, want %d (%v)", shares, name, got[name], n, got)
@@ -56,24 +57,24 @@ func TestRouteTable(t *testing.T) {
 		}
 	}
 	// Overflow follows the forwarding shares: 3:1 between n1 and n2.
-	table := routeTable([]float64{0.5, 0, 0.375, 0.125})
+	table := routeTable("f", true, []float64{0.5, 0, 0.375, 0.125})
 	over := map[string]int{}
 	for _, tg := range table {
-		if len(tg) > 2 && tg[:2] == "l/" {
+		if len(tg) > 2 && tg[:2] == "L/" {
 			over[tg[2:]]++
 		}
 	}
-	if over["n1"] != 96 || over["n2"] != 32 {
+	if over["out.n1"] != 96 || over["out.n2"] != 32 {
 		t.Errorf("overflow split %v, want n1 96 and n2 32", over)
 	}
-	if table := routeTable([]float64{0, 0, 0}); table[0] != targetNoRoute || table[buckets-1] != targetNoRoute {
+	if table := routeTable("f", false, []float64{0, 0, 0}); table[0] != targetNoRoute || table[buckets-1] != targetNoRoute {
 		t.Errorf("no share: %q", table[:3])
 	}
 }
 
 func TestFallbacks(t *testing.T) {
 	got := fallbacks([]float64{0.2, 0, 0.5, 0.3})
-	want := map[int]string{0: "n3", 2: "n4", 3: "n3"}
+	want := map[int]string{0: "once.n3", 2: "once.n4", 3: "once.n3"}
 	if len(got) != len(want) {
 		t.Fatalf("fallbacks %v, want %v", got, want)
 	}
@@ -111,10 +112,11 @@ func TestChunkLines(t *testing.T) {
 	}
 }
 
-// kind returns the target of a route table entry without its overflow.
+// kind returns the target of a route table entry, "l" for a local one
+// (without its overflow).
 func kind(target string) string {
-	if len(target) > 1 && target[:2] == targetLocal+"/" {
-		return targetLocal
+	if strings.HasPrefix(target, "gw.") || strings.HasPrefix(target, targetLimited+"/") {
+		return "l"
 	}
 	return target
 }

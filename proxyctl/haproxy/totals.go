@@ -198,7 +198,7 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 		}
 	}
 	for _, e := range tables["st_in"] {
-		fn, nk, ok := strings.Cut(e.key, "/")
+		nk, fn, ok := strings.Cut(e.key, "/")
 		if !ok || strategy.ValidName(fn) != nil {
 			continue
 		}

@@ -49,7 +49,7 @@ func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 			{key: "f/x1", fields: map[string]uint64{"http_req_cnt": 7}},
 		},
 		"st_in": {
-			{key: "f/" + nodeKey("b"), fields: map[string]uint64{"http_req_cnt": u(r.fromB), "gpc0": u(r.fromBAccepted)}},
+			{key: nodeKey("b") + "/f", fields: map[string]uint64{"http_req_cnt": u(r.fromB), "gpc0": u(r.fromBAccepted)}},
 			{key: "bad key", fields: map[string]uint64{"http_req_cnt": 10, "gpc0": 10}},
 		},
 	}
