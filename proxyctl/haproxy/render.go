@@ -78,7 +78,7 @@ type confText struct {
 // render writes the configuration files for layout lay holding the
 // run-time state d. It is pure: the same input gives the same bytes.
 func render(o *settings, lay layout, d desired) Files {
-	c := &confText{o: o, lay: lay, d: d, self: "%[var(proc.self)]", writer: &writer{}}
+	c := &confText{o: o, lay: lay, d: d, self: selfExpr(lay.self), writer: &writer{}}
 	c.global()
 	c.defaults()
 	c.public()
@@ -101,6 +101,22 @@ func render(o *settings, lay layout, d desired) Files {
 	}
 	f.Maps[filepath.Join("maps", mapFlags+".map")] = ""
 	return f
+}
+
+// selfExpr is how the configuration writes this node's ID in a header
+// value or message: literally when it needs no escaping (the common case,
+// and the cheapest for HAProxy), else as the variable proc.self.
+func selfExpr(id strategy.NodeID) string {
+	if id == "" {
+		return "%[var(proc.self)]"
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return "%[var(proc.self)]"
+		}
+	}
+	return string(id)
 }
 
 // refuse writes a rule answering status with a DFaaS-Rejected reason (if
