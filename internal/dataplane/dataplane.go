@@ -76,8 +76,11 @@ type Measure struct {
 	HalfPeak HalfPeak `json:"half_peak"`
 }
 
-// HalfPeak is the latency of a paced load at half a proxy's peak rate,
-// and what it adds over the backend alone at the same rate.
+// HalfPeak is the latency of a paced load at half a proxy's peak rate
+// (counted from when each request was due, so that a stalled load
+// generator or proxy is not hidden), and what it adds over the backend
+// alone at the same rate (for rejected requests, which never reach the
+// backend: all of it).
 type HalfPeak struct {
 	RPS          float64 `json:"rps"`
 	P50MS        float64 `json:"p50_ms"`
@@ -240,19 +243,27 @@ func (a *accum) result(base accum) Measure {
 	return m
 }
 
-// halfPeak measures s and then the backend alone, paced at rate.
+// halfPeak measures s and then the backend alone, paced at rate. A
+// rejected request never reaches the backend: all of its latency is added
+// by the proxy (the backend is not measured).
 func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Duration, want int) HalfPeak {
 	if rate <= 0 {
 		return HalfPeak{}
 	}
 	via := load(ctx, s.addr, "/function/f", e.cfg.Conns, rate, d)
-	direct := load(ctx, e.backend, "/function/f", e.cfg.Conns, rate, d)
+	var direct loadResult
+	if want == 200 {
+		direct = load(ctx, e.backend, "/function/f", e.cfg.Conns, rate, d)
+	}
 	sortDurations(via.latencies)
 	sortDurations(direct.latencies)
 	h := HalfPeak{RPS: round1(rate),
 		P50MS: ms(percentile(via.latencies, 0.5)), P99MS: ms(percentile(via.latencies, 0.99)),
 		DirectP50MS: ms(percentile(direct.latencies, 0.5)), DirectP99MS: ms(percentile(direct.latencies, 0.99)),
-		Errors: via.errors + via.requests - via.statuses[want], DirectErrors: direct.errors + direct.requests - direct.statuses[200]}
+		Errors: via.errors + via.requests - via.statuses[want]}
+	if want == 200 {
+		h.DirectErrors = direct.errors + direct.requests - direct.statuses[200]
+	}
 	h.AddedP50MS, h.AddedP99MS = round4(h.P50MS-h.DirectP50MS), round4(h.P99MS-h.DirectP99MS)
 	return h
 }

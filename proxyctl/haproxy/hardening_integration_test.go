@@ -426,3 +426,38 @@ func TestIntegrationRestartOldToken(t *testing.T) {
 		t.Errorf("show proc after the takeover: %v %v %q", err, perr, out2)
 	}
 }
+
+// TestIntegrationUnknownNames checks that requests for made-up function
+// names leave no per-name state: 2,000 of them get 404, the stick tables
+// hold only the function deployed here, and so do the totals.
+func TestIntegrationUnknownNames(t *testing.T) {
+	gw := newFakeServer(t, "gateway")
+	c := startNode(t, gw.srv.URL, nil)
+	apply(t, c, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "figlet"}}})
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	for i := range 2000 {
+		if o := do(client, http.MethodPost, fmt.Sprintf("%s/function/made-up-%d", c.publicURL(), i), nil); o.status != 404 || o.rejected != "no-route" {
+			t.Fatalf("made-up name %d: %+v, want 404 no-route", i, o)
+		}
+	}
+	if o := do(client, http.MethodPost, c.publicURL()+"/function/figlet", nil); o.status != 200 {
+		t.Fatalf("figlet: %+v", o)
+	}
+	for _, table := range []string{"st_fn", "st_out", "st_in"} {
+		out, err := c.rt.ExecuteRaw("show table " + table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if es := parseTable(out); len(es) > 1 || len(es) == 1 && !strings.HasPrefix(es[0].key, "figlet") {
+			t.Errorf("table %s holds %d entries after 2,000 made-up names: %.200q", table, len(es), out)
+		}
+	}
+	tot, err := c.Totals(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tot.Functions) != 1 || tot.Functions[0].Name != "figlet" || tot.Functions[0].Offered != 1 {
+		t.Errorf("totals %+v, want figlet only, 1 offered", tot.Functions)
+	}
+}
