@@ -250,10 +250,16 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 	if rate <= 0 {
 		return HalfPeak{}
 	}
-	via := load(ctx, s.addr, "/function/f", e.cfg.Conns, rate, d)
-	var direct loadResult
-	if want == 200 {
-		direct = load(ctx, e.backend, "/function/f", e.cfg.Conns, rate, d)
+	// Alternate slices of the two, so that a change in the machine's load
+	// weighs on both alike.
+	const slices = 4
+	var via, direct loadResult
+	via.statuses, direct.statuses = map[int]int64{}, map[int]int64{}
+	for range slices {
+		via.add(load(ctx, s.addr, "/function/f", e.cfg.Conns, rate, d/slices))
+		if want == 200 {
+			direct.add(load(ctx, e.backend, "/function/f", e.cfg.Conns, rate, d/slices))
+		}
 	}
 	sortDurations(via.latencies)
 	sortDurations(direct.latencies)

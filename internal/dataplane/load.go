@@ -139,6 +139,17 @@ func load(ctx context.Context, addr, path string, conns int, rate float64, d tim
 	return res
 }
 
+// add accumulates r into l.
+func (l *loadResult) add(r loadResult) {
+	l.requests += r.requests
+	l.errors += r.errors
+	l.elapsed += r.elapsed
+	for k, v := range r.statuses {
+		l.statuses[k] += v
+	}
+	l.latencies = append(l.latencies, r.latencies...)
+}
+
 // percentile returns the p-quantile (0 < p <= 1) of sorted durations, 0
 // for none.
 func percentile(sorted []time.Duration, p float64) time.Duration {
