@@ -198,9 +198,6 @@ type settings struct {
 // resolve validates c and fills in the defaults. A temporary Dir is not
 // created here: dir is "" and tempDir true.
 func (c Config) resolve() (settings, error) {
-	bad := func(field, format string, a ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
-	}
 	s := settings{
 		binary:           or(c.Binary, DefaultBinary),
 		attach:           c.Attach,
@@ -295,6 +292,18 @@ func (c Config) resolve() (settings, error) {
 	case s.slots == 0:
 		s.slots = DefaultSlots
 	}
+	if err := c.checkDurations(); err != nil {
+		return settings{}, err
+	}
+	if err := s.checkLimits(); err != nil {
+		return settings{}, err
+	}
+	return s, nil
+}
+
+// checkDurations checks that the time-outs are not negative, and at least
+// a millisecond when set.
+func (c Config) checkDurations() error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
@@ -304,17 +313,23 @@ func (c Config) resolve() (settings, error) {
 		{"IdleTimeout", c.IdleTimeout}, {"HeaderTimeout", c.HeaderTimeout}, {"RequestTimeout", c.RequestTimeout},
 	} {
 		if d.v < 0 {
-			return settings{}, bad(d.field, "negative (%v)", d.v)
+			return bad(d.field, "negative (%v)", d.v)
 		}
 		if d.v > 0 && d.v < time.Millisecond {
-			return settings{}, bad(d.field, "%v is shorter than 1ms", d.v)
+			return bad(d.field, "%v is shorter than 1ms", d.v)
 		}
 	}
+	return nil
+}
+
+// checkLimits checks the limits and gives the zero values of MaxBodySize
+// and MaxConnPerSource their meaning.
+func (s *settings) checkLimits() error {
 	if s.maxConn < 0 || s.maxConn > maxMaxConn {
-		return settings{}, bad("MaxConn", "%d is not between 0 and %d", s.maxConn, maxMaxConn)
+		return bad("MaxConn", "%d is not between 0 and %d", s.maxConn, maxMaxConn)
 	}
 	if s.threads < 0 || s.threads > 64 {
-		return settings{}, bad("Threads", "%d is not between 0 and 64 (HAProxy's limit)", s.threads)
+		return bad("Threads", "%d is not between 0 and 64 (HAProxy's limit)", s.threads)
 	}
 	switch {
 	case s.maxBody == 0:
@@ -325,7 +340,11 @@ func (c Config) resolve() (settings, error) {
 	if s.maxConnPerSrc < 0 {
 		s.maxConnPerSrc = 0 // no cap
 	}
-	return s, nil
+	return nil
+}
+
+func bad(field, format string, a ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
 }
 
 // maxSlots bounds the neighbour slots of a configuration.
