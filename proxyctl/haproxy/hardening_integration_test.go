@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -383,6 +384,15 @@ func TestIntegrationRestartOldToken(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// If the test fails before a new controller takes the orphaned
+	// HAProxy over, stop it (cleanups run last in, first out: after the
+	// new controller's Close).
+	t.Cleanup(func() {
+		out, err := masterCommand(context.Background(), filepath.Join(dir, "master.sock"), "show proc", time.Second)
+		if ps, perr := parseShowProc(out); err == nil && perr == nil && ps.masterPID > 0 {
+			syscall.Kill(ps.masterPID, syscall.SIGTERM)
+		}
+	})
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
