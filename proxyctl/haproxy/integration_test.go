@@ -857,8 +857,15 @@ func TestIntegrationLocalLimit(t *testing.T) {
 		if l := counts["local:a"]; l < 45 || l > 75 {
 			t.Errorf("forward share %v: %d requests served locally in 3s, want about 60 (limit 20 req/s): %v", tc.toB, l, counts)
 		}
-		if counts[tc.overflow] < 200 {
-			t.Errorf("forward share %v: overflow should go to %s: %v", tc.toB, tc.overflow, counts)
+		// Everything not served locally overflows (the load generator,
+		// paced by a ticker, gets fewer than 300 requests out when the
+		// machine is busy: it must get well above the limit).
+		total := 0
+		for _, n := range counts {
+			total += n
+		}
+		if total < 150 || counts[tc.overflow] != total-counts["local:a"] {
+			t.Errorf("forward share %v: of %d requests (at least 150 needed), all but the local ones should go to %s: %v", tc.toB, total, tc.overflow, counts)
 		}
 		t.Logf("forward share %v: %v", tc.toB, counts)
 	}
