@@ -136,7 +136,7 @@ func TestApplyThroughRuntimeAPI(t *testing.T) {
 	}
 	// The configuration file holds the latest state.
 	b, err := os.ReadFile(c.o.configPath)
-	if err != nil || !strings.Contains(string(b), "server nb 10.0.0.3:30080 check") || !strings.Contains(string(b), "server nb 10.0.0.4:30080 track out.n1/nb") {
+	if err != nil || !strings.Contains(string(b), "server nb 10.0.0.3:30080 check") || !strings.Contains(string(b), "server nb 10.0.0.4:30080\n") {
 		t.Errorf("configuration file not up to date (%v)", err)
 	}
 	if b, err := os.ReadFile(c.o.mapPath(mapRoute)); err != nil || parseMap(string(b))["0/figlet"] != "gw.figlet/reject" {

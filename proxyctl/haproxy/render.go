@@ -448,6 +448,8 @@ func (c *confText) slot(i int) {
 	c.line("")
 	c.line("backend once.%s", n)
 	headers()
-	c.line("    server nb %s track out.%s/nb", addr, n)
+	c.line("    # No health check: a request retried here is tried even when the")
+	c.line("    # checks are slow (a busy node), rather than refused unanswered.")
+	c.line("    server nb %s%s", addr, state)
 	c.line("")
 }

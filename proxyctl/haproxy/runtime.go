@@ -80,7 +80,9 @@ func plan(prev *desired, next desired, lay layout) []op {
 	// 1. Slots whose neighbour leaves or changes: out of rotation.
 	for i, sl := range next.slots {
 		if changed(i) && (prev == nil || sl.node == "" || newNode(i) && i < len(prev.slots) && prev.slots[i].node != "") {
-			ops = append(ops, op{kind: opState, server: "out." + slotName(i) + "/nb", arg: "maint"})
+			for _, be := range []string{"out.", "once."} {
+				ops = append(ops, op{kind: opState, server: be + slotName(i) + "/nb", arg: "maint"})
+			}
 		}
 	}
 	// 2. Addresses of joining (or moved) neighbours, taken as up (the
@@ -103,7 +105,9 @@ func plan(prev *desired, next desired, lay layout) []op {
 	// 4. Joining neighbours: into rotation.
 	for i, sl := range next.slots {
 		if sl.node != "" && changed(i) && newNode(i) {
-			ops = append(ops, op{kind: opState, server: "out." + slotName(i) + "/nb", arg: "ready"})
+			for _, be := range []string{"out.", "once."} {
+				ops = append(ops, op{kind: opState, server: be + slotName(i) + "/nb", arg: "ready"})
+			}
 		}
 	}
 	// 5. Concurrency limits.

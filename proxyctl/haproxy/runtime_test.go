@@ -27,20 +27,20 @@ func TestPlan(t *testing.T) {
 		{"nothing changes", &prev, prev, nil},
 		{"shares", &prev, mk([]slotState{b, {}}, "f/0 l/n1\nf/1 l/n1\n", "B x\n"), []string{"map route"}},
 		{"c joins", &prev, mk([]slotState{b, c}, "f/0 n2\nf/1 n1\n", "B x\nC y\n"),
-			[]string{"set server out.n2/nb addr 10.0.0.3 port 30080", "set server once.n2/nb addr 10.0.0.3 port 30080", "set server out.n2/nb health up", "map peers", "map route", "set server out.n2/nb state ready"}},
+			[]string{"set server out.n2/nb addr 10.0.0.3 port 30080", "set server once.n2/nb addr 10.0.0.3 port 30080", "set server out.n2/nb health up", "map peers", "map route", "set server out.n2/nb state ready", "set server once.n2/nb state ready"}},
 		{"b leaves", &prev, mk([]slotState{{}, {}}, "f/0 l/r\nf/1 l/r\n", ""),
-			[]string{"set server out.n1/nb state maint", "map peers", "map route"}},
+			[]string{"set server out.n1/nb state maint", "set server once.n1/nb state maint", "map peers", "map route"}},
 		{"c takes b's slot", &prev, mk([]slotState{c, {}}, "f/0 l/n1\nf/1 n1\n", "C y\n"),
-			[]string{"set server out.n1/nb state maint", "set server out.n1/nb addr 10.0.0.3 port 30080", "set server once.n1/nb addr 10.0.0.3 port 30080", "set server out.n1/nb health up", "map peers", "set server out.n1/nb state ready"}},
+			[]string{"set server out.n1/nb state maint", "set server once.n1/nb state maint", "set server out.n1/nb addr 10.0.0.3 port 30080", "set server once.n1/nb addr 10.0.0.3 port 30080", "set server out.n1/nb health up", "map peers", "set server out.n1/nb state ready", "set server once.n1/nb state ready"}},
 		{"b moves", &prev, mk([]slotState{{node: "b", addr: netip.MustParseAddrPort("10.0.0.9:1")}, {}}, "f/0 l/n1\nf/1 n1\n", "B x\n"),
 			[]string{"set server out.n1/nb addr 10.0.0.9 port 1", "set server once.n1/nb addr 10.0.0.9 port 1", "set server out.n1/nb health up"}},
 		// Unknown: every slot out of rotation until its address and
 		// credentials are set again.
 		{"unknown: everything", nil, prev, []string{
-			"set server out.n1/nb state maint", "set server out.n2/nb state maint",
+			"set server out.n1/nb state maint", "set server once.n1/nb state maint", "set server out.n2/nb state maint", "set server once.n2/nb state maint",
 			"set server out.n1/nb addr 10.0.0.2 port 30080", "set server once.n1/nb addr 10.0.0.2 port 30080", "set server out.n1/nb health up",
 			"map ids", "map tokens", "map peers", "map local", "map sources", "map timeouts", "map admit", "map fns", "map fallback", "map route",
-			"set server out.n1/nb state ready", "set maxconn server gw.f/gw 4"}},
+			"set server out.n1/nb state ready", "set server once.n1/nb state ready", "set maxconn server gw.f/gw 4"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
