@@ -477,3 +477,53 @@ func TestIntegrationUnknownNames(t *testing.T) {
 		t.Errorf("totals %+v, want figlet only, 1 offered", tot.Functions)
 	}
 }
+
+// slowChecks is a server whose health paths hang (its checks time out, as
+// on a saturated node) while it serves function requests.
+func slowChecks(t *testing.T, name string) *fakeServer {
+	f := newFakeServer(t, name)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	f.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == HealthPath {
+			select {
+			case <-release:
+			case <-time.After(3 * time.Second):
+			}
+			return
+		}
+		f.hits.Add(1)
+		io.Copy(io.Discard, r.Body)
+		if name != "gateway" {
+			w.Header().Set(proxyctl.HeaderServedBy, name)
+		}
+		io.WriteString(w, name)
+	})
+	return f
+}
+
+// TestIntegrationSlowChecks checks that when the health checks of the
+// gateway and of the only neighbour time out (a saturated node), requests
+// are still served rather than refused: each is retried once on a target
+// without waiting for its checks.
+func TestIntegrationSlowChecks(t *testing.T) {
+	gw, b := slowChecks(t, "gateway"), slowChecks(t, "b")
+	c := startNode(t, gw.srv.URL, nil)
+	apply(t, c, proxyctl.State{
+		Self:       "a",
+		Functions:  []proxyctl.Function{{Name: "figlet"}},
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: b.srv.URL, Functions: []string{"figlet"}, TokenOut: "t", TokenIn: "u", Forward: true}},
+		Decision:   strategy.Decision{Routes: []strategy.Route{strategy.NewRoute("figlet", 0.5, 0, map[strategy.NodeID]float64{"b": 0.5})}},
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !(strings.HasPrefix(slotStatus(t, c, "n1"), "DOWN") && strings.HasPrefix(statOf(t, c, "gateway", "gw").Status, "DOWN")) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := slotStatus(t, c, "n1"); !strings.HasPrefix(st, "DOWN") {
+		t.Fatalf("b is %q, want DOWN (its checks hang)", st)
+	}
+	counts := send(t, c, "figlet", 100, 4)
+	if counts["forwarded:b"] != 100 {
+		t.Errorf("gateway and b marked down by slow checks: %v, want all 100 served by b", counts)
+	}
+}

@@ -124,8 +124,8 @@ func TestBuild(t *testing.T) {
 	if got := d.maps[mapFns]; got != "figlet 80\nocr 0\nshasum 0\n" {
 		t.Errorf("fns map %q", got)
 	}
-	if got := d.maps[mapFallback]; got != "figlet/n1 once.n2\nfiglet/n2 once.n1\n" {
-		t.Errorf("fallback map %q (ocr has no alternative to b)", got)
+	if got := d.maps[mapFallback]; got != "figlet/n1 once.n2\nfiglet/n2 once.n1\nocr/n1 once.n1\n" {
+		t.Errorf("fallback map %q (ocr has no alternative to b: b once more)", got)
 	}
 	wantAdmit := []string{nodeKey("node b") + "/figlet 7", nodeKey("node-d") + "/figlet 0"}
 	slices.Sort(wantAdmit)

@@ -74,9 +74,10 @@ func routeTable(fn string, limited bool, shares []float64) []string {
 
 // fallbacks returns, for each slot with a forwarding share, where a
 // request goes when that neighbour refuses it (403 unknown-node) or cannot
-// be reached and the local gateway cannot take it: the slot with the
-// largest other share. Slots without an alternative are left out (the
-// request then gets 503).
+// be reached (or is marked down) and the local gateway cannot take it: the
+// slot with the largest other share, else the same neighbour once more,
+// through once.n<i>, which does not wait for health checks (they may only
+// be slow).
 func fallbacks(fwd []float64) map[int]string {
 	out := map[int]string{}
 	for i, s := range fwd {
@@ -89,9 +90,10 @@ func fallbacks(fwd []float64) map[int]string {
 				best = j
 			}
 		}
-		if best >= 0 {
-			out[i] = "once." + slotName(best)
+		if best < 0 {
+			best = i
 		}
+		out[i] = "once." + slotName(best)
 	}
 	return out
 }

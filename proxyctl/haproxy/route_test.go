@@ -83,8 +83,8 @@ func TestFallbacks(t *testing.T) {
 			t.Errorf("fallback of slot %d: %q, want %q", i, got[i], s)
 		}
 	}
-	if got := fallbacks([]float64{0, 1}); len(got) != 0 {
-		t.Errorf("a single neighbour has no fallback: %v", got)
+	if got := fallbacks([]float64{0, 1}); len(got) != 1 || got[1] != "once.n2" {
+		t.Errorf("a single neighbour's fallback is itself, once more: %v", got)
 	}
 }
 
