@@ -589,6 +589,19 @@ func (s *Scenario) OfferedRequests() float64 {
 	return total
 }
 
+// Save writes s as indented JSON to the file at path.
+func (s *Scenario) Save(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := s.Encode(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
 // Encode writes s as indented JSON.
 func (s *Scenario) Encode(w io.Writer) error {
 	enc := json.NewEncoder(w)
