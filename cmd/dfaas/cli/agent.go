@@ -15,6 +15,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/internal/stack"
+	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy/external"
 )
@@ -129,6 +130,13 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 			return usageError{"--advisor: " + err.Error()}
 		}
 	}
+	return serveAgent(ctx, cfg, backends, tr, *httpListen)
+}
+
+// serveAgent configures the backends of cfg, builds the node's stack and
+// runs it with the admin server on httpListen until ctx is done.
+func serveAgent(ctx context.Context, cfg stack.Config, backends backendFlags, tr *quic.Transport, httpListen string) error {
+	log := cfg.Logger
 	releaseBackends, err := backends.Configure(&cfg, log)
 	if err != nil {
 		return err
@@ -142,11 +150,11 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	if err := s.Registry().Register(tr.Collector()); err != nil {
 		return err
 	}
-	adminLn, err := net.Listen("tcp", *httpListen)
+	adminLn, err := net.Listen("tcp", httpListen)
 	if err != nil {
-		return fmt.Errorf("--http %q: %w", *httpListen, err)
+		return fmt.Errorf("--http %q: %w", httpListen, err)
 	}
-	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", *stratName, "proxy", s.ProxyURL(), "admin", adminLn.Addr().String(), "period", *period)
+	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", cfg.StrategyName, "proxy", s.ProxyURL(), "admin", adminLn.Addr().String(), "period", cfg.Period)
 	g, ctx := errgroup.WithContext(ctx)
 	s.Run(ctx, g)
 	stack.ServeHTTP(ctx, g, adminLn, s.AdminHandler(), log)

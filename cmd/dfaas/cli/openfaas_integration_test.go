@@ -239,9 +239,12 @@ func TestIntegrationSameDecisions(t *testing.T) {
 		}
 	}
 	t.Logf("%d cycles compared: largest difference of local shares %.4f", compared, maxDiff)
+	checkDashboard(t, pr)
+}
 
-	// Every query of the Grafana dashboard runs on this Prometheus, and
-	// those about what this setup has return data.
+// checkDashboard checks that every query of the Grafana dashboard runs on
+// the Prometheus pr, and that those about what the setup has return data.
+func checkDashboard(t *testing.T, pr *promtest.Prometheus) {
 	data, err := os.ReadFile("../../../deploy/grafana/dfaas.json")
 	if err != nil {
 		t.Fatal(err)
