@@ -10,7 +10,7 @@ import (
 // help returns the synopsis of command name and what it does, for
 // "dfaas <name> -h" (a command without an entry gets its summary).
 func help(name string) (synopsis, about string) {
-	scenarios := strings.Join(sim.BuiltinScenarios(), ", ")
+	scenarios := wrap(strings.Join(sim.BuiltinScenarios(), ", "), 72, "\n  ")
 	switch name {
 	case "agent":
 		return "dfaas agent [flags]", aboutAgent
@@ -77,9 +77,12 @@ original prototype's way, HAProxy rewritten and reloaded at every update.`
 const aboutSim = `Simulates a federation request by request, running the same strategy code
 as the agent, and reports the success rate against the oracle (the fluid
 bound). --scenario takes a scenario file (the format is in
-docs/scenarios.md) or the name of a scenario shipped with dfaas:
-%s. --strategy defaults to flow, as in every command;
-all runs every built-in strategy except external (which needs a model).`
+docs/scenarios.md) or the name of a scenario shipped with dfaas. --strategy
+defaults to flow, as in every command; all runs every built-in strategy
+except external (which needs a model).
+
+Shipped scenarios (--scenario NAME):
+  %s`
 
 const aboutBench = `Runs a scenario on real processes on this machine: per node a dfaas faas
 with the scenario's functions and capacities and a dfaas agent with QUIC
@@ -88,5 +91,26 @@ namespace, with the scenario's links and RTTs (otherwise on loopback, and
 the report says so). Sends the scenario's load as open-loop Poisson HTTP
 traffic, simulates the same scenario, and writes a report with plots and
 data (docs/bench.md). Everything it starts is torn down at the end and on
-Ctrl-C. --scenario takes a file (docs/scenarios.md) or a built-in name:
-%s. --strategy defaults to flow, as in every command.`
+Ctrl-C. --scenario takes a file (docs/scenarios.md) or the name of a
+scenario shipped with dfaas. --strategy defaults to flow, as in every
+command.
+
+Shipped scenarios (--scenario NAME):
+  %s`
+
+// wrap breaks s at spaces into lines of at most width bytes, joined by
+// sep.
+func wrap(s string, width int, sep string) string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines, line = append(lines, line), ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return strings.Join(append(lines, line), sep)
+}
