@@ -58,7 +58,7 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 		return run, nil, fmt.Errorf("bench %s: %w", r.name, err)
 	}
 	defer c.Close()
-	loadAt, notes, err := waitForLoad(ctx, o, c, r.name)
+	loadAt, notes, err := waitForLoad(ctx, o, c, r.name, r.label)
 	if err != nil {
 		return run, nil, fmt.Errorf("bench %s: %w", r.name, err)
 	}
@@ -78,11 +78,11 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 // control cycles of every node, as in the simulator, if the federation
 // has formed by then; else at the next cycle boundary after it has (or
 // after o.Form). Notes say when it was late.
-func waitForLoad(ctx context.Context, o Options, c *testbed.Cluster, name string) (time.Time, []string, error) {
+func waitForLoad(ctx context.Context, o Options, c *testbed.Cluster, name, label string) (time.Time, []string, error) {
 	period := o.Scenario.Period.D()
 	t0 := c.Started()
 	loadAt := t0.Add(sim.WarmupPeriods * period)
-	o.progressf("%s: waiting for the federation to form (every node sees the nodes it is linked to)", name)
+	o.progressf("%s: waiting for the federation to form (every node sees the nodes it is linked to)", label)
 	err := c.WaitFederation(ctx, loadAt)
 	if err == nil {
 		return loadAt, nil, nil
