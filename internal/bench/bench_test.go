@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/internal/report"
 	"github.com/dfaas-go/dfaas/internal/testbed"
@@ -109,6 +110,7 @@ func TestBenchLoopback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	heavytest.Lock(t)
 	rep, out := shortRun(t, buildBinary(t), twoNodes, "embedded", "off", "")
 	checkTwoNodes(t, rep, out)
 	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
@@ -121,6 +123,7 @@ func TestBenchLoopback(t *testing.T) {
 // node's proxy.
 func TestIntegrationBenchHAProxy(t *testing.T) {
 	promtest.Binary(t, "haproxy")
+	heavytest.Lock(t)
 	rep, out := shortRun(t, buildBinary(t), twoNodes, "haproxy", "auto", "")
 	checkTwoNodes(t, rep, out)
 }
@@ -132,6 +135,7 @@ func TestBenchNetns(t *testing.T) {
 	if err := testbed.NetnsAvailable(); err != nil {
 		t.Skip(err)
 	}
+	heavytest.Lock(t)
 	// c is linked to b only; a overloads and may use b alone.
 	rep, _ := shortRun(t, buildBinary(t), `{
   "name": "line", "duration": "60s", "period": "500ms", "seed": 5,
@@ -184,6 +188,7 @@ func TestIntegrationBenchInterruptHAProxy(t *testing.T) {
 }
 
 func interrupt(t *testing.T, proxy string) {
+	heavytest.Lock(t)
 	bin := buildBinary(t)
 	modes := []string{"off"}
 	if testbed.NetnsAvailable() == nil {

@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/internal/promtest"
 )
 
 func TestChurnEmbedded(t *testing.T) {
+	heavytest.Lock(t)
 	r, err := Measure(context.Background(), Options{Proxy: "embedded", Updates: 20, Rate: 200, Interval: 5 * time.Millisecond, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +66,7 @@ func TestChurnBadOptions(t *testing.T) {
 // with the reload-per-update baseline.
 func TestIntegrationChurnHAProxy(t *testing.T) {
 	bin := promtest.Binary(t, "haproxy")
+	heavytest.Lock(t)
 	r, err := Measure(context.Background(), Options{Proxy: "haproxy", Updates: 40, Rate: 200, Interval: 10 * time.Millisecond,
 		Baseline: true, BaselineUpdates: 8, Binary: bin, Seed: 1})
 	if err != nil {

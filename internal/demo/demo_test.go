@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -38,6 +39,7 @@ func TestDemoForwards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for a few seconds")
 	}
+	heavytest.Lock(t)
 	var progress syncBuffer
 	r, err := Run(context.Background(), Options{
 		Strategy: "flow", Registry: strategy.Builtin(), Duration: 4 * time.Second, Period: 250 * time.Millisecond, Seed: 1,
@@ -71,6 +73,7 @@ func TestDemoInterrupted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three nodes")
 	}
+	heavytest.Lock(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var progress syncBuffer
 	done := make(chan error, 1)

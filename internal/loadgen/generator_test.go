@@ -205,3 +205,27 @@ func TestProgress(t *testing.T) {
 		t.Error("a file or a buffer taken for a terminal")
 	}
 }
+
+// unwrapper wraps a writer as the command line's serialising writer does.
+type unwrapper struct{ w *os.File }
+
+func (u unwrapper) Write(p []byte) (int, error) { return u.w.Write(p) }
+func (u unwrapper) Unwrap() io.Writer           { return u.w }
+
+// TestIsTerminal: a character device is one, also behind a wrapper with
+// Unwrap; a regular file is not.
+func TestIsTerminal(t *testing.T) {
+	dev, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer dev.Close()
+	f, err := os.Create(t.TempDir() + "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !IsTerminal(dev) || !IsTerminal(unwrapper{dev}) || IsTerminal(unwrapper{f}) {
+		t.Fatal("IsTerminal")
+	}
+}

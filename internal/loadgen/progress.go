@@ -69,8 +69,16 @@ func (p Progress) draw(el time.Duration, term bool) {
 }
 
 // IsTerminal reports whether w is a character device (a terminal), where
-// a line may be redrawn in place.
+// a line may be redrawn in place. A writer with an Unwrap() io.Writer
+// method (such as one that serialises writes) is judged by what it wraps.
 func IsTerminal(w io.Writer) bool {
+	for {
+		u, ok := w.(interface{ Unwrap() io.Writer })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -267,7 +267,8 @@ func (s *Stack) AdminHandler() http.Handler {
 }
 
 // ServeHTTP serves h on ln in g until ctx is done, then shuts down
-// gracefully.
+// gracefully: requests in progress get 5 s to end, after which their
+// connections are closed (a stop is not failed by a slow request).
 func ServeHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handler, log *slog.Logger) {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	g.Go(func() error {
@@ -280,6 +281,12 @@ func ServeHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.H
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return hs.Shutdown(sctx)
+		if err := hs.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+			log.Warn("requests still in progress 5 s after the stop: connections closed", "addr", ln.Addr().String())
+			return hs.Close()
+		} else if err != nil {
+			return err
+		}
+		return nil
 	})
 }

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/dfaas-go/dfaas/internal/usage"
@@ -40,10 +41,27 @@ func Main(reg *strategy.Registry) {
 }
 
 // Run runs the command line args (without the program name) with the given
-// streams and the strategies of reg (strategy.Builtin() if nil).
+// streams and the strategies of reg (strategy.Builtin() if nil). The
+// streams need not be safe for concurrent use: Run serialises its writes
+// (logs and progress go to stderr from several goroutines).
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, reg *strategy.Registry) error {
 	return run(ctx, args, stdio{in: stdin, out: stdout, err: stderr, strategies: reg})
 }
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Unwrap returns the stream written to (for loadgen.IsTerminal).
+func (l *lockedWriter) Unwrap() io.Writer { return l.w }
 
 // ExitCode returns the process exit status for the error Run returned, and
 // reports the error on w.
@@ -99,6 +117,7 @@ func run(ctx context.Context, args []string, io stdio) error {
 	if io.strategies == nil {
 		io.strategies = strategy.Builtin()
 	}
+	io.out, io.err = &lockedWriter{w: io.out}, &lockedWriter{w: io.err}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usageList(io.out, cmds)

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/proxyctl"
 )
 
@@ -136,6 +137,7 @@ func TestNetnsFederation(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	lab := newNetnsLab(t)
+	heavytest.Lock(t)
 	dir := t.TempDir()
 	type agent struct{ ns, ip, id, key string }
 	agents := make([]agent, 3)

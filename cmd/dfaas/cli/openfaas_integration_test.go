@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas"
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/strategy"
 )
@@ -172,6 +173,7 @@ func TestIntegrationSameDecisions(t *testing.T) {
 		capacity = 60.0
 		period   = 2 * time.Second
 	)
+	heavytest.Lock(t)
 	ne := promtest.StartNodeExporter(t)
 	faasAddr := promtest.FreePort(t)
 	bg(t, "faas", "--listen", faasAddr, "--namespace", "openfaas-fn", "--function", fmt.Sprintf("figlet,capacity=%g,concurrency=6", capacity))
@@ -279,6 +281,7 @@ func checkDashboard(t *testing.T, pr *promtest.Prometheus) {
 // keeps serving while the gateway or Prometheus is killed; /healthz turns
 // 503 naming the failing component and back to 200 when it returns.
 func TestIntegrationOutage(t *testing.T) {
+	heavytest.Lock(t)
 	ne := promtest.StartNodeExporter(t)
 	faasAddr := promtest.FreePort(t)
 	faasArgs := []string{"faas", "--listen", faasAddr, "--function", "figlet,capacity=200,concurrency=20"}
