@@ -18,9 +18,9 @@ import (
 // its MaxInFlight is 0.
 const DefaultMaxInFlight = 20000
 
-// ErrTooManyInFlight is the Error of the records of arrivals dropped
+// TooManyInFlight is the Error of the records of arrivals dropped
 // because MaxInFlight requests were open.
-const ErrTooManyInFlight = "load generator: too many requests in flight"
+const TooManyInFlight = "load generator: too many requests in flight"
 
 // Stream is a stream of user requests: POSTs of Body to URL at the times
 // Arrivals gives.
@@ -47,7 +47,7 @@ type Counts struct {
 // zero value is ready to use; set the options before Run.
 type Generator struct {
 	// MaxInFlight bounds the requests open at once; an arrival beyond it
-	// is recorded as failed (ErrTooManyInFlight) without being sent, as
+	// is recorded as failed (TooManyInFlight) without being sent, as
 	// the generator, not the system, would be the bottleneck. 0:
 	// DefaultMaxInFlight.
 	MaxInFlight int64
@@ -119,7 +119,7 @@ func (g *Generator) stream(ctx, reqCtx context.Context, wg *sync.WaitGroup, s St
 		rec := report.Record{At: at, Node: s.Node, Function: fn}
 		if g.inFlight.Add(1) > limit {
 			g.inFlight.Add(-1)
-			rec.Outcome, rec.Error = report.Failed, ErrTooManyInFlight
+			rec.Outcome, rec.Error = report.Failed, TooManyInFlight
 			g.done(rec, nil)
 			continue
 		}

@@ -147,7 +147,7 @@ func TestGeneratorMaxInFlight(t *testing.T) {
 		t.Fatalf("sent %d, served %d", sent.Load(), g.Served.Load())
 	}
 	for _, r := range g.Records() {
-		if r.Outcome == report.Failed && r.Error != ErrTooManyInFlight {
+		if r.Outcome == report.Failed && r.Error != TooManyInFlight {
 			t.Errorf("record %+v", r)
 		}
 	}
