@@ -30,6 +30,7 @@ type Options struct {
 	Strategies []string      // [--strategy]
 	Registry   *strategy.Registry
 	Proxy      string           // [--proxy] embedded or haproxy
+	FaaS       string           // [--faas] the nodes' FaaS API: openfaas ("") or openwhisk
 	Forecast   string           // [--forecast] of the agents
 	Forecaster forecast.Factory // the same for the simulator (nil: none)
 	Netns      string           // [--netns] auto, on or off
@@ -58,6 +59,9 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	for _, nd := range sc.Nodes {
 		rep.Nodes = append(rep.Nodes, nd.ID)
+	}
+	if o.FaaS == "openwhisk" {
+		rep.Notes = append(rep.Notes, "the nodes' FaaS served OpenWhisk's API (dfaas faas --api openwhisk); the agents ran with --faas openwhisk")
 	}
 	nw, linked, err := openNetwork(o, rep)
 	if err != nil {

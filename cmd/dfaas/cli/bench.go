@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	fs.StringVar(&f.scenario, "scenario", "", "scenario `FILE` or built-in scenario NAME")
 	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Names(), ", ")+") or all (every one but external)")
 	fs.StringVar(&o.Proxy, "proxy", "embedded", "data plane of every node: embedded or haproxy")
+	fs.StringVar(&o.FaaS, "faas", "openfaas", "API of every node's FaaS (dfaas faas) that its agent uses: openfaas or openwhisk")
 	fs.DurationVar(&f.duration, "duration", 0, "cut the run to this length (the load is cut, not compressed; default: the scenario's duration)")
 	fs.StringVar(&f.out, "out", "", "`DIR` for the report, plots and data (default: bench-<scenario name>)")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON result object (mode bench) per strategy per line instead of a table")
@@ -112,6 +113,8 @@ func checkBenchFlags(o *bench.Options, f *benchFlags) error {
 		return usageError{"--scenario FILE|NAME is required"}
 	case o.Proxy != "embedded" && o.Proxy != "haproxy":
 		return usageError{fmt.Sprintf("--proxy %q: want embedded or haproxy", o.Proxy)}
+	case o.FaaS != "openfaas" && o.FaaS != "openwhisk":
+		return usageError{fmt.Sprintf("--faas %q: want openfaas or openwhisk", o.FaaS)}
 	case f.duration < 0:
 		return usageError{fmt.Sprintf("--duration %v is negative", f.duration)}
 	case f.period != 0 && f.period < 100*time.Millisecond:
