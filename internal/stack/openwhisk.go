@@ -57,16 +57,19 @@ func OpenWhiskFront(c *openwhisk.Client, log *slog.Logger) (http.Handler, error)
 		return nil, err
 	}
 	h := &cachedHealth{check: c.Health, every: time.Second}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	// Not a ServeMux: it would answer a path with dot segments with a
+	// redirect to the cleaned path; the Invoker refuses them.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" || r.Method != http.MethodGet {
+			iv.ServeHTTP(w, r)
+			return
+		}
 		if err := h.get(r.Context()); err != nil {
 			http.Error(w, "dfaas: the OpenWhisk controller fails its health check", http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ok\n"))
-	})
-	mux.Handle("/", iv)
-	return mux, nil
+	}), nil
 }
 
 // cachedHealth runs a health check at most once per period and answers
