@@ -3,8 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,7 +89,13 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyAgentEnv(fs); err != nil {
+	if err := applyEnv(fs, agentEnv()); err != nil {
+		return err
+	}
+	if err := applyEnv(fs, peerEnv()); err != nil {
+		return err
+	}
+	if err := applyBackendEnv(fs); err != nil {
 		return err
 	}
 	log, err := newLogger(io.err, *logLevel)
@@ -158,4 +167,29 @@ func serveAgent(ctx context.Context, cfg stack.Config, backends backendFlags, tr
 		return err
 	}
 	return g.Wait()
+}
+
+// applyEnv sets every flag of fs that was not given on the command line
+// from its environment variable in env, if that is set.
+func applyEnv(fs *flag.FlagSet, env map[string]string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, key := range env {
+		v, ok := os.LookupEnv(key)
+		if !ok || given[name] {
+			continue
+		}
+		if err := fs.Set(name, v); err != nil {
+			return usageError{fmt.Sprintf("environment %s=%q (for --%s): %s", key, v, name, flagWant(fs.Lookup(name), err.Error()))}
+		}
+	}
+	// AGENT_DEBUG=true, as in the original agent, means debug logs.
+	if v, ok := os.LookupEnv("AGENT_DEBUG"); ok && !given["log-level"] {
+		if b, err := strconv.ParseBool(v); err != nil {
+			return usageError{fmt.Sprintf("environment AGENT_DEBUG=%q: not a boolean", v)}
+		} else if b {
+			fs.Set("log-level", "debug")
+		}
+	}
+	return nil
 }

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
 
 	"github.com/dfaas-go/dfaas/faas/openfaas"
-	"github.com/dfaas-go/dfaas/internal/flagenv"
 	"github.com/dfaas-go/dfaas/internal/stack"
 	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
 )
@@ -37,7 +40,7 @@ func (b *backendFlags) register(fs *flag.FlagSet) {
 }
 
 // backendEnv maps the flags to environment variables (besides the
-// HOST/PORT pairs of applyAgentEnv).
+// HOST/PORT pairs handled by applyBackendEnv).
 func backendEnv() map[string]string {
 	return map[string]string{
 		"faas":                       "AGENT_FAAS",
@@ -58,25 +61,38 @@ func backendEnv() map[string]string {
 	}
 }
 
-// applyAgentEnv sets the agent's flags not given on the command line from
-// the environment: AGENT_DEBUG=true means --log-level debug, the original
-// agent's AGENT_OPENFAAS_HOST/PORT (port 8080) and AGENT_PROMETHEUS_HOST/PORT
-// (port 9090) make --openfaas-url and --prometheus-url. It then fills the
-// defaults that depend on the platform.
-func applyAgentEnv(fs *flag.FlagSet) error {
-	if err := flagenv.Debug(fs, "AGENT_DEBUG", "log-level"); err != nil {
+// applyBackendEnv sets the backend flags not given on the command line from
+// the environment, including the original agent's HOST/PORT pairs:
+// AGENT_OPENFAAS_HOST/PORT (default port 8080) and AGENT_PROMETHEUS_HOST/PORT
+// (default port 9090) make --openfaas-url and --prometheus-url. With --faas
+// openwhisk, --prometheus-gateway defaults to the user-events service's job.
+func applyBackendEnv(fs *flag.FlagSet) error {
+	if err := applyEnv(fs, backendEnv()); err != nil {
 		return err
 	}
-	if err := flagenv.Apply(fs, agentEnv(), peerEnv(), backendEnv()); err != nil {
-		return err
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, p := range []struct{ flag, env, port string }{
+		{"openfaas-url", "AGENT_OPENFAAS", "8080"},
+		{"prometheus-url", "AGENT_PROMETHEUS", "9090"},
+	} {
+		h, okH := os.LookupEnv(p.env + "_HOST")
+		port, okP := os.LookupEnv(p.env + "_PORT")
+		if given[p.flag] || (!okH && !okP) {
+			continue
+		}
+		if h == "" {
+			h = "127.0.0.1"
+		}
+		if port == "" {
+			port = p.port
+		}
+		if strings.ContainsAny(h, "/@?#") || strings.ContainsAny(port, "/@?#:") {
+			return usageError{fmt.Sprintf("environment %s_HOST=%q / %s_PORT=%q: not a host and a port", p.env, h, p.env, port)}
+		}
+		fs.Set(p.flag, "http://"+net.JoinHostPort(h, port))
 	}
-	if err := flagenv.HostPort(fs, "openfaas-url", "AGENT_OPENFAAS", "8080"); err != nil {
-		return err
-	}
-	if err := flagenv.HostPort(fs, "prometheus-url", "AGENT_PROMETHEUS", "9090"); err != nil {
-		return err
-	}
-	if fs.Lookup("faas").Value.String() == "openwhisk" && !flagenv.Given(fs)["prometheus-gateway"] {
+	if fs.Lookup("faas").Value.String() == "openwhisk" && !given["prometheus-gateway"] {
 		fs.Set("prometheus-gateway", "job=openwhisk-user-events") // promsrc.DefaultOpenWhiskSelectors
 	}
 	return nil

@@ -24,7 +24,7 @@ func parseBackends(t *testing.T, args ...string) (*backendFlags, stack.Config, e
 	if err := parseFlags(fs, args); err != nil {
 		return nil, stack.Config{}, err
 	}
-	if err := applyAgentEnv(fs); err != nil {
+	if err := applyBackendEnv(fs); err != nil {
 		return nil, stack.Config{}, err
 	}
 	cfg := stack.Config{Functions: fns}

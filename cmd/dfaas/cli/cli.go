@@ -26,7 +26,6 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/dfaas-go/dfaas/internal/flagenv"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy"
 )
@@ -179,7 +178,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if err != nil {
-		return usageError{fmt.Sprintf("%s (see %s -h)", flagenv.Describe(fs, err), fs.Name())}
+		return usageError{fmt.Sprintf("%s (see %s -h)", describeFlagError(fs, err), fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
