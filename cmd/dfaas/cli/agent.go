@@ -136,6 +136,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 			return usageError{"--advisor: " + err.Error()}
 		}
 	}
+	backends.CAdvisor.NodeIP = *nodeIP
 	return serveAgent(ctx, cfg, backends, tr, *httpListen)
 }
 
