@@ -2,13 +2,10 @@ package cli
 
 import (
 	"flag"
-	"fmt"
-	"net"
-	"os"
-	"strings"
 
 	"github.com/dfaas-go/dfaas/faas/openfaas"
 	"github.com/dfaas-go/dfaas/internal/stack"
+	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/metricsrc/cadvisor"
 	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
 )
@@ -81,32 +78,18 @@ func backendEnv() map[string]string {
 // (default port 9090) make --openfaas-url and --prometheus-url. With --faas
 // openwhisk, --prometheus-gateway defaults to the user-events service's job.
 func applyBackendEnv(fs *flag.FlagSet) error {
-	if err := applyEnv(fs, backendEnv()); err != nil {
+	if err := usage.ApplyEnv(fs, backendEnv()); err != nil {
 		return err
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, p := range []struct{ flag, env, port string }{
-		{"openfaas-url", "AGENT_OPENFAAS", "8080"},
-		{"prometheus-url", "AGENT_PROMETHEUS", "9090"},
-	} {
-		h, okH := os.LookupEnv(p.env + "_HOST")
-		port, okP := os.LookupEnv(p.env + "_PORT")
-		if given[p.flag] || (!okH && !okP) {
-			continue
-		}
-		if h == "" {
-			h = "127.0.0.1"
-		}
-		if port == "" {
-			port = p.port
-		}
-		if strings.ContainsAny(h, "/@?#") || strings.ContainsAny(port, "/@?#:") {
-			return usageError{fmt.Sprintf("environment %s_HOST=%q / %s_PORT=%q: not a host and a port", p.env, h, p.env, port)}
-		}
-		fs.Set(p.flag, "http://"+net.JoinHostPort(h, port))
+	if err := usage.ApplyHostPortEnv(fs, "openfaas-url", "AGENT_OPENFAAS", "8080"); err != nil {
+		return err
 	}
-	if fs.Lookup("faas").Value.String() == "openwhisk" && !given["prometheus-gateway"] {
+	if err := usage.ApplyHostPortEnv(fs, "prometheus-url", "AGENT_PROMETHEUS", "9090"); err != nil {
+		return err
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "prometheus-gateway" })
+	if fs.Lookup("faas").Value.String() == "openwhisk" && !given {
 		fs.Set("prometheus-gateway", "job=openwhisk-user-events") // promsrc.DefaultOpenWhiskSelectors
 	}
 	return nil
