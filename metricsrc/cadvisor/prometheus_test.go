@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/dfaas-go/dfaas/metricsrc/cadvisor"
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/faas/openfaas"
 	"github.com/dfaas-go/dfaas/internal/stack"
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 )
 
 // backendFlags are the agent's flags that choose its FaaS platform and its

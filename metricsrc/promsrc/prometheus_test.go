@@ -1,4 +1,4 @@
-package prometheus
+package promsrc
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -130,11 +130,11 @@ func TestCollector(t *testing.T) {
 	f.ObserveLatency(250 * time.Millisecond)
 	f.ObserveLatency(750 * time.Millisecond)
 	c.Function("bad\xff")
-	reg := prom.NewPedanticRegistry()
+	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(c, 0))
 	golden(t, "collector.golden", gatherText(t, reg))
 
-	failing := prom.NewPedanticRegistry()
+	failing := prometheus.NewPedanticRegistry()
 	failing.MustRegister(NewCollector(errReader{}, time.Second))
 	if got := string(gatherText(t, failing)); !strings.Contains(got, MetricCountersUp+" 0") || strings.Contains(got, "dfaas_proxy_offered") {
 		t.Errorf("failing reader exported:\n%s", got)
@@ -142,7 +142,7 @@ func TestCollector(t *testing.T) {
 }
 
 // gatherText gathers reg and writes it in the text format.
-func gatherText(t *testing.T, reg prom.Gatherer) []byte {
+func gatherText(t *testing.T, reg prometheus.Gatherer) []byte {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
