@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,28 +21,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/metricsrc"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got:\n%s\nwant:\n%s", name, got, want)
-	}
-}
 
 func TestRange(t *testing.T) {
 	for _, tc := range []struct {
@@ -114,7 +93,7 @@ func TestQueryGolden(t *testing.T) {
 	} {
 		fmt.Fprintf(&buf, "# %s\n%s\n\n", tc.name, Query(tc.qc, Range(tc.window, tc.scrap)))
 	}
-	golden(t, "query.golden", buf.Bytes())
+	golden.Check(t, filepath.Join("testdata", "query.golden"), buf.Bytes())
 }
 
 func TestCollector(t *testing.T) {
@@ -132,7 +111,7 @@ func TestCollector(t *testing.T) {
 	c.Function("bad\xff")
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(c, 0))
-	golden(t, "collector.golden", gatherText(t, reg))
+	golden.Check(t, filepath.Join("testdata", "collector.golden"), gatherText(t, reg))
 
 	failing := prometheus.NewPedanticRegistry()
 	failing.MustRegister(NewCollector(errReader{}, time.Second))
