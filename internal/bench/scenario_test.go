@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dfaas-go/dfaas/internal/usage"
+	"github.com/dfaas-go/dfaas/strategy/sim"
+)
+
+// threeNodes loads light from the start, mid from 60 s, heavy never.
+const threeNodes = `{
+  "name": "three", "duration": "180s", "seed": 3,
+  "nodes": [
+    {"id": "light", "functions": [{"name": "figlet", "capacity": 100}]},
+    {"id": "mid", "functions": [{"name": "figlet", "capacity": 100}]},
+    {"id": "heavy", "functions": [{"name": "figlet", "capacity": 100}]}
+  ],
+  "load": [
+    {"node": "light", "function": "figlet", "step": "60s", "rates": [10, 20, 30]},
+    {"node": "mid", "function": "figlet", "step": "60s", "rates": [0, 50]},
+    {"node": "heavy", "function": "figlet", "rates": [0]}
+  ]
+}`
+
+func loadThree(t *testing.T) *sim.Scenario {
+	t.Helper()
+	sc, err := sim.ParseScenario([]byte(threeNodes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// TestWindow: the window keeps each load's rate at every time of it,
+// shifted to 0, on and off the steps.
+func TestWindow(t *testing.T) {
+	for _, w := range [][2]time.Duration{{0, 30 * time.Second}, {60 * time.Second, 180 * time.Second}, {90 * time.Second, 150 * time.Second},
+		{45 * time.Second, 46 * time.Second}, {170 * time.Second, 180 * time.Second}, {59*time.Second + 500*time.Millisecond, 179 * time.Second}} {
+		orig := loadThree(t)
+		sc := loadThree(t)
+		if err := Window(sc, w[0], w[1]); err != nil {
+			t.Fatalf("%v: %v", w, err)
+		}
+		if sc.Duration.D() != w[1]-w[0] {
+			t.Errorf("%v: duration %v", w, sc.Duration)
+		}
+		if err := sc.Validate(); err != nil {
+			t.Fatalf("%v: windowed scenario invalid: %v", w, err)
+		}
+		for i, l := range sc.Load {
+			for at := time.Duration(0); at < sc.Duration.D(); at += 250 * time.Millisecond {
+				if got, want := l.RateAt(at), orig.Load[i].RateAt(w[0]+at); got != want {
+					t.Fatalf("%v: load %d at %v: rate %v, want %v (%+v)", w, i, at, got, want, l)
+				}
+			}
+		}
+	}
+	sc := loadThree(t)
+	if err := Window(sc, time.Nanosecond, time.Hour); err == nil || !strings.Contains(err.Error(), "step boundary") {
+		t.Errorf("a start 1 ns into a 60 s step: %v", err)
+	}
+	if err := Window(loadThree(t), 10*time.Second, 10*time.Second); err == nil {
+		t.Error("empty window accepted")
+	}
+}
+
+// TestWindowArrivals: a window has the arrival rate of its part of the
+// scenario (mid's load starts at 60 s).
+func TestWindowArrivals(t *testing.T) {
+	sc := loadThree(t)
+	if err := Window(sc, 30*time.Second, 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mid := sc.Load[1]
+	var before, after int
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for at := time.Duration(0); ; {
+		next, ok := mid.NextArrival(rnd, at, sc.Duration.D())
+		if !ok {
+			break
+		}
+		if next < 30*time.Second {
+			before++
+		} else {
+			after++
+		}
+		at = next
+	}
+	if before != 0 || after < 1200 || after > 1800 {
+		t.Errorf("mid: %d arrivals before 30 s, %d after (want 0 and about 1500)", before, after)
+	}
+}
+
+func TestUnloaded(t *testing.T) {
+	tests := []struct {
+		from, until time.Duration
+		want        []string
+	}{
+		{0, 30 * time.Second, []string{"mid", "heavy"}},
+		{0, 180 * time.Second, []string{"heavy"}},
+		{60 * time.Second, 120 * time.Second, []string{"heavy"}},
+		{59 * time.Second, 61 * time.Second, []string{"heavy"}},
+	}
+	for _, tt := range tests {
+		sc := loadThree(t)
+		if err := Window(sc, tt.from, tt.until); err != nil {
+			t.Fatal(err)
+		}
+		if got := Unloaded(sc); !slices.Equal(got, tt.want) {
+			t.Errorf("[%v, %v): unloaded %v, want %v", tt.from, tt.until, got, tt.want)
+		}
+	}
+}
+
+// TestPrepare checks the flags' window arithmetic and its errors, and
+// that the scenario as run is saved.
+func TestPrepare(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "three.json")
+	if err := os.WriteFile(path, []byte(threeNodes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Scenario: path, Load: sim.LoadScenario, From: 60 * time.Second, Duration: 30 * time.Second, Period: time.Second, Save: filepath.Join(dir, "as-run.json")}
+	p, err := Prepare(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.From != 60*time.Second || p.Full != 180*time.Second || p.Scenario.Duration.D() != 30*time.Second || p.Scenario.Period.D() != time.Second ||
+		!slices.Equal(p.Unloaded, []string{"heavy"}) {
+		t.Fatalf("prepared %+v", p)
+	}
+	saved, err := sim.LoadScenario(in.Save)
+	if err != nil || saved.Duration.D() != 30*time.Second || saved.Load[1].RateAt(0) != 50 {
+		t.Fatalf("saved scenario %+v: %v", saved, err)
+	}
+	// --until past the end is cut to the end.
+	if p, err := Prepare(Input{Scenario: path, Load: sim.LoadScenario, From: 170 * time.Second, Until: time.Hour}); err != nil || p.Scenario.Duration.D() != 10*time.Second {
+		t.Errorf("until past the end: %v %v", p.Scenario, err)
+	}
+	for _, bad := range []struct {
+		in   Input
+		want string
+	}{
+		{Input{From: -time.Second}, "must not be negative"},
+		{Input{Until: 10 * time.Second, Duration: 5 * time.Second}, "give one"},
+		{Input{From: 180 * time.Second}, "the scenario lasts 3m0s"},
+		{Input{From: 20 * time.Second, Until: 10 * time.Second}, "not after --from"},
+		{Input{From: 150 * time.Second, Until: 160 * time.Second, Load: func(string) (*sim.Scenario, error) {
+			sc := loadThree(t)
+			sc.Load = sc.Load[1:] // mid and heavy only; light's load removed
+			sc.Load[0].Rates = []float64{0, 0, 0, 50}
+			return sc, nil
+		}}, "sends no load to any node"},
+	} {
+		bad.in.Scenario = path
+		if bad.in.Load == nil {
+			bad.in.Load = sim.LoadScenario
+		}
+		_, err := Prepare(bad.in)
+		if err == nil || !strings.Contains(err.Error(), bad.want) || !usage.Is(err) {
+			t.Errorf("%+v: %v, want a usage error mentioning %q", bad.in, err, bad.want)
+		}
+	}
+}
