@@ -22,7 +22,7 @@ type strategyRun struct {
 	name, label string
 	repeat      int           // 1..Options.Repeat
 	scenario    *sim.Scenario // with the run's seed
-	dir         string // work directory of the run (created here)
+	dir         string        // work directory of the run (created here)
 	net         testbed.Network
 	links       map[int][]int
 	keys        []testbed.Key

@@ -160,7 +160,7 @@ func windowLoad(l sim.Load, from, until time.Duration) (sim.Load, error) {
 	if need := int((until-from+g-1)/g) + 1; n > need {
 		n = need // rates past the window's end are never used
 	}
-	if n > MaxWindowRates {
+	if n > MaxWindowRates || g < time.Millisecond {
 		return l, fmt.Errorf("--from %v is not on the load's %v steps and would take %d rates of %v: choose a start closer to a step boundary", from, step, n, g)
 	}
 	rates := make([]float64, 0, n+1)

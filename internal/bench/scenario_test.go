@@ -168,3 +168,40 @@ func TestPrepare(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWindow: any window of any load either fails with an error or gives
+// a valid scenario with the original's rates, with a bounded number of
+// rates.
+func FuzzWindow(f *testing.F) {
+	f.Add(int64(30e9), int64(60e9), int64(60e9), 3)
+	f.Add(int64(59500e6), int64(1e9), int64(60e9), 2)
+	f.Add(int64(1), int64(1e12), int64(7e9), 100)
+	f.Fuzz(func(t *testing.T, from, length, step int64, n int) {
+		if from < 0 || length <= 0 || step < int64(time.Millisecond) || n < 1 || n > 1000 || from > int64(sim.MaxDuration) || length > int64(sim.MaxDuration) {
+			return
+		}
+		rates := make([]float64, n)
+		for i := range rates {
+			rates[i] = float64(i % 7)
+		}
+		sc := &sim.Scenario{Name: "f", Duration: sim.Duration(from + length), Seed: 1,
+			Nodes: []sim.Node{{ID: "a", Functions: []sim.Function{{Name: "f", Capacity: 1}}}},
+			Load:  []sim.Load{{Node: "a", Function: "f", Step: sim.Duration(step), Rates: rates}}}
+		orig := sc.Load[0]
+		if err := Window(sc, time.Duration(from), time.Duration(from+length)); err != nil {
+			return
+		}
+		l := sc.Load[0]
+		if len(l.Rates) > MaxWindowRates+1 {
+			t.Fatalf("%d rates", len(l.Rates))
+		}
+		if err := sc.Validate(); err != nil {
+			t.Fatalf("windowed scenario invalid: %v", err)
+		}
+		for _, at := range []time.Duration{0, time.Duration(length) / 3, time.Duration(length) - 1} {
+			if got, want := l.RateAt(at), orig.RateAt(time.Duration(from)+at); got != want {
+				t.Fatalf("at %v: rate %v, want %v", at, got, want)
+			}
+		}
+	})
+}

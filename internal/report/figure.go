@@ -24,7 +24,7 @@ const (
 	figWidth    = 7 * vg.Inch
 	panelHeight = 1.9 * vg.Inch
 	figHeight   = 3.6 * vg.Inch
-	titleHeight = 0.32 * vg.Inch
+	titleHeight = 0.42 * vg.Inch // two lines
 	pngDPI      = 150
 	maxCDFPts   = 2000
 )
@@ -89,7 +89,7 @@ func (f *figure) draw(c draw.Canvas) {
 	top := vg.Length(0)
 	if f.title != "" {
 		top = titleHeight
-		sty := text.Style{Font: font.From(plot.DefaultFont, 11), Handler: plot.DefaultTextHandler, XAlign: draw.XCenter, YAlign: draw.YCenter}
+		sty := text.Style{Font: font.From(plot.DefaultFont, 10), Handler: plot.DefaultTextHandler, XAlign: draw.XCenter, YAlign: draw.YCenter}
 		c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Max.Y - titleHeight/2}, f.title)
 	}
 	lw := f.legendWidth(c)

@@ -27,7 +27,7 @@ var classColors = [NumClasses]color.Color{
 
 // runTitle names a run: scenario, window, strategy, proxy and seed.
 func (r *Report) runTitle(what string, run Run) string {
-	t := fmt.Sprintf("%s: %s %s, %s, %s proxy, seed %d", what, r.Scenario, r.window(), run.Strategy, r.Proxy, run.Seed)
+	t := fmt.Sprintf("%s\n%s %s · %s · %s proxy · seed %d", what, r.Scenario, r.window(), run.Strategy, r.Proxy, run.Seed)
 	if r.repeats() > 1 {
 		t += fmt.Sprintf(" (run %d of %d)", max(1, run.Repeat), r.repeats())
 	}
@@ -114,13 +114,18 @@ func ratesFigure(r *Report, run Run, ss []Second) (*figure, error) {
 				return nil, err
 			}
 		}
-		simTop, err := addSimRates(p, l, run.SimSeries, id)
+		simTop, err := addSimRates(p, run.SimSeries, id)
 		if err != nil {
 			return nil, err
 		}
 		p.Y.Min, p.Y.Max = 0, max(top, simTop)*1.05
 		p.Add(plotter.NewGrid())
 		panels = append(panels, p)
+	}
+	if len(run.SimSeries) > 0 {
+		dashed, _ := plotter.NewLine(plotter.XYs{{}})
+		dashed.Color, dashed.Width, dashed.Dashes = color.Gray{0x55}, vg.Points(1.1), []vg.Length{vg.Points(4), vg.Points(2)}
+		leg.Add("dashed: simulator, per period", dashed)
 	}
 	return &figure{name: "rates", alt: "requests per second per node, bench and simulator", title: r.runTitle("Request rates", run),
 		rows: column(panels), legends: []plot.Legend{leg}, w: figWidth, h: panelHeight * vg.Length(len(panels))}, nil
@@ -129,7 +134,7 @@ func ratesFigure(r *Report, run Run, ss []Second) (*figure, error) {
 // addSimRates adds the simulator's rates of node id, per control period,
 // dashed (no offered line: the arrivals are the bench's), and returns
 // their largest value.
-func addSimRates(p *plot.Plot, l *plot.Legend, ps []SimPeriod, id string) (float64, error) {
+func addSimRates(p *plot.Plot, ps []SimPeriod, id string) (float64, error) {
 	var cols [6]plotter.XYs
 	top := 0.0
 	for _, s := range ps {
@@ -143,11 +148,7 @@ func addSimRates(p *plot.Plot, l *plot.Legend, ps []SimPeriod, id string) (float
 	}
 	names := []string{"", "served locally", "forwarded", "rejected", "failed", "served for neighbours"}
 	for i := 1; i < len(cols); i++ {
-		var ll *plot.Legend
-		if l != nil && i == 1 && len(cols[i]) > 0 {
-			ll = l
-		}
-		if err := addLine(p, ll, "dashed: simulator, per control period", cols[i], seriesColor(i), true); err != nil {
+		if err := addLine(p, nil, "", cols[i], seriesColor(i), true); err != nil {
 			return 0, fmt.Errorf("sim %s: %w", names[i], err)
 		}
 	}

@@ -3,6 +3,7 @@ package report
 import (
 	"errors"
 	"fmt"
+	"image/color"
 	"math"
 	"slices"
 	"time"
@@ -19,7 +20,7 @@ func (r *Report) summaryTitle(what string) string {
 	if k := r.repeats(); k > 1 {
 		seeds = fmt.Sprintf("%d runs, seeds %d-%d, mean and 95%% CI", k, r.Seed, r.Seed+uint64(k)-1)
 	}
-	return fmt.Sprintf("%s: %s %s, %s proxy, %s", what, r.Scenario, r.window(), r.Proxy, seeds)
+	return fmt.Sprintf("%s\n%s %s · %s proxy · %s", what, r.Scenario, r.window(), r.Proxy, seeds)
 }
 
 // summaryFigures returns the figures over every strategy: the strategy
@@ -76,6 +77,17 @@ func marks(p *plot.Plot, pts plotter.XYs, cis []*Interval, i int, ring bool) (pl
 	return sc, nil
 }
 
+// glyph returns a legend thumbnail of a bench dot or a simulator ring,
+// in black.
+func glyph(ring bool) plot.Thumbnailer {
+	sc, _ := plotter.NewScatter(plotter.XYs{{}})
+	sc.GlyphStyle = draw.GlyphStyle{Color: color.Black, Radius: vg.Points(3), Shape: draw.CircleGlyph{}}
+	if ring {
+		sc.GlyphStyle = draw.GlyphStyle{Color: color.Black, Radius: vg.Points(3.5), Shape: draw.RingGlyph{}}
+	}
+	return sc
+}
+
 // offset spreads k series around a group's position.
 func offset(i, k int) float64 {
 	if k < 2 {
@@ -96,7 +108,7 @@ func strategiesFigure(r *Report) (*figure, error) {
 		p.Add(plotter.NewGrid())
 	}
 	lo, hiLat := 1.0, 1.0
-	var benchThumb, simThumb plot.Thumbnailer
+	simulated := false
 	for i, s := range strats {
 		b, sm := r.Results(s)
 		for j, res := range []*Result{&b, sm} {
@@ -108,8 +120,7 @@ func strategiesFigure(r *Report) (*figure, error) {
 			if res.LatencyCI95 != nil {
 				lci = &res.LatencyCI95.P99
 			}
-			th, err := marks(succ, plotter.XYs{{X: x, Y: res.SuccessRate}}, []*Interval{res.SuccessRateCI95}, i, j == 1)
-			if err != nil {
+			if _, err := marks(succ, plotter.XYs{{X: x, Y: res.SuccessRate}}, []*Interval{res.SuccessRateCI95}, i, j == 1); err != nil {
 				return nil, fmt.Errorf("strategies plot: %w", err)
 			}
 			if _, err := marks(p99, plotter.XYs{{X: x, Y: res.Latency.P99}}, []*Interval{lci}, i, j == 1); err != nil {
@@ -123,22 +134,18 @@ func strategiesFigure(r *Report) (*figure, error) {
 			if lci != nil {
 				hiLat = max(hiLat, lci[1])
 			}
-			if j == 0 {
-				benchThumb = th
-			} else {
-				simThumb = th
-			}
+			simulated = simulated || j == 1
 		}
 	}
 	succ.Y.Min, succ.Y.Max = max(0, math.Floor((lo-0.005)*50)/50), 1.0
 	p99.Y.Min, p99.Y.Max = 0, hiLat*1.1
 	leg := newLegend()
-	leg.Add("bench (filled)", benchThumb)
-	if simThumb != nil {
-		leg.Add("simulator (ring)", simThumb)
+	leg.Add("bench", glyph(false))
+	if simulated {
+		leg.Add("simulator", glyph(true))
 	}
 	if r.repeats() > 1 {
-		leg.Add(fmt.Sprintf("bars: 95%% CI, %d runs", r.repeats()), benchThumb)
+		leg.Add(fmt.Sprintf("bars: 95%% CI, %d runs", r.repeats()))
 	}
 	return &figure{name: "strategies", alt: "success rate and p99 latency per strategy", title: r.summaryTitle("Strategies"),
 		rows: [][]*plot.Plot{{succ, p99}}, legends: []plot.Legend{leg}, w: figWidth, h: 3 * vg.Inch}, nil
@@ -201,7 +208,8 @@ func successFigure(r *Report) (*figure, error) {
 	p.Y.Min, p.Y.Max = max(0, math.Floor((lo-0.01)*50)/50), 1.0
 	p.Add(plotter.NewGrid())
 	note := newLegend()
-	note.Add("filled: bench; ring: simulator")
+	note.Add("bench", glyph(false))
+	note.Add("simulator", glyph(true))
 	if r.repeats() > 1 {
 		note.Add(fmt.Sprintf("bars: 95%% CI, %d runs", r.repeats()))
 	}
@@ -261,7 +269,7 @@ func latencyFigure(r *Report) (*figure, error) {
 	if simDrawn {
 		note := newLegend()
 		note.Add("lines: bench (every run)")
-		note.Add("rings: simulator p50, p95, p99")
+		note.Add("simulator p50, p95, p99", glyph(true))
 		legends = append(legends, note)
 	}
 	return &figure{name: "latency", alt: "latency distribution of served requests", title: r.summaryTitle("Latency of served requests (CDF)"),
