@@ -36,6 +36,7 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 	run := report.Run{Strategy: r.name, Repeat: r.repeat, Seed: sc.Seed}
 	if o.Sim {
 		var periods []report.SimPeriod
+		var lats []time.Duration
 		res, err := sim.Run(ctx, sc, sim.Config{
 			Strategy:   r.name,
 			New:        func() (strategy.Strategy, error) { return o.Registry.New(r.name, nil) },
@@ -43,6 +44,7 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 			// The agents get no node usage (testbed's agentArgv): neither
 			// do the simulated ones.
 			NoResources: true,
+			Served:      func(_ string, l time.Duration) { lats = append(lats, l) },
 			Observe: func(s strategy.Snapshot, _ strategy.Decision, _ error) {
 				if p, ok := simPeriod(s, sc.Duration.D()); ok {
 					periods = append(periods, p)
@@ -52,7 +54,7 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 		if err != nil {
 			return run, nil, fmt.Errorf("bench: simulating %s: %w", r.name, err)
 		}
-		run.Sim, run.SimSeries = &res, periods
+		run.Sim, run.SimSeries, run.SimLatencies = &res, periods, lats
 	}
 	if err := os.Mkdir(r.dir, 0o700); err != nil {
 		return run, nil, fmt.Errorf("bench: %w", err)

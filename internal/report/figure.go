@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -57,8 +58,23 @@ func newPanel(title, x, y string) *plot.Plot {
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Font.Size = vg.Points(9)
 		a.Tick.Label.Font.Size = vg.Points(8)
+		a.Tick.Marker = plainTicks{}
 	}
 	return p
+}
+
+// plainTicks are gonum's default ticks with labels in the fewest digits
+// ("500", not "500.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i, t := range ts {
+		if t.Label != "" {
+			ts[i].Label = strconv.FormatFloat(t.Value, 'g', 6, 64)
+		}
+	}
+	return ts
 }
 
 // newLegend returns an empty legend for the right-hand column.
@@ -204,4 +220,17 @@ func (c ciPoints) Len() int                    { return len(c.xy) }
 func (c ciPoints) XY(i int) (float64, float64) { return c.xy[i].X, c.xy[i].Y }
 func (c ciPoints) YError(i int) (float64, float64) {
 	return c.xy[i].Y - c.ci[i][0], c.ci[i][1] - c.xy[i].Y
+}
+
+// solid and dashed are legend thumbnails of a bench line and a simulator
+// line, in grey.
+func solid() plot.Thumbnailer { return legendLine(nil) }
+func dashed() plot.Thumbnailer {
+	return legendLine([]vg.Length{vg.Points(4), vg.Points(2)})
+}
+
+func legendLine(dashes []vg.Length) plot.Thumbnailer {
+	l := &plotter.Line{XYs: plotter.XYs{{}}}
+	l.Color, l.Width, l.Dashes = color.Gray{0x55}, vg.Points(1.1), dashes
+	return l
 }

@@ -25,6 +25,17 @@ var classColors = [NumClasses]color.Color{
 	color.RGBA{0x00, 0x00, 0x00, 0xff}, // failed: black
 }
 
+// rateColors are the colours of the lines of the rates figure: offered,
+// served locally, forwarded, rejected, failed, served for neighbours.
+var rateColors = [6]color.Color{
+	color.Black,
+	color.RGBA{0x00, 0x9e, 0x73, 0xff}, // bluish green
+	color.RGBA{0x00, 0x72, 0xb2, 0xff}, // blue
+	color.RGBA{0xd5, 0x5e, 0x00, 0xff}, // vermillion
+	color.RGBA{0x99, 0x99, 0x99, 0xff}, // grey
+	color.RGBA{0xcc, 0x79, 0xa7, 0xff}, // reddish purple
+}
+
 // runTitle names a run: scenario, window, strategy, proxy and seed.
 func (r *Report) runTitle(what string, run Run) string {
 	t := fmt.Sprintf("%s\n%s %s · %s · %s proxy · seed %d", what, r.Scenario, r.window(), run.Strategy, r.Proxy, run.Seed)
@@ -110,7 +121,7 @@ func ratesFigure(r *Report, run Run, ss []Second) (*figure, error) {
 			l = nil
 		}
 		for i, name := range names {
-			if err := addLine(p, l, name+" (bench, per s)", cols[i], seriesColor(i), false); err != nil {
+			if err := addLine(p, l, name+" (bench, per s)", cols[i], rateColors[i], false); err != nil {
 				return nil, err
 			}
 		}
@@ -123,9 +134,7 @@ func ratesFigure(r *Report, run Run, ss []Second) (*figure, error) {
 		panels = append(panels, p)
 	}
 	if len(run.SimSeries) > 0 {
-		dashed, _ := plotter.NewLine(plotter.XYs{{}})
-		dashed.Color, dashed.Width, dashed.Dashes = color.Gray{0x55}, vg.Points(1.1), []vg.Length{vg.Points(4), vg.Points(2)}
-		leg.Add("dashed: simulator, per period", dashed)
+		leg.Add("dashed: simulator, per period", dashed())
 	}
 	return &figure{name: "rates", alt: "requests per second per node, bench and simulator", title: r.runTitle("Request rates", run),
 		rows: column(panels), legends: []plot.Legend{leg}, w: figWidth, h: panelHeight * vg.Length(len(panels))}, nil
@@ -148,7 +157,7 @@ func addSimRates(p *plot.Plot, ps []SimPeriod, id string) (float64, error) {
 	}
 	names := []string{"", "served locally", "forwarded", "rejected", "failed", "served for neighbours"}
 	for i := 1; i < len(cols); i++ {
-		if err := addLine(p, nil, "", cols[i], seriesColor(i), true); err != nil {
+		if err := addLine(p, nil, "", cols[i], rateColors[i], true); err != nil {
 			return 0, fmt.Errorf("sim %s: %w", names[i], err)
 		}
 	}

@@ -105,6 +105,10 @@ func strategiesFigure(r *Report) (*figure, error) {
 	for _, p := range []*plot.Plot{succ, p99} {
 		p.NominalX(strats...)
 		p.X.Min, p.X.Max = -0.5, float64(len(strats))-0.5
+		if len(strats) > 3 { // names side by side would run into each other
+			p.X.Tick.Label.Rotation = math.Pi / 6
+			p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+		}
 		p.Add(plotter.NewGrid())
 	}
 	lo, hiLat := 1.0, 1.0
@@ -220,8 +224,7 @@ func successFigure(r *Report) (*figure, error) {
 var errNothingServed = errors.New("latency plot: no request was served")
 
 // latencyFigure has the CDF of the latency of the requests served in every
-// run of each strategy, with the simulator's p50, p95 and p99 (means over
-// the runs) as rings: the simulator reports those quantiles only.
+// run of each strategy, solid for the bench and dashed for the simulator.
 func latencyFigure(r *Report) (*figure, error) {
 	p := newPanel("", "latency (ms, log scale)", "fraction of served requests")
 	p.X.Scale = plot.LogScale{}
@@ -230,35 +233,29 @@ func latencyFigure(r *Report) (*figure, error) {
 	leg := newLegend()
 	drawn, simDrawn := false, false
 	for i, s := range r.Strategies() {
-		var ls []float64
+		var bench, simulated []float64
 		for _, run := range r.RunsOf(s) {
 			for _, rec := range run.Records {
 				if rec.Outcome == Served {
-					ls = append(ls, max(0.1, float64(rec.Latency)/float64(time.Millisecond)))
+					bench = append(bench, latencyMS(rec.Latency))
 				}
 			}
+			for _, l := range run.SimLatencies {
+				simulated = append(simulated, latencyMS(l))
+			}
 		}
-		if len(ls) == 0 {
+		if len(bench) == 0 {
 			continue
 		}
 		drawn = true
-		slices.Sort(ls)
-		step := max(1, len(ls)/maxCDFPts)
-		var pts plotter.XYs
-		for j := 0; j < len(ls); j += step {
-			pts = append(pts, plotter.XY{X: ls[j], Y: float64(j+1) / float64(len(ls))})
-		}
-		pts = append(pts, plotter.XY{X: ls[len(ls)-1], Y: 1})
-		if err := addLine(p, &leg, s, pts, seriesColor(i), false); err != nil {
+		if err := addLine(p, &leg, s, cdf(bench), seriesColor(i), false); err != nil {
 			return nil, err
 		}
-		if _, sm := r.Results(s); sm != nil && sm.Served > 0 {
-			q := sm.Latency
-			if _, err := marks(p, plotter.XYs{{X: max(0.1, q.P50), Y: 0.5}, {X: max(0.1, q.P95), Y: 0.95}, {X: max(0.1, q.P99), Y: 0.99}},
-				make([]*Interval, 3), i, true); err != nil {
-				return nil, fmt.Errorf("latency plot: %w", err)
-			}
+		if len(simulated) > 0 {
 			simDrawn = true
+			if err := addLine(p, nil, "", cdf(simulated), seriesColor(i), true); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !drawn {
@@ -266,12 +263,30 @@ func latencyFigure(r *Report) (*figure, error) {
 	}
 	p.Add(plotter.NewGrid())
 	legends := []plot.Legend{leg}
+	note := newLegend()
+	note.Add("solid: bench", solid())
 	if simDrawn {
-		note := newLegend()
-		note.Add("lines: bench (every run)")
-		note.Add("simulator p50, p95, p99", glyph(true))
-		legends = append(legends, note)
+		note.Add("dashed: simulator", dashed())
 	}
-	return &figure{name: "latency", alt: "latency distribution of served requests", title: r.summaryTitle("Latency of served requests (CDF)"),
+	if r.repeats() > 1 {
+		note.Add(fmt.Sprintf("(all %d runs pooled)", r.repeats()))
+	}
+	legends = append(legends, note)
+	return &figure{name: "latency", alt: "latency distribution of served requests, bench and simulator", title: r.summaryTitle("Latency of served requests (CDF)"),
 		rows: [][]*plot.Plot{{p}}, legends: legends, w: figWidth, h: figHeight}, nil
+}
+
+// latencyMS returns d in milliseconds, at least 0.1 (the log axis).
+func latencyMS(d time.Duration) float64 { return max(0.1, float64(d)/float64(time.Millisecond)) }
+
+// cdf returns the empirical distribution function of xs (sorted in place)
+// in at most about maxCDFPts points.
+func cdf(xs []float64) plotter.XYs {
+	slices.Sort(xs)
+	step := max(1, len(xs)/maxCDFPts)
+	var pts plotter.XYs
+	for j := 0; j < len(xs); j += step {
+		pts = append(pts, plotter.XY{X: xs[j], Y: float64(j+1) / float64(len(xs))})
+	}
+	return append(pts, plotter.XY{X: xs[len(xs)-1], Y: 1})
 }

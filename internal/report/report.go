@@ -31,6 +31,9 @@ type Run struct {
 	// was run; SimSeries what its nodes observed period by period.
 	Sim       *sim.Result
 	SimSeries []SimPeriod
+	// SimLatencies are the latencies of the requests the simulator
+	// served, for its latency distribution.
+	SimLatencies []time.Duration
 	// Records are the user requests, Decisions the routes in force over
 	// time.
 	Records   []Record

@@ -112,7 +112,8 @@ func testReport() *Report {
 		Period: time.Second, Proxy: "embedded", Network: "loopback", Forecast: "auto", Seed: 7, Nodes: nodes,
 		Runs: []Run{
 			{Strategy: "flow", Seed: 7, Bench: bench, Sim: &simRes, Records: recs, Decisions: testDecisions(),
-				SimSeries: []SimPeriod{{Node: "a", From: 0, To: time.Second, Offered: 3, ServedLocal: 1, Forwarded: 1, Rejected: 1}, {Node: "a", From: time.Second, To: 2 * time.Second, Offered: 1, Failed: 1}}},
+				SimLatencies: []time.Duration{15 * time.Millisecond, 25 * time.Millisecond, 30 * time.Millisecond, 40 * time.Millisecond},
+				SimSeries:    []SimPeriod{{Node: "a", From: 0, To: time.Second, Offered: 3, ServedLocal: 1, Forwarded: 1, Rejected: 1}, {Node: "a", From: time.Second, To: 2 * time.Second, Offered: 1, Failed: 1}}},
 			{Strategy: "alllocal", Seed: 7, Bench: other, Records: recs[:4]},
 		},
 		Unloaded: []string{"c"},
@@ -155,6 +156,11 @@ func TestWrite(t *testing.T) {
 		golden(t, strings.ReplaceAll(name, "/", "-")+".golden", b)
 	}
 	checkFigures(t, dir, "strategies", "success", "latency", "flow/rates", "flow/outcomes", "flow/shares", "alllocal/rates", "alllocal/outcomes")
+	// The latency figure has the simulator's distribution dashed beside
+	// the bench's.
+	if svg, _ := os.ReadFile(filepath.Join(dir, "latency.svg")); !bytes.Contains(svg, []byte("stroke-dasharray")) {
+		t.Error("latency.svg has no dashed (simulator) line")
+	}
 	// A run without decisions has no shares plot, and the report says so.
 	if _, err := os.Stat(filepath.Join(dir, "alllocal", "shares.png")); !os.IsNotExist(err) {
 		t.Errorf("alllocal/shares.png: %v, want none", err)
@@ -297,6 +303,13 @@ func TestAggregate(t *testing.T) {
 	a, b := res.Nodes[0], res.Nodes[1]
 	if a.NA() || math.Abs(*a.SuccessRate-0.97) > 1e-12 || a.SuccessRateCI95 == nil || !b.NA() || b.SuccessRateCI95 != nil {
 		t.Fatalf("nodes %+v", res.Nodes)
+	}
+	// Two runs far apart: t(1) = 12.706205 makes 0.5 ± 6.23 and
+	// 100 ± 635.31 ms (se 50), clipped to [0, 1] and [0, 735.31].
+	wide := Aggregate([]sim.Result{run(1, 50), run(99, 150)}, []uint64{1, 2}, 0)
+	if *wide.SuccessRateCI95 != (Interval{0, 1}) || *wide.Nodes[0].SuccessRateCI95 != (Interval{0, 1}) ||
+		wide.LatencyCI95.P99[0] != 0 || math.Abs(wide.LatencyCI95.P99[1]-100-635.3102) > 1e-3 {
+		t.Fatalf("wide intervals not clipped: %v %v %+v", wide.SuccessRateCI95, wide.Nodes[0].SuccessRateCI95, wide.LatencyCI95)
 	}
 	one := RunResult(run(96, 100), 2, 8)
 	if one.Run != 2 || *one.Seed != 8 || one.SuccessRateCI95 != nil || one.LatencyCI95 != nil || one.SuccessRate != 0.96 || one.Nodes[0].SuccessRateCI95 != nil {

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"math"
+
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
@@ -13,7 +15,9 @@ import (
 // Over K runs (Repeats, Seeds), the counts are sums over the runs, and
 // success_rate and latency_ms (total and per node) are the means of the
 // runs' values: the centres of success_rate_ci95 and latency_ms_ci95,
-// Student-t intervals of those means (present for K ≥ 2).
+// Student-t intervals of those means (present for K ≥ 2), clipped to the
+// values the quantity can take ([0, 1] for rates, ≥ 0 for latencies), so
+// a clipped interval is not centred on its mean.
 type Result struct {
 	sim.Result
 	// Nodes replace sim.Result's in JSON (the shallower field wins).
@@ -103,6 +107,7 @@ func Aggregate(rs []sim.Result, seeds []uint64, run int) Result {
 	var ok bool
 	var ci Interval
 	if out.SuccessRate, ci, ok = MeanCI95(rates); ok {
+		ci = ci.Clip(0, 1)
 		out.SuccessRateCI95 = &ci
 	}
 	if len(rates) == 0 {
@@ -126,6 +131,7 @@ func meanQuantiles(lats [3][]float64) (sim.Quantiles, *QuantilesCI) {
 		if q[i], cis[i], ok = MeanCI95(lats[i]); !ok {
 			all = false
 		}
+		cis[i] = cis[i].Clip(0, math.Inf(1))
 		if len(lats[i]) == 0 {
 			q[i] = 0
 		}
@@ -164,6 +170,7 @@ func aggregateNode(rs []sim.Result, i int, id string) NodeResult {
 	if mean, ci, ok := MeanCI95(rates); len(rates) > 0 {
 		nr.SuccessRate = &mean
 		if ok {
+			ci = ci.Clip(0, 1)
 			nr.SuccessRateCI95 = &ci
 		}
 	}

@@ -62,3 +62,10 @@ func MeanCI95(xs []float64) (mean float64, ci Interval, ok bool) {
 	half := TQuantile975(n-1) * math.Sqrt(ss/float64(n-1)) / math.Sqrt(float64(n))
 	return mean, Interval{mean - half, mean + half}, true
 }
+
+// Clip returns the interval cut to [lo, hi], the values the quantity can
+// take: a t interval of a mean of few runs can reach past them (a success
+// rate above 1, a negative latency), which says nothing more.
+func (iv Interval) Clip(lo, hi float64) Interval {
+	return Interval{min(max(iv[0], lo), hi), min(max(iv[1], lo), hi)}
+}
