@@ -31,12 +31,13 @@ func WriteRecords(w io.Writer, recs []Record, routes Routes) error {
 // WriteSeries writes one CSV row per node and second: t_s, node, offered,
 // served_local, forwarded, rejected, failed, served_for_neighbours,
 // p50_ms, p95_ms, p99_ms (of the requests served), then the count of
-// each Class (columns named by Class.String), which add up to offered.
+// each Class (columns class_ + Class.String: class_served_locally, ...,
+// class_failed), which add up to offered.
 func WriteSeries(w io.Writer, ss []Second) error {
 	cw := csv.NewWriter(w)
 	head := []string{"t_s", "node", "offered", "served_local", "forwarded", "rejected", "failed", "served_for_neighbours", "p50_ms", "p95_ms", "p99_ms"}
 	for c := range NumClasses {
-		head = append(head, c.String())
+		head = append(head, "class_"+c.String())
 	}
 	cw.Write(head)
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
@@ -79,6 +80,18 @@ func WriteSimSeries(w io.Writer, ps []SimPeriod) error {
 	cw.Write([]string{"from_s", "to_s", "node", "offered", "served_local", "forwarded", "rejected", "failed", "served_for_neighbours"})
 	for _, p := range ps {
 		cw.Write([]string{secs(p.From), secs(p.To), p.Node, num(p.Offered), num(p.ServedLocal), num(p.Forwarded), num(p.Rejected), num(p.Failed), num(p.ServedForOthers)})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteSimLatencies writes the latency of each request the simulator
+// served, one per row (latency_ms), in the order they completed.
+func WriteSimLatencies(w io.Writer, ls []time.Duration) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"latency_ms"})
+	for _, l := range ls {
+		cw.Write([]string{ms(l)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -186,6 +186,9 @@ func writeFigures(b *strings.Builder, r *Report, figs []*figure) {
 			if len(run.SimSeries) > 0 {
 				fmt.Fprintf(b, ", [simulator per period](%s/sim-series.csv)", d)
 			}
+			if len(run.SimLatencies) > 0 {
+				fmt.Fprintf(b, ", [simulator latencies](%s/sim-latency.csv)", d)
+			}
 			b.WriteString(".\n\n")
 		}
 	}

@@ -185,6 +185,12 @@ func writeRun(dir string, r *Report, run Run) error {
 			fill func(io.Writer) error
 		}{"sim-series.csv", func(w io.Writer) error { return WriteSimSeries(w, run.SimSeries) }})
 	}
+	if len(run.SimLatencies) > 0 {
+		files = append(files, struct {
+			name string
+			fill func(io.Writer) error
+		}{"sim-latency.csv", func(w io.Writer) error { return WriteSimLatencies(w, run.SimLatencies) }})
+	}
 	for _, f := range files {
 		if err := writeFile(filepath.Join(dir, f.name), f.fill); err != nil {
 			return err

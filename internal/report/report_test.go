@@ -148,7 +148,7 @@ func TestWrite(t *testing.T) {
 	if err := Write(dir, testReport()); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"report.md", "results.json", "flow/requests.csv", "flow/series.csv", "flow/decisions.csv", "flow/sim-series.csv"} {
+	for _, name := range []string{"report.md", "results.json", "flow/requests.csv", "flow/series.csv", "flow/decisions.csv", "flow/sim-series.csv", "flow/sim-latency.csv"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
