@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/loadgen"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
@@ -204,4 +206,44 @@ func FuzzWindow(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPrepareAzure replays the shipped Azure rows as docs/bench.md's
+// example does (busiest functions to two nodes, a minute a second, a
+// window from 10:00 on) and checks the scenario as run against the trace:
+// the busiest function's count in minute 601 (10:00-10:01) is its rate at
+// the window's start.
+func TestPrepareAzure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "three.json")
+	if err := os.WriteFile(path, []byte(threeNodes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trace := "../loadgen/testdata/azure2019/invocations.csv"
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams, err := loadgen.ParseAzureTrace(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Prepare(Input{Scenario: path, Load: sim.LoadScenario, From: 600 * time.Second, Duration: 60 * time.Second,
+		Trace: loadgen.TraceOptions{Path: trace, To: "light/figlet,mid/figlet", Stage: time.Second, Scale: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := p.Scenario
+	if p.Full != 1440*time.Second || sc.Duration.D() != time.Minute || len(sc.Load) != 2 || sc.Load[1].Node != "mid" {
+		t.Fatalf("prepared %v of %v, load %d entries", sc.Duration.D(), p.Full, len(sc.Load))
+	}
+	for i, at := range []time.Duration{0, 30 * time.Second, 59 * time.Second} {
+		want := 3 * streams[0].Rates[600+int(at/time.Second)]
+		if got := sc.Load[0].RateAt(at); math.Abs(got-want) > 1e-9 {
+			t.Errorf("%d: rate at %v: %v, want %v", i, at, got, want)
+		}
+	}
+	if !slices.Equal(p.Unloaded, []string{"heavy"}) {
+		t.Errorf("unloaded %v, want [heavy]", p.Unloaded)
+	}
 }
