@@ -15,10 +15,12 @@ import (
 )
 
 // summaryTitle names the whole bench: scenario, window, proxy, seeds.
-func (r *Report) summaryTitle(what string) string {
+// With repeats, how the runs are combined ends it ("mean and 95% CI",
+// "runs pooled").
+func (r *Report) summaryTitle(what, combined string) string {
 	seeds := fmt.Sprintf("seed %d", r.Seed)
 	if k := r.repeats(); k > 1 {
-		seeds = fmt.Sprintf("%d runs, seeds %d-%d, mean and 95%% CI", k, r.Seed, r.Seed+uint64(k)-1)
+		seeds = fmt.Sprintf("%d runs, seeds %d-%d, %s", k, r.Seed, r.Seed+uint64(k)-1, combined)
 	}
 	return fmt.Sprintf("%s\n%s %s · %s proxy · %s", what, r.Scenario, r.window(), r.Proxy, seeds)
 }
@@ -151,7 +153,7 @@ func strategiesFigure(r *Report) (*figure, error) {
 	if r.repeats() > 1 {
 		leg.Add(fmt.Sprintf("bars: 95%% CI, %d runs", r.repeats()))
 	}
-	return &figure{name: "strategies", alt: "success rate and p99 latency per strategy", title: r.summaryTitle("Strategies"),
+	return &figure{name: "strategies", alt: "success rate and p99 latency per strategy", title: r.summaryTitle("Strategies", "mean and 95% CI"),
 		rows: [][]*plot.Plot{{succ, p99}}, legends: []plot.Legend{leg}, w: figWidth, h: 3 * vg.Inch}, nil
 }
 
@@ -180,12 +182,15 @@ func successFigure(r *Report) (*figure, error) {
 	p.X.Min, p.X.Max = -0.5, float64(len(groups))-0.5
 	leg := newLegend()
 	lo := 1.0
+	// The simulator's ring sits a little right of the bench's dot, so
+	// that their bars do not cover each other.
+	simShift := 0.4 * min(0.6/float64(max(1, len(strats)-1)), 0.15)
 	for i, s := range strats {
-		off := offset(i, len(strats))
 		for j, res := range []*Result{&benchRes[i], simRes[i]} {
 			if res == nil {
 				continue
 			}
+			off := offset(i, len(strats)) + float64(j)*simShift
 			var pts plotter.XYs
 			var cis []*Interval
 			for g, n := range res.Nodes {
@@ -217,7 +222,7 @@ func successFigure(r *Report) (*figure, error) {
 	if r.repeats() > 1 {
 		note.Add(fmt.Sprintf("bars: 95%% CI, %d runs", r.repeats()))
 	}
-	return &figure{name: "success", alt: "success rate per node and strategy", title: r.summaryTitle("Success rate per node"),
+	return &figure{name: "success", alt: "success rate per node and strategy", title: r.summaryTitle("Success rate per node", "mean and 95% CI"),
 		rows: [][]*plot.Plot{{p}}, legends: []plot.Legend{leg, note}, w: figWidth, h: figHeight}, nil
 }
 
@@ -272,7 +277,7 @@ func latencyFigure(r *Report) (*figure, error) {
 		note.Add(fmt.Sprintf("(all %d runs pooled)", r.repeats()))
 	}
 	legends = append(legends, note)
-	return &figure{name: "latency", alt: "latency distribution of served requests, bench and simulator", title: r.summaryTitle("Latency of served requests (CDF)"),
+	return &figure{name: "latency", alt: "latency distribution of served requests, bench and simulator", title: r.summaryTitle("Latency of served requests (CDF)", "runs pooled"),
 		rows: [][]*plot.Plot{{p}}, legends: legends, w: figWidth, h: figHeight}, nil
 }
 
