@@ -351,9 +351,21 @@ func TestIntegrationForwardingIdentity(t *testing.T) {
 		t.Errorf("a's request to b above its admission limit: %+v, want 429 admission forwarded to b", o)
 	}
 
+	// A neighbour b has given no credential (yet) is refused whatever
+	// token it presents, the empty one included.
+	st := p.stateB(strategy.Route{Function: "figlet", Local: 1})
+	st.Neighbours[0].TokenIn = ""
+	apply(t, p.b, st)
+	for _, tok := range []string{"", tokAB} {
+		o = do(client, http.MethodPost, direct, map[string]string{proxyctl.HeaderNodeID: "a", proxyctl.HeaderNodeToken: tok})
+		if o.status != 403 || o.rejected != "unknown-node" {
+			t.Errorf("a without a credential at b, token %q: %+v, want 403 unknown-node", tok, o)
+		}
+	}
+
 	// Once b forgets a, a's credential no longer works; a user request
 	// a forwards to b is then retried once, locally (a runs figlet).
-	st := p.stateB(strategy.Route{Function: "figlet", Local: 1})
+	st = p.stateB(strategy.Route{Function: "figlet", Local: 1})
 	st.Neighbours = nil
 	apply(t, p.b, st)
 	o = do(client, http.MethodPost, direct, map[string]string{proxyctl.HeaderNodeID: "a", proxyctl.HeaderNodeToken: tokAB})
