@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dfaas-go/dfaas/internal/heavytest"
+	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/proxyctl"
 )
 
@@ -39,11 +41,9 @@ func (l *netnsLab) ip(args ...string) {
 
 func newNetnsLab(t *testing.T) *netnsLab {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
+		promtest.Require(t, errors.New("creating network namespaces needs root"))
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
-	}
+	promtest.Binary(t, "ip") // iproute2
 	l := &netnsLab{t: t, prefix: fmt.Sprintf("dft%d", os.Getpid()%100000), subnet: 77}
 	l.ip("netns", "add", l.prefix+"-hub")
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.prefix+"-hub").Run() })
