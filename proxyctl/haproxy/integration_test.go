@@ -429,13 +429,16 @@ func TestIntegrationPublicPaths(t *testing.T) {
 }
 
 // stream sends POSTs for fn to c at rate req/s until stop is closed, over
-// keep-alive connections, and records every outcome with its time.
+// keep-alive connections, and records every outcome with its time. wait
+// stops nothing: it waits for the requests to end (after stop is closed)
+// and returns the records; await waits until n more requests than now
+// have completed (for at most 10 s).
 type streamRec struct {
 	at time.Time
 	o  outcome
 }
 
-func stream(c *Controller, fn string, rate float64, stop <-chan struct{}) func() []streamRec {
+func stream(t *testing.T, c *Controller, fn string, rate float64, stop <-chan struct{}) (wait func() []streamRec, await func(n int)) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
 	var mu sync.Mutex
 	var recs []streamRec
@@ -458,11 +461,31 @@ func stream(c *Controller, fn string, rate float64, stop <-chan struct{}) func()
 			})
 		}
 	})
-	return func() []streamRec {
+	wait = func() []streamRec {
 		wg.Wait()
 		client.CloseIdleConnections()
 		return recs
 	}
+	await = func(n int) {
+		t.Helper()
+		mu.Lock()
+		want := len(recs) + n
+		mu.Unlock()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			got := len(recs)
+			mu.Unlock()
+			if got >= want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d requests completed in 10 s, want %d", got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return wait, await
 }
 
 // slotStatus returns the status column of out.<slot>/nb in show stat.
@@ -487,8 +510,11 @@ func TestIntegrationDeadNeighbour(t *testing.T) {
 		Decision:   strategy.Decision{Routes: []strategy.Route{strategy.NewRoute("figlet", 1, 0, map[strategy.NodeID]float64{"b": 1})}},
 	})
 	stop := make(chan struct{})
-	wait := stream(c, "figlet", 200, stop)
-	time.Sleep(time.Second)
+	wait, await := stream(t, c, "figlet", 200, stop)
+	await(200) // traffic under way, b in rotation
+	if b.hits.Load() == 0 {
+		t.Fatal("b received nothing before it died")
+	}
 	killed := time.Now()
 	b.srv.CloseClientConnections()
 	b.srv.Listener.Close() // b is dead: connections are refused
@@ -500,7 +526,7 @@ func TestIntegrationDeadNeighbour(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(time.Second)
+	await(200) // traffic once b is out of rotation
 	close(stop)
 	recs := wait()
 	if down == 0 || down > 2*time.Second {
@@ -557,9 +583,11 @@ func TestIntegrationHungNeighbour(t *testing.T) {
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://" + ln.Addr().String(), Functions: []string{"figlet"}, TokenOut: "t", TokenIn: "u", Forward: true}},
 		Decision:   strategy.Decision{Routes: []strategy.Route{strategy.NewRoute("figlet", 1, 0, map[strategy.NodeID]float64{"b": 1})}},
 	})
-	time.Sleep(time.Second)
-	if st := slotStatus(t, c, "n1"); !strings.HasPrefix(st, "UP") {
-		t.Fatalf("b is %q before hanging", st)
+	for deadline := time.Now().Add(5 * time.Second); !strings.HasPrefix(slotStatus(t, c, "n1"), "UP"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("b is %q before hanging, want UP within 5 s", slotStatus(t, c, "n1"))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	hung.Store(true)
 	start := time.Now()
@@ -682,14 +710,14 @@ func TestIntegrationReloadHitless(t *testing.T) {
 	}
 	apply(t, c, state([]string{"figlet"}, 1))
 	stop := make(chan struct{})
-	wait := stream(c, "figlet", 300, stop)
-	time.Sleep(500 * time.Millisecond)
+	wait, await := stream(t, c, "figlet", 300, stop)
+	await(150)
 	r0 := c.Stats().Reloads
 	// b leaves and comes back: no reload.
 	apply(t, c, state([]string{"figlet"}, 0))
-	time.Sleep(300 * time.Millisecond)
+	await(90)
 	apply(t, c, state([]string{"figlet"}, 1))
-	time.Sleep(300 * time.Millisecond)
+	await(90)
 	if r := c.Stats().Reloads; r != r0 {
 		t.Errorf("a neighbour leaving and joining caused %d reloads", r-r0)
 	}
@@ -698,13 +726,13 @@ func TestIntegrationReloadHitless(t *testing.T) {
 	if r := c.Stats().Reloads; r != r0+1 {
 		t.Errorf("adding a function caused %d reloads, want 1", r-r0)
 	}
-	time.Sleep(500 * time.Millisecond)
+	await(150)
 	// A second neighbour outgrows the single slot: one more reload.
 	apply(t, c, state([]string{"figlet", "shasum"}, 2))
 	if r := c.Stats().Reloads; r != r0+2 {
 		t.Errorf("outgrowing the slots caused %d reloads in all, want 2", r-r0)
 	}
-	time.Sleep(500 * time.Millisecond)
+	await(150)
 	close(stop)
 	recs := wait()
 	failed := 0
@@ -856,10 +884,12 @@ func TestIntegrationLocalLimit(t *testing.T) {
 		overflow string
 	}{{0, "rejected:policy"}, {0.1, "forwarded:b"}} {
 		apply(t, c, st(tc.toB))
-		time.Sleep(1100 * time.Millisecond) // let the one-second rate of the previous case decay
+		// HAProxy's rate counter spans one second: the previous case's
+		// rate must leave it (a property of time, not an event).
+		time.Sleep(1100 * time.Millisecond)
 		stop := make(chan struct{})
-		wait := stream(c, "figlet", 100, stop)
-		time.Sleep(3 * time.Second)
+		wait, _ := stream(t, c, "figlet", 100, stop)
+		time.Sleep(3 * time.Second) // the measurement window
 		close(stop)
 		counts := map[string]int{}
 		for _, r := range wait() {
@@ -942,7 +972,18 @@ func TestIntegrationAttach(t *testing.T) {
 	// wrote: the next Apply re-applies the full state.
 	ext.Process.Kill()
 	ext.Wait()
-	time.Sleep(100 * time.Millisecond)
+	// Its worker exits when it sees the master gone: wait until it has
+	// let go of the public address.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ln, err := net.Listen("tcp", c.o.listen)
+		if err == nil {
+			ln.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed HAProxy's worker still holds %s: %v", c.o.listen, err)
+		}
+	}
 	ext = startExternal()
 	full := c.Stats().FullApplies
 	deadline := time.Now().Add(5 * time.Second)
