@@ -583,9 +583,16 @@ func TestIntegrationHungNeighbour(t *testing.T) {
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://" + ln.Addr().String(), Functions: []string{"figlet"}, TokenOut: "t", TokenIn: "u", Forward: true}},
 		Decision:   strategy.Decision{Routes: []strategy.Route{strategy.NewRoute("figlet", 1, 0, map[strategy.NodeID]float64{"b": 1})}},
 	})
-	for deadline := time.Now().Add(5 * time.Second); !strings.HasPrefix(slotStatus(t, c, "n1"), "UP"); {
+	// Wait until a health check of b has passed (not only the UP a
+	// server starts with), so that the checks run their normal course.
+	checked := func() bool {
+		st := statOf(t, c, "out.n1", "nb")
+		return strings.HasPrefix(st.Status, "UP") && strings.HasSuffix(st.CheckStatus, "OK")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !checked(); {
 		if time.Now().After(deadline) {
-			t.Fatalf("b is %q before hanging, want UP within 5 s", slotStatus(t, c, "n1"))
+			t.Fatalf("b is %q (last check %q) before hanging, want UP after a passed check within 5 s",
+				slotStatus(t, c, "n1"), statOf(t, c, "out.n1", "nb").CheckStatus)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
