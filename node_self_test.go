@@ -56,6 +56,8 @@ func TestMessageFromSelfRefused(t *testing.T) {
 	}
 	tr.in <- peer.Message{From: "a", Data: data}
 	tr.in <- peer.Message{From: "", Data: data}
+	// Refused before it is decoded: counted as self, not as invalid.
+	tr.in <- peer.Message{From: "a", Data: []byte("{not json")}
 	ctx := context.Background()
 	t0 := time.Unix(1000, 0)
 	for i := range 2 {
@@ -64,8 +66,8 @@ func TestMessageFromSelfRefused(t *testing.T) {
 		}
 	}
 	st := n.Status(t0.Add(time.Second))
-	if st.Dropped[dfaas.DropSelf] != 2 || st.Received != 0 {
-		t.Fatalf("dropped %v, received %d: want both messages dropped as %q", st.Dropped, st.Received, dfaas.DropSelf)
+	if st.Dropped[dfaas.DropSelf] != 3 || st.Received != 0 {
+		t.Fatalf("dropped %v, received %d: want the three messages dropped as %q", st.Dropped, st.Received, dfaas.DropSelf)
 	}
 	ps, _ := rec.Last()
 	if len(ps.Neighbours) != 0 {
@@ -88,7 +90,7 @@ func TestMessageFromSelfRefused(t *testing.T) {
 			}
 		}
 	}
-	if counted != 2 {
-		t.Fatalf("metric of messages dropped as %q = %v, want 2", dfaas.DropSelf, counted)
+	if counted != 3 {
+		t.Fatalf("metric of messages dropped as %q = %v, want 3", dfaas.DropSelf, counted)
 	}
 }
