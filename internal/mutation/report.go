@@ -36,7 +36,7 @@ func WriteSurvivors(w io.Writer, results []PackageResult, root string) {
 		}
 		for _, r := range p.Results {
 			if r.Status == Survived {
-				fmt.Fprintf(w, "survived %s %-8s %s\n", r.Pos(strings.TrimSuffix(root, "/")), r.Kind, r.Desc)
+				fmt.Fprintf(w, "survived %s %-8s %s (#%d)\n", r.Pos(strings.TrimSuffix(root, "/")), r.Kind, r.Desc, r.ID)
 			}
 		}
 	}

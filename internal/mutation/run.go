@@ -160,6 +160,12 @@ func (cfg *Config) runPackage(ctx context.Context, l listed, exports map[string]
 		return pr
 	}
 	cov, mut, err := cfg.build(ctx, p, work)
+	if errors.Is(err, errNoTests) {
+		for _, m := range p.Mutants {
+			pr.Results = append(pr.Results, Result{Mutant: m, Status: NotCovered})
+		}
+		return pr
+	}
 	if err != nil {
 		pr.Err = err
 		return pr
@@ -204,7 +210,7 @@ func (cfg *Config) build(ctx context.Context, p *Package, work string) (cov, mut
 		return "", "", fmt.Errorf("build %s with its mutants: %w\n%s", p.ImportPath, err, out)
 	}
 	if _, err := os.Stat(mut); err != nil {
-		return "", "", fmt.Errorf("package %s has no tests: %w", p.ImportPath, err)
+		return "", "", fmt.Errorf("package %s: %w", p.ImportPath, errNoTests)
 	}
 	return cov, mut, nil
 }
@@ -242,6 +248,8 @@ func (cfg *Config) units(ctx context.Context, dir, bin string, tops []string) []
 	}
 	return units
 }
+
+var errNoTests = errors.New("no tests")
 
 // testRun is one top-level test on the unmutated code: how long it took
 // and what it covers.
@@ -389,6 +397,7 @@ func (cfg *Config) runMutants(ctx context.Context, p *Package, bin string, tests
 				return
 			}
 		}
+		cfg.Log("survived %s %s %s (#%d)", p.Mutants[i].Pos(p.Dir), p.Mutants[i].Kind, p.Mutants[i].Desc, p.Mutants[i].ID)
 	})
 	return results
 }

@@ -32,6 +32,7 @@ func run() error {
 	flag.Float64Var(&cfg.Factor, "factor", 5, "timeout factor over a test's unmutated run time")
 	flag.IntVar(&cfg.Max, "max", 0, "run at most this many covered mutants per package, spread evenly over them (0: all)")
 	survivors := flag.Bool("survivors", true, "list the surviving mutants")
+	keep := flag.Bool("keep", false, "keep the scratch directory (rewritten files, binaries, coverage) and print its path")
 	only := flag.String("only", "", "run only these mutant IDs (comma-separated; with one package)")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: mutate [flags] package...")
@@ -61,7 +62,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(cfg.Work)
+	if *keep {
+		defer fmt.Fprintln(os.Stderr, "scratch directory:", cfg.Work)
+	} else {
+		defer os.RemoveAll(cfg.Work)
+	}
 	cfg.Log = func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}
