@@ -47,7 +47,9 @@ func TestMessageLimits(t *testing.T) {
 		{"4097 functions", func(m *dfaas.StateMessage) { m.Announcement.Functions = fns(4097) }, dfaas.DropInvalid},
 		{"4096 grants", func(m *dfaas.StateMessage) { m.Announcement.Grants = grants(4096) }, ""},
 		{"4097 grants", func(m *dfaas.StateMessage) { m.Announcement.Grants = grants(4097) }, dfaas.DropInvalid},
-		{"unsorted functions", func(m *dfaas.StateMessage) { m.Announcement.Functions = []strategy.FunctionState{{Name: "b"}, {Name: "a"}} }, dfaas.DropInvalid},
+		{"unsorted functions", func(m *dfaas.StateMessage) {
+			m.Announcement.Functions = []strategy.FunctionState{{Name: "b"}, {Name: "a"}}
+		}, dfaas.DropInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,11 @@ type Config struct {
 	MinTimeout  time.Duration // a test's timeout is at least this
 	Factor      float64       // and at least Factor times its unmutated run time
 	Max         int           // at most this many covered mutants per package (0: all), spread evenly
+	// Budget, if positive, bounds the whole run: each package gets an
+	// equal share of the time left when it starts, and runs its mutants
+	// in a fixed pseudo-random order until its share is spent (the rest
+	// are reported as not sampled).
+	Budget time.Duration
 	Work        string        // a scratch directory
 	Log         func(format string, args ...any)
 	ModuleRoot  string // where go commands run
@@ -132,12 +137,20 @@ func Run(ctx context.Context, cfg Config) ([]PackageResult, error) {
 		return nil, err
 	}
 	var out []PackageResult
+	end := time.Now().Add(cfg.Budget)
+	var todo []listed
 	for _, l := range pkgs {
-		if len(l.CgoFiles) > 0 || len(l.GoFiles) == 0 {
-			continue
+		if len(l.CgoFiles) == 0 && len(l.GoFiles) > 0 {
+			todo = append(todo, l)
+		}
+	}
+	for i, l := range todo {
+		var deadline time.Time
+		if cfg.Budget > 0 {
+			deadline = time.Now().Add(time.Until(end) / time.Duration(len(todo)-i))
 		}
 		start := time.Now()
-		pr := cfg.runPackage(ctx, l, exports)
+		pr := cfg.runPackage(ctx, l, exports, deadline)
 		pr.Elapsed = time.Since(start)
 		out = append(out, pr)
 		if ctx.Err() != nil {
@@ -147,7 +160,7 @@ func Run(ctx context.Context, cfg Config) ([]PackageResult, error) {
 	return out, nil
 }
 
-func (cfg *Config) runPackage(ctx context.Context, l listed, exports map[string]string) PackageResult {
+func (cfg *Config) runPackage(ctx context.Context, l listed, exports map[string]string, deadline time.Time) PackageResult {
 	pr := PackageResult{ImportPath: l.ImportPath, Dir: l.Dir}
 	p, err := Plant(l.ImportPath, l.Dir, l.Name, l.GoFiles, exports)
 	if err != nil {
@@ -177,7 +190,7 @@ func (cfg *Config) runPackage(ctx context.Context, l listed, exports map[string]
 	}
 	pr.Tests = len(tests)
 	cfg.Log("%s: %d mutants, %d tests", l.ImportPath, len(p.Mutants), len(tests))
-	pr.Results = cfg.runMutants(ctx, p, mut, tests)
+	pr.Results = cfg.runMutants(ctx, p, mut, tests, deadline)
 	return pr
 }
 
@@ -350,8 +363,9 @@ func readProfile(path string) (map[string][]block, error) {
 	return out, sc.Err()
 }
 
-// runMutants runs every covered mutant (or a sample of Max of them).
-func (cfg *Config) runMutants(ctx context.Context, p *Package, bin string, tests []*testRun) []Result {
+// runMutants runs every covered mutant (or a sample of Max of them, or as
+// many as the deadline allows).
+func (cfg *Config) runMutants(ctx context.Context, p *Package, bin string, tests []*testRun, deadline time.Time) []Result {
 	results := make([]Result, len(p.Mutants))
 	var covered []int
 	cover := make([][]*testRun, len(p.Mutants))
@@ -376,11 +390,21 @@ func (cfg *Config) runMutants(ctx context.Context, p *Package, bin string, tests
 			results[i].Status = Skipped
 		}
 	}
+	if !deadline.IsZero() {
+		// Any prefix of this order is spread over the package's files.
+		sort.Slice(run, func(a, b int) bool { return scramble(run[a]) < scramble(run[b]) })
+		for _, i := range run {
+			results[i].Status = Skipped
+		}
+	}
 	var mu sync.Mutex
 	done := 0
 	defer func() { cfg.Log("%s: %d mutants run", p.ImportPath, done) }()
 	cfg.parallel(len(run), func(k int) {
 		i := run[k]
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return
+		}
 		defer func() {
 			mu.Lock()
 			defer mu.Unlock()
@@ -400,6 +424,12 @@ func (cfg *Config) runMutants(ctx context.Context, p *Package, bin string, tests
 		cfg.Log("survived %s %s %s (#%d)", p.Mutants[i].Pos(p.Dir), p.Mutants[i].Kind, p.Mutants[i].Desc, p.Mutants[i].ID)
 	})
 	return results
+}
+
+// scramble maps a mutant index to its place in a fixed pseudo-random order.
+func scramble(i int) uint32 {
+	x := uint32(i) * 2654435761
+	return x ^ x>>16
 }
 
 // exec runs one test of a binary with a mutant active (0: none) and says
@@ -449,4 +479,24 @@ func (cfg *Config) parallel(n int, f func(i int)) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// Mutants plants the mutants of each package without running anything.
+func Mutants(ctx context.Context, cfg Config) ([]*Package, error) {
+	pkgs, exports, err := cfg.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Package
+	for _, l := range pkgs {
+		if len(l.CgoFiles) > 0 || len(l.GoFiles) == 0 {
+			continue
+		}
+		p, err := Plant(l.ImportPath, l.Dir, l.Name, l.GoFiles, exports)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

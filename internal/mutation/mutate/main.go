@@ -31,6 +31,8 @@ func run() error {
 	flag.DurationVar(&cfg.MinTimeout, "timeout", 10*time.Second, "a mutant's test times out after this, or -factor times its unmutated run time if longer")
 	flag.Float64Var(&cfg.Factor, "factor", 5, "timeout factor over a test's unmutated run time")
 	flag.IntVar(&cfg.Max, "max", 0, "run at most this many covered mutants per package, spread evenly over them (0: all)")
+	flag.DurationVar(&cfg.Budget, "budget", 0, "bound the whole run to about this long: each package gets an equal share of the time left and runs a pseudo-random sample of its mutants in it (0: no bound)")
+	list := flag.Bool("list", false, "list the mutants (ID, position, operator, change) and run nothing")
 	survivors := flag.Bool("survivors", true, "list the surviving mutants")
 	keep := flag.Bool("keep", false, "keep the scratch directory (rewritten files, binaries, coverage) and print its path")
 	only := flag.String("only", "", "run only these mutant IDs (comma-separated; with one package)")
@@ -72,6 +74,15 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *list {
+		pkgs, err := mutation.Mutants(ctx, cfg)
+		for _, p := range pkgs {
+			for _, m := range p.Mutants {
+				fmt.Printf("%s #%d %s %s %s\n", p.ImportPath, m.ID, m.Pos(root), m.Kind, m.Desc)
+			}
+		}
+		return err
+	}
 	start := time.Now()
 	results, err := mutation.Run(ctx, cfg)
 	if *survivors {
