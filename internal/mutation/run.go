@@ -20,17 +20,17 @@ import (
 
 // Config says what to run and how.
 type Config struct {
-	Packages    []string      // package patterns, as go list takes them
-	Workers     int           // tests run at the same time
-	MinTimeout  time.Duration // a test's timeout is at least this
-	Factor      float64       // and at least Factor times its unmutated run time
-	Max         int           // at most this many covered mutants per package (0: all), spread evenly
+	Packages   []string      // package patterns, as go list takes them
+	Workers    int           // tests run at the same time
+	MinTimeout time.Duration // a test's timeout is at least this
+	Factor     float64       // and at least Factor times its unmutated run time
+	Max        int           // at most this many covered mutants per package (0: all), spread evenly
 	// Budget, if positive, bounds the whole run: each package gets an
 	// equal share of the time left when it starts, and runs its mutants
 	// in a fixed pseudo-random order until its share is spent (the rest
 	// are reported as not sampled).
-	Budget time.Duration
-	Work        string        // a scratch directory
+	Budget      time.Duration
+	Work        string // a scratch directory
 	Log         func(format string, args ...any)
 	ModuleRoot  string // where go commands run
 	GoFlags     []string
