@@ -67,18 +67,23 @@ func TestSelfAndAnonymousMessagesDropped(t *testing.T) {
 	if got := series(t, reg, "dfaas_agent_peer_messages_dropped_total"); !strings.Contains(got, "{reason=self} 2") {
 		t.Errorf("dropped counters:\n%s", got)
 	}
-	n.handle(peer.Message{From: "c", Data: data}, now)
-	n.handle(peer.Message{From: "b", Data: data}, now)
+	for _, from := range []peer.ID{"g", "c", "f", "b", "e", "d"} {
+		n.handle(peer.Message{From: from, Data: data}, now)
+	}
 	later := now.Add(3 * time.Second)
 	st = n.Status(later)
-	if st.Received != 2 {
-		t.Fatalf("received %d, want 2", st.Received)
+	if st.Received != 6 {
+		t.Fatalf("received %d, want 6", st.Received)
 	}
-	if got := series(t, reg, "dfaas_agent_peer_messages_received_total"); got != "dfaas_agent_peer_messages_received_total{} 2" {
+	if got := series(t, reg, "dfaas_agent_peer_messages_received_total"); got != "dfaas_agent_peer_messages_received_total{} 6" {
 		t.Errorf("received counter: %s", got)
 	}
-	if len(st.Peers) != 2 || st.Peers[0].ID != "b" || st.Peers[1].ID != "c" {
-		t.Fatalf("peers %+v, want b then c", st.Peers)
+	var ids []string
+	for _, p := range st.Peers {
+		ids = append(ids, string(p.ID))
+	}
+	if strings.Join(ids, ",") != "b,c,d,e,f,g" {
+		t.Fatalf("peers %v, want b to g in order", ids)
 	}
 	for _, p := range st.Peers {
 		if !p.Up || p.Proxy != "http://p:1" || p.Age == nil || *p.Age != 3*time.Second {

@@ -58,8 +58,10 @@ func TestCycleAccounting(t *testing.T) {
 dfaas_agent_decision_share{destination=local,function=f} 1
 dfaas_agent_decision_share{destination=reject,function=f} 0
 dfaas_agent_peer_messages_sent_total{} 2
-dfaas_agent_peer_send_errors_total{} 0`
-	if got := series(t, reg, "dfaas_agent_cycles_total", "dfaas_agent_decision_share", "dfaas_agent_peer_messages_sent_total", "dfaas_agent_peer_send_errors_total"); got != want {
+dfaas_agent_peer_send_errors_total{} 0
+dfaas_agent_peers{state=down} 0
+dfaas_agent_peers{state=up} 1`
+	if got := series(t, reg, "dfaas_agent_cycles_total", "dfaas_agent_decision_share", "dfaas_agent_peer_messages_sent_total", "dfaas_agent_peer_send_errors_total", "dfaas_agent_peers"); got != want {
 		t.Errorf("metrics:\n%s\nwant\n%s", got, want)
 	}
 	for i := range 2 {
@@ -104,6 +106,9 @@ func TestComponentFailuresReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
+	if _, err := net.Join("b"); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	check := func(component, health string, up string) {
 		t.Helper()
@@ -119,6 +124,9 @@ func TestComponentFailuresReported(t *testing.T) {
 		t.Fatalf("step with a failing proxy: %v", err)
 	}
 	check(ComponentProxy, "runtime API refused", "0")
+	if sent := n.Status(time.Unix(1, 0)).Sent; sent != 1 {
+		t.Errorf("a failed cycle sent %d announcements, want the one in force sent again", sent)
+	}
 	rec.SetErr(nil)
 	stratErr = errors.New("no idea")
 	if _, err := n.Step(ctx, time.Unix(2, 0)); err == nil || !strings.Contains(err.Error(), "decide") {
