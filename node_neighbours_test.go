@@ -29,7 +29,7 @@ func TestNeighbourFunctionsAndExpiry(t *testing.T) {
 	}
 	b, err := New(Config{
 		Strategy: strategy.AllLocal{}, Proxy: proxyctl.NewRecorder(0),
-		FaaS:     faas.NewStatic(faas.Function{Name: "f", AvailableReplicas: 1, Labels: map[string]string{faas.LabelMaxRate: "10"}}),
+		FaaS: faas.NewStatic(faas.Function{Name: "f", AvailableReplicas: 1, Labels: map[string]string{faas.LabelMaxRate: "10"}}),
 		Metrics: metricsrc.NewStatic(metricsrc.Sample{Window: time.Second, Functions: []metricsrc.FunctionRates{
 			{Name: "f", Offered: 1, Local: 1}, {Name: "g", Offered: 2, Rejected: 2},
 		}}),
