@@ -138,19 +138,35 @@ func Run(ctx context.Context, cfg Config) ([]PackageResult, error) {
 	}
 	var out []PackageResult
 	end := time.Now().Add(cfg.Budget)
-	var todo []listed
+	var todo []*Package
+	var errs []PackageResult
 	for _, l := range pkgs {
-		if len(l.CgoFiles) == 0 && len(l.GoFiles) > 0 {
-			todo = append(todo, l)
+		if len(l.CgoFiles) > 0 || len(l.GoFiles) == 0 {
+			continue
 		}
+		p, err := Plant(l.ImportPath, l.Dir, l.Name, l.GoFiles, exports)
+		if err != nil {
+			errs = append(errs, PackageResult{ImportPath: l.ImportPath, Dir: l.Dir, Err: err})
+			continue
+		}
+		todo = append(todo, p)
 	}
-	for i, l := range todo {
+	out = append(out, errs...)
+	// A package's share of the budget: what it costs to build and cover
+	// (about as long as 200 mutants) plus one unit per mutant.
+	weight := func(p *Package) time.Duration { return time.Duration(200 + len(p.Mutants)) }
+	var left time.Duration
+	for _, p := range todo {
+		left += weight(p)
+	}
+	for _, p := range todo {
 		var deadline time.Time
 		if cfg.Budget > 0 {
-			deadline = time.Now().Add(time.Until(end) / time.Duration(len(todo)-i))
+			deadline = time.Now().Add(time.Until(end) * weight(p) / left)
 		}
+		left -= weight(p)
 		start := time.Now()
-		pr := cfg.runPackage(ctx, l, exports, deadline)
+		pr := cfg.runPackage(ctx, p, deadline)
 		pr.Elapsed = time.Since(start)
 		out = append(out, pr)
 		if ctx.Err() != nil {
@@ -160,14 +176,9 @@ func Run(ctx context.Context, cfg Config) ([]PackageResult, error) {
 	return out, nil
 }
 
-func (cfg *Config) runPackage(ctx context.Context, l listed, exports map[string]string, deadline time.Time) PackageResult {
-	pr := PackageResult{ImportPath: l.ImportPath, Dir: l.Dir}
-	p, err := Plant(l.ImportPath, l.Dir, l.Name, l.GoFiles, exports)
-	if err != nil {
-		pr.Err = err
-		return pr
-	}
-	work := filepath.Join(cfg.Work, strings.ReplaceAll(l.ImportPath, "/", "_"))
+func (cfg *Config) runPackage(ctx context.Context, p *Package, deadline time.Time) PackageResult {
+	pr := PackageResult{ImportPath: p.ImportPath, Dir: p.Dir}
+	work := filepath.Join(cfg.Work, strings.ReplaceAll(p.ImportPath, "/", "_"))
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		pr.Err = err
 		return pr
@@ -189,7 +200,7 @@ func (cfg *Config) runPackage(ctx context.Context, l listed, exports map[string]
 		return pr
 	}
 	pr.Tests = len(tests)
-	cfg.Log("%s: %d mutants, %d tests", l.ImportPath, len(p.Mutants), len(tests))
+	cfg.Log("%s: %d mutants, %d tests", p.ImportPath, len(p.Mutants), len(tests))
 	pr.Results = cfg.runMutants(ctx, p, mut, tests, deadline)
 	return pr
 }
