@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dfaas-go/dfaas"
 	"github.com/dfaas-go/dfaas/faas"
 	"github.com/dfaas-go/dfaas/metricsrc"
@@ -66,5 +68,31 @@ func TestConfigRules(t *testing.T) {
 				t.Fatalf("got %v, want ErrConfig with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestSharedRegistryRefused: a second node cannot register its metrics in
+// the registry of a first one; New says so instead of failing later.
+func TestSharedRegistryRefused(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	reg := prometheus.NewRegistry()
+	for i, id := range []peer.ID{"a", "b"} {
+		tr, err := net.Join(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := dfaas.New(dfaas.Config{
+			Strategy: strategy.AllLocal{}, Proxy: proxyctl.NewRecorder(0), FaaS: faas.NewStatic(),
+			Metrics: metricsrc.NewStatic(metricsrc.Sample{}), Peers: tr, ProxyURL: "http://127.0.0.1:30080", Registerer: reg,
+		})
+		switch {
+		case i == 0 && err != nil:
+			t.Fatal(err)
+		case i == 0:
+			defer n.Close()
+		case !errors.Is(err, dfaas.ErrConfig) || !strings.Contains(err.Error(), "Registerer"):
+			t.Errorf("second node on the same registry: %v, want ErrConfig naming Registerer", err)
+		}
 	}
 }
