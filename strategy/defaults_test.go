@@ -79,3 +79,28 @@ func TestStaticAloneServesLocally(t *testing.T) {
 		t.Errorf("route %+v, want all local", r)
 	}
 }
+
+// TestAdviceUnknownFunctionIgnoredWhole: advice that names a function the
+// node does not know is ignored as a whole, its valid routes too: the route
+// in force stays.
+func TestAdviceUnknownFunctionIgnoredWhole(t *testing.T) {
+	s := Snapshot{Self: "a", Period: time.Second,
+		Functions: []Function{{Name: "f", Deployed: true, Capacity: 10}},
+		Prev:      Decision{Routes: []Route{{Function: "f", Local: 1}}},
+		Advice:    json.RawMessage(`{"routes":{"f":{"local":0,"reject":1},"zzz":{"local":0,"reject":1}}}`)}
+	d, err := External{}.Decide(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := d.Route("f"); !ok || r.Local != 1 || r.Reject != 0 {
+		t.Errorf("route %+v, want the route in force (all local)", r)
+	}
+	s.Advice = json.RawMessage(`{"routes":{"f":{"local":0,"reject":1}}}`)
+	d, err = External{}.Decide(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := d.Route("f"); r.Reject != 1 {
+		t.Errorf("valid advice not applied: %+v", r)
+	}
+}
