@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/dfaas-go/dfaas/strategy/sim/stats"
 )
@@ -164,7 +165,9 @@ func referenceJobs(sc *Scenario, cfgs []Config, slot []Result, noRefs bool) []fu
 	}
 	for j, cfg := range cfgs {
 		jobs = append(jobs, func(ctx context.Context) (err error) {
+			start := time.Now()
 			slot[1+2*j], err = Run(ctx, sc, cfg)
+			slot[1+2*j].Wall = time.Since(start)
 			return err
 		})
 		if noRefs {
@@ -277,6 +280,7 @@ func aggregate(rs []Result) Result {
 		r.Rejected += x.Rejected
 		r.Failed += x.Failed
 		r.StrategyErrors += x.StrategyErrors
+		r.Wall += x.Wall
 	}
 	r.Nodes = aggregateNodes(rs)
 	return r

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/dfaas-go/dfaas/strategy/sim/stats"
@@ -22,7 +23,8 @@ type FamilyReport struct {
 	ClairvoyantOfOracle stats.Summary `json:"clairvoyant_of_oracle,omitzero"`
 	// Strategies summarises each strategy, in the order of the results.
 	Strategies []FamilySummary `json:"strategies"`
-	// Results[i][j] is scenario i's result with strategy j.
+	// Results[i][j] is scenario i's result with strategy j, without its
+	// per-node rows.
 	Results [][]Result `json:"results"`
 }
 
@@ -52,6 +54,14 @@ type FamilySummary struct {
 // NewFamilyReport summarises results[i][j], scenario i's result with
 // strategy j (every row in the same strategy order).
 func NewFamilyReport(seed uint64, results [][]Result) FamilyReport {
+	trimmed := make([][]Result, len(results))
+	for i, row := range results {
+		trimmed[i] = slices.Clone(row)
+		for j := range trimmed[i] {
+			trimmed[i][j].Nodes = nil
+		}
+	}
+	results = trimmed
 	f := FamilyReport{Seed: seed, Size: len(results), Results: results}
 	if len(results) == 0 {
 		return f

@@ -54,6 +54,11 @@ type Result struct {
 	ClairvoyantSuccessRateCI95     [2]float64   `json:"clairvoyant_success_rate_ci95,omitzero"`
 	PerfectForecastSuccessRateCI95 [2]float64   `json:"perfect_forecast_success_rate_ci95,omitzero"`
 	LatencyCI95                    *QuantilesCI `json:"latency_ms_ci95,omitempty"`
+
+	// Wall is the wall-clock time the strategy's runs took (Evaluate; the
+	// sum over repetitions, without the reference runs). It is not part
+	// of the JSON form, which stays the same for the same inputs.
+	Wall time.Duration `json:"-"`
 }
 
 // QuantilesCI are 95% confidence intervals of latency quantiles, ms.
