@@ -65,8 +65,12 @@ type EvalConfig struct {
 	NoReferences bool
 }
 
-// MaxRepeat bounds EvalConfig.Repeat.
-const MaxRepeat = 10_000
+// MaxRepeat bounds EvalConfig.Repeat, and MaxRuns the simulations one
+// evaluation makes (scenarios × repetitions × (1 + 2 × configurations)).
+const (
+	MaxRepeat = 10_000
+	MaxRuns   = 1_000_000
+)
 
 func (c EvalConfig) parallel() int {
 	if c.Parallel > 0 {
@@ -118,6 +122,9 @@ func EvaluateFamily(ctx context.Context, scs []*Scenario, cfgs []Config, ec Eval
 		}
 	}
 	reps := max(1, ec.Repeat)
+	if runs := len(scs) * reps * (1 + 2*len(cfgs)); runs > MaxRuns {
+		return nil, fmt.Errorf("sim: EvalConfig.Repeat: %d scenarios × %d repetitions × %d configurations make %d runs, more than %d", len(scs), reps, len(cfgs), runs, MaxRuns)
+	}
 	// runs[i][k] holds scenario i's repetition k: its clairvoyant result,
 	// then per configuration its result and its perfect-forecast result.
 	runs := make([][][]Result, len(scs))

@@ -90,6 +90,7 @@ func TestEvaluateErrors(t *testing.T) {
 		{[]Config{builtin("flow")}, EvalConfig{Repeat: MaxRepeat + 1}, "Repeat"},
 		{[]Config{builtin("flow")}, EvalConfig{Parallel: -1}, "Parallel"},
 		{nil, EvalConfig{}, "no configuration"},
+		{[]Config{builtin("flow"), builtin("static")}, EvalConfig{Repeat: MaxRepeat}, "more than"},
 	} {
 		_, err := Evaluate(context.Background(), sc, tt.cfgs, tt.ec)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
