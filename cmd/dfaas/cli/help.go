@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
 // help returns the synopsis of command name and what it does, for
 // "dfaas <name> -h" (a command without an entry gets its summary).
 func help(name string) (synopsis, about string) {
-	scenarios := wrap(strings.Join(sim.BuiltinScenarios(), ", "), 72, "\n  ")
+	scenarios := usage.Wrap(strings.Join(sim.BuiltinScenarios(), ", "), 72, "\n  ")
 	switch name {
 	case "agent":
 		return "dfaas agent [flags]", aboutAgent
@@ -30,7 +31,7 @@ func help(name string) (synopsis, about string) {
 		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--repeat K] [--references=false] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...\n  dfaas sim --family N [--family-seed S] [--strategy NAME|all] ...\n  dfaas sim --azure DIR [--azure-functions 12] [--azure-nodes 4] [--azure-minutes M] [--save FILE] ...",
 			fmt.Sprintf(aboutSim, scenarios)
 	case "bench":
-		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--duration D] [--out DIR] [--json]",
+		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--repeat K] [--from D] [--until D|--duration D] [--out DIR] [--json]",
 			fmt.Sprintf(aboutBench, scenarios)
 	}
 	return "dfaas " + name + " [flags]", strings.ToUpper(commands()[name].summary[:1]) + commands()[name].summary[1:] + "."
@@ -114,24 +115,10 @@ traffic, simulates the same scenario, and writes a report with plots and
 data (docs/bench.md). Everything it starts is torn down at the end and on
 Ctrl-C. --scenario takes a file (docs/scenarios.md) or the name of a
 scenario shipped with dfaas. --strategy defaults to flow, as in every
-command.
+command. --repeat K runs each strategy K times (seeds seed to seed+K-1,
+strategies interleaved, a fresh federation each run) and reports means
+with 95%% confidence intervals; --from and --until run a window of the
+scenario, and nodes it sends no load to are reported n/a.
 
 Shipped scenarios (--scenario NAME):
   %s`
-
-// wrap breaks s at spaces into lines of at most width bytes, joined by
-// sep.
-func wrap(s string, width int, sep string) string {
-	var lines []string
-	line := ""
-	for _, w := range strings.Fields(s) {
-		if line != "" && len(line)+1+len(w) > width {
-			lines, line = append(lines, line), ""
-		}
-		if line != "" {
-			line += " "
-		}
-		line += w
-	}
-	return strings.Join(append(lines, line), sep)
-}
