@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/dfaas-go/dfaas/internal/golden"
 )
 
 // TestBalancedFlow checks the placement of the clairvoyant controller on
@@ -227,8 +228,8 @@ func TestClairvoyantSimple(t *testing.T) {
 
 // TestClairvoyantGolden pins the clairvoyant controller's result on a
 // public scenario (the run is deterministic): a change to the controller
-// or the engine shows here. Rewrite with -update after checking the
-// change is meant.
+// or the engine shows here. Rewrite with -update (or UPDATE_GOLDEN=1)
+// after checking the change is meant.
 func TestClairvoyantGolden(t *testing.T) {
 	sc := loadTestdata(t, "testbed-2-mid-multi")
 	c, err := Clairvoyant(context.Background(), sc)
@@ -240,22 +241,7 @@ func TestClairvoyantGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "golden", "clairvoyant-testbed-2.json")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(want) != string(got)+"\n" {
-		t.Fatalf("clairvoyant result changed:\n%s\nwant\n%s", got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "golden", "clairvoyant-testbed-2.json"), append(got, '\n'))
 }
 
 // TestPerfectForecast: with a perfect forecast, a strategy sees the coming
