@@ -188,9 +188,14 @@ func TestNodeKeepsFunctionsWhenGatewayDown(t *testing.T) {
 		t.Errorf("gateway down: decision %+v", st.Decision)
 	}
 
-	ln, err = net.Listen("tcp", addr) // it comes back on the same address
-	if err != nil {
-		t.Skipf("cannot listen again on %s: %v", addr, err)
+	// It comes back on the same address (free again at once: nothing else
+	// listens on it, but retry for a while rather than skip the recovery).
+	deadline := time.Now().Add(5 * time.Second)
+	for ln, err = net.Listen("tcp", addr); err != nil; ln, err = net.Listen("tcp", addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("cannot listen again on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}
 	hs = &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)

@@ -180,9 +180,7 @@ func TestIntegrationBenchHAProxy(t *testing.T) {
 // that the link's RTT is paid by forwarded requests and that unlinked
 // nodes never forward to each other.
 func TestBenchNetns(t *testing.T) {
-	if err := testbed.NetnsAvailable(); err != nil {
-		t.Skip(err)
-	}
+	promtest.Require(t, testbed.NetnsAvailable())
 	heavytest.Lock(t)
 	// c is linked to b only; a overloads and may use b alone.
 	rep, _ := shortRun(t, buildBinary(t), `{
@@ -238,10 +236,7 @@ func TestIntegrationBenchInterruptHAProxy(t *testing.T) {
 func interrupt(t *testing.T, proxy string) {
 	heavytest.Lock(t)
 	bin := buildBinary(t)
-	modes := []string{"off"}
-	if testbed.NetnsAvailable() == nil {
-		modes = append(modes, "on")
-	}
+	modes := []string{"off", "on"}
 	dir := t.TempDir()
 	scenario := filepath.Join(dir, "two.json")
 	if err := os.WriteFile(scenario, []byte(twoNodes), 0o644); err != nil {
@@ -249,6 +244,9 @@ func interrupt(t *testing.T, proxy string) {
 	}
 	for _, mode := range modes {
 		t.Run("netns="+mode, func(t *testing.T) {
+			if mode == "on" {
+				promtest.Require(t, testbed.NetnsAvailable())
+			}
 			// The bench's TMPDIR, which must be empty afterwards; short,
 			// as HAProxy's sockets live there.
 			tmp, err := os.MkdirTemp("", "dfbi")

@@ -180,6 +180,9 @@ func (c *Core) forecast(name string, offered float64, measured bool) float64 {
 	fc := c.forecasts[name]
 	if fc == nil {
 		fc = c.cfg.Forecaster()
+		if b, ok := fc.(SeriesBinder); ok {
+			b.BindSeries(c.cfg.Self, name)
+		}
 		c.forecasts[name] = fc
 	}
 	if measured {

@@ -28,7 +28,7 @@ func help(name string) (synopsis, about string) {
 	case "dataplane":
 		return "dfaas dataplane [--duration 10s] [--rounds 3] [--conns 32] [--scenarios local,forwarded,rejected] [--json]", aboutDataplane
 	case "sim":
-		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...",
+		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--repeat K] [--references=false] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...\n  dfaas sim --family N [--family-seed S] [--strategy NAME|all] ...\n  dfaas sim --azure DIR [--azure-functions 12] [--azure-nodes 4] [--azure-minutes M] [--save FILE] ...",
 			fmt.Sprintf(aboutSim, scenarios)
 	case "bench":
 		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--faas openfaas|openwhisk] [--repeat K] [--from D] [--until D|--duration D] [--out DIR] [--json]",
@@ -96,6 +96,17 @@ bound). --scenario takes a scenario file (the format is in
 docs/scenarios.md) or the name of a scenario shipped with dfaas. --strategy
 defaults to flow, as in every command; all runs every built-in strategy
 except external (which needs a model).
+
+Each result also carries two references (docs/evaluation.md): the
+clairvoyant controller's success rate (a central controller that knows
+every period's true rates), and the strategy's with a perfect forecast;
+the gap to the oracle is split into granularity+queueing (oracle -
+clairvoyant), forecasting and coordination. --references=false skips
+them. --repeat K reruns with K arrival seeds and reports 95%% confidence
+intervals. --family N runs N random federations of the family generator
+and prints each strategy's distribution. --azure DIR builds a scenario
+from the Azure Functions 2019 trace (per-minute counts, durations,
+memory).
 
 Shipped scenarios (--scenario NAME):
   %s`
