@@ -140,17 +140,17 @@ func TestHandshake(t *testing.T) {
 	srv := Server(server, func() *Trust { return trust })
 	for _, tc := range []struct {
 		name   string
-		client tls.Config
+		client *tls.Config
 		ok     bool
 	}{
-		{"member", *Client(member, server.Certificate[0]), true},
-		{"non-member", *Client(stranger, server.Certificate[0]), false},
-		{"expired member", *Client(expired, server.Certificate[0]), false},
-		{"no certificate", tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}, false},
-		{"wrong server expected", *Client(member, stranger.Certificate[0]), false},
+		{"member", Client(member, server.Certificate[0]), true},
+		{"non-member", Client(stranger, server.Certificate[0]), false},
+		{"expired member", Client(expired, server.Certificate[0]), false},
+		{"no certificate", &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true}, false},
+		{"wrong server expected", Client(member, stranger.Certificate[0]), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			serr, cerr := handshake(t, srv, &tc.client)
+			serr, cerr := handshake(t, srv, tc.client)
 			if ok := serr == nil && cerr == nil; ok != tc.ok {
 				t.Fatalf("server %v, client %v; want ok=%v", serr, cerr, tc.ok)
 			}
