@@ -102,7 +102,7 @@ func (c *Controller) start(ctx context.Context) error {
 		return err
 	}
 	c.lock = lock
-	d := build(proxyctl.State{}, c.lay, nil)
+	d := build(proxyctl.State{}, c.lay, nil, o.ownCert())
 	if err := writeFiles(o, render(o, c.lay, d)); err != nil {
 		c.unlock()
 		return err
@@ -238,6 +238,9 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 	if err := checkState(s); err != nil {
 		return fmt.Errorf("haproxy: %w", err)
 	}
+	if err := checkSchemes(&c.o, s); err != nil {
+		return fmt.Errorf("haproxy: %w", err)
+	}
 	users := slotUsers(s)
 	addrs := make(map[strategy.NodeID]netip.AddrPort, len(users))
 	for _, n := range users {
@@ -268,7 +271,7 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 		}
 	}
 	slots = resize(slots, lay.slots)
-	d := build(s, lay, slots)
+	d := build(s, lay, slots, c.o.ownCert())
 	if c.o.reloadEveryApply || !lay.equal(c.lay) {
 		if err := c.reshape(ctx, lay, d); err != nil {
 			return err
