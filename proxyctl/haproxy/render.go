@@ -216,6 +216,10 @@ func (c *confText) public() {
 		c.line("    tcp-request connection track-sc2 src table st_src")
 		c.line("    tcp-request connection reject if { sc_conn_cur(2) gt %d } !{ src,map_ip(%s) -m found }", o.maxConnPerSrc, o.mapPath(mapSources))
 	}
+	if o.cert != nil {
+		c.line("    # The name of a neighbour's certificate, read once per connection.")
+		c.line("    tcp-request session set-var(sess.cn) ssl_c_s_dn(CN) if { so_id %d }", nodeBindID)
+	}
 	c.line("    # Before a reload, clients are asked to close their connections, so")
 	c.line("    # that none is idle (and closed under a client about to reuse it)")
 	c.line("    # when the old worker stops.")
@@ -323,8 +327,7 @@ func (c *confText) publicFromNode() {
 	cond := "if !one_id || !one_token || !token_ok"
 	if o.cert != nil {
 		c.line("    # ... over a connection authenticated by its own certificate.")
-		c.line("    http-request set-var(txn.cn) ssl_c_s_dn(CN)")
-		c.line("    acl cert_ok req.fhdr(%s),strcmp(txn.cn) eq 0", proxyctl.HeaderNodeID)
+		c.line("    acl cert_ok req.fhdr(%s),strcmp(sess.cn) eq 0", proxyctl.HeaderNodeID)
 		cond += " || !cert_ok"
 	}
 	c.refuse(403, "unknown-node", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is not a neighbour of node "+c.self+" or its credential is wrong", cond)

@@ -34,7 +34,7 @@ func TestRenderTLS(t *testing.T) {
 		"bind :30443 id 2 ssl crt /run/dfaas/tls/node.pem ca-file /run/dfaas/tls/members.pem verify required alpn http/1.1",
 		"ssl-default-bind-options ssl-min-ver TLSv1.3",
 		"forwarded requests are taken on the node port only\\n\" if from_node !node_port",
-		"acl cert_ok req.fhdr(DFaaS-Node-ID),strcmp(txn.cn) eq 0",
+		"acl cert_ok req.fhdr(DFaaS-Node-ID),strcmp(sess.cn) eq 0",
 		"server nb 10.0.0.2:30443 ssl crt /run/dfaas/tls/node.pem ca-file /run/dfaas/tls/n1.pem verify required check inter", // slot 1
 		"server nb ipv6@fd00::3:30443 ssl crt /run/dfaas/tls/node.pem ca-file /run/dfaas/tls/n2.pem verify required\n",       // once.n2
 	} {
