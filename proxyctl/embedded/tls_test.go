@@ -33,10 +33,15 @@ type tlsNode struct {
 
 func newTLSNode(t *testing.T, id strategy.NodeID) *tlsNode {
 	t.Helper()
+	return newTLSNodeLimits(t, id, Limits{})
+}
+
+func newTLSNodeLimits(t *testing.T, id strategy.NodeID, lim Limits) *tlsNode {
+	t.Helper()
 	n := &tlsNode{id: id, cert: nodetlstest.Cert(t, string(id), -time.Hour, time.Hour)}
 	faas := newEchoFaaS(t, n)
 	var err error
-	if n.proxy, err = New(Config{FaaSURL: faas, Certificate: &n.cert}); err != nil {
+	if n.proxy, err = New(Config{FaaSURL: faas, Certificate: &n.cert, Limits: lim}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.proxy.Close() })
@@ -281,4 +286,39 @@ func TestTLSMembershipChurnUnderLoad(t *testing.T) {
 		t.Fatalf("%d of %d requests failed during churn; first: %v", f, sent.Load(), firstErr.Load())
 	}
 	t.Logf("%d requests, none lost; retries %v", sent.Load(), a.proxy.retries[retryUnreachable].Load()+a.proxy.retries[retryUnknownNode].Load())
+}
+
+// TestTLSNodePortHostile sends the node port what a stranger might: plain
+// HTTP, garbage, nothing at all. Each connection is answered or closed,
+// within the header time-out for a silent one, and the FaaS sees nothing.
+func TestTLSNodePortHostile(t *testing.T) {
+	b := newTLSNodeLimits(t, "b", Limits{HeaderTimeout: 300 * time.Millisecond})
+	for _, tc := range []struct {
+		name string
+		send string
+	}{
+		{"plain HTTP", "POST /function/fn HTTP/1.1\r\nHost: b\r\nDFaaS-Node-ID: a\r\nContent-Length: 1\r\n\r\nx"},
+		{"garbage", strings.Repeat("\x16\x03\x01\xff\xff", 1000)},
+		{"silence", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", b.node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte(tc.send))
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got, err := io.ReadAll(io.LimitReader(c, 1<<20))
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("connection still open after 5 s (read %d bytes)", len(got))
+			}
+			if bytes.Contains(got, []byte("200 OK")) {
+				t.Fatalf("answered %q", got)
+			}
+		})
+	}
+	if b.faasHits.Load() != 0 {
+		t.Fatalf("the FaaS got %d requests", b.faasHits.Load())
+	}
 }
