@@ -52,6 +52,16 @@ func TestStatistics(t *testing.T) {
 	if _, err := ParseList("local,nope", Local); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("ParseList of a bad element: %v", err)
 	}
+	for in, want := range map[string]string{
+		"haproxy,agent-haproxy,embedded":  "haproxy,agent-haproxy,agent-haproxy-tls,embedded,embedded-tls",
+		"embedded,embedded-tls":           "embedded,embedded-tls",
+		"haproxy":                         "haproxy",
+		"agent-haproxy-tls,agent-haproxy": "agent-haproxy-tls,agent-haproxy",
+	} {
+		if got := strings.Join(withTLS(strings.Split(in, ",")), ","); got != want {
+			t.Errorf("withTLS(%s) = %s, want %s", in, got, want)
+		}
+	}
 }
 
 // TestLoad drives a test server closed-loop and paced, and checks what the
