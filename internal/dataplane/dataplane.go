@@ -32,9 +32,10 @@ type Config struct {
 	// Plain, Agent and Embedded if empty. The first is the baseline of the
 	// ratios.
 	Proxies []string
-	// TLS adds, after Agent and Embedded, their variants with the
-	// node-to-node path over mutual TLS (AgentTLS, EmbeddedTLS), each
-	// compared with its plain variant in the same rounds (Measure.VsPlain).
+	// TLS adds, after Plain, Agent and Embedded, their variants with the
+	// node-to-node path over mutual TLS (PlainTLS, AgentTLS, EmbeddedTLS),
+	// each compared with its plain variant in the same rounds
+	// (Measure.VsPlain).
 	TLS bool
 	// Child returns the command that runs RunChild in a new process.
 	Child ChildFunc
@@ -216,7 +217,7 @@ func withTLS(proxies []string) []string {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
-		for _, t := range []string{AgentTLS, EmbeddedTLS} {
+		for _, t := range []string{PlainTLS, AgentTLS, EmbeddedTLS} {
 			if plainOf(t) == p && !slices.Contains(proxies, t) {
 				out = append(out, t)
 			}

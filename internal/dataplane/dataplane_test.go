@@ -53,9 +53,9 @@ func TestStatistics(t *testing.T) {
 		t.Errorf("ParseList of a bad element: %v", err)
 	}
 	for in, want := range map[string]string{
-		"haproxy,agent-haproxy,embedded":  "haproxy,agent-haproxy,agent-haproxy-tls,embedded,embedded-tls",
+		"haproxy,agent-haproxy,embedded":  "haproxy,haproxy-tls,agent-haproxy,agent-haproxy-tls,embedded,embedded-tls",
 		"embedded,embedded-tls":           "embedded,embedded-tls",
-		"haproxy":                         "haproxy",
+		"haproxy":                         "haproxy,haproxy-tls",
 		"agent-haproxy-tls,agent-haproxy": "agent-haproxy-tls,agent-haproxy",
 	} {
 		if got := strings.Join(withTLS(strings.Split(in, ",")), ","); got != want {
@@ -216,7 +216,7 @@ func TestIntegrationRunTLS(t *testing.T) {
 			t.Errorf("%s: compared with %+v", m.Name, m.VsPlain)
 		}
 	}
-	if got := strings.Join(names, ","); got != "haproxy,agent-haproxy,agent-haproxy-tls,embedded,embedded-tls" {
+	if got := strings.Join(names, ","); got != "haproxy,haproxy-tls,agent-haproxy,agent-haproxy-tls,embedded,embedded-tls" {
 		t.Errorf("proxies %s", got)
 	}
 	var text bytes.Buffer

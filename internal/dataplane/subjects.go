@@ -28,6 +28,9 @@ const (
 	// node port; forwarded requests go from a's to b's).
 	AgentTLS    = "agent-haproxy-tls"
 	EmbeddedTLS = "embedded-tls"
+	// Plain HAProxy with the same mutual TLS between the two chained
+	// processes: what TLS costs HAProxy itself.
+	PlainTLS = "haproxy-tls"
 )
 
 // plainOf returns the plain variant of a TLS subject, "" for others.
@@ -37,6 +40,8 @@ func plainOf(name string) string {
 		return Agent
 	case EmbeddedTLS:
 		return Embedded
+	case PlainTLS:
+		return Plain
 	}
 	return ""
 }
@@ -98,26 +103,49 @@ func freePort() (string, error) {
 }
 
 // plainConfig is the configuration of plain HAProxy: one thread, one
-// frontend, one backend (or a 429 answer when to is "").
-func plainConfig(listen, to string) string {
-	route := "    default_backend be\n\nbackend be\n    server s1 " + to + "\n"
+// frontend, one backend (or a 429 answer when to is ""). bindTLS and
+// serverTLS are TLS options of the bind and of the server ("" for none).
+func plainConfig(listen, to, bindTLS, serverTLS string) string {
+	route := "    default_backend be\n\nbackend be\n    server s1 " + to + serverTLS + "\n"
 	if to == "" {
 		route = "    http-request return status 429 content-type text/plain string \"rejected\\n\"\n"
 	}
-	return "global\n    nbthread 1\n    maxconn 4096\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n" +
-		"    timeout server 30s\n    timeout http-keep-alive 30s\n\nfrontend public\n    bind " + listen + "\n" + route
+	return "global\n    nbthread 1\n    maxconn 4096\n    ssl-default-bind-options ssl-min-ver TLSv1.3\n" +
+		"    ssl-default-server-options ssl-min-ver TLSv1.3\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n" +
+		"    timeout server 30s\n    timeout http-keep-alive 30s\n\nfrontend public\n    bind " + listen + bindTLS + "\n" + route
+}
+
+// plainTLS writes the certificates of nodes a and b and returns the TLS
+// options of b's bind and of a's server to b: mutual TLS, each accepting
+// only the other's certificate.
+func (e *env) plainTLS() (bind, server string, err error) {
+	path := func(n string) string { return filepath.Join(e.dir, n) }
+	for _, id := range []strategy.NodeID{"a", "b"} {
+		key, err := nodetls.KeyPEM(e.certs[id])
+		if err != nil {
+			return "", "", err
+		}
+		if err := os.WriteFile(path(string(id)+".pem"), key, 0o600); err != nil {
+			return "", "", err
+		}
+		if err := os.WriteFile(path(string(id)+".crt"), nodetls.CertPEM(e.certs[id].Certificate[0]), 0o600); err != nil {
+			return "", "", err
+		}
+	}
+	return " ssl crt " + path("b.pem") + " ca-file " + path("a.crt") + " verify required",
+		" ssl crt " + path("a.pem") + " ca-file " + path("b.crt") + " verify required", nil
 }
 
 // startPlain starts one plain HAProxy process listening on a free port and
-// sending to to (or rejecting when to is "").
-func (e *env) startPlain(ctx context.Context, s *subject, to string) (string, error) {
+// sending to to (or rejecting when to is ""), with the TLS options given.
+func (e *env) startPlain(ctx context.Context, s *subject, to, bindTLS, serverTLS string) (string, error) {
 	listen, err := freePort()
 	if err != nil {
 		return "", err
 	}
 	e.n++
 	path := filepath.Join(e.dir, fmt.Sprintf("plain%d.cfg", e.n))
-	if err := os.WriteFile(path, []byte(plainConfig(listen, to)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(plainConfig(listen, to, bindTLS, serverTLS)), 0o600); err != nil {
 		return "", err
 	}
 	cmd := exec.Command(e.cfg.HAProxy, "-db", "-f", path)
@@ -228,6 +256,29 @@ func (e *env) startEmbedded(ctx context.Context, s *subject, st proxyctl.State, 
 	return ch.addr, ch.node, nil
 }
 
+// startPlains starts plain HAProxy for scenario: one process, or two
+// chained for forwarded requests (over mutual TLS if withTLS).
+func (e *env) startPlains(ctx context.Context, s *subject, scenario string, withTLS bool) (string, error) {
+	switch scenario {
+	case Local:
+		return e.startPlain(ctx, s, e.backend, "", "")
+	case Rejected:
+		return e.startPlain(ctx, s, "", "", "")
+	}
+	var bind, server string
+	if withTLS {
+		var err error
+		if bind, server, err = e.plainTLS(); err != nil {
+			return "", err
+		}
+	}
+	b, err := e.startPlain(ctx, s, e.backend, bind, "")
+	if err != nil {
+		return "", err
+	}
+	return e.startPlain(ctx, s, b, "", server)
+}
+
 // startPair starts an agent HAProxy or embedded subject: one proxy, or
 // for forwarded requests a (where the load arrives) forwarding to b's node
 // port. It returns a's user port.
@@ -266,18 +317,8 @@ func (e *env) start(ctx context.Context, scenario, name string) (*subject, error
 	s := &subject{name: name}
 	var err error
 	switch name {
-	case Plain:
-		switch scenario {
-		case Local:
-			s.addr, err = e.startPlain(ctx, s, e.backend)
-		case Rejected:
-			s.addr, err = e.startPlain(ctx, s, "")
-		case Forwarded:
-			var b string
-			if b, err = e.startPlain(ctx, s, e.backend); err == nil {
-				s.addr, err = e.startPlain(ctx, s, b)
-			}
-		}
+	case Plain, PlainTLS:
+		s.addr, err = e.startPlains(ctx, s, scenario, name == PlainTLS)
 	case Agent, Embedded, AgentTLS, EmbeddedTLS:
 		s.addr, err = e.startPair(ctx, s, scenario, name)
 	default:
