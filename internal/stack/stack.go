@@ -23,6 +23,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc"
 	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
 	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
@@ -37,8 +38,15 @@ type Config struct {
 	StrategyName string // [--strategy] shown on /status
 	Functions    []embedded.Function
 	Proxy        Proxy
-	ProxyListen  string // [--proxy-listen] address of the public proxy
-	ProxyURL     string // [--proxy-url] announced URL; derived from the listener if empty
+	ProxyListen  string // [--proxy-listen] address of the public proxy (the user port)
+	ProxyURL     string // [--proxy-url] announced URL (the node port); derived from the listener if empty
+	NodeListen   string // [--node-listen] address of the node port; 127.0.0.1:0 if empty
+	// Key is the node key: its data-plane certificate secures the node
+	// port (mutual TLS between neighbours, see docs/tls.md). Nil makes the
+	// node-to-node path plain HTTP [--insecure-plain-data-plane], a lab
+	// setting.
+	Key          *quic.Key
+	UserCertFile string // [--proxy-cert] an operator's certificate and key (PEM) for the user port
 	FaaSListen   string // address of the embedded FaaS; 127.0.0.1:0 if empty
 	Period       time.Duration
 	Expiry       time.Duration
@@ -80,7 +88,10 @@ type Stack struct {
 	reg      *prometheus.Registry
 	faasLn   net.Listener
 	proxyLn  net.Listener
-	proxyURL string
+	nodeLn   net.Listener // the embedded proxy's node port
+	proxyURL string       // announced: the node port
+	userURL  string       // the user port
+	tls      dataTLS
 }
 
 // New opens the node's listeners and builds its parts. On error, what it
@@ -95,6 +106,9 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}()
 	backend, faasURL, err := s.openFaaS()
 	if err != nil {
+		return nil, err
+	}
+	if s.tls, err = openDataTLS(cfg); err != nil {
 		return nil, err
 	}
 	ctl, counters, err := s.openProxy(ctx, faasURL)
@@ -118,12 +132,14 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		promsrc.NewCollector(counters, 0))
-	s.node, err = dfaas.New(dfaas.Config{
+	nc := dfaas.Config{
 		Strategy: cfg.Strategy, Proxy: ctl, FaaS: backend, Metrics: source, Peers: cfg.Transport,
 		ProxyURL: s.proxyURL, Period: cfg.Period, NeighbourExpiry: cfg.Expiry, Forecaster: fc,
 		Nearest: cfg.Nearest, MaxRTT: cfg.MaxRTT, Bootstrap: cfg.Bootstrap, Advisor: cfg.Advisor,
 		Seed: cfg.Seed, Logger: cfg.Logger, Registerer: s.reg,
-	})
+	}
+	s.tls.nodeConfig(&nc)
+	s.node, err = dfaas.New(nc)
 	if err != nil {
 		return nil, err
 	}
@@ -162,25 +178,51 @@ func (s *Stack) openProxy(ctx context.Context, faasURL string) (proxyctl.Control
 		if s.proxyLn, err = net.Listen("tcp", cfg.ProxyListen); err != nil {
 			return nil, nil, fmt.Errorf("--proxy-listen %q: %w", cfg.ProxyListen, err)
 		}
-		if s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger}); err != nil {
+		if s.nodeLn, err = listenNode(cfg); err != nil {
 			return nil, nil, err
 		}
-		s.proxyURL = "http://" + reachable(s.proxyLn.Addr())
+		pc := proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger, Certificate: s.tls.cert, UserTLS: s.tls.userTLS}
+		if s.proxy, err = proxyembedded.New(pc); err != nil {
+			return nil, nil, err
+		}
+		s.userURL = scheme(s.tls.userTLS != nil) + reachable(s.proxyLn.Addr())
+		s.proxyURL = scheme(s.tls.cert != nil) + reachable(s.nodeLn.Addr())
 		return s.proxy, s.proxy.Counters(), nil
 	case "haproxy":
 		addr, err := net.ResolveTCPAddr("tcp", cfg.ProxyListen)
 		if err != nil {
 			return nil, nil, usage.Errorf("--proxy-listen %q: %v", cfg.ProxyListen, err)
 		}
+		node, err := net.ResolveTCPAddr("tcp", nodeListen(cfg))
+		if err != nil {
+			return nil, nil, usage.Errorf("--node-listen %q: %v", nodeListen(cfg), err)
+		}
+		if node.Port == 0 { // HAProxy needs a port: pick a free one
+			if node, err = freeTCP(node); err != nil {
+				return nil, nil, err
+			}
+		}
 		hc := cfg.Proxy.HAProxy
 		hc.GatewayURL, hc.ListenAddr, hc.Logger = faasURL, cfg.ProxyListen, cfg.Logger
+		hc.NodeListenAddr, hc.Certificate, hc.UserCertFile = node.String(), s.tls.cert, s.tls.userFile
 		if s.haproxy, err = haproxy.New(ctx, hc); err != nil {
 			return nil, nil, fmt.Errorf("--proxy haproxy: %w", err)
 		}
-		s.proxyURL = "http://" + reachable(addr)
+		s.userURL = scheme(s.tls.userTLS != nil) + reachable(addr)
+		s.proxyURL = scheme(s.tls.cert != nil) + reachable(node)
 		return s.haproxy, s.haproxy, nil
 	}
 	return nil, nil, usage.Errorf("--proxy %q: want embedded or haproxy", cfg.Proxy.Kind)
+}
+
+// freeTCP returns a's host with a port free now.
+func freeTCP(a *net.TCPAddr) (*net.TCPAddr, error) {
+	ln, err := net.ListenTCP("tcp", a)
+	if err != nil {
+		return nil, fmt.Errorf("--node-listen %q: %w", a.String(), err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr), nil
 }
 
 // reachable turns a listener address into one a peer on this machine can
@@ -199,8 +241,13 @@ func reachable(a net.Addr) string {
 // Node returns the node's control loop.
 func (s *Stack) Node() *dfaas.Node { return s.node }
 
-// ProxyURL returns the URL of the node's proxy (as announced).
-func (s *Stack) ProxyURL() string { return s.proxyURL }
+// ProxyURL returns the URL of the node's proxy for its users (the user
+// port).
+func (s *Stack) ProxyURL() string { return s.userURL }
+
+// NodeURL returns the URL of the node's proxy announced to the peers: its
+// node port (https unless the node-to-node path is plain).
+func (s *Stack) NodeURL() string { return s.proxyURL }
 
 // Registry returns the registry of the node's /metrics.
 func (s *Stack) Registry() *prometheus.Registry { return s.reg }
@@ -213,7 +260,12 @@ func (s *Stack) Run(ctx context.Context, g *errgroup.Group) {
 		ServeHTTP(ctx, g, s.faasLn, s.faas.Handler(), log)
 	}
 	if s.proxy != nil {
-		ServeHTTP(ctx, g, s.proxyLn, s.proxy, log)
+		if s.tls.userTLS != nil {
+			g.Go(func() error { return s.proxy.Serve(ctx, s.proxyLn) })
+		} else {
+			ServeHTTP(ctx, g, s.proxyLn, s.proxy.UserHandler(), log)
+		}
+		g.Go(func() error { return s.proxy.ServeNodes(ctx, s.nodeLn) })
 	}
 	g.Go(func() error { return s.node.Run(ctx) })
 }
@@ -233,7 +285,7 @@ func (s *Stack) Close() {
 	if s.faas != nil {
 		s.faas.Close()
 	}
-	for _, ln := range []net.Listener{s.faasLn, s.proxyLn} {
+	for _, ln := range []net.Listener{s.faasLn, s.proxyLn, s.nodeLn} {
 		if ln != nil {
 			ln.Close()
 		}

@@ -50,6 +50,11 @@ func (p *Proxy) trust() *nodetls.Trust {
 	return nil
 }
 
+// UserHandler returns the handler of the user port (what Serve serves),
+// for a server of the caller's own: with a Certificate, it refuses
+// forwarded requests.
+func (p *Proxy) UserHandler() http.Handler { return http.HandlerFunc(p.serveUser) }
+
 // serveUser serves a request on the user port.
 func (p *Proxy) serveUser(w http.ResponseWriter, r *http.Request) {
 	if p.cert != nil && (len(r.Header[keyNodeID]) > 0 || len(r.Header[keyNodeToken]) > 0) {
