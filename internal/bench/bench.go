@@ -30,6 +30,7 @@ type Options struct {
 	Strategies []string      // [--strategy]
 	Registry   *strategy.Registry
 	Proxy      string           // [--proxy] embedded or haproxy
+	Plain      bool             // [--insecure-plain-data-plane] forwarded requests as plain HTTP (lab)
 	Forecast   string           // [--forecast] of the agents
 	Forecaster forecast.Factory // the same for the simulator (nil: none)
 	Netns      string           // [--netns] auto, on or off

@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	fs.StringVar(&f.scenario, "scenario", "", "scenario `FILE` or built-in scenario NAME")
 	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Names(), ", ")+") or all (every one but external)")
 	fs.StringVar(&o.Proxy, "proxy", "embedded", "data plane of every node: embedded or haproxy")
+	fs.BoolVar(&o.Plain, "insecure-plain-data-plane", false, "forwarded requests travel as plain HTTP between the nodes instead of mutual TLS (lab only)")
 	fs.DurationVar(&f.duration, "duration", 0, "cut the run to this length (the load is cut, not compressed; default: the scenario's duration)")
 	fs.StringVar(&f.out, "out", "", "`DIR` for the report, plots and data (default: bench-<scenario name>)")
 	fs.BoolVar(&f.asJSON, "json", false, "print one JSON result object (mode bench) per strategy per line instead of a table")
@@ -67,6 +68,9 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	}
 	if o.Log, err = newLogger(io.err, o.LogLevel); err != nil {
 		return err
+	}
+	if o.Plain {
+		o.Log.Warn("--insecure-plain-data-plane: forwarded requests and their credentials travel as plain HTTP between the nodes")
 	}
 	if o.Scenario, o.Full, err = benchScenario(f); err != nil {
 		return err
