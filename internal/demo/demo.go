@@ -160,6 +160,9 @@ func start(ctx context.Context, o Options, nodes []Node) ([]*stack.Stack, func()
 			Functions:   []embedded.Function{{Name: "figlet", Capacity: n.Capacity, Concurrency: 10}},
 			ProxyListen: "127.0.0.1:0", Period: o.Period, Seed: o.Seed + uint64(i), Logger: log,
 			Key: dataKey(o, keys[i]),
+			// Users and neighbours all come from 127.0.0.1 here: no
+			// per-address share of the connection cap.
+			ProxyLimits: stack.OneHostLimits(),
 		})
 		if err != nil {
 			return nil, closeAll, err
