@@ -33,7 +33,9 @@ import (
 //	    "concurrency": 10, "replicas": 1,
 //	    "offered_rps": 170, "forecast_rps": 168.5, "local_rps": 99,
 //	    "from_neighbours_rps": 0, "forwarded_rps": 70, "rejected_rps": 1,
-//	    "failed_rps": 0, "latency_ms": 65.2
+//	    "failed_rps": 0, "latency_ms": 65.2,
+//	    "cpu_cores": 0.8,             measured usage; absent while unknown
+//	    "memory_bytes": 134217728
 //	  }],
 //	  "decision": {...},              strategy.Decision (shares; local_limit and admit rates in req/s)
 //	  "cycles": 42, "errors": {}, "messages_received": 80,
@@ -125,6 +127,8 @@ type functionJSON struct {
 	RejectedRPS       float64 `json:"rejected_rps"`
 	FailedRPS         float64 `json:"failed_rps"`
 	LatencyMs         float64 `json:"latency_ms"`
+	CPUCores          float64 `json:"cpu_cores,omitempty"`
+	MemoryBytes       float64 `json:"memory_bytes,omitempty"`
 }
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
@@ -157,6 +161,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 			Name: f.Name, Deployed: f.Deployed, CapacityRPS: f.Capacity, Concurrency: f.Concurrency, Replicas: f.Replicas,
 			OfferedRPS: f.Offered, ForecastRPS: f.Forecast, LocalRPS: f.Local, FromNeighboursRPS: f.FromNeighbours,
 			ForwardedRPS: f.Forwarded, RejectedRPS: f.Rejected, FailedRPS: f.Failed, LatencyMs: millis(f.Latency),
+			CPUCores: f.CPU, MemoryBytes: f.Memory,
 		})
 	}
 	return json.Marshal(j)
@@ -186,6 +191,7 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 			Name: f.Name, Deployed: f.Deployed, Capacity: f.CapacityRPS, Concurrency: f.Concurrency, Replicas: f.Replicas,
 			Offered: f.OfferedRPS, Forecast: f.ForecastRPS, Local: f.LocalRPS, FromNeighbours: f.FromNeighboursRPS,
 			Forwarded: f.ForwardedRPS, Rejected: f.RejectedRPS, Failed: f.FailedRPS, Latency: fromMillis(f.LatencyMs),
+			CPU: f.CPUCores, Memory: f.MemoryBytes,
 		})
 	}
 	return nil
