@@ -277,3 +277,38 @@ func TestIntegrationTLSMembershipChurn(t *testing.T) {
 	}
 	t.Logf("%d requests during churn, %d failed", sent.Load(), failed.Load())
 }
+
+// TestIntegrationTLSManyMembers gives the node port more members than
+// HAProxy 2.6's runtime API takes in one CA-file payload: Apply reloads
+// HAProxy (hitless) instead of failing, every member is accepted, and a
+// removed one is refused again.
+func TestIntegrationTLSManyMembers(t *testing.T) {
+	a, b := newTLSNode(t, "a"), newTLSNode(t, "b")
+	nbs := []proxyctl.Neighbour{a.as(a.nodeAddr(), tlsTok('1'), tlsTok('2'), false)}
+	var last tls.Certificate
+	for i := range 60 {
+		id := fmt.Sprintf("m%02d", i)
+		last = nodetlstest.Cert(t, id, -time.Hour, time.Hour)
+		nbs = append(nbs, proxyctl.Neighbour{ID: strategy.NodeID(id), URL: "https://127.0.0.1:9", Functions: []string{"figlet"},
+			TokenOut: tlsTok('3'), TokenIn: tlsTok('4'), Cert: last.Certificate[0]})
+	}
+	reloads := b.c.Stats().Reloads
+	b.serveHere(t, nbs...)
+	if b.c.Stats().Reloads == reloads {
+		t.Fatal("no reload: the CA file fitted the runtime API after all (the test needs more members)")
+	}
+	url := "https://" + b.nodeAddr() + "/function/figlet"
+	if got := forwardedTo(nodeClient(&a.cert), url, "a", tlsTok('2')); got != 200 {
+		t.Fatalf("member a: %d", got)
+	}
+	if got := forwardedTo(nodeClient(&last), url, "m59", tlsTok('4')); got != 200 {
+		t.Fatalf("member m59: %d", got)
+	}
+	b.serveHere(t, nbs[:len(nbs)-1]...)
+	if got := forwardedTo(nodeClient(&last), url, "m59", tlsTok('4')); got != 0 {
+		t.Fatalf("removed member m59: %d, want a refused handshake", got)
+	}
+	if got := forwardedTo(nodeClient(&a.cert), url, "a", tlsTok('2')); got != 200 {
+		t.Fatalf("member a after m59 left: %d", got)
+	}
+}
