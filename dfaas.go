@@ -58,6 +58,12 @@ type Config struct {
 	Advisor strategy.Advisor
 	// AdviceTimeout bounds each call to Advisor. If zero, half the period.
 	AdviceTimeout time.Duration
+	// ApplyTimeout bounds each Proxy.Apply. If zero, the period or
+	// DefaultApplyTimeout, whichever is longer: a proxy whose shape
+	// changes (HAProxy checks its configuration and reloads) may need
+	// more than a short period, above all on a busy node, and an Apply cut
+	// short every cycle would never take effect.
+	ApplyTimeout time.Duration
 	// Forecaster makes one forecaster per function for its offered rate.
 	// If nil, the snapshot's Forecast equals the observed rate.
 	Forecaster forecast.Factory
@@ -93,7 +99,8 @@ var (
 
 // Default values of Config fields.
 const (
-	DefaultPeriod = 5 * time.Second
+	DefaultPeriod       = 5 * time.Second
+	DefaultApplyTimeout = 10 * time.Second
 )
 
 // Validate checks c and returns an error naming the first bad field.
@@ -137,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.AdviceTimeout < 0 {
 		return bad("AdviceTimeout", "negative (%v)", c.AdviceTimeout)
+	}
+	if c.ApplyTimeout < 0 {
+		return bad("ApplyTimeout", "negative (%v)", c.ApplyTimeout)
 	}
 	if c.Nearest < 0 {
 		return bad("Nearest", "negative (%d)", c.Nearest)

@@ -255,7 +255,7 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	n.setHealth(ComponentStrategy, nil)
 
 	state := n.proxyState(snap, fns, d)
-	actx, cancel := context.WithTimeout(ctx, n.period)
+	actx, cancel := context.WithTimeout(ctx, cmp.Or(n.cfg.ApplyTimeout, max(n.period, DefaultApplyTimeout)))
 	err = n.cfg.Proxy.Apply(actx, state)
 	cancel()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/dfaas-go/dfaas"
 	"github.com/dfaas-go/dfaas/faas/embedded"
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -118,7 +120,7 @@ func TestEmbedded(t *testing.T) {
 	for i := range sts {
 		sts[i].CreatedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	}
-	golden(t, "dfaas-faas-functions.json", mustJSON(t, sts))
+	golden.Check(t, filepath.Join("testdata", "dfaas-faas-functions.json"), mustJSON(t, sts))
 }
 
 // TestNodeKeepsFunctionsWhenGatewayDown: a node over this backend keeps the

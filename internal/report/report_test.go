@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"flag"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -10,10 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // testRecords are a few requests at two nodes over three seconds.
 func testRecords() []Record {
@@ -112,25 +110,6 @@ func testReport() *Report {
 	}
 }
 
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run go test -update if the change is intended):\n%s", name, got)
-	}
-}
-
 func TestWrite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	if err := Write(dir, testReport()); err != nil {
@@ -141,7 +120,7 @@ func TestWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, strings.ReplaceAll(name, "/", "-")+".golden", b)
+		golden.Check(t, filepath.Join("testdata", strings.ReplaceAll(name, "/", "-")+".golden"), b)
 	}
 	for _, base := range []string{"success", "latency", "flow/rates", "flow/shares", "alllocal/rates"} {
 		f, err := os.Open(filepath.Join(dir, base+".png"))

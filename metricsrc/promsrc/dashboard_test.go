@@ -1,4 +1,4 @@
-package prometheus_test
+package promsrc_test
 
 import (
 	"encoding/json"
@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dfaas-go/dfaas"
 	"github.com/dfaas-go/dfaas/faas"
 	"github.com/dfaas-go/dfaas/metricsrc"
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/scrape"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -65,8 +65,8 @@ type recorder struct{ names map[string]bool }
 
 var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
-func (r *recorder) Register(c prom.Collector) error {
-	ch := make(chan *prom.Desc, 64)
+func (r *recorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 64)
 	go func() { c.Describe(ch); close(ch) }()
 	for d := range ch {
 		if m := fqName.FindStringSubmatch(d.String()); m != nil {
@@ -75,12 +75,12 @@ func (r *recorder) Register(c prom.Collector) error {
 	}
 	return nil
 }
-func (r *recorder) MustRegister(cs ...prom.Collector) {
+func (r *recorder) MustRegister(cs ...prometheus.Collector) {
 	for _, c := range cs {
 		r.Register(c)
 	}
 }
-func (r *recorder) Unregister(prom.Collector) bool { return true }
+func (r *recorder) Unregister(prometheus.Collector) bool { return true }
 
 // TestDashboardMetrics: every metric the dashboard queries is one that the
 // agent, its proxy collector, the FaaS gateway or node_exporter exports.

@@ -1,4 +1,4 @@
-package prometheus_test
+package promsrc_test
 
 import (
 	"context"
@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/faas/openwhisk"
 	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/metricsrc"
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/scrape"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
@@ -64,7 +64,7 @@ func openWhiskNode(t *testing.T) (owAddr, proxyAddr, agentAddr string, proxy *pr
 		t.Fatal(err)
 	}
 	proxyAddr = serve(t, proxy)
-	reg := prom.NewRegistry()
+	reg := prometheus.NewRegistry()
 	reg.MustRegister(promsrc.NewCollector(proxy.Counters(), 0))
 	agentAddr = serve(t, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return owAddr, proxyAddr, agentAddr, proxy

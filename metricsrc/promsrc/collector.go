@@ -1,10 +1,10 @@
-package prometheus
+package promsrc
 
 import (
 	"context"
 	"time"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dfaas-go/dfaas/metricsrc"
 )
@@ -32,8 +32,8 @@ type Collector struct {
 	r       metricsrc.TotalsReader
 	timeout time.Duration
 
-	offered, local, received, forwarded, rejected, failed *prom.Desc
-	nbForwarded, nbReceived, duration, up                 *prom.Desc
+	offered, local, received, forwarded, rejected, failed *prometheus.Desc
+	nbForwarded, nbReceived, duration, up                 *prometheus.Desc
 }
 
 // NewCollector returns a Collector over r; each read is bounded by timeout
@@ -46,45 +46,45 @@ func NewCollector(r metricsrc.TotalsReader, timeout time.Duration) *Collector {
 	nb := []string{"function", "neighbour"}
 	return &Collector{
 		r: r, timeout: timeout,
-		offered:     prom.NewDesc(MetricOffered, "User requests that arrived at the proxy.", fn, nil),
-		local:       prom.NewDesc(MetricLocal, "Requests the proxy sent to the local FaaS (from users and neighbours).", fn, nil),
-		received:    prom.NewDesc(MetricReceived, "Requests forwarded to this node by neighbours.", fn, nil),
-		forwarded:   prom.NewDesc(MetricForwarded, "User requests forwarded to neighbours.", fn, nil),
-		rejected:    prom.NewDesc(MetricRejected, "Requests the proxy refused on purpose.", fn, nil),
-		failed:      prom.NewDesc(MetricFailed, "Requests that failed (time-out, error, overload) anywhere.", fn, nil),
-		nbForwarded: prom.NewDesc(MetricNeighbourForwarded, "User requests forwarded, by neighbour.", nb, nil),
-		nbReceived:  prom.NewDesc(MetricNeighbourReceived, "Requests received from neighbours, by neighbour.", nb, nil),
-		duration:    prom.NewDesc(MetricLocalDuration, "Time the local FaaS took for requests that succeeded.", fn, nil),
-		up:          prom.NewDesc(MetricCountersUp, "1 if the proxy's counters could be read.", nil, nil),
+		offered:     prometheus.NewDesc(MetricOffered, "User requests that arrived at the proxy.", fn, nil),
+		local:       prometheus.NewDesc(MetricLocal, "Requests the proxy sent to the local FaaS (from users and neighbours).", fn, nil),
+		received:    prometheus.NewDesc(MetricReceived, "Requests forwarded to this node by neighbours.", fn, nil),
+		forwarded:   prometheus.NewDesc(MetricForwarded, "User requests forwarded to neighbours.", fn, nil),
+		rejected:    prometheus.NewDesc(MetricRejected, "Requests the proxy refused on purpose.", fn, nil),
+		failed:      prometheus.NewDesc(MetricFailed, "Requests that failed (time-out, error, overload) anywhere.", fn, nil),
+		nbForwarded: prometheus.NewDesc(MetricNeighbourForwarded, "User requests forwarded, by neighbour.", nb, nil),
+		nbReceived:  prometheus.NewDesc(MetricNeighbourReceived, "Requests received from neighbours, by neighbour.", nb, nil),
+		duration:    prometheus.NewDesc(MetricLocalDuration, "Time the local FaaS took for requests that succeeded.", fn, nil),
+		up:          prometheus.NewDesc(MetricCountersUp, "1 if the proxy's counters could be read.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
-func (c *Collector) Describe(ch chan<- *prom.Desc) {
-	for _, d := range []*prom.Desc{c.offered, c.local, c.received, c.forwarded, c.rejected, c.failed, c.nbForwarded, c.nbReceived, c.duration, c.up} {
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.offered, c.local, c.received, c.forwarded, c.rejected, c.failed, c.nbForwarded, c.nbReceived, c.duration, c.up} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
-func (c *Collector) Collect(ch chan<- prom.Metric) {
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	t, err := c.r.Totals(ctx)
 	if err != nil {
-		ch <- prom.MustNewConstMetric(c.up, prom.GaugeValue, 0)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
 	}
-	ch <- prom.MustNewConstMetric(c.up, prom.GaugeValue, 1)
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	// Label values that are not valid UTF-8 make a metric invalid: such a
 	// series is skipped rather than failing the scrape.
-	emit := func(m prom.Metric, err error) {
+	emit := func(m prometheus.Metric, err error) {
 		if err == nil {
 			ch <- m
 		}
 	}
-	counter := func(d *prom.Desc, v uint64, labels ...string) {
-		emit(prom.NewConstMetric(d, prom.CounterValue, float64(v), labels...))
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		emit(prometheus.NewConstMetric(d, prometheus.CounterValue, float64(v), labels...))
 	}
 	for _, f := range t.Functions {
 		counter(c.offered, f.Offered, f.Name)
@@ -93,7 +93,7 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 		counter(c.forwarded, f.Forwarded, f.Name)
 		counter(c.rejected, f.Rejected, f.Name)
 		counter(c.failed, f.Failed, f.Name)
-		emit(prom.NewConstSummary(c.duration, f.LatencyCount, f.LatencySeconds, nil, f.Name))
+		emit(prometheus.NewConstSummary(c.duration, f.LatencyCount, f.LatencySeconds, nil, f.Name))
 		for _, n := range f.Neighbours {
 			counter(c.nbForwarded, n.Forwarded, f.Name, n.ID)
 			counter(c.nbReceived, n.Received, f.Name, n.ID)
@@ -102,4 +102,4 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 }
 
 // Interface guards.
-var _ prom.Collector = (*Collector)(nil)
+var _ prometheus.Collector = (*Collector)(nil)

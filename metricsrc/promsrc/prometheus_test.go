@@ -1,16 +1,14 @@
-package prometheus
+package promsrc
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,32 +17,13 @@ import (
 	"testing"
 	"time"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/metricsrc"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got:\n%s\nwant:\n%s", name, got, want)
-	}
-}
 
 func TestRange(t *testing.T) {
 	for _, tc := range []struct {
@@ -114,7 +93,7 @@ func TestQueryGolden(t *testing.T) {
 	} {
 		fmt.Fprintf(&buf, "# %s\n%s\n\n", tc.name, Query(tc.qc, Range(tc.window, tc.scrap)))
 	}
-	golden(t, "query.golden", buf.Bytes())
+	golden.Check(t, filepath.Join("testdata", "query.golden"), buf.Bytes())
 }
 
 func TestCollector(t *testing.T) {
@@ -130,11 +109,11 @@ func TestCollector(t *testing.T) {
 	f.ObserveLatency(250 * time.Millisecond)
 	f.ObserveLatency(750 * time.Millisecond)
 	c.Function("bad\xff")
-	reg := prom.NewPedanticRegistry()
+	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(c, 0))
-	golden(t, "collector.golden", gatherText(t, reg))
+	golden.Check(t, filepath.Join("testdata", "collector.golden"), gatherText(t, reg))
 
-	failing := prom.NewPedanticRegistry()
+	failing := prometheus.NewPedanticRegistry()
 	failing.MustRegister(NewCollector(errReader{}, time.Second))
 	if got := string(gatherText(t, failing)); !strings.Contains(got, MetricCountersUp+" 0") || strings.Contains(got, "dfaas_proxy_offered") {
 		t.Errorf("failing reader exported:\n%s", got)
@@ -142,7 +121,7 @@ func TestCollector(t *testing.T) {
 }
 
 // gatherText gathers reg and writes it in the text format.
-func gatherText(t *testing.T, reg prom.Gatherer) []byte {
+func gatherText(t *testing.T, reg prometheus.Gatherer) []byte {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {

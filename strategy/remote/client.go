@@ -1,4 +1,4 @@
-package external
+package remote
 
 import (
 	"bytes"
@@ -129,7 +129,7 @@ type Options struct {
 func New(rawURL string, opts Options) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("external: model URL %q is not an http(s) URL with a host", rawURL)
+		return nil, fmt.Errorf("remote: model URL %q is not an http(s) URL with a host", rawURL)
 	}
 	c := &Client{url: u, client: opts.HTTPClient}
 	if c.client == nil {
@@ -139,29 +139,29 @@ func New(rawURL string, opts Options) (*Client, error) {
 }
 
 // ErrModel is wrapped by errors about the model's answer.
-var ErrModel = errors.New("external: bad answer from the model")
+var ErrModel = errors.New("remote: bad answer from the model")
 
 // Advise implements strategy.Advisor: it POSTs the observation of s and
 // returns the model's advice, checked strictly and re-encoded.
 func (c *Client) Advise(ctx context.Context, s strategy.Snapshot) (json.RawMessage, error) {
 	body, err := json.Marshal(NewObservation(s))
 	if err != nil {
-		return nil, fmt.Errorf("external: encode observation: %w", err)
+		return nil, fmt.Errorf("remote: encode observation: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url.String(), bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("external: %w", err)
+		return nil, fmt.Errorf("remote: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("external: %w", err)
+		return nil, fmt.Errorf("remote: %w", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, strategy.MaxAdviceLen+1))
 	if err != nil {
-		return nil, fmt.Errorf("external: read answer: %w", err)
+		return nil, fmt.Errorf("remote: read answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: status %s: %.200s", ErrModel, resp.Status, data)

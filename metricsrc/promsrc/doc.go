@@ -1,4 +1,4 @@
-// Package prometheus connects DFaaS metric sources to Prometheus, both
+// Package promsrc connects DFaaS metric sources to Prometheus, both
 // ways.
 //
 // Collector exports any metricsrc.TotalsReader (the proxy's cumulative
@@ -43,4 +43,4 @@
 // target is absent or down (its counters would be stale). Wrap it with
 // metricsrc.Fallback over the proxy's own counters to keep deciding; the
 // node then reports the metrics component degraded in /healthz and /status.
-package prometheus
+package promsrc

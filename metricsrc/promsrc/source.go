@@ -1,4 +1,4 @@
-package prometheus
+package promsrc
 
 import (
 	"cmp"
@@ -216,20 +216,15 @@ func (r Reading) Sample() metricsrc.Sample {
 // with unknown tags, missing labels, or values that are not finite and
 // non-negative are ignored.
 func Decode(vec model.Vector, namespace string) Reading {
-	var r Reading
-	fns := map[string]*FunctionReading{}
-	nbs := map[string]map[string]*metricsrc.NeighbourRates{}
-	fn := func(name string) *FunctionReading {
-		if f := fns[name]; f != nil {
-			return f
-		}
-		f := &FunctionReading{Name: name}
-		fns[name] = f
-		return f
+	d := decoder{
+		namespace:  namespace,
+		fns:        map[string]*FunctionReading{},
+		nbs:        map[string]map[string]*metricsrc.NeighbourRates{},
+		proxySecs:  map[string]float64{},
+		proxyCount: map[string]float64{},
+		gwSecs:     map[string]float64{},
+		gwCount:    map[string]float64{},
 	}
-	var proxySecs, proxyCount, gwSecs, gwCount = map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
-	var memTotal, memAvail float64
-	var haveTotal, haveAvail bool
 	for _, smp := range vec {
 		if smp == nil {
 			continue
@@ -238,146 +233,177 @@ func Decode(vec model.Vector, namespace string) Reading {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			continue
 		}
-		m := smp.Metric
-		q := string(m[QueryLabel])
-		name := string(m["function"])
-		gwName := string(m["function_name"])
-		if namespace != "" {
-			gwName = strings.TrimSuffix(gwName, "."+namespace)
-		}
-		if gwName == "" {
-			gwName = actionName(m) // OpenWhisk's series
-		}
+		d.add(smp.Metric, v)
+	}
+	return d.reading()
+}
+
+// decoder accumulates the series of one query result (see Decode).
+type decoder struct {
+	namespace string
+	r         Reading
+	fns       map[string]*FunctionReading
+	nbs       map[string]map[string]*metricsrc.NeighbourRates // by function, neighbour
+
+	// Sums and counts of durations, in seconds, by function.
+	proxySecs, proxyCount, gwSecs, gwCount map[string]float64
+
+	memTotal, memAvail   float64
+	haveTotal, haveAvail bool
+}
+
+// fn returns the reading of function name, adding it if new.
+func (d *decoder) fn(name string) *FunctionReading {
+	if f := d.fns[name]; f != nil {
+		return f
+	}
+	f := &FunctionReading{Name: name}
+	d.fns[name] = f
+	return f
+}
+
+// add accounts for one series with the finite non-negative value v.
+func (d *decoder) add(m model.Metric, v float64) {
+	switch q := string(m[QueryLabel]); q {
+	case qOffered, qLocal, qReceived, qForwarded, qRejected, qFailed,
+		qNbForwarded, qNbReceived, qProxySecs, qProxyCount:
+		d.addProxy(q, m, v)
+	case qGwInvoked, qOwActivations, qOwStatus, qGwSecs, qGwCount:
+		d.addGateway(q, m, v)
+	default:
+		d.addNode(q, v)
+	}
+}
+
+// addProxy accounts for a series from the agent's proxy counters.
+func (d *decoder) addProxy(q string, m model.Metric, v float64) {
+	name := string(m["function"])
+	if name == "" {
+		return
+	}
+	switch q {
+	case qOffered, qLocal, qReceived, qForwarded, qRejected, qFailed:
+		f := d.fn(name)
+		f.HasProxy = true
 		switch q {
-		case qOffered, qLocal, qReceived, qForwarded, qRejected, qFailed:
-			if name == "" {
-				continue
-			}
-			f := fn(name)
-			f.HasProxy = true
-			switch q {
-			case qOffered:
-				f.Proxy.Offered = v
-			case qLocal:
-				f.Proxy.Local = v
-			case qReceived:
-				f.Proxy.FromNeighbours = v
-			case qForwarded:
-				f.Proxy.Forwarded = v
-			case qRejected:
-				f.Proxy.Rejected = v
-			case qFailed:
-				f.Proxy.Failed = v
-			}
-		case qNbForwarded, qNbReceived:
-			id := string(m["neighbour"])
-			if name == "" || id == "" {
-				continue
-			}
-			fn(name).HasProxy = true
-			if nbs[name] == nil {
-				nbs[name] = map[string]*metricsrc.NeighbourRates{}
-			}
-			nr := nbs[name][id]
-			if nr == nil {
-				nr = &metricsrc.NeighbourRates{ID: id}
-				nbs[name][id] = nr
-			}
-			if q == qNbForwarded {
-				nr.Forwarded = v
-			} else {
-				nr.Received = v
-			}
-		case qProxySecs, qProxyCount:
-			if name == "" {
-				continue
-			}
-			fn(name).HasProxy = true
-			if q == qProxySecs {
-				proxySecs[name] = v
-			} else {
-				proxyCount[name] = v
-			}
-		case qGwInvoked:
-			if gwName == "" {
-				continue
-			}
-			f := fn(gwName)
-			f.HasGateway = true
-			f.Invocations = addRate(f.Invocations, v)
-			code := string(m["code"])
-			switch {
-			case strings.HasPrefix(code, "2"):
-				f.Success = addRate(f.Success, v)
-			case code == "429":
-				f.Refused = addRate(f.Refused, v)
-			case strings.HasPrefix(code, "5"):
-				f.Errors = addRate(f.Errors, v)
-			}
-		case qOwActivations:
-			if gwName == "" {
-				continue
-			}
-			f := fn(gwName)
-			f.HasGateway = true
-			f.Invocations = addRate(f.Invocations, v)
-		case qOwStatus:
-			if gwName == "" {
-				continue
-			}
-			f := fn(gwName)
-			f.HasGateway = true
-			if m["status"] == "success" {
-				f.Success = addRate(f.Success, v)
-			} else {
-				f.Errors = addRate(f.Errors, v)
-			}
-		case qGwSecs, qGwCount:
-			if gwName == "" {
-				continue
-			}
-			fn(gwName).HasGateway = true
-			if q == qGwSecs {
-				gwSecs[gwName] = v
-			} else {
-				gwCount[gwName] = v
-			}
-		case qCPUBusy:
-			r.Node.CPU = v
-		case qCPUCores:
-			r.Node.CPUCores = v
-		case qMemTotal:
-			memTotal, haveTotal = v, true
-		case qMemAvailable:
-			memAvail, haveAvail = v, true
-		case qAgentUp:
-			r.AgentUp = v == 1
-		case qGatewayUp:
-			r.GatewayUp = v == 1
-		case qNodeUp:
-			r.NodeUp = v == 1
+		case qOffered:
+			f.Proxy.Offered = v
+		case qLocal:
+			f.Proxy.Local = v
+		case qReceived:
+			f.Proxy.FromNeighbours = v
+		case qForwarded:
+			f.Proxy.Forwarded = v
+		case qRejected:
+			f.Proxy.Rejected = v
+		case qFailed:
+			f.Proxy.Failed = v
+		}
+	case qNbForwarded, qNbReceived:
+		id := string(m["neighbour"])
+		if id == "" {
+			return
+		}
+		d.fn(name).HasProxy = true
+		if d.nbs[name] == nil {
+			d.nbs[name] = map[string]*metricsrc.NeighbourRates{}
+		}
+		nr := d.nbs[name][id]
+		if nr == nil {
+			nr = &metricsrc.NeighbourRates{ID: id}
+			d.nbs[name][id] = nr
+		}
+		if q == qNbForwarded {
+			nr.Forwarded = v
+		} else {
+			nr.Received = v
+		}
+	case qProxySecs, qProxyCount:
+		d.fn(name).HasProxy = true
+		if q == qProxySecs {
+			d.proxySecs[name] = v
+		} else {
+			d.proxyCount[name] = v
 		}
 	}
-	if haveTotal {
-		r.Node.MemoryTotal = memTotal
-		if haveAvail && memAvail <= memTotal {
-			r.Node.Memory = memTotal - memAvail
+}
+
+// addGateway accounts for a series from the FaaS gateway (OpenFaaS or
+// OpenWhisk).
+func (d *decoder) addGateway(q string, m model.Metric, v float64) {
+	name := string(m["function_name"])
+	if d.namespace != "" {
+		name = strings.TrimSuffix(name, "."+d.namespace)
+	}
+	if name == "" {
+		name = actionName(m) // OpenWhisk's series
+	}
+	if name == "" {
+		return
+	}
+	f := d.fn(name)
+	f.HasGateway = true
+	switch q {
+	case qGwInvoked:
+		f.Invocations = addRate(f.Invocations, v)
+		code := string(m["code"])
+		switch {
+		case strings.HasPrefix(code, "2"):
+			f.Success = addRate(f.Success, v)
+		case code == "429":
+			f.Refused = addRate(f.Refused, v)
+		case strings.HasPrefix(code, "5"):
+			f.Errors = addRate(f.Errors, v)
+		}
+	case qOwActivations:
+		f.Invocations = addRate(f.Invocations, v)
+	case qOwStatus:
+		if m["status"] == "success" {
+			f.Success = addRate(f.Success, v)
+		} else {
+			f.Errors = addRate(f.Errors, v)
+		}
+	case qGwSecs:
+		d.gwSecs[name] = v
+	case qGwCount:
+		d.gwCount[name] = v
+	}
+}
+
+// addNode accounts for a series about the node or the targets' health.
+func (d *decoder) addNode(q string, v float64) {
+	switch q {
+	case qCPUBusy:
+		d.r.Node.CPU = v
+	case qCPUCores:
+		d.r.Node.CPUCores = v
+	case qMemTotal:
+		d.memTotal, d.haveTotal = v, true
+	case qMemAvailable:
+		d.memAvail, d.haveAvail = v, true
+	case qAgentUp:
+		d.r.AgentUp = v == 1
+	case qGatewayUp:
+		d.r.GatewayUp = v == 1
+	case qNodeUp:
+		d.r.NodeUp = v == 1
+	}
+}
+
+// reading completes the Reading: memory in use, mean latencies, and the
+// functions and neighbours in name order.
+func (d *decoder) reading() Reading {
+	r := d.r
+	if d.haveTotal {
+		r.Node.MemoryTotal = d.memTotal
+		if d.haveAvail && d.memAvail <= d.memTotal {
+			r.Node.Memory = d.memTotal - d.memAvail
 		}
 	}
-	mean := func(sum, count float64) time.Duration {
-		if count <= 0 || sum <= 0 {
-			return 0
-		}
-		d := sum / count * float64(time.Second)
-		if d >= math.MaxInt64 {
-			return 0
-		}
-		return time.Duration(d)
-	}
-	for name, f := range fns {
-		f.Proxy.Latency = mean(proxySecs[name], proxyCount[name])
-		f.Latency = mean(gwSecs[name], gwCount[name])
-		for _, nr := range nbs[name] {
+	for name, f := range d.fns {
+		f.Proxy.Latency = meanDuration(d.proxySecs[name], d.proxyCount[name])
+		f.Latency = meanDuration(d.gwSecs[name], d.gwCount[name])
+		for _, nr := range d.nbs[name] {
 			f.Proxy.Neighbours = append(f.Proxy.Neighbours, *nr)
 		}
 		slices.SortFunc(f.Proxy.Neighbours, func(a, b metricsrc.NeighbourRates) int { return strings.Compare(a.ID, b.ID) })
@@ -385,6 +411,19 @@ func Decode(vec model.Vector, namespace string) Reading {
 	}
 	slices.SortFunc(r.Functions, func(a, b FunctionReading) int { return strings.Compare(a.Name, b.Name) })
 	return r
+}
+
+// meanDuration returns the mean duration of count events lasting sum
+// seconds in all, or 0 when unknown or out of range.
+func meanDuration(sum, count float64) time.Duration {
+	if count <= 0 || sum <= 0 {
+		return 0
+	}
+	d := sum / count * float64(time.Second)
+	if d >= math.MaxInt64 {
+		return 0
+	}
+	return time.Duration(d)
 }
 
 // addRate adds two finite non-negative rates, saturating at the largest

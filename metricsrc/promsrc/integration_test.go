@@ -1,4 +1,4 @@
-package prometheus_test
+package promsrc_test
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/host"
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/scrape"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
@@ -164,7 +164,7 @@ func TestIntegrationPrometheusSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxyAddr := serve(t, proxy)
-	reg := prom.NewRegistry()
+	reg := prometheus.NewRegistry()
 	reg.MustRegister(promsrc.NewCollector(proxy.Counters(), 0))
 	agentAddr := serve(t, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 

@@ -1,11 +1,11 @@
-package prometheus_test
+package promsrc_test
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 )
 
 // The rate() range of a control period: at least four scrape intervals,

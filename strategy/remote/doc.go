@@ -1,4 +1,4 @@
-// Package external is the agent's side of an outside decision model, such
+// Package remote is the agent's side of an outside decision model, such
 // as a reinforcement-learning agent served over HTTP: Client is a
 // strategy.Advisor that POSTs the node's observation (Observation, built
 // from the strategy snapshot) to the model and decodes its answer strictly
@@ -22,4 +22,4 @@
 // a time-out the strategy keeps the decision in force.
 //
 // It imports only the standard library.
-package external
+package remote
