@@ -276,10 +276,7 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 	slots = resize(slots, lay.slots)
 	d := build(s, lay, slots, c.o.ownCert())
 	if c.o.reloadEveryApply || !lay.equal(c.lay) || c.caTooLarge(d) {
-		rctx, stop := reloadContext(ctx, c.o.start)
-		err := c.reshape(rctx, lay, d)
-		stop()
-		if err != nil {
+		if err := c.reshape(ctx, lay, d); err != nil {
 			return err
 		}
 	} else if err := c.update(ctx, lay, d); err != nil {
@@ -288,23 +285,6 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 	c.slots = slots
 	c.stats.Applies++
 	return nil
-}
-
-// reloadContext returns the context of a reload: ctx's values and its
-// cancellation, but not its deadline; StartTimeout bounds it instead. The
-// caller's deadline is typically a control period (500 ms in a fast
-// federation): a reload abandoned there (haproxy -c killed, the master
-// CLI given up) leaves the next Apply to start it over, and on a busy
-// machine, where checking and loading a configuration with dozens of TLS
-// contexts takes longer than that, none would ever finish.
-func reloadContext(ctx context.Context, start time.Duration) (context.Context, context.CancelFunc) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), start)
-	stop := context.AfterFunc(ctx, func() {
-		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			cancel()
-		}
-	})
-	return rctx, func() { stop(); cancel() }
 }
 
 // caTooLarge reports whether a CA file of d changes and is larger than

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -241,44 +240,4 @@ func TestApplyErrors(t *testing.T) {
 	if _, err := c.Totals(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("Totals after Close: %v", err)
 	}
-}
-
-// TestReloadContext: a reload outlives the caller's deadline (bounded by
-// the start time-out instead) but not the caller's cancellation.
-func TestReloadContext(t *testing.T) {
-	t.Run("deadline", func(t *testing.T) {
-		parent, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-		defer cancel()
-		rctx, stop := reloadContext(parent, time.Hour)
-		defer stop()
-		if dl, ok := rctx.Deadline(); !ok || time.Until(dl) < 59*time.Minute {
-			t.Fatalf("deadline %v %v, want the start time-out's", dl, ok)
-		}
-		<-parent.Done()
-		for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if rctx.Err() != nil {
-				t.Fatalf("the caller's deadline ended the reload: %v", rctx.Err())
-			}
-		}
-	})
-	t.Run("cancel", func(t *testing.T) {
-		parent, cancel := context.WithCancel(context.Background())
-		rctx, stop := reloadContext(parent, time.Hour)
-		defer stop()
-		cancel()
-		select {
-		case <-rctx.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatal("the caller's cancellation did not end the reload")
-		}
-	})
-	t.Run("start time-out", func(t *testing.T) {
-		rctx, stop := reloadContext(context.Background(), time.Millisecond)
-		defer stop()
-		select {
-		case <-rctx.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatal("the start time-out did not end the reload")
-		}
-	})
 }
