@@ -40,7 +40,10 @@ func TestConfigRules(t *testing.T) {
 		want   string // "" when valid
 	}{
 		{"empty local ID", func(c *dfaas.Config) { c.Peers = noID{tr} }, "Peers: transport has an empty local ID"},
-		{"https proxy URL", func(c *dfaas.Config) { c.ProxyURL = "https://x:1" }, ""},
+		{"https proxy URL", func(c *dfaas.Config) {
+			c.ProxyURL, c.DataCert, c.CheckDataCert = "https://x:1", []byte{1}, func(peer.ID, []byte) error { return nil }
+		}, ""},
+		{"https proxy URL without a certificate", func(c *dfaas.Config) { c.ProxyURL = "https://x:1" }, "DataCert: required with an https ProxyURL"},
 		{"negative period", func(c *dfaas.Config) { c.Period = -time.Second }, "Period: negative"},
 		{"period of 10ms", func(c *dfaas.Config) { c.Period = 10 * time.Millisecond }, ""},
 		{"period under 10ms", func(c *dfaas.Config) { c.Period = 10*time.Millisecond - 1 }, "Period: 9.999999ms is shorter than 10ms"},

@@ -34,8 +34,19 @@ type Config struct {
 	Peers peer.Transport
 
 	// ProxyURL is the base URL at which neighbours reach this node's
-	// proxy (http or https), announced to the peers.
+	// proxy (http or https), announced to the peers: its node port.
 	ProxyURL string
+	// DataCert is this node's data-plane certificate (DER, see peer/quic
+	// Key.DataCertificate), announced to the peers with ProxyURL, which
+	// must then be https: their proxies accept this node's forwarded
+	// requests only over mutual TLS with it. Nil (with an http ProxyURL)
+	// makes the node-to-node path plain HTTP, a lab setting. See
+	// docs/tls.md.
+	DataCert []byte
+	// CheckDataCert checks that a certificate a peer announced is that
+	// peer's (for peer/quic: quic.CheckDataCertificate); a message with a
+	// certificate it refuses is dropped. Required with DataCert.
+	CheckDataCert func(from peer.ID, cert []byte) error
 
 	// Period is the control period. If zero, 5s.
 	Period time.Duration
@@ -115,6 +126,9 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.ProxyURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return bad("ProxyURL", "%q is not an http(s) URL with a host", c.ProxyURL)
+	}
+	if err := c.validateDataTLS(u.Scheme); err != nil {
+		return err
 	}
 	if c.Period < 0 {
 		return bad("Period", "negative (%v)", c.Period)

@@ -381,6 +381,9 @@ func (n *Node) accept(msg peer.Message, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if err := n.checkDataCert(msg.From, m); err != nil {
+		return err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	err = n.core.Receive(strategy.NodeID(msg.From), control.Message{Seq: m.Seq, Accepts: m.Token != "", Announcement: m.Announcement}, now)
@@ -526,6 +529,7 @@ func (n *Node) proxyState(s strategy.Snapshot, fns []faas.Function, d strategy.D
 			URL:      ns.msg.Proxy,
 			TokenOut: ns.msg.Token,
 			TokenIn:  n.tokenIn(id),
+			Cert:     ns.msg.Cert,
 		}
 		_, nb.Forward = s.Neighbour(nb.ID)
 		for _, fs := range cn.Announcement.Functions {
@@ -575,6 +579,7 @@ func (n *Node) announce(ctx context.Context) {
 			token = n.tokensIn[ids[i]]
 		}
 		msgs[i] = StateMessage{Version: WireVersion, Type: "state", Seq: out.Seq, Proxy: n.cfg.ProxyURL, Token: token, Announcement: out.Announcement}
+		msgs[i].Cert = n.cfg.DataCert
 	}
 	n.mu.Unlock()
 

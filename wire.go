@@ -23,6 +23,7 @@ const (
 	maxAnnouncedGrants    = 4096
 	maxURLLen             = 512
 	tokenLen              = 64 // hex characters of a 32-byte token
+	maxCertLen            = 2048
 )
 
 // Reasons a peer message is dropped, as counted in
@@ -66,6 +67,10 @@ type StateMessage struct {
 	// Announcement is the sender's announcement, with only the grants
 	// addressed to the recipient.
 	Announcement strategy.Announcement `json:"ann"`
+	// Cert is the sender's data-plane certificate (DER; base64 in JSON):
+	// the one its proxy presents on the node-to-node path. Required with
+	// an https Proxy, absent with an http one (see Config.DataCert).
+	Cert []byte `json:"cert,omitempty"`
 }
 
 // EncodeMessage encodes m after validating it.
@@ -144,6 +149,9 @@ func (m StateMessage) validate() error {
 	u, err := url.Parse(m.Proxy)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return invalid("proxy %q is not an http(s) URL with a host", m.Proxy)
+	}
+	if err := m.validateCert(u.Scheme); err != nil {
+		return err
 	}
 	if m.Token != "" && len(m.Token) != tokenLen {
 		return invalid("token has %d characters, want %d (or none)", len(m.Token), tokenLen)

@@ -36,7 +36,11 @@ func TestMessageLimits(t *testing.T) {
 		reason string // "" when valid
 	}{
 		{"valid", func(m *dfaas.StateMessage) {}, ""},
-		{"https proxy", func(m *dfaas.StateMessage) { m.Proxy = "https://x:1" }, ""},
+		{"https proxy with a certificate", func(m *dfaas.StateMessage) { m.Proxy, m.Cert = "https://x:1", []byte{1} }, ""},
+		{"https proxy without a certificate", func(m *dfaas.StateMessage) { m.Proxy = "https://x:1" }, dfaas.DropInvalid},
+		{"http proxy with a certificate", func(m *dfaas.StateMessage) { m.Cert = []byte{1} }, dfaas.DropInvalid},
+		{"certificate of 2048 bytes", func(m *dfaas.StateMessage) { m.Proxy, m.Cert = "https://x:1", make([]byte, 2048) }, ""},
+		{"certificate of 2049 bytes", func(m *dfaas.StateMessage) { m.Proxy, m.Cert = "https://x:1", make([]byte, 2049) }, dfaas.DropInvalid},
 		{"proxy of 512 bytes", func(m *dfaas.StateMessage) { m.Proxy = long }, ""},
 		{"proxy of 513 bytes", func(m *dfaas.StateMessage) { m.Proxy = long + "p" }, dfaas.DropInvalid},
 		{"ftp proxy", func(m *dfaas.StateMessage) { m.Proxy = "ftp://x:1" }, dfaas.DropInvalid},

@@ -232,13 +232,13 @@ func checkNode(t *testing.T, n node, values map[string]any, flags []flagInfo, re
 		}
 		ports[p.Name] = p
 	}
-	for name, proto := range map[string]corev1.Protocol{"proxy": corev1.ProtocolTCP, "peer": corev1.ProtocolUDP, "admin": corev1.ProtocolTCP} {
+	for name, proto := range map[string]corev1.Protocol{"proxy": corev1.ProtocolTCP, "node": corev1.ProtocolTCP, "peer": corev1.ProtocolUDP, "admin": corev1.ProtocolTCP} {
 		if p, ok := ports[name]; !ok || p.Protocol != proto {
 			errorf("container port %s: %+v, want protocol %s", name, p, proto)
 		}
 	}
-	if len(ports) != 3 {
-		errorf("container ports %v, want proxy, peer and admin", c.Ports)
+	if len(ports) != 4 {
+		errorf("container ports %v, want proxy, node, peer and admin", c.Ports)
 	}
 
 	// Mounts reference volumes.
@@ -323,6 +323,9 @@ func checkNode(t *testing.T, n node, values map[string]any, flags []flagInfo, re
 	}
 	if got := portOf("peer-listen"); got != ports["peer"].ContainerPort {
 		errorf("--peer-listen port %d, container port peer %d", got, ports["peer"].ContainerPort)
+	}
+	if got := portOf("node-listen"); got != ports["node"].ContainerPort {
+		errorf("--node-listen port %d, container port node %d", got, ports["node"].ContainerPort)
 	}
 	wantIP := str(values, "nodeIP")
 	if wantIP == "" {
@@ -473,8 +476,8 @@ func checkNode(t *testing.T, n node, values map[string]any, flags []flagInfo, re
 			errorf("Service %s port %s: node port %d is outside the default range 30000-32767", n.Public.Name, sp.Name, sp.NodePort)
 		}
 	}
-	if !seen["proxy"] || !seen["peer"] || len(n.Public.Spec.Ports) != 2 {
-		errorf("Service %s: ports %+v, want proxy and peer", n.Public.Name, n.Public.Spec.Ports)
+	if !seen["proxy"] || !seen["node"] || !seen["peer"] || len(n.Public.Spec.Ports) != 3 {
+		errorf("Service %s: ports %+v, want proxy, node and peer", n.Public.Name, n.Public.Spec.Ports)
 	}
 	if len(n.Admin.Spec.Ports) != 1 || n.Admin.Spec.Ports[0].TargetPort.StrVal != "admin" || n.Admin.Spec.Ports[0].NodePort != 0 {
 		errorf("Service %s: ports %+v, want the admin port only", n.Admin.Name, n.Admin.Spec.Ports)
@@ -668,7 +671,7 @@ func TestFederationExample(t *testing.T) {
 	// The agent accepts the lists: it starts (on loopback, with the
 	// embedded proxy and FaaS) rather than refusing them.
 	cmd := exec.Command(buildDfaas(t), "agent", "--bootstrap="+boot, "--members="+members,
-		"--peer-listen=127.0.0.1:0", "--proxy-listen=127.0.0.1:0", "--http=127.0.0.1:0", "--metrics=proxy")
+		"--peer-listen=127.0.0.1:0", "--proxy-listen=127.0.0.1:0", "--node-listen=127.0.0.1:0", "--http=127.0.0.1:0", "--metrics=proxy")
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -91,6 +91,7 @@ func newHost(t *testing.T, name, ip string) *host {
 		"AGENT_OPENFAAS_HOST": ip,
 		"AGENT_OPENFAAS_PORT": faasPort,
 		"AGENT_PROXY_LISTEN":  freeAddr(t, "tcp", ip),
+		"AGENT_NODE_LISTEN":   freeAddr(t, "tcp", ip),
 		"AGENT_PEER_LISTEN":   freeAddr(t, "udp", ip),
 		"AGENT_HTTP_LISTEN":   freeAddr(t, "tcp", ip),
 		"AGENT_NODE_IP":       ip,
@@ -495,9 +496,9 @@ func TestIntegrationSystemdNode(t *testing.T) {
 	if st.ID != h.id {
 		t.Errorf("the agent's ID is %s, its key's %s", st.ID, h.id)
 	}
-	_, port, _ := net.SplitHostPort(h.env["AGENT_PROXY_LISTEN"])
-	if want := "http://" + net.JoinHostPort(h.ip, port); st.ProxyURL != want {
-		t.Errorf("the agent announces %s, want %s (AGENT_NODE_IP and the proxy port)", st.ProxyURL, want)
+	_, port, _ := net.SplitHostPort(h.env["AGENT_NODE_LISTEN"])
+	if want := "https://" + net.JoinHostPort(h.ip, port); st.ProxyURL != want {
+		t.Errorf("the agent announces %s, want %s (AGENT_NODE_IP and the node port)", st.ProxyURL, want)
 	}
 
 	// Every component works: the gateway with its password, the metric
@@ -579,8 +580,8 @@ func TestIntegrationSystemdFederation(t *testing.T) {
 		_, agents[h.name] = h.startNode(t)
 	}
 	proxyURL := func(h *host) string {
-		_, port, _ := net.SplitHostPort(h.env["AGENT_PROXY_LISTEN"])
-		return "http://" + net.JoinHostPort(h.ip, port)
+		_, port, _ := net.SplitHostPort(h.env["AGENT_NODE_LISTEN"])
+		return "https://" + net.JoinHostPort(h.ip, port)
 	}
 	for _, h := range hosts {
 		want := map[string]string{}

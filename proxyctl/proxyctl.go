@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -84,6 +85,11 @@ type Neighbour struct {
 	// Forward reports whether this node may forward to it (it is in this
 	// node's data network). Every listed neighbour may forward here.
 	Forward bool
+	// Cert is its data-plane certificate (DER), as it announced it over
+	// the peer channel: the only certificate this node's proxy accepts
+	// from it on the node-to-node path, and expects from it when
+	// forwarding to an https URL (required then). See docs/tls.md.
+	Cert []byte
 }
 
 // Function returns the local function called name.
@@ -124,6 +130,9 @@ func (s State) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("proxyctl: state: neighbour %q: URL %q is not an http(s) URL with a host", n.ID, n.URL)
 		}
+		if err := n.checkCert(u.Scheme); err != nil {
+			return err
+		}
 	}
 	for _, r := range s.Decision.Routes {
 		if r.Local > 0 {
@@ -136,6 +145,21 @@ func (s State) Validate() error {
 				return fmt.Errorf("proxyctl: state: route %q forwards to %q, which is not a neighbour to forward to", r.Function, sh.Node)
 			}
 		}
+	}
+	return nil
+}
+
+// checkCert checks n's data-plane certificate: required for an https URL,
+// a well-formed self-signed Ed25519 certificate when present.
+func (n Neighbour) checkCert(scheme string) error {
+	if len(n.Cert) == 0 {
+		if scheme == "https" {
+			return fmt.Errorf("proxyctl: state: neighbour %q: an https URL needs its certificate (Cert)", n.ID)
+		}
+		return nil
+	}
+	if _, err := nodetls.Parse(n.Cert); err != nil {
+		return fmt.Errorf("proxyctl: state: neighbour %q: Cert: %w", n.ID, err)
 	}
 	return nil
 }
@@ -155,6 +179,7 @@ func (s State) Clone() State {
 	s.Neighbours = slices.Clone(s.Neighbours)
 	for i := range s.Neighbours {
 		s.Neighbours[i].Functions = slices.Clone(s.Neighbours[i].Functions)
+		s.Neighbours[i].Cert = slices.Clone(s.Neighbours[i].Cert)
 	}
 	s.Decision = s.Decision.Clone()
 	return s

@@ -2,24 +2,37 @@ package proxyctl_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
+// certC is a node's data-plane certificate, made once for the tests.
+var certC = func() []byte {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	c, err := nodetls.New(priv, "c", time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+	if err != nil {
+		panic(err)
+	}
+	return c.Certificate[0]
+}()
+
 // validState is a well-formed state: node a runs figlet; b (in the data
-// network) runs figlet and ocr; c only forwards here.
+// network) runs figlet and ocr; c only forwards here, over TLS.
 func validState() proxyctl.State {
 	return proxyctl.State{
 		Self:      "a",
 		Functions: []proxyctl.Function{{Name: "figlet", Capacity: 10, Concurrency: 2, Timeout: time.Second}, {Name: "shasum"}},
 		Neighbours: []proxyctl.Neighbour{
 			{ID: "b", URL: "http://10.0.0.2:30080", Functions: []string{"figlet", "ocr"}, TokenOut: "out", TokenIn: "in", Forward: true},
-			{ID: "c", URL: "https://[fd00::3]:30080/", Functions: []string{"figlet"}},
+			{ID: "c", URL: "https://[fd00::3]:30080/", Functions: []string{"figlet"}, Cert: certC},
 		},
 		Decision: strategy.Decision{Routes: []strategy.Route{
 			{Function: "figlet", Local: 0.5, Forward: []strategy.Share{{Node: "b", Share: 0.5}}},
@@ -53,6 +66,8 @@ func TestStateValidate(t *testing.T) {
 		{"neighbour URL not http", func(s *proxyctl.State) { s.Neighbours[1].URL = "file:///etc/passwd" }, `neighbour "c": URL`},
 		{"neighbour URL without host", func(s *proxyctl.State) { s.Neighbours[1].URL = "http:///x" }, `neighbour "c": URL`},
 		{"neighbour URL unparsable", func(s *proxyctl.State) { s.Neighbours[0].URL = "http://[::1" }, `neighbour "b": URL`},
+		{"https neighbour without certificate", func(s *proxyctl.State) { s.Neighbours[1].Cert = nil }, `neighbour "c": an https URL needs its certificate`},
+		{"neighbour certificate not DER", func(s *proxyctl.State) { s.Neighbours[1].Cert = []byte("junk") }, `neighbour "c": Cert:`},
 		{"local share for a function not deployed", func(s *proxyctl.State) {
 			s.Decision.Routes[1].Local, s.Decision.Routes[1].Forward[0].Share = 0.5, 0.5
 		}, `route "ocr" serves locally`},

@@ -41,6 +41,7 @@ type Options struct {
 	Registry   *strategy.Registry
 	Proxy      string           // [--proxy] embedded or haproxy
 	FaaS       string           // [--faas] the nodes' FaaS API: openfaas ("") or openwhisk
+	Plain      bool             // [--insecure-plain-data-plane] forwarded requests as plain HTTP (lab)
 	Forecast   string           // [--forecast] of the agents
 	Forecaster forecast.Factory // the same for the simulator (nil: none)
 	Netns      string           // [--netns] auto, on or off

@@ -59,10 +59,14 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 	if err := os.Mkdir(r.dir, 0o700); err != nil {
 		return run, nil, fmt.Errorf("bench: %w", err)
 	}
-	o.progressf("%s: starting %d nodes (%s proxy)", r.label, len(sc.Nodes), o.Proxy)
+	between := "mutual TLS"
+	if o.Plain {
+		between = "plain HTTP"
+	}
+	o.progressf("%s: starting %d nodes (%s proxy, %s between nodes)", r.label, len(sc.Nodes), o.Proxy, between)
 	c, err := testbed.StartCluster(ctx, testbed.ClusterConfig{
 		Scenario: sc, Strategy: r.name, Proxy: o.Proxy, FaaS: o.FaaS, Forecast: o.Forecast, Net: r.net, Links: r.links,
-		Bin: o.Bin, Dir: r.dir, Keys: r.keys, LogLevel: o.LogLevel, Timeout: o.Timeout,
+		Bin: o.Bin, Dir: r.dir, Keys: r.keys, LogLevel: o.LogLevel, Timeout: o.Timeout, PlainDataPlane: o.Plain,
 	})
 	if err != nil {
 		return run, nil, fmt.Errorf("bench %s: %w", r.name, err)

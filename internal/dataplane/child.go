@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"net/http"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/embedded"
 )
@@ -18,56 +21,47 @@ import (
 // Child roles (RunChild).
 const (
 	roleBackend  = "backend"  // args: listen address
-	roleEmbedded = "embedded" // args: listen address, FaaS URL, State as JSON
+	roleEmbedded = "embedded" // args: listen address, FaaS URL, State as JSON[, certificate and key PEM]
 )
 
 // RunChild runs one child role of a measurement in this process (started
 // by Run through its ChildFunc): it listens, prints "addr <host:port>" on
-// stdout, and serves until stdin reaches its end or ctx is done.
+// stdout (an embedded proxy first prints "node <host:port>", its node
+// port), and serves until stdin reaches its end or ctx is done.
 func RunChild(ctx context.Context, role string, args []string, stdin io.Reader, stdout io.Writer) error {
-	var h http.Handler
 	listen := "127.0.0.1:0"
 	if len(args) > 0 {
 		listen = args[0]
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { // ends at the end of stdin
+		io.Copy(io.Discard, stdin)
+		cancel()
+	}()
 	switch role {
 	case roleBackend:
-		h = backend()
+		return serveBackend(ctx, listen, stdout)
 	case roleEmbedded:
-		if len(args) != 3 {
-			return fmt.Errorf("dataplane: child %s: want 3 arguments (listen, FaaS URL, state), got %d", role, len(args))
+		if len(args) != 3 && len(args) != 4 {
+			return fmt.Errorf("dataplane: child %s: want 3 or 4 arguments (listen, FaaS URL, state, [certificate]), got %d", role, len(args))
 		}
-		var s proxyctl.State
-		if err := json.Unmarshal([]byte(args[2]), &s); err != nil {
-			return fmt.Errorf("dataplane: child %s: state: %w", role, err)
-		}
-		p, err := embedded.New(embedded.Config{FaaSURL: args[1], Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		if err := p.Apply(ctx, s); err != nil {
-			return err
-		}
-		h = p
-	default:
-		return fmt.Errorf("dataplane: unknown child role %q", role)
+		return serveEmbedded(ctx, listen, args[1:], stdout)
 	}
+	return fmt.Errorf("dataplane: unknown child role %q", role)
+}
+
+// serveBackend serves the trivial backend on listen until ctx is done.
+func serveBackend(ctx context.Context, listen string, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: backend(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "addr %s\n", ln.Addr())
-	stop := make(chan struct{})
-	go func() { // ends at the end of stdin
-		io.Copy(io.Discard, stdin)
-		close(stop)
-	}()
 	select {
-	case <-stop:
 	case <-ctx.Done():
 	case err := <-errc:
 		return err
@@ -77,6 +71,47 @@ func RunChild(ctx context.Context, role string, args []string, stdin io.Reader, 
 		return err
 	}
 	return nil
+}
+
+// serveEmbedded serves an embedded proxy as the agent does: the user port
+// on listen, the node port on another loopback port (mutual TLS when a
+// certificate is given), until ctx is done. args: FaaS URL, state as
+// JSON, optionally the certificate and key as PEM.
+func serveEmbedded(ctx context.Context, listen string, args []string, stdout io.Writer) error {
+	var s proxyctl.State
+	if err := json.Unmarshal([]byte(args[1]), &s); err != nil {
+		return fmt.Errorf("dataplane: child %s: state: %w", roleEmbedded, err)
+	}
+	cfg := embedded.Config{FaaSURL: args[0], Logger: slog.New(slog.DiscardHandler)}
+	if len(args) == 3 {
+		cert, err := tls.X509KeyPair([]byte(args[2]), []byte(args[2]))
+		if err != nil {
+			return fmt.Errorf("dataplane: child %s: certificate: %w", roleEmbedded, err)
+		}
+		cfg.Certificate = &cert
+	}
+	p, err := embedded.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.Apply(ctx, s); err != nil {
+		return err
+	}
+	user, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	node, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		user.Close()
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.Serve(ctx, user) })
+	g.Go(func() error { return p.ServeNodes(ctx, node) })
+	fmt.Fprintf(stdout, "node %s\naddr %s\n", node.Addr(), user.Addr())
+	return g.Wait()
 }
 
 // backend is the trivial function: it reads the body and answers "ok",

@@ -28,9 +28,15 @@ type Config struct {
 	HAProxy string
 	// Scenarios to run (Local, Forwarded, Rejected); all if empty.
 	Scenarios []string
-	// Proxies to compare (Plain, Agent, Embedded); all if empty. Plain is
-	// the baseline of the ratios.
+	// Proxies to compare (Plain, Agent, Embedded, AgentTLS, EmbeddedTLS);
+	// Plain, Agent and Embedded if empty. The first is the baseline of the
+	// ratios.
 	Proxies []string
+	// TLS adds, after Plain, Agent and Embedded, their variants with the
+	// node-to-node path over mutual TLS (PlainTLS, AgentTLS, EmbeddedTLS),
+	// each compared with its plain variant in the same rounds
+	// (Measure.VsPlain).
+	TLS bool
 	// Child returns the command that runs RunChild in a new process.
 	Child ChildFunc
 	// Logger receives progress. If nil, nothing is logged.
@@ -74,6 +80,19 @@ type Measure struct {
 	RatioCPU float64 `json:"ratio_cpu"`
 	// HalfPeak is the latency at half this proxy's peak rate.
 	HalfPeak HalfPeak `json:"half_peak"`
+	// VsPlain compares a TLS variant with its plain variant, when both
+	// ran.
+	VsPlain *Versus `json:"vs_plain,omitempty"`
+}
+
+// Versus compares one proxy with another measured in the same rounds.
+type Versus struct {
+	Of string `json:"of"`
+	// RatioRPS is the median over rounds of the rate ratio; RatioP99 and
+	// RatioCPU the ratios of the p99 latency and of the CPU per request.
+	RatioRPS float64 `json:"ratio_rps"`
+	RatioP99 float64 `json:"ratio_p99"`
+	RatioCPU float64 `json:"ratio_cpu"`
 }
 
 // HalfPeak is the latency of a paced load at half a proxy's peak rate
@@ -110,6 +129,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if len(cfg.Proxies) == 0 {
 		cfg.Proxies = []string{Plain, Agent, Embedded}
 	}
+	if cfg.TLS {
+		cfg.Proxies = withTLS(cfg.Proxies)
+	}
 	dir, err := os.MkdirTemp("", "dfaas-dataplane-")
 	if err != nil {
 		return Report{}, err
@@ -121,6 +143,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	defer be.stop()
 	e := &env{cfg: cfg, dir: dir, backend: be.addr}
+	if e.certs, err = nodeCerts(); err != nil {
+		return Report{}, err
+	}
 	rep := Report{Conns: cfg.Conns, Duration: cfg.Duration.String(), Rounds: cfg.Rounds}
 	for _, sc := range cfg.Scenarios {
 		s, err := e.scenario(ctx, sc)
@@ -174,7 +199,50 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 		m.HalfPeak = e.halfPeak(ctx, s, m.RPS/2, round, want)
 		sc.Proxies = append(sc.Proxies, m)
 	}
+	for i := range sc.Proxies {
+		for j := range sc.Proxies {
+			if plainOf(sc.Proxies[i].Name) == sc.Proxies[j].Name {
+				sc.Proxies[i].VsPlain = versus(acc[i], acc[j], sc.Proxies[i], sc.Proxies[j])
+			}
+		}
+	}
 	return sc, nil
+}
+
+// withTLS returns proxies with the TLS variant of Agent and Embedded
+// after each (unless already there).
+func withTLS(proxies []string) []string {
+	var out []string
+	for _, p := range proxies {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+		for _, t := range []string{PlainTLS, AgentTLS, EmbeddedTLS} {
+			if plainOf(t) == p && !slices.Contains(proxies, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// versus compares proxy a with proxy b (accumulated rounds and results).
+func versus(a, b accum, ma, mb Measure) *Versus {
+	v := &Versus{Of: mb.Name}
+	var ratios []float64
+	for r := range len(a.rps) {
+		if b.rps[r] > 0 {
+			ratios = append(ratios, a.rps[r]/b.rps[r])
+		}
+	}
+	v.RatioRPS = round3(median(ratios))
+	if mb.P99MS > 0 {
+		v.RatioP99 = round3(ma.P99MS / mb.P99MS)
+	}
+	if mb.CPUPer1k > 0 {
+		v.RatioCPU = round3(ma.CPUPer1k / mb.CPUPer1k)
+	}
+	return v
 }
 
 // accum gathers the rounds of one proxy.
@@ -304,6 +372,11 @@ func (r Report) WriteText(w io.Writer) error {
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		for _, m := range s.Proxies {
+			if v := m.VsPlain; v != nil {
+				fmt.Fprintf(w, "%s against %s in the same rounds: req/s x%.3f, p99 x%.3f, CPU per request x%.3f\n", m.Name, v.Of, v.RatioRPS, v.RatioP99, v.RatioCPU)
+			}
 		}
 	}
 	return nil

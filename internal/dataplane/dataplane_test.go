@@ -53,6 +53,16 @@ func TestStatistics(t *testing.T) {
 	if _, err := ParseList("local,nope", Local); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("ParseList of a bad element: %v", err)
 	}
+	for in, want := range map[string]string{
+		"haproxy,agent-haproxy,embedded":  "haproxy,haproxy-tls,agent-haproxy,agent-haproxy-tls,embedded,embedded-tls",
+		"embedded,embedded-tls":           "embedded,embedded-tls",
+		"haproxy":                         "haproxy,haproxy-tls",
+		"agent-haproxy-tls,agent-haproxy": "agent-haproxy-tls,agent-haproxy",
+	} {
+		if got := strings.Join(withTLS(strings.Split(in, ",")), ","); got != want {
+			t.Errorf("withTLS(%s) = %s, want %s", in, got, want)
+		}
+	}
 }
 
 // TestLoad drives a test server closed-loop and paced, and checks what the
@@ -102,6 +112,9 @@ func TestRunChildBackend(t *testing.T) {
 	}
 	if err := RunChild(context.Background(), "nope", nil, strings.NewReader(""), io.Discard); err == nil {
 		t.Error("unknown role accepted")
+	}
+	if err := RunChild(context.Background(), roleEmbedded, []string{"127.0.0.1:0", "http://x", "{}", "not a certificate"}, strings.NewReader(""), io.Discard); err == nil {
+		t.Error("bad certificate accepted")
 	}
 	if err := RunChild(context.Background(), roleEmbedded, []string{"127.0.0.1:0", "http://x", "{bad"}, strings.NewReader(""), io.Discard); err == nil {
 		t.Error("bad state accepted")
@@ -180,6 +193,45 @@ func TestIntegrationRun(t *testing.T) {
 	var text bytes.Buffer
 	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "agent-haproxy") {
 		t.Errorf("text report: %v\n%s", err, text.String())
+	}
+	t.Logf("\n%s", text.String())
+}
+
+// TestIntegrationRunTLS measures forwarded requests with the node-to-node
+// path plain and over mutual TLS, on both proxies, and checks that each
+// TLS variant is compared with its plain one.
+func TestIntegrationRunTLS(t *testing.T) {
+	bin := promtest.Binary(t, "haproxy")
+	child := func(role string, a ...string) *exec.Cmd {
+		spec, _ := json.Marshal(append([]string{role}, a...))
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
+		return cmd
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{Duration: 600 * time.Millisecond, Rounds: 2, Conns: 4, HAProxy: bin, Child: child,
+		Scenarios: []string{Forwarded}, Proxies: []string{Plain, Agent, Embedded}, TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range rep.Scenarios[0].Proxies {
+		names = append(names, m.Name)
+		if m.Requests == 0 || m.Errors != 0 || m.RPS <= 0 {
+			t.Errorf("%s: %+v", m.Name, m)
+		}
+		if want := plainOf(m.Name); (want == "") != (m.VsPlain == nil) || m.VsPlain != nil && (m.VsPlain.Of != want || m.VsPlain.RatioRPS <= 0 || m.VsPlain.RatioCPU <= 0) {
+			t.Errorf("%s: compared with %+v", m.Name, m.VsPlain)
+		}
+	}
+	if got := strings.Join(names, ","); got != "haproxy,haproxy-tls,agent-haproxy,agent-haproxy-tls,embedded,embedded-tls" {
+		t.Errorf("proxies %s", got)
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	if !strings.Contains(text.String(), "embedded-tls against embedded") {
+		t.Errorf("text report lacks the comparison:\n%s", text.String())
 	}
 	t.Logf("\n%s", text.String())
 }

@@ -95,6 +95,7 @@ type child struct {
 	cmd   *exec.Cmd
 	stdin io.Closer
 	addr  string
+	node  string // its node port, if it printed one ("node <host:port>", before addr)
 	done  chan struct{}
 }
 
@@ -119,6 +120,9 @@ func startChild(ctx context.Context, mk ChildFunc, role string, args ...string) 
 	go func() { // ends when the child closes its standard output
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "node "); ok {
+				c.node = a // before addr: read by the caller after it
+			}
 			if a, ok := strings.CutPrefix(sc.Text(), "addr "); ok {
 				select {
 				case addrs <- a:

@@ -2,6 +2,9 @@ package dataplane
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -10,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -20,7 +24,27 @@ const (
 	Plain    = "haproxy"       // plain HAProxy (two chained for forwarded requests)
 	Agent    = "agent-haproxy" // proxyctl/haproxy's Controller
 	Embedded = "embedded"      // proxyctl/embedded
+	// The same with the node-to-node path over mutual TLS 1.3 (their
+	// node port; forwarded requests go from a's to b's).
+	AgentTLS    = "agent-haproxy-tls"
+	EmbeddedTLS = "embedded-tls"
+	// Plain HAProxy with the same mutual TLS between the two chained
+	// processes: what TLS costs HAProxy itself.
+	PlainTLS = "haproxy-tls"
 )
+
+// plainOf returns the plain variant of a TLS subject, "" for others.
+func plainOf(name string) string {
+	switch name {
+	case AgentTLS:
+		return Agent
+	case EmbeddedTLS:
+		return Embedded
+	case PlainTLS:
+		return Plain
+	}
+	return ""
+}
 
 // Scenarios.
 const (
@@ -49,6 +73,23 @@ type env struct {
 	dir     string // temporary directory
 	backend string // host:port of the trivial backend
 	n       int    // subjects started, for unique directories
+	certs   map[strategy.NodeID]tls.Certificate
+}
+
+// nodeCerts returns data-plane certificates of nodes a and b.
+func nodeCerts() (map[strategy.NodeID]tls.Certificate, error) {
+	certs := map[strategy.NodeID]tls.Certificate{}
+	for _, id := range []strategy.NodeID{"a", "b"} {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		if certs[id], err = nodetls.New(priv, string(id), now.Add(-nodetls.Backdate), now.Add(24*time.Hour)); err != nil {
+			return nil, err
+		}
+	}
+	return certs, nil
 }
 
 // freePort returns a loopback address with a port free right now.
@@ -62,26 +103,49 @@ func freePort() (string, error) {
 }
 
 // plainConfig is the configuration of plain HAProxy: one thread, one
-// frontend, one backend (or a 429 answer when to is "").
-func plainConfig(listen, to string) string {
-	route := "    default_backend be\n\nbackend be\n    server s1 " + to + "\n"
+// frontend, one backend (or a 429 answer when to is ""). bindTLS and
+// serverTLS are TLS options of the bind and of the server ("" for none).
+func plainConfig(listen, to, bindTLS, serverTLS string) string {
+	route := "    default_backend be\n\nbackend be\n    server s1 " + to + serverTLS + "\n"
 	if to == "" {
 		route = "    http-request return status 429 content-type text/plain string \"rejected\\n\"\n"
 	}
-	return "global\n    nbthread 1\n    maxconn 4096\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n" +
-		"    timeout server 30s\n    timeout http-keep-alive 30s\n\nfrontend public\n    bind " + listen + "\n" + route
+	return "global\n    nbthread 1\n    maxconn 4096\n    ssl-default-bind-options ssl-min-ver TLSv1.3\n" +
+		"    ssl-default-server-options ssl-min-ver TLSv1.3\n\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n" +
+		"    timeout server 30s\n    timeout http-keep-alive 30s\n\nfrontend public\n    bind " + listen + bindTLS + "\n" + route
+}
+
+// plainTLS writes the certificates of nodes a and b and returns the TLS
+// options of b's bind and of a's server to b: mutual TLS, each accepting
+// only the other's certificate.
+func (e *env) plainTLS() (bind, server string, err error) {
+	path := func(n string) string { return filepath.Join(e.dir, n) }
+	for _, id := range []strategy.NodeID{"a", "b"} {
+		key, err := nodetls.KeyPEM(e.certs[id])
+		if err != nil {
+			return "", "", err
+		}
+		if err := os.WriteFile(path(string(id)+".pem"), key, 0o600); err != nil {
+			return "", "", err
+		}
+		if err := os.WriteFile(path(string(id)+".crt"), nodetls.CertPEM(e.certs[id].Certificate[0]), 0o600); err != nil {
+			return "", "", err
+		}
+	}
+	return " ssl crt " + path("b.pem") + " ca-file " + path("a.crt") + " verify required",
+		" ssl crt " + path("a.pem") + " ca-file " + path("b.crt") + " verify required", nil
 }
 
 // startPlain starts one plain HAProxy process listening on a free port and
-// sending to to (or rejecting when to is "").
-func (e *env) startPlain(ctx context.Context, s *subject, to string) (string, error) {
+// sending to to (or rejecting when to is ""), with the TLS options given.
+func (e *env) startPlain(ctx context.Context, s *subject, to, bindTLS, serverTLS string) (string, error) {
 	listen, err := freePort()
 	if err != nil {
 		return "", err
 	}
 	e.n++
 	path := filepath.Join(e.dir, fmt.Sprintf("plain%d.cfg", e.n))
-	if err := os.WriteFile(path, []byte(plainConfig(listen, to)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(plainConfig(listen, to, bindTLS, serverTLS)), 0o600); err != nil {
 		return "", err
 	}
 	cmd := exec.Command(e.cfg.HAProxy, "-db", "-f", path)
@@ -117,8 +181,9 @@ const (
 )
 
 // states returns the proxyctl.State of node a (where the load arrives)
-// and, for forwarded requests, of node b; bURL is b's proxy.
-func states(scenario, bURL string) (a, b proxyctl.State) {
+// and, for forwarded requests, of node b; bURL is b's node port. With
+// certs, the node-to-node path is TLS.
+func states(scenario, bURL string, certs map[strategy.NodeID]tls.Certificate) (a, b proxyctl.State) {
 	fn := []proxyctl.Function{{Name: "f"}}
 	a = proxyctl.State{Self: "a", Functions: fn}
 	switch scenario {
@@ -132,43 +197,119 @@ func states(scenario, bURL string) (a, b proxyctl.State) {
 		b = proxyctl.State{Self: "b", Functions: fn,
 			Neighbours: []proxyctl.Neighbour{{ID: "a", URL: "http://127.0.0.1:9", Functions: []string{"f"}, TokenOut: tokenBA, TokenIn: tokenAB}},
 			Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "f", Local: 1}}}}
+		if certs != nil {
+			a.Neighbours[0].Cert = certs["b"].Certificate[0]
+			b.Neighbours[0].Cert = certs["a"].Certificate[0]
+			b.Neighbours[0].URL = "https://127.0.0.1:9"
+		}
 	}
 	return a, b
 }
 
 // startAgent starts one agent HAProxy data plane applying st in front of
-// the backend.
-func (e *env) startAgent(ctx context.Context, s *subject, st proxyctl.State) (string, error) {
+// the backend, with certificate cert on its node port (plain without); it
+// returns the user and the node port.
+func (e *env) startAgent(ctx context.Context, s *subject, st proxyctl.State, cert *tls.Certificate) (string, string, error) {
 	listen, err := freePort()
 	if err != nil {
-		return "", err
+		return "", "", err
+	}
+	node, err := freePort()
+	if err != nil {
+		return "", "", err
 	}
 	e.n++
 	c, err := haproxy.New(ctx, haproxy.Config{
-		Binary: e.cfg.HAProxy, Dir: filepath.Join(e.dir, fmt.Sprintf("agent%d", e.n)), ListenAddr: listen,
-		MetricsAddr: haproxy.MetricsOff, GatewayURL: "http://" + e.backend, Slots: 2,
+		Binary: e.cfg.HAProxy, Dir: filepath.Join(e.dir, fmt.Sprintf("agent%d", e.n)), ListenAddr: listen, NodeListenAddr: node,
+		Certificate: cert, MetricsAddr: haproxy.MetricsOff, GatewayURL: "http://" + e.backend, Slots: 2,
 	})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	s.stop = append(s.stop, c.Close)
 	s.pids = append(s.pids, c.MasterPID())
-	return listen, c.Apply(ctx, st)
+	return listen, node, c.Apply(ctx, st)
 }
 
-// startEmbedded starts one embedded proxy (a child process) applying st.
-func (e *env) startEmbedded(ctx context.Context, s *subject, st proxyctl.State) (string, error) {
+// startEmbedded starts one embedded proxy (a child process) applying st,
+// with certificate cert on its node port (plain without); it returns the
+// user and the node port.
+func (e *env) startEmbedded(ctx context.Context, s *subject, st proxyctl.State, cert *tls.Certificate) (string, string, error) {
 	js, err := json.Marshal(st)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	ch, err := startChild(ctx, e.cfg.Child, roleEmbedded, "127.0.0.1:0", "http://"+e.backend, string(js))
+	args := []string{"127.0.0.1:0", "http://" + e.backend, string(js)}
+	if cert != nil {
+		pem, err := nodetls.KeyPEM(*cert)
+		if err != nil {
+			return "", "", err
+		}
+		args = append(args, string(pem))
+	}
+	ch, err := startChild(ctx, e.cfg.Child, roleEmbedded, args...)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	s.pids = append(s.pids, ch.pid())
 	s.stop = append(s.stop, func() error { ch.stop(); return nil })
-	return ch.addr, nil
+	return ch.addr, ch.node, nil
+}
+
+// startPlains starts plain HAProxy for scenario: one process, or two
+// chained for forwarded requests (over mutual TLS if withTLS).
+func (e *env) startPlains(ctx context.Context, s *subject, scenario string, withTLS bool) (string, error) {
+	switch scenario {
+	case Local:
+		return e.startPlain(ctx, s, e.backend, "", "")
+	case Rejected:
+		return e.startPlain(ctx, s, "", "", "")
+	}
+	var bind, server string
+	if withTLS {
+		var err error
+		if bind, server, err = e.plainTLS(); err != nil {
+			return "", err
+		}
+	}
+	b, err := e.startPlain(ctx, s, e.backend, bind, "")
+	if err != nil {
+		return "", err
+	}
+	return e.startPlain(ctx, s, b, "", server)
+}
+
+// startPair starts an agent HAProxy or embedded subject: one proxy, or
+// for forwarded requests a (where the load arrives) forwarding to b's node
+// port. It returns a's user port.
+func (e *env) startPair(ctx context.Context, s *subject, scenario, name string) (string, error) {
+	startOne := e.startAgent
+	if name == Embedded || name == EmbeddedTLS {
+		startOne = e.startEmbedded
+	}
+	var certs map[strategy.NodeID]tls.Certificate
+	certOf := func(strategy.NodeID) *tls.Certificate { return nil }
+	if plainOf(name) != "" {
+		certs = e.certs
+		certOf = func(id strategy.NodeID) *tls.Certificate { c := certs[id]; return &c }
+	}
+	if scenario != Forwarded {
+		st, _ := states(scenario, "", certs)
+		user, _, err := startOne(ctx, s, st, certOf("a"))
+		return user, err
+	}
+	_, stB := states(scenario, "", certs)
+	_, nodeB, err := startOne(ctx, s, stB, certOf("b"))
+	if err != nil {
+		return "", err
+	}
+	scheme := "http://"
+	if certs != nil {
+		scheme = "https://"
+	}
+	stA, _ := states(scenario, scheme+nodeB, certs)
+	user, _, err := startOne(ctx, s, stA, certOf("a"))
+	return user, err
 }
 
 // start starts the subject name for scenario.
@@ -176,34 +317,10 @@ func (e *env) start(ctx context.Context, scenario, name string) (*subject, error
 	s := &subject{name: name}
 	var err error
 	switch name {
-	case Plain:
-		switch scenario {
-		case Local:
-			s.addr, err = e.startPlain(ctx, s, e.backend)
-		case Rejected:
-			s.addr, err = e.startPlain(ctx, s, "")
-		case Forwarded:
-			var b string
-			if b, err = e.startPlain(ctx, s, e.backend); err == nil {
-				s.addr, err = e.startPlain(ctx, s, b)
-			}
-		}
-	case Agent, Embedded:
-		startOne := e.startAgent
-		if name == Embedded {
-			startOne = e.startEmbedded
-		}
-		if scenario == Forwarded {
-			_, stB := states(scenario, "")
-			var b string
-			if b, err = startOne(ctx, s, stB); err == nil {
-				stA, _ := states(scenario, "http://"+b)
-				s.addr, err = startOne(ctx, s, stA)
-			}
-		} else {
-			st, _ := states(scenario, "")
-			s.addr, err = startOne(ctx, s, st)
-		}
+	case Plain, PlainTLS:
+		s.addr, err = e.startPlains(ctx, s, scenario, name == PlainTLS)
+	case Agent, Embedded, AgentTLS, EmbeddedTLS:
+		s.addr, err = e.startPair(ctx, s, scenario, name)
 	default:
 		err = fmt.Errorf("dataplane: unknown proxy %q", name)
 	}

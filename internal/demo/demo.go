@@ -60,6 +60,18 @@ type Options struct {
 	FormTimeout time.Duration
 	Log         *slog.Logger
 	Progress    io.Writer // what the demo waits for and live counts; nil for none
+	// PlainDataPlane makes forwarded requests travel as plain HTTP between
+	// the nodes instead of mutual TLS (a lab setting, docs/tls.md).
+	PlainDataPlane bool
+}
+
+// dataKey returns the key securing a node's data plane: its node key,
+// nil for a plain data plane.
+func dataKey(o Options, k *quic.Key) *quic.Key {
+	if o.PlainDataPlane {
+		return nil
+	}
+	return k
 }
 
 // Run runs the federation of Federation until the load of o.Duration has
@@ -153,6 +165,7 @@ func start(ctx context.Context, o Options, nodes []Node) ([]*stack.Stack, func()
 			Functions:   []embedded.Function{{Name: "figlet", Capacity: n.Capacity, Concurrency: 10}},
 			FaaSAPI:     o.FaaS,
 			ProxyListen: "127.0.0.1:0", Period: o.Period, Seed: o.Seed + uint64(i), Logger: log,
+			Key: dataKey(o, keys[i]),
 			// Users and neighbours all come from 127.0.0.1 here: no
 			// per-address share of the connection cap.
 			ProxyLimits: stack.OneHostLimits(),

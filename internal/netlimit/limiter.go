@@ -1,6 +1,7 @@
 package netlimit
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -262,6 +263,9 @@ func (l *Limiter) removeLocked(c *conn) {
 // ConnState is the http.Server ConnState hook that tells the Limiter which
 // connections are idle. Server sets it.
 func (l *Limiter) ConnState(c net.Conn, s http.ConnState) {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
 	tc, ok := c.(*conn)
 	if !ok {
 		return

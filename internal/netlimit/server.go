@@ -2,6 +2,7 @@ package netlimit
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,8 +40,13 @@ func (l *Limiter) Server(h http.Handler) *http.Server {
 // stopped serving. Wrap h with Handler unless it calls AdmitBody itself.
 func (l *Limiter) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := l.Server(h)
+	return l.serve(ctx, srv, ln, func() error { return srv.Serve(l.Listener(ln)) })
+}
+
+// serve runs serve until ctx is done, then shuts srv down.
+func (l *Limiter) serve(ctx context.Context, srv *http.Server, ln net.Listener, serve func() error) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l.Listener(ln)) }()
+	go func() { errc <- serve() }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
@@ -55,6 +61,15 @@ func (l *Limiter) Serve(ctx context.Context, ln net.Listener, h http.Handler) er
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// ServeTLS is Serve over TLS with configuration cfg (its certificates
+// included): the connection caps apply to the TCP connections, and the TLS
+// handshake must finish within the header time-out.
+func (l *Limiter) ServeTLS(ctx context.Context, ln net.Listener, h http.Handler, cfg *tls.Config) error {
+	srv := l.Server(h)
+	srv.TLSConfig = cfg
+	return l.serve(ctx, srv, ln, func() error { return srv.ServeTLS(l.Listener(ln), "", "") })
 }
 
 // Handler wraps h with the body caps and the body time-out (AdmitBody).

@@ -170,7 +170,7 @@ func TestOpenWhiskScrapeMetrics(t *testing.T) {
 		defer release()
 		cfg.Transport, cfg.Strategy, cfg.ProxyListen, cfg.Logger = memTransport(t, "a"), strategy.AllLocal{}, "127.0.0.1:0", quietLog()
 		cfg.Period = 100 * time.Millisecond
-		s := runStack(t, cfg, 3)
+		s := runReadyStack(t, cfg, 3)
 		for range 5 {
 			invoke(t, s.ProxyURL()+"/function/echo", `{"x":1}`, 200)
 		}
@@ -276,12 +276,12 @@ func publicStack(t *testing.T, ow *owServer, proxy string) *Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(release)
-	return runStack(t, cfg, 3)
+	return runReadyStack(t, cfg, 3)
 }
 
-// runStack builds and runs a stack until the test ends, and returns it
+// runReadyStack builds and runs a stack until the test ends, and returns it
 // once its node has listed fns functions and its proxy serves.
-func runStack(t *testing.T, cfg Config, fns int) *Stack {
+func runReadyStack(t *testing.T, cfg Config, fns int) *Stack {
 	t.Helper()
 	s, err := New(context.Background(), cfg)
 	if err != nil {
@@ -478,7 +478,7 @@ func checkMixedFederation(t *testing.T, proxy string) {
 		case "c":
 			setOpenFaaS(t, &cfg, fn)
 		}
-		stacks[i] = runStack(t, cfg, 1)
+		stacks[i] = runReadyStack(t, cfg, 1)
 	}
 	served := map[string]int{} // "from>to"
 	var failed atomic.Int64

@@ -24,37 +24,38 @@ type Peers struct {
 	ExpireAfter time.Duration // [--peer-expire-after]
 }
 
-// Open starts the QUIC transport. It returns the bootstrap peers' IDs too.
+// Open starts the QUIC transport. It returns the bootstrap peers' IDs and
+// the node key too (its data-plane certificate secures the node port).
 // The private key is never logged.
-func (p Peers) Open(log *slog.Logger) (*quic.Transport, []peer.ID, error) {
+func (p Peers) Open(log *slog.Logger) (*quic.Transport, []peer.ID, *quic.Key, error) {
 	var key *quic.Key
 	var err error
 	if p.KeyFile != "" {
 		if key, err = quic.LoadKey(p.KeyFile); err != nil {
-			return nil, nil, usage.Errorf("--key: %v", err)
+			return nil, nil, nil, usage.Errorf("--key: %v", err)
 		}
 	} else {
 		if key, err = quic.GenerateKey(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		log.Warn("no --key: using a new node key, so the node ID changes at every start", "id", string(key.ID()))
 	}
 	boot, err := quic.ParseAddrs(p.Bootstrap)
 	if err != nil {
-		return nil, nil, usage.Errorf("--bootstrap: %v", err)
+		return nil, nil, nil, usage.Errorf("--bootstrap: %v", err)
 	}
 	members, err := quic.ParseIDs(p.Members)
 	if err != nil {
-		return nil, nil, usage.Errorf("--members: %v", err)
+		return nil, nil, nil, usage.Errorf("--members: %v", err)
 	}
 	feds, err := quic.ParseIDs(p.Federation)
 	if err != nil {
-		return nil, nil, usage.Errorf("--federation: %v", err)
+		return nil, nil, nil, usage.Errorf("--federation: %v", err)
 	}
 	var cert []byte
 	if p.CertFile != "" {
 		if cert, err = quic.LoadCertificate(p.CertFile); err != nil {
-			return nil, nil, usage.Errorf("--cert: %v", err)
+			return nil, nil, nil, usage.Errorf("--cert: %v", err)
 		}
 	}
 	tr, err := quic.Listen(quic.Config{
@@ -62,11 +63,11 @@ func (p Peers) Open(log *slog.Logger) (*quic.Transport, []peer.ID, error) {
 		PingInterval: p.Ping, DownAfter: p.DownAfter, ExpireAfter: p.ExpireAfter, Logger: log,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("peer network (--peer-listen %q): %w", p.Listen, err)
+		return nil, nil, nil, fmt.Errorf("peer network (--peer-listen %q): %w", p.Listen, err)
 	}
 	ids := make([]peer.ID, len(boot))
 	for i, a := range boot {
 		ids[i] = a.ID
 	}
-	return tr, ids, nil
+	return tr, ids, key, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
@@ -40,23 +41,30 @@ type Config struct {
 	StrategyName string // [--strategy] shown on /status
 	Functions    []embedded.Function
 	Proxy        Proxy
-	ProxyListen  string // [--proxy-listen] address of the public proxy
-	// ProxyLimits bounds the embedded proxy's listener [--max-conns,
+	ProxyListen  string // [--proxy-listen] address of the public proxy (the user port)
+	// ProxyLimits bounds the embedded proxy's listeners [--max-conns,
 	// --max-conns-per-ip]; zero fields take the defaults for a node facing
 	// the public. A federation on one host (the demo, a loopback bench)
 	// raises MaxConnsPerIP: all its clients share 127.0.0.1.
 	ProxyLimits proxyembedded.Limits
-	ProxyURL    string // [--proxy-url] announced URL; derived from the listener if empty
-	FaaSListen  string // address of the embedded FaaS; 127.0.0.1:0 if empty
-	Period      time.Duration
-	Expiry      time.Duration
-	Forecast    string // [--forecast] a method of package forecast, or "" or "none"
-	Nearest     int
-	MaxRTT      time.Duration
-	Seed        uint64
-	Logger      *slog.Logger
-	Bootstrap   []peer.ID
-	Advisor     strategy.Advisor // optional external decision model
+	ProxyURL    string // [--proxy-url] announced URL (the node port); derived from the listener if empty
+	NodeListen  string // [--node-listen] address of the node port; 127.0.0.1:0 if empty
+	// Key is the node key: its data-plane certificate secures the node
+	// port (mutual TLS between neighbours, see docs/tls.md). Nil makes the
+	// node-to-node path plain HTTP [--insecure-plain-data-plane], a lab
+	// setting.
+	Key          *quic.Key
+	UserCertFile string // [--proxy-cert] an operator's certificate and key (PEM) for the user port
+	FaaSListen   string // address of the embedded FaaS; 127.0.0.1:0 if empty
+	Period       time.Duration
+	Expiry       time.Duration
+	Forecast     string // [--forecast] a method of package forecast, or "" or "none"
+	Nearest      int
+	MaxRTT       time.Duration
+	Seed         uint64
+	Logger       *slog.Logger
+	Bootstrap    []peer.ID
+	Advisor      strategy.Advisor // optional external decision model
 
 	// FaaSAPI is the API of the embedded FaaS (when FaaS is nil): "" or
 	// "openfaas", the gateway API, which the proxy calls directly; or
@@ -101,7 +109,10 @@ type Stack struct {
 	reg      *prometheus.Registry
 	faasLn   net.Listener
 	proxyLn  net.Listener
-	proxyURL string
+	nodeLn   net.Listener // the embedded proxy's node port
+	proxyURL string       // announced: the node port
+	userURL  string       // the user port
+	tls      dataTLS
 	closers  []io.Closer
 }
 
@@ -117,6 +128,9 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}()
 	backend, faasURL, err := s.openFaaS()
 	if err != nil {
+		return nil, err
+	}
+	if s.tls, err = openDataTLS(cfg); err != nil {
 		return nil, err
 	}
 	ctl, counters, err := s.openProxy(ctx, faasURL)
@@ -152,12 +166,14 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if s.proxy != nil {
 		s.reg.MustRegister(s.proxy)
 	}
-	s.node, err = dfaas.New(dfaas.Config{
+	nc := dfaas.Config{
 		Strategy: cfg.Strategy, Proxy: ctl, FaaS: backend, Metrics: source, Peers: cfg.Transport,
 		ProxyURL: s.proxyURL, Period: cfg.Period, NeighbourExpiry: cfg.Expiry, Forecaster: fc,
 		Nearest: cfg.Nearest, MaxRTT: cfg.MaxRTT, Bootstrap: cfg.Bootstrap, Advisor: cfg.Advisor,
 		Seed: cfg.Seed, Logger: cfg.Logger, Registerer: s.reg,
-	})
+	}
+	s.tls.nodeConfig(&nc)
+	s.node, err = dfaas.New(nc)
 	if err != nil {
 		return nil, err
 	}
@@ -269,25 +285,51 @@ func (s *Stack) openProxy(ctx context.Context, faasURL string) (proxyctl.Control
 		if s.proxyLn, err = net.Listen("tcp", cfg.ProxyListen); err != nil {
 			return nil, nil, fmt.Errorf("--proxy-listen %q: %w", cfg.ProxyListen, err)
 		}
-		if s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger, Limits: cfg.ProxyLimits}); err != nil {
+		if s.nodeLn, err = listenNode(cfg); err != nil {
 			return nil, nil, err
 		}
-		s.proxyURL = "http://" + reachable(s.proxyLn.Addr())
+		pc := proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger, Limits: cfg.ProxyLimits, Certificate: s.tls.cert, UserTLS: s.tls.userTLS}
+		if s.proxy, err = proxyembedded.New(pc); err != nil {
+			return nil, nil, err
+		}
+		s.userURL = scheme(s.tls.userTLS != nil) + reachable(s.proxyLn.Addr())
+		s.proxyURL = scheme(s.tls.cert != nil) + reachable(s.nodeLn.Addr())
 		return s.proxy, s.proxy.Counters(), nil
 	case "haproxy":
 		addr, err := net.ResolveTCPAddr("tcp", cfg.ProxyListen)
 		if err != nil {
 			return nil, nil, usage.Errorf("--proxy-listen %q: %v", cfg.ProxyListen, err)
 		}
+		node, err := net.ResolveTCPAddr("tcp", nodeListen(cfg))
+		if err != nil {
+			return nil, nil, usage.Errorf("--node-listen %q: %v", nodeListen(cfg), err)
+		}
+		if node.Port == 0 { // HAProxy needs a port: pick a free one
+			if node, err = freeTCP(node); err != nil {
+				return nil, nil, err
+			}
+		}
 		hc := cfg.Proxy.HAProxy
 		hc.GatewayURL, hc.ListenAddr, hc.Logger = faasURL, cfg.ProxyListen, cfg.Logger
+		hc.NodeListenAddr, hc.Certificate, hc.UserCertFile = node.String(), s.tls.cert, s.tls.userFile
 		if s.haproxy, err = haproxy.New(ctx, hc); err != nil {
 			return nil, nil, fmt.Errorf("--proxy haproxy: %w", err)
 		}
-		s.proxyURL = "http://" + reachable(addr)
+		s.userURL = scheme(s.tls.userTLS != nil) + reachable(addr)
+		s.proxyURL = scheme(s.tls.cert != nil) + reachable(node)
 		return s.haproxy, s.haproxy, nil
 	}
 	return nil, nil, usage.Errorf("--proxy %q: want embedded or haproxy", cfg.Proxy.Kind)
+}
+
+// freeTCP returns a's host with a port free now.
+func freeTCP(a *net.TCPAddr) (*net.TCPAddr, error) {
+	ln, err := net.ListenTCP("tcp", a)
+	if err != nil {
+		return nil, fmt.Errorf("--node-listen %q: %w", a.String(), err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr), nil
 }
 
 // OneHostLimits returns the proxy limits of a federation on one host (the
@@ -314,8 +356,13 @@ func reachable(a net.Addr) string {
 // Node returns the node's control loop.
 func (s *Stack) Node() *dfaas.Node { return s.node }
 
-// ProxyURL returns the URL of the node's proxy (as announced).
-func (s *Stack) ProxyURL() string { return s.proxyURL }
+// ProxyURL returns the URL of the node's proxy for its users (the user
+// port).
+func (s *Stack) ProxyURL() string { return s.userURL }
+
+// NodeURL returns the URL of the node's proxy announced to the peers: its
+// node port (https unless the node-to-node path is plain).
+func (s *Stack) NodeURL() string { return s.proxyURL }
 
 // Registry returns the registry of the node's /metrics.
 func (s *Stack) Registry() *prometheus.Registry { return s.reg }
@@ -334,6 +381,7 @@ func (s *Stack) Run(ctx context.Context, g *errgroup.Group) {
 	}
 	if s.proxy != nil {
 		g.Go(func() error { return s.proxy.Serve(ctx, s.proxyLn) })
+		g.Go(func() error { return s.proxy.ServeNodes(ctx, s.nodeLn) })
 	}
 	g.Go(func() error { return s.node.Run(ctx) })
 }
@@ -359,7 +407,7 @@ func (s *Stack) Close() {
 	for _, c := range s.closers {
 		c.Close()
 	}
-	lns := []net.Listener{s.faasLn, s.proxyLn}
+	lns := []net.Listener{s.faasLn, s.proxyLn, s.nodeLn}
 	if s.front != nil {
 		lns = append(lns, s.front.ln)
 	}

@@ -72,7 +72,7 @@ func TestStackServes(t *testing.T) {
 			t.Fatal(err)
 		}
 		if st.Cycles > 0 && len(st.Functions) == 1 {
-			if st.Strategy != "alllocal" || st.ProxyURL != s.ProxyURL() || st.Functions[0].Name != "figlet" || st.Period != 100*time.Millisecond {
+			if st.Strategy != "alllocal" || st.ProxyURL != s.NodeURL() || st.Functions[0].Name != "figlet" || st.Period != 100*time.Millisecond {
 				t.Fatalf("status %+v", st)
 			}
 			break
@@ -121,6 +121,8 @@ func TestStackConfigErrors(t *testing.T) {
 		{"forecast", func(c *Config) { c.Forecast = "crystal-ball" }, "--forecast", true},
 		{"haproxy listen", func(c *Config) { c.Proxy.Kind, c.ProxyListen = "haproxy", "no-port" }, `--proxy-listen "no-port"`, true},
 		{"port in use", func(c *Config) { c.ProxyListen = busy.Addr().String() }, `--proxy-listen "` + busy.Addr().String() + `"`, false},
+		{"node port in use", func(c *Config) { c.NodeListen = busy.Addr().String() }, `--node-listen "` + busy.Addr().String() + `"`, false},
+		{"user certificate", func(c *Config) { c.UserCertFile = "/nonexistent.pem" }, `--proxy-cert "/nonexistent.pem"`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

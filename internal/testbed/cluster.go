@@ -52,6 +52,9 @@ type ClusterConfig struct {
 	Keys     []Key         // one per node
 	LogLevel string        // of the processes
 	Timeout  time.Duration // of each request of the nodes' clients
+	// PlainDataPlane runs the agents with --insecure-plain-data-plane:
+	// forwarded requests as plain HTTP instead of mutual TLS.
+	PlainDataPlane bool
 }
 
 // Cluster is the processes of one run: per node a dfaas faas and a dfaas
@@ -199,6 +202,7 @@ func (c *Cluster) agentArgv(i int, hdir string) []string {
 		"--key", cfg.Keys[i].File, "--members", strings.Join(members, ","),
 		"--peer-listen", fmt.Sprintf("%s:%d", listenHost, p.Peer),
 		"--node-ip", cfg.Net.Addr(i), "--proxy-listen", fmt.Sprintf("%s:%d", listenHost, p.Proxy),
+		"--node-listen", fmt.Sprintf("%s:%d", listenHost, p.Node),
 		"--http", fmt.Sprintf("127.0.0.1:%d", p.Admin),
 		// The nodes share this machine, whose CPU and memory are no one
 		// node's: the agents get no node usage (nor do the simulated
@@ -213,6 +217,9 @@ func (c *Cluster) agentArgv(i int, hdir string) []string {
 	argv = append(argv, c.agentFaaSArgs(i)...)
 	if len(boot) > 0 {
 		argv = append(argv, "--bootstrap", strings.Join(boot, ","))
+	}
+	if cfg.PlainDataPlane {
+		argv = append(argv, "--insecure-plain-data-plane")
 	}
 	if cfg.Proxy == "haproxy" {
 		argv = append(argv, "--haproxy-dir", filepath.Join(hdir, "h"), "--haproxy-metrics", fmt.Sprintf("127.0.0.1:%d", p.Metrics))

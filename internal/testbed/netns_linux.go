@@ -360,7 +360,7 @@ func (nn *Netns) Addr(i int) string {
 }
 
 func (nn *Netns) Ports(int) Ports {
-	return Ports{FaaS: 8080, Proxy: 30080, Admin: 8081, Peer: 31600, Metrics: 8405}
+	return Ports{FaaS: 8080, Proxy: 30080, Admin: 8081, Peer: 31600, Metrics: 8405, Node: 30443}
 }
 
 func (nn *Netns) Command(i int, argv []string) []string {

@@ -33,6 +33,7 @@ type Network interface {
 // Ports are the ports of one node's services.
 type Ports struct {
 	FaaS, Proxy, Admin, Peer, Metrics int
+	Node                              int // the proxy's node port (forwarded requests)
 }
 
 // Link is a directed link: packets from node A to node B wait Delay.
@@ -59,7 +60,7 @@ func NewLoopback(n int, reason string) (*Loopback, error) {
 	l := &Loopback{reason: reason}
 	for range n {
 		var p Ports
-		for _, dst := range []*int{&p.FaaS, &p.Proxy, &p.Admin, &p.Metrics} {
+		for _, dst := range []*int{&p.FaaS, &p.Proxy, &p.Admin, &p.Metrics, &p.Node} {
 			port, err := freePort("tcp")
 			if err != nil {
 				return nil, err

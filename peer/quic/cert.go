@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/peer"
 )
 
@@ -134,4 +136,32 @@ func signedBy(c *x509.Certificate, feds []ed25519.PublicKey) bool {
 // validAt reports whether now is within c's validity period.
 func validAt(c *x509.Certificate, now time.Time) bool {
 	return !now.Before(c.NotBefore) && !now.After(c.NotAfter)
+}
+
+// DataCertificate returns a self-signed certificate of k for the data
+// plane (the node-to-node HTTP path of the proxies): common name k's ID,
+// valid from an hour ago for 100 years (it stands for the key, which does
+// not change). The node announces it to its peers over the authenticated
+// peer channel; their proxies accept exactly that certificate from it.
+func (k *Key) DataCertificate() (tls.Certificate, error) {
+	now := time.Now()
+	return nodetls.New(k.priv, string(k.id), now.Add(-nodetls.Backdate), now.Add(nodetls.Lifetime))
+}
+
+// CheckDataCertificate checks that der is a data-plane certificate of node
+// id: self-signed by the Ed25519 key id was derived from, with id as its
+// common name, and valid now. A node checks with it the certificate each
+// peer announces.
+func CheckDataCertificate(id peer.ID, der []byte) error {
+	c, err := nodetls.Parse(der)
+	if err != nil {
+		return fmt.Errorf("peer/quic: data certificate of %q: %w", truncate(string(id)), err)
+	}
+	if got := IDFromPublicKey(c.PublicKey.(ed25519.PublicKey)); got != id || c.Subject.CommonName != string(id) {
+		return fmt.Errorf("peer/quic: data certificate of %q carries the key of %q and the name %q", truncate(string(id)), got, truncate(c.Subject.CommonName))
+	}
+	if err := nodetls.Check(c, time.Now()); err != nil {
+		return fmt.Errorf("peer/quic: data certificate of %q: %w", truncate(string(id)), err)
+	}
+	return nil
 }

@@ -7,8 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 )
 
 // Why a forwarded request is sent elsewhere (the reason label of the
@@ -96,7 +99,11 @@ func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed
 func (p *Proxy) sendTo(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, body io.ReadCloser, rp *replay) (*http.Response, context.CancelFunc, error) {
 	r.Header[keyNodeID] = rq.st.servedBy
 	r.Header[keyNodeToken] = []string{to.tokenOut}
-	return p.send(w, r, p.peers, to.base, rq.timeout(), body, rp.getBody)
+	rt := p.peers
+	if to.rt != nil {
+		rt = to.rt
+	}
+	return p.send(w, r, rt, to.base, rq.timeout(), body, rp.getBody)
 }
 
 // retryReason returns why a forwarded request may be sent elsewhere, or -1
@@ -104,8 +111,18 @@ func (p *Proxy) sendTo(w http.ResponseWriter, r *http.Request, rq routed, to *ne
 func retryReason(resp *http.Response, err error) int {
 	if err != nil {
 		var oe *net.OpError
-		if errors.As(err, &oe) && oe.Op == "dial" {
+		switch {
+		case errors.As(err, &oe) && oe.Op == "dial":
 			return retryUnreachable
+		case errors.Is(err, nodetls.ErrUntrusted):
+			// This node refused the neighbour's certificate: nothing
+			// was sent.
+			return retryUnreachable
+		case errors.As(err, &oe) && oe.Op == "remote error" && strings.Contains(oe.Err.Error(), "certificate"):
+			// The neighbour refused this node's certificate in the
+			// handshake (it no longer, or not yet, counts it a
+			// member): it did not read the request.
+			return retryUnknownNode
 		}
 		return -1
 	}

@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/internal/netlimit"
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -76,6 +78,19 @@ type Config struct {
 	// routing state are still reported before they are removed (see
 	// metricsrc.Counters). If zero, DefaultCounterLinger.
 	CounterLinger time.Duration
+	// Certificate is this node's data-plane certificate and key (see
+	// peer/quic Key.DataCertificate). With it the node-to-node path is
+	// mutual TLS 1.3: ServeNodes requires a current neighbour's
+	// certificate (proxyctl.Neighbour.Cert) matching the request's
+	// DFaaS-Node-ID, Serve (the user port) refuses forwarded requests, and
+	// neighbours with https URLs are reached through transports of their
+	// own that present it and accept only the neighbour's certificate.
+	// Without it, forwarded requests travel as plain HTTP (a lab setting;
+	// see docs/tls.md).
+	Certificate *tls.Certificate
+	// UserTLS, if not nil, makes Serve serve the user port over TLS with
+	// this configuration (an operator's certificate).
+	UserTLS *tls.Config
 }
 
 // Proxy is the embedded data plane: an HTTP reverse proxy that implements
@@ -107,6 +122,10 @@ type Proxy struct {
 
 	retries [numRetryReasons]atomic.Uint64
 	metrics metrics
+
+	cert    *tls.Certificate // nil: plain node-to-node path
+	userTLS *tls.Config
+	secure  peerTransports // to https neighbours, guarded by applyMu
 }
 
 // routeState is the state requests are routed by: the compiled table and the
@@ -145,6 +164,14 @@ func New(cfg Config) (*Proxy, error) {
 	if p.linger == 0 {
 		p.linger = DefaultCounterLinger
 	}
+	if cfg.Certificate != nil {
+		if err := nodetls.CheckOwn(cfg.Certificate, time.Now()); err != nil {
+			return nil, fmt.Errorf("embedded proxy: Certificate: %w", err)
+		}
+		c := *cfg.Certificate
+		p.cert = &c
+	}
+	p.userTLS = cfg.UserTLS
 	if p.lim, err = netlimit.New("proxy", cfg.Limits, p.log); err != nil {
 		return nil, fmt.Errorf("embedded proxy: %w", err)
 	}
@@ -195,11 +222,19 @@ func (p *Proxy) Counters() *metricsrc.Counters { return p.counters }
 // Limits returns the limits in force, defaults filled in.
 func (p *Proxy) Limits() Limits { return p.lim.Config() }
 
-// Serve serves the proxy on ln with its Limits (connection caps,
-// time-outs) until ctx is done, then lets requests in flight finish for
-// up to 5 s. It closes ln.
+// Serve serves the user port on ln with the proxy's Limits (connection
+// caps, time-outs) until ctx is done, then lets requests in flight finish
+// for up to 5 s. It closes ln. With a Certificate, forwarded requests
+// (those with DFaaS-Node-ID or DFaaS-Node-Token) are refused there (403
+// unknown-node): they go to ServeNodes. With UserTLS, it serves TLS.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
-	if err := p.lim.Serve(ctx, ln, p); err != nil {
+	var err error
+	if p.userTLS != nil {
+		err = p.lim.ServeTLS(ctx, ln, http.HandlerFunc(p.serveUser), p.userTLS)
+	} else {
+		err = p.lim.Serve(ctx, ln, http.HandlerFunc(p.serveUser))
+	}
+	if err != nil {
 		return fmt.Errorf("embedded proxy: %w", err)
 	}
 	return nil
@@ -227,6 +262,9 @@ func (p *Proxy) Apply(ctx context.Context, s proxyctl.State) error {
 	}
 	t, err := compile(s, prev, now)
 	if err != nil {
+		return fmt.Errorf("embedded proxy: %w", err)
+	}
+	if err := p.secure.attach(t, p.cert, p.lim.Config()); err != nil {
 		return fmt.Errorf("embedded proxy: %w", err)
 	}
 	names := routedNames(s)
@@ -269,6 +307,9 @@ func (p *Proxy) Close() error {
 	if p.fast != nil {
 		p.fast.close()
 	}
+	p.applyMu.Lock()
+	p.secure.closeIdle()
+	p.applyMu.Unlock()
 	for _, rt := range []http.RoundTripper{p.transport, p.peers} {
 		if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			t.CloseIdleConnections()

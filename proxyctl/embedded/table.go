@@ -3,10 +3,12 @@ package embedded
 import (
 	"crypto/subtle"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/routing"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -20,6 +22,9 @@ type table struct {
 	local      map[string]proxyctl.Function
 	routes     map[string]*route
 	neighbours map[strategy.NodeID]*neighbour
+	// trust holds the neighbours' data-plane certificates, accepted on the
+	// node-to-node path.
+	trust *nodetls.Trust
 }
 
 type neighbour struct {
@@ -27,6 +32,10 @@ type neighbour struct {
 	base     *url.URL
 	tokenOut string
 	tokenIn  []byte
+	cert     []byte
+	// rt reaches an https neighbour over mutual TLS (nil: the proxy's
+	// transport to the neighbours).
+	rt http.RoundTripper
 }
 
 // kind is what happens to a request.
@@ -102,19 +111,22 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 		t.local[f.Name] = f
 	}
 	runners := map[string][]*neighbour{}
+	certs := make(map[string][]byte, len(s.Neighbours))
 	for _, n := range s.Neighbours {
 		u, err := url.Parse(n.URL)
 		if err != nil {
 			return nil, fmt.Errorf("neighbour %q: %w", n.ID, err)
 		}
-		nb := &neighbour{id: n.ID, base: u, tokenOut: n.TokenOut, tokenIn: []byte(n.TokenIn)}
+		nb := &neighbour{id: n.ID, base: u, tokenOut: n.TokenOut, tokenIn: []byte(n.TokenIn), cert: n.Cert}
 		t.neighbours[n.ID] = nb
+		certs[string(n.ID)] = n.Cert
 		if n.Forward {
 			for _, fn := range n.Functions {
 				runners[fn] = append(runners[fn], nb)
 			}
 		}
 	}
+	t.trust = nodetls.NewTrust(certs)
 	for _, r := range s.Decision.Routes {
 		_, deployed := t.local[r.Function]
 		rt := &route{fn: r.Function, deployed: deployed}

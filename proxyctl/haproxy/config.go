@@ -1,6 +1,7 @@
 package haproxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,12 +11,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 )
 
 // Defaults of Config fields.
 const (
 	DefaultBinary         = "haproxy"
 	DefaultListenAddr     = ":30080"
+	DefaultNodeListenAddr = ":30443"
 	DefaultMetricsAddr    = ":8405"
 	DefaultGatewayHealth  = "/healthz"
 	DefaultSlots          = 16
@@ -85,6 +89,27 @@ type Config struct {
 	// ListenAddr is the public frontend's address, host:port (an empty
 	// host means every address). If empty, DefaultListenAddr.
 	ListenAddr string
+	// Certificate is this node's data-plane certificate and key (see
+	// peer/quic Key.DataCertificate). With it, neighbours send forwarded
+	// requests to NodeListenAddr over mutual TLS 1.3: HAProxy accepts
+	// exactly the certificates of the current neighbours
+	// (proxyctl.Neighbour.Cert, a CA file replaced through the runtime
+	// API as they join and leave), requires the certificate's name to be
+	// the request's DFaaS-Node-ID, and refuses forwarded requests on
+	// ListenAddr; this node forwards to https neighbour URLs only,
+	// presenting it and accepting only the neighbour's certificate. Without
+	// it forwarded requests travel as plain HTTP (a lab setting; see
+	// docs/tls.md).
+	Certificate *tls.Certificate
+	// NodeListenAddr is the address of the node port, where neighbours'
+	// forwarded requests arrive. If empty, DefaultNodeListenAddr with a
+	// Certificate; without one, forwarded requests are taken on
+	// ListenAddr.
+	NodeListenAddr string
+	// UserCertFile, if set, is a PEM file holding an operator's
+	// certificate chain and private key: the user port (ListenAddr) then
+	// serves TLS with it.
+	UserCertFile string
 	// MetricsAddr is the address of HAProxy's Prometheus exporter
 	// (/metrics). If empty, DefaultMetricsAddr; MetricsOff disables it.
 	MetricsAddr string
@@ -184,6 +209,9 @@ type settings struct {
 	tempDir                                              bool
 	attach                                               bool
 	listen, metrics                                      string // HAProxy bind addresses; metrics "" when off
+	nodeListen                                           string // "" when forwarded requests arrive on listen
+	cert                                                 *tls.Certificate
+	userCert                                             string
 	gateway                                              string // HAProxy server address host:port
 	gatewayHealth                                        string
 	slots                                                int
@@ -272,6 +300,9 @@ func (c Config) resolve() (settings, error) {
 	if s.listen, err = bindAddr(or(c.ListenAddr, DefaultListenAddr)); err != nil {
 		return settings{}, bad("ListenAddr", "%v", err)
 	}
+	if err := c.resolveTLS(&s); err != nil {
+		return settings{}, err
+	}
 	if c.MetricsAddr != MetricsOff {
 		if s.metrics, err = bindAddr(or(c.MetricsAddr, DefaultMetricsAddr)); err != nil {
 			return settings{}, bad("MetricsAddr", "%v", err)
@@ -299,6 +330,38 @@ func (c Config) resolve() (settings, error) {
 		return settings{}, err
 	}
 	return s, nil
+}
+
+// resolveTLS checks the node port's and the user port's TLS settings.
+func (c Config) resolveTLS(s *settings) error {
+	var err error
+	if c.Certificate != nil {
+		if err := nodetls.CheckOwn(c.Certificate, time.Now()); err != nil {
+			return bad("Certificate", "%v", err)
+		}
+		cert := *c.Certificate
+		s.cert = &cert
+	}
+	node := c.NodeListenAddr
+	if node == "" && s.cert != nil {
+		node = DefaultNodeListenAddr
+	}
+	if node != "" {
+		if s.nodeListen, err = bindAddr(node); err != nil {
+			return bad("NodeListenAddr", "%v", err)
+		}
+		if s.nodeListen == s.listen {
+			return bad("NodeListenAddr", "%q is also ListenAddr", node)
+		}
+	}
+	if c.UserCertFile != "" {
+		abs, err := filepath.Abs(c.UserCertFile)
+		if err != nil || !safePath(abs) {
+			return bad("UserCertFile", "%q is not a usable path", c.UserCertFile)
+		}
+		s.userCert = abs
+	}
+	return nil
 }
 
 // checkDurations checks that the time-outs are not negative, and at least

@@ -50,6 +50,9 @@ type Controller struct {
 	pid     int      // worker that has it
 	stats   Stats
 	acc     accumulator
+	// warnedCA: the warning that CA files exceed the runtime API's
+	// payload was logged.
+	warnedCA bool
 }
 
 // Stats counts what a Controller did.
@@ -102,7 +105,7 @@ func (c *Controller) start(ctx context.Context) error {
 		return err
 	}
 	c.lock = lock
-	d := build(proxyctl.State{}, c.lay, nil)
+	d := build(proxyctl.State{}, c.lay, nil, o.ownCert())
 	if err := writeFiles(o, render(o, c.lay, d)); err != nil {
 		c.unlock()
 		return err
@@ -238,6 +241,9 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 	if err := checkState(s); err != nil {
 		return fmt.Errorf("haproxy: %w", err)
 	}
+	if err := checkSchemes(&c.o, s); err != nil {
+		return fmt.Errorf("haproxy: %w", err)
+	}
 	users := slotUsers(s)
 	addrs := make(map[strategy.NodeID]netip.AddrPort, len(users))
 	for _, n := range users {
@@ -268,8 +274,8 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 		}
 	}
 	slots = resize(slots, lay.slots)
-	d := build(s, lay, slots)
-	if c.o.reloadEveryApply || !lay.equal(c.lay) {
+	d := build(s, lay, slots, c.o.ownCert())
+	if c.o.reloadEveryApply || !lay.equal(c.lay) || c.caTooLarge(d) {
 		if err := c.reshape(ctx, lay, d); err != nil {
 			return err
 		}
@@ -279,6 +285,26 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 	c.slots = slots
 	c.stats.Applies++
 	return nil
+}
+
+// caTooLarge reports whether a CA file of d changes and is larger than
+// the runtime API of HAProxy 2.6 takes in one payload (maxCAPayload: some
+// 25 neighbours' certificates). HAProxy then reads it from its file at a
+// reload: a federation that large still works, with a hitless reload when
+// the members change instead of a runtime update.
+func (c *Controller) caTooLarge(d desired) bool {
+	for name, content := range d.cas {
+		if len(content) <= maxCAPayload || (c.applied != nil && c.applied.cas[name] == content) {
+			continue
+		}
+		if !c.warnedCA {
+			c.warnedCA = true
+			c.o.log.Warn("the node port's trusted certificates exceed what HAProxy 2.6's runtime API takes at once: membership changes reload HAProxy (hitless)",
+				"file", name, "bytes", len(content), "limit", maxCAPayload)
+		}
+		return true
+	}
+	return false
 }
 
 // assign gives every neighbour in users a slot: the one it has, else the

@@ -16,7 +16,7 @@ func TestEmptyInboundCredentialNotMapped(t *testing.T) {
 	s.Neighbours = append([]proxyctl.Neighbour(nil), s.Neighbours...)
 	s.Neighbours[2].TokenIn = "" // node-d
 	lay := layout{configured: true, self: s.Self, functions: neededFunctions(s), slots: 2}
-	d := build(s, lay, []slotState{{node: "node b"}, {node: "node-c"}})
+	d := build(s, lay, []slotState{{node: "node b"}, {node: "node-c"}}, nil)
 	peers := parseMap(d.maps[mapPeers])
 	if v, ok := peers[nodeKey("node-d")]; ok {
 		t.Fatalf("neighbour without a credential mapped to %q", v)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
 )
@@ -55,6 +56,9 @@ type desired struct {
 	maxconn map[string]int
 	// maps are the contents of the map files, by map name.
 	maps map[string]string
+	// cas are the contents of the CA files of the node-to-node TLS, by
+	// name (see buildCAs); empty without a Certificate.
+	cas map[string]string
 }
 
 // slotState is what occupies a neighbour slot.
@@ -296,8 +300,8 @@ func maxConn(f proxyctl.Function) int {
 
 // build computes the full run-time state for s in layout lay, with the
 // neighbours in the slots and at the addresses given.
-func build(s proxyctl.State, lay layout, slots []slotState) desired {
-	d := desired{slots: slices.Clone(slots), maxconn: map[string]int{}, maps: map[string]string{}}
+func build(s proxyctl.State, lay layout, slots []slotState, own []byte) desired {
+	d := desired{slots: slices.Clone(slots), maxconn: map[string]int{}, maps: map[string]string{}, cas: buildCAs(own, s, slots, lay.slots)}
 	m := mapSet{}
 	slotOf := buildIdentities(m, s, slots)
 	for _, f := range s.Functions {
@@ -317,6 +321,74 @@ func build(s proxyctl.State, lay layout, slots []slotState) desired {
 		d.maps[name] = m.content(name)
 	}
 	return d
+}
+
+// CA files of the node-to-node TLS (files tls/<name>.pem): "members" holds
+// the certificates the node port accepts (every neighbour's, and this
+// node's own so that it is never empty); "n<i>" the one certificate slot i
+// accepts from its server (this node's own while the slot is free, which
+// no neighbour can present). Without own (no Certificate) there are none.
+const caMembers = "members"
+
+func buildCAs(own []byte, s proxyctl.State, slots []slotState, nslots int) map[string]string {
+	cas := map[string]string{}
+	if own == nil {
+		return cas
+	}
+	var b strings.Builder
+	b.Write(nodetls.CertPEM(own))
+	for _, n := range s.Neighbours { // sorted by ID
+		if len(n.Cert) > 0 {
+			b.Write(nodetls.CertPEM(n.Cert))
+		}
+	}
+	cas[caMembers] = b.String()
+	for i := 0; i < nslots; i++ {
+		cert := own
+		if i < len(slots) && slots[i].node != "" {
+			if n, ok := s.Neighbour(slots[i].node); ok && len(n.Cert) > 0 {
+				cert = n.Cert
+			}
+		}
+		cas[slotName(i)] = string(nodetls.CertPEM(cert))
+	}
+	return cas
+}
+
+// caNames returns the names of the CA files in cas, sorted, "members"
+// last (after the slots, whose neighbours are reached only once their
+// files are in place).
+func caNames(cas map[string]string) []string {
+	names := make([]string, 0, len(cas))
+	for n := range cas {
+		if n != caMembers {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	if _, ok := cas[caMembers]; ok {
+		names = append(names, caMembers)
+	}
+	return names
+}
+
+// checkSchemes checks that the neighbours this node forwards to are
+// reached as the node-to-node path requires: https with a Certificate,
+// http without.
+func checkSchemes(o *settings, s proxyctl.State) error {
+	want := "http"
+	if o.cert != nil {
+		want = "https"
+	}
+	for _, n := range slotUsers(s) {
+		if scheme, _, _ := strings.Cut(n.URL, ":"); !strings.EqualFold(scheme, want) {
+			if o.cert != nil {
+				return fmt.Errorf("neighbour %q: URL %q: this node forwards over TLS only (https URLs)", n.ID, n.URL)
+			}
+			return fmt.Errorf("neighbour %q: URL %q: https neighbours need Config.Certificate", n.ID, n.URL)
+		}
+	}
+	return nil
 }
 
 // mapSet collects the entries of the maps.

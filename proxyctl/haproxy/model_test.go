@@ -96,7 +96,7 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("needed functions %v (sleep is run by node-d, which this node does not forward to)", lay.functions)
 	}
 	slots := []slotState{{node: "node b"}, {node: "node-c"}}
-	d := build(s, lay, slots)
+	d := build(s, lay, slots, nil)
 	routes := parseMap(d.maps[mapRoute])
 	count := func(fn string) map[string]int {
 		c := map[string]int{}
@@ -144,7 +144,7 @@ func TestBuild(t *testing.T) {
 	}
 	// A function available nowhere: every bucket says no route.
 	lay.functions = append(lay.functions, "gone")
-	d = build(s, lay, slots)
+	d = build(s, lay, slots, nil)
 	routes = parseMap(d.maps[mapRoute])
 	if got := count("gone"); !maps.Equal(got, map[string]int{"noroute": 256}) {
 		t.Errorf("a function available nowhere: %v", got)

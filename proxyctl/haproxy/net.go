@@ -16,15 +16,15 @@ func splitURL(raw string) (host string, port uint16, err error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("URL %q: %v", raw, err)
 	}
-	if u.Scheme != "http" {
-		return "", 0, fmt.Errorf("URL %q: scheme %q is not supported by the HAProxy controller (only http)", raw, u.Scheme)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", 0, fmt.Errorf("URL %q: scheme %q is not supported by the HAProxy controller (only http and https)", raw, u.Scheme)
 	}
 	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
 		return "", 0, fmt.Errorf("URL %q: a proxy's base URL has no path, query or user", raw)
 	}
 	p := u.Port()
 	if p == "" {
-		p = "80"
+		p = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
 	n, err := strconv.ParseUint(p, 10, 16)
 	if err != nil || n == 0 {

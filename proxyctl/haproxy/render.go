@@ -18,6 +18,11 @@ type Files struct {
 	// Maps are the contents of the map files, by file name relative to
 	// the work directory (such as "maps/peers.map").
 	Maps map[string]string
+	// CAFiles are the contents of the CA files of the node-to-node TLS
+	// (with a Certificate), by file name relative to the work directory
+	// (such as "tls/members.pem"). The file of the node's own certificate
+	// and key, tls/node.pem, is not among them: the Controller writes it.
+	CAFiles map[string]string
 }
 
 // Render returns the configuration files that make HAProxy route as s says,
@@ -37,6 +42,9 @@ func Render(cfg Config, s proxyctl.State) (Files, error) {
 	if err := checkState(s); err != nil {
 		return Files{}, fmt.Errorf("haproxy: %w", err)
 	}
+	if err := checkSchemes(&o, s); err != nil {
+		return Files{}, fmt.Errorf("haproxy: %w", err)
+	}
 	users := slotUsers(s)
 	lay := layout{configured: true, self: s.Self, functions: neededFunctions(s), slots: o.slots}
 	for lay.slots < len(users) {
@@ -50,7 +58,7 @@ func Render(cfg Config, s proxyctl.State) (Files, error) {
 		}
 		slots[i] = slotState{node: n.ID, addr: ap}
 	}
-	return render(&o, lay, build(s, lay, slots)), nil
+	return render(&o, lay, build(s, lay, slots, o.ownCert())), nil
 }
 
 // Paths inside the work directory.
@@ -59,6 +67,19 @@ func (o *settings) sockPath(name string) string {
 	return filepath.Join(o.dir, "sock", name+".sock")
 }
 func (o *settings) emptyPath() string { return filepath.Join(o.dir, "empty.http") }
+func (o *settings) caPath(name string) string {
+	return filepath.Join(o.dir, "tls", name+".pem")
+}
+func (o *settings) nodeCertPath() string { return filepath.Join(o.dir, "tls", "node.pem") }
+
+// ownCert returns the DER of this node's data-plane certificate, nil
+// without one.
+func (o *settings) ownCert() []byte {
+	if o.cert == nil {
+		return nil
+	}
+	return o.cert.Certificate[0]
+}
 
 // writer writes configuration lines.
 type writer struct{ b strings.Builder }
@@ -100,6 +121,12 @@ func render(o *settings, lay layout, d desired) Files {
 		f.Maps[filepath.Join("maps", name+".map")] = d.maps[name]
 	}
 	f.Maps[filepath.Join("maps", mapFlags+".map")] = ""
+	if len(d.cas) > 0 {
+		f.CAFiles = map[string]string{}
+		for name, content := range d.cas {
+			f.CAFiles[filepath.Join("tls", name+".pem")] = content
+		}
+	}
 	return f
 }
 
@@ -155,6 +182,10 @@ func (c *confText) global() {
 	if c.lay.configured {
 		c.line("    set-var proc.self str(%s),url_dec", urlEncode(string(c.lay.self)))
 	}
+	if o.cert != nil || o.userCert != "" {
+		c.line("    ssl-default-bind-options ssl-min-ver TLSv1.3")
+		c.line("    ssl-default-server-options ssl-min-ver TLSv1.3")
+	}
 	c.line("")
 }
 
@@ -178,12 +209,16 @@ func (c *confText) defaults() {
 func (c *confText) public() {
 	o := c.o
 	c.line("frontend public")
-	c.line("    bind %s", o.listen)
+	c.binds()
 	c.line("    maxconn %d", max(1, o.maxConn*9/10))
 	if o.maxConnPerSrc > 0 {
 		c.line("    # At most %d connections from one address (neighbours exempt).", o.maxConnPerSrc)
 		c.line("    tcp-request connection track-sc2 src table st_src")
 		c.line("    tcp-request connection reject if { sc_conn_cur(2) gt %d } !{ src,map_ip(%s) -m found }", o.maxConnPerSrc, o.mapPath(mapSources))
+	}
+	if o.cert != nil {
+		c.line("    # The name of a neighbour's certificate, read once per connection.")
+		c.line("    tcp-request session set-var(sess.cn) ssl_c_s_dn(CN) if { so_id %d }", nodeBindID)
 	}
 	c.line("    # Before a reload, clients are asked to close their connections, so")
 	c.line("    # that none is idle (and closed under a client about to reuse it)")
@@ -201,6 +236,12 @@ func (c *confText) public() {
 	c.line("    acl valid var(txn.fn) -m found")
 	c.line("    http-request set-var(txn.nb) bool(1) if valid { req.fhdr(%s) -m len gt 0 } || valid { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
 	c.line("    acl from_node var(txn.nb) -m bool")
+	if o.nodeListen != "" {
+		c.line("    # Forwarded requests on the node port only, and only they there.")
+		c.line("    acl node_port so_id %d", nodeBindID)
+		c.refuse(403, "unknown-node", "forwarded requests are taken on the node port only", "if from_node !node_port")
+		c.refuse(403, "unknown-node", "the node port takes forwarded requests only", "if valid !from_node node_port")
+	}
 	if !c.lay.configured {
 		c.line("    # Not configured yet: no neighbour is known, and every function")
 		c.line("    # request is served locally.")
@@ -219,6 +260,36 @@ func (c *confText) public() {
 	c.line("    use_backend %%[var(txn.t),field(1,/)] if { var(txn.t) -m found }")
 	c.line("    default_backend noroute")
 	c.line("")
+}
+
+// Bind IDs of the public frontend's listeners.
+const (
+	userBindID = 1
+	nodeBindID = 2
+)
+
+// binds writes the public frontend's listeners: the user port, and the
+// node port when there is one (mutual TLS with a Certificate: the node's
+// certificate, the current neighbours' as the only trusted ones).
+func (c *confText) binds() {
+	o := c.o
+	if o.nodeListen == "" && o.userCert == "" {
+		c.line("    bind %s", o.listen)
+		return
+	}
+	user := ""
+	if o.userCert != "" {
+		user = " ssl crt " + o.userCert
+	}
+	c.line("    bind %s id %d%s", o.listen, userBindID, user)
+	if o.nodeListen == "" {
+		return
+	}
+	node := ""
+	if o.cert != nil {
+		node = fmt.Sprintf(" ssl crt %s ca-file %s verify required alpn http/1.1", o.nodeCertPath(), o.caPath(caMembers))
+	}
+	c.line("    bind %s id %d%s", o.nodeListen, nodeBindID, node)
 }
 
 // publicUser writes the rules for user requests: the function's request
@@ -256,8 +327,13 @@ func (c *confText) publicFromNode() {
 	c.line("    acl one_id req.fhdr_cnt(%s) eq 1", proxyctl.HeaderNodeID)
 	c.line("    acl one_token req.fhdr_cnt(%s) eq 1", proxyctl.HeaderNodeToken)
 	c.line("    acl token_ok req.fhdr(%s),sha2(256),hex,strcmp(txn.want) eq 0", proxyctl.HeaderNodeToken)
-	c.refuse(403, "unknown-node", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is not a neighbour of node "+c.self+" or its credential is wrong",
-		"if !one_id || !one_token || !token_ok")
+	cond := "if !one_id || !one_token || !token_ok"
+	if o.cert != nil {
+		c.line("    # ... over a connection authenticated by its own certificate.")
+		c.line("    acl cert_ok req.fhdr(%s),strcmp(sess.cn) eq 0", proxyctl.HeaderNodeID)
+		cond += " || !cert_ok"
+	}
+	c.refuse(403, "unknown-node", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is not a neighbour of node "+c.self+" or its credential is wrong", cond)
 	c.line("    # A forwarded request is served here or refused, never forwarded again.")
 	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self, "if !{ var(txn.fn),map("+o.mapPath(mapLocal)+") -m found }")
 	c.line("    http-request set-var(txn.alim) var(txn.akey),map_str_int(%s)", o.mapPath(mapAdmit))
@@ -430,6 +506,11 @@ func (c *confText) slot(i int) {
 	addr, state := "0.0.0.0:1", " disabled"
 	if sl.node != "" && sl.addr.IsValid() {
 		addr, state = haproxyAddr(sl.addr), ""
+	}
+	if o.cert != nil {
+		// Mutual TLS: this node's certificate, the slot's neighbour's as
+		// the only one accepted (its CA file changes with the slot).
+		state += fmt.Sprintf(" ssl crt %s ca-file %s verify required", o.nodeCertPath(), o.caPath(n))
 	}
 	headers := func() {
 		c.line("    http-request set-header %s %s", proxyctl.HeaderNodeID, c.self)

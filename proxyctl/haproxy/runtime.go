@@ -35,6 +35,7 @@ const (
 	opMap                   // replace the content of map <mapName>
 	opMaxConn               // set maxconn server <backend>/<server> <arg>
 	opHealth                // set server <backend>/<server> health <arg>
+	opCAFile                // replace the content of CA file <mapName>
 )
 
 // op is one run-time change.
@@ -96,13 +97,35 @@ func plan(prev *desired, next desired, lay layout) []op {
 			ops = append(ops, op{kind: opHealth, server: "out." + slotName(i) + "/nb", arg: "up"})
 		}
 	}
-	// 3. Maps.
-	for _, name := range mapNames() {
-		if prev == nil || prev.maps[name] != next.maps[name] {
-			ops = append(ops, op{kind: opMap, mapName: name, content: next.maps[name]})
+	// 3. CA files: the certificates the slots' servers present, and those
+	// the node port accepts.
+	for _, name := range caNames(next.cas) {
+		if prev == nil || prev.cas[name] != next.cas[name] {
+			ops = append(ops, op{kind: opCAFile, mapName: name, content: next.cas[name]})
 		}
 	}
-	// 4. Joining neighbours: into rotation.
+	// 4. Maps. The fallbacks of the previous routes stay until the new
+	// routes are in force: a request the previous route map sent to a
+	// slot that fails (or was just taken out) still finds its fallback.
+	narrow := false
+	for _, name := range mapNames() {
+		if prev == nil || prev.maps[name] == next.maps[name] {
+			if prev == nil {
+				ops = append(ops, op{kind: opMap, mapName: name, content: next.maps[name]})
+			}
+			continue
+		}
+		content := next.maps[name]
+		if name == mapFallback {
+			content = unionMap(prev.maps[name], next.maps[name])
+			narrow = content != next.maps[name]
+		}
+		ops = append(ops, op{kind: opMap, mapName: name, content: content})
+	}
+	if narrow {
+		ops = append(ops, op{kind: opMap, mapName: mapFallback, content: next.maps[mapFallback]})
+	}
+	// 5. Joining neighbours: into rotation.
 	for i, sl := range next.slots {
 		if sl.node != "" && changed(i) && newNode(i) {
 			for _, be := range []string{"out.", "once."} {
@@ -110,7 +133,7 @@ func plan(prev *desired, next desired, lay layout) []op {
 			}
 		}
 	}
-	// 5. Concurrency limits.
+	// 6. Concurrency limits.
 	fns := make([]string, 0, len(next.maxconn))
 	for f, m := range next.maxconn {
 		if prev == nil || prev.maxconn[f] != m {
@@ -122,6 +145,25 @@ func plan(prev *desired, next desired, lay layout) []op {
 		ops = append(ops, op{kind: opMaxConn, server: "gw." + f + "/gw", arg: strconv.Itoa(next.maxconn[f])})
 	}
 	return ops
+}
+
+// unionMap returns the map content holding the entries of next and those
+// of prev whose keys next lacks, sorted as mapSet.content sorts them.
+func unionMap(prev, next string) string {
+	m := mapSet{}
+	keys := map[string]bool{}
+	for line := range strings.SplitSeq(next, "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok {
+			m.add("u", k, v)
+			keys[k] = true
+		}
+	}
+	for line := range strings.SplitSeq(prev, "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && !keys[k] {
+			m.add("u", k, v)
+		}
+	}
+	return m.content("u")
 }
 
 // maxBatch bounds the length of a command line sent at once (HAProxy reads
@@ -146,11 +188,16 @@ func execute(ctx context.Context, rt runtimeAPI, o *settings, ops []op) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if x.kind == opMap {
+		if x.kind == opMap || x.kind == opCAFile {
 			if err := flush(); err != nil {
 				return err
 			}
-			if err := replaceMap(rt, o.mapPath(x.mapName), x.content); err != nil {
+			replace := replaceMap
+			path := o.mapPath(x.mapName)
+			if x.kind == opCAFile {
+				replace, path = replaceCAFile, o.caPath(x.mapName)
+			}
+			if err := replace(rt, path, x.content); err != nil {
 				return err
 			}
 			continue
@@ -248,6 +295,38 @@ func replaceMap(rt runtimeAPI, path, content string) error {
 	}
 	if msg := answerError(out); msg != "" {
 		return &runtimeError{command: cmd, message: msg}
+	}
+	return nil
+}
+
+// maxCAPayload bounds a CA file replaced through the runtime API: HAProxy
+// 2.6 takes it in one payload ("add ssl ca-file" came in 2.8), read into
+// one buffer (tune.bufsize, 16 KiB) with its command. A data-plane
+// certificate takes about 600 bytes of PEM: some 25 neighbours.
+const maxCAPayload = 15 << 10
+
+// replaceCAFile replaces the certificates of a CA file in use: a
+// transaction is opened with the new content and committed; HAProxy then
+// verifies new handshakes (of the listeners and servers using the file)
+// with it, without a reload.
+func replaceCAFile(rt runtimeAPI, path, content string) error {
+	if len(content) > maxCAPayload {
+		return fmt.Errorf("haproxy: CA file %s: %d bytes of certificates, more than HAProxy 2.6's runtime API takes at once (%d): too many neighbours for the node port's TLS", path, len(content), maxCAPayload)
+	}
+	for _, cmd := range []string{"set ssl ca-file " + path + " <<\n" + content, "commit ssl ca-file " + path} {
+		out, err := rt.ExecuteRaw(cmd)
+		if err != nil {
+			return fmt.Errorf("haproxy: runtime API: %w", err)
+		}
+		name, _, _ := strings.Cut(cmd, " <<")
+		if msg := answerError(out); msg != "" {
+			rt.ExecuteRaw("abort ssl ca-file " + path)
+			return &runtimeError{command: name, message: msg}
+		}
+		if !strings.Contains(out, "transaction created") && !strings.Contains(out, "Success") {
+			rt.ExecuteRaw("abort ssl ca-file " + path)
+			return &runtimeError{command: name, message: strings.TrimSpace(out)}
+		}
 	}
 	return nil
 }

@@ -190,3 +190,23 @@ func FuzzAnswers(f *testing.F) {
 		}
 	})
 }
+
+func TestPlanKeepsFallbacksUntilRoutes(t *testing.T) {
+	lay := layout{configured: true, self: "a", functions: []string{"f"}, slots: 2}
+	prev := desired{slots: make([]slotState, 2), maps: map[string]string{mapFallback: "f/n1 once.n2\nf/n2 once.n1\n", mapRoute: "0/f out.n1\n1/f out.n2\n"}}
+	next := desired{slots: make([]slotState, 2), maps: map[string]string{mapFallback: "f/n1 once.n1\n", mapRoute: "0/f out.n1\n1/f out.n1\n"}}
+	var got []string
+	for _, o := range plan(&prev, next, lay) {
+		if o.kind == opMap {
+			got = append(got, o.mapName+": "+o.content)
+		}
+	}
+	want := []string{
+		"fallback: f/n1 once.n1\nf/n2 once.n1\n", // new entries, old ones kept
+		"route: 0/f out.n1\n1/f out.n1\n",
+		"fallback: f/n1 once.n1\n", // narrowed once the routes are in force
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("map ops\n%q\nwant\n%q", got, want)
+	}
+}

@@ -27,27 +27,30 @@ const defaultStrategy = "flow"
 // where they still make sense.
 func agentEnv() map[string]string {
 	return map[string]string{
-		"strategy":               "AGENT_STRATEGY",
-		"advisor":                "AGENT_ADVISOR_URL",
-		"strategy-params":        "AGENT_STRATEGY_PARAMS",
-		"period":                 "AGENT_RECALC_PERIOD",
-		"node-ip":                "AGENT_NODE_IP",
-		"proxy-listen":           "AGENT_PROXY_LISTEN",
-		"proxy-url":              "AGENT_PROXY_URL",
-		"http":                   "AGENT_HTTP_LISTEN",
-		"expiry":                 "AGENT_NEIGHBOUR_EXPIRY",
-		"forecast":               "AGENT_FORECAST",
-		"nearest":                "AGENT_DATA_NEAREST",
-		"max-rtt":                "AGENT_DATA_MAX_RTT",
-		"seed":                   "AGENT_SEED",
-		"log-level":              "AGENT_LOG_LEVEL",
-		"proxy":                  "AGENT_PROXY",
-		"max-conns":              "AGENT_MAX_CONNS",
-		"max-conns-per-ip":       "AGENT_MAX_CONNS_PER_IP",
-		"haproxy-bin":            "AGENT_HAPROXY_BIN",
-		"haproxy-dir":            "AGENT_HAPROXY_DIR",
-		"haproxy-master-socket":  "AGENT_HAPROXY_MASTER_SOCKET",
-		"haproxy-runtime-socket": "AGENT_HAPROXY_RUNTIME_SOCKET",
+		"strategy":                  "AGENT_STRATEGY",
+		"advisor":                   "AGENT_ADVISOR_URL",
+		"strategy-params":           "AGENT_STRATEGY_PARAMS",
+		"period":                    "AGENT_RECALC_PERIOD",
+		"node-ip":                   "AGENT_NODE_IP",
+		"proxy-listen":              "AGENT_PROXY_LISTEN",
+		"proxy-url":                 "AGENT_PROXY_URL",
+		"node-listen":               "AGENT_NODE_LISTEN",
+		"proxy-cert":                "AGENT_PROXY_CERT_FILE",
+		"insecure-plain-data-plane": "AGENT_INSECURE_PLAIN_DATA_PLANE",
+		"http":                      "AGENT_HTTP_LISTEN",
+		"expiry":                    "AGENT_NEIGHBOUR_EXPIRY",
+		"forecast":                  "AGENT_FORECAST",
+		"nearest":                   "AGENT_DATA_NEAREST",
+		"max-rtt":                   "AGENT_DATA_MAX_RTT",
+		"seed":                      "AGENT_SEED",
+		"log-level":                 "AGENT_LOG_LEVEL",
+		"proxy":                     "AGENT_PROXY",
+		"max-conns":                 "AGENT_MAX_CONNS",
+		"max-conns-per-ip":          "AGENT_MAX_CONNS_PER_IP",
+		"haproxy-bin":               "AGENT_HAPROXY_BIN",
+		"haproxy-dir":               "AGENT_HAPROXY_DIR",
+		"haproxy-master-socket":     "AGENT_HAPROXY_MASTER_SOCKET",
+		"haproxy-runtime-socket":    "AGENT_HAPROXY_RUNTIME_SOCKET",
 	}
 }
 
@@ -58,8 +61,11 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	advisorURL := fs.String("advisor", "", "URL of an external decision model consulted before each decision (for --strategy external)")
 	period := fs.Duration("period", 5*time.Second, "control period")
 	nodeIP := fs.String("node-ip", "", "IP address neighbours reach this node's proxy at (sets the announced proxy URL)")
-	proxyListen := fs.String("proxy-listen", ":30080", "address of the public proxy")
-	proxyURL := fs.String("proxy-url", "", "proxy URL announced to peers (default: from --node-ip or --proxy-listen)")
+	proxyListen := fs.String("proxy-listen", ":30080", "address of the public proxy (the user port)")
+	nodeListen := fs.String("node-listen", ":30443", "address of the node port, where neighbours send forwarded requests (mutual TLS with the nodes' keys)")
+	proxyURL := fs.String("proxy-url", "", "URL of the node port announced to peers (default: from --node-ip or --node-listen)")
+	proxyCert := fs.String("proxy-cert", "", "PEM file with a certificate chain and its key: the user port then serves TLS")
+	plain := fs.Bool("insecure-plain-data-plane", false, "forwarded requests and their credentials travel as plain HTTP on the node port (lab only: readable and copyable on the path)")
 	httpListen := fs.String("http", "127.0.0.1:8081", "address of the admin HTTP server (/healthz, /status, /metrics)")
 	expiry := fs.Duration("expiry", 0, "how long a neighbour's announcement stays valid (default 3 periods)")
 	fc := fs.String("forecast", "auto", "load forecaster: none, or a method of dfaas forecast ("+strings.Join(forecast.Methods(), ", ")+")")
@@ -105,27 +111,25 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		return usageError{"--strategy: " + err.Error()}
 	}
 	hc.MaxConn, hc.MaxConnPerSource = *maxConns, *maxPerIP
-	if *proxyURL == "" && *nodeIP != "" {
-		if net.ParseIP(*nodeIP) == nil {
-			return usageError{fmt.Sprintf("--node-ip %q is not an IP address", *nodeIP)}
-		}
-		_, port, err := net.SplitHostPort(*proxyListen)
-		if err != nil {
-			return usageError{fmt.Sprintf("--proxy-listen %q: %v", *proxyListen, err)}
-		}
-		*proxyURL = "http://" + net.JoinHostPort(*nodeIP, port)
+	if *proxyURL, err = announcedURL(*proxyURL, *nodeIP, *nodeListen, *plain); err != nil {
+		return err
 	}
 
-	tr, boot, err := peers.Open(log)
+	tr, boot, key, err := peers.Open(log)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
+	if *plain {
+		key = nil
+		log.Warn("--insecure-plain-data-plane: forwarded requests and their credentials travel as plain HTTP between the nodes; anyone on the path can read and replay them")
+	}
 
 	cfg := stack.Config{
 		Transport: tr, Strategy: st, StrategyName: *stratName, Functions: fns,
 		Proxy:       stack.Proxy{Kind: *proxyKind, HAProxy: hc},
-		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry,
+		ProxyListen: *proxyListen, ProxyURL: *proxyURL, NodeListen: *nodeListen, Key: key, UserCertFile: *proxyCert,
+		Period: *period, Expiry: *expiry,
 		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log, Bootstrap: boot,
 	}
 	cfg.ProxyLimits.MaxConns, cfg.ProxyLimits.MaxConnsPerIP = *maxConns, *maxPerIP
@@ -136,6 +140,26 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	}
 	backends.CAdvisor.NodeIP = *nodeIP
 	return serveAgent(ctx, cfg, backends, tr, *httpListen)
+}
+
+// announcedURL returns the URL of the node port announced to peers: url if
+// set, else from nodeIP and the port of nodeListen (https unless plain).
+func announcedURL(url, nodeIP, nodeListen string, plain bool) (string, error) {
+	if url != "" || nodeIP == "" {
+		return url, nil
+	}
+	if net.ParseIP(nodeIP) == nil {
+		return "", usageError{fmt.Sprintf("--node-ip %q is not an IP address", nodeIP)}
+	}
+	_, port, err := net.SplitHostPort(nodeListen)
+	if err != nil {
+		return "", usageError{fmt.Sprintf("--node-listen %q: %v", nodeListen, err)}
+	}
+	scheme := "https://"
+	if plain {
+		scheme = "http://"
+	}
+	return scheme + net.JoinHostPort(nodeIP, port), nil
 }
 
 // serveAgent configures the backends of cfg, builds the node's stack and
@@ -159,7 +183,7 @@ func serveAgent(ctx context.Context, cfg stack.Config, backends backendFlags, tr
 	if err != nil {
 		return fmt.Errorf("--http %q: %w", httpListen, err)
 	}
-	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", cfg.StrategyName, "proxy", s.ProxyURL(), "admin", adminLn.Addr().String(), "period", cfg.Period)
+	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", cfg.StrategyName, "proxy", s.ProxyURL(), "node", s.NodeURL(), "admin", adminLn.Addr().String(), "period", cfg.Period)
 	g, ctx := errgroup.WithContext(ctx)
 	s.Run(ctx, g)
 	if err := stack.ServeHTTP(ctx, g, "admin", adminLn, s.AdminHandler(), s.Registry(), log); err != nil {

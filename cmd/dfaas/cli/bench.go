@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	fs.StringVar(&out, "out", "", "`DIR` for the report, plots and data (default: bench-<scenario name>)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON result object per strategy (over its runs) per line instead of a table")
 	fs.DurationVar(&in.Period, "period", 0, "control period of the agents (default: the scenario's)")
+	fs.BoolVar(&o.Plain, "insecure-plain-data-plane", false, "forwarded requests travel as plain HTTP between the nodes instead of mutual TLS (lab only)")
 	fs.StringVar(&o.Forecast, "forecast", "auto", "load forecaster of the agents and the simulator: none, or a method of dfaas forecast ("+strings.Join(forecast.Methods(), ", ")+")")
 	fs.StringVar(&o.Netns, "netns", "auto", "network namespaces per node: auto (when root), on, off (loopback)")
 	fs.StringVar(&o.Prefix, "netns-prefix", "", "`PREFIX` of the namespace names (default: dfb<pid>x<random>)")
@@ -63,6 +64,9 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	}
 	if o.Log, err = newLogger(io.err, o.LogLevel); err != nil {
 		return err
+	}
+	if o.Plain {
+		o.Log.Warn("--insecure-plain-data-plane: forwarded requests and their credentials travel as plain HTTP between the nodes")
 	}
 	p, err := bench.Prepare(in)
 	if err != nil {

@@ -19,7 +19,8 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 	conns := fs.Int("conns", 32, "connections of the closed-loop load (keep-alive HTTP/1.1 POSTs)")
 	bin := fs.String("haproxy", haproxy.DefaultBinary, "the haproxy executable")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios: local, forwarded, rejected (default all)")
-	proxies := fs.String("proxies", "", "comma-separated proxies: haproxy (the baseline), agent-haproxy, embedded (default all)")
+	proxies := fs.String("proxies", "", "comma-separated proxies: haproxy (the baseline), agent-haproxy, embedded, haproxy-tls, agent-haproxy-tls, embedded-tls (default the first three)")
+	withTLS := fs.Bool("tls", false, "also measure each proxy with the node-to-node path over mutual TLS (haproxy-tls, agent-haproxy-tls, embedded-tls), each against its plain variant")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if len(args) >= 2 && args[0] == "--child" { // a child process of the measurement
@@ -35,7 +36,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return usageError{"--scenarios: " + err.Error()}
 	}
-	px, err := dataplane.ParseList(*proxies, dataplane.Plain, dataplane.Agent, dataplane.Embedded)
+	px, err := dataplane.ParseList(*proxies, dataplane.Plain, dataplane.Agent, dataplane.Embedded, dataplane.PlainTLS, dataplane.AgentTLS, dataplane.EmbeddedTLS)
 	if err != nil {
 		return usageError{"--proxies: " + err.Error()}
 	}
@@ -48,7 +49,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 		return fmt.Errorf("dataplane: %w", err)
 	}
 	rep, err := dataplane.Run(ctx, dataplane.Config{
-		Duration: *duration, Rounds: *rounds, Conns: *conns, HAProxy: *bin, Scenarios: sc, Proxies: px, Logger: log,
+		Duration: *duration, Rounds: *rounds, Conns: *conns, HAProxy: *bin, Scenarios: sc, Proxies: px, TLS: *withTLS, Logger: log,
 		Child: func(role string, a ...string) *exec.Cmd {
 			return exec.CommandContext(ctx, exe, append([]string{"dataplane", "--child", role}, a...)...)
 		},

@@ -19,6 +19,7 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	seed := fs.Uint64("seed", 1, "seed of arrivals and service times")
 	logLevel := fs.String("log-level", "warn", "log level of the nodes: debug, info, warn, error")
 	faasAPI := fs.String("faas", "openfaas", "API of the nodes' embedded FaaS: openfaas (the gateway API) or openwhisk (OpenWhisk's: actions listed and invoked as on an OpenWhisk node)")
+	plain := fs.Bool("insecure-plain-data-plane", false, "forwarded requests travel as plain HTTP between the nodes instead of mutual TLS (lab only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,9 +36,12 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	if _, err := io.strategies.New(*stratName, nil); err != nil {
 		return usageError{"--strategy: " + err.Error()}
 	}
+	if *plain {
+		log.Warn("--insecure-plain-data-plane: forwarded requests and their credentials travel as plain HTTP between the nodes")
+	}
 	res, err := demo.Run(ctx, demo.Options{
 		Strategy: *stratName, Registry: io.strategies, Duration: *duration, Period: *period, Seed: *seed,
-		FaaS: *faasAPI, Log: log, Progress: io.err,
+		FaaS: *faasAPI, Log: log, Progress: io.err, PlainDataPlane: *plain,
 	})
 	if err != nil {
 		return err

@@ -206,7 +206,7 @@ func TestFederationOfProcesses(t *testing.T) {
 		if i == 0 {
 			capacity = 20
 		}
-		args := []string{"agent", "--key", a.key, "--peer-listen", a.peer, "--proxy-listen", a.proxy, "--http", a.admin,
+		args := []string{"agent", "--key", a.key, "--peer-listen", a.peer, "--proxy-listen", a.proxy, "--node-listen", "127.0.0.1:0", "--http", a.admin,
 			"--period", "500ms", "--log-level", "warn", "--function", fmt.Sprintf("echo,capacity=%d,concurrency=4", capacity)}
 		if i > 0 {
 			args = append(args, "--bootstrap", fmt.Sprintf("quic://%s/%s", agents[0].peer, agents[0].id))

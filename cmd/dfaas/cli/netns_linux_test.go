@@ -155,7 +155,7 @@ func TestNetnsFederation(t *testing.T) {
 		if i == 0 {
 			capacity = 20
 		}
-		args := []string{"agent", "--key", a.key, "--peer-listen", a.ip + ":31600", "--proxy-listen", a.ip + ":30080",
+		args := []string{"agent", "--key", a.key, "--peer-listen", a.ip + ":31600", "--proxy-listen", a.ip + ":30080", "--node-listen", a.ip + ":30443",
 			"--http", a.ip + ":8081", "--period", "500ms", "--expiry", "1500ms", "--peer-ping", "250ms", "--peer-down-after", downAfter.String(),
 			"--log-level", "warn", "--function", fmt.Sprintf("echo,capacity=%d,concurrency=4", capacity)}
 		if i > 0 {

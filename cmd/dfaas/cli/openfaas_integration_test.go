@@ -187,10 +187,10 @@ func TestIntegrationSameDecisions(t *testing.T) {
 		promtest.Job{Name: "node", Targets: []string{strings.TrimSuffix(strings.TrimPrefix(ne.URL, "http://"), "/metrics")}},
 	)
 	common := []string{"--strategy", "recalc", "--period", period.String(), "--log-level", "error"}
-	bg(t, append([]string{"agent", "--peer-listen", "127.0.0.1:0", "--http", adminA, "--proxy-listen", proxyA,
+	bg(t, append([]string{"agent", "--peer-listen", "127.0.0.1:0", "--http", adminA, "--proxy-listen", proxyA, "--node-listen", "127.0.0.1:0",
 		"--faas", "openfaas", "--openfaas-url", "http://" + faasAddr,
 		"--metrics", "prometheus", "--prometheus-url", pr.URL, "--prometheus-scrape-interval", "1s"}, common...)...)
-	bg(t, append([]string{"agent", "--peer-listen", "127.0.0.1:0", "--http", adminB, "--proxy-listen", proxyB,
+	bg(t, append([]string{"agent", "--peer-listen", "127.0.0.1:0", "--http", adminB, "--proxy-listen", proxyB, "--node-listen", "127.0.0.1:0",
 		"--function", fmt.Sprintf("figlet,capacity=%g,concurrency=6", capacity)}, common...)...)
 	waitReady(t, "http://"+adminA+"/healthz")
 	waitReady(t, "http://"+adminB+"/healthz")
@@ -293,7 +293,7 @@ func TestIntegrationOutage(t *testing.T) {
 		promtest.Job{Name: "openfaas-gateway", Targets: []string{faasAddr}},
 		promtest.Job{Name: "node", Targets: []string{strings.TrimSuffix(strings.TrimPrefix(ne.URL, "http://"), "/metrics")}},
 	)
-	bg(t, "agent", "--peer-listen", "127.0.0.1:0", "--http", admin, "--proxy-listen", proxy, "--period", "1s", "--log-level", "error",
+	bg(t, "agent", "--peer-listen", "127.0.0.1:0", "--http", admin, "--proxy-listen", proxy, "--node-listen", "127.0.0.1:0", "--period", "1s", "--log-level", "error",
 		"--faas", "openfaas", "--openfaas-url", "http://"+faasAddr, "--openfaas-timeout", "500ms",
 		"--metrics", "prometheus", "--prometheus-url", pr.URL, "--prometheus-scrape-interval", "1s", "--prometheus-timeout", "500ms")
 	waitReady(t, "http://"+admin+"/healthz")
