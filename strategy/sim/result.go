@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -197,4 +198,30 @@ func WriteComparison(w io.Writer, rs []Result, wall []time.Duration) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// WriteResults writes what dfaas sim prints for the results rs of the
+// strategies on sc: a heading with the oracle's (and, when evaluated, the
+// clairvoyant controller's) success rate, the comparison table
+// (WriteComparison, with walls the wall time of each run), and with nodes
+// each result's per-node table.
+func WriteResults(w io.Writer, sc *Scenario, rs []Result, walls []time.Duration, nodes bool) error {
+	if len(rs) == 0 {
+		return errors.New("sim: no result to write")
+	}
+	fmt.Fprintf(w, "scenario %s: %d nodes, %v, oracle success rate %.2f%%", sc.Name, len(sc.Nodes), sc.Duration.D(), 100*rs[0].OracleSuccessRate)
+	if rs[0].Gap != nil {
+		fmt.Fprintf(w, ", clairvoyant %.2f%%", 100*rs[0].ClairvoyantSuccessRate)
+	}
+	fmt.Fprint(w, "\n\n")
+	if err := WriteComparison(w, rs, walls); err != nil || !nodes {
+		return err
+	}
+	for _, r := range rs {
+		fmt.Fprintln(w)
+		if err := r.WriteTable(w); err != nil {
+			return err
+		}
+	}
+	return nil
 }

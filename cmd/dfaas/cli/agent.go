@@ -3,17 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/internal/stack"
 	"github.com/dfaas-go/dfaas/internal/usage"
-	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy/remote"
 )
@@ -111,7 +106,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		return usageError{"--strategy: " + err.Error()}
 	}
 	hc.MaxConn, hc.MaxConnPerSource = *maxConns, *maxPerIP
-	if *proxyURL, err = announcedURL(*proxyURL, *nodeIP, *nodeListen, *plain); err != nil {
+	if *proxyURL, err = stack.AnnouncedURL(*proxyURL, *nodeIP, *nodeListen, *plain); err != nil {
 		return err
 	}
 
@@ -139,55 +134,5 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		}
 	}
 	backends.CAdvisor.NodeIP = *nodeIP
-	return serveAgent(ctx, cfg, backends, tr, *httpListen)
-}
-
-// announcedURL returns the URL of the node port announced to peers: url if
-// set, else from nodeIP and the port of nodeListen (https unless plain).
-func announcedURL(url, nodeIP, nodeListen string, plain bool) (string, error) {
-	if url != "" || nodeIP == "" {
-		return url, nil
-	}
-	if net.ParseIP(nodeIP) == nil {
-		return "", usageError{fmt.Sprintf("--node-ip %q is not an IP address", nodeIP)}
-	}
-	_, port, err := net.SplitHostPort(nodeListen)
-	if err != nil {
-		return "", usageError{fmt.Sprintf("--node-listen %q: %v", nodeListen, err)}
-	}
-	scheme := "https://"
-	if plain {
-		scheme = "http://"
-	}
-	return scheme + net.JoinHostPort(nodeIP, port), nil
-}
-
-// serveAgent configures the backends of cfg, builds the node's stack and
-// runs it with the admin server on httpListen until ctx is done.
-func serveAgent(ctx context.Context, cfg stack.Config, backends backendFlags, tr *quic.Transport, httpListen string) error {
-	log := cfg.Logger
-	releaseBackends, err := backends.Configure(&cfg, log)
-	if err != nil {
-		return err
-	}
-	defer releaseBackends()
-	s, err := stack.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.Registry().Register(tr.Collector()); err != nil {
-		return err
-	}
-	adminLn, err := net.Listen("tcp", httpListen)
-	if err != nil {
-		return fmt.Errorf("--http %q: %w", httpListen, err)
-	}
-	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", cfg.StrategyName, "proxy", s.ProxyURL(), "node", s.NodeURL(), "admin", adminLn.Addr().String(), "period", cfg.Period)
-	g, ctx := errgroup.WithContext(ctx)
-	s.Run(ctx, g)
-	if err := stack.ServeHTTP(ctx, g, "admin", adminLn, s.AdminHandler(), s.Registry(), log); err != nil {
-		return err
-	}
-	return g.Wait()
+	return stack.RunAgent(ctx, cfg, backends.Backends, tr, *httpListen)
 }

@@ -133,7 +133,7 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	for i, r := range rs {
 		walls[i] = r.Wall
 	}
-	return printSim(io.out, sc, rs, walls, *nodes)
+	return sim.WriteResults(io.out, sc, rs, walls, *nodes)
 }
 
 // simFlagError names the flag behind an evaluation's configuration error.
@@ -225,24 +225,4 @@ func azureScenario(sf simFlags) (*sim.Scenario, error) {
 		return nil, fmt.Errorf("--azure: %w", err)
 	}
 	return sc, nil
-}
-
-// printSim prints one row per strategy, and with nodes a table per
-// strategy with a row per node.
-func printSim(w io.Writer, sc *sim.Scenario, rs []sim.Result, walls []time.Duration, nodes bool) error {
-	fmt.Fprintf(w, "scenario %s: %d nodes, %v, oracle success rate %.2f%%", sc.Name, len(sc.Nodes), sc.Duration.D(), 100*rs[0].OracleSuccessRate)
-	if rs[0].Gap != nil {
-		fmt.Fprintf(w, ", clairvoyant %.2f%%", 100*rs[0].ClairvoyantSuccessRate)
-	}
-	fmt.Fprint(w, "\n\n")
-	if err := sim.WriteComparison(w, rs, walls); err != nil || !nodes {
-		return err
-	}
-	for _, r := range rs {
-		fmt.Fprintln(w)
-		if err := r.WriteTable(w); err != nil {
-			return err
-		}
-	}
-	return nil
 }

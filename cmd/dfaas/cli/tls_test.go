@@ -75,24 +75,3 @@ func announced(t *testing.T, admin string, done <-chan error) string {
 	t.Fatal("the agent announced no proxy URL within 20s")
 	return ""
 }
-
-func TestAnnouncedURL(t *testing.T) {
-	for _, tc := range []struct {
-		url, ip, listen string
-		plain           bool
-		want, err       string
-	}{
-		{"", "", ":30443", false, "", ""},
-		{"https://n.example:1", "10.0.0.1", ":30443", false, "https://n.example:1", ""},
-		{"", "10.0.0.1", ":30443", false, "https://10.0.0.1:30443", ""},
-		{"", "10.0.0.1", ":30443", true, "http://10.0.0.1:30443", ""},
-		{"", "fd00::1", "[::]:30443", false, "https://[fd00::1]:30443", ""},
-		{"", "nope", ":30443", false, "", "--node-ip"},
-		{"", "10.0.0.1", "30443", false, "", "--node-listen"},
-	} {
-		got, err := announcedURL(tc.url, tc.ip, tc.listen, tc.plain)
-		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
-			t.Errorf("announcedURL(%q, %q, %q, %v) = %q, %v; want %q, error with %q", tc.url, tc.ip, tc.listen, tc.plain, got, err, tc.want, tc.err)
-		}
-	}
-}
