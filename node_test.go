@@ -285,7 +285,7 @@ func TestHostilePeer(t *testing.T) {
 	a := newTestNode(t, net, "a", strategy.AllLocal{}, figlet("10"))
 	evil, _ := net.Join("evil")
 	ctx := context.Background()
-	valid := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Seq: 5, Proxy: "http://evil:1", Token: strings.Repeat("ab", 32)}
+	valid := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Incarnation: 1, Seq: 5, Proxy: "http://evil:1", Token: strings.Repeat("ab", 32)}
 	good, err := dfaas.EncodeMessage(valid)
 	if err != nil {
 		t.Fatal(err)
@@ -294,10 +294,10 @@ func TestHostilePeer(t *testing.T) {
 	stale, _ := dfaas.EncodeMessage(valid)
 	for _, m := range [][]byte{
 		[]byte("{"),
-		[]byte(`{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `","evil":1}`),
+		[]byte(`{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `","evil":1}`),
 		[]byte(`{"v":9,"type":"state"}`),
-		[]byte(`{"v":1,"type":"state","seq":1,"proxy":"javascript:alert(1)","token":"` + strings.Repeat("ab", 32) + `"}`),
-		[]byte(`{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `","ann":{"functions":[{"name":"f","capacity":-1}]}}`),
+		[]byte(`{"v":2,"type":"state","inc":1,"seq":1,"proxy":"javascript:alert(1)","token":"` + strings.Repeat("ab", 32) + `"}`),
+		[]byte(`{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `","ann":{"functions":[{"name":"f","capacity":-1}]}}`),
 		make([]byte, dfaas.DefaultMaxMessageSize+1),
 		good,
 		stale,

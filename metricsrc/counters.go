@@ -15,6 +15,9 @@ type Totals struct {
 	// Functions are sorted by Name.
 	Functions []FunctionTotals
 	Node      NodeTotals
+	// Answers reports whether the neighbours' answers are counted
+	// (NeighbourTotals.Succeeded and the following fields).
+	Answers bool
 }
 
 // FunctionTotals are cumulative request counts for one function; the fields
@@ -35,11 +38,18 @@ type FunctionTotals struct {
 	Neighbours []NeighbourTotals
 }
 
-// NeighbourTotals are cumulative counts exchanged with one neighbour.
+// NeighbourTotals are cumulative counts exchanged with one neighbour; the
+// fields mean what the same fields of NeighbourRates mean.
 type NeighbourTotals struct {
 	ID        string
 	Forwarded uint64
 	Received  uint64
+	Succeeded uint64
+	Failed    uint64
+	// LatencySeconds is the sum of the times to the succeeded answers;
+	// LatencyCount the number of answers it sums over.
+	LatencySeconds float64
+	LatencyCount   uint64
 }
 
 // NodeTotals are a node's cumulative CPU time and energy, and its current
@@ -202,7 +212,7 @@ func (c combined) Totals(ctx context.Context) (Totals, error) {
 		if err != nil {
 			return Totals{}, err
 		}
-		t.Functions = ft.Functions
+		t.Functions, t.Answers = ft.Functions, ft.Answers
 	}
 	if c.node != nil {
 		nt, err := c.node.Totals(ctx)

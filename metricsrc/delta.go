@@ -65,7 +65,7 @@ func (d *Delta) Sample(ctx context.Context, now time.Time, window time.Duration)
 	for len(d.readings) > 2 && (len(d.readings) > maxReadings || d.readings[1].at.Before(now.Add(-2*window))) {
 		d.readings = d.readings[1:]
 	}
-	s := Sample{Time: now}
+	s := Sample{Time: now, Answers: cur.Answers}
 	if base == nil {
 		s.Functions = make([]FunctionRates, 0, len(cur.Functions))
 		for _, f := range cur.Functions {
@@ -112,12 +112,7 @@ func rates(old, cur Totals, s Sample) Sample {
 			on[n.ID] = n
 		}
 		for _, n := range f.Neighbours {
-			p := on[n.ID]
-			r.Neighbours = append(r.Neighbours, NeighbourRates{
-				ID:        n.ID,
-				Forwarded: diff(n.Forwarded, p.Forwarded) / secs,
-				Received:  diff(n.Received, p.Received) / secs,
-			})
+			r.Neighbours = append(r.Neighbours, neighbourRates(n, on[n.ID], secs))
 		}
 		s.Functions = append(s.Functions, r)
 	}
@@ -129,6 +124,26 @@ func rates(old, cur Totals, s Sample) Sample {
 		s.Node.Power = e / secs
 	}
 	return s
+}
+
+// neighbourRates returns the rates between readings old and cur of the
+// counts exchanged with a neighbour, over secs seconds.
+func neighbourRates(cur, old NeighbourTotals, secs float64) NeighbourRates {
+	r := NeighbourRates{
+		ID:        cur.ID,
+		Forwarded: diff(cur.Forwarded, old.Forwarded) / secs,
+		Received:  diff(cur.Received, old.Received) / secs,
+		Succeeded: diff(cur.Succeeded, old.Succeeded) / secs,
+		Failed:    diff(cur.Failed, old.Failed) / secs,
+	}
+	if n := diff(cur.LatencyCount, old.LatencyCount); n > 0 {
+		sum := cur.LatencySeconds - old.LatencySeconds
+		if cur.LatencyCount < old.LatencyCount || sum < 0 {
+			sum = cur.LatencySeconds
+		}
+		r.Latency = time.Duration(sum / n * float64(time.Second))
+	}
+	return r
 }
 
 // diff returns cur-old as a float, treating a decrease as a counter reset.

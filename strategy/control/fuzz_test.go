@@ -29,7 +29,8 @@ func FuzzCore(f *testing.F) {
 			return
 		}
 		now := time.Unix(100, 0)
-		accepted := c.Receive(strategy.NodeID(from), control.Message{Seq: seq, Accepts: true, Announcement: a}, now) == nil
+		_, rerr := c.Receive(strategy.NodeID(from), control.Message{Seq: seq, Accepts: true, Announcement: a}, now)
+		accepted := rerr == nil
 		o := control.Observation{
 			Now:      now.Add(time.Duration(rtt)),
 			Deployed: []strategy.Function{{Name: name, Capacity: capacity, Concurrency: int(seq % 7), Replicas: -1}},

@@ -155,7 +155,7 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 		last:     make([]counters, nf),
 		routes:   make([]route, nf),
 	}
-	core, err := control.New(e.coreConfig(sn.id, seed))
+	core, err := control.New(e.coreConfig(sn.id, seed, 1))
 	if err != nil {
 		return nil, err
 	}
@@ -175,10 +175,13 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 	return sn, nil
 }
 
-// coreConfig configures the control core of node id as the agent's
-// defaults do (expiry 3 periods, no data-network limits).
-func (e *engine) coreConfig(id strategy.NodeID, seed uint64) control.Config {
-	return control.Config{Self: id, Period: time.Duration(e.period), Expiry: time.Duration(e.expiry), Seed: seed, Forecaster: e.cfg.Forecaster}
+// coreConfig configures the control core of node id, in its incarnation,
+// as the agent's defaults do (expiry 3 periods, no data-network limits).
+func (e *engine) coreConfig(id strategy.NodeID, seed, incarnation uint64) control.Config {
+	return control.Config{
+		Self: id, Period: time.Duration(e.period), Expiry: time.Duration(e.expiry), Seed: seed,
+		Forecaster: e.cfg.Forecaster, Incarnation: incarnation,
+	}
 }
 
 func (n *simNode) addLink(peer int32, rtt time.Duration) {
@@ -313,11 +316,22 @@ func (n *simNode) purge(now int64) {
 // --- Control plane (the agent) ---
 
 // receive hands a message from neighbour from to the agent's core (which
-// keeps only the grants addressed to this node, as in the agent).
+// keeps only the grants addressed to this node, as in the agent). With
+// the handshake modelled, a node greets a peer it first hears from, or
+// that restarted, at once, as the agent does (dfaas.Node's out-of-cycle
+// greeting): it accepts it and tells it so, unless its data plane refuses
+// decisions (the agent's proxy apply would fail).
 func (n *simNode) receive(now int64, from int32, m control.Message) {
 	// The engine delivers only well-formed messages, in order: the core
-	// drops nothing here.
-	_ = n.core.Receive(n.e.nodes[from].id, m, wallClock(now))
+	// drops nothing here but the stale messages of a restarted node.
+	id := n.e.nodes[from].id
+	heard, err := n.core.Receive(id, m, wallClock(now))
+	if err != nil || !heard.Greets() || !n.e.cfg.Handshake || n.applyErr != nil {
+		return
+	}
+	if out, ok := n.core.Greet(id); ok {
+		n.sendOut(now, out)
+	}
 }
 
 // tick is one control cycle, as the agent's (dfaas.Node.Step): observe,
@@ -344,14 +358,21 @@ func (n *simNode) tick(now int64) {
 		n.core.Commit(d, accepted)
 	}
 	for _, out := range n.core.Outbox(n.members) {
-		li, ok := n.linkByID(out.To)
-		if !ok {
-			continue // the core announces only to linked peers here
-		}
-		l := n.links[li]
-		accepts := out.Accepted || !n.e.cfg.Handshake
-		n.e.send(now, n.idx, l.peer, l.half, control.Message{Seq: out.Seq, Accepts: accepts, Announcement: out.Announcement})
+		n.sendOut(now, out)
 	}
+}
+
+// sendOut sends a message of the core to its recipient over their link.
+func (n *simNode) sendOut(now int64, out control.Outgoing) {
+	li, ok := n.linkByID(out.To)
+	if !ok {
+		return // the core announces only to linked peers here
+	}
+	l := n.links[li]
+	accepts := out.Accepted || !n.e.cfg.Handshake
+	n.e.send(now, n.idx, l.peer, l.half, control.Message{
+		Incarnation: out.Incarnation, Seq: out.Seq, Accepts: accepts, Announcement: out.Announcement,
+	})
 }
 
 // heard returns the neighbours the core keeps: those the proxy accepts

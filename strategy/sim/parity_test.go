@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -188,6 +189,7 @@ type parity struct {
 	pending map[int32][]envelope // messages in flight, by recipient
 	latency map[int32]map[int32]uint64
 	seeds   map[string]uint64
+	incs    map[string]uint64 // each node's incarnation, on both sides
 
 	// Deliberate differences on the simulator's side
 	// (TestParityDetectsDifferences).
@@ -282,6 +284,7 @@ func newParity(t scriptT) *parity {
 	return &parity{
 		t: t, deployed: map[string][]Function{}, strat: "static", period: time.Second, cut: map[[2]string]bool{},
 		agents: map[string]*agent{}, pending: map[int32][]envelope{}, latency: map[int32]map[int32]uint64{}, seeds: map[string]uint64{},
+		incs: map[string]uint64{},
 	}
 }
 
@@ -382,6 +385,7 @@ func (p *parity) start() error {
 	p.net = peer.NewMemNetwork(peer.MemNetworkOptions{})
 	for i, id := range p.ids {
 		p.seeds[id] = uint64(i+1) * 0x9e3779b97f4a7c15
+		p.incs[id] = 1
 		tr, err := p.net.Join(peer.ID(id))
 		if err != nil {
 			return err
@@ -419,6 +423,7 @@ func (p *parity) startAgent(id string, fc forecast.Factory) error {
 	a.node, err = dfaas.New(dfaas.Config{
 		Strategy: a.rec, Proxy: a.proxy, FaaS: a.faas, Metrics: metricsrc.NewDelta(a.counters), Peers: a.tr,
 		ProxyURL: "http://" + id + ".example:30080", Period: p.period, Seed: p.seeds[id], Forecaster: fc,
+		Incarnation: p.incs[id],
 	})
 	return err
 }
@@ -427,7 +432,7 @@ func (p *parity) startAgent(id string, fc forecast.Factory) error {
 // with the same seed as the live agent's.
 func (p *parity) startSimAgent(id string) error {
 	n := p.simNode(id)
-	core, err := control.New(p.e.coreConfig(n.id, p.seeds[id]+p.simSeed))
+	core, err := control.New(p.e.coreConfig(n.id, p.seeds[id]+p.simSeed, p.incs[id]))
 	if err != nil {
 		return err
 	}
@@ -486,9 +491,10 @@ func (p *parity) requests(id, fn string, args map[string]string) error {
 	return nil
 }
 
-// restart restarts node id's agent and proxy on both sides: its state is
-// lost, and so are the messages waiting for it.
+// restart restarts node id's agent and proxy on both sides, in a new
+// incarnation: its state is lost, and so are the messages waiting for it.
 func (p *parity) restart(id string) error {
+	p.incs[id]++
 	a := p.agents[id]
 	a.node.Close()
 	for drained := false; !drained; {
@@ -585,13 +591,22 @@ func (p *parity) compare(id string, a *agent, n *simNode, agentSent []sent, simS
 	if inForce := n.core.Decision(); !a.inForce.Equal(inForce) {
 		t.Fatalf("t=%v node %s: decisions in force differ:\nagent: %s\nsim:   %s", p.time(), id, js(a.inForce), js(inForce))
 	}
+	// A step's greetings go before its cycle's messages, in the order the
+	// messages that called for them arrived: compare by recipient and
+	// sequence number.
+	slices.SortStableFunc(agentSent, func(a, b sent) int {
+		return cmp.Or(strings.Compare(a.to, b.to), cmp.Compare(a.msg.Seq, b.msg.Seq))
+	})
+	slices.SortStableFunc(simSent, func(a, b envelope) int {
+		return cmp.Or(strings.Compare(string(p.e.nodes[a.to].id), string(p.e.nodes[b.to].id)), cmp.Compare(a.msg.Seq, b.msg.Seq))
+	})
 	if len(agentSent) != len(simSent) {
 		t.Fatalf("t=%v node %s: sent %d messages as an agent, %d in the simulator: the paths differ", p.time(), id, len(agentSent), len(simSent))
 	}
 	for i, as := range agentSent {
 		ss := simSent[i]
 		to := string(p.e.nodes[ss.to].id)
-		if as.to != to || as.msg.Seq != ss.msg.Seq || (as.msg.Token != "") != ss.msg.Accepts || !as.msg.Announcement.Equal(ss.msg.Announcement) {
+		if as.to != to || as.msg.Incarnation != ss.msg.Incarnation || as.msg.Seq != ss.msg.Seq || (as.msg.Token != "") != ss.msg.Accepts || !as.msg.Announcement.Equal(ss.msg.Announcement) {
 			t.Fatalf("t=%v node %s: messages differ:\nagent: to %s seq %d token %v %s\nsim:   to %s seq %d accepts %v %s", p.time(), id,
 				as.to, as.msg.Seq, as.msg.Token != "", js(as.msg.Announcement), to, ss.msg.Seq, ss.msg.Accepts, js(ss.msg.Announcement))
 		}
@@ -618,6 +633,9 @@ func summary(id string, calls []call, err error, msgs []sent) []string {
 	var to []string
 	for _, m := range msgs {
 		s := fmt.Sprintf("%s#%d", m.to, m.msg.Seq)
+		if m.msg.Incarnation != 1 {
+			s = fmt.Sprintf("%s#%d.%d", m.to, m.msg.Incarnation, m.msg.Seq)
+		}
 		if m.msg.Token != "" {
 			s += "+token"
 		}
