@@ -15,21 +15,6 @@ import (
 	"github.com/dfaas-go/dfaas/strategy/control"
 )
 
-// announceStats counts the announcements that failed, by reason.
-type announceStats struct {
-	// Trimmed counts the cycles whose announcement did not fit the
-	// message limit and went out without some of the functions this node
-	// does not run (LeftOut of them the last time).
-	Trimmed uint64
-	LeftOut int
-	// Unbuildable counts the cycles whose announcement could not be
-	// built at all (too large even so).
-	Unbuildable uint64
-	// Unsent counts the cycles whose announcement reached no peer,
-	// though there were peers to send it to.
-	Unsent uint64
-}
-
 // Reasons of dfaas_agent_announce_failures_total.
 const (
 	announceTrimmed     = "trimmed"

@@ -46,9 +46,17 @@ func (n *Node) handle(ctx context.Context, msg peer.Message, now time.Time, inSt
 		if r.greet || r.reapply {
 			if !inStep {
 				n.stepMu.Lock()
-				defer n.stepMu.Unlock()
+				n.react(ctx, msg.From, r.greet)
+				n.stepMu.Unlock()
+			} else {
+				n.react(ctx, msg.From, r.greet)
 			}
-			n.react(ctx, msg.From, r.greet)
+		}
+		if r.joins && !inStep {
+			select {
+			case n.kick <- struct{}{}:
+			default: // a replan is pending already
+			}
 		}
 		return
 	}
@@ -72,6 +80,11 @@ type reaction struct {
 	// reapply: the sender handed this node another credential than the
 	// proxy in force presents to it.
 	reapply bool
+	// joins: the sender starts accepting this node (it hands it a
+	// credential for the first time in this incarnation) and is not in
+	// the data network of the last cycle: a replan may forward to it at
+	// once.
+	joins bool
 }
 
 func (n *Node) accept(msg peer.Message, now time.Time) (reaction, error) {
@@ -109,6 +122,14 @@ func (n *Node) accept(msg peer.Message, now time.Time) (reaction, error) {
 	}
 	if nb, ok := n.applied.Neighbour(strategy.NodeID(msg.From)); ok && nb.TokenOut != m.Token {
 		r.reapply = true
+	}
+	// It accepts this node from now on (it did not, or it is new):
+	// bounded by the out-of-cycle budget as reactions are.
+	prev := n.neighbours[msg.From]
+	if _, in := n.snapshot.Neighbour(strategy.NodeID(msg.From)); !in && m.Token != "" &&
+		(prev == nil || prev.msg.Token == "" || heard.Greets()) && n.outOfCycle[msg.From] < maxOutOfCycle {
+		r.joins = true
+		n.outOfCycle[msg.From]++
 	}
 	n.neighbours[msg.From] = &neighbourState{msg: m, received: now}
 	n.received++

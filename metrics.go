@@ -45,6 +45,7 @@ type nodeMetrics struct {
 	rotations     prometheus.Counter
 	restarts      prometheus.Counter
 	outOfCycle    *prometheus.CounterVec
+	replans       prometheus.Counter
 
 	mu           sync.Mutex
 	lastForecast map[string]float64 // per function, the forecast of the previous cycle
@@ -122,7 +123,7 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 	m.collectors = []prometheus.Collector{m.cycles, m.cycleErrors, m.cycleDuration, m.componentUp, m.received,
 		m.sent, m.sendErrors, m.dropped, m.neighbours, m.peerRTT, m.share,
 		m.peers, m.offered, m.capacity, m.functionCPU, m.functionMem, m.forecast, m.forecastErr, m.forecastAbs,
-		m.unknownNames, m.unknownRate, m.announceFail, m.anomalies, m.allowance, m.rotations, m.restarts, m.outOfCycle}
+		m.unknownNames, m.unknownRate, m.announceFail, m.anomalies, m.allowance, m.rotations, m.restarts, m.outOfCycle, m.replans}
 	if reg == nil {
 		return m, nil
 	}
@@ -247,6 +248,9 @@ func (m *nodeMetrics) hardeningMetrics() {
 	m.outOfCycle = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dfaas_agent_out_of_cycle_applies_total", Help: "Proxy applies between cycles: to greet a new or restarted peer (greet), to use a new credential (reapply), or deferred to the next cycle (deferred).",
 	}, []string{"kind"})
+	m.replans = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dfaas_agent_replans_total", Help: "Cycles run between two periods, on the last observation, because a neighbour joined the data network.",
+	})
 	for _, r := range []string{announceTrimmed, announceUnbuildable, announceUnsent} {
 		m.announceFail.WithLabelValues(r)
 	}

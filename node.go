@@ -69,9 +69,11 @@ type Node struct {
 	// creds holds the credential each neighbour must present when it
 	// forwards here (see credentials.go).
 	creds      map[peer.ID]*credential
-	outOfCycle map[peer.ID]int  // out-of-cycle applies this cycle, per peer
-	hailed     map[peer.ID]bool // members hailed since they came up
-	lastStep   time.Time        // the time of the last proxy state built by Step
+	outOfCycle map[peer.ID]int     // out-of-cycle applies this cycle, per peer
+	hailed     map[peer.ID]bool    // members hailed since they came up
+	lastStep   time.Time           // the time of the last proxy state built by a cycle
+	lastObs    control.Observation // of the last cycle whose snapshot was valid
+	kick       chan struct{}       // a neighbour joined the data network: replan
 	functions  []faas.Function
 	health     map[string]error
 	snapshot   strategy.Snapshot // the last one given to the strategy
@@ -83,7 +85,7 @@ type Node struct {
 	received   uint64
 	sent       uint64
 	errs       map[string]uint64
-	ann        announceStats
+	ann        AnnounceStatus
 	warn       *warnLimiter
 }
 
@@ -131,6 +133,7 @@ func New(cfg Config) (*Node, error) {
 		creds:      map[peer.ID]*credential{},
 		outOfCycle: map[peer.ID]int{},
 		hailed:     map[peer.ID]bool{},
+		kick:       make(chan struct{}, 1),
 		health:     map[string]error{},
 		dropped:    map[string]uint64{},
 		errs:       map[string]uint64{},
@@ -192,23 +195,37 @@ func (n *Node) Run(ctx context.Context) error {
 		n.hailLoop(ctx)
 		return nil
 	})
-	g.Go(func() error {
-		t := time.NewTicker(n.period)
-		defer t.Stop()
-		for {
-			if _, err := n.Step(ctx, time.Now()); errors.Is(err, ErrClosed) {
-				return err
-			} else if err != nil && ctx.Err() == nil {
-				n.log.Warn("control cycle failed; keeping the last decision", "err", err)
-			}
+	g.Go(func() error { return n.cycles(ctx) })
+	return g.Wait()
+}
+
+// cycles runs a cycle at once and then every period until ctx is done,
+// and a replan (see replan) when a neighbour joins the data network
+// between two cycles.
+func (n *Node) cycles(ctx context.Context) error {
+	t := time.NewTicker(n.period)
+	defer t.Stop()
+	for {
+		if _, err := n.Step(ctx, time.Now()); errors.Is(err, ErrClosed) {
+			return err
+		} else if err != nil && ctx.Err() == nil {
+			n.log.Warn("control cycle failed; keeping the last decision", "err", err)
+		}
+		for replanned := true; replanned; {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
+				replanned = false
+			case <-n.kick:
+				if _, err := n.replan(ctx, time.Now()); errors.Is(err, ErrClosed) {
+					return err
+				} else if err != nil && ctx.Err() == nil {
+					n.log.Warn("replan failed; keeping the last decision", "err", err)
+				}
 			}
 		}
-	})
-	return g.Wait()
+	}
 }
 
 // Close stops the node: Step and Run return ErrClosed afterwards, and its
@@ -261,9 +278,43 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	default:
 		n.setHealth(ComponentMetrics, nil)
 	}
+	return n.decide(ctx, n.observation(now, fns, sample), fns)
+}
 
-	snap, err := n.observe(now, fns, sample)
-	n.m.setFunctions(snap.Functions, sample.Window > 0)
+// replan runs a cycle at time now on the observation of the last cycle,
+// not measured again (forecasters are not fed): between two cycles, when a
+// neighbour joined the data network (it handed this node a credential), so
+// that forwarding to a peer that connects, or restarts, starts at once
+// rather than at the next cycle. Run calls it; each replan is bounded by
+// the out-of-cycle reactions that call for it (maxOutOfCycle per peer and
+// cycle).
+func (n *Node) replan(ctx context.Context, now time.Time) (strategy.Decision, error) {
+	n.stepMu.Lock()
+	defer n.stepMu.Unlock()
+	n.mu.Lock()
+	closed, o, fns := n.closed, n.lastObs, slices.Clone(n.functions)
+	n.mu.Unlock()
+	switch {
+	case closed:
+		return strategy.Decision{}, ErrClosed
+	case o.Now.IsZero():
+		return n.current(), nil // no cycle yet
+	}
+	n.m.replans.Inc()
+	o.Now, o.Measured, o.Peers = now, false, nil
+	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
+		for _, p := range dir.Peers() {
+			o.Peers = append(o.Peers, control.Peer{ID: strategy.NodeID(p.ID), RTT: p.RTT, Up: p.Up})
+		}
+	}
+	return n.decide(ctx, o, fns)
+}
+
+// decide runs the rest of a cycle on observation o: the core's snapshot,
+// the strategy, Bound, the proxy, the commit and the announcement.
+func (n *Node) decide(ctx context.Context, o control.Observation, fns []faas.Function) (strategy.Decision, error) {
+	snap, err := n.observe(o)
+	n.m.setFunctions(snap.Functions, o.Measured)
 	if err != nil {
 		// A bug or a source returning garbage: never hand it to a strategy.
 		n.fail(ComponentMetrics, err)
@@ -279,7 +330,7 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	}
 	n.setHealth(ComponentStrategy, nil)
 	n.bound(&d, snap)
-	return n.apply(ctx, now, snap, fns, d)
+	return n.apply(ctx, o.Now, snap, fns, d)
 }
 
 // bound caps what the decision sends each neighbour (control.Core.Bound).
@@ -416,10 +467,9 @@ func (n *Node) listFunctions(ctx context.Context) []faas.Function {
 	return slices.Clone(fns)
 }
 
-// observe hands what the node observed to the core, which builds the
-// snapshot (see control.Core.Observe), and drops the wire part and the
-// credentials of the neighbours the core expired or forgot.
-func (n *Node) observe(now time.Time, fns []faas.Function, sample metricsrc.Sample) (strategy.Snapshot, error) {
+// observation returns what the node observed at now, as the core takes
+// it.
+func (n *Node) observation(now time.Time, fns []faas.Function, sample metricsrc.Sample) control.Observation {
 	o := control.Observation{
 		Now:      now,
 		Deployed: n.deployed(fns),
@@ -440,6 +490,13 @@ func (n *Node) observe(now time.Time, fns []faas.Function, sample metricsrc.Samp
 		}
 		n.m.setPeers(infos)
 	}
+	return o
+}
+
+// observe hands an observation to the core, which builds the snapshot
+// (see control.Core.Observe), and drops the wire part and the credentials
+// of the neighbours the core expired or forgot.
+func (n *Node) observe(o control.Observation) (strategy.Snapshot, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s, err := n.core.Observe(o)
@@ -452,6 +509,7 @@ func (n *Node) observe(now time.Time, fns []faas.Function, sample metricsrc.Samp
 	n.unknown = n.core.Unknown()
 	if err == nil {
 		n.snapshot = s
+		n.lastObs = o
 	}
 	n.m.neighbours.Set(float64(len(s.Neighbours)))
 	n.m.setUnknown(n.unknown)
