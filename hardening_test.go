@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/control"
 )
 
 // newNode is newTestNode with the config changed by mutate (on transport
@@ -330,15 +332,15 @@ func TestLyingNeighbourIsCapped(t *testing.T) {
 	}
 	st, _ := a.proxy.Last()
 	r, _ := st.Decision.Route("figlet")
-	if share := r.ForwardShare("liar"); share == 0 || share > 0.25+1e-9 {
-		t.Fatalf("the liar gets a share of %v of a's traffic; want at most the floor 0.25 (route %+v)", share, r)
+	if share := r.ForwardShare("liar"); share == 0 || share > control.DefaultFloorShare+1e-9 {
+		t.Fatalf("the liar gets a share of %v of a's traffic; want at most the floor %v (route %+v)", share, control.DefaultFloorShare, r)
 	}
 	status := a.node.Status(t0)
 	if status.Trust.GrantsBounded == 0 || status.Trust.SharesCapped == 0 || status.Trust.ByNeighbour["liar"] == 0 {
 		t.Fatalf("anomalies not shown: %+v", status.Trust)
 	}
-	if len(status.Trust.Allowances) != 1 || status.Trust.Allowances[0].AllowanceRPS != 100 || !status.Trust.Allowances[0].Capped {
-		t.Fatalf("allowances %+v, want the liar's at 100 req/s, capped", status.Trust.Allowances)
+	if len(status.Trust.Allowances) != 1 || math.Abs(status.Trust.Allowances[0].AllowanceRPS-400*control.DefaultFloorShare) > 1e-9 || !status.Trust.Allowances[0].Capped {
+		t.Fatalf("allowances %+v, want the liar's at a third of 400 req/s, capped", status.Trust.Allowances)
 	}
 	if n := a.counter(t, "dfaas_agent_neighbour_anomalies_total", "kind", "share_capped"); n < 1 {
 		t.Fatalf("capped shares counted %v", n)
@@ -347,15 +349,15 @@ func TestLyingNeighbourIsCapped(t *testing.T) {
 		t.Fatalf("bounded grants counted %v", n)
 	}
 
-	// A neighbour that serves what it is sent may receive twice as much
-	// each period: the cap follows its answers.
-	sample.Functions[0].Neighbours[0] = metricsrc.NeighbourRates{ID: "liar", Forwarded: 100, Succeeded: 100, Latency: 20 * time.Millisecond}
+	// A neighbour that serves what it is sent may receive three times as
+	// much each period: the cap follows its answers.
+	sample.Functions[0].Neighbours[0] = metricsrc.NeighbourRates{ID: "liar", Forwarded: 80, Succeeded: 80, Latency: 20 * time.Millisecond}
 	a.metrics.Set(sample)
-	lie(10)
-	step(t, t0.Add(5*time.Second), a)
+	lie(11)
+	step(t, t0.Add(6*time.Second), a)
 	st, _ = a.proxy.Last()
 	r, _ = st.Decision.Route("figlet")
-	if share := r.ForwardShare("liar"); share <= 0.25 || share > 0.5+1e-9 {
-		t.Fatalf("after serving 100 req/s the neighbour gets %v; want above the floor, at most 200 req/s (0.5)", share)
+	if share := r.ForwardShare("liar"); share <= control.DefaultFloorShare || share > 0.6+1e-9 {
+		t.Fatalf("after serving 80 req/s the neighbour gets %v; want above the floor, at most 240 req/s (0.6)", share)
 	}
 }

@@ -558,35 +558,16 @@ func rates(sample metricsrc.Sample) []strategy.Function {
 	return out
 }
 
-// answers returns the neighbours' answers of a sample, summed over
-// functions, as the core takes them.
+// answers returns the neighbours' answers of a sample, per neighbour and
+// function, as the core takes them.
 func answers(sample metricsrc.Sample) []control.Answer {
-	by := map[string]*control.Answer{}
-	var latency map[string]float64 // succeeded-weighted sum of latencies
+	var out []control.Answer
 	for _, f := range sample.Functions {
 		for _, nr := range f.Neighbours {
-			a := by[nr.ID]
-			if a == nil {
-				a = &control.Answer{ID: strategy.NodeID(nr.ID)}
-				by[nr.ID] = a
-			}
-			a.Succeeded += nr.Succeeded
-			a.Failed += nr.Failed
-			if nr.Latency > 0 && nr.Succeeded > 0 {
-				if latency == nil {
-					latency = map[string]float64{}
-				}
-				latency[nr.ID] += nr.Succeeded * float64(nr.Latency)
+			if nr.Succeeded > 0 || nr.Failed > 0 {
+				out = append(out, control.Answer{ID: strategy.NodeID(nr.ID), Function: f.Name, Succeeded: nr.Succeeded, Failed: nr.Failed, Latency: nr.Latency})
 			}
 		}
 	}
-	out := make([]control.Answer, 0, len(by))
-	for id, a := range by {
-		if a.Succeeded > 0 {
-			a.Latency = time.Duration(latency[id] / a.Succeeded)
-		}
-		out = append(out, *a)
-	}
-	slices.SortFunc(out, func(a, b control.Answer) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }

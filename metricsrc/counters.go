@@ -108,7 +108,7 @@ func (c *Counters) Totals(ctx context.Context) (Totals, error) {
 		fcs = append(fcs, fc)
 	}
 	c.mu.RUnlock()
-	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs))}
+	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs)), Answers: true}
 	for _, fc := range fcs {
 		t.Functions = append(t.Functions, fc.totals())
 	}
@@ -133,7 +133,24 @@ type FunctionCounters struct {
 }
 
 type neighbourCounters struct {
-	forwarded, received atomic.Uint64
+	forwarded, received          atomic.Uint64
+	succeeded, failed            atomic.Uint64
+	latencyNanos, latencyAnswers atomic.Uint64
+}
+
+// AddAnswer counts the answer neighbour id returned to a user request
+// forwarded to it: ok if it succeeded (the function's own answer: neither
+// a 5xx nor a refusal of the neighbour's proxy, nor a time-out or a
+// connection error), with the time to it.
+func (fc *FunctionCounters) AddAnswer(id string, ok bool, latency time.Duration) {
+	n := fc.neighbour(id)
+	if !ok {
+		n.failed.Add(1)
+		return
+	}
+	n.succeeded.Add(1)
+	n.latencyNanos.Add(uint64(max(0, latency)))
+	n.latencyAnswers.Add(1)
 }
 
 // ObserveLatency records the processing time of one locally served request.
@@ -192,7 +209,11 @@ func (fc *FunctionCounters) totals() FunctionTotals {
 	}
 	fc.mu.RLock()
 	for id, n := range fc.neighbours {
-		t.Neighbours = append(t.Neighbours, NeighbourTotals{ID: id, Forwarded: n.forwarded.Load(), Received: n.received.Load()})
+		t.Neighbours = append(t.Neighbours, NeighbourTotals{
+			ID: id, Forwarded: n.forwarded.Load(), Received: n.received.Load(),
+			Succeeded: n.succeeded.Load(), Failed: n.failed.Load(),
+			LatencySeconds: time.Duration(n.latencyNanos.Load()).Seconds(), LatencyCount: n.latencyAnswers.Load(),
+		})
 	}
 	fc.mu.RUnlock()
 	slices.SortFunc(t.Neighbours, func(a, b NeighbourTotals) int { return strings.Compare(a.ID, b.ID) })

@@ -139,7 +139,7 @@ type Core struct {
 	perFunction map[string]*function // per-function state, for known names only
 	last        strategy.Snapshot    // the last valid snapshot
 	unknown     Unknown              // of the last Observe
-	answers     map[strategy.NodeID]Answer
+	credits     map[strategy.NodeID][]float64 // the last TrustMemory credits, newest last
 	measured    bool // answers were measured (Observation.AnswersMeasured)
 	applied     strategy.Decision
 	hasApplied  bool
@@ -181,7 +181,7 @@ func New(cfg Config) (*Core, error) {
 		cfg:         cfg,
 		neighbours:  map[strategy.NodeID]*Neighbour{},
 		perFunction: map[string]*function{},
-		answers:     map[strategy.NodeID]Answer{},
+		credits:     map[strategy.NodeID][]float64{},
 		accepted:    map[strategy.NodeID]bool{},
 		anomalies:   Anomalies{ByNeighbour: map[strategy.NodeID]uint64{}},
 	}, nil
@@ -227,7 +227,6 @@ func (c *Core) Receive(from strategy.NodeID, m Message, now time.Time) (Heard, e
 	}
 	if heard != HeardAgain {
 		delete(c.accepted, from) // a new peer or incarnation: not accepted yet
-		delete(c.answers, from)
 	}
 	c.neighbours[from] = &Neighbour{ID: from, Received: now, Incarnation: m.Incarnation, Seq: m.Seq, Accepts: m.Accepts, Announcement: a}
 	return heard, nil
@@ -238,7 +237,7 @@ func (c *Core) Receive(from strategy.NodeID, m Message, now time.Time) (Heard, e
 func (c *Core) Forget(id strategy.NodeID) {
 	delete(c.neighbours, id)
 	delete(c.accepted, id)
-	delete(c.answers, id)
+	delete(c.credits, id)
 }
 
 // grantsTo returns the grants addressed to node to, in place: the one

@@ -37,9 +37,10 @@ type Observation struct {
 	// (the transport has a directory): a neighbour not listed has left
 	// and is forgotten at once (Forget).
 	Directory bool
-	// Answers are the answers this node's data plane got from each
-	// neighbour over the last period to the user requests it forwarded
-	// there, summed over functions; Bound reads them.
+	// Answers are the answers this node's data plane got from the
+	// neighbours over the last period to the user requests it forwarded
+	// there, per neighbour and function; Bound reads their sum per
+	// neighbour.
 	Answers []Answer
 	// AnswersMeasured reports whether the data plane measures the
 	// neighbours' answers at all. Without it, Bound caps nothing (a
@@ -49,9 +50,11 @@ type Observation struct {
 }
 
 // Answer is what this node's data plane measured of one neighbour's answers
-// to the user requests forwarded to it over the last period.
+// to the user requests for one function forwarded to it over the last
+// period.
 type Answer struct {
-	ID strategy.NodeID
+	ID       strategy.NodeID
+	Function string
 	// Succeeded and Failed are rates (req/s) of answers: succeeded are
 	// those that reached the user as the function's own answer (not a
 	// 5xx, nor a 429 or 403 of the neighbour's proxy); failed the others,

@@ -71,6 +71,12 @@ func route(local, reject, limit float64, shares ...any) strategy.Decision {
 // max(FloorShare × R, Growth × its successes), latency-weighted; the share
 // removed is rejected; the decision stays valid.
 func TestBound(t *testing.T) {
+	rule := control.Trust{FloorShare: 0.25, Growth: 2} // the rule's arithmetic, whatever the defaults
+	with := func(f func(*control.Trust)) control.Trust {
+		r := rule
+		f(&r)
+		return r
+	}
 	tests := []struct {
 		name     string
 		trust    control.Trust
@@ -81,26 +87,26 @@ func TestBound(t *testing.T) {
 		want     map[strategy.NodeID]float64 // rate sent after Bound
 		capped   string
 	}{
-		{"liar with no successes gets the floor", control.Trust{}, 400, nil, true,
+		{"liar with no successes gets the floor", rule, 400, nil, true,
 			route(0.2, 0, 0, "b", 0.8), map[strategy.NodeID]float64{"b": 100}, "b"},
-		{"serving neighbour may double", control.Trust{}, 400, []control.Answer{{ID: "b", Succeeded: 120, Latency: 10 * time.Millisecond}}, true,
+		{"serving neighbour may double", rule, 400, []control.Answer{{ID: "b", Succeeded: 120, Latency: 10 * time.Millisecond}}, true,
 			route(0.2, 0, 0, "b", 0.8), map[strategy.NodeID]float64{"b": 240}, "b"},
-		{"within the allowance: unchanged", control.Trust{}, 400, []control.Answer{{ID: "b", Succeeded: 200}}, true,
+		{"within the allowance: unchanged", rule, 400, []control.Answer{{ID: "b", Succeeded: 200}}, true,
 			route(0.2, 0, 0, "b", 0.8), map[strategy.NodeID]float64{"b": 320}, ""},
-		{"slow answers count in proportion", control.Trust{Latency: time.Second}, 400, []control.Answer{{ID: "b", Succeeded: 200, Latency: 4 * time.Second}}, true,
+		{"slow answers count in proportion", with(func(r *control.Trust) { r.Latency = time.Second }), 400, []control.Answer{{ID: "b", Succeeded: 200, Latency: 4 * time.Second}}, true,
 			route(0.2, 0, 0, "b", 0.8), map[strategy.NodeID]float64{"b": 100}, "b"},
-		{"failures earn nothing", control.Trust{}, 400, []control.Answer{{ID: "b", Succeeded: 10, Failed: 300}}, true,
+		{"failures earn nothing", rule, 400, []control.Answer{{ID: "b", Succeeded: 10, Failed: 300}}, true,
 			route(0.2, 0, 0, "b", 0.8), map[strategy.NodeID]float64{"b": 100}, "b"},
-		{"two neighbours each under the floor", control.Trust{}, 400, nil, true,
+		{"two neighbours each under the floor", rule, 400, nil, true,
 			route(0.5, 0, 0, "b", 0.25, "c", 0.25), map[strategy.NodeID]float64{"b": 100, "c": 100}, ""},
-		{"not measured: no cap", control.Trust{}, 400, nil, false,
+		{"not measured: no cap", rule, 400, nil, false,
 			route(0.2, 0, 0, "b", 0.8), map[strategy.NodeID]float64{"b": 320}, ""},
-		{"off: no cap", control.Trust{Off: true}, 400, nil, true,
+		{"off: no cap", with(func(r *control.Trust) { r.Off = true }), 400, nil, true,
 			route(0.2, 0, 0, "b", 0.8), map[strategy.NodeID]float64{"b": 320}, ""},
 		// Local 0.9 of 400 = 360 over a limit of 100: 260 overflow to b.
-		{"local limit overflow counts", control.Trust{}, 400, nil, true,
+		{"local limit overflow counts", rule, 400, nil, true,
 			route(0.9, 0, 100, "b", 0.1), map[strategy.NodeID]float64{"b": 0}, "b"},
-		{"overflow shared with a trusted neighbour", control.Trust{}, 400, []control.Answer{{ID: "c", Succeeded: 500}}, true,
+		{"overflow shared with a trusted neighbour", rule, 400, []control.Answer{{ID: "c", Succeeded: 500}}, true,
 			route(0.6, 0, 100, "b", 0.2, "c", 0.2), nil, "b"},
 	}
 	for _, tt := range tests {
@@ -152,4 +158,41 @@ func sent(d strategy.Decision, id strategy.NodeID, offered float64) float64 {
 		over = max(0, r.Local*offered-r.LocalLimit)
 	}
 	return share*offered + over*share/r.Forwarded()
+}
+
+// TestBoundRemembers: a neighbour's best period of the last TrustMemory
+// counts, so that one that was briefly down (or restarted) keeps its
+// allowance; after that, the floor.
+func TestBoundRemembers(t *testing.T) {
+	c := newCore(t, control.Config{Trust: control.Trust{FloorShare: 0.25, Growth: 2}})
+	observe := func(k int, succeeded float64) strategy.Snapshot {
+		t.Helper()
+		now := t0.Add(time.Duration(k) * time.Second)
+		c.Receive("b", control.Message{Incarnation: 1, Seq: uint64(k + 1), Accepts: true, Announcement: runs("f")}, now)
+		s, err := c.Observe(control.Observation{
+			Now: now, Measured: true, Deployed: []strategy.Function{{Name: "f", Capacity: 100}},
+			Rates: []strategy.Function{{Name: "f", Offered: 400}}, AnswersMeasured: true,
+			Answers: []control.Answer{{ID: "b", Function: "f", Succeeded: succeeded}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	allowance := func(s strategy.Snapshot) float64 {
+		d := route(0.2, 0, 0, "b", 0.8)
+		control.Complete(&d, s)
+		return c.Bound(&d, s)[0].Allowance
+	}
+	if a := allowance(observe(0, 150)); a != 300 {
+		t.Fatalf("allowance %v after serving 150, want 300", a)
+	}
+	for k := 1; k < control.TrustMemory; k++ {
+		if a := allowance(observe(k, 0)); a != 300 {
+			t.Fatalf("allowance %v %d periods after serving 150, want 300", a, k)
+		}
+	}
+	if a := allowance(observe(control.TrustMemory, 0)); a != 100 {
+		t.Fatalf("allowance %v after %d periods serving nothing, want the floor 100", a, control.TrustMemory)
+	}
 }

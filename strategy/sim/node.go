@@ -30,6 +30,13 @@ type simNode struct {
 	cnt      []counters
 	routes   []route
 
+	// ans counts, per function and link (index fn*len(links)+link), the
+	// answers of the neighbour at the link's end to the user requests
+	// forwarded to it, as the embedded proxy does
+	// (metricsrc.FunctionCounters.AddAnswer).
+	ans     []answers
+	lastAns []answers
+
 	// The agent's observation of its proxy and functions.
 	last     []counters // the previous reading of the counters
 	hasLast  bool
@@ -70,6 +77,32 @@ type counters struct {
 	offered, local, fromNeighbours, forwarded, rejected, failed uint64
 	latencySum                                                  float64 // seconds
 	latencyCount                                                uint64
+}
+
+// answers are the cumulative counts of a neighbour's answers for a
+// function: succeeded and failed, and the sum (seconds) and count of the
+// times to the succeeded ones.
+type answers struct {
+	succeeded, failed uint64
+	latencySum        float64
+	latencyCount      uint64
+}
+
+// answer counts, at origin node o, an answer of neighbour from for
+// function fn.
+func (o *simNode) answer(fn, from int32, ok bool, latency int64) {
+	li, linked := o.linkOf[from]
+	if !linked {
+		return
+	}
+	a := &o.ans[int(fn)*len(o.links)+int(li)]
+	if !ok {
+		a.failed++
+		return
+	}
+	a.succeeded++
+	a.latencySum += float64(latency) / 1e9
+	a.latencyCount++
 }
 
 // station is a function deployed on a node: Concurrency servers with
@@ -180,7 +213,7 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 func (e *engine) coreConfig(id strategy.NodeID, seed, incarnation uint64) control.Config {
 	return control.Config{
 		Self: id, Period: time.Duration(e.period), Expiry: time.Duration(e.expiry), Seed: seed,
-		Forecaster: e.cfg.Forecaster, Incarnation: incarnation,
+		Forecaster: e.cfg.Forecaster, Incarnation: incarnation, Trust: e.cfg.Trust,
 	}
 }
 
@@ -228,6 +261,7 @@ func (n *simNode) reject(fn int32, origin int32) {
 	o.stats.rejected++
 	if o != n {
 		o.cnt[fn].rejected++
+		o.answer(fn, n.idx, false, 0)
 	}
 }
 
@@ -239,6 +273,7 @@ func (n *simNode) fail(fn int32, origin int32) {
 	o.stats.failed++
 	if o != n {
 		o.cnt[fn].failed++
+		o.answer(fn, n.idx, false, 0)
 	}
 }
 
@@ -260,8 +295,13 @@ func (n *simNode) admitLocal(now int64, fn, origin int32, t0, half int64) {
 	st := n.stations[fn]
 	if st == nil {
 		// Forwarded to a node without the function: the embedded proxy
-		// answers 404, which neither end counts; the request is lost.
-		n.e.nodes[origin].stats.failed++
+		// answers 404, which neither end counts as a rate; the request is
+		// lost, a failed answer for the origin.
+		o := n.e.nodes[origin]
+		o.stats.failed++
+		if o != n {
+			o.answer(fn, n.idx, false, 0)
+		}
 		return
 	}
 	c := &n.cnt[fn]
@@ -288,6 +328,9 @@ func (n *simNode) done(ev event) {
 	origin := n.e.nodes[ev.aux]
 	origin.stats.served++
 	origin.latency.add(time.Duration(ev.t - ev.t0 + ev.half))
+	if origin != n {
+		origin.answer(ev.fn, n.idx, true, ev.t-ev.t0+ev.half)
+	}
 	c := &n.cnt[ev.fn]
 	c.latencySum += float64(ev.t-ev.enq) / 1e9
 	c.latencyCount++
@@ -343,6 +386,9 @@ func (n *simNode) tick(now int64) {
 	if err == nil {
 		d, err = control.Decide(n.st, snap)
 	}
+	if err == nil {
+		n.core.Bound(&d, snap) // as the agent: no neighbour beyond what its answers support
+	}
 	if obs := n.e.cfg.Observe; obs != nil {
 		obs(snap, d, err)
 	}
@@ -396,7 +442,7 @@ func (n *simNode) heard() []strategy.NodeID {
 func (n *simNode) observe(now int64) control.Observation {
 	e := n.e
 	o := &n.obs // reused: the core keeps none of it
-	*o = control.Observation{Now: wallClock(now), Deployed: o.Deployed[:0], Rates: o.Rates[:0], Measured: n.hasLast, Peers: n.peers}
+	*o = control.Observation{Now: wallClock(now), Deployed: o.Deployed[:0], Rates: o.Rates[:0], Answers: o.Answers[:0], Measured: n.hasLast, Peers: n.peers}
 	if !e.cfg.NoResources {
 		o.Resources.CPUCores = NodeCores
 	}
@@ -434,9 +480,37 @@ func (n *simNode) observe(now int64) control.Observation {
 		}
 		o.Rates = append(o.Rates, f)
 	}
+	o.Answers, o.AnswersMeasured = n.observeAnswers(o.Answers, secs), n.hasLast
 	copy(n.last, n.cnt)
+	copy(n.lastAns, n.ans)
 	n.hasLast = true
 	return *o
+}
+
+// observeAnswers appends to out the neighbours' answers over the period
+// (secs seconds), per function and link, as the agent reads them from
+// the proxy's counters (metricsrc.Delta, then per function and neighbour).
+func (n *simNode) observeAnswers(out []control.Answer, secs float64) []control.Answer {
+	if !n.hasLast || len(n.links) == 0 {
+		return out
+	}
+	for i := range n.e.fnNames {
+		for li, l := range n.links {
+			k := i*len(n.links) + li
+			cur, old := n.ans[k], n.lastAns[k]
+			a := control.Answer{
+				ID: n.e.nodes[l.peer].id, Function: n.e.fnNames[i],
+				Succeeded: float64(cur.succeeded-old.succeeded) / secs, Failed: float64(cur.failed-old.failed) / secs,
+			}
+			if c := cur.latencyCount - old.latencyCount; c > 0 {
+				a.Latency = time.Duration((cur.latencySum - old.latencySum) / float64(c) * float64(time.Second))
+			}
+			if a.Succeeded > 0 || a.Failed > 0 {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
 
 // apply makes the proxy route by decision d, decided on snapshot s: the

@@ -51,6 +51,9 @@ var update = flag.Bool("update", false, "rewrite the expected outputs of the par
 //	start                              build both federations
 //	requests NODE FN offered=N local=N from-neighbours=N forwarded=N rejected=N failed=N latency=D
 //	                                   what the proxy counts over the coming period
+//	answers NODE FN FROM succeeded=N failed=N latency=D
+//	                                   what NODE's proxy counts over the coming period of
+//	                                   FROM's answers to the requests it forwarded there
 //	step                               every node runs a cycle; time advances a period
 //	fail-proxy NODE / heal-proxy NODE  the data plane refuses / accepts decisions
 //	cut A B / heal                     messages between A and B are lost / delivered
@@ -188,6 +191,7 @@ type parity struct {
 	e       *engine
 	pending map[int32][]envelope // messages in flight, by recipient
 	latency map[int32]map[int32]uint64
+	ansLat  map[[3]string]uint64 // answer latency sums (ns), by node, function and neighbour
 	seeds   map[string]uint64
 	incs    map[string]uint64 // each node's incarnation, on both sides
 
@@ -283,7 +287,7 @@ func (d *directoryTransport) takeSent() []sent {
 func newParity(t scriptT) *parity {
 	return &parity{
 		t: t, deployed: map[string][]Function{}, strat: "static", period: time.Second, cut: map[[2]string]bool{},
-		agents: map[string]*agent{}, pending: map[int32][]envelope{}, latency: map[int32]map[int32]uint64{}, seeds: map[string]uint64{},
+		agents: map[string]*agent{}, pending: map[int32][]envelope{}, latency: map[int32]map[int32]uint64{}, seeds: map[string]uint64{}, ansLat: map[[3]string]uint64{},
 		incs: map[string]uint64{},
 	}
 }
@@ -327,6 +331,8 @@ func (p *parity) run(line string) (string, error) {
 		return "", p.start()
 	case "requests":
 		return "", p.requests(f[1], f[2], args)
+	case "answers":
+		return "", p.answers(f[1], f[2], f[3], args)
 	case "step":
 		return p.step()
 	case "fail-proxy", "heal-proxy":
@@ -449,6 +455,8 @@ func (p *parity) startSimAgent(id string) error {
 	}
 	clear(n.cnt)
 	clear(n.last)
+	clear(n.ans)
+	clear(n.lastAns)
 	n.hasLast, n.applyErr = false, nil
 	p.latency[n.idx] = map[int32]uint64{}
 	return nil
@@ -491,6 +499,38 @@ func (p *parity) requests(id, fn string, args map[string]string) error {
 	return nil
 }
 
+// answers counts, on both proxies of node id, the answers of neighbour
+// from to the requests for fn it forwarded there over the coming period.
+func (p *parity) answers(id, fn, from string, args map[string]string) error {
+	num := func(k string) uint64 {
+		v, _ := strconv.ParseUint(args[k], 10, 64)
+		return v
+	}
+	lat, _ := time.ParseDuration(args["latency"])
+	fc := p.agents[id].counters.Function(fn)
+	for range num("succeeded") {
+		fc.AddAnswer(from, true, lat)
+	}
+	for range num("failed") {
+		fc.AddAnswer(from, false, 0)
+	}
+
+	n := p.simNode(id)
+	i, ok := p.e.fnIdx[fn]
+	li, linked := n.linkByID(strategy.NodeID(from))
+	if !ok || !linked {
+		return fmt.Errorf("function %q or link %s-%s unknown", fn, id, from)
+	}
+	a := &n.ans[int(i)*len(n.links)+int(li)]
+	a.succeeded += num("succeeded")
+	a.failed += num("failed")
+	a.latencyCount += num("succeeded")
+	key := [3]string{id, fn, from}
+	p.ansLat[key] += num("succeeded") * uint64(lat)
+	a.latencySum = time.Duration(p.ansLat[key]).Seconds() // as metricsrc.Counters sums
+	return nil
+}
+
 // restart restarts node id's agent and proxy on both sides, in a new
 // incarnation: its state is lost, and so are the messages waiting for it.
 func (p *parity) restart(id string) error {
@@ -512,6 +552,11 @@ func (p *parity) restart(id string) error {
 		return err
 	}
 	delete(p.pending, p.simNode(id).idx)
+	for k := range p.ansLat {
+		if k[0] == id {
+			delete(p.ansLat, k)
+		}
+	}
 	return p.startSimAgent(id)
 }
 
@@ -611,7 +656,21 @@ func (p *parity) compare(id string, a *agent, n *simNode, agentSent []sent, simS
 				as.to, as.msg.Seq, as.msg.Token != "", js(as.msg.Announcement), to, ss.msg.Seq, ss.msg.Accepts, js(ss.msg.Announcement))
 		}
 	}
-	*out = append(*out, summary(id, ac, a.err, agentSent)...)
+	lines := summary(id, ac, a.err, agentSent)
+	if len(ac) > 0 && a.err == nil {
+		// What Bound capped of the decision (the decision in force,
+		// compared above, is the capped one).
+		var capped []string
+		for _, c := range a.node.Status(wallClock(p.now)).Trust.Allowances {
+			if c.Capped {
+				capped = append(capped, fmt.Sprintf("%s to %.4g req/s (decided %.4g)", c.ID, c.AllowanceRPS, c.DecidedRPS))
+			}
+		}
+		if len(capped) > 0 {
+			lines = slices.Insert(lines, len(lines)-1, fmt.Sprintf("%s: capped %s", id, strings.Join(capped, ", ")))
+		}
+	}
+	*out = append(*out, lines...)
 }
 
 func (p *parity) time() time.Duration { return time.Duration(p.now) }

@@ -49,6 +49,10 @@ type Config struct {
 	// and gives its agents none). By default the nodes' CPU usage is
 	// modelled (see NodeCores).
 	NoResources bool
+	// Trust bounds what each neighbour receives by what its answers
+	// support, as the agent's Config.Trust does (control.Trust; the zero
+	// value gives the agent's defaults).
+	Trust control.Trust
 	// Handshake models the agent's credential handshake: a node forwards
 	// to a neighbour only once that neighbour has applied a decision that
 	// accepts it (in the agent: handed it its credential), which takes a
@@ -281,6 +285,8 @@ func newEngine(sc *Scenario, cfg Config) (*engine, error) {
 	}
 	for _, n := range e.nodes {
 		slices.SortFunc(n.links, func(x, y link) int { return strings.Compare(string(e.nodes[x.peer].id), string(e.nodes[y.peer].id)) })
+		n.ans = make([]answers, len(e.fnNames)*len(n.links))
+		n.lastAns = make([]answers, len(n.ans))
 		for i, l := range n.links {
 			n.linkOf[l.peer] = int32(i)
 			id := e.nodes[l.peer].id
