@@ -73,12 +73,19 @@ type TotalsReader interface {
 // TotalsReader. All methods are safe for concurrent use; updates are
 // lock-free once a function's counters exist.
 type Counters struct {
-	mu  sync.RWMutex
-	fns map[string]*FunctionCounters
+	mu      sync.RWMutex
+	fns     map[string]*FunctionCounters
+	answers atomic.Bool
 }
 
 // NewCounters returns an empty Counters.
 func NewCounters() *Counters { return &Counters{fns: map[string]*FunctionCounters{}} }
+
+// MeasureAnswers declares that the data plane counts the answers of the
+// neighbours it forwards to (FunctionCounters.AddAnswer), every one of
+// them: Totals then reports Answers, and a node bounds what a neighbour
+// receives by them (control.Trust).
+func (c *Counters) MeasureAnswers() { c.answers.Store(true) }
 
 // Function returns the counters of function name, creating them.
 func (c *Counters) Function(name string) *FunctionCounters {
@@ -108,7 +115,7 @@ func (c *Counters) Totals(ctx context.Context) (Totals, error) {
 		fcs = append(fcs, fc)
 	}
 	c.mu.RUnlock()
-	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs)), Answers: true}
+	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs)), Answers: c.answers.Load()}
 	for _, fc := range fcs {
 		t.Functions = append(t.Functions, fc.totals())
 	}

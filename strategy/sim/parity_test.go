@@ -426,6 +426,7 @@ func (p *parity) startAgent(id string, fc forecast.Factory) error {
 		return err
 	}
 	a.rec, a.proxy, a.counters, a.inForce = &recording{st: st}, proxyctl.NewRecorder(0), metricsrc.NewCounters(), strategy.Decision{}
+	a.counters.MeasureAnswers() // as the embedded proxy's, which the simulator models
 	a.node, err = dfaas.New(dfaas.Config{
 		Strategy: a.rec, Proxy: a.proxy, FaaS: a.faas, Metrics: metricsrc.NewDelta(a.counters), Peers: a.tr,
 		ProxyURL: "http://" + id + ".example:30080", Period: p.period, Seed: p.seeds[id], Forecaster: fc,
