@@ -55,9 +55,15 @@ type Config struct {
 	Trust control.Trust
 	// Handshake models the agent's credential handshake: a node forwards
 	// to a neighbour only once that neighbour has applied a decision that
-	// accepts it (in the agent: handed it its credential), which takes a
-	// period or two after they first hear of each other. By default the
-	// simulated proxies accept every linked neighbour from the start.
+	// accepts it (in the agent: handed it its credential). A node accepts a
+	// peer in its next cycle after hearing from it, or at once, with a
+	// greeting message, when it first hears from it (or from a new
+	// incarnation of it) after its first decision, as the agent does. The
+	// agent's replan (a cycle run at once when a neighbour joins the data
+	// network) and its hails of members that connect are not modelled: the
+	// simulated federation is up before the load starts (WarmupPeriods).
+	// By default the simulated proxies accept every linked neighbour from
+	// the start.
 	Handshake bool
 }
 
