@@ -481,6 +481,10 @@ func (n *Node) observation(now time.Time, fns []faas.Function, sample metricsrc.
 		},
 		Answers:         answers(sample),
 		AnswersMeasured: sample.Answers && sample.Window > 0,
+		Other: strategy.Function{
+			Offered: sample.Other.Offered, Local: sample.Other.Local, FromNeighbours: sample.Other.FromNeighbours,
+			Forwarded: sample.Other.Forwarded, Rejected: sample.Other.Rejected, Failed: sample.Other.Failed,
+		},
 	}
 	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
 		infos := dir.Peers()

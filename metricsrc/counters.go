@@ -18,6 +18,9 @@ type Totals struct {
 	// Answers reports whether the neighbours' answers are counted
 	// (NeighbourTotals.Succeeded and the following fields).
 	Answers bool
+	// Other counts, in one aggregate, the requests for names the data
+	// plane keeps no counters for; its Name is empty.
+	Other FunctionTotals
 }
 
 // FunctionTotals are cumulative request counts for one function; the fields
@@ -240,7 +243,7 @@ func (c combined) Totals(ctx context.Context) (Totals, error) {
 		if err != nil {
 			return Totals{}, err
 		}
-		t.Functions, t.Answers = ft.Functions, ft.Answers
+		t.Functions, t.Answers, t.Other = ft.Functions, ft.Answers, ft.Other
 	}
 	if c.node != nil {
 		nt, err := c.node.Totals(ctx)

@@ -91,31 +91,10 @@ func rates(old, cur Totals, s Sample) Sample {
 		if i, ok := idx[f.Name]; ok {
 			o = old.Functions[i]
 		}
-		r := FunctionRates{
-			Name:           f.Name,
-			Offered:        diff(f.Offered, o.Offered) / secs,
-			Local:          diff(f.Local, o.Local) / secs,
-			FromNeighbours: diff(f.FromNeighbours, o.FromNeighbours) / secs,
-			Forwarded:      diff(f.Forwarded, o.Forwarded) / secs,
-			Rejected:       diff(f.Rejected, o.Rejected) / secs,
-			Failed:         diff(f.Failed, o.Failed) / secs,
-		}
-		if n := diff(f.LatencyCount, o.LatencyCount); n > 0 {
-			sum := f.LatencySeconds - o.LatencySeconds
-			if f.LatencyCount < o.LatencyCount || sum < 0 {
-				sum = f.LatencySeconds
-			}
-			r.Latency = time.Duration(sum / n * float64(time.Second))
-		}
-		on := make(map[string]NeighbourTotals, len(o.Neighbours))
-		for _, n := range o.Neighbours {
-			on[n.ID] = n
-		}
-		for _, n := range f.Neighbours {
-			r.Neighbours = append(r.Neighbours, neighbourRates(n, on[n.ID], secs))
-		}
+		r := functionRates(f, o, secs)
 		s.Functions = append(s.Functions, r)
 	}
+	s.Other = functionRates(cur.Other, old.Other, secs)
 	s.Node = NodeUsage{CPUCores: cur.Node.CPUCores, Memory: cur.Node.Memory, MemoryTotal: cur.Node.MemoryTotal}
 	if cpu := cur.Node.CPUSeconds - old.Node.CPUSeconds; cpu >= 0 && cur.Node.CPUSeconds > 0 {
 		s.Node.CPU = cpu / secs
@@ -124,6 +103,35 @@ func rates(old, cur Totals, s Sample) Sample {
 		s.Node.Power = e / secs
 	}
 	return s
+}
+
+// functionRates returns the rates between readings o and f of a function's
+// counters over secs seconds.
+func functionRates(f, o FunctionTotals, secs float64) FunctionRates {
+	r := FunctionRates{
+		Name:           f.Name,
+		Offered:        diff(f.Offered, o.Offered) / secs,
+		Local:          diff(f.Local, o.Local) / secs,
+		FromNeighbours: diff(f.FromNeighbours, o.FromNeighbours) / secs,
+		Forwarded:      diff(f.Forwarded, o.Forwarded) / secs,
+		Rejected:       diff(f.Rejected, o.Rejected) / secs,
+		Failed:         diff(f.Failed, o.Failed) / secs,
+	}
+	if n := diff(f.LatencyCount, o.LatencyCount); n > 0 {
+		sum := f.LatencySeconds - o.LatencySeconds
+		if f.LatencyCount < o.LatencyCount || sum < 0 {
+			sum = f.LatencySeconds
+		}
+		r.Latency = time.Duration(sum / n * float64(time.Second))
+	}
+	on := make(map[string]NeighbourTotals, len(o.Neighbours))
+	for _, n := range o.Neighbours {
+		on[n.ID] = n
+	}
+	for _, n := range f.Neighbours {
+		r.Neighbours = append(r.Neighbours, neighbourRates(n, on[n.ID], secs))
+	}
+	return r
 }
 
 // neighbourRates returns the rates between readings old and cur of the

@@ -33,6 +33,10 @@ type Sample struct {
 	// neighbours requests were forwarded to (NeighbourRates.Succeeded,
 	// Failed and Latency); without it they are 0 because unknown.
 	Answers bool
+	// Other is the aggregate of the requests for names the data plane
+	// keeps no counters for (names it does not route, such as made-up
+	// ones); its Name is empty.
+	Other FunctionRates
 }
 
 // FunctionRates are the rates (req/s) of one function over a window.

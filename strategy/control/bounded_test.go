@@ -34,6 +34,15 @@ func TestUnknownNamesKeepNoState(t *testing.T) {
 	if u.Names != 10000 || u.Offered < 1999 || u.Offered > 2001 || u.Rejected < 1999 {
 		t.Fatalf("unknown aggregate %+v", u)
 	}
+	// What the data plane aggregated itself adds to it.
+	o.Other = strategy.Function{Offered: 7, Rejected: 7}
+	if _, err := c.Observe(o); err != nil {
+		t.Fatal(err)
+	}
+	if u := c.Unknown(); u.Names != 10000 || u.Offered < 2006 || u.Offered > 2008 {
+		t.Fatalf("unknown aggregate with the data plane's %+v", c.Unknown())
+	}
+	o.Other = strategy.Function{}
 	d, err := control.Decide(strategy.AllLocal{}, s)
 	if err != nil {
 		t.Fatal(err)

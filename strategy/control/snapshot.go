@@ -23,6 +23,11 @@ type Observation struct {
 	// other fields ignored. A function listed here is in the snapshot even
 	// when every rate is 0.
 	Rates []strategy.Function
+	// Other are rates the data plane already aggregated over the names
+	// it routes no function for (made-up ones, typically): they go to the
+	// Unknown aggregate with the rates of unknown names in Rates. Name is
+	// ignored.
+	Other strategy.Function
 	// Measured reports whether Rates cover a window: false on a first
 	// sample, whose rates are zeros. Forecasters are fed only measured
 	// rates.
@@ -70,7 +75,8 @@ type Answer struct {
 // nowhere, such as a client's made-up ones): the core keeps no state per
 // such name, and they reach no snapshot. Rates are req/s.
 type Unknown struct {
-	// Names is how many such names had rates.
+	// Names is how many such names had rates in Observation.Rates
+	// (those in Observation.Other are not counted).
 	Names int
 	// The rates, summed over those names.
 	Offered, Local, FromNeighbours, Forwarded, Rejected, Failed float64
@@ -205,6 +211,8 @@ func (c *Core) functions(o Observation, nbs []strategy.Neighbour) []strategy.Fun
 		f.Capacity = sanitize(d.Capacity)
 	}
 	c.unknown = Unknown{}
+	c.unknown.add(o.Other)
+	c.unknown.Names = 0 // the data plane's aggregate counts no name
 	for _, r := range o.Rates {
 		if byName[r.Name] == nil && !c.runByNeighbour(r.Name) {
 			c.unknown.add(r) // invalid names too: they are no function's
