@@ -257,6 +257,9 @@ func (m *nodeMetrics) hardeningMetrics() {
 	for _, k := range []string{"grant_bounded", "share_capped"} {
 		m.anomalies.WithLabelValues(k)
 	}
+	for _, k := range []string{"greet", "reapply", "deferred"} {
+		m.outOfCycle.WithLabelValues(k)
+	}
 }
 
 // setUnknown records the aggregate of the unknown names.
