@@ -75,9 +75,24 @@ type TotalsReader interface {
 // updated by a data plane (such as the embedded proxy) and read as a
 // TotalsReader. All methods are safe for concurrent use; updates are
 // lock-free once a function's counters exist.
+//
+// A data plane facing the public must not make counters for every name a
+// client sends: it keeps per-function counters for the functions it routes
+// (Retain) and counts requests for any other name in one aggregate
+// (Other), which Totals reports apart (Totals.Other), never as a function.
+// The rule for a function that
+// leaves the routing state: Retain marks its counters retired; Totals
+// keeps reporting them, unchanged but for requests still in flight, so that
+// a reader sees their final values; the first Retain call made at least
+// linger after the retirement removes them. A reader that reads at least
+// once per linger therefore loses no count (Delta then reports no rates
+// for the function). A retired function that is routed again keeps its
+// counts; one routed again after its removal starts from zero, which Delta
+// reads as a counter reset.
 type Counters struct {
 	mu      sync.RWMutex
 	fns     map[string]*FunctionCounters
+	other   FunctionCounters
 	answers atomic.Bool
 }
 
@@ -90,12 +105,15 @@ func NewCounters() *Counters { return &Counters{fns: map[string]*FunctionCounter
 // receives by them (control.Trust).
 func (c *Counters) MeasureAnswers() { c.answers.Store(true) }
 
-// Function returns the counters of function name, creating them.
+// Function returns the counters of function name, creating them (and
+// restoring them if they were retired). It does not bound the number of
+// names: a data plane calls it only for names it routes (see Retain).
 func (c *Counters) Function(name string) *FunctionCounters {
 	c.mu.RLock()
 	fc := c.fns[name]
+	retired := fc != nil && !fc.retiredAt.IsZero()
 	c.mu.RUnlock()
-	if fc != nil {
+	if fc != nil && !retired {
 		return fc
 	}
 	c.mu.Lock()
@@ -104,7 +122,49 @@ func (c *Counters) Function(name string) *FunctionCounters {
 		fc = &FunctionCounters{name: name}
 		c.fns[name] = fc
 	}
+	fc.retiredAt = time.Time{}
 	return fc
+}
+
+// Other returns the aggregate counters of requests for functions that
+// have no counters of their own (names outside the routing state, and
+// every request a data plane serves before it has one). Totals reports
+// them as Totals.Other.
+func (c *Counters) Other() *FunctionCounters { return &c.other }
+
+// Retain keeps per-function counters for names only: it creates those
+// missing (or restores retired ones) and retires the others, removing
+// those retired at least linger before now (see Counters for the rule).
+func (c *Counters) Retain(names []string, now time.Time, linger time.Duration) {
+	keep := make(map[string]bool, len(names))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range names {
+		keep[n] = true
+		fc := c.fns[n]
+		if fc == nil {
+			fc = &FunctionCounters{name: n}
+			c.fns[n] = fc
+		}
+		fc.retiredAt = time.Time{}
+	}
+	for name, fc := range c.fns {
+		switch {
+		case keep[name]:
+		case fc.retiredAt.IsZero():
+			fc.retiredAt = now
+		case now.Sub(fc.retiredAt) >= linger:
+			delete(c.fns, name)
+		}
+	}
+}
+
+// Len returns the number of functions with counters of their own
+// (retired ones included).
+func (c *Counters) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.fns)
 }
 
 // Totals implements TotalsReader.
@@ -118,9 +178,9 @@ func (c *Counters) Totals(ctx context.Context) (Totals, error) {
 		fcs = append(fcs, fc)
 	}
 	c.mu.RUnlock()
-	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs)), Answers: c.answers.Load()}
+	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs)), Answers: c.answers.Load(), Other: c.other.Totals()}
 	for _, fc := range fcs {
-		t.Functions = append(t.Functions, fc.totals())
+		t.Functions = append(t.Functions, fc.Totals())
 	}
 	slices.SortFunc(t.Functions, func(a, b FunctionTotals) int { return strings.Compare(a.Name, b.Name) })
 	return t, nil
@@ -140,6 +200,8 @@ type FunctionCounters struct {
 
 	mu         sync.RWMutex
 	neighbours map[string]*neighbourCounters
+
+	retiredAt time.Time // guarded by the Counters' mu; zero if retained
 }
 
 type neighbourCounters struct {
@@ -205,7 +267,8 @@ func (fc *FunctionCounters) neighbour(id string) *neighbourCounters {
 	return n
 }
 
-func (fc *FunctionCounters) totals() FunctionTotals {
+// Totals returns the counters' values (Name is "" for Counters.Other).
+func (fc *FunctionCounters) Totals() FunctionTotals {
 	t := FunctionTotals{
 		Name:           fc.name,
 		Offered:        fc.Offered.Load(),

@@ -33,7 +33,19 @@
 // gateway_service_count{function_name}; with a Namespace, function_name is
 // "name.namespace" as on OpenFaaS. Unlike the OpenFaaS gateway, which
 // serves /metrics on a separate port (8082), the embedded FaaS serves it
-// on its API port. Optional basic auth protects /system/ (Config.Username).
+// on its API port. Optional basic auth protects /system/ (Config.Username,
+// or Config.GenerateCredentials for a random password, as an OpenFaaS
+// installation generates one; Server.Credentials returns it for clients
+// such as faas/openfaas). A FaaS started by an agent should always have
+// credentials: otherwise any local process can scale its functions to 0.
+//
+// Serve applies the server's Limits (connections in total and per client
+// address, idle, header, body and whole-request time-outs, body size and
+// request body bytes in flight; see the Limits type); Handler applies the
+// body caps alone. A function reads its whole body into memory, so the
+// in-flight cap bounds the memory bodies take: above it requests get 503.
+// Refusals are exported on /metrics as
+// dfaas_listener_refused_total{listener="faas",reason}.
 //
 // An OpenWhisk (NewOpenWhisk) serves the same functions as the actions of
 // one OpenWhisk namespace through a subset of OpenWhisk's REST API, with web

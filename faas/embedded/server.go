@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dfaas-go/dfaas/faas"
+	"github.com/dfaas-go/dfaas/internal/netlimit"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -30,8 +31,9 @@ const (
 	DefaultCapacity     = 100.0 // req/s
 	DefaultConcurrency  = 10
 	DefaultQueueTimeout = time.Second
-	// MaxBodySize is the largest request body a function accepts.
-	MaxBodySize = 10 << 20
+	// MaxBodySize is the default of Limits.MaxBodyBytes: the largest
+	// request body a function accepts.
+	MaxBodySize = netlimit.DefaultMaxBodyBytes
 	// MinCapacity is the smallest capacity a function may have (req/s).
 	MinCapacity = 0.001
 	// DefaultMaxFunctions and DefaultMaxReplicas bound deployments.
@@ -64,6 +66,14 @@ type Config struct {
 	// MaxReplicas bounds a function's replicas. If zero,
 	// DefaultMaxReplicas.
 	MaxReplicas int
+	// GenerateCredentials, when Username is empty, makes New protect the
+	// /system/ API with generated basic-auth credentials (user "admin", a
+	// random 256-bit password), as an OpenFaaS installation does; read
+	// them with Server.Credentials to give them to a client.
+	GenerateCredentials bool
+	// Limits bounds the listener (see Serve) and every request (Handler
+	// applies the body caps and time-out).
+	Limits Limits
 }
 
 // Function configures one function: which built-in code it runs, and its
@@ -119,6 +129,7 @@ type Server struct {
 	pass    string
 	maxFns  int
 	maxRepl int
+	lim     *netlimit.Limiter
 
 	fnMu  sync.RWMutex // guards fns and order
 	fns   map[string]*function
@@ -171,7 +182,18 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("embedded faas: Namespace: %w", err)
 		}
 	}
+	if cfg.GenerateCredentials && cfg.Username == "" {
+		var err error
+		if cfg.Username, cfg.Password, err = generateCredentials(); err != nil {
+			return nil, fmt.Errorf("embedded faas: %w", err)
+		}
+	}
+	lim, err := netlimit.New("faas", cfg.Limits, log)
+	if err != nil {
+		return nil, fmt.Errorf("embedded faas: %w", err)
+	}
 	s := &Server{
+		lim:     lim,
 		log:     log,
 		font:    parseFont(),
 		fns:     map[string]*function{},
@@ -185,6 +207,7 @@ func New(cfg Config) (*Server, error) {
 		rnd:     rand.New(rand.NewPCG(cfg.Seed, 0x66616173)),
 	}
 	s.initMetrics()
+	s.reg.MustRegister(lim)
 	fns := cfg.Functions
 	if len(fns) == 0 {
 		for _, h := range Handlers() {
@@ -397,8 +420,11 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Handler returns the HTTP handler of the gateway API.
-func (s *Server) Handler() http.Handler {
+// Handler returns the HTTP handler of the gateway API, with the body caps
+// and time-out of the server's Limits.
+func (s *Server) Handler() http.Handler { return s.lim.Handler(s.mux()) }
+
+func (s *Server) mux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if s.closed.Load() {
@@ -455,13 +481,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, f *function) int {
 		http.Error(w, fmt.Sprintf(format, a...), code)
 		return code
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	body, err := readBody(w, r, s.lim.Config().MaxBodyBytes)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fail(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodySize)
-		}
-		return fail(http.StatusBadRequest, "reading request body: %v", err)
+		return fail(netlimit.BodyFailure(w, err), "reading request body: %v", err)
 	}
 	replicas := f.getReplicas()
 	if replicas == 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc/host"
 	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
 	"github.com/dfaas-go/dfaas/metricsrc/scrape"
+	"github.com/dfaas-go/dfaas/proxyctl"
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
 )
 
@@ -158,6 +159,10 @@ func TestIntegrationPrometheusSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
+	// Counters are kept for the functions of the routing state only.
+	if err := proxy.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "burn"}, {Name: "figlet"}}}); err != nil {
+		t.Fatal(err)
+	}
 	proxyAddr := serve(t, proxy)
 	reg := prom.NewRegistry()
 	reg.MustRegister(promsrc.NewCollector(proxy.Counters(), 0))

@@ -17,6 +17,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc"
 	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
 	"github.com/dfaas-go/dfaas/metricsrc/scrape"
+	"github.com/dfaas-go/dfaas/proxyctl"
 	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
 )
 
@@ -58,6 +59,10 @@ func openWhiskNode(t *testing.T) (owAddr, proxyAddr, agentAddr string, proxy *pr
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
+	// Counters are kept for the functions of the routing state only.
+	if err := proxy.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "figlet"}, {Name: "sleep"}}}); err != nil {
+		t.Fatal(err)
+	}
 	proxyAddr = serve(t, proxy)
 	reg := prom.NewRegistry()
 	reg.MustRegister(promsrc.NewCollector(proxy.Counters(), 0))

@@ -157,26 +157,33 @@ func TestFederationCertificates(t *testing.T) {
 	eventually(t, 5*time.Second, "federation members connected", func() bool { return fullyConnected([]*Transport{a, b}) })
 
 	tests := []struct {
-		name string
-		cert func(k *Key) []byte
+		name, reason string
+		cert         func(k *Key) []byte
 	}{
-		{"self-signed", func(*Key) []byte { return nil }},
-		{"other federation", func(k *Key) []byte { return issue(other, k, now.Add(-time.Hour), now.Add(time.Hour)) }},
-		{"expired", func(k *Key) []byte { return issue(fed, k, now.Add(-2*time.Hour), now.Add(-time.Hour)) }},
-		{"not yet valid", func(k *Key) []byte { return issue(fed, k, now.Add(time.Hour), now.Add(2*time.Hour)) }},
+		{"self-signed", RejectNotMember, func(*Key) []byte { return nil }},
+		{"other federation", RejectNotMember, func(k *Key) []byte { return issue(other, k, now.Add(-time.Hour), now.Add(time.Hour)) }},
+		{"expired", RejectExpired, func(k *Key) []byte { return issue(fed, k, now.Add(-2*time.Hour), now.Add(-time.Hour)) }},
+		{"not yet valid", RejectExpired, func(k *Key) []byte { return issue(fed, k, now.Add(time.Hour), now.Add(2*time.Hour)) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k := mustKey(t)
-			before := a.Stats().Rejected[RejectNotMember]
+			before := a.Stats().Rejected
 			qc, err := rawDial(t, a, k, tt.cert(k))
 			if err == nil {
 				if err := tryInject(qc); err == nil {
 					t.Fatal("handshake and injection succeeded")
 				}
 			}
-			if got := a.Stats().Rejected[RejectNotMember]; got != before+1 {
-				t.Fatalf("not_member rejections %d -> %d, want +1", before, got)
+			after := a.Stats().Rejected
+			for _, r := range []string{RejectNotMember, RejectExpired} {
+				want := before[r]
+				if r == tt.reason {
+					want++
+				}
+				if after[r] != want {
+					t.Errorf("%s rejections %d -> %d, want %d", r, before[r], after[r], want)
+				}
 			}
 		})
 	}

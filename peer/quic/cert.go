@@ -118,10 +118,9 @@ func LoadCertificate(path string) ([]byte, error) {
 	return der, nil
 }
 
-// issuedBy reports whether c was signed by one of the federation keys and
-// is valid at now.
-func issuedBy(c *x509.Certificate, feds []ed25519.PublicKey, now time.Time) bool {
-	if c.SignatureAlgorithm != x509.PureEd25519 || now.Before(c.NotBefore) || now.After(c.NotAfter) {
+// signedBy reports whether c was signed by one of the federation keys.
+func signedBy(c *x509.Certificate, feds []ed25519.PublicKey) bool {
+	if c.SignatureAlgorithm != x509.PureEd25519 {
 		return false
 	}
 	for _, f := range feds {
@@ -130,4 +129,9 @@ func issuedBy(c *x509.Certificate, feds []ed25519.PublicKey, now time.Time) bool
 		}
 	}
 	return false
+}
+
+// validAt reports whether now is within c's validity period.
+func validAt(c *x509.Certificate, now time.Time) bool {
+	return !now.Before(c.NotBefore) && !now.After(c.NotAfter)
 }

@@ -41,8 +41,21 @@ type Config struct {
 	// with backoff while unreachable and never expire. The other members
 	// are learnt from the peers.
 	Bootstrap []Addr
-	// MaxPeers bounds the number of known peers. If zero, 1024.
+	// MaxPeers bounds the number of known peers, verified or not. If
+	// zero, 1024. A peer that completes a handshake takes the slot of a
+	// gossiped peer not yet verified when the table is full; verified
+	// peers are never displaced.
 	MaxPeers int
+	// UnverifiedPerPeer bounds the gossiped peers that one member can make
+	// this node hold before they prove their identity (by a handshake);
+	// further entries from that member are ignored until some of these
+	// are verified or dropped. If zero, 32.
+	UnverifiedPerPeer int
+	// UnverifiedDials is how many times a gossiped peer, or a gossiped new
+	// address of a known peer, is dialled before it is dropped. It also
+	// bounds the dials to any one gossiped address, whoever names it:
+	// UnverifiedDials at first, then one per ExpireAfter. If zero, 3.
+	UnverifiedDials int
 
 	// MaxMessageSize is the largest message Send accepts and Recv
 	// delivers. If zero, DefaultMaxMessageSize (which equals the agent's
@@ -81,7 +94,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the delay before redialling a peer;
 	// it doubles after each failure, with ±20% jitter. If zero, 250ms and
-	// 10s.
+	// 10s. The same delays damp a peer whose connections keep ending
+	// before DownAfter (a reconnect loop): after two such connections in a
+	// row, both ends wait MinBackoff, doubling with each further one up to
+	// MaxBackoff, before they dial it or accept it again.
 	MinBackoff, MaxBackoff time.Duration
 	// GossipInterval is the least time between two member lists sent to
 	// the same peer when their views differ. If zero, 2s.
@@ -89,6 +105,12 @@ type Config struct {
 
 	// Logger receives the transport's logs. If nil, logs are discarded.
 	Logger *slog.Logger
+	// LogInterval is the window of the log limiter: of each kind of
+	// record that can repeat (refused handshakes, a peer going up and
+	// down, dropped gossip), the first 5 in a window are logged as they
+	// come and the rest summarised in one line at the end of the window,
+	// with their count. If zero, 10s.
+	LogInterval time.Duration
 }
 
 // DefaultMaxMessageSize is the default limit on a message.
@@ -102,6 +124,7 @@ type settings struct {
 	Config
 	members    map[peer.ID]bool
 	federation []ed25519.PublicKey
+	cert       *x509.Certificate // Certificate, parsed
 }
 
 func (c Config) settings() (settings, error) {
@@ -140,6 +163,7 @@ func (c Config) settings() (settings, error) {
 		if !ok || !pub.Equal(c.Key.Public()) {
 			return bad("Certificate", "does not carry the key of %s", c.Key.ID())
 		}
+		s.cert = cert
 	}
 	for i, a := range c.Bootstrap {
 		if _, err := PublicKeyFromID(a.ID); err != nil {
@@ -149,6 +173,17 @@ func (c Config) settings() (settings, error) {
 			return bad("Bootstrap", "entry %d: %v", i, err)
 		}
 	}
+	if err := s.defaults(); err != nil {
+		return settings{}, err
+	}
+	return s, nil
+}
+
+// open reports whether no membership is configured (the lab setting).
+func (s *settings) open() bool { return len(s.members) == 0 && len(s.federation) == 0 }
+
+// defaults validates the timers and limits and applies their defaults.
+func (s *settings) defaults() error {
 	type dur struct {
 		name string
 		p    *time.Duration
@@ -166,9 +201,10 @@ func (c Config) settings() (settings, error) {
 		{"MinBackoff", &s.MinBackoff, 250 * time.Millisecond},
 		{"MaxBackoff", &s.MaxBackoff, 10 * time.Second},
 		{"GossipInterval", &s.GossipInterval, 2 * time.Second},
+		{"LogInterval", &s.LogInterval, 10 * time.Second},
 	} {
 		if *d.p < 0 {
-			return bad(d.name, "negative (%v)", *d.p)
+			return configError(d.name, "negative (%v)", *d.p)
 		}
 		if *d.p == 0 {
 			*d.p = d.def
@@ -176,11 +212,11 @@ func (c Config) settings() (settings, error) {
 	}
 	switch {
 	case s.PingInterval < 10*time.Millisecond:
-		return bad("PingInterval", "%v is shorter than 10ms", s.PingInterval)
+		return configError("PingInterval", "%v is shorter than 10ms", s.PingInterval)
 	case s.DownAfter < 2*s.PingInterval:
-		return bad("DownAfter", "%v is shorter than two ping intervals (%v)", s.DownAfter, 2*s.PingInterval)
+		return configError("DownAfter", "%v is shorter than two ping intervals (%v)", s.DownAfter, 2*s.PingInterval)
 	case s.MaxBackoff < s.MinBackoff:
-		return bad("MaxBackoff", "%v is shorter than MinBackoff %v", s.MaxBackoff, s.MinBackoff)
+		return configError("MaxBackoff", "%v is shorter than MinBackoff %v", s.MaxBackoff, s.MinBackoff)
 	}
 	ints := []struct {
 		name string
@@ -188,23 +224,25 @@ func (c Config) settings() (settings, error) {
 		def  int
 	}{
 		{"MaxPeers", &s.MaxPeers, 1024},
+		{"UnverifiedPerPeer", &s.UnverifiedPerPeer, 32},
+		{"UnverifiedDials", &s.UnverifiedDials, 3},
 		{"MaxMessageSize", &s.MaxMessageSize, DefaultMaxMessageSize},
 		{"Buffer", &s.Buffer, 1024},
 		{"RateBurst", &s.RateBurst, 200},
 	}
 	for _, i := range ints {
 		if *i.p < 0 {
-			return bad(i.name, "negative (%d)", *i.p)
+			return configError(i.name, "negative (%d)", *i.p)
 		}
 		if *i.p == 0 {
 			*i.p = i.def
 		}
 	}
 	if s.MaxMessageSize > 64<<20 {
-		return bad("MaxMessageSize", "%d is over the 64 MiB limit", s.MaxMessageSize)
+		return configError("MaxMessageSize", "%d is over the 64 MiB limit", s.MaxMessageSize)
 	}
 	if s.RateMessages < 0 || s.RateBytes < 0 {
-		return bad("RateMessages", "negative rate")
+		return configError("RateMessages", "negative rate")
 	}
 	if s.RateMessages == 0 {
 		s.RateMessages = 100
@@ -215,8 +253,10 @@ func (c Config) settings() (settings, error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	return s, nil
+	return nil
 }
 
-// open reports whether no membership is configured (the lab setting).
-func (s *settings) open() bool { return len(s.members) == 0 && len(s.federation) == 0 }
+// configError returns an error wrapping ErrConfig that names the field.
+func configError(field, format string, a ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
+}

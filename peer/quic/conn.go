@@ -21,12 +21,19 @@ type conn struct {
 	outbound    bool // dialled by this node
 	ctrl        *quicgo.Stream
 	established time.Time
-	m           *member // set by register
+	until       time.Time // when the peer's admission ends; zero: never
+	m           *member   // set by register
 
 	peerMax  int          // the peer's message size limit, from its hello
 	lastSeen atomic.Int64 // unix nanoseconds of the last frame received
 	gossipAt atomic.Int64 // unix nanoseconds of the last members frames sent
 	sentSeq  uint64       // Transport.upSeq at the last members frames sent; guarded by Transport.mu
+
+	// Anti-entropy, used by the goroutine that serves the connection
+	// only (see resync).
+	peerDigest uint64        // the last digest the peer reported
+	stuckSince time.Time     // since when it has reported that digest
+	fullAfter  time.Duration // how long a differing digest must stay before the full list is sent again
 
 	wmu      sync.Mutex // serializes control-stream writes
 	ctrlRate bucket     // only the control reader uses it
@@ -44,6 +51,10 @@ func newConn(t *Transport, qc *quicgo.Conn, id peer.ID, ctrl *quicgo.Stream, out
 
 func (c *conn) touch()          { c.lastSeen.Store(time.Now().UnixNano()) }
 func (c *conn) seen() time.Time { return time.Unix(0, c.lastSeen.Load()) }
+
+// expired reports whether the peer's admission (its federation
+// certificate) has ended by now.
+func (c *conn) expired(now time.Time) bool { return !c.until.IsZero() && now.After(c.until) }
 
 // exchangeHello sends this node's hello and reads the peer's, the dialer
 // first.
@@ -104,7 +115,7 @@ func (c *conn) readControl() error {
 		if err != nil {
 			if errors.Is(err, errMalformed) || errors.Is(err, errOversize) {
 				c.t.drop(dropReason(err))
-				c.t.log.Debug("control stream broken", "peer", string(c.id), "err", err)
+				c.t.lim.Debug("control broken "+string(c.id), "control stream broken", "peer", string(c.id), "err", err)
 				return err
 			}
 			return nil
@@ -116,7 +127,7 @@ func (c *conn) readControl() error {
 		}
 		if err := c.handleControl(typ, p); err != nil {
 			c.t.drop(dropReason(err))
-			c.t.log.Debug("control frame dropped", "peer", string(c.id), "err", err)
+			c.t.lim.Debug("control dropped "+string(c.id), "control frame dropped", "peer", string(c.id), "err", err)
 		}
 	}
 }
@@ -136,12 +147,7 @@ func (c *conn) handleControl(typ byte, p []byte) error {
 		}
 		// A pong for an earlier ping (a late one) is no error: any frame
 		// shows the peer is alive.
-		if pg.Digest != c.t.currentDigest() {
-			last := time.Unix(0, c.gossipAt.Load())
-			if time.Since(last) >= c.t.s.GossipInterval {
-				c.sendMembers()
-			}
-		}
+		c.resync(pg.Digest, time.Now())
 		return nil
 	case frameMembers:
 		es, err := decodeMembers(p)
@@ -157,12 +163,44 @@ func (c *conn) handleControl(typ byte, p []byte) error {
 	}
 }
 
-// sendMembers sends the peer the peers that came up since the last time:
-// all of them the first time, then only the news. A peer that already
-// knows what this node knows gets nothing.
-func (c *conn) sendMembers() {
+// resync answers a digest the peer reported at now. When it differs from
+// this node's, the peer is sent the peers that came up since the last list
+// (at most every GossipInterval). When it has stayed the same and
+// different for fullAfter, the peer's view is stuck (it may have ignored
+// entries over its UnverifiedPerPeer bound, or dropped peers it could not
+// reach at the time): it is sent the full list again, and fullAfter
+// doubles, from GossipInterval up to 32 GossipIntervals, so that views
+// that differ for good (a peer reachable from one side only) cost one
+// list a minute. Equal digests reset it.
+func (c *conn) resync(digest uint64, now time.Time) {
+	gi := c.t.s.GossipInterval
+	if digest == c.t.currentDigest() {
+		c.fullAfter = 0
+		return
+	}
+	if digest != c.peerDigest || c.stuckSince.IsZero() {
+		c.peerDigest, c.stuckSince = digest, now
+	}
+	if now.Sub(time.Unix(0, c.gossipAt.Load())) < gi {
+		return
+	}
+	if c.fullAfter == 0 {
+		c.fullAfter = gi
+	}
+	full := now.Sub(c.stuckSince) >= c.fullAfter
+	if full {
+		c.stuckSince = now
+		c.fullAfter = min(2*c.fullAfter, 32*gi)
+	}
+	c.sendMembers(full)
+}
+
+// sendMembers sends the peer the peers that came up since the last time
+// (all of them the first time, or if full), then only the news. A peer
+// that already knows what this node knows gets nothing.
+func (c *conn) sendMembers(full bool) {
 	c.gossipAt.Store(time.Now().UnixNano())
-	es := c.t.gossipFor(c)
+	es := c.t.gossipFor(c, full)
 	if len(es) == 0 {
 		return
 	}
@@ -213,13 +251,17 @@ func (c *conn) readMessage(str *quicgo.ReceiveStream) {
 	if err != nil {
 		if errors.Is(err, errMalformed) || errors.Is(err, errOversize) || errors.Is(err, errVersion) {
 			c.t.drop(dropReason(err))
-			c.t.log.Debug("message dropped", "peer", string(c.id), "err", err)
+			c.t.lim.Debug("message dropped "+string(c.id), "message dropped", "peer", string(c.id), "err", err)
 		}
 		str.CancelRead(streamCodeRejected)
 		return
 	}
 	c.touch()
 	now := time.Now()
+	if c.expired(now) {
+		c.t.drop(DropExpired)
+		return
+	}
 	if !c.m.msgs.allow(now, 1) || !c.m.bytes.allow(now, float64(len(data))) {
 		c.t.drop(DropRate)
 		return
@@ -243,13 +285,28 @@ func (b *bucket) init(rate, burst float64) {
 func (b *bucket) allow(now time.Time, n float64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.last.IsZero() {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
+	b.refill(now)
 	if b.tokens < n {
 		return false
 	}
 	b.tokens -= n
 	return true
+}
+
+// has reports whether n tokens are there, taking none.
+func (b *bucket) has(now time.Time, n float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now)
+	return b.tokens >= n
+}
+
+// refill adds the tokens earned since the last call. b.mu must be held.
+func (b *bucket) refill(now time.Time) {
+	if !b.last.IsZero() && now.After(b.last) {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	if now.After(b.last) {
+		b.last = now
+	}
 }

@@ -16,7 +16,16 @@
 // (IssueCertificate) and valid now. With neither configured, any peer that
 // proves its key is admitted; Listen logs this as a lab setting. Both
 // ends check: a dialling node also refuses a listener outside the
-// membership or with another ID than the one it dialled.
+// membership or with another ID than the one it dialled. A federation
+// certificate's expiry holds on live connections too: the peer is down
+// (Peers) from that instant and disconnected within 100 ms.
+//
+// What members gossip is a claim, held as unverified until a handshake
+// proves it: at most UnverifiedPerPeer claims per member, each dialled at
+// most UnverifiedDials times, and any one claimed address dialled at most
+// UnverifiedDials times per ExpireAfter whoever names it. Unverified peers
+// are not listed, and a verified peer takes the slot of an unverified one
+// in a full table.
 //
 // # Protocol
 //
@@ -34,5 +43,10 @@
 //
 // Lost peers are redialled with exponential backoff and jitter; bootstrap
 // peers forever, others until ExpireAfter. A peer silent for DownAfter is
-// declared down and its connection closed. Listen never waits for a peer.
+// declared down and its connection closed. A peer whose connections keep
+// ending early (a reconnect loop) must wait, with the same backoff, before
+// either end dials or accepts it again. Listen never waits for a peer.
+//
+// Records that outsiders or peers can repeat are logged through a limiter:
+// a few per kind and LogInterval, then one summary line with counts.
 package quic

@@ -1,8 +1,12 @@
 package quic
 
 import (
+	"context"
 	"log/slog"
+	"maps"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,4 +110,94 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// logRecorder is a slog.Handler that counts the records it gets, by
+// message, and keeps the summaries (records of internal/lograte).
+type logRecorder struct {
+	mu        sync.Mutex
+	total     int
+	byMsg     map[string]int
+	summaries []slog.Record
+}
+
+func newLogRecorder() *logRecorder { return &logRecorder{byMsg: map[string]int{}} }
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total++
+	r.byMsg[rec.Message]++
+	if strings.HasSuffix(rec.Message, " (repeated)") {
+		r.summaries = append(r.summaries, rec.Clone())
+	}
+	return nil
+}
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
+
+// count returns the records with message msg, and all records.
+func (r *logRecorder) count(msg string) (n, total int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byMsg[msg], r.total
+}
+
+// messages returns the number of records by message.
+func (r *logRecorder) messages() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.byMsg)
+}
+
+// suppressed sums the "suppressed" counts of the summaries of msg.
+func (r *logRecorder) suppressed(msg string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, rec := range r.summaries {
+		if rec.Message != msg+" (repeated)" {
+			continue
+		}
+		rec.Attrs(func(a slog.Attr) bool {
+			if a.Key == "suppressed" {
+				n += int(a.Value.Int64())
+			}
+			return true
+		})
+	}
+	return n
+}
+
+// federation is a federation key that issues certificates in tests.
+type federation struct {
+	t   testing.TB
+	key *Key
+}
+
+func newFederation(t testing.TB) *federation { return &federation{t: t, key: mustKey(t)} }
+
+// cert returns a DER certificate for k valid from an hour ago to notAfter.
+func (f *federation) cert(k *Key, notAfter time.Time) []byte {
+	f.t.Helper()
+	p, err := IssueCertificate(f.key, k.ID(), time.Now().Add(-time.Hour), notAfter)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	der, err := ParseCertificate(p)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return der
+}
+
+// config returns fastConfig for a new member key holding a certificate
+// valid until notAfter.
+func (f *federation) config(notAfter time.Time) Config {
+	k := mustKey(f.t)
+	c := fastConfig(f.t, k)
+	c.Federation = []peer.ID{f.key.ID()}
+	c.Certificate = f.cert(k, notAfter)
+	return c
 }

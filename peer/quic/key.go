@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -104,18 +105,60 @@ func ParseKey(data []byte) (*Key, error) {
 	return newKey(priv), nil
 }
 
+// ErrKeyFileMode is wrapped by the error LoadKey returns for a key file
+// that group or others may access.
+var ErrKeyFileMode = errors.New("key file is accessible by group or others")
+
+// maxKeyFile bounds what LoadKey reads: a PEM Ed25519 key is 119 bytes.
+const maxKeyFile = 64 << 10
+
 // LoadKey reads a key file written by WriteKeyFile or by "openssl genpkey
-// -algorithm ED25519".
+// -algorithm ED25519". On Unix it refuses (with an error wrapping
+// ErrKeyFileMode that names the file and the fix, "chmod 600 FILE") a file
+// that group or others may read or write. One exception, the rule
+// PostgreSQL applies to its key files: a file owned by root may be
+// readable (not writable) by its group when this process is not root,
+// which is how a Kubernetes secret volume with an fsGroup or an
+// administrator grants the key to a service's group.
 func LoadKey(path string) (*Key, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("peer/quic: load key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("peer/quic: load key: %w", err)
+	}
+	if err := checkKeyFile(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("peer/quic: load key %s: %w", path, err)
+	}
+	if len(data) > maxKeyFile {
+		return nil, fmt.Errorf("peer/quic: key file %s is over %d bytes: not a key", path, maxKeyFile)
 	}
 	k, err := ParseKey(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
 	return k, nil
+}
+
+// keyModeError checks the permission bits of a key file owned by fileUID
+// (-1 if unknown) read by a process running as procUID.
+func keyModeError(path string, perm os.FileMode, fileUID, procUID int) error {
+	perm &= os.ModePerm
+	if perm&0o077 == 0 {
+		return nil
+	}
+	if perm&0o077 == 0o040 && fileUID == 0 && procUID != 0 {
+		return nil
+	}
+	return fmt.Errorf("peer/quic: %w: %s has mode %04o; make it private to its owner with \"chmod 600 %s\"",
+		ErrKeyFileMode, path, uint32(perm), path)
 }
 
 // WriteKeyFile writes k to a new file at path with mode 0600. It refuses

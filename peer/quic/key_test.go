@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -64,7 +65,7 @@ func TestLibp2pIDVectors(t *testing.T) {
 // The same vector key as a PKCS#8 PEM file (openssl reads it and prints
 // the public key of the vector): loading it gives the libp2p ID.
 func TestLoadKeyLibp2pVector(t *testing.T) {
-	k, err := LoadKey("testdata/libp2p-vector.pem")
+	k, err := LoadKey(privateCopy(t, "testdata/libp2p-vector.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +78,99 @@ func TestLoadKeyLibp2pVector(t *testing.T) {
 // "openssl genpkey -algorithm ED25519"; its public key (from "openssl
 // pkey -pubout") is below.
 func TestLoadOpenSSLKey(t *testing.T) {
-	k, err := LoadKey("testdata/openssl-ed25519.pem")
+	k, err := LoadKey(privateCopy(t, "testdata/openssl-ed25519.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "26fccf24c3dd8f036dfa26e1eb2af61602e4534944e2eafb151bca768d6854bf"
 	if got := hex.EncodeToString(k.Public()); got != want {
 		t.Fatalf("public key %s, want %s", got, want)
+	}
+}
+
+// privateCopy copies a test key file to a file of mode 0600 (git keeps
+// no mode but the executable bit, so testdata files are 0644 or so).
+func privateCopy(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(out, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// LoadKey refuses a key file that group or others may access, naming the
+// file and the fix; a private one (0600, 0400) loads.
+func TestLoadKeyFileMode(t *testing.T) {
+	path := privateCopy(t, "testdata/openssl-ed25519.pem")
+	for _, tt := range []struct {
+		mode os.FileMode
+		ok   bool
+	}{
+		{0o600, true}, {0o400, true},
+		{0o644, false}, {0o640, false}, {0o604, false}, {0o660, false}, {0o620, false}, {0o602, false}, {0o666, false},
+	} {
+		t.Run(fmt.Sprintf("%04o", tt.mode), func(t *testing.T) {
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadKey(path)
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrKeyFileMode) {
+				t.Fatalf("err = %v, want ErrKeyFileMode", err)
+			}
+			for _, want := range []string{path, fmt.Sprintf("%04o", tt.mode), "chmod 600 " + path} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// The exception: a root-owned key readable by its group, read by a
+// process that is not root (a Kubernetes secret volume with an fsGroup).
+// It is checked on the rule itself, since these tests run as any user.
+func TestKeyModeRule(t *testing.T) {
+	for _, tt := range []struct {
+		perm             os.FileMode
+		fileUID, procUID int
+		ok               bool
+	}{
+		{0o600, 1000, 1000, true},
+		{0o400, 0, 0, true},
+		{0o440, 0, 10001, true}, // root:fsGroup 0440, read through the group
+		{0o640, 0, 10001, true}, // root may write its own file
+		{0o440, 0, 0, false},    // root reading a file its group can read too
+		{0o440, 10001, 10001, false},
+		{0o460, 0, 10001, false}, // group may write
+		{0o444, 0, 10001, false}, // others may read
+		{0o640, -1, 10001, false},
+	} {
+		err := keyModeError("k.pem", tt.perm, tt.fileUID, tt.procUID)
+		if (err == nil) != tt.ok {
+			t.Errorf("mode %04o, file uid %d, process uid %d: err = %v, want ok %v", tt.perm, tt.fileUID, tt.procUID, err, tt.ok)
+		}
+	}
+}
+
+// A key file far larger than a key is refused without reading it all.
+func TestLoadKeyHugeFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.pem")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("A"), 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKey(path); err == nil || !strings.Contains(err.Error(), "not a key") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -6,12 +6,9 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -20,6 +17,7 @@ import (
 
 	quicgo "github.com/quic-go/quic-go"
 
+	"github.com/dfaas-go/dfaas/internal/lograte"
 	"github.com/dfaas-go/dfaas/peer"
 )
 
@@ -31,6 +29,7 @@ const (
 	DropVersion   = "version"   // an unknown protocol version or frame type
 	DropRate      = "rate"      // over the peer's rate limit
 	DropFull      = "full"      // the Recv channel was full
+	DropExpired   = "expired"   // from a peer whose federation certificate expired
 )
 
 // Reasons a connection is refused, as counted in Stats.Rejected.
@@ -41,16 +40,25 @@ const (
 	RejectIDMismatch     = "id_mismatch"     // a dialled peer proved another ID than expected
 	RejectTooMany        = "too_many_peers"  // MaxPeers reached
 	RejectHandshake      = "handshake"       // the hello exchange failed or timed out
+	// RejectExpired counts handshakes refused, and live connections
+	// closed, because the peer's federation certificate is not valid now
+	// (expired, or not yet valid).
+	RejectExpired = "expired"
+	// RejectReconnect counts attempts refused from a peer reconnecting in
+	// a loop, while it must wait (see Config.MinBackoff): by its address,
+	// once per QUIC Initial packet (a ClientHello may span two), or by its
+	// ID at the handshake.
+	RejectReconnect = "reconnect_rate"
 )
 
 // dropReasons returns the Drop* reasons, in the order of the counters.
 func dropReasons() []string {
-	return []string{DropOversize, DropMalformed, DropVersion, DropRate, DropFull}
+	return []string{DropOversize, DropMalformed, DropVersion, DropRate, DropFull, DropExpired}
 }
 
 // rejectReasons returns the Reject* reasons, in the order of the counters.
 func rejectReasons() []string {
-	return []string{RejectBadCertificate, RejectNotMember, RejectSelf, RejectIDMismatch, RejectTooMany, RejectHandshake}
+	return []string{RejectBadCertificate, RejectNotMember, RejectSelf, RejectIDMismatch, RejectTooMany, RejectHandshake, RejectExpired, RejectReconnect}
 }
 
 // QUIC application error codes used when closing connections and streams.
@@ -60,6 +68,7 @@ const (
 	codeSilent    quicgo.ApplicationErrorCode = 2
 	codeProtocol  quicgo.ApplicationErrorCode = 3
 	codeRefused   quicgo.ApplicationErrorCode = 4
+	codeExpired   quicgo.ApplicationErrorCode = 5
 
 	streamCodeCancelled quicgo.StreamErrorCode = 1
 	streamCodeRejected  quicgo.StreamErrorCode = 2
@@ -87,6 +96,7 @@ type Transport struct {
 	s     settings
 	id    peer.ID
 	log   *slog.Logger
+	lim   *lograte.Limiter // for every record an outsider or a peer can repeat
 	udp   *net.UDPConn
 	qt    *quicgo.Transport
 	ln    *quicgo.Listener
@@ -106,11 +116,20 @@ type Transport struct {
 	upSeq       uint64 // counts peers coming up; see member.upSeq
 	digest      uint64
 	digestDirty bool
+	unverified  int                // members holding a claim (see member.claimBy)
+	addrDials   map[string]*bucket // dials left to each gossiped address
+	quietAddrs  map[string]time.Time
+	lastFlush   time.Time // of the log limiter, by maintain
+	ownUntil    time.Time // this node's federation certificate's NotAfter
+	ownExpired  bool      // its expiry was logged
 
 	sent, received     atomic.Uint64
 	dials, dialsFailed atomic.Uint64
-	dropped            [5]atomic.Uint64
-	rejected           [6]atomic.Uint64
+	dropped            [6]atomic.Uint64
+	rejected           [8]atomic.Uint64
+	gossipIgnored      atomic.Uint64
+	connects           atomic.Uint64
+	gossipDropped      atomic.Uint64
 	closedBytesSent    atomic.Uint64
 	closedBytesRecv    atomic.Uint64
 }
@@ -131,6 +150,22 @@ type member struct {
 	rtt       time.Duration
 	msgs      bucket
 	bytes     bucket
+
+	// Trust (see gossip.go). A member is verified once a connection
+	// with it was established; hostPort is then verifiedAddr unless
+	// another member claims it moved.
+	verified     bool
+	verifiedAddr string  // the address of its last connection, or its bootstrap address
+	claimBy      peer.ID // the member that named hostPort, while hostPort is unverified
+	claimDials   int     // dials made to hostPort while unverified
+	introduced   int     // claims this member made that are held now
+	introBudget  bucket  // dials this member can make this node make to unverified addresses
+
+	// Reconnect damping (see reconnect.go).
+	flaps      int       // connections in a row that ended before DownAfter
+	flapAt     time.Time // when the last of them ended
+	quietUntil time.Time // its handshakes are refused until then
+	quietAddr  string    // the address of its last connection, in Transport.quietAddrs
 }
 
 // addMember adds a peer with a valid ID to the known ones. t.mu must be
@@ -141,10 +176,16 @@ func (t *Transport) addMember(id peer.ID, hostPort string, now time.Time) *membe
 	copy(m.key[:], pub)
 	m.msgs.init(t.s.RateMessages, float64(t.s.RateBurst))
 	m.bytes.init(t.s.RateBytes, max(t.s.RateBytes, 2*float64(t.s.MaxMessageSize)))
+	m.introBudget.init(introDialRate, float64(t.s.UnverifiedPerPeer))
 	t.members[id] = m
 	t.byKey[m.key] = m
 	return m
 }
+
+// listed reports whether Peers lists m: a peer is listed once verified
+// (or configured as a bootstrap peer), never on another member's word
+// alone.
+func (m *member) listed() bool { return m.verified || m.bootstrap }
 
 // Listen opens the UDP socket, starts accepting peers and dialling the
 // bootstrap peers, and returns at once: an unreachable bootstrap peer
@@ -171,17 +212,20 @@ func Listen(cfg Config) (*Transport, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		s:       s,
-		id:      s.Key.ID(),
-		udp:     udp,
-		cert:    tls.Certificate{Certificate: [][]byte{der}, PrivateKey: s.Key.priv},
-		recv:    make(chan peer.Message, s.Buffer),
-		ctx:     ctx,
-		cancel:  cancel,
-		members: map[peer.ID]*member{},
-		byKey:   map[[ed25519.PublicKeySize]byte]*member{},
+		s:          s,
+		id:         s.Key.ID(),
+		udp:        udp,
+		cert:       tls.Certificate{Certificate: [][]byte{der}, PrivateKey: s.Key.priv},
+		recv:       make(chan peer.Message, s.Buffer),
+		ctx:        ctx,
+		cancel:     cancel,
+		members:    map[peer.ID]*member{},
+		byKey:      map[[ed25519.PublicKeySize]byte]*member{},
+		addrDials:  map[string]*bucket{},
+		quietAddrs: map[string]time.Time{},
 	}
 	t.log = s.Logger.With("node", string(t.id))
+	t.lim = lograte.New(t.log, lograte.Options{Interval: s.LogInterval, MaxKinds: 4*s.MaxPeers + 64})
 	// A stateless reset key derived from the node key lets a restarted
 	// node reset its peers' stale connections at once.
 	seed := sha256.Sum256(append([]byte("dfaas-peer stateless reset\x00"), s.Key.priv.Seed()...))
@@ -193,29 +237,48 @@ func Listen(cfg Config) (*Transport, error) {
 		MaxIncomingStreams:    1,
 		MaxIncomingUniStreams: maxIncomingUniStreams,
 	}
-	t.ln, err = t.qt.Listen(t.serverTLS(), t.qconf)
+	t.ln, err = t.qt.Listen(t.serverTLS(), t.serverConfig())
 	if err != nil {
 		t.qt.Close()
 		udp.Close()
 		cancel()
 		return nil, fmt.Errorf("peer/quic: listen: %w", err)
 	}
-	now := time.Now()
-	for _, a := range s.Bootstrap {
+	t.start(time.Now())
+	return t, nil
+}
+
+// start adds the bootstrap peers, logs the settings an operator should
+// know of and starts the goroutines.
+func (t *Transport) start(now time.Time) {
+	// The listener is open: handshakes may already consult the members.
+	t.mu.Lock()
+	for _, a := range t.s.Bootstrap {
 		if a.ID == t.id {
 			t.log.Debug("bootstrap entry is this node; skipped", "addr", a.String())
 			continue
 		}
-		t.addMember(a.ID, a.HostPort, now).bootstrap = true
+		m := t.addMember(a.ID, a.HostPort, now)
+		m.bootstrap, m.verifiedAddr = true, a.HostPort
 	}
 	t.digestDirty = true
-	if s.open() {
+	if t.s.cert != nil && len(t.s.federation) > 0 {
+		t.ownUntil = t.s.cert.NotAfter
+	}
+	t.mu.Unlock()
+	if t.s.open() {
 		t.log.Warn("peer/quic: no membership configured: any peer that proves its key is accepted (lab setting)")
 	}
-	t.log.Info("peer transport listening", "addr", t.Self().String(), "bootstrap", len(s.Bootstrap))
+	if t.s.cert != nil && len(t.s.federation) > 0 {
+		if now.Before(t.s.cert.NotBefore) {
+			t.log.Warn("this node's federation certificate is not valid yet: federation peers refuse it until then",
+				"not_before", t.s.cert.NotBefore)
+		}
+		t.checkOwnCertificate(now)
+	}
+	t.log.Info("peer transport listening", "addr", t.Self().String(), "bootstrap", len(t.s.Bootstrap))
 	t.wg.Go(t.acceptLoop)
 	t.wg.Go(t.maintain)
-	return t, nil
 }
 
 // LocalID implements peer.Transport.
@@ -234,8 +297,9 @@ func (t *Transport) Recv() <-chan peer.Message { return t.recv }
 // Send implements peer.Transport. Each message travels on a stream of its
 // own; Send returns once the message is handed to QUIC, or with an error
 // when ctx ends (or, without a deadline, after WriteTimeout) while the
-// peer's flow control holds it back. A peer with no connection now gives
-// an error wrapping peer.ErrUnknownPeer at once.
+// peer's flow control holds it back. A peer with no connection now (or
+// whose federation certificate has expired) gives an error wrapping
+// peer.ErrUnknownPeer at once.
 func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -244,7 +308,7 @@ func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 	closed := t.closed
 	var c *conn
 	if m := t.members[to]; m != nil {
-		c = m.conn
+		c = m.up(time.Now())
 	}
 	t.mu.Unlock()
 	switch {
@@ -287,15 +351,23 @@ func (t *Transport) Send(ctx context.Context, to peer.ID, data []byte) error {
 }
 
 // Peers implements peer.Directory: every known peer, up or not, sorted by
-// ID. RTT is QUIC's smoothed RTT estimate (RFC 9002) of the current
-// connection, or of the last one while the peer is down.
+// ID. A peer is known once it has proved its identity in a handshake (or
+// is a bootstrap peer): peers that members gossiped but that were not
+// reached yet are not listed. A peer whose federation certificate expired
+// is down from that instant. RTT is QUIC's smoothed RTT estimate (RFC
+// 9002) of the current connection, or of the last one while the peer is
+// down.
 func (t *Transport) Peers() []peer.Info {
+	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]peer.Info, 0, len(t.members))
 	for _, m := range t.members {
+		if !m.listed() {
+			continue
+		}
 		in := peer.Info{ID: m.id, Addr: "quic://" + m.hostPort, RTT: m.rtt, LastSeen: m.lastSeen}
-		if c := m.conn; c != nil {
+		if c := m.up(now); c != nil {
 			in.Up = true
 			in.RTT = c.qc.ConnectionStats().SmoothedRTT
 			in.LastSeen = c.seen()
@@ -308,8 +380,17 @@ func (t *Transport) Peers() []peer.Info {
 
 // Stats are a transport's counters.
 type Stats struct {
-	// Known and Up count the known peers and those connected now.
+	// Known and Up count the peers Peers lists and those up now.
 	Known, Up int
+	// Unverified counts the peers (or new addresses of known peers) that
+	// members gossiped and that were not reached yet; GossipIgnored the
+	// gossiped entries ignored because their member had UnverifiedPerPeer
+	// entries held or the table was full; GossipDropped the entries
+	// dropped after UnverifiedDials failed dials, or not reached within
+	// ExpireAfter, or when a verified peer needed the slot, or when the
+	// member that named them was forgotten.
+	Unverified                   int
+	GossipIgnored, GossipDropped uint64
 	// Sent counts the messages Send handed to QUIC; Received those
 	// delivered on Recv.
 	Sent, Received uint64
@@ -321,6 +402,8 @@ type Stats struct {
 	Rejected map[string]uint64
 	// Dials counts connection attempts; DialsFailed those that failed.
 	Dials, DialsFailed uint64
+	// Connects counts the connections established (either way).
+	Connects uint64
 	// BytesSent and BytesReceived count QUIC bytes (payload, headers,
 	// acknowledgements, handshakes; not UDP/IP headers) over all
 	// connections, past and present.
@@ -340,12 +423,20 @@ func (t *Transport) Stats() Stats {
 	for i, r := range rejectReasons() {
 		st.Rejected[r] = t.rejected[i].Load()
 	}
+	st.GossipIgnored, st.GossipDropped = t.gossipIgnored.Load(), t.gossipDropped.Load()
+	st.Connects = t.connects.Load()
+	now := time.Now()
 	t.mu.Lock()
 	st.BytesSent, st.BytesReceived = t.closedBytesSent.Load(), t.closedBytesRecv.Load()
-	st.Known = len(t.members)
+	st.Unverified = t.unverified
 	for _, m := range t.members {
-		if m.conn != nil {
+		if m.listed() {
+			st.Known++
+		}
+		if m.up(now) != nil {
 			st.Up++
+		}
+		if m.conn != nil {
 			cs := m.conn.qc.ConnectionStats()
 			st.BytesSent += cs.BytesSent
 			st.BytesReceived += cs.BytesReceived
@@ -353,6 +444,15 @@ func (t *Transport) Stats() Stats {
 	}
 	t.mu.Unlock()
 	return st
+}
+
+// up returns m's connection if it has one that its membership still
+// admits.
+func (m *member) up(now time.Time) *conn {
+	if c := m.conn; c != nil && !c.expired(now) {
+		return c
+	}
+	return nil
 }
 
 func (t *Transport) drop(reason string) {
@@ -388,484 +488,6 @@ func (t *Transport) Close() error {
 		t.log.Info("peer transport closed")
 	})
 	return nil
-}
-
-// tlsBase returns the TLS settings common to both ends.
-func (t *Transport) tlsBase() *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{t.cert},
-		NextProtos:   []string{ALPN},
-		// Identities are checked in VerifyPeerCertificate: node
-		// certificates are self-signed or issued by a federation key, not
-		// by a web PKI authority.
-		InsecureSkipVerify: true,
-	}
-}
-
-func (t *Transport) serverTLS() *tls.Config {
-	c := t.tlsBase()
-	c.ClientAuth = tls.RequireAnyClientCert
-	c.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-		_, err := t.verifyPeer(raw, "")
-		return err
-	}
-	return c
-}
-
-func (t *Transport) clientTLS(want peer.ID) *tls.Config {
-	c := t.tlsBase()
-	c.ServerName = "dfaas-peer"
-	c.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-		_, err := t.verifyPeer(raw, want)
-		return err
-	}
-	return c
-}
-
-// verifyPeer checks a peer's certificate chain: an Ed25519 leaf whose ID
-// is want (if not empty), not this node, and admitted by the membership.
-func (t *Transport) verifyPeer(raw [][]byte, want peer.ID) (peer.ID, error) {
-	if len(raw) == 0 {
-		t.reject(RejectBadCertificate)
-		return "", errors.New("peer/quic: peer sent no certificate")
-	}
-	cert, err := x509.ParseCertificate(raw[0])
-	if err != nil {
-		t.reject(RejectBadCertificate)
-		return "", fmt.Errorf("peer/quic: peer certificate: %w", err)
-	}
-	id, err := certID(cert)
-	if err != nil {
-		t.reject(RejectBadCertificate)
-		return "", err
-	}
-	switch {
-	case id == t.id:
-		t.reject(RejectSelf)
-		return "", errors.New("peer/quic: peer has this node's key")
-	case want != "" && id != want:
-		t.reject(RejectIDMismatch)
-		return "", fmt.Errorf("peer/quic: peer is %s, want %s", id, want)
-	case !t.admitted(id, cert):
-		t.reject(RejectNotMember)
-		t.log.Warn("peer refused: not a member", "peer", string(id))
-		return "", fmt.Errorf("peer/quic: %s is not a member of the federation", id)
-	}
-	return id, nil
-}
-
-func certID(c *x509.Certificate) (peer.ID, error) {
-	pub, ok := c.PublicKey.(ed25519.PublicKey)
-	if !ok {
-		return "", fmt.Errorf("peer/quic: peer certificate has a %T key, want Ed25519", c.PublicKey)
-	}
-	return IDFromPublicKey(pub), nil
-}
-
-// admitted reports whether the membership admits id, whose certificate is
-// cert.
-func (t *Transport) admitted(id peer.ID, cert *x509.Certificate) bool {
-	if t.s.open() || t.s.members[id] {
-		return true
-	}
-	return len(t.s.federation) > 0 && issuedBy(cert, t.s.federation, time.Now())
-}
-
-// mayDial reports whether a peer learnt from gossip is worth dialling:
-// with only a member list configured, peers outside it are not.
-func (t *Transport) mayDial(id peer.ID) bool {
-	return t.s.open() || t.s.members[id] || len(t.s.federation) > 0
-}
-
-func (t *Transport) acceptLoop() {
-	for {
-		qc, err := t.ln.Accept(t.ctx)
-		if err != nil {
-			return
-		}
-		t.wg.Go(func() { t.handleInbound(qc) })
-	}
-}
-
-// handleInbound completes the hello exchange on an accepted connection and
-// then serves it.
-func (t *Transport) handleInbound(qc *quicgo.Conn) {
-	certs := qc.ConnectionState().TLS.PeerCertificates
-	if len(certs) == 0 {
-		qc.CloseWithError(codeRefused, "no certificate")
-		return
-	}
-	id, err := certID(certs[0])
-	if err != nil {
-		qc.CloseWithError(codeRefused, "bad certificate")
-		return
-	}
-	ctx, cancel := context.WithTimeout(t.ctx, t.s.HandshakeTimeout)
-	defer cancel()
-	str, err := qc.AcceptStream(ctx)
-	if err != nil {
-		t.reject(RejectHandshake)
-		qc.CloseWithError(codeProtocol, "no control stream")
-		return
-	}
-	c := newConn(t, qc, id, str, false)
-	if err := c.exchangeHello(false); err != nil {
-		t.reject(RejectHandshake)
-		t.log.Debug("inbound hello failed", "peer", string(id), "err", err)
-		qc.CloseWithError(codeProtocol, "hello failed")
-		return
-	}
-	t.serve(c)
-}
-
-// dial connects to a peer and serves the connection until it ends.
-func (t *Transport) dial(id peer.ID, hostPort string) {
-	t.dials.Add(1)
-	err := t.dialAndServe(id, hostPort)
-	t.mu.Lock()
-	m := t.members[id]
-	if m != nil {
-		m.dialing = false
-		if err != nil && !errors.Is(err, errDuplicate) && m.conn == nil {
-			m.failures++
-			m.nextDial = time.Now().Add(t.backoff(m.failures))
-		}
-	}
-	t.mu.Unlock()
-	if errors.Is(err, errDuplicate) {
-		// The peer kept the connection it dialled at the same time.
-		return
-	}
-	if err != nil {
-		t.dialsFailed.Add(1)
-		if t.ctx.Err() == nil {
-			t.log.Debug("dial failed", "peer", string(id), "addr", hostPort, "err", err)
-		}
-	}
-}
-
-// dialAndServe returns an error if the connection could not be set up,
-// and nil after serving an established one.
-func (t *Transport) dialAndServe(id peer.ID, hostPort string) error {
-	ctx, cancel := context.WithTimeout(t.ctx, t.s.HandshakeTimeout)
-	defer cancel()
-	host, port, err := net.SplitHostPort(hostPort)
-	if err != nil {
-		return err
-	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return err
-	}
-	if len(ips) == 0 {
-		return fmt.Errorf("no address for %q", host)
-	}
-	ua, err := net.ResolveUDPAddr("udp", net.JoinHostPort(ips[0].Unmap().String(), port))
-	if err != nil {
-		return err
-	}
-	qc, err := t.qt.Dial(ctx, ua, t.clientTLS(id), t.qconf)
-	if err != nil {
-		return err
-	}
-	str, err := qc.OpenStreamSync(ctx)
-	if err != nil {
-		qc.CloseWithError(codeProtocol, "no control stream")
-		return err
-	}
-	c := newConn(t, qc, id, str, true)
-	// With TLS 1.3 a server that refuses this node's certificate does so
-	// after Dial returns: the hello exchange is the real test.
-	if err := c.exchangeHello(true); err != nil {
-		qc.CloseWithError(codeProtocol, "hello failed")
-		var ae *quicgo.ApplicationError
-		if errors.As(context.Cause(qc.Context()), &ae) && ae.Remote && ae.ErrorCode == codeDuplicate {
-			return errDuplicate
-		}
-		return fmt.Errorf("hello: %w (cause: %v)", err, context.Cause(qc.Context()))
-	}
-	t.serve(c)
-	return nil
-}
-
-// serve runs an established connection until it ends.
-func (t *Transport) serve(c *conn) {
-	old, refusal := t.register(c)
-	if old != nil {
-		t.closeLater(old)
-	}
-	switch refusal {
-	case "":
-	case refusedDuplicate:
-		// Serve it until it closes: messages the peer sent on it before
-		// it saw the other connection still arrive.
-		t.closeLater(c)
-	default:
-		c.qc.CloseWithError(codeRefused, refusal)
-		return
-	}
-	defer t.unregister(c)
-	var wg sync.WaitGroup
-	wg.Go(c.acceptData)
-	wg.Go(c.pinger)
-	c.sendMembers()
-	err := c.readControl()
-	code, msg := codeClosing, "closing"
-	if err != nil {
-		code, msg = codeProtocol, "protocol violation"
-	}
-	c.qc.CloseWithError(code, msg)
-	wg.Wait()
-}
-
-// duplicateLinger is how long a connection that lost to a duplicate stays
-// open, so that the messages in flight on it arrive.
-const duplicateLinger = time.Second
-
-const refusedDuplicate = "duplicate connection"
-
-// closeLater closes a connection that lost to a duplicate after
-// duplicateLinger.
-func (t *Transport) closeLater(c *conn) {
-	t.wg.Go(func() {
-		tm := time.NewTimer(duplicateLinger)
-		defer tm.Stop()
-		select {
-		case <-tm.C:
-		case <-t.ctx.Done():
-		case <-c.qc.Context().Done():
-		}
-		c.qc.CloseWithError(codeDuplicate, refusedDuplicate)
-	})
-}
-
-// register makes c the connection to its peer. With a connection already
-// there, two recent ones in opposite directions (simultaneous dials) keep
-// the one dialled by the smaller ID on both ends; otherwise the newer one
-// wins. It returns a replaced connection to close, and why c itself must
-// be closed, if it must.
-func (t *Transport) register(c *conn) (replaced *conn, refusal string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return nil, "closing"
-	}
-	now := time.Now()
-	m := t.members[c.id]
-	if m == nil {
-		if len(t.members) >= t.s.MaxPeers {
-			t.reject(RejectTooMany)
-			return nil, "too many peers"
-		}
-		m = t.addMember(c.id, "", now)
-	}
-	c.m = m
-	if old := m.conn; old != nil {
-		if old.outbound != c.outbound && now.Sub(old.established) < t.s.HandshakeTimeout {
-			winnerOutbound := t.id < c.id
-			if c.outbound != winnerOutbound {
-				return nil, refusedDuplicate
-			}
-		}
-		replaced = old
-	}
-	if !c.outbound && !m.bootstrap {
-		m.hostPort = c.qc.RemoteAddr().String()
-	}
-	if m.hostPort == "" {
-		m.hostPort = c.qc.RemoteAddr().String()
-	}
-	m.conn = c
-	m.failures = 0
-	t.upSeq++
-	m.upSeq = t.upSeq
-	t.digestDirty = true
-	if replaced == nil {
-		t.log.Info("peer up", "peer", string(c.id), "addr", m.hostPort, "outbound", c.outbound)
-	}
-	return replaced, ""
-}
-
-// unregister forgets c when its connection ends.
-func (t *Transport) unregister(c *conn) {
-	cs := c.qc.ConnectionStats()
-	t.closedBytesSent.Add(cs.BytesSent)
-	t.closedBytesRecv.Add(cs.BytesReceived)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	m := t.members[c.id]
-	if m == nil || m.conn != c {
-		return
-	}
-	now := time.Now()
-	m.conn = nil
-	m.since = now
-	m.lastSeen = c.seen()
-	m.rtt = cs.SmoothedRTT
-	m.nextDial = now.Add(t.backoff(max(1, m.failures)))
-	t.digestDirty = true
-	if !t.closed {
-		t.log.Info("peer down", "peer", string(c.id), "addr", m.hostPort, "cause", context.Cause(c.qc.Context()))
-	}
-}
-
-// backoff returns the delay before the next dial after failures failed
-// ones: MinBackoff doubled per failure up to MaxBackoff, ±20%.
-func (t *Transport) backoff(failures int) time.Duration {
-	d := t.s.MinBackoff
-	for i := 1; i < failures && d < t.s.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, t.s.MaxBackoff)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-// maintain dials peers that are due, closes silent connections and
-// forgets expired peers, until Close.
-func (t *Transport) maintain() {
-	tick := min(t.s.PingInterval/2, 100*time.Millisecond)
-	tk := time.NewTicker(tick)
-	defer tk.Stop()
-	for {
-		select {
-		case <-t.ctx.Done():
-			return
-		case <-tk.C:
-		}
-		t.maintainOnce(time.Now())
-	}
-}
-
-func (t *Transport) maintainOnce(now time.Time) {
-	type target struct {
-		id       peer.ID
-		hostPort string
-	}
-	var dial []target
-	var due []*member
-	var silent []*conn
-	inFlight := 0
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return
-	}
-	for id, m := range t.members {
-		if c := m.conn; c != nil {
-			if now.Sub(c.seen()) > t.s.DownAfter {
-				silent = append(silent, c)
-			}
-			continue
-		}
-		if m.dialing {
-			inFlight++
-			continue
-		}
-		if !m.bootstrap && now.Sub(m.since) > t.s.ExpireAfter {
-			delete(t.members, id)
-			delete(t.byKey, m.key)
-			t.digestDirty = true
-			t.log.Info("peer expired", "peer", string(id), "addr", m.hostPort)
-			continue
-		}
-		if m.hostPort != "" && !now.Before(m.nextDial) {
-			due = append(due, m)
-		}
-	}
-	// Bound the handshakes in flight: a node that learns of many peers
-	// at once dials them a few at a time (the others wait for a later
-	// tick) rather than time them all out on a busy machine.
-	slices.SortFunc(due, func(a, b *member) int { return a.nextDial.Compare(b.nextDial) })
-	for _, m := range due[:min(len(due), max(0, maxDialsInFlight-inFlight))] {
-		m.dialing = true
-		dial = append(dial, target{m.id, m.hostPort})
-	}
-	t.mu.Unlock()
-	for _, c := range silent {
-		t.log.Info("peer silent; declared down", "peer", string(c.id), "silent_for", now.Sub(c.seen()).Round(time.Millisecond))
-		c.qc.CloseWithError(codeSilent, "silent")
-	}
-	for _, d := range dial {
-		t.wg.Go(func() { t.dial(d.id, d.hostPort) })
-	}
-}
-
-// currentDigest returns the digest of this node's view of the membership:
-// itself and the peers up now. Two nodes of a fully connected federation
-// have the same digest.
-func (t *Transport) currentDigest() uint64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.digestDirty {
-		return t.digest
-	}
-	ids := []peer.ID{t.id}
-	for _, m := range t.members {
-		if m.conn != nil {
-			ids = append(ids, m.id)
-		}
-	}
-	slices.Sort(ids)
-	h := sha256.New()
-	for _, id := range ids {
-		h.Write([]byte(id))
-		h.Write([]byte{0})
-	}
-	t.digest = binary.BigEndian.Uint64(h.Sum(nil))
-	t.digestDirty = false
-	return t.digest
-}
-
-// gossipFor lists the peers that came up since the last list sent on c
-// (all of them for the first list), other than c's peer, and marks them
-// sent.
-func (t *Transport) gossipFor(c *conn) []memberEntry {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []memberEntry
-	for _, m := range t.members {
-		if m.conn != nil && m.upSeq > c.sentSeq && m.id != c.id && m.hostPort != "" {
-			out = append(out, memberEntry{Key: m.key, HostPort: m.hostPort})
-		}
-	}
-	c.sentSeq = t.upSeq
-	return out
-}
-
-// learn adds the members a peer reported.
-func (t *Transport) learn(from peer.ID, es []memberEntry) {
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, e := range es {
-		m := t.byKey[e.Key]
-		if m == nil {
-			id := IDFromPublicKey(e.Key[:])
-			if id == t.id || !t.mayDial(id) || len(t.members) >= t.s.MaxPeers {
-				continue
-			}
-			// Both ends of a new pair usually learn of each other at the
-			// same time: the larger ID waits a little so that the smaller
-			// one's dial usually arrives first.
-			delay := time.Duration(rand.Int64N(int64(50 * time.Millisecond)))
-			if t.id > id {
-				delay += 300 * time.Millisecond
-			}
-			t.addMember(id, e.HostPort, now).nextDial = now.Add(delay)
-			t.log.Debug("peer learnt", "peer", string(id), "addr", e.HostPort, "from", string(from))
-			continue
-		}
-		if m.conn == nil && m.id != from {
-			// Up for another member: keep it from expiring, and follow
-			// it if it moved.
-			m.since = now
-			if !m.bootstrap && !m.dialing && m.hostPort != e.HostPort {
-				m.hostPort = e.HostPort
-				m.nextDial = now
-			}
-		}
-	}
 }
 
 // deliver hands a message to Recv, or drops it if Recv is full.

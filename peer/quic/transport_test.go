@@ -53,7 +53,7 @@ func TestCollector(t *testing.T) {
 			t.Errorf("peers_up = %v, want 1", mf.GetMetric()[0].GetGauge().GetValue())
 		}
 	}
-	if want := 8 + len(dropReasons()) + len(rejectReasons()); n != want {
+	if want := 12 + len(dropReasons()) + len(rejectReasons()); n != want {
 		t.Fatalf("%d metrics, want %d", n, want)
 	}
 }
@@ -79,6 +79,9 @@ func TestConfigErrors(t *testing.T) {
 		{"negative buffer", "Buffer", func(c *Config) { c.Buffer = -1 }},
 		{"huge messages", "MaxMessageSize", func(c *Config) { c.MaxMessageSize = 1 << 30 }},
 		{"negative rate", "RateMessages", func(c *Config) { c.RateMessages = -1 }},
+		{"negative unverified", "UnverifiedPerPeer", func(c *Config) { c.UnverifiedPerPeer = -1 }},
+		{"negative unverified dials", "UnverifiedDials", func(c *Config) { c.UnverifiedDials = -1 }},
+		{"negative log interval", "LogInterval", func(c *Config) { c.LogInterval = -time.Second }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

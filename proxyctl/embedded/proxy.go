@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/netlimit"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -22,27 +23,59 @@ import (
 // Defaults of the proxy.
 const (
 	// DefaultTimeout bounds a request to a function without a time-out of
-	// its own.
+	// its own, from when the proxy starts sending it (its body included)
+	// to the end of the answer.
 	DefaultTimeout = 30 * time.Second
-	// MaxBodySize is the largest request body the proxy accepts.
-	MaxBodySize = 10 << 20
+	// MaxBodySize is the default of Limits.MaxBodyBytes: the largest
+	// request body the proxy accepts.
+	MaxBodySize = netlimit.DefaultMaxBodyBytes
+	// DefaultRetryBuffer is the default of Config.RetryBuffer.
+	DefaultRetryBuffer = 64 << 10
+	// DefaultCounterLinger is the default of Config.CounterLinger.
+	DefaultCounterLinger = time.Minute
 	// HealthPath is the proxy's own health endpoint, the path neighbours
 	// may probe.
 	HealthPath = "/dfaas/healthz"
 )
+
+// Limits bounds the proxy's listener and the requests it serves:
+// connections in total and per client address, idle, header, body and
+// whole-request time-outs, header and body sizes, and the request body
+// bytes in flight. Every zero field takes a default fit for a small edge
+// node (see the fields' documentation).
+type Limits = netlimit.Config
 
 // Config configures a Proxy.
 type Config struct {
 	// FaaSURL is the base URL of the local FaaS gateway (required).
 	FaaSURL string
 	// Counters receives the proxy's request counts. If nil, the proxy
-	// makes its own (see Proxy.Counters).
+	// makes its own (see Proxy.Counters). The proxy keeps per-function
+	// counters only for the functions of its routing state (see
+	// metricsrc.Counters.Retain) and counts other names in
+	// Counters.Other.
 	Counters *metricsrc.Counters
-	// Transport carries requests to the FaaS and to neighbours. If nil, a
-	// transport tuned for many concurrent requests to few hosts.
+	// Transport carries requests to the FaaS and to neighbours. If nil,
+	// two transports tuned for many concurrent requests to few hosts:
+	// one to the FaaS, one to the neighbours (whose dials time out after
+	// 2 s, so that an unreachable neighbour is soon given up for another).
 	Transport http.RoundTripper
 	// Logger receives the proxy's logs. If nil, logs are discarded.
 	Logger *slog.Logger
+	// Limits bounds the listener (see Serve) and every request.
+	Limits Limits
+	// RetryBuffer is how many bytes of a forwarded request's body the
+	// proxy keeps so that it can send the request elsewhere once when the
+	// neighbour refuses it as unknown-node or cannot be reached. A larger
+	// body is sent with Expect: 100-continue, so that a refusal comes
+	// before the body; if the neighbour reads more than RetryBuffer bytes
+	// before failing, the failure is answered instead. If zero,
+	// DefaultRetryBuffer.
+	RetryBuffer int
+	// CounterLinger is how long the counters of a function that left the
+	// routing state are still reported before they are removed (see
+	// metricsrc.Counters). If zero, DefaultCounterLinger.
+	CounterLinger time.Duration
 }
 
 // Proxy is the embedded data plane: an HTTP reverse proxy that implements
@@ -53,53 +86,131 @@ type Config struct {
 // metricsrc.Counters. It serves only /function/{name}[/...] and its own
 // health path: the FaaS management API is never reachable through it.
 //
-// Before the first Apply it serves every request locally. It is safe for
-// concurrent use.
+// It streams request bodies to the FaaS, keeps at most RetryBuffer bytes
+// of a forwarded request's body, and enforces its Limits on every request;
+// Serve also applies the connection caps and time-outs. Before the first
+// Apply it serves every request locally. It is safe for concurrent use and
+// is a prometheus.Collector of its refusals and retries.
 type Proxy struct {
-	faas     *url.URL
-	counters *metricsrc.Counters
-	client   *http.Client
-	log      *slog.Logger
+	faas      *url.URL
+	counters  *metricsrc.Counters
+	transport http.RoundTripper // to the FaaS
+	peers     http.RoundTripper // to the neighbours
+	fast      *upstream         // to the FaaS, for small requests; nil with Config.Transport
+	log       *slog.Logger
+	lim       *netlimit.Limiter
+	retryBuf  int
+	linger    time.Duration
 
 	applyMu sync.Mutex
-	table   atomic.Pointer[table]
+	state   atomic.Pointer[routeState]
+
+	retries [numRetryReasons]atomic.Uint64
+	metrics metrics
 }
 
-// New returns a Proxy; it starts nothing (serve it with an http.Server).
+// routeState is the state requests are routed by: the compiled table and the
+// counters of the functions in it.
+type routeState struct {
+	t        *table
+	fcs      map[string]*metricsrc.FunctionCounters
+	servedBy []string // header value naming this node
+}
+
+// New returns a Proxy; it starts nothing (serve it with Serve, or with an
+// http.Server of your own, which then lacks the connection caps and
+// time-outs).
 func New(cfg Config) (*Proxy, error) {
 	u, err := url.Parse(cfg.FaaSURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("embedded proxy: FaaSURL %q is not an http(s) URL with a host", cfg.FaaSURL)
 	}
-	p := &Proxy{faas: u, counters: cfg.Counters, log: cfg.Logger}
+	switch {
+	case cfg.RetryBuffer < 0:
+		return nil, fmt.Errorf("embedded proxy: RetryBuffer %d is negative", cfg.RetryBuffer)
+	case cfg.CounterLinger < 0:
+		return nil, fmt.Errorf("embedded proxy: CounterLinger %v is negative", cfg.CounterLinger)
+	}
+	p := &Proxy{faas: u, counters: cfg.Counters, log: cfg.Logger, transport: cfg.Transport, peers: cfg.Transport,
+		retryBuf: cfg.RetryBuffer, linger: cfg.CounterLinger}
 	if p.counters == nil {
 		p.counters = metricsrc.NewCounters()
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		tr = &http.Transport{
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:          1024,
-			MaxIdleConnsPerHost:   512,
-			IdleConnTimeout:       90 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		}
+	if p.retryBuf == 0 {
+		p.retryBuf = DefaultRetryBuffer
 	}
-	p.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if p.linger == 0 {
+		p.linger = DefaultCounterLinger
+	}
+	if p.lim, err = netlimit.New("proxy", cfg.Limits, p.log); err != nil {
+		return nil, fmt.Errorf("embedded proxy: %w", err)
+	}
+	if p.transport == nil {
+		p.transport = newTransport(p.lim.Config(), faasDialTimeout)
+		p.peers = newTransport(p.lim.Config(), peerDialTimeout)
+		p.fast = newUpstream(u, fastConns(), p.lim.Config().MaxHeaderBytes)
+	}
+	p.metrics = newMetrics()
 	return p, nil
+}
+
+// Dial time-outs: a neighbour that does not answer is soon given up for
+// another; the FaaS (usually on the same machine) is given longer, as a
+// busy node may take a while to get to it.
+const (
+	peerDialTimeout = 2 * time.Second
+	faasDialTimeout = 10 * time.Second
+)
+
+// newTransport returns a transport tuned for a proxy: many concurrent
+// requests to few hosts, connections reused (closed when idle before the
+// peers' own idle time-out, to avoid racing them), bodies passed through
+// as they are (no transparent compression). It opens at most as many
+// connections to one host (the FaaS, a neighbour) as a listener with
+// default Limits accepts from one address, so that the FaaS and the
+// neighbours never refuse its connections; more concurrent requests wait
+// for a connection within their time-out.
+func newTransport(l Limits, dialTimeout time.Duration) *http.Transport {
+	perHost := Limits{}.WithDefaults(netlimit.FDLimit()).MaxConnsPerIP
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:           l.MaxConns,
+		MaxIdleConnsPerHost:    perHost,
+		MaxConnsPerHost:        perHost,
+		IdleConnTimeout:        netlimit.DefaultIdleTimeout * 2 / 3,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: int64(l.MaxHeaderBytes),
+		DisableCompression:     true,
+	}
 }
 
 // Counters returns the proxy's request counters (a metricsrc.TotalsReader:
 // wrap it in metricsrc.NewDelta for a Source).
 func (p *Proxy) Counters() *metricsrc.Counters { return p.counters }
 
+// Limits returns the limits in force, defaults filled in.
+func (p *Proxy) Limits() Limits { return p.lim.Config() }
+
+// Serve serves the proxy on ln with its Limits (connection caps,
+// time-outs) until ctx is done, then lets requests in flight finish for
+// up to 5 s. It closes ln.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	if err := p.lim.Serve(ctx, ln, p); err != nil {
+		return fmt.Errorf("embedded proxy: %w", err)
+	}
+	return nil
+}
+
 // Apply implements proxyctl.Controller. It validates s and switches the
 // routing atomically: requests in flight finish as routed, new requests
-// follow s. Nothing is reloaded and no connection is dropped.
+// follow s. Nothing is reloaded and no connection is dropped. The
+// functions of s (deployed here, run by a neighbour, or routed by the
+// decision) get counters of their own; the counters of functions no
+// longer in s are retired (see Config.CounterLinger).
 func (p *Proxy) Apply(ctx context.Context, s proxyctl.State) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -109,18 +220,131 @@ func (p *Proxy) Apply(ctx context.Context, s proxyctl.State) error {
 	}
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
-	t, err := compile(s, p.table.Load(), time.Now())
+	now := time.Now()
+	var prev *table
+	if st := p.state.Load(); st != nil {
+		prev = st.t
+	}
+	t, err := compile(s, prev, now)
 	if err != nil {
 		return fmt.Errorf("embedded proxy: %w", err)
 	}
-	p.table.Store(t)
+	names := routedNames(s)
+	p.counters.Retain(names, now, p.linger)
+	st := &routeState{t: t, fcs: make(map[string]*metricsrc.FunctionCounters, len(names)), servedBy: []string{string(s.Self)}}
+	for _, n := range names {
+		st.fcs[n] = p.counters.Function(n)
+	}
+	p.state.Store(st)
 	return nil
+}
+
+// routedNames returns the functions of s: deployed here, run by a
+// neighbour, or routed by the decision.
+func routedNames(s proxyctl.State) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, f := range s.Functions {
+		add(f.Name)
+	}
+	for _, n := range s.Neighbours {
+		for _, f := range n.Functions {
+			add(f)
+		}
+	}
+	for _, r := range s.Decision.Routes {
+		add(r.Function)
+	}
+	return out
 }
 
 // Close closes idle connections. It is safe to call more than once.
 func (p *Proxy) Close() error {
-	p.client.CloseIdleConnections()
+	if p.fast != nil {
+		p.fast.close()
+	}
+	for _, rt := range []http.RoundTripper{p.transport, p.peers} {
+		if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
+	}
 	return nil
+}
+
+// Canonical forms of the DFaaS headers, to index http.Header without
+// canonicalising (and allocating) on every request.
+const (
+	keyNodeID     = "Dfaas-Node-Id"
+	keyNodeToken  = "Dfaas-Node-Token"
+	keyServedBy   = "Dfaas-Served-By"
+	keyForwarded  = "Dfaas-Forwarded-To"
+	keyRejected   = "Dfaas-Rejected"
+	keyXFF        = "X-Forwarded-For"
+	keyExpect     = "Expect"
+	keyConnection = "Connection"
+)
+
+// routed is where the routing path sends one request.
+type routed struct {
+	fn   string
+	fc   *metricsrc.FunctionCounters
+	st   *routeState // nil before the first Apply
+	a    action
+	from string
+	code int // an HTTP status when the path itself is refused, else 0
+}
+
+// route is the routing path of a request: it parses the function name,
+// finds its counters (the aggregate for a name outside the routing state)
+// and decides where the request goes. It allocates nothing.
+func (p *Proxy) route(path string, h http.Header, now time.Time) routed {
+	fn, ok := functionName(path)
+	switch {
+	case !ok && (strings.HasPrefix(path, "/system/") || path == "/system"):
+		return routed{code: http.StatusForbidden}
+	case !ok:
+		return routed{code: http.StatusNotFound}
+	case !validName(fn):
+		return routed{fn: fn, code: http.StatusBadRequest}
+	}
+	rq := routed{fn: fn, fc: p.counters.Other(), st: p.state.Load(), from: first(h[keyNodeID])}
+	if rq.st == nil {
+		rq.a = action{kind: kindLocal}
+		return rq
+	}
+	if fc := rq.st.fcs[fn]; fc != nil {
+		rq.fc = fc
+	}
+	rq.a = rq.st.t.decide(fn, rq.from, first(h[keyNodeToken]), now)
+	return rq
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// validName is strategy.ValidName without the error (and its allocation).
+func validName(name string) bool {
+	if name == "" || len(name) > strategy.MaxNameLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // ServeHTTP implements http.Handler.
@@ -129,61 +353,105 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 		return
 	}
-	fn, ok := functionName(r.URL.Path)
-	if !ok {
-		if strings.HasPrefix(r.URL.Path, "/system/") || r.URL.Path == "/system" {
-			http.Error(w, "dfaas: the FaaS management API is not exposed on the public port", http.StatusForbidden)
-			return
-		}
+	rq := p.route(r.URL.Path, r.Header, time.Now())
+	switch rq.code {
+	case 0:
+	case http.StatusForbidden:
+		http.Error(w, "dfaas: the FaaS management API is not exposed on the public port", http.StatusForbidden)
+		return
+	case http.StatusBadRequest:
+		http.Error(w, "dfaas: "+strategy.ValidName(rq.fn).Error(), http.StatusBadRequest)
+		return
+	default:
 		http.Error(w, "dfaas: only /function/{name} is served here", http.StatusNotFound)
 		return
 	}
-	if err := strategy.ValidName(fn); err != nil {
-		http.Error(w, "dfaas: "+err.Error(), http.StatusBadRequest)
+	if rq.from == "" {
+		rq.fc.Offered.Add(1)
+	}
+	if p.refused(w, rq) {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
-	if err != nil {
-		http.Error(w, fmt.Sprintf("dfaas: reading request body: %v", err), http.StatusRequestEntityTooLarge)
-		return
-	}
-	t := p.table.Load()
-	from := r.Header.Get(proxyctl.HeaderNodeID)
-	fc := p.counters.Function(fn)
-	if t == nil {
-		// Not configured yet: serve locally.
-		if from == "" {
-			fc.Offered.Add(1)
+	body, ok := p.lim.AdmitBody(w, r)
+	if !ok {
+		if rq.from == "" {
+			rq.fc.Rejected.Add(1)
 		}
-		p.serveLocal(w, r, body, fn, "", fc, 0)
 		return
 	}
-	if from == "" {
-		fc.Offered.Add(1)
+	defer body.Release()
+	var buf *[]byte
+	if rq.a.kind == kindLocal && p.fast != nil && r.ContentLength > 0 && r.ContentLength <= smallBody {
+		// The fast local path writes the body before it returns: the
+		// buffer can be reused.
+		buf = p.fast.getBuf()
+		defer p.fast.putBuf(buf)
 	}
-	a := t.decide(fn, from, r.Header.Get(proxyctl.HeaderNodeToken), time.Now())
-	switch a.kind {
+	small, err := readSmall(r, buf)
+	if err != nil {
+		rq.fc.Failed.Add(1)
+		p.fail(w, r, err, "reading the request body")
+		return
+	}
+	prepareHeaders(r)
+	switch rq.a.kind {
+	case kindLocal:
+		if rq.from != "" {
+			rq.fc.AddReceived(rq.from)
+		}
+		p.serveLocal(w, r, rq, small, r.Body)
+	case kindForward:
+		p.forward(w, r, rq, small)
+	}
+}
+
+// smallBody is the largest declared body the proxy reads before sending
+// the request on: it then goes out with the headers in one write (a
+// streamed body makes http.Transport flush the headers first), and a retry
+// needs no replay. Larger bodies are streamed.
+const smallBody = 16 << 10
+
+// readSmall reads a body declared no larger than smallBody, into buf if
+// not nil; it returns nil for other bodies.
+func readSmall(r *http.Request, buf *[]byte) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 || n > smallBody {
+		return nil, nil
+	}
+	var b []byte
+	if buf != nil {
+		b = (*buf)[:n]
+	} else {
+		b = make([]byte, n)
+	}
+	if _, err := io.ReadFull(r.Body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// refused answers the requests the decision refuses and reports whether
+// it did.
+func (p *Proxy) refused(w http.ResponseWriter, rq routed) bool {
+	st, fn, from := rq.st, rq.fn, rq.from
+	switch rq.a.kind {
 	case kindUnknownNode:
-		p.refuse(w, t, http.StatusForbidden, "unknown-node", fmt.Sprintf("dfaas: node %s does not accept forwarded requests from %q", t.self, from))
+		p.refuse(w, st, http.StatusForbidden, "unknown-node", fmt.Sprintf("dfaas: node %s does not accept forwarded requests from %q", st.t.self, from))
 	case kindAdmission:
-		fc.Rejected.Add(1)
-		p.refuse(w, t, http.StatusTooManyRequests, "admission", fmt.Sprintf("dfaas: node %s: %q is above its admission limit for %q", t.self, from, fn))
+		rq.fc.Rejected.Add(1)
+		p.refuse(w, st, http.StatusTooManyRequests, "admission", fmt.Sprintf("dfaas: node %s: %q is above its admission limit for %q", st.t.self, from, fn))
 	case kindNoRoute:
 		if from == "" {
-			fc.Rejected.Add(1)
+			rq.fc.Rejected.Add(1)
 		}
-		p.refuse(w, t, http.StatusNotFound, "no-route", fmt.Sprintf("dfaas: function %q is not deployed on node %s nor on any neighbour it forwards to", fn, t.self))
+		p.refuse(w, st, http.StatusNotFound, "no-route", fmt.Sprintf("dfaas: function %q is not deployed on node %s nor on any neighbour it forwards to", fn, st.t.self))
 	case kindReject:
-		fc.Rejected.Add(1)
-		p.refuse(w, t, http.StatusTooManyRequests, "policy", fmt.Sprintf("dfaas: node %s is overloaded for %q; request rejected", t.self, fn))
-	case kindLocal:
-		if from != "" {
-			fc.AddReceived(from)
-		}
-		p.serveLocal(w, r, body, fn, string(t.self), fc, t.local[fn].Timeout)
-	case kindForward:
-		p.forward(w, r, body, fn, t, a, fc)
+		rq.fc.Rejected.Add(1)
+		p.refuse(w, st, http.StatusTooManyRequests, "policy", fmt.Sprintf("dfaas: node %s is overloaded for %q; request rejected", st.t.self, fn))
+	default:
+		return false
 	}
+	return true
 }
 
 // functionName extracts {name} from /function/{name}[/...].
@@ -196,77 +464,163 @@ func functionName(path string) (string, bool) {
 	return name, name != ""
 }
 
-func (p *Proxy) refuse(w http.ResponseWriter, t *table, code int, reason, msg string) {
-	w.Header().Set(proxyctl.HeaderRejected, reason)
-	w.Header().Set(proxyctl.HeaderServedBy, string(t.self))
+func (p *Proxy) refuse(w http.ResponseWriter, st *routeState, code int, reason, msg string) {
+	h := w.Header()
+	h[keyRejected] = []string{reason}
+	h[keyServedBy] = st.servedBy
 	if code == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+		h.Set("Retry-After", "1")
 	}
 	http.Error(w, msg, code)
 }
 
+// prepareHeaders makes r's headers those to send on: hop-by-hop headers
+// and a client's credential header removed, the client's address appended
+// to X-Forwarded-For. r is the proxy's own (the server made it for this
+// handler), so it is changed in place.
+func prepareHeaders(r *http.Request) {
+	h := r.Header
+	for _, v := range h[keyConnection] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textTrim(f); f != "" {
+				delete(h, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	for k := range h {
+		if hopByHop(k) {
+			delete(h, k)
+		}
+	}
+	delete(h, keyNodeToken)
+	// The server answers a client's Expect: 100-continue itself; the
+	// request goes on with its body (forward sets it again when useful).
+	delete(h, keyExpect)
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := h[keyXFF]; len(prior) > 0 {
+			host = strings.Join(prior, ", ") + ", " + host
+		}
+		h[keyXFF] = []string{host}
+	}
+}
+
+func textTrim(s string) string { return strings.Trim(s, " \t") }
+
+// hopByHop reports whether canonical header h applies to one connection
+// only.
+func hopByHop(h string) bool {
+	switch h {
+	case "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// timeout returns the time-out of requests to fn.
+func (rq routed) timeout() time.Duration {
+	if rq.st != nil {
+		if d := rq.st.t.local[rq.fn].Timeout; d > 0 {
+			return d
+		}
+	}
+	return DefaultTimeout
+}
+
 // serveLocal sends the request to the local FaaS and relays its answer.
-func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, body []byte, fn, self string, fc *metricsrc.FunctionCounters, timeout time.Duration) {
-	fc.Local.Add(1)
+// Its body is small (already read) or stream. A request without a body or
+// with a small one takes the fast path (see upstream); others are
+// streamed through http.Transport.
+func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rq routed, small []byte, stream io.ReadCloser) {
+	rq.fc.Local.Add(1)
 	start := time.Now()
-	resp, err := p.send(r, body, p.faas, timeout, nil)
-	if err != nil {
-		fc.Failed.Add(1)
-		p.log.Debug("local FaaS unreachable", "function", fn, "err", err)
-		w.Header().Set(proxyctl.HeaderServedBy, self)
-		http.Error(w, fmt.Sprintf("dfaas: local FaaS unreachable for %q: %v", fn, err), http.StatusBadGateway)
+	if rq.st != nil {
+		w.Header()[keyServedBy] = rq.st.servedBy
+	}
+	if p.fast != nil && (small != nil || r.ContentLength == 0) {
+		p.serveFast(w, r, rq, small, start)
 		return
 	}
-	defer resp.Body.Close()
-	if failed(resp.StatusCode) {
-		fc.Failed.Add(1)
-	} else {
-		fc.ObserveLatency(time.Since(start))
+	body := stream
+	if small != nil {
+		body = io.NopCloser(bytes.NewReader(small))
 	}
-	if self != "" {
-		resp.Header.Set(proxyctl.HeaderServedBy, self)
+	resp, cancel, err := p.send(w, r, p.transport, p.faas, rq.timeout(), body, nil)
+	if err != nil {
+		p.localFailed(w, r, rq, err)
+		return
+	}
+	defer cancel()
+	defer resp.Body.Close()
+	p.countLocal(rq, resp.StatusCode, start)
+	if rq.st != nil {
+		resp.Header[keyServedBy] = rq.st.servedBy
 	}
 	relay(w, resp)
 }
 
-// forward sends a user request to a neighbour; if the neighbour cannot be
-// reached at all, it retries once locally or at another neighbour.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, fn string, t *table, a action, fc *metricsrc.FunctionCounters) {
-	fc.AddForwarded(string(a.to.id))
-	resp, err := p.send(r, body, a.to.base, t.local[fn].Timeout, func(h http.Header) {
-		h.Set(proxyctl.HeaderNodeID, string(t.self))
-		h.Set(proxyctl.HeaderNodeToken, a.to.tokenOut)
-	})
+// serveFast serves a local request through the fast client.
+func (p *Proxy) serveFast(w http.ResponseWriter, r *http.Request, rq routed, body []byte, start time.Time) {
+	timeout := rq.timeout()
+	if extend := timeout + time.Second; extend > p.lim.Config().RequestTimeout {
+		netlimit.SetWriteDeadline(w, start.Add(extend))
+	}
+	c, err := p.fast.roundTrip(r.Context(), r, body, timeout)
 	if err != nil {
-		p.log.Debug("neighbour unreachable", "function", fn, "neighbour", string(a.to.id), "err", err)
-		local, to, ok := a.route.fallback(a.to, time.Now())
-		switch {
-		case ok && local:
-			p.serveLocal(w, r, body, fn, string(t.self), fc, t.local[fn].Timeout)
-			return
-		case ok:
-			fc.AddForwarded(string(to.id))
-			resp, err = p.send(r, body, to.base, 0, func(h http.Header) {
-				h.Set(proxyctl.HeaderNodeID, string(t.self))
-				h.Set(proxyctl.HeaderNodeToken, to.tokenOut)
-			})
-			a.to = to
-		}
-		if err != nil {
-			fc.Failed.Add(1)
-			http.Error(w, fmt.Sprintf("dfaas: neighbour %s unreachable for %q: %v", a.to.id, fn, err), http.StatusBadGateway)
-			return
-		}
+		p.localFailed(w, r, rq, err)
+		return
 	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get(proxyctl.HeaderRejected) != "":
-		fc.Rejected.Add(1)
-	case failed(resp.StatusCode):
-		fc.Failed.Add(1)
+	// The common answer is parsed in place, straight into w's headers;
+	// any other by http.ReadResponse.
+	var h head
+	if buf, _ := c.br.Peek(c.br.Buffered()); parseHead(buf, r.Method, &h) {
+		p.countLocal(rq, h.status, start)
+		h.commit(buf, w.Header())
+		c.br.Discard(h.size)
+		w.WriteHeader(h.status)
+		p.fast.finish(c, relayBody(w, c.br, h.length) == nil && !h.close)
+		return
 	}
-	resp.Header.Set(proxyctl.HeaderForwardedTo, string(a.to.id))
-	relay(w, resp)
+	resp, err := p.fast.readResponse(c, r)
+	if err != nil {
+		p.fast.discard(c)
+		p.localFailed(w, r, rq, err)
+		return
+	}
+	p.countLocal(rq, resp.StatusCode, start)
+	if rq.st != nil {
+		resp.Header[keyServedBy] = rq.st.servedBy
+	}
+	complete := relay(w, resp) == nil
+	resp.Body.Close()
+	p.fast.finish(c, complete && !resp.Close)
+}
+
+func (p *Proxy) countLocal(rq routed, code int, start time.Time) {
+	if failed(code) {
+		rq.fc.Failed.Add(1)
+	} else {
+		rq.fc.ObserveLatency(time.Since(start))
+	}
+}
+
+func (p *Proxy) localFailed(w http.ResponseWriter, r *http.Request, rq routed, err error) {
+	rq.fc.Failed.Add(1)
+	p.log.Debug("local FaaS request failed", "function", rq.fn, "err", err)
+	p.fail(w, r, err, fmt.Sprintf("local FaaS unreachable for %q", rq.fn))
+}
+
+// fail answers a request that could not be sent: the status of a body
+// limit that cut it (then the connection is closed), else 502.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error, msg string) {
+	code := http.StatusBadGateway
+	if b, ok := r.Body.(*netlimit.Body); ok && b.Err() != nil {
+		// The body was cut: whatever the transport reported (the
+		// request's context is cancelled too), that is the cause.
+		err, code = b.Err(), netlimit.BodyFailure(w, b.Err())
+	} else if s := netlimit.Status(err); s != http.StatusBadRequest {
+		code = netlimit.BodyFailure(w, err)
+	}
+	http.Error(w, fmt.Sprintf("dfaas: %s: %v", msg, err), code)
 }
 
 // failed reports whether a FaaS status means the request failed (overload,
@@ -274,77 +628,49 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, body []byte, fn 
 // function's own logic.
 func failed(code int) bool { return code == http.StatusTooManyRequests || code >= 500 }
 
-// hopByHop are headers that apply to one connection only.
-func hopByHop(h string) bool {
-	switch http.CanonicalHeaderKey(h) {
-	case "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
-
-// send issues r's method, path, query, headers and body against base.
-// setHeaders, if not nil, sets the DFaaS headers of a forwarded request.
-func (p *Proxy) send(r *http.Request, body []byte, base *url.URL, timeout time.Duration, setHeaders func(http.Header)) (*http.Response, error) {
-	if timeout <= 0 {
-		timeout = DefaultTimeout
+// send issues r's method, path, query and headers with body against base.
+// On success the caller closes the response body, then calls cancel.
+func (p *Proxy) send(w http.ResponseWriter, r *http.Request, rt http.RoundTripper, base *url.URL, timeout time.Duration, body io.ReadCloser, getBody func() (io.ReadCloser, error)) (*http.Response, context.CancelFunc, error) {
+	if extend := timeout + time.Second; extend > p.lim.Config().RequestTimeout {
+		netlimit.SetWriteDeadline(w, time.Now().Add(extend))
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	u := *base
-	u.Path = strings.TrimSuffix(base.Path, "/") + r.URL.Path
-	u.RawQuery = r.URL.RawQuery
-	out, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
+	out := r.WithContext(ctx)
+	out.URL = &url.URL{Scheme: base.Scheme, Host: base.Host, Path: joinPath(base.Path, r.URL.Path), RawQuery: r.URL.RawQuery}
+	out.Host = ""
+	out.RequestURI = ""
+	out.Close = false
+	out.Body, out.GetBody = body, getBody
+	if body == nil || body == http.NoBody {
+		out.Body, out.ContentLength = http.NoBody, 0
+	}
+	resp, err := rt.RoundTrip(out)
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, nil, err
 	}
-	for k, vs := range r.Header {
-		if hopByHop(k) {
-			continue
-		}
-		out.Header[k] = vs
-	}
-	out.Header.Del(proxyctl.HeaderNodeToken)
-	if setHeaders != nil {
-		setHeaders(out.Header)
-	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header.Get("X-Forwarded-For"); prior != "" {
-			host = prior + ", " + host
-		}
-		out.Header.Set("X-Forwarded-For", host)
-	}
-	resp, err := p.client.Do(out)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	return resp, nil
+	return resp, cancel, nil
 }
 
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+func joinPath(base, path string) string {
+	if base == "" || base == "/" {
+		return path
+	}
+	return strings.TrimSuffix(base, "/") + path
 }
 
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
-}
-
-// relay writes resp to w.
-func relay(w http.ResponseWriter, resp *http.Response) {
+// relay writes resp to w. An error means the client or the upstream went
+// away mid-body: the status is sent and there is no one left to tell.
+func relay(w http.ResponseWriter, resp *http.Response) error {
+	h := w.Header()
 	for k, vs := range resp.Header {
 		if !hopByHop(k) {
-			w.Header()[k] = vs
+			h[k] = vs
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	// An error here means the client or the upstream went away mid-body:
-	// the status is sent and there is no one left to tell.
-	_, _ = io.Copy(w, resp.Body)
+	_, err := io.Copy(w, resp.Body)
+	return err
 }
 
 // Interface guards.

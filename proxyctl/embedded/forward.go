@@ -1,0 +1,228 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Why a forwarded request is sent elsewhere (the reason label of the
+// retries metric).
+const (
+	retryUnknownNode = iota // the neighbour answered 403 unknown-node
+	retryUnreachable        // the neighbour could not be connected to
+	numRetryReasons
+)
+
+func retryReasonName(reason int) string {
+	if reason == retryUnknownNode {
+		return "unknown-node"
+	}
+	return "unreachable"
+}
+
+// forward sends a user request to the neighbour the decision chose. If the
+// neighbour refuses it as unknown-node (it does not know this node's
+// credential, as after it restarted) or cannot be connected to, the request
+// is sent once more: locally when the function is deployed here within its
+// local limit, else to another neighbour that runs it. It is never sent a
+// third time, and a neighbour never forwards it again (exactly-once
+// forwarding).
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small []byte) {
+	to := rq.a.to
+	rp := newReplay(r.Body, r.ContentLength, p.retryBuf)
+	rp.small = small
+	expect := rp.large()
+	if expect {
+		// A refusal then comes before the body, which stays replayable.
+		r.Header[keyExpect] = []string{"100-continue"}
+	}
+	body, _ := rp.next()
+	resp, cancel, err := p.sendTo(w, r, rq, to, body, rp)
+	if reason := retryReason(resp, err); reason >= 0 {
+		local, next, ok := rq.a.route.fallback(to, time.Now())
+		if body, replayable := rp.next(); ok && replayable {
+			if resp != nil {
+				discard(resp)
+				cancel()
+			}
+			p.retries[reason].Add(1)
+			p.log.Debug("forwarded request sent elsewhere", "function", rq.fn, "neighbour", string(to.id),
+				"reason", retryReasonName(reason), "local", local)
+			if local {
+				delete(r.Header, keyNodeID)
+				delete(r.Header, keyNodeToken)
+				if expect {
+					delete(r.Header, keyExpect)
+				}
+				p.serveLocal(w, r, rq, small, body)
+				return
+			}
+			to = next
+			resp, cancel, err = p.sendTo(w, r, rq, to, body, rp)
+		}
+	}
+	p.relayForwarded(w, r, rq, to, resp, cancel, err)
+}
+
+// relayForwarded counts and relays the answer of neighbour to.
+func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, resp *http.Response, cancel func(), err error) {
+	rq.fc.AddForwarded(string(to.id))
+	if err != nil {
+		rq.fc.Failed.Add(1)
+		p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
+		p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
+		return
+	}
+	defer cancel()
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests && len(resp.Header[keyRejected]) > 0:
+		rq.fc.Rejected.Add(1)
+	case failed(resp.StatusCode):
+		rq.fc.Failed.Add(1)
+	}
+	resp.Header[keyForwarded] = []string{string(to.id)}
+	relay(w, resp)
+}
+
+// sendTo sends r with body to neighbour to, with this node's identity and
+// credential.
+func (p *Proxy) sendTo(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, body io.ReadCloser, rp *replay) (*http.Response, context.CancelFunc, error) {
+	r.Header[keyNodeID] = rq.st.servedBy
+	r.Header[keyNodeToken] = []string{to.tokenOut}
+	return p.send(w, r, p.peers, to.base, rq.timeout(), body, rp.getBody)
+}
+
+// retryReason returns why a forwarded request may be sent elsewhere, or -1
+// if it may not: only when the neighbour surely did not process it.
+func retryReason(resp *http.Response, err error) int {
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return retryUnreachable
+		}
+		return -1
+	}
+	if resp.StatusCode == http.StatusForbidden && first(resp.Header[keyRejected]) == "unknown-node" {
+		return retryUnknownNode
+	}
+	return -1
+}
+
+// discard reads a little of an unwanted response, so that its connection
+// may be reused, and closes it.
+func discard(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+// errNotReplayable is the error of a retry whose body was consumed beyond
+// the retry buffer.
+var errNotReplayable = errors.New("request body consumed beyond the retry buffer; not sent again")
+
+// replay lets a forwarded request's body be sent more than once: it keeps
+// the bytes read from the client while they fit in max, and each attempt
+// (next) reads them again before reading on from the client. Attempts are
+// serialised; once a new attempt starts, the older ones fail (a transport
+// may still be reading one in the background).
+type replay struct {
+	mu     sync.Mutex
+	src    io.Reader
+	length int64 // declared length, -1 if unknown
+	max    int
+	buf    []byte
+	read   int64  // bytes read from src
+	lost   bool   // read more than max: no further attempt
+	small  []byte // the whole body, already read (see smallBody)
+	srcErr error  // sticky end (io.EOF) or error of src
+	gen    uint64
+}
+
+func newReplay(src io.Reader, length int64, max int) *replay {
+	rp := &replay{src: src, length: length, max: max}
+	if length > 0 && length <= int64(max) {
+		rp.buf = make([]byte, 0, length)
+	}
+	return rp
+}
+
+// large reports whether the body may not fit in the retry buffer.
+func (rp *replay) large() bool { return rp.length < 0 || rp.length > int64(rp.max) }
+
+// next returns a reader of the whole body for a new attempt, or false if
+// the body can no longer be replayed.
+func (rp *replay) next() (io.ReadCloser, bool) {
+	switch {
+	case rp.length == 0:
+		return http.NoBody, true
+	case rp.small != nil:
+		// An in-memory reader the transport recognises: the body goes
+		// out with the headers.
+		return io.NopCloser(bytes.NewReader(rp.small)), true
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.lost {
+		return nil, false
+	}
+	rp.gen++
+	return &attempt{rp: rp, gen: rp.gen}, true
+}
+
+// getBody is http.Request.GetBody for the transport's own retries.
+func (rp *replay) getBody() (io.ReadCloser, error) {
+	if b, ok := rp.next(); ok {
+		return b, nil
+	}
+	return nil, errNotReplayable
+}
+
+// attempt reads a replay for one attempt.
+type attempt struct {
+	rp  *replay
+	gen uint64
+	off int64
+}
+
+var errStaleAttempt = errors.New("request body: superseded by a retry")
+
+func (a *attempt) Read(p []byte) (int, error) {
+	rp := a.rp
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if a.gen != rp.gen {
+		return 0, errStaleAttempt
+	}
+	if a.off < int64(len(rp.buf)) && !rp.lost {
+		n := copy(p, rp.buf[a.off:])
+		a.off += int64(n)
+		return n, nil
+	}
+	if rp.srcErr != nil {
+		return 0, rp.srcErr
+	}
+	n, err := rp.src.Read(p)
+	if n > 0 {
+		if !rp.lost && len(rp.buf)+n <= rp.max {
+			rp.buf = append(rp.buf, p[:n]...)
+		} else {
+			rp.lost, rp.buf = true, nil
+		}
+		rp.read += int64(n)
+		a.off += int64(n)
+	}
+	if err != nil {
+		rp.srcErr = err
+	}
+	return n, err
+}
+
+// Close does nothing: the client's body belongs to the server, and a
+// retry reads it again.
+func (a *attempt) Close() error { return nil }
