@@ -103,9 +103,7 @@ func (n *Node) neighbourStates(now time.Time, rotate bool, forward func(strategy
 			continue // expired (observe drops it)
 		}
 		nb := proxyctl.Neighbour{ID: strategy.NodeID(id), URL: ns.msg.Proxy, TokenOut: ns.msg.Token}
-		var prev string
-		nb.TokenIn, prev = n.inbound(id, now, rotate)
-		setPrevToken(&nb, prev)
+		nb.TokenIn, nb.TokenInPrev = n.inbound(id, now, rotate)
 		nb.Forward = forward(nb.ID)
 		for _, fs := range cn.Announcement.Functions {
 			if fs.Deployed {

@@ -361,3 +361,47 @@ func TestLyingNeighbourIsCapped(t *testing.T) {
 		t.Fatalf("after serving 80 req/s the neighbour gets %v; want above the floor, at most 240 req/s (0.6)", share)
 	}
 }
+// TestCredentialRotation (issue 20, attack 3): the credential a node hands
+// each neighbour is replaced every CredentialRotation; the neighbour
+// switches to the new one, and the old one is accepted only for the
+// neighbour expiry.
+func TestCredentialRotation(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	static := &strategy.Static{LocalShare: 0.5}
+	rotate := func(c *dfaas.Config) { c.CredentialRotation = 4 * time.Second }
+	a := newNode(t, join(t, net, "a"), static, rotate, figlet("100"))
+	b := newNode(t, join(t, net, "b"), static, rotate, figlet("100"))
+	t0 := time.Unix(1000, 0)
+	tokenOf := func(n *testNode, id strategy.NodeID) proxyctl.Neighbour {
+		st, _ := n.proxy.Last()
+		nb, _ := st.Neighbour(id)
+		return nb
+	}
+	var issued []string
+	for k := range 12 {
+		step(t, t0.Add(time.Duration(k)*time.Second), a, b)
+		tok := tokenOf(a, "b").TokenIn
+		if len(issued) == 0 || issued[len(issued)-1] != tok {
+			issued = append(issued, tok)
+		}
+		// b presents what a accepts.
+		if k > 0 {
+			if out, in := tokenOf(b, "a"), tokenOf(a, "b"); out.TokenOut != in.TokenIn && out.TokenOut != in.TokenInPrev {
+				t.Fatalf("cycle %d: b presents a credential a refuses", k)
+			}
+		}
+	}
+	if len(issued) < 3 {
+		t.Fatalf("%d credentials over 12 periods with a rotation every 4", len(issued))
+	}
+	last := tokenOf(a, "b")
+	for _, old := range issued[:len(issued)-2] {
+		if old == last.TokenIn || old == last.TokenInPrev {
+			t.Fatal("a credential two rotations old is still accepted")
+		}
+	}
+	if n := a.counter(t, "dfaas_agent_credential_rotations_total", "", ""); n < 2 {
+		t.Fatalf("rotations counted %v", n)
+	}
+}

@@ -27,6 +27,7 @@ type neighbour struct {
 	base     *url.URL
 	tokenOut string
 	tokenIn  []byte
+	tokenPrv []byte // the previous credential, accepted during its grace
 }
 
 // kind is what happens to a request.
@@ -107,7 +108,7 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("neighbour %q: %w", n.ID, err)
 		}
-		nb := &neighbour{id: n.ID, base: u, tokenOut: n.TokenOut, tokenIn: []byte(n.TokenIn)}
+		nb := &neighbour{id: n.ID, base: u, tokenOut: n.TokenOut, tokenIn: []byte(n.TokenIn), tokenPrv: []byte(n.TokenInPrev)}
 		t.neighbours[n.ID] = nb
 		if n.Forward {
 			for _, fn := range n.Functions {
@@ -167,7 +168,7 @@ func (t *table) route(fn string) *routing.Route {
 func (t *table) decide(fn string, from, token string, now time.Time) action {
 	if from != "" {
 		nb := t.neighbours[strategy.NodeID(from)]
-		if nb == nil || len(nb.tokenIn) == 0 || subtle.ConstantTimeCompare(nb.tokenIn, []byte(token)) != 1 {
+		if nb == nil || !nb.accepts(token) {
 			return action{kind: kindUnknownNode}
 		}
 		rt := t.routes[fn]
@@ -209,4 +210,13 @@ func (rt *route) fallback(failed *neighbour, now time.Time) (local bool, to *nei
 		}
 	}
 	return false, nil, false
+}
+
+// accepts reports whether token is one of the neighbour's credentials: the
+// current one or, during its grace, the previous one (compared in
+// constant time).
+func (nb *neighbour) accepts(token string) bool {
+	ok := len(nb.tokenIn) > 0 && subtle.ConstantTimeCompare(nb.tokenIn, []byte(token)) == 1
+	prev := len(nb.tokenPrv) > 0 && subtle.ConstantTimeCompare(nb.tokenPrv, []byte(token)) == 1
+	return ok || prev
 }
