@@ -361,6 +361,7 @@ func TestLyingNeighbourIsCapped(t *testing.T) {
 		t.Fatalf("after serving 80 req/s the neighbour gets %v; want above the floor, at most 240 req/s (0.6)", share)
 	}
 }
+
 // TestCredentialRotation (issue 20, attack 3): the credential a node hands
 // each neighbour is replaced every CredentialRotation; the neighbour
 // switches to the new one, and the old one is accepted only for the

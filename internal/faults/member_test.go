@@ -43,13 +43,13 @@ type member struct {
 	addr string // of the data plane
 	inc  uint64 // the agent's incarnation
 
-	faasSrv  *httptest.Server
-	plane    dataPlane
-	rec      *recorder
-	node     *dfaas.Node
-	reg      *prometheus.Registry
-	cancel   context.CancelFunc
-	done     chan error
+	faasSrv *httptest.Server
+	plane   dataPlane
+	rec     *recorder
+	node    *dfaas.Node
+	reg     *prometheus.Registry
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 // dataPlane is a running data plane: its controller, what it counts, and
@@ -83,8 +83,10 @@ func startEmbedded(t *testing.T, addr, faasURL string) dataPlane {
 	return e
 }
 
-func (e *embeddedPlane) counters() metricsrc.TotalsReader  { return e.Counters() }
-func (e *embeddedPlane) collector() prometheus.Collector { return promsrc.NewCollector(e.Counters(), 0) }
+func (e *embeddedPlane) counters() metricsrc.TotalsReader { return e.Counters() }
+func (e *embeddedPlane) collector() prometheus.Collector {
+	return promsrc.NewCollector(e.Counters(), 0)
+}
 func (e *embeddedPlane) stop() {
 	e.srv.Close() // connections in flight are cut, as when the process stops
 	e.wg.Wait()
