@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -198,55 +195,4 @@ func (n *Node) encode(m StateMessage) ([]byte, int, error) {
 	}
 	data, err = fits(without(lo))
 	return data, lo, err
-}
-
-// warnLimiter logs a warning of each kind at most once per interval, with
-// the number it suppressed since the last one. Kinds come from a bounded
-// set (a constant, or a constant and the ID of a member).
-type warnLimiter struct {
-	log   *slog.Logger
-	every time.Duration
-
-	mu    sync.Mutex
-	kinds map[string]*warnKind
-}
-
-type warnKind struct {
-	last       time.Time
-	suppressed int
-}
-
-func newWarnLimiter(log *slog.Logger, every time.Duration) *warnLimiter {
-	return &warnLimiter{log: log, every: every, kinds: map[string]*warnKind{}}
-}
-
-// Warn logs msg with args at WARN unless a warning of the same kind was
-// logged within the interval.
-func (w *warnLimiter) Warn(kind, msg string, args ...any) {
-	now := time.Now()
-	w.mu.Lock()
-	k := w.kinds[kind]
-	if k == nil {
-		if len(w.kinds) >= 1024 {
-			for name, old := range w.kinds {
-				if now.Sub(old.last) >= w.every {
-					delete(w.kinds, name)
-				}
-			}
-		}
-		k = &warnKind{}
-		w.kinds[kind] = k
-	}
-	if !k.last.IsZero() && now.Sub(k.last) < w.every {
-		k.suppressed++
-		w.mu.Unlock()
-		return
-	}
-	suppressed := k.suppressed
-	k.last, k.suppressed = now, 0
-	w.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed_since_last", suppressed)
-	}
-	w.log.Warn(msg, args...)
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas/faas"
+	"github.com/dfaas-go/dfaas/internal/lograte"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -86,7 +87,7 @@ type Node struct {
 	sent       uint64
 	errs       map[string]uint64
 	ann        AnnounceStatus
-	warn       *warnLimiter
+	warn       *lograte.Limiter
 }
 
 // neighbourState is what a node keeps of a peer's latest message besides
@@ -143,7 +144,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: Registerer: %v", ErrConfig, err)
 	}
 	n.m = m
-	n.warn = newWarnLimiter(n.log, time.Minute)
+	// Warnings that repeat every cycle (a failing announcement, a capped
+	// neighbour): one a minute per kind, then a summary with the count.
+	n.warn = lograte.New(n.log, lograte.Options{Interval: time.Minute, Burst: 1})
 	return n, nil
 }
 
@@ -264,6 +267,7 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	n.cycle++
 	clear(n.outOfCycle)
 	n.mu.Unlock()
+	n.warn.Flush()
 
 	n.drain(ctx, now)
 	fns := n.listFunctions(ctx)
