@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -127,7 +128,11 @@ func TestAnnouncementTrimmed(t *testing.T) {
 		remote[owner] = append(remote[owner], faas.Function{Name: name, AvailableReplicas: 1, Labels: map[string]string{faas.LabelMaxRate: "50"}})
 		sample.Functions = append(sample.Functions, metricsrc.FunctionRates{Name: name, Offered: float64(i + 1), Forwarded: float64(i + 1)})
 	}
-	a := newNode(t, join(t, net, "a"), strategy.AllLocal{}, func(c *dfaas.Config) { c.MaxMessageSize = 4096 }, figlet("100"))
+	logs := &warnings{}
+	a := newNode(t, join(t, net, "a"), strategy.AllLocal{}, func(c *dfaas.Config) {
+		c.MaxMessageSize = 4096
+		c.Logger = slog.New(logs)
+	}, figlet("100"))
 	var seen strategy.Snapshot // by b (lock-step: no concurrent access)
 	record := strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
 		seen = s
@@ -144,8 +149,11 @@ func TestAnnouncementTrimmed(t *testing.T) {
 	if ok || !strings.Contains(failing[dfaas.ComponentAnnounce], "message limit") {
 		t.Fatalf("health %v %v, want announce failing over the message limit", ok, failing)
 	}
-	if n := a.counter(t, "dfaas_agent_announce_failures_total", "reason", "trimmed"); n < 1 {
+	if n := a.counter(t, "dfaas_agent_announce_failures_total", "reason", "trimmed"); n < 2 {
 		t.Fatalf("trimmed announcements counted %v", n)
+	}
+	if n := logs.count("announcement failed"); n != 1 {
+		t.Fatalf("%d warnings of a failing announcement over 3 cycles, want 1 (rate-limited)", n)
 	}
 	bs := b.node.Status(t0.Add(3 * time.Second))
 	var fromA *dfaas.PeerStatus
@@ -405,4 +413,31 @@ func TestCredentialRotation(t *testing.T) {
 	if n := a.counter(t, "dfaas_agent_credential_rotations_total", "", ""); n < 2 {
 		t.Fatalf("rotations counted %v", n)
 	}
+}
+
+// warnings is a slog handler that counts WARN records by message.
+type warnings struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (w *warnings) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *warnings) WithGroup(string) slog.Handler            { return w }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn {
+		w.mu.Lock()
+		if w.n == nil {
+			w.n = map[string]int{}
+		}
+		w.n[r.Message]++
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+func (w *warnings) count(msg string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n[msg]
 }
