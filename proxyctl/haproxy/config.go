@@ -26,6 +26,13 @@ const (
 	DefaultCheckInterval  = 500 * time.Millisecond
 	DefaultStartTimeout   = 10 * time.Second
 	DefaultDrainTime      = 200 * time.Millisecond
+	DefaultIdleTimeout    = 30 * time.Second
+	DefaultHeaderTimeout  = 10 * time.Second
+	DefaultRequestTimeout = 20 * time.Second
+	DefaultMaxConn        = 4096
+	DefaultMaxConnPerSrc  = 256
+	DefaultMaxBodySize    = 10 << 20
+	DefaultThreads        = 1
 	// MetricsOff as Config.MetricsAddr disables HAProxy's Prometheus
 	// exporter.
 	MetricsOff = "off"
@@ -34,6 +41,9 @@ const (
 	// while the local FaaS gateway passes its health checks, else 503.
 	HealthPath = "/dfaas/healthz"
 )
+
+// longestSocket is the longest internal socket path under Dir.
+const longestSocket = "/sock/retry-l.sock"
 
 // maxSocketPath is the longest path a UNIX socket may have (sun_path less
 // its terminating NUL).
@@ -100,9 +110,25 @@ type Config struct {
 	// a function's concurrency slot (bursts and cold starts wait there
 	// instead of failing). If zero, DefaultQueueTimeout.
 	QueueTimeout time.Duration
-	// ClientTimeout bounds client inactivity. If zero,
+	// ClientTimeout bounds client inactivity while a request or its
+	// response is under way (HAProxy's timeout client). If zero,
 	// DefaultClientTimeout.
 	ClientTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection may stay idle
+	// between requests (timeout http-keep-alive). If zero,
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// HeaderTimeout bounds receiving a request's headers, the first
+	// request of a connection included (timeout http-request); beyond it
+	// the client gets 408. If zero, DefaultHeaderTimeout.
+	HeaderTimeout time.Duration
+	// RequestTimeout bounds receiving a request's body once its headers
+	// are in (http-request wait-for-body): a request must arrive whole
+	// within HeaderTimeout + RequestTimeout, else 408. HAProxy 2.6 applies
+	// it to what fits its buffer (16 KiB); beyond that the body streams to
+	// its target, bounded by ClientTimeout between bytes and by
+	// MaxBodySize. If zero, DefaultRequestTimeout.
+	RequestTimeout time.Duration
 	// CheckInterval is the interval of health checks of the gateway and
 	// of neighbours; a server is taken out of rotation after two failed
 	// checks (or at once when a connection to it fails). If zero,
@@ -116,9 +142,27 @@ type Config struct {
 	// and closed under a client about to reuse it, when the old worker
 	// stops). If zero, DefaultDrainTime; negative disables it.
 	DrainTime time.Duration
-	// MaxConn is HAProxy's global connection limit. If zero, HAProxy
-	// derives it from its file-descriptor limit.
+	// MaxConn is HAProxy's global limit of concurrent connections; the
+	// public frontend takes nine tenths of it (the rest is kept for the
+	// internal retry listener and the metrics exporter). Connections
+	// beyond it wait in the kernel's accept queue. If zero,
+	// DefaultMaxConn.
 	MaxConn int
+	// MaxConnPerSource caps the concurrent connections to the public
+	// frontend from one client address, so that one address cannot
+	// starve the others: beyond it a new connection is closed at once.
+	// Neighbours' addresses are exempt. If zero, DefaultMaxConnPerSrc;
+	// negative disables the cap.
+	MaxConnPerSource int
+	// MaxBodySize is the largest request body accepted, in bytes: a
+	// larger Content-Length gets 413, and a body of unknown length
+	// (chunked) 411, since HAProxy 2.6 cannot count a streamed body. If
+	// zero, DefaultMaxBodySize; negative disables both checks.
+	MaxBodySize int64
+	// Threads is HAProxy's number of threads (nbthread). If zero,
+	// DefaultThreads: one thread serves tens of thousands of requests per
+	// second, and leaves the other cores of a small node to the functions.
+	Threads int
 	// ReloadEveryApply makes every Apply rewrite the configuration and
 	// reload HAProxy, as the original prototype did, instead of using the
 	// runtime API. It exists only to measure what that costs (dfaas
@@ -144,7 +188,9 @@ type settings struct {
 	gatewayHealth                                        string
 	slots                                                int
 	connect, server, queue, client, check, start, drain  time.Duration
-	maxConn                                              int
+	idle, header, request                                time.Duration
+	maxConn, maxConnPerSrc, threads                      int
+	maxBody                                              int64
 	reloadEveryApply                                     bool
 	log                                                  *slog.Logger
 }
@@ -152,9 +198,6 @@ type settings struct {
 // resolve validates c and fills in the defaults. A temporary Dir is not
 // created here: dir is "" and tempDir true.
 func (c Config) resolve() (settings, error) {
-	bad := func(field, format string, a ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
-	}
 	s := settings{
 		binary:           or(c.Binary, DefaultBinary),
 		attach:           c.Attach,
@@ -167,7 +210,13 @@ func (c Config) resolve() (settings, error) {
 		check:            orDur(c.CheckInterval, DefaultCheckInterval),
 		start:            orDur(c.StartTimeout, DefaultStartTimeout),
 		drain:            orDur(c.DrainTime, DefaultDrainTime),
-		maxConn:          c.MaxConn,
+		idle:             orDur(c.IdleTimeout, DefaultIdleTimeout),
+		header:           orDur(c.HeaderTimeout, DefaultHeaderTimeout),
+		request:          orDur(c.RequestTimeout, DefaultRequestTimeout),
+		maxConn:          orInt(c.MaxConn, DefaultMaxConn),
+		maxConnPerSrc:    orInt(c.MaxConnPerSource, DefaultMaxConnPerSrc),
+		threads:          orInt(c.Threads, DefaultThreads),
+		maxBody:          c.MaxBodySize,
 		reloadEveryApply: c.ReloadEveryApply,
 		log:              c.Logger,
 	}
@@ -182,9 +231,8 @@ func (c Config) resolve() (settings, error) {
 			return settings{}, bad("Dir", "%q: %v", c.Dir, err)
 		}
 		s.dir = d
-		// The longest internal socket is Dir/sock/n<slots>.sock.
-		if len(d)+len("/sock/n99999.sock") > maxSocketPath {
-			return settings{}, bad("Dir", "%q is too long for UNIX socket paths (at most %d bytes)", c.Dir, maxSocketPath-len("/sock/n99999.sock"))
+		if len(d)+len(longestSocket) > maxSocketPath {
+			return settings{}, bad("Dir", "%q is too long for UNIX socket paths (at most %d bytes)", c.Dir, maxSocketPath-len(longestSocket))
 		}
 	}
 	for _, p := range []struct {
@@ -244,31 +292,76 @@ func (c Config) resolve() (settings, error) {
 	case s.slots == 0:
 		s.slots = DefaultSlots
 	}
+	if err := c.checkDurations(); err != nil {
+		return settings{}, err
+	}
+	if err := s.checkLimits(); err != nil {
+		return settings{}, err
+	}
+	return s, nil
+}
+
+// checkDurations checks that the time-outs are not negative, and at least
+// a millisecond when set.
+func (c Config) checkDurations() error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
 	}{
 		{"ConnectTimeout", c.ConnectTimeout}, {"ServerTimeout", c.ServerTimeout}, {"QueueTimeout", c.QueueTimeout},
 		{"ClientTimeout", c.ClientTimeout}, {"CheckInterval", c.CheckInterval}, {"StartTimeout", c.StartTimeout},
+		{"IdleTimeout", c.IdleTimeout}, {"HeaderTimeout", c.HeaderTimeout}, {"RequestTimeout", c.RequestTimeout},
 	} {
 		if d.v < 0 {
-			return settings{}, bad(d.field, "negative (%v)", d.v)
+			return bad(d.field, "negative (%v)", d.v)
 		}
 		if d.v > 0 && d.v < time.Millisecond {
-			return settings{}, bad(d.field, "%v is shorter than 1ms", d.v)
+			return bad(d.field, "%v is shorter than 1ms", d.v)
 		}
 	}
-	if s.maxConn < 0 {
-		return settings{}, bad("MaxConn", "negative (%d)", s.maxConn)
+	return nil
+}
+
+// checkLimits checks the limits and gives the zero values of MaxBodySize
+// and MaxConnPerSource their meaning.
+func (s *settings) checkLimits() error {
+	if s.maxConn < 0 || s.maxConn > maxMaxConn {
+		return bad("MaxConn", "%d is not between 0 and %d", s.maxConn, maxMaxConn)
 	}
-	return s, nil
+	if s.threads < 0 || s.threads > 64 {
+		return bad("Threads", "%d is not between 0 and 64 (HAProxy's limit)", s.threads)
+	}
+	switch {
+	case s.maxBody == 0:
+		s.maxBody = DefaultMaxBodySize
+	case s.maxBody < 0:
+		s.maxBody = 0 // no limit
+	}
+	if s.maxConnPerSrc < 0 {
+		s.maxConnPerSrc = 0 // no cap
+	}
+	return nil
+}
+
+func bad(field, format string, a ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, a...))
 }
 
 // maxSlots bounds the neighbour slots of a configuration.
 const maxSlots = 4096
 
+// maxMaxConn bounds Config.MaxConn.
+const maxMaxConn = 1 << 20
+
 func or(v, def string) string {
 	if v == "" {
+		return def
+	}
+	return v
+}
+
+func orInt(v, def int) int {
+	if v == 0 {
 		return def
 	}
 	return v

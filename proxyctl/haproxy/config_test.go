@@ -35,6 +35,12 @@ func TestConfigValidate(t *testing.T) {
 		{"negative queue time-out", func(c *Config) { c.QueueTimeout = -time.Second }, "QueueTimeout"},
 		{"sub-millisecond check", func(c *Config) { c.CheckInterval = time.Microsecond }, "CheckInterval"},
 		{"negative maxconn", func(c *Config) { c.MaxConn = -5 }, "MaxConn"},
+		{"huge maxconn", func(c *Config) { c.MaxConn = maxMaxConn + 1 }, "MaxConn"},
+		{"negative idle time-out", func(c *Config) { c.IdleTimeout = -time.Second }, "IdleTimeout"},
+		{"sub-millisecond header time-out", func(c *Config) { c.HeaderTimeout = time.Nanosecond }, "HeaderTimeout"},
+		{"negative request time-out", func(c *Config) { c.RequestTimeout = -1 }, "RequestTimeout"},
+		{"too many threads", func(c *Config) { c.Threads = 65 }, "Threads"},
+		{"no per-source cap, no body limit", func(c *Config) { c.MaxConnPerSource, c.MaxBodySize = -1, -1 }, ""},
 		{"dir with a space", func(c *Config) { c.Dir = "/tmp/my dir" }, "Dir"},
 		{"dir too long", func(c *Config) { c.Dir = "/" + strings.Repeat("d", 100) }, "Dir"},
 		{"attach without dir", func(c *Config) { c.Attach = true }, "Dir"},
@@ -66,8 +72,13 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if s.listen != DefaultListenAddr || s.metrics != DefaultMetricsAddr || s.slots != DefaultSlots || s.gateway != "ipv6@::1:8080" ||
 		s.configPath != "/run/x/haproxy.cfg" || s.runtimeSocket != "/run/x/runtime.sock" || s.masterSocket != "/run/x/master.sock" ||
-		s.check != DefaultCheckInterval || s.drain != DefaultDrainTime || s.binary != DefaultBinary {
+		s.check != DefaultCheckInterval || s.drain != DefaultDrainTime || s.binary != DefaultBinary ||
+		s.idle != DefaultIdleTimeout || s.header != DefaultHeaderTimeout || s.request != DefaultRequestTimeout ||
+		s.maxConn != DefaultMaxConn || s.maxConnPerSrc != DefaultMaxConnPerSrc || s.maxBody != DefaultMaxBodySize || s.threads != DefaultThreads {
 		t.Errorf("defaults: %+v", s)
+	}
+	if s, _ := (Config{GatewayURL: "http://a:1", MaxConnPerSource: -1, MaxBodySize: -1}).resolve(); s.maxConnPerSrc != 0 || s.maxBody != 0 {
+		t.Errorf("negative caps do not disable them: %+v", s)
 	}
 	if s, _ := (Config{GatewayURL: "http://a:1", MetricsAddr: MetricsOff}).resolve(); s.metrics != "" || !s.tempDir {
 		t.Errorf("metrics off / temp dir: %+v", s)

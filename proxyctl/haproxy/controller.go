@@ -8,10 +8,12 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	cnruntime "github.com/haproxytech/client-native/v6/runtime"
@@ -39,6 +41,7 @@ type Controller struct {
 	closed  bool
 	rt      runtimeAPI
 	sup     *supervisor // nil when attached
+	lock    *os.File    // held while the controller runs
 	lay     layout
 	slots   []slotState // current slot assignment
 	lastUse []uint64    // when each slot was last freed (for LRU reuse)
@@ -75,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		o.configPath = o.dir + "/haproxy.cfg"
 		o.runtimeSocket = o.dir + "/runtime.sock"
 		o.masterSocket = o.dir + "/master.sock"
-		if len(o.dir)+len("/sock/n99999.sock") > maxSocketPath || !safePath(o.dir) {
+		if len(o.dir)+len(longestSocket) > maxSocketPath || !safePath(o.dir) {
 			os.RemoveAll(o.dir)
 			return nil, fmt.Errorf("%w: Dir: the temporary directory %q is too long or has special characters for UNIX sockets; set Dir", ErrConfig, o.dir)
 		}
@@ -94,50 +97,124 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 // start writes the initial configuration and starts or reloads HAProxy.
 func (c *Controller) start(ctx context.Context) error {
 	o := &c.o
+	lock, err := lockDir(o)
+	if err != nil {
+		return err
+	}
+	c.lock = lock
 	d := build(proxyctl.State{}, c.lay, nil)
 	if err := writeFiles(o, render(o, c.lay, d)); err != nil {
+		c.unlock()
 		return err
 	}
 	if err := checkConfig(ctx, o); err != nil {
+		c.unlock()
 		return err
 	}
 	if o.attach {
-		if err := c.reload(ctx); err != nil {
-			return err
-		}
+		err = c.reload(ctx)
 	} else {
-		// An HAProxy left running on this directory (its agent was
-		// killed) would hold the ports: say so rather than fail to bind.
-		if out, err := masterCommand(ctx, o.masterSocket, "show proc", time.Second); err == nil {
-			if ps, err := parseShowProc(out); err == nil {
-				return fmt.Errorf("haproxy: an HAProxy (master PID %d) already runs with master socket %s: stop it, or set Attach to use it", ps.masterPID, o.masterSocket)
-			}
-		}
-		sup, err := startSupervisor(ctx, o, c.ready)
-		if err != nil {
-			return err
-		}
-		c.sup = sup
+		err = c.launch(ctx)
+	}
+	if err != nil {
+		c.unlock()
+		return err
 	}
 	rt, err := cnruntime.New(ctx, cnopt.Socket(o.runtimeSocket))
 	if err != nil {
 		c.stopProcess()
+		c.unlock()
 		return fmt.Errorf("haproxy: runtime API on %s: %w", o.runtimeSocket, err)
 	}
 	c.rt = rt
 	pid, err := workerPID(rt)
 	if err != nil {
 		c.stopProcess()
+		c.unlock()
 		return err
 	}
 	c.pid, c.applied = pid, &d
 	return nil
 }
 
-// ready reports whether HAProxy answers on the runtime socket.
+// launch starts HAProxy under a supervisor. An HAProxy still running on
+// the master socket was left by a controller that is gone (this one holds
+// the work directory's lock): the new process takes its listening sockets
+// over (haproxy -x, so no connection is refused) and stops it (-sf), so
+// that nothing of the old state (the neighbours' credentials above all)
+// stays in force once New returns.
+func (c *Controller) launch(ctx context.Context) error {
+	o := &c.o
+	var extra []string
+	ready := c.ready
+	if out, err := masterCommand(ctx, o.masterSocket, "show proc", time.Second); err == nil {
+		if ps, err := parseShowProc(out); err == nil {
+			o.log.Warn("taking over an HAProxy left running by a previous controller", "master", ps.masterPID, "workers", ps.workers)
+			extra = []string{"-x", o.runtimeSocket, "-sf", strconv.Itoa(ps.masterPID)}
+			ready = func(ctx context.Context) error {
+				pid, err := socketPID(ctx, o.runtimeSocket)
+				if err == nil && slices.Contains(ps.workers, pid) {
+					err = fmt.Errorf("haproxy: the old worker %d still answers", pid)
+				}
+				if err != nil {
+					return err
+				}
+				return c.ready(ctx)
+			}
+		}
+	}
+	sup, err := startSupervisor(ctx, o, c.ready, ready, extra)
+	if err != nil {
+		return err
+	}
+	c.sup = sup
+	return nil
+}
+
+// lockDir takes the work directory's lock file, so that two controllers
+// never drive one HAProxy. The kernel releases it when the process ends.
+func lockDir(o *settings) (*os.File, error) {
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("haproxy: work directory: %w", err)
+	}
+	path := filepath.Join(o.dir, "lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("haproxy: lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("haproxy: another controller already runs on %s (it holds %s): %w", o.dir, path, err)
+	}
+	return f, nil
+}
+
+func (c *Controller) unlock() {
+	if c.lock != nil {
+		c.lock.Close()
+		c.lock = nil
+	}
+}
+
+// ready reports whether HAProxy answers on the runtime socket and on the
+// master CLI.
 func (c *Controller) ready(ctx context.Context) error {
-	_, err := socketPID(ctx, c.o.runtimeSocket)
+	if _, err := socketPID(ctx, c.o.runtimeSocket); err != nil {
+		return err
+	}
+	_, err := masterCommand(ctx, c.o.masterSocket, "show proc", time.Second)
 	return err
+}
+
+// MasterPID returns the process ID of the HAProxy master the controller
+// started (its workers are its children), or 0 when attached.
+func (c *Controller) MasterPID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sup == nil {
+		return 0
+	}
+	return c.sup.masterPID()
 }
 
 // Dir returns the work directory.
@@ -184,8 +261,8 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 	slots, nslots := c.assign(users, addrs)
 	lay := c.lay
 	needed := neededFunctions(s)
-	if !lay.configured || !lay.covers(needed) || nslots > lay.slots {
-		lay = layout{configured: true, functions: needed, slots: max(lay.slots, c.o.slots)}
+	if !lay.configured || lay.self != s.Self || !lay.covers(needed) || nslots > lay.slots {
+		lay = layout{configured: true, self: s.Self, functions: needed, slots: max(lay.slots, c.o.slots)}
 		for lay.slots < nslots {
 			lay.slots *= 2
 		}
@@ -462,6 +539,7 @@ func (c *Controller) Close() error {
 	}
 	c.closed = true
 	c.stopProcess()
+	c.unlock()
 	if c.o.tempDir {
 		os.RemoveAll(c.o.dir)
 	}

@@ -24,7 +24,7 @@ func newFakeController(t *testing.T, fns []string, slots int) (*Controller, *fak
 	}
 	rt := newFakeRuntime()
 	c := &Controller{o: o, rt: rt, res: fakeResolver{"node-c.example": "10.0.0.3"}, pid: int(rt.pid),
-		lay: layout{configured: true, functions: fns, slots: slots}}
+		lay: layout{configured: true, self: "a", functions: fns, slots: slots}}
 	c.acc.init()
 	return c, rt
 }
@@ -61,9 +61,11 @@ func TestApplyThroughRuntimeAPI(t *testing.T) {
 	if c.Stats().FullApplies != 1 {
 		t.Errorf("full applies %d, want 1", c.Stats().FullApplies)
 	}
-	if rt.weights["fn.figlet/local"] != 128 || rt.weights["fn.figlet/n1"] != 128 || rt.states["fn.figlet/reject"] != "maint" ||
-		rt.addrs["out.n1/nb"] != "10.0.0.2:30080" || rt.states["out.n1/nb"] != "ready" || rt.states["out.n2/nb"] != "maint" || rt.maxconn["gw.figlet/gw"] != 4 {
-		t.Errorf("state after the first apply: weights %v states %v addrs %v maxconn %v", rt.weights, rt.states, rt.addrs, rt.maxconn)
+	routes := parseMap(rt.maps[c.o.mapPath(mapRoute)])
+	if len(routes) != buckets || routes["0/figlet"] != "gw.figlet/out.n1" || routes["1/figlet"] != "out.n1" ||
+		rt.addrs["out.n1/nb"] != "10.0.0.2:30080" || rt.addrs["once.n1/nb"] != "10.0.0.2:30080" || rt.states["out.n1/nb"] != "ready" ||
+		rt.states["out.n2/nb"] != "maint" || rt.maxconn["gw.figlet/gw"] != 4 {
+		t.Errorf("state after the first apply: %d routes, states %v addrs %v maxconn %v", len(routes), rt.states, rt.addrs, rt.maxconn)
 	}
 	peers := rt.maps[filepath.Join(c.o.dir, "maps", "peers.map")]
 	if peers != nodeKey("node-b")+" "+tokenHash("from-node-b")+"\n" {
@@ -79,21 +81,30 @@ func TestApplyThroughRuntimeAPI(t *testing.T) {
 		t.Errorf("re-applying the same state sent %v", cmds)
 	}
 
-	// New weights: only the changed servers, on one connection.
+	// New shares: only the route map, replaced atomically.
 	lines := rt.lines
 	applyFake(t, c, nbState(strategy.NewRoute("figlet", 0.25, 0.25, map[strategy.NodeID]float64{"node-b": 0.5}), "node-b"))
-	want := []string{"set server fn.figlet/local weight 64", "set server fn.figlet/reject weight 64", "set server fn.figlet/reject state ready"}
-	if cmds := rt.take(); !slices.Equal(cmds, want) {
-		t.Errorf("weight change sent %q, want %q", cmds, want)
+	cmds := rt.take()
+	if len(cmds) != 3 || !strings.HasPrefix(cmds[0], "prepare map "+c.o.mapPath(mapRoute)) || !strings.HasPrefix(cmds[2], "commit map") {
+		t.Errorf("share change sent %q, want the route map", cmds)
 	}
-	if rt.lines != lines+1 {
-		t.Errorf("weight change used %d connections, want 1", rt.lines-lines)
+	if rt.lines != lines+3 {
+		t.Errorf("share change used %d connections, want 3", rt.lines-lines)
+	}
+	rejects := 0
+	for _, v := range parseMap(rt.maps[c.o.mapPath(mapRoute)]) {
+		if v == targetReject {
+			rejects++
+		}
+	}
+	if rejects != buckets/4 {
+		t.Errorf("%d rejecting buckets after the change, want %d", rejects, buckets/4)
 	}
 
 	// A neighbour joins (by host name): the free slot, its address before
 	// its credentials, credentials before it goes into rotation.
 	applyFake(t, c, nbState(strategy.NewRoute("figlet", 0.5, 0, map[strategy.NodeID]float64{"node-b": 0.25, "node-c": 0.25}), "node-b", "node-c"))
-	cmds := rt.take()
+	cmds = rt.take()
 	iAddr := slices.Index(cmds, "set server out.n2/nb addr 10.0.0.3 port 30080")
 	iMap := slices.IndexFunc(cmds, func(s string) bool { return strings.HasPrefix(s, "commit map") && strings.HasSuffix(s, "tokens.map") })
 	iReady := slices.Index(cmds, "set server out.n2/nb state ready")
@@ -106,7 +117,7 @@ func TestApplyThroughRuntimeAPI(t *testing.T) {
 
 	// node-b leaves: out of rotation first.
 	applyFake(t, c, nbState(strategy.NewRoute("figlet", 0.5, 0, map[strategy.NodeID]float64{"node-c": 0.5}), "node-c"))
-	cmds = rt.take()
+	cmds = slices.DeleteFunc(rt.take(), func(c string) bool { return strings.HasPrefix(c, "show table") })
 	if len(cmds) == 0 || cmds[0] != "set server out.n1/nb state maint" {
 		t.Errorf("leave: %q, want the slot in maintenance first", cmds)
 	}
@@ -125,8 +136,11 @@ func TestApplyThroughRuntimeAPI(t *testing.T) {
 	}
 	// The configuration file holds the latest state.
 	b, err := os.ReadFile(c.o.configPath)
-	if err != nil || !strings.Contains(string(b), "server nb 10.0.0.3:30080 check") || !strings.Contains(string(b), "server n1 unix@"+c.o.sockPath("n1")+" weight 1 disabled") {
+	if err != nil || !strings.Contains(string(b), "server nb 10.0.0.3:30080 check") || !strings.Contains(string(b), "server nb 10.0.0.4:30080\n") {
 		t.Errorf("configuration file not up to date (%v)", err)
+	}
+	if b, err := os.ReadFile(c.o.mapPath(mapRoute)); err != nil || parseMap(string(b))["0/figlet"] != "gw.figlet/reject" {
+		t.Errorf("route map file not up to date (%v)", err)
 	}
 }
 
@@ -161,10 +175,10 @@ func TestApplyErrors(t *testing.T) {
 	rt.take()
 
 	// A runtime error names the command, and the next Apply is full.
-	rt.failOn = "fn.figlet/local weight"
+	rt.failOn = "route.map"
 	err := c.Apply(context.Background(), nbState(strategy.NewRoute("figlet", 0.5, 0.5, nil), "node-b"))
 	var re *runtimeError
-	if !errors.As(err, &re) || !strings.Contains(err.Error(), "set server fn.figlet/local weight 128") {
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "prepare map "+c.o.mapPath(mapRoute)) {
 		t.Fatalf("error %v does not name the failing command", err)
 	}
 	rt.failOn = ""

@@ -6,28 +6,30 @@
 // # The configuration
 //
 // Render writes the configuration from the node's functions and
-// neighbours. One public frontend (ListenAddr, :30080 by default) serves
-// /function/{name}[/...] (an exact name) and the health path; the FaaS
-// management API is never reachable through it. Each function has three
-// backends: fn.<name> splits user requests by weight among the servers
-// local (the gateway, through an internal frontend that enforces the local
-// rate limit), reject (an internal responder that answers 429), noroute
-// (404) and one slot per neighbour, n1, n2, ...; over.<name> receives local
-// requests above the local limit and splits them among the forwarding
-// shares; gw.<name> holds the gateway with the function's concurrency limit
-// (maxconn) and a queue time-out, so that bursts and cold starts wait in
-// HAProxy's queue. Each neighbour slot is an internal listener (out.n<i>)
-// that adds this node's identity and the credential the neighbour gave it,
-// health-checks the neighbour's HealthPath, and takes it out of rotation
-// after two failed checks or at once on a failed connection; a request that
-// could not reach it is retried once elsewhere. Rate caps (local and per
-// neighbour) use stick tables. HAProxy's Prometheus exporter listens on
-// MetricsAddr.
+// neighbours. Every request passes through HAProxy once. One public
+// frontend (ListenAddr, :30080 by default) serves /function/{name}[/...]
+// (an exact name) and the health path; the FaaS management API is never
+// reachable through it. It draws each user request's target from the
+// function's route table (the map route: 256 buckets filled in smooth
+// weighted round-robin order from the decision's shares, the bucket being
+// the function's request count) and sends it straight to the gateway
+// (backend gw.<name>, with the function's concurrency limit and a queue
+// time-out), to a neighbour (backend out.n<i>, which adds this node's
+// identity and the credential the neighbour gave it, and health-checks
+// it), or answers it (429 policy, 404 no-route). Local requests above the
+// local limit overflow to the forwarding shares. A request a neighbour
+// refuses with 403 or cannot be reached for, or that the gateway cannot
+// take, is retried once through an internal frontend: locally, or with
+// another neighbour. Rate caps (local and per neighbour) and counters use
+// stick tables. The public listener has time-outs (idle, headers, whole
+// request, client), connection caps (global, frontend, per client
+// address) and a body size limit, all set in Config. HAProxy's Prometheus
+// exporter listens on MetricsAddr.
 //
 // # Run-time updates
 //
-// Apply computes the full run-time state (server weights, the neighbour in
-// each slot and its address, the maps of identities, credentials and limits,
+// Apply computes the full run-time state (the maps of routes, identities,
+// credentials and limits, the neighbour in each slot and its address,
 // concurrency limits) and sends only what changed through the runtime API
 // (github.com/haproxytech/client-native/v6/runtime). A neighbour joining or
 // leaving takes a free slot or frees one: no reload. HAProxy is reloaded
@@ -35,7 +37,10 @@
 // the master CLI) only when a function appears that has no backend yet, or
 // when the neighbours outgrow the slots. The configuration file always holds
 // the latest state, and when HAProxy restarts (its worker process changes)
-// the controller re-applies the full state.
+// the controller re-applies the full state. A controller that finds an
+// HAProxy left running by a controller that died takes its listening
+// sockets over and stops it, so that none of the old credentials stays in
+// force.
 //
 // # Forwarding between nodes
 //

@@ -9,9 +9,11 @@ import (
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
-// Render shows how a decision becomes server weights: half of figlet's
-// requests served locally, a quarter forwarded to node b and a quarter
-// rejected. Shares of 0 are servers in maintenance.
+// Render shows how a decision becomes a route table: half of figlet's
+// requests served locally by the gateway (backend gw.figlet; if it cannot
+// take them, node b), a quarter forwarded to node b (slot n1, backend
+// out.n1) and a quarter rejected, in 256 buckets filled in smooth
+// round-robin order. The first eight buckets:
 func ExampleRender() {
 	s := proxyctl.State{
 		Self:      "a",
@@ -28,24 +30,15 @@ func ExampleRender() {
 		fmt.Println(err)
 		return
 	}
-	in := false
-	for line := range strings.SplitSeq(files.Config, "\n") {
-		switch {
-		case line == "backend fn.figlet" || line == "backend gw.figlet":
-			in = true
-		case line == "":
-			in = false
-		}
-		if in && (strings.HasPrefix(line, "backend") || strings.HasPrefix(line, "    server ")) {
-			fmt.Println(strings.ReplaceAll(line, "/run/dfaas/sock/", ""))
-		}
-	}
+	lines := strings.Split(files.Maps["maps/route.map"], "\n")
+	fmt.Println(strings.Join(lines[:8], "\n"))
 	// Output:
-	// backend fn.figlet
-	//     server local unix@local.sock weight 128 track gateway/gw
-	//     server reject unix@reject.sock weight 64
-	//     server noroute unix@noroute.sock weight 1 disabled
-	//     server n1 unix@n1.sock weight 64 track out.n1/nb
-	// backend gw.figlet
-	//     server gw 127.0.0.1:8080 maxconn 4 track gateway/gw
+	// 0/figlet gw.figlet/out.n1
+	// 1/figlet reject
+	// 2/figlet out.n1
+	// 3/figlet gw.figlet/out.n1
+	// 4/figlet gw.figlet/out.n1
+	// 5/figlet reject
+	// 6/figlet out.n1
+	// 7/figlet gw.figlet/out.n1
 }

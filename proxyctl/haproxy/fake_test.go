@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ type fakeRuntime struct {
 	failOn   string // a command containing this fails
 	down     bool   // every call fails as if HAProxy were gone
 	stats    []*models.NativeStat
-	entries  models.StickTableEntries
+	tables   map[string][]tableEntry
 }
 
 func newFakeRuntime() *fakeRuntime {
@@ -85,6 +86,7 @@ func (f *fakeRuntime) run(c string) string {
 	case len(fs) == 7 && fs[0] == "set" && fs[1] == "server" && fs[3] == "addr":
 		f.addrs[fs[2]] = fs[4] + ":" + fs[6]
 		return "[4]: IP changed\n"
+	case len(fs) == 5 && fs[0] == "set" && fs[1] == "server" && fs[3] == "health":
 	case len(fs) == 5 && fs[0] == "set" && fs[1] == "maxconn" && fs[2] == "server":
 		n, _ := strconv.Atoi(fs[4])
 		f.maxconn[fs[3]] = n
@@ -101,6 +103,8 @@ func (f *fakeRuntime) run(c string) string {
 		delete(f.pending, fs[2]+" "+fs[3])
 	case len(fs) == 5 && fs[0] == "add" && fs[1] == "map":
 		f.maps[fs[2]] += fs[3] + " " + fs[4] + "\n"
+	case len(fs) == 3 && fs[0] == "show" && fs[1] == "table":
+		return f.showTable(fs[2])
 	case len(fs) == 2 && fs[0] == "show" && fs[1] == "info":
 		return "Pid: " + strconv.FormatInt(f.pid, 10) + "\n"
 	default:
@@ -128,16 +132,27 @@ func (f *fakeRuntime) GetInfo() (models.ProcessInfo, error) {
 	return models.ProcessInfo{Info: &models.ProcessInfoItem{Pid: &pid}}, nil
 }
 
-func (f *fakeRuntime) GetTableEntries(name string, _ []string, _ string) (models.StickTableEntries, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down {
-		return nil, errFakeDown
+// showTable answers "show table <name>" from f.tables.
+func (f *fakeRuntime) showTable(name string) string {
+	es, ok := f.tables[name]
+	if !ok && name != "st_fn" && name != "st_out" && name != "st_in" {
+		return "[3]: Unknown table.\n"
 	}
-	if name != "st_in" {
-		return nil, fmt.Errorf("no table %s", name)
+	var b strings.Builder
+	fmt.Fprintf(&b, "# table: %s, type: string, size:1024, used:%d\n", name, len(es))
+	for i, e := range es {
+		fmt.Fprintf(&b, "0x%x: key=%s use=0 exp=0", 1000+i, e.key)
+		keys := make([]string, 0, len(e.fields))
+		for k := range e.fields {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, " %s=%d", k, e.fields[k])
+		}
+		b.WriteString("\n")
 	}
-	return f.entries, nil
+	return b.String()
 }
 
 // take returns the commands recorded since the last call.

@@ -351,13 +351,19 @@ func TestIntegrationForwardingIdentity(t *testing.T) {
 		t.Errorf("a's request to b above its admission limit: %+v, want 429 admission forwarded to b", o)
 	}
 
-	// Once b forgets a, a's credential no longer works.
+	// Once b forgets a, a's credential no longer works; a user request
+	// a forwards to b is then retried once, locally (a runs figlet).
 	st := p.stateB(strategy.Route{Function: "figlet", Local: 1})
 	st.Neighbours = nil
 	apply(t, p.b, st)
-	o = do(client, http.MethodPost, p.a.publicURL()+"/function/figlet", nil)
+	o = do(client, http.MethodPost, direct, map[string]string{proxyctl.HeaderNodeID: "a", proxyctl.HeaderNodeToken: tokAB})
 	if o.status != 403 || o.rejected != "unknown-node" {
-		t.Errorf("request from a after b dropped it: %+v, want 403 unknown-node", o)
+		t.Errorf("a's credential at b after b dropped it: %+v, want 403 unknown-node", o)
+	}
+	hitsA := p.gwA.hits.Load()
+	o = do(client, http.MethodPost, p.a.publicURL()+"/function/figlet", nil)
+	if o.status != 200 || o.servedBy != "a" || o.fwdTo != "" || p.gwA.hits.Load() != hitsA+1 {
+		t.Errorf("user request at a after b dropped a: %+v, want 200 served by a (b's 403 retried locally)", o)
 	}
 }
 
@@ -851,8 +857,15 @@ func TestIntegrationLocalLimit(t *testing.T) {
 		if l := counts["local:a"]; l < 45 || l > 75 {
 			t.Errorf("forward share %v: %d requests served locally in 3s, want about 60 (limit 20 req/s): %v", tc.toB, l, counts)
 		}
-		if counts[tc.overflow] < 200 {
-			t.Errorf("forward share %v: overflow should go to %s: %v", tc.toB, tc.overflow, counts)
+		// Everything not served locally overflows (the load generator,
+		// paced by a ticker, gets fewer than 300 requests out when the
+		// machine is busy: it must get well above the limit).
+		total := 0
+		for _, n := range counts {
+			total += n
+		}
+		if total < 150 || counts[tc.overflow] != total-counts["local:a"] {
+			t.Errorf("forward share %v: of %d requests (at least 150 needed), all but the local ones should go to %s: %v", tc.toB, total, tc.overflow, counts)
 		}
 		t.Logf("forward share %v: %v", tc.toB, counts)
 	}

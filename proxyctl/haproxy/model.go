@@ -21,6 +21,8 @@ type layout struct {
 	// configured is false before the first Apply: every function request
 	// then goes to the gateway.
 	configured bool
+	// self is this node's ID (written into the configuration).
+	self strategy.NodeID
 	// functions have a backend each; sorted.
 	functions []string
 	// slots is the number of neighbour slots.
@@ -28,7 +30,7 @@ type layout struct {
 }
 
 func (l layout) equal(o layout) bool {
-	return l.configured == o.configured && l.slots == o.slots && slices.Equal(l.functions, o.functions)
+	return l.configured == o.configured && l.self == o.self && l.slots == o.slots && slices.Equal(l.functions, o.functions)
 }
 
 // covers reports whether l has a backend for every function in fns.
@@ -42,12 +44,11 @@ func (l layout) covers(fns []string) bool {
 }
 
 // desired is the full run-time state of a configuration: everything the
-// runtime API can change without a reload.
+// runtime API can change without a reload. Routing lives in maps (see
+// routeTable); servers only hold the neighbours' addresses and states.
 type desired struct {
-	// weights of servers, by "backend/server", 0 to maxWeight; 0 puts
-	// the server in maintenance.
-	weights map[string]int
-	// slots[i] is the neighbour in slot i+1 (server out.n<i+1>/nb).
+	// slots[i] is the neighbour in slot i+1 (servers out.n<i+1>/nb and
+	// once.n<i+1>/nb).
 	slots []slotState
 	// maxconn of each function's gateway server gw.<f>/gw, by function
 	// (0: no limit).
@@ -64,21 +65,25 @@ type slotState struct {
 
 // Names of the maps (files maps/<name>.map).
 const (
-	mapIDs      = "ids"      // "self" and slot names → URL-encoded node ID
+	mapIDs      = "ids"      // slot name → URL-encoded node ID
 	mapTokens   = "tokens"   // slot name → URL-encoded credential to present
 	mapPeers    = "peers"    // node key → SHA-256 of the credential it presents
 	mapLocal    = "local"    // functions deployed locally → 1
-	mapLimits   = "limits"   // function → local limit (req/s)
-	mapAdmit    = "admit"    // function/node key → admission limit (req/s)
+	mapFns      = "fns"      // routable function → local limit (req/s, 0: none)
+	mapRoute    = "route"    // bucket/function → target backend (see routeTable)
+	mapFallback = "fallback" // function/slot → backend after that slot failed
+	mapAdmit    = "admit"    // node key/function → admission limit (req/s)
 	mapTimeouts = "timeouts" // function → time-out (ms)
+	mapSources  = "sources"  // neighbour address → 1 (no per-source cap)
 	// mapFlags holds run-time switches, never written to its file: "drain"
 	// makes every response close its connection (before a reload).
 	mapFlags = "flags"
 )
 
-// mapNames lists every map, in the order they are applied.
+// mapNames lists every map, in the order they are applied: identities
+// and credentials before the routes that use them.
 func mapNames() []string {
-	return []string{mapIDs, mapTokens, mapPeers, mapLocal, mapLimits, mapAdmit, mapTimeouts}
+	return []string{mapIDs, mapTokens, mapPeers, mapLocal, mapSources, mapTimeouts, mapAdmit, mapFns, mapFallback, mapRoute}
 }
 
 // maxWeight is the weight of a whole share.
@@ -292,104 +297,126 @@ func maxConn(f proxyctl.Function) int {
 // build computes the full run-time state for s in layout lay, with the
 // neighbours in the slots and at the addresses given.
 func build(s proxyctl.State, lay layout, slots []slotState) desired {
-	d := desired{
-		weights: map[string]int{},
-		slots:   slices.Clone(slots),
-		maxconn: map[string]int{},
-		maps:    map[string]string{},
-	}
-	slotOf := map[strategy.NodeID]int{}
-	for i, sl := range slots {
-		if sl.node != "" {
-			slotOf[sl.node] = i
+	d := desired{slots: slices.Clone(slots), maxconn: map[string]int{}, maps: map[string]string{}}
+	m := mapSet{}
+	slotOf := buildIdentities(m, s, slots)
+	for _, f := range s.Functions {
+		m.add(mapLocal, f.Name, "1")
+		if f.Timeout > 0 {
+			m.add(mapTimeouts, f.Name, strconv.FormatInt(max(1, f.Timeout.Milliseconds()), 10))
 		}
 	}
-	maps := map[string][][2]string{}
-	add := func(m, k, v string) { maps[m] = append(maps[m], [2]string{k, v}) }
-	if s.Self != "" {
-		add(mapIDs, "self", urlEncode(string(s.Self)))
+	for _, fn := range lay.functions {
+		d.maxconn[fn] = 0
+		if f, ok := s.Function(fn); ok {
+			d.maxconn[fn] = maxConn(f)
+		}
+		buildRoute(m, s, fn, slotOf, lay.slots)
 	}
+	for _, name := range mapNames() {
+		d.maps[name] = m.content(name)
+	}
+	return d
+}
+
+// mapSet collects the entries of the maps.
+type mapSet map[string][][2]string
+
+func (m mapSet) add(name, k, v string) { m[name] = append(m[name], [2]string{k, v}) }
+
+// content returns a map file: its entries sorted by key (numerically
+// after a "/": figlet/2 before figlet/10), one "key value" a line.
+func (m mapSet) content(name string) string {
+	entries := m[name]
+	slices.SortFunc(entries, func(a, b [2]string) int { return compareKeys(a[0], b[0]) })
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString(e[0])
+		b.WriteByte(' ')
+		b.WriteString(e[1])
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// compareKeys orders map keys: a key "<number>/<rest>" (a route bucket)
+// by rest, then numerically by number; others as strings.
+func compareKeys(a, b string) int {
+	an, ar, aok := bucketKey(a)
+	bn, br, bok := bucketKey(b)
+	if aok && bok {
+		return cmp.Or(strings.Compare(ar, br), cmp.Compare(an, bn))
+	}
+	return strings.Compare(a, b)
+}
+
+func bucketKey(k string) (int, string, bool) {
+	num, rest, ok := strings.Cut(k, "/")
+	n, err := strconv.Atoi(num)
+	return n, rest, ok && err == nil
+}
+
+// buildIdentities adds who is in each slot, the credentials to present to
+// them and to expect from every neighbour, and the neighbours' addresses
+// (exempt from the per-source connection cap). It returns the slot of
+// each neighbour that has one.
+func buildIdentities(m mapSet, s proxyctl.State, slots []slotState) map[strategy.NodeID]int {
+	slotOf := map[strategy.NodeID]int{}
+	srcs := map[netip.Addr]bool{}
 	// Every value is non-empty: a map line is "key value".
 	for i, sl := range slots {
 		if sl.node == "" {
 			continue
 		}
-		add(mapIDs, slotName(i), urlEncode(string(sl.node)))
+		slotOf[sl.node] = i
+		m.add(mapIDs, slotName(i), urlEncode(string(sl.node)))
 		if n, ok := s.Neighbour(sl.node); ok && n.TokenOut != "" {
-			add(mapTokens, slotName(i), urlEncode(n.TokenOut))
+			m.add(mapTokens, slotName(i), urlEncode(n.TokenOut))
+		}
+		if sl.addr.IsValid() {
+			srcs[sl.addr.Addr()] = true
 		}
 	}
 	for _, n := range s.Neighbours {
 		if n.TokenIn != "" {
-			add(mapPeers, nodeKey(n.ID), tokenHash(n.TokenIn))
+			m.add(mapPeers, nodeKey(n.ID), tokenHash(n.TokenIn))
+		}
+		if ap, err := literalAddr(n.URL); err == nil {
+			srcs[ap.Addr()] = true
 		}
 	}
-	for _, f := range s.Functions {
-		add(mapLocal, f.Name, "1")
-		if f.Timeout > 0 {
-			add(mapTimeouts, f.Name, strconv.FormatInt(max(1, f.Timeout.Milliseconds()), 10))
-		}
+	for a := range srcs {
+		m.add(mapSources, a.String(), "1")
 	}
-	for _, fn := range lay.functions {
-		f, deployed := s.Function(fn)
-		if deployed {
-			d.maxconn[fn] = maxConn(f)
-		} else {
-			d.maxconn[fn] = 0
-		}
-		r, ok := route(s, fn)
-		// fn.<f>: local, reject, noroute, n1..nK.
-		shares := make([]float64, 3+lay.slots)
-		if ok {
-			shares[0], shares[1] = r.Local, r.Reject
-			for _, sh := range r.Forward {
-				if i, ok := slotOf[sh.Node]; ok && i < lay.slots {
-					shares[3+i] = sh.Share
-				}
+	return slotOf
+}
+
+// buildRoute adds function fn's routing: its local limit, its route table,
+// the fallback of each neighbour slot it forwards to, and the admission
+// limits of its route.
+func buildRoute(m mapSet, s proxyctl.State, fn string, slotOf map[strategy.NodeID]int, nslots int) {
+	r, ok := route(s, fn)
+	limit := rateLimit(r.LocalLimit)
+	m.add(mapFns, fn, strconv.Itoa(limit))
+	// Shares: local, reject, then one per slot.
+	shares := make([]float64, 2+nslots)
+	if ok {
+		shares[0], shares[1] = r.Local, r.Reject
+		for _, sh := range r.Forward {
+			if i, ok := slotOf[sh.Node]; ok && i < nslots {
+				shares[2+i] = sh.Share
 			}
 		}
-		w := scaleWeights(shares)
-		if sumInts(w) == 0 {
-			w[2] = maxWeight // available nowhere (or every share lost)
-		}
-		be := "fn." + fn + "/"
-		d.weights[be+"local"], d.weights[be+"reject"], d.weights[be+"noroute"] = w[0], w[1], w[2]
-		for i := 0; i < lay.slots; i++ {
-			d.weights[be+slotName(i)] = w[3+i]
-		}
-		// over.<f>: reject, n1..nK; local requests above the local limit
-		// go to the forwarding shares, or are rejected.
-		over := make([]float64, 1+lay.slots)
-		copy(over[1:], shares[3:])
-		w = scaleWeights(over)
-		if sumInts(w) == 0 {
-			w[0] = maxWeight
-		}
-		be = "over." + fn + "/"
-		d.weights[be+"reject"] = w[0]
-		for i := 0; i < lay.slots; i++ {
-			d.weights[be+slotName(i)] = w[1+i]
-		}
-		if l := rateLimit(r.LocalLimit); l > 0 {
-			add(mapLimits, fn, strconv.Itoa(l))
-		}
-		for _, a := range r.Admit {
-			add(mapAdmit, fn+"/"+nodeKey(a.Node), strconv.Itoa(rateLimit(a.Rate)))
-		}
 	}
-	for _, name := range mapNames() {
-		entries := maps[name]
-		slices.SortFunc(entries, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
-		var b strings.Builder
-		for _, e := range entries {
-			b.WriteString(e[0])
-			b.WriteByte(' ')
-			b.WriteString(e[1])
-			b.WriteByte('\n')
-		}
-		d.maps[name] = b.String()
+	for b, t := range routeTable(fn, limit > 0, shares) {
+		m.add(mapRoute, strconv.Itoa(b)+"/"+fn, t)
 	}
-	return d
+	for i, t := range fallbacks(shares[2:]) {
+		m.add(mapFallback, fn+"/"+slotName(i), t)
+	}
+	for _, a := range r.Admit {
+		m.add(mapAdmit, nodeKey(a.Node)+"/"+fn, strconv.Itoa(rateLimit(a.Rate)))
+	}
 }
 
 func sumInts(v []int) int {

@@ -2,9 +2,11 @@ package haproxy
 
 import (
 	"crypto/sha256"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -89,48 +91,75 @@ func hexOf(b []byte) []byte {
 
 func TestBuild(t *testing.T) {
 	s := goldenState()
-	lay := layout{configured: true, functions: neededFunctions(s), slots: 2}
+	lay := layout{configured: true, self: s.Self, functions: neededFunctions(s), slots: 2}
 	if !slices.Equal(lay.functions, []string{"figlet", "ocr", "shasum"}) {
 		t.Fatalf("needed functions %v (sleep is run by node-d, which this node does not forward to)", lay.functions)
 	}
 	slots := []slotState{{node: "node b"}, {node: "node-c"}}
 	d := build(s, lay, slots)
-	for server, want := range map[string]int{
-		// figlet: the decision.
-		"fn.figlet/local": 128, "fn.figlet/reject": 26, "fn.figlet/n1": 77, "fn.figlet/n2": 25, "fn.figlet/noroute": 0,
-		"over.figlet/n1": 192, "over.figlet/n2": 64, "over.figlet/reject": 0,
+	routes := parseMap(d.maps[mapRoute])
+	count := func(fn string) map[string]int {
+		c := map[string]int{}
+		for b := range buckets {
+			c[routes[strconv.Itoa(b)+"/"+fn]]++
+		}
+		return c
+	}
+	for fn, want := range map[string]map[string]int{
+		// figlet: the decision (local 0.5, reject 0.1, b 0.3, c 0.1);
+		// local requests overflow to b and c 77:25.
+		"figlet": {"L/out.n1": 97, "L/out.n2": 31, "reject": 26, "out.n1": 77, "out.n2": 25},
 		// ocr: only node b runs it.
-		"fn.ocr/n1": 256, "fn.ocr/local": 0, "fn.ocr/noroute": 0,
-		// shasum: deployed here, no route: local.
-		"fn.shasum/local": 256, "fn.shasum/n1": 0, "over.shasum/reject": 256,
+		"ocr": {"out.n1": 256},
+		// shasum: deployed here, no route: local, overflowing to rejection.
+		"shasum": {"gw.shasum/reject": 256},
 	} {
-		if got := d.weights[server]; got != want {
-			t.Errorf("weight of %s = %d, want %d", server, got, want)
+		if got := count(fn); !maps.Equal(got, want) {
+			t.Errorf("route table of %s: %v, want %v", fn, got, want)
 		}
 	}
 	if d.maxconn["figlet"] != 8 || d.maxconn["shasum"] != 13 || d.maxconn["ocr"] != 0 {
 		t.Errorf("maxconn %v", d.maxconn)
 	}
-	if got := d.maps[mapLimits]; got != "figlet 80\n" {
-		t.Errorf("limits map %q", got)
+	if got := d.maps[mapFns]; got != "figlet 80\nocr 0\nshasum 0\n" {
+		t.Errorf("fns map %q", got)
 	}
-	wantAdmit := []string{"figlet/" + nodeKey("node b") + " 7", "figlet/" + nodeKey("node-d") + " 0"}
+	if got := d.maps[mapFallback]; got != "figlet/n1 once.n2\nfiglet/n2 once.n1\nocr/n1 once.n1\n" {
+		t.Errorf("fallback map %q (ocr has no alternative to b: b once more)", got)
+	}
+	wantAdmit := []string{nodeKey("node b") + "/figlet 7", nodeKey("node-d") + "/figlet 0"}
 	slices.Sort(wantAdmit)
 	if got := d.maps[mapAdmit]; got != strings.Join(wantAdmit, "\n")+"\n" {
 		t.Errorf("admit map %q", got)
 	}
-	if !strings.Contains(d.maps[mapIDs], "n1 node%20b\n") || !strings.Contains(d.maps[mapIDs], "self node-a\n") {
+	if !strings.Contains(d.maps[mapIDs], "n1 node%20b\n") {
 		t.Errorf("ids map %q", d.maps[mapIDs])
 	}
 	if got := d.maps[mapTimeouts]; got != "figlet 5000\n" {
 		t.Errorf("timeouts map %q", got)
 	}
-	// A function available nowhere goes to the no-route responder.
+	// The neighbours' literal addresses are exempt from the per-source cap.
+	if got := d.maps[mapSources]; !strings.Contains(got, "10.0.0.2 1\n") {
+		t.Errorf("sources map %q", got)
+	}
+	// A function available nowhere: every bucket says no route.
 	lay.functions = append(lay.functions, "gone")
 	d = build(s, lay, slots)
-	if d.weights["fn.gone/noroute"] != maxWeight || d.weights["fn.gone/local"] != 0 {
-		t.Errorf("a function available nowhere: %v", d.weights)
+	routes = parseMap(d.maps[mapRoute])
+	if got := count("gone"); !maps.Equal(got, map[string]int{"noroute": 256}) {
+		t.Errorf("a function available nowhere: %v", got)
 	}
+}
+
+// parseMap reads a map file into key → value.
+func parseMap(content string) map[string]string {
+	m := map[string]string{}
+	for line := range strings.SplitSeq(strings.TrimSuffix(content, "\n"), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 func TestCheckState(t *testing.T) {
@@ -173,7 +202,7 @@ func TestRenderErrors(t *testing.T) {
 	cfg := goldenConfig()
 	cfg.Slots = 1
 	f, err := Render(cfg, s)
-	if err != nil || !strings.Contains(f.Config, "listen out.n2") || strings.Contains(f.Config, "listen out.n3") {
+	if err != nil || !strings.Contains(f.Config, "backend out.n2") || strings.Contains(f.Config, "backend out.n3") {
 		t.Errorf("slot growth: %v", err)
 	}
 }

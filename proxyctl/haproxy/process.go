@@ -47,12 +47,14 @@ func (o *settings) logPath() string { return filepath.Join(o.dir, "haproxy.log")
 // startSupervisor starts HAProxy and the goroutine that keeps it running.
 // It returns once the first process has started (its master CLI answers),
 // or with an error (and nothing left running).
-func startSupervisor(ctx context.Context, o *settings, ready func(context.Context) error) (*supervisor, error) {
-	cmd, exited, err := launch(o)
+// The first process is started with the extra arguments and is ready when
+// firstReady says so; later ones (restarts) when ready does.
+func startSupervisor(ctx context.Context, o *settings, ready, firstReady func(context.Context) error, extra []string) (*supervisor, error) {
+	cmd, exited, err := launch(o, extra...)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitReady(ctx, o, exited, ready); err != nil {
+	if err := waitReady(ctx, o, exited, firstReady); err != nil {
 		terminate(cmd, exited, time.Second)
 		return nil, fmt.Errorf("%w%s", err, logTail(o))
 	}
@@ -68,7 +70,7 @@ func startSupervisor(ctx context.Context, o *settings, ready func(context.Contex
 
 // launch starts one HAProxy master process. exited is closed when it has
 // exited.
-func launch(o *settings) (*exec.Cmd, <-chan struct{}, error) {
+func launch(o *settings, extra ...string) (*exec.Cmd, <-chan struct{}, error) {
 	logf, err := os.OpenFile(o.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("haproxy: log file: %w", err)
@@ -76,7 +78,7 @@ func launch(o *settings) (*exec.Cmd, <-chan struct{}, error) {
 	// A stale master socket from a killed process would make HAProxy's
 	// bind fail.
 	os.Remove(o.masterSocket)
-	cmd := exec.Command(o.binary, "-W", "-S", o.masterSocket+",mode,600", "-f", o.configPath)
+	cmd := exec.Command(o.binary, append([]string{"-W", "-S", o.masterSocket + ",mode,600", "-f", o.configPath}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = o.dir
 	// Its own process group, so that a signal to the agent's group does

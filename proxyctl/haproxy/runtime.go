@@ -24,8 +24,6 @@ type runtimeAPI interface {
 	GetStats() models.NativeStats
 	// GetInfo returns "show info"; errors are in ProcessInfo.Error.
 	GetInfo() (models.ProcessInfo, error)
-	// GetTableEntries returns the entries of a stick table.
-	GetTableEntries(name string, filter []string, key string) (models.StickTableEntries, error)
 }
 
 // opKind is a kind of run-time change.
@@ -35,8 +33,8 @@ const (
 	opState   opKind = iota // set server <backend>/<server> state <arg>
 	opAddr                  // set server <backend>/<server> addr <arg> port <port>
 	opMap                   // replace the content of map <mapName>
-	opWeight                // set server <backend>/<server> weight <arg>
 	opMaxConn               // set maxconn server <backend>/<server> <arg>
+	opHealth                // set server <backend>/<server> health <arg>
 )
 
 // op is one run-time change.
@@ -56,10 +54,10 @@ func (o op) command() string {
 		return "set server " + o.server + " state " + o.arg
 	case opAddr:
 		return "set server " + o.server + " addr " + o.arg + " port " + strconv.Itoa(o.port)
-	case opWeight:
-		return "set server " + o.server + " weight " + o.arg
 	case opMaxConn:
 		return "set maxconn server " + o.server + " " + o.arg
+	case opHealth:
+		return "set server " + o.server + " health " + o.arg
 	}
 	return ""
 }
@@ -67,27 +65,35 @@ func (o op) command() string {
 // plan returns the changes that take HAProxy from run-time state prev to
 // next, both in layout lay; prev nil means unknown (everything is set).
 // The order keeps every request well routed in between: slots that lose
-// their neighbour go to maintenance first; a joining neighbour gets its
-// address, then its credentials (maps), then weights, and only then is
-// made ready.
+// their neighbour go to maintenance first (a request the route map still
+// sends there is retried elsewhere); a joining neighbour gets its address,
+// then its credentials (maps), and only then is made ready; the routes
+// (maps fns, fallback, route) come last.
 func plan(prev *desired, next desired, lay layout) []op {
 	var ops []op
-	slotChanged := func(i int) bool {
+	changed := func(i int) bool {
 		return prev == nil || i >= len(prev.slots) || prev.slots[i] != next.slots[i]
+	}
+	newNode := func(i int) bool {
+		return prev == nil || i >= len(prev.slots) || prev.slots[i].node != next.slots[i].node
 	}
 	// 1. Slots whose neighbour leaves or changes: out of rotation.
 	for i, sl := range next.slots {
-		if !slotChanged(i) {
-			continue
-		}
-		if prev == nil || sl.node == "" || i < len(prev.slots) && prev.slots[i].node != "" && prev.slots[i].node != sl.node {
-			ops = append(ops, op{kind: opState, server: "out." + slotName(i) + "/nb", arg: "maint"})
+		if changed(i) && (prev == nil || sl.node == "" || newNode(i) && i < len(prev.slots) && prev.slots[i].node != "") {
+			for _, be := range []string{"out.", "once."} {
+				ops = append(ops, op{kind: opState, server: be + slotName(i) + "/nb", arg: "maint"})
+			}
 		}
 	}
-	// 2. Addresses of joining (or moved) neighbours.
+	// 2. Addresses of joining (or moved) neighbours, taken as up (the
+	// health of the slot's previous address does not carry over; a first
+	// failed connection marks it down).
 	for i, sl := range next.slots {
-		if sl.node != "" && slotChanged(i) && (prev == nil || i >= len(prev.slots) || prev.slots[i].addr != sl.addr || prev.slots[i].node != sl.node) {
-			ops = append(ops, op{kind: opAddr, server: "out." + slotName(i) + "/nb", arg: sl.addr.Addr().String(), port: int(sl.addr.Port())})
+		if sl.node != "" && changed(i) {
+			for _, be := range []string{"out.", "once."} {
+				ops = append(ops, op{kind: opAddr, server: be + slotName(i) + "/nb", arg: sl.addr.Addr().String(), port: int(sl.addr.Port())})
+			}
+			ops = append(ops, op{kind: opHealth, server: "out." + slotName(i) + "/nb", arg: "up"})
 		}
 	}
 	// 3. Maps.
@@ -96,40 +102,15 @@ func plan(prev *desired, next desired, lay layout) []op {
 			ops = append(ops, op{kind: opMap, mapName: name, content: next.maps[name]})
 		}
 	}
-	// 4. Weights, then servers into rotation, then servers out of it (so
-	// that a backend never has none). A share of 0 is the maintenance
-	// state rather than weight 0: HAProxy's round robin queues a server
-	// whose weight rises from 0 behind the current window, which skews
-	// the split for hundreds of requests, while a server leaving
-	// maintenance starts in place.
-	keys := make([]string, 0, len(next.weights))
-	for k := range next.weights {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var ready, maint []op
-	for _, k := range keys {
-		w := next.weights[k]
-		pw, known := prevWeight(prev, k)
-		switch {
-		case w > 0 && (!known || pw != w):
-			ops = append(ops, op{kind: opWeight, server: k, arg: strconv.Itoa(w)})
-			if !known || pw == 0 {
-				ready = append(ready, op{kind: opState, server: k, arg: "ready"})
-			}
-		case w == 0 && (!known || pw > 0):
-			maint = append(maint, op{kind: opState, server: k, arg: "maint"})
-		}
-	}
-	ops = append(ops, ready...)
-	ops = append(ops, maint...)
-	// 5. Joining neighbours: into rotation.
+	// 4. Joining neighbours: into rotation.
 	for i, sl := range next.slots {
-		if sl.node != "" && (slotChanged(i) && (prev == nil || i >= len(prev.slots) || prev.slots[i].node != sl.node)) {
-			ops = append(ops, op{kind: opState, server: "out." + slotName(i) + "/nb", arg: "ready"})
+		if sl.node != "" && changed(i) && newNode(i) {
+			for _, be := range []string{"out.", "once."} {
+				ops = append(ops, op{kind: opState, server: be + slotName(i) + "/nb", arg: "ready"})
+			}
 		}
 	}
-	// 6. Concurrency limits.
+	// 5. Concurrency limits.
 	fns := make([]string, 0, len(next.maxconn))
 	for f, m := range next.maxconn {
 		if prev == nil || prev.maxconn[f] != m {
@@ -141,14 +122,6 @@ func plan(prev *desired, next desired, lay layout) []op {
 		ops = append(ops, op{kind: opMaxConn, server: "gw." + f + "/gw", arg: strconv.Itoa(next.maxconn[f])})
 	}
 	return ops
-}
-
-func prevWeight(prev *desired, k string) (int, bool) {
-	if prev == nil {
-		return 0, false
-	}
-	w, ok := prev.weights[k]
-	return w, ok
 }
 
 // maxBatch bounds the length of a command line sent at once (HAProxy reads
@@ -237,8 +210,13 @@ func runBatch(rt runtimeAPI, cmds []string) error {
 	return &runtimeError{command: strings.Join(cmds, ";"), message: msg}
 }
 
+// maxPayload bounds the payload of one "add map" command: HAProxy reads a
+// command with its payload into one buffer (tune.bufsize, 16 KiB).
+const maxPayload = 8 << 10
+
 // replaceMap replaces the whole content of a map atomically: a new
-// version is prepared, filled and committed.
+// version is prepared, filled (in payloads of up to maxPayload bytes) and
+// committed.
 func replaceMap(rt runtimeAPI, path, content string) error {
 	out, err := rt.ExecuteRaw("prepare map " + path)
 	if err != nil {
@@ -251,10 +229,10 @@ func replaceMap(rt runtimeAPI, path, content string) error {
 	if err != nil {
 		return fmt.Errorf("haproxy: runtime API: prepare map %s: %w", path, err)
 	}
-	if content != "" {
+	for _, chunk := range chunkLines(content, maxPayload) {
 		// A payload ends at an empty line; ExecuteRaw adds the final
 		// newline.
-		cmd := "add map @" + version + " " + path + " <<\n" + content
+		cmd := "add map @" + version + " " + path + " <<\n" + chunk
 		out, err := rt.ExecuteRaw(cmd)
 		if err != nil {
 			return fmt.Errorf("haproxy: runtime API: %w", err)
@@ -272,6 +250,28 @@ func replaceMap(rt runtimeAPI, path, content string) error {
 		return &runtimeError{command: cmd, message: msg}
 	}
 	return nil
+}
+
+// chunkLines splits content (whole lines, each ending in a newline) into
+// pieces of at most size bytes, at line ends (a longer line is a piece of
+// its own).
+func chunkLines(content string, size int) []string {
+	var out []string
+	for len(content) > 0 {
+		end := len(content)
+		if end > size {
+			end = strings.LastIndexByte(content[:size], '\n') + 1
+			if end == 0 {
+				end = strings.IndexByte(content, '\n') + 1
+				if end == 0 {
+					end = len(content)
+				}
+			}
+		}
+		out = append(out, content[:end])
+		content = content[end:]
+	}
+	return out
 }
 
 // parsePrepared extracts the version from the answer to "prepare map":

@@ -2,8 +2,10 @@ package haproxy
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -12,10 +14,10 @@ func TestPlan(t *testing.T) {
 	lay := layout{configured: true, functions: []string{"f"}, slots: 2}
 	b := slotState{node: "b", addr: netip.MustParseAddrPort("10.0.0.2:30080")}
 	c := slotState{node: "c", addr: netip.MustParseAddrPort("10.0.0.3:30080")}
-	mk := func(slots []slotState, w map[string]int, peers string) desired {
-		return desired{weights: w, slots: slots, maxconn: map[string]int{"f": 4}, maps: map[string]string{mapPeers: peers}}
+	mk := func(slots []slotState, route, peers string) desired {
+		return desired{slots: slots, maxconn: map[string]int{"f": 4}, maps: map[string]string{mapPeers: peers, mapRoute: route}}
 	}
-	prev := mk([]slotState{b, {}}, map[string]int{"fn.f/local": 128, "fn.f/n1": 128, "fn.f/n2": 0}, "B x\n")
+	prev := mk([]slotState{b, {}}, "f/0 l/n1\nf/1 n1\n", "B x\n")
 	cases := []struct {
 		name string
 		prev *desired
@@ -23,27 +25,22 @@ func TestPlan(t *testing.T) {
 		want []string
 	}{
 		{"nothing changes", &prev, prev, nil},
-		{"weights", &prev, mk([]slotState{b, {}}, map[string]int{"fn.f/local": 64, "fn.f/n1": 192, "fn.f/n2": 0}, "B x\n"),
-			[]string{"set server fn.f/local weight 64", "set server fn.f/n1 weight 192"}},
-		{"a share drops to 0 and another rises from 0", &prev, mk([]slotState{b, {}}, map[string]int{"fn.f/local": 0, "fn.f/n1": 128, "fn.f/n2": 128}, "B x\n"),
-			[]string{"set server fn.f/n2 weight 128", "set server fn.f/n2 state ready", "set server fn.f/local state maint"}},
-		{"c joins", &prev, mk([]slotState{b, c}, map[string]int{"fn.f/local": 128, "fn.f/n1": 64, "fn.f/n2": 64}, "B x\nC y\n"),
-			[]string{"set server out.n2/nb addr 10.0.0.3 port 30080", "map peers", "set server fn.f/n1 weight 64",
-				"set server fn.f/n2 weight 64", "set server fn.f/n2 state ready", "set server out.n2/nb state ready"}},
-		{"b leaves", &prev, mk([]slotState{{}, {}}, map[string]int{"fn.f/local": 256, "fn.f/n1": 0, "fn.f/n2": 0}, ""),
-			[]string{"set server out.n1/nb state maint", "map peers", "set server fn.f/local weight 256", "set server fn.f/n1 state maint"}},
-		{"c takes b's slot", &prev, mk([]slotState{c, {}}, map[string]int{"fn.f/local": 128, "fn.f/n1": 128, "fn.f/n2": 0}, "C y\n"),
-			[]string{"set server out.n1/nb state maint", "set server out.n1/nb addr 10.0.0.3 port 30080", "map peers", "set server out.n1/nb state ready"}},
-		{"b moves", &prev, mk([]slotState{{node: "b", addr: netip.MustParseAddrPort("10.0.0.9:1")}, {}}, prev.weights, "B x\n"),
-			[]string{"set server out.n1/nb addr 10.0.0.9 port 1"}},
+		{"shares", &prev, mk([]slotState{b, {}}, "f/0 l/n1\nf/1 l/n1\n", "B x\n"), []string{"map route"}},
+		{"c joins", &prev, mk([]slotState{b, c}, "f/0 n2\nf/1 n1\n", "B x\nC y\n"),
+			[]string{"set server out.n2/nb addr 10.0.0.3 port 30080", "set server once.n2/nb addr 10.0.0.3 port 30080", "set server out.n2/nb health up", "map peers", "map route", "set server out.n2/nb state ready", "set server once.n2/nb state ready"}},
+		{"b leaves", &prev, mk([]slotState{{}, {}}, "f/0 l/r\nf/1 l/r\n", ""),
+			[]string{"set server out.n1/nb state maint", "set server once.n1/nb state maint", "map peers", "map route"}},
+		{"c takes b's slot", &prev, mk([]slotState{c, {}}, "f/0 l/n1\nf/1 n1\n", "C y\n"),
+			[]string{"set server out.n1/nb state maint", "set server once.n1/nb state maint", "set server out.n1/nb addr 10.0.0.3 port 30080", "set server once.n1/nb addr 10.0.0.3 port 30080", "set server out.n1/nb health up", "map peers", "set server out.n1/nb state ready", "set server once.n1/nb state ready"}},
+		{"b moves", &prev, mk([]slotState{{node: "b", addr: netip.MustParseAddrPort("10.0.0.9:1")}, {}}, "f/0 l/n1\nf/1 n1\n", "B x\n"),
+			[]string{"set server out.n1/nb addr 10.0.0.9 port 1", "set server once.n1/nb addr 10.0.0.9 port 1", "set server out.n1/nb health up"}},
 		// Unknown: every slot out of rotation until its address and
 		// credentials are set again.
 		{"unknown: everything", nil, prev, []string{
-			"set server out.n1/nb state maint", "set server out.n2/nb state maint", "set server out.n1/nb addr 10.0.0.2 port 30080",
-			"map ids", "map tokens", "map peers", "map local", "map limits", "map admit", "map timeouts",
-			"set server fn.f/local weight 128", "set server fn.f/n1 weight 128",
-			"set server fn.f/local state ready", "set server fn.f/n1 state ready", "set server fn.f/n2 state maint",
-			"set server out.n1/nb state ready", "set maxconn server gw.f/gw 4"}},
+			"set server out.n1/nb state maint", "set server once.n1/nb state maint", "set server out.n2/nb state maint", "set server once.n2/nb state maint",
+			"set server out.n1/nb addr 10.0.0.2 port 30080", "set server once.n1/nb addr 10.0.0.2 port 30080", "set server out.n1/nb health up",
+			"map ids", "map tokens", "map peers", "map local", "map sources", "map timeouts", "map admit", "map fns", "map fallback", "map route",
+			"set server out.n1/nb state ready", "set server once.n1/nb state ready", "set maxconn server gw.f/gw 4"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -67,29 +64,36 @@ func TestExecute(t *testing.T) {
 	rt := newFakeRuntime()
 	var ops []op
 	for i := range 300 { // more than fits in one line
-		ops = append(ops, op{kind: opWeight, server: "fn.f/n" + string(rune('0'+i%10)), arg: "7"})
+		ops = append(ops, op{kind: opMaxConn, server: "gw.f" + strconv.Itoa(i%10) + "/gw", arg: "7"})
 	}
-	ops = append(ops, op{kind: opMap, mapName: mapPeers, content: "K1 V1\nK2 V2\n"}, op{kind: opMap, mapName: mapLimits, content: ""},
-		op{kind: opState, server: "out.n1/nb", arg: "ready"})
+	var big strings.Builder
+	for b := range 3 * buckets { // more than fits in one payload
+		fmt.Fprintf(&big, "%d/function-%d l/n12\n", b%buckets, b/buckets)
+	}
+	ops = append(ops, op{kind: opMap, mapName: mapPeers, content: "K1 V1\nK2 V2\n"}, op{kind: opMap, mapName: mapFns, content: ""},
+		op{kind: opMap, mapName: mapRoute, content: big.String()}, op{kind: opState, server: "out.n1/nb", arg: "ready"})
 	if err := execute(context.Background(), rt, &o, ops); err != nil {
 		t.Fatal(err)
 	}
 	if got := rt.maps["/run/x/maps/peers.map"]; got != "K1 V1\nK2 V2\n" {
 		t.Errorf("peers map %q", got)
 	}
-	if got, ok := rt.maps["/run/x/maps/limits.map"]; !ok || got != "" {
-		t.Errorf("limits map %q %v (an empty map is committed too)", got, ok)
+	if got, ok := rt.maps["/run/x/maps/fns.map"]; !ok || got != "" {
+		t.Errorf("fns map %q %v (an empty map is committed too)", got, ok)
 	}
-	if rt.lines < 3 || rt.lines > 12 {
-		t.Errorf("%d connections for 301 commands and 2 maps", rt.lines)
+	if got := rt.maps["/run/x/maps/route.map"]; got != big.String() {
+		t.Errorf("route map of %d bytes committed as %d bytes", big.Len(), len(got))
 	}
-	if rt.states["out.n1/nb"] != "ready" {
-		t.Error("state not set")
+	if rt.lines < 5 || rt.lines > 20 {
+		t.Errorf("%d connections for 301 commands and 3 maps", rt.lines)
+	}
+	if rt.states["out.n1/nb"] != "ready" || rt.maxconn["gw.f3/gw"] != 7 {
+		t.Error("state or maxconn not set")
 	}
 	// Errors name the failing command even in a batch.
-	rt.failOn = "fn.f/n3 weight"
+	rt.failOn = "gw.f3/gw"
 	err := execute(context.Background(), rt, &o, ops[:10])
-	if err == nil || !strings.Contains(err.Error(), `"set server fn.f/n3 weight 7"`) || !strings.Contains(err.Error(), "No such server") {
+	if err == nil || !strings.Contains(err.Error(), `"set maxconn server gw.f3/gw 7"`) || !strings.Contains(err.Error(), "No such server") {
 		t.Errorf("error %v", err)
 	}
 }

@@ -79,6 +79,9 @@ func (f *fnTotals) nb(id strategy.NodeID) *metricsrc.NeighbourTotals {
 	return n
 }
 
+// tables are the stick tables the accumulator reads.
+var tables = []string{"st_fn", "st_out", "st_in"}
+
 // read adds the counters HAProxy shows now. owners[i] is the neighbour in
 // slot i.
 func (a *accumulator) read(rt runtimeAPI, owners []strategy.NodeID) error {
@@ -94,73 +97,114 @@ func (a *accumulator) read(rt runtimeAPI, owners []strategy.NodeID) error {
 	if stats.Error != "" {
 		return fmt.Errorf("haproxy: runtime API: show stat: %s", stats.Error)
 	}
-	entries, err := rt.GetTableEntries("st_in", nil, "")
-	if err != nil {
-		return fmt.Errorf("haproxy: runtime API: show table st_in: %w", err)
+	entries := map[string][]tableEntry{}
+	for _, name := range tables {
+		out, err := rt.ExecuteRaw("show table " + name)
+		if err != nil {
+			return fmt.Errorf("haproxy: runtime API: show table %s: %w", name, err)
+		}
+		if msg := answerError(out); msg != "" {
+			return fmt.Errorf("haproxy: runtime API: show table %s: %s", name, msg)
+		}
+		entries[name] = parseTable(out)
 	}
 	a.add(stats.Stats, entries, owners)
 	return nil
 }
 
+// tableEntry is one entry of "show table": its key and counters.
+type tableEntry struct {
+	key    string
+	fields map[string]uint64
+}
+
+// parseTable parses the answer to "show table <name>":
+//
+//	# table: st_fn, type: string, size:10240, used:1
+//	0x55d0c1b6b9f0: key=figlet use=0 exp=86399203 http_fail_cnt=0 gpc0=2 gpc1=2 gpc2=0 gpc0_rate(1000)=2
+//
+// Lines it cannot read are skipped.
+func parseTable(out string) []tableEntry {
+	var es []tableEntry
+	for line := range strings.SplitSeq(out, "\n") {
+		_, rest, ok := strings.Cut(line, ": key=")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		e := tableEntry{key: f[0], fields: map[string]uint64{}}
+		for _, kv := range f[1:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue
+			}
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				e.fields[k] = n
+			}
+		}
+		es = append(es, e)
+	}
+	return es
+}
+
 // add accumulates one reading (pure; see read).
-func (a *accumulator) add(rows []*models.NativeStat, entries models.StickTableEntries, owners []strategy.NodeID) {
+func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEntry, owners []strategy.NodeID) {
 	for _, r := range rows {
 		if r == nil || r.Stats == nil {
 			continue
 		}
 		st := r.Stats
-		switch r.Type {
-		case models.NativeStatTypeBackend:
-			kind, fn, ok := strings.Cut(r.Name, ".")
-			if !ok || strategy.ValidName(fn) != nil {
-				continue
-			}
-			key := "b/" + r.Name + "/"
-			switch kind {
-			case "fn":
-				f := a.fn(fn)
-				f.t.Offered += a.delta(key+"stot", u64(st.Stot))
-				f.t.Failed += a.delta(key+"5xx", u64(st.Hrsp5xx))
-			case "gw":
-				a.fn(fn).t.Local += a.delta(key+"stot", u64(st.Stot))
-			}
-		case models.NativeStatTypeServer:
-			kind, fn, ok := strings.Cut(r.BackendName, ".")
-			if !ok || strategy.ValidName(fn) != nil || kind != "fn" && kind != "over" && kind != "gw" {
-				continue
-			}
-			key := "s/" + r.BackendName + "/" + r.Name + "/"
-			n := a.delta(key+"stot", u64(st.Stot))
-			f := a.fn(fn)
-			switch {
-			case kind == "gw" && r.Name == "gw":
-				f.t.LatencyCount += n
-				f.t.LatencySeconds += float64(n) * float64(u64(st.Ttime)) / 1000
-			case r.Name == "reject" || r.Name == "noroute":
-				f.t.Rejected += n
-			case len(r.Name) > 1 && r.Name[0] == 'n':
-				i, err := strconv.Atoi(r.Name[1:])
-				if err != nil || i < 1 {
-					continue
-				}
-				f.t.Forwarded += n
-				if i <= len(owners) && owners[i-1] != "" && n > 0 {
-					f.nb(owners[i-1]).Forwarded += n
-				}
-			}
+		kind, fn, ok := strings.Cut(r.BackendName, ".")
+		if r.Type == models.NativeStatTypeBackend {
+			kind, fn, ok = strings.Cut(r.Name, ".")
 		}
-	}
-	for _, e := range entries {
-		if e == nil {
+		if !ok || kind != "gw" || strategy.ValidName(fn) != nil {
 			continue
 		}
-		fn, nk, ok := strings.Cut(e.Key, "/")
+		switch {
+		case r.Type == models.NativeStatTypeBackend:
+			a.fn(fn).t.Local += a.delta("b/"+r.Name+"/stot", u64(st.Stot))
+		case r.Type == models.NativeStatTypeServer && r.Name == "gw":
+			n := a.delta("s/"+r.BackendName+"/gw/stot", u64(st.Stot))
+			f := a.fn(fn)
+			f.t.LatencyCount += n
+			f.t.LatencySeconds += float64(n) * float64(u64(st.Ttime)) / 1000
+		}
+	}
+	for _, e := range tables["st_fn"] {
+		if strategy.ValidName(e.key) != nil {
+			continue
+		}
+		key := "fn/" + e.key + "/"
+		f := a.fn(e.key)
+		f.t.Offered += a.delta(key+"offered", e.fields["http_req_cnt"])
+		f.t.Rejected += a.delta(key+"rejected", e.fields["gpc1"])
+		f.t.Failed += a.delta(key+"failed", e.fields["http_fail_cnt"])
+	}
+	for _, e := range tables["st_out"] {
+		fn, slot, ok := strings.Cut(e.key, "/")
+		i, sok := slotIndex(slot)
+		if !ok || !sok || strategy.ValidName(fn) != nil {
+			continue
+		}
+		n := a.delta("out/"+e.key, e.fields["http_req_cnt"])
+		f := a.fn(fn)
+		f.t.Forwarded += n
+		if i < len(owners) && owners[i] != "" && n > 0 {
+			f.nb(owners[i]).Forwarded += n
+		}
+	}
+	for _, e := range tables["st_in"] {
+		nk, fn, ok := strings.Cut(e.key, "/")
 		if !ok || strategy.ValidName(fn) != nil {
 			continue
 		}
-		key := "t/" + e.Key + "/"
-		accepted := a.delta(key+"gpc0", u64(e.Gpc0))
-		all := a.delta(key+"cnt", u64(e.HTTPReqCnt))
+		key := "in/" + e.key + "/"
+		accepted := a.delta(key+"gpc0", e.fields["gpc0"])
+		all := a.delta(key+"cnt", e.fields["http_req_cnt"])
 		f := a.fn(fn)
 		f.t.FromNeighbours += accepted
 		if all > accepted {

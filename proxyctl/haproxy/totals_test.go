@@ -21,38 +21,39 @@ func serverRow(be, name string, stot, ttime int64) *models.NativeStat {
 	return &models.NativeStat{BackendName: be, Name: name, Type: models.NativeStatTypeServer, Stats: &models.NativeStatStats{Stot: i64(stot), Ttime: i64(ttime)}}
 }
 
-func entry(key string, cnt, gpc0 int64) *models.StickTableEntry {
-	return &models.StickTableEntry{Key: key, HTTPReqCnt: i64(cnt), Gpc0: i64(gpc0)}
-}
-
 // reading is what HAProxy shows at one moment.
 type reading struct {
-	offered, failed, local, gwStot, ttime, reject, overReject, noroute, n1, overN1 int64
-	fromB, fromBAccepted                                                           int64
+	offered, failed, rejected, local, gwStot, ttime, n1 int64
+	fromB, fromBAccepted                                int64
 }
 
-func (r reading) rows() ([]*models.NativeStat, models.StickTableEntries) {
+func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 	rows := []*models.NativeStat{
-		backendRow("fn.f", r.offered, r.failed),
 		backendRow("gw.f", r.local, 0),
 		backendRow("gateway", 999, 999), // not a function's
 		serverRow("gw.f", "gw", r.gwStot, r.ttime),
-		serverRow("fn.f", "reject", r.reject, 0),
-		serverRow("over.f", "reject", r.overReject, 0),
-		serverRow("fn.f", "noroute", r.noroute, 0),
-		serverRow("fn.f", "n1", r.n1, 0),
-		serverRow("over.f", "n1", r.overN1, 0),
-		serverRow("out.n1", "nb", 12345, 0), // counted through fn.f and over.f
+		serverRow("gw.f", "retry", 3, 0),
+		serverRow("out.n1", "nb", 12345, 0), // counted in st_out
 		{Name: "public", Type: models.NativeStatTypeFrontend, Stats: &models.NativeStatStats{Stot: i64(5)}},
 		nil,
-		{Name: "fn.broken", Type: models.NativeStatTypeBackend},
+		{Name: "gw.broken", Type: models.NativeStatTypeBackend},
 	}
-	entries := models.StickTableEntries{
-		entry("f/"+nodeKey("b"), r.fromB, r.fromBAccepted),
-		entry("bad key", 10, 10),
-		nil,
+	u := func(v int64) uint64 { return uint64(v) }
+	tables := map[string][]tableEntry{
+		"st_fn": {
+			{key: "f", fields: map[string]uint64{"gpc0": 99, "http_req_cnt": u(r.offered), "gpc1": u(r.rejected), "http_fail_cnt": u(r.failed)}},
+			{key: "bad!name", fields: map[string]uint64{"http_req_cnt": 10}},
+		},
+		"st_out": {
+			{key: "f/n1", fields: map[string]uint64{"http_req_cnt": u(r.n1)}},
+			{key: "f/x1", fields: map[string]uint64{"http_req_cnt": 7}},
+		},
+		"st_in": {
+			{key: nodeKey("b") + "/f", fields: map[string]uint64{"http_req_cnt": u(r.fromB), "gpc0": u(r.fromBAccepted)}},
+			{key: "bad key", fields: map[string]uint64{"http_req_cnt": 10, "gpc0": 10}},
+		},
 	}
-	return rows, entries
+	return rows, tables
 }
 
 func TestAccumulator(t *testing.T) {
@@ -60,7 +61,7 @@ func TestAccumulator(t *testing.T) {
 	a.init()
 	a.learn([]strategy.NodeID{"b"})
 	owners := []strategy.NodeID{"b"}
-	rows, entries := reading{offered: 10, failed: 1, local: 6, gwStot: 6, ttime: 20, reject: 2, overReject: 1, noroute: 0, n1: 2, overN1: 1, fromB: 3, fromBAccepted: 2}.rows()
+	rows, entries := reading{offered: 10, failed: 1, rejected: 3, local: 6, gwStot: 6, ttime: 20, n1: 3, fromB: 3, fromBAccepted: 2}.rows()
 	a.add(rows, entries, owners)
 	want := metricsrc.FunctionTotals{Name: "f", Offered: 10, Failed: 1, Local: 6, LatencyCount: 6, LatencySeconds: 0.12, Rejected: 3 + 1, Forwarded: 3, FromNeighbours: 2,
 		Neighbours: []metricsrc.NeighbourTotals{{ID: "b", Forwarded: 3, Received: 2}}}
@@ -89,7 +90,7 @@ func TestAccumulator(t *testing.T) {
 
 	// Counters grow; slot 1 now belongs to c: its increase is c's.
 	owners = []strategy.NodeID{"c"}
-	rows, entries = reading{offered: 15, failed: 1, local: 8, gwStot: 8, ttime: 10, reject: 2, overReject: 1, n1: 5, overN1: 1, fromB: 3, fromBAccepted: 2}.rows()
+	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, fromB: 3, fromBAccepted: 2}.rows()
 	a.add(rows, entries, owners)
 	want.Offered, want.Local, want.LatencyCount, want.LatencySeconds, want.Forwarded = 15, 8, 8, 0.12+0.02, 6
 	want.Neighbours = []metricsrc.NeighbourTotals{{ID: "b", Forwarded: 3, Received: 2}, {ID: "c", Forwarded: 3}}
@@ -114,7 +115,7 @@ func TestAccumulator(t *testing.T) {
 
 func TestTotalsThroughRuntime(t *testing.T) {
 	c, rt := newFakeController(t, []string{"f"}, 1)
-	rt.stats, rt.entries = reading{offered: 7}.rows()
+	rt.stats, rt.tables = reading{offered: 7}.rows()
 	tot, err := c.Totals(context.Background())
 	if err != nil || len(tot.Functions) != 1 || tot.Functions[0].Offered != 7 {
 		t.Fatalf("%+v %v", tot, err)
@@ -125,7 +126,7 @@ func TestTotalsThroughRuntime(t *testing.T) {
 	}
 	rt.down = false
 	rt.pid = 5 // restarted: counts from zero, added
-	rt.stats, rt.entries = reading{offered: 2}.rows()
+	rt.stats, rt.tables = reading{offered: 2}.rows()
 	tot, err = c.Totals(context.Background())
 	if err != nil || tot.Functions[0].Offered != 9 {
 		t.Fatalf("after a restart: %+v %v", tot, err)

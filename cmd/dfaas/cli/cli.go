@@ -88,6 +88,8 @@ func commands() map[string]command {
 		"churn":    {"measure request loss and update latency of a proxy under weight churn", runChurn},
 		"sim":      {"simulate a scenario request by request with one or every strategy, against the oracle bound", runSim},
 		"bench":    {"run a scenario on real processes (namespaces, Poisson load), report with plots, beside dfaas sim", runBench},
+
+		"dataplane": {"measure the data plane's cost per request against plain HAProxy", runDataplane},
 	}
 }
 

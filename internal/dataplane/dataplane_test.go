@@ -1,0 +1,176 @@
+package dataplane
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dfaas-go/dfaas/internal/promtest"
+)
+
+func TestParseStat(t *testing.T) {
+	// A command name with spaces and a parenthesis.
+	line := "1234 (my (proc) x) S 77 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 100 1000 10 18446744073709551615"
+	s, err := parseStat(line)
+	if err != nil || s.ppid != 77 || s.cpu != 3*time.Second {
+		t.Errorf("parseStat: %+v %v, want ppid 77 and 3s", s, err)
+	}
+	for _, bad := range []string{"", "1 (x) S", "1 x S 2 3", "1 (x) S a b c d e f g h i j k l m"} {
+		if _, err := parseStat(bad); err == nil {
+			t.Errorf("parseStat(%q) accepted", bad)
+		}
+	}
+	// This process and its tree.
+	if c, err := treeCPU(os.Getpid()); err != nil || c < 0 {
+		t.Errorf("treeCPU(self): %v %v", c, err)
+	}
+	if _, err := treeCPU(1 << 30); err == nil {
+		t.Error("treeCPU of a missing process")
+	}
+}
+
+func TestStatistics(t *testing.T) {
+	d := []time.Duration{5, 1, 4, 2, 3}
+	sortDurations(d)
+	if percentile(d, 0.5) != 3 || percentile(d, 0.99) != 5 || percentile(d, 0.01) != 1 || percentile(nil, 0.5) != 0 {
+		t.Errorf("percentiles of %v", d)
+	}
+	if median([]float64{3, 1, 2}) != 2 || median([]float64{4, 1, 2, 3}) != 2.5 || median(nil) != 0 {
+		t.Error("median")
+	}
+	if v, err := ParseList("local, rejected", Local, Forwarded, Rejected); err != nil || len(v) != 2 || v[1] != Rejected {
+		t.Errorf("ParseList: %v %v", v, err)
+	}
+	if _, err := ParseList("local,nope", Local); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("ParseList of a bad element: %v", err)
+	}
+}
+
+// TestLoad drives a test server closed-loop and paced, and checks what the
+// load generator counts.
+func TestLoad(t *testing.T) {
+	srv := httptest.NewServer(backend())
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	r := load(context.Background(), addr, "/function/f", 4, 0, 300*time.Millisecond)
+	if r.requests == 0 || r.errors != 0 || r.statuses[200] != r.requests || int64(len(r.latencies)) != r.requests {
+		t.Errorf("closed loop: %+v", r)
+	}
+	r = load(context.Background(), addr, "/function/f", 4, 200, time.Second)
+	if r.requests < 150 || r.requests > 210 || r.errors != 0 {
+		t.Errorf("paced at 200 req/s for 1s: %d requests, %d errors", r.requests, r.errors)
+	}
+	// A server that closes every connection: counted, reconnected.
+	closer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "ok")
+	}))
+	defer closer.Close()
+	r = load(context.Background(), strings.TrimPrefix(closer.URL, "http://"), "/", 2, 0, 200*time.Millisecond)
+	if r.statuses[200] == 0 {
+		t.Errorf("closing server: %+v", r)
+	}
+}
+
+func TestRunChildBackend(t *testing.T) {
+	in, w := io.Pipe()
+	done := make(chan error, 1)
+	outw := &lineWriter{lines: make(chan string, 1)}
+	go func() { done <- RunChild(context.Background(), roleBackend, []string{"127.0.0.1:0"}, in, outw) }()
+	addr := strings.TrimPrefix(<-outw.lines, "addr ")
+	resp, err := http.Post("http://"+addr+"/function/f", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" {
+		t.Errorf("backend answered %q", b)
+	}
+	w.Close() // end of stdin: the child stops
+	if err := <-done; err != nil {
+		t.Errorf("RunChild: %v", err)
+	}
+	if err := RunChild(context.Background(), "nope", nil, strings.NewReader(""), io.Discard); err == nil {
+		t.Error("unknown role accepted")
+	}
+	if err := RunChild(context.Background(), roleEmbedded, []string{"127.0.0.1:0", "http://x", "{bad"}, strings.NewReader(""), io.Discard); err == nil {
+		t.Error("bad state accepted")
+	}
+}
+
+// lineWriter passes each line written to it on a channel.
+type lineWriter struct{ lines chan string }
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	for _, s := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		l.lines <- s
+	}
+	return len(p), nil
+}
+
+// childEnv makes the test binary run a child role (TestHelperChild).
+const childEnv = "DFAAS_DATAPLANE_CHILD"
+
+// TestHelperChild is not a test: TestIntegrationRun runs it in child
+// processes as Run's ChildFunc.
+func TestHelperChild(t *testing.T) {
+	spec := os.Getenv(childEnv)
+	if spec == "" {
+		t.Skip("run by TestIntegrationRun")
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(spec), &args); err != nil {
+		t.Fatal(err)
+	}
+	if err := RunChild(context.Background(), args[0], args[1:], os.Stdin, os.Stdout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIntegrationRun runs a short measurement of every proxy with real
+// HAProxy processes and checks that it reports each of them sensibly.
+func TestIntegrationRun(t *testing.T) {
+	bin := promtest.Binary(t, "haproxy")
+	child := func(role string, a ...string) *exec.Cmd {
+		spec, _ := json.Marshal(append([]string{role}, a...))
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
+		return cmd
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{Duration: 600 * time.Millisecond, Rounds: 2, Conns: 4, HAProxy: bin, Child: child})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Scenarios) != 3 {
+		t.Fatalf("%d scenarios", len(rep.Scenarios))
+	}
+	for _, s := range rep.Scenarios {
+		if s.Baseline != Plain || len(s.Proxies) != 3 {
+			t.Errorf("%s: baseline %s, %d proxies", s.Name, s.Baseline, len(s.Proxies))
+		}
+		for _, m := range s.Proxies {
+			if m.Requests == 0 || m.Errors != 0 || m.RPS <= 0 || m.RatioRPS <= 0 || m.CPUPer1k <= 0 || m.P99MS < m.P50MS || m.HalfPeak.RPS <= 0 {
+				t.Errorf("%s, %s: %+v", s.Name, m.Name, m)
+			}
+		}
+		if s.Proxies[0].RatioRPS != 1 {
+			t.Errorf("%s: the baseline's ratio is %v", s.Name, s.Proxies[0].RatioRPS)
+		}
+	}
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "agent-haproxy") {
+		t.Errorf("text report: %v\n%s", err, text.String())
+	}
+	t.Logf("\n%s", text.String())
+}

@@ -1,0 +1,158 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is the unit of utime and stime in /proc/PID/stat (USER_HZ,
+// 100 on Linux).
+const clockTicks = 100
+
+// procStat is what /proc/PID/stat says of a process: its parent and CPU
+// time.
+type procStat struct {
+	ppid int
+	cpu  time.Duration // user + system
+}
+
+// parseStat parses the content of /proc/PID/stat. The command name (field
+// 2) is in parentheses and may hold spaces, so fields are counted from the
+// last ')'.
+func parseStat(b string) (procStat, error) {
+	i := strings.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("no command name in %.40q", b)
+	}
+	f := strings.Fields(b[i+1:])
+	// f[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+	if len(f) < 13 {
+		return procStat{}, fmt.Errorf("%d fields after the command name", len(f))
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	ut, err2 := strconv.ParseUint(f[11], 10, 64)
+	st, err3 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return procStat{}, fmt.Errorf("bad numbers in %.80q", b)
+	}
+	return procStat{ppid: ppid, cpu: time.Duration(ut+st) * time.Second / clockTicks}, nil
+}
+
+// treeCPU returns the CPU time used so far by process pid and all its
+// descendants (HAProxy's master and its worker).
+func treeCPU(pid int) (time.Duration, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	stats := map[int]procStat{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue // gone
+		}
+		if s, err := parseStat(string(b)); err == nil {
+			stats[p] = s
+		}
+	}
+	if _, ok := stats[pid]; !ok {
+		return 0, fmt.Errorf("process %d not found", pid)
+	}
+	var total time.Duration
+	for p, s := range stats {
+		for q, depth := p, 0; q > 0 && depth < 16; q, depth = stats[q].ppid, depth+1 {
+			if q == pid {
+				total += s.cpu
+				break
+			}
+			if _, ok := stats[q]; !ok {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// ChildFunc returns the command that runs a child role of this package
+// (RunChild) in a new process: dfaas dataplane --child <role> <args>.
+type ChildFunc func(role string, args ...string) *exec.Cmd
+
+// child is a running child process: it printed its address, and stops
+// when its standard input closes.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	addr  string
+	done  chan struct{}
+}
+
+// startChild starts a child role and waits for the "addr <host:port>" line
+// it prints once it listens.
+func startChild(ctx context.Context, mk ChildFunc, role string, args ...string) (*child, error) {
+	cmd := mk(role, args...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dataplane: start %s: %w", role, err)
+	}
+	c := &child{cmd: cmd, stdin: in, done: make(chan struct{})}
+	addrs := make(chan string, 1)
+	go func() { // ends when the child closes its standard output
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "addr "); ok {
+				select {
+				case addrs <- a:
+				default:
+				}
+			}
+		}
+		cmd.Wait()
+		close(c.done)
+	}()
+	select {
+	case c.addr = <-addrs:
+		return c, nil
+	case <-c.done:
+		return nil, fmt.Errorf("dataplane: %s exited before listening", role)
+	case <-ctx.Done():
+		c.stop()
+		return nil, ctx.Err()
+	case <-time.After(30 * time.Second):
+		c.stop()
+		return nil, fmt.Errorf("dataplane: %s not listening after 30s", role)
+	}
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// stop closes the child's standard input (it exits), then kills it if it
+// has not exited within 5 s, and waits for it.
+func (c *child) stop() {
+	c.stdin.Close()
+	select {
+	case <-c.done:
+	case <-time.After(5 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+}
