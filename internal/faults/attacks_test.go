@@ -256,7 +256,9 @@ func startLiar(t *testing.T, net *peer.MemNetwork, victim string, period time.Du
 // TestLyingMember (issue 20, attack 6): a member announcing a capacity and
 // a grant of a million req/s, whose proxy answers nothing but errors,
 // receives no more than its cap: a third of the node's traffic.
-func TestLyingMember(t *testing.T) {
+func TestLyingMember(t *testing.T) { testLyingMember(t, startEmbedded) }
+
+func testLyingMember(t *testing.T, plane newPlane) {
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
 	const period = 500 * time.Millisecond
@@ -268,7 +270,7 @@ func TestLyingMember(t *testing.T) {
 		return st
 	}
 	a := join(t, net, spec{id: "a", functions: echo(50), strategy: flow, period: period})
-	a.start(startEmbedded)
+	a.start(plane)
 	l := startLiar(t, net, "a", period)
 	waitFor(t, "the liar in a's data network", 10*time.Second, func() bool {
 		for _, p := range a.node.Status(time.Now()).Peers {
