@@ -52,7 +52,7 @@ func TestIntegrationUnknownNamesAttackHAProxy(t *testing.T) { testUnknownNames(t
 // HAProxy as the data plane: the credentials rotate through its runtime
 // API, and a restarted node's new HAProxy knows none of the old ones.
 func TestIntegrationCapturedCredentialHAProxy(t *testing.T) {
-	testCapturedCredential(t, startHAProxy)
+	testCapturedCredential(t, startHAProxy, time.Second)
 }
 
 // TestIntegrationNeighbourRestartHAProxy is TestNeighbourRestart with
