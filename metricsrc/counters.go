@@ -212,8 +212,9 @@ type neighbourCounters struct {
 
 // AddAnswer counts the answer neighbour id returned to a user request
 // forwarded to it: ok if it succeeded (the function's own answer: neither
-// a 5xx nor a refusal of the neighbour's proxy, nor a time-out or a
-// connection error), with the time to it.
+// a 5xx nor a refusal of the neighbour's proxy, nor a time-out), with the
+// time to it. A neighbour that could not be connected to answered nothing:
+// a data plane does not call AddAnswer then.
 func (fc *FunctionCounters) AddAnswer(id string, ok bool, latency time.Duration) {
 	n := fc.neighbour(id)
 	if !ok {

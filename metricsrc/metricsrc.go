@@ -77,7 +77,8 @@ type NeighbourRates struct {
 	// Succeeded and Failed are the rates of the answers it returned to
 	// the user requests forwarded to it: succeeded, the function's own
 	// answers (neither a 5xx nor a refusal of its proxy); failed, the
-	// others, time-outs and connection errors included.
+	// others, time-outs included (a neighbour that could not be reached
+	// answered nothing).
 	Succeeded, Failed float64
 	// Latency is the mean time to a succeeded answer, as this node's
 	// proxy measured it; 0 when none or unknown.

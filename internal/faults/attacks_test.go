@@ -68,7 +68,7 @@ func testUnknownNames(t *testing.T, plane newPlane) {
 	b := join(t, net, spec{id: "b", functions: []embedded.Function{{Name: "remote", Handler: "echo", Capacity: 500, Concurrency: 50}}, strategy: static(1), period: period})
 	a.start(plane)
 	b.start(plane)
-	waitFor(t, "a's users reach remote, run by b", 10*time.Second, func() bool { return call(a.url("remote"), nil).status == 200 })
+	waitFor(t, "a's users reach remote, run by b", 30*time.Second, func() bool { return call(a.url("remote"), nil).status == 200 })
 
 	// Every period, a's announcements keep flowing: sample its sent
 	// counter during the attack and after.
@@ -389,9 +389,9 @@ func testColdStart(t *testing.T, plane newPlane) {
 	const period = 2 * time.Second
 	a := join(t, net, spec{id: "a", functions: echo(1000), strategy: static(0.5), period: period})
 	b := join(t, net, spec{id: "b", functions: echo(1000), strategy: static(0.5), period: period})
-	start := time.Now()
 	a.start(plane)
 	b.start(plane)
+	start := time.Now() // both agents run: the federation can form
 	var first time.Duration
 	var refused int
 	waitFor(t, "a request forwarded from a to b", period, func() bool {
@@ -405,7 +405,7 @@ func testColdStart(t *testing.T, plane newPlane) {
 		}
 		return false
 	})
-	t.Logf("first request forwarded %v after the start (period %v)", first.Round(time.Millisecond), period)
+	t.Logf("first request forwarded %v after both agents started (period %v)", first.Round(time.Millisecond), period)
 	if refused > 0 {
 		t.Errorf("%d requests refused 403 during the cold start", refused)
 	}

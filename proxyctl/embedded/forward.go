@@ -53,7 +53,6 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small
 				cancel()
 			}
 			p.retries[reason].Add(1)
-			rq.fc.AddAnswer(string(to.id), false, 0) // it did not serve it
 			p.log.Debug("forwarded request sent elsewhere", "function", rq.fn, "neighbour", string(to.id),
 				"reason", retryReasonName(reason), "local", local)
 			if local {
@@ -74,13 +73,18 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small
 
 // relayForwarded counts and relays the answer of neighbour to, sent the
 // request at sent: in the function's counters, and as an answer of the
-// neighbour (succeeded: neither a 5xx nor a 429 nor a refusal of its proxy;
-// latency: to its answer's headers).
+// neighbour (succeeded: neither a 5xx nor a 429 nor a refusal of its proxy,
+// with the time to its answer's headers; failed: the others, and a request
+// it took but did not answer, as a time-out). A neighbour that could not
+// be connected to answered nothing (nor did one whose refusal was sent
+// elsewhere, see forward).
 func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, sent time.Time, resp *http.Response, cancel func(), err error) {
 	rq.fc.AddForwarded(string(to.id))
 	if err != nil {
 		rq.fc.Failed.Add(1)
-		rq.fc.AddAnswer(string(to.id), false, 0)
+		if retryReason(nil, err) != retryUnreachable {
+			rq.fc.AddAnswer(string(to.id), false, 0)
+		}
 		p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
 		p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
 		return

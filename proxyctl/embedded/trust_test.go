@@ -61,8 +61,9 @@ func TestPreviousCredential(t *testing.T) {
 
 // TestNeighbourAnswers: the proxy counts every answer of a neighbour it
 // forwards to: succeeded (the function's own answer) with its latency, or
-// failed (5xx, a refusal of its proxy, unreachable, or refused as
-// unknown-node and sent elsewhere), and declares that it counts them.
+// failed (5xx, a refusal of its proxy); a neighbour that cannot be reached,
+// or whose unknown-node refusal is sent elsewhere, answered nothing. It
+// declares that it counts them.
 func TestNeighbourAnswers(t *testing.T) {
 	faas := newSummer(t)
 	peers := map[string]*peer{
@@ -79,7 +80,7 @@ func TestNeighbourAnswers(t *testing.T) {
 	}
 	srv := httptest.NewServer(p)
 	defer srv.Close()
-	for id, want := range map[string][2]uint64{"ok": {1, 0}, "busy": {0, 1}, "refuses": {0, 1}, "unknown": {0, 1}, "down": {0, 1}} {
+	for id, want := range map[string][2]uint64{"ok": {1, 0}, "busy": {0, 1}, "refuses": {0, 1}, "unknown": {0, 0}, "down": {0, 0}} {
 		url := down.srv.URL
 		if pr := peers[id]; pr != nil {
 			url = pr.srv.URL

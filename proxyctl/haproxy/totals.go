@@ -210,16 +210,17 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 		}
 		n := a.delta("out/"+e.key, e.fields["http_req_cnt"])
 		good := a.delta("out/"+e.key+"/ok", e.fields["gpc0"])
+		retried := a.delta("out/"+e.key+"/retried", e.fields["gpc1"])
 		f := a.fn(fn)
 		f.t.Forwarded += n
 		if i < len(owners) && owners[i] != "" && n+good > 0 {
 			// The neighbour's answers: those it gave successfully, and the
-			// others (requests sent minus those, answers still in flight
-			// included).
+			// others (requests sent minus those and minus those it did not
+			// take, sent elsewhere; answers still in flight included).
 			nb := f.nb(owners[i])
 			nb.Forwarded += n
 			nb.Succeeded += good
-			nb.Failed += n - min(n, good)
+			nb.Failed += n - min(n, good+retried)
 			nb.LatencyCount += good
 			nb.LatencySeconds += float64(good) * float64(rtime[i]) / 1000
 		}

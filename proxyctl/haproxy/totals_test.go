@@ -24,7 +24,7 @@ func serverRow(be, name string, stot, ttime int64) *models.NativeStat {
 // reading is what HAProxy shows at one moment.
 type reading struct {
 	offered, failed, rejected, local, gwStot, ttime, n1 int64
-	n1ok, rtime                                         int64 // answered successfully by slot 1's neighbour; its mean response time
+	n1ok, n1retried, rtime                              int64 // answered successfully by slot 1's neighbour, sent elsewhere; its mean response time
 	fromB, fromBAccepted                                int64
 }
 
@@ -46,7 +46,7 @@ func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 			{key: "bad!name", fields: map[string]uint64{"http_req_cnt": 10}},
 		},
 		"st_out": {
-			{key: "f/n1", fields: map[string]uint64{"http_req_cnt": u(r.n1), "gpc0": u(r.n1ok)}},
+			{key: "f/n1", fields: map[string]uint64{"http_req_cnt": u(r.n1), "gpc0": u(r.n1ok), "gpc1": u(r.n1retried)}},
 			{key: "f/x1", fields: map[string]uint64{"http_req_cnt": 7}},
 		},
 		"st_in": {
@@ -91,12 +91,12 @@ func TestAccumulator(t *testing.T) {
 
 	// Counters grow; slot 1 now belongs to c: its increase is c's.
 	owners = []strategy.NodeID{"c"}
-	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, n1ok: 5, rtime: 20, fromB: 3, fromBAccepted: 2}.rows()
+	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, n1ok: 4, n1retried: 1, rtime: 20, fromB: 3, fromBAccepted: 2}.rows()
 	a.add(rows, entries, owners)
 	want.Offered, want.Local, want.LatencyCount, want.LatencySeconds, want.Forwarded = 15, 8, 8, 0.12+0.02, 6
 	want.Neighbours = []metricsrc.NeighbourTotals{
 		{ID: "b", Forwarded: 3, Received: 2, Succeeded: 2, Failed: 1, LatencyCount: 2, LatencySeconds: 0.1},
-		{ID: "c", Forwarded: 3, Succeeded: 3, LatencyCount: 3, LatencySeconds: 0.06},
+		{ID: "c", Forwarded: 3, Succeeded: 2, Failed: 0, LatencyCount: 2, LatencySeconds: 0.04},
 	}
 	check("second reading")
 

@@ -139,7 +139,7 @@ type Core struct {
 	perFunction map[string]*function          // per-function state, for known names only
 	last        strategy.Snapshot             // the last valid snapshot
 	unknown     Unknown                       // of the last Observe
-	credits     map[strategy.NodeID][]float64 // the last TrustMemory credits, newest last
+	credits     map[strategy.NodeID]*record // what each neighbour's answers earned
 	measured    bool                          // answers were measured (Observation.AnswersMeasured)
 	applied     strategy.Decision
 	hasApplied  bool
@@ -181,7 +181,7 @@ func New(cfg Config) (*Core, error) {
 		cfg:         cfg,
 		neighbours:  map[strategy.NodeID]*Neighbour{},
 		perFunction: map[string]*function{},
-		credits:     map[strategy.NodeID][]float64{},
+		credits:     map[strategy.NodeID]*record{},
 		accepted:    map[strategy.NodeID]bool{},
 		anomalies:   Anomalies{ByNeighbour: map[strategy.NodeID]uint64{}},
 	}, nil
@@ -237,7 +237,6 @@ func (c *Core) Receive(from strategy.NodeID, m Message, now time.Time) (Heard, e
 func (c *Core) Forget(id strategy.NodeID) {
 	delete(c.neighbours, id)
 	delete(c.accepted, id)
-	delete(c.credits, id)
 }
 
 // grantsTo returns the grants addressed to node to, in place: the one

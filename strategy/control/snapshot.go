@@ -63,7 +63,8 @@ type Answer struct {
 	// Succeeded and Failed are rates (req/s) of answers: succeeded are
 	// those that reached the user as the function's own answer (not a
 	// 5xx, nor a 429 or 403 of the neighbour's proxy); failed the others,
-	// time-outs and connection errors included.
+	// time-outs included. A neighbour that could not be reached answered
+	// nothing.
 	Succeeded, Failed float64
 	// Latency is the mean time to a succeeded answer, as this node's
 	// proxy measured it (0: unknown).

@@ -17,11 +17,12 @@ import (
 // req/s of this node's user requests, where R is the node's user request
 // rate (the sum over its functions of the larger of forecast and offered
 // rate) and S the rate of answers the neighbour returned successfully to
-// this node's proxy in one period, the best of the last TrustMemory
-// measured periods, counted in full when their mean latency is within
-// Latency and in proportion Latency/mean beyond it (the memory keeps a
-// neighbour's record over a restart, or a period it was briefly down;
-// it goes when the neighbour expires or leaves). A
+// this node's proxy in one period, the best of its last TrustMemory
+// periods with answers, counted in full when their mean latency is within
+// Latency and in proportion Latency/mean beyond it. Periods in which a
+// neighbour answered nothing (it was down, unreachable, or sent nothing)
+// do not count, so a neighbour keeps its record over a restart; a record
+// not added to for 20 cycles is forgotten. A
 // neighbour that has served nothing yet (new, or lying about its capacity
 // and answering with errors or not at all) gets at most the floor; one
 // that serves what it is sent may triple it every period, so a legitimate
@@ -45,7 +46,7 @@ type Trust struct {
 	Latency time.Duration
 }
 
-// TrustMemory is how many measured periods of a neighbour's answers Bound
+// TrustMemory is how many periods with answers of a neighbour Bound
 // remembers.
 const TrustMemory = 3
 
@@ -151,36 +152,68 @@ func boundAnnouncement(a *strategy.Announcement) uint64 {
 	return n
 }
 
-// observeAnswers records, if the observation measured answers, each
-// neighbour's credit for the period: its succeeded answers summed over
-// functions (in the observation's order), weighted down by their mean
-// latency beyond Trust.Latency.
+// record is what a neighbour's answers earned: its credits of the last
+// TrustMemory periods in which it answered, newest last, and the cycle of
+// the last one.
+type record struct {
+	credits []float64
+	cycle   uint64
+}
+
+// recordTTL is how many cycles the record of a neighbour that answered
+// nothing, or is no longer kept, is remembered: a neighbour that restarts,
+// or is down or silent for a while, keeps what it earned.
+const recordTTL = 20
+
+// observeAnswers records, if the observation measured answers, the credit
+// of each neighbour that answered in the period: its succeeded answers
+// summed over functions (in the observation's order), weighted down by
+// their mean latency beyond Trust.Latency. Answers are what the neighbour
+// gave once it had a request: a neighbour that could not be reached (its
+// requests went elsewhere) answered nothing and keeps its record.
 func (c *Core) observeAnswers(o Observation) {
 	c.measured = o.AnswersMeasured
 	if !c.measured {
 		return
 	}
 	succeeded := map[strategy.NodeID]float64{}
+	answered := map[strategy.NodeID]bool{}
 	weighted := map[strategy.NodeID]float64{} // latency × succeeded
 	for _, a := range o.Answers {
 		s := sanitize(a.Succeeded)
 		succeeded[a.ID] += s
+		if s > 0 || sanitize(a.Failed) > 0 {
+			answered[a.ID] = true
+		}
 		if a.Latency > 0 {
 			weighted[a.ID] += s * float64(a.Latency)
 		}
 	}
 	for id := range c.neighbours {
+		if !answered[id] {
+			continue
+		}
 		credit := succeeded[id]
 		if lim := c.cfg.Trust.Latency; credit > 0 {
 			if mean := time.Duration(weighted[id] / credit); mean > lim {
 				credit *= float64(lim) / float64(mean)
 			}
 		}
-		h := append(c.credits[id], credit)
-		if len(h) > TrustMemory {
-			h = h[len(h)-TrustMemory:]
+		r := c.credits[id]
+		if r == nil {
+			r = &record{}
+			c.credits[id] = r
 		}
-		c.credits[id] = h
+		r.credits = append(r.credits, credit)
+		if len(r.credits) > TrustMemory {
+			r.credits = r.credits[len(r.credits)-TrustMemory:]
+		}
+		r.cycle = c.cycle
+	}
+	for id, r := range c.credits {
+		if c.cycle-r.cycle > recordTTL {
+			delete(c.credits, id)
+		}
 	}
 }
 
@@ -219,8 +252,10 @@ func (c *Core) Bound(d *strategy.Decision, s strategy.Snapshot) []Cap {
 	t := c.cfg.Trust
 	allowance := func(id strategy.NodeID) float64 {
 		var credit float64
-		for _, v := range c.credits[id] {
-			credit = max(credit, v)
+		if r := c.credits[id]; r != nil {
+			for _, v := range r.credits {
+				credit = max(credit, v)
+			}
 		}
 		return max(t.FloorShare*total, t.Growth*credit)
 	}

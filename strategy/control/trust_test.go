@@ -160,39 +160,62 @@ func sent(d strategy.Decision, id strategy.NodeID, offered float64) float64 {
 	return share*offered + over*share/r.Forwarded()
 }
 
-// TestBoundRemembers: a neighbour's best period of the last TrustMemory
-// counts, so that one that was briefly down (or restarted) keeps its
-// allowance; after that, the floor.
+// TestBoundRemembers: a neighbour's best of its last TrustMemory periods
+// with answers counts: periods in which it answered nothing (down,
+// restarting, expired) leave its record as it was; periods in which it
+// answered only failures push it down to the floor.
 func TestBoundRemembers(t *testing.T) {
-	c := newCore(t, control.Config{Trust: control.Trust{FloorShare: 0.25, Growth: 2}})
-	observe := func(k int, succeeded float64) strategy.Snapshot {
+	c := newCore(t, control.Config{Expiry: 2 * time.Second, Trust: control.Trust{FloorShare: 0.25, Growth: 2}})
+	k := 0
+	observe := func(heard bool, succeeded, failed float64) float64 {
 		t.Helper()
 		now := t0.Add(time.Duration(k) * time.Second)
-		c.Receive("b", control.Message{Incarnation: 1, Seq: uint64(k + 1), Accepts: true, Announcement: runs("f")}, now)
-		s, err := c.Observe(control.Observation{
+		k++
+		if heard {
+			c.Receive("b", control.Message{Incarnation: uint64(k), Seq: 1, Accepts: true, Announcement: runs("f")}, now)
+		}
+		o := control.Observation{
 			Now: now, Measured: true, Deployed: []strategy.Function{{Name: "f", Capacity: 100}},
 			Rates: []strategy.Function{{Name: "f", Offered: 400}}, AnswersMeasured: true,
-			Answers: []control.Answer{{ID: "b", Function: "f", Succeeded: succeeded}},
-		})
+		}
+		if succeeded+failed > 0 {
+			o.Answers = []control.Answer{{ID: "b", Function: "f", Succeeded: succeeded, Failed: failed}}
+		}
+		s, err := c.Observe(o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s
-	}
-	allowance := func(s strategy.Snapshot) float64 {
 		d := route(0.2, 0, 0, "b", 0.8)
 		control.Complete(&d, s)
-		return c.Bound(&d, s)[0].Allowance
+		caps := c.Bound(&d, s)
+		if len(caps) == 0 {
+			return 0 // b is not in the data network
+		}
+		return caps[0].Allowance
 	}
-	if a := allowance(observe(0, 150)); a != 300 {
+	if a := observe(true, 150, 0); a != 300 {
 		t.Fatalf("allowance %v after serving 150, want 300", a)
 	}
-	for k := 1; k < control.TrustMemory; k++ {
-		if a := allowance(observe(k, 0)); a != 300 {
-			t.Fatalf("allowance %v %d periods after serving 150, want 300", a, k)
+	for range 2 { // b is down: it answers nothing
+		if a := observe(true, 0, 0); a != 300 {
+			t.Fatalf("allowance %v while b answers nothing, want 300 (its record stays)", a)
 		}
 	}
-	if a := allowance(observe(control.TrustMemory, 0)); a != 100 {
-		t.Fatalf("allowance %v after %d periods serving nothing, want the floor 100", a, control.TrustMemory)
+	for range 3 { // b is silent: it expires, then restarts (a new incarnation)
+		observe(false, 0, 0)
+	}
+	if _, ok := c.Neighbour("b"); ok {
+		t.Fatal("b did not expire")
+	}
+	if a := observe(true, 0, 0); a != 300 {
+		t.Fatalf("allowance %v once b is back, want 300 (its record survives a restart)", a)
+	}
+	for i := 1; i < control.TrustMemory; i++ {
+		if a := observe(true, 0, 80); a != 300 {
+			t.Fatalf("allowance %v after %d periods of failures, want 300", a, i)
+		}
+	}
+	if a := observe(true, 0, 80); a != 100 {
+		t.Fatalf("allowance %v after %d periods of failures, want the floor 100", a, control.TrustMemory)
 	}
 }
