@@ -2,6 +2,7 @@ package dfaas
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -9,34 +10,79 @@ import (
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
-// Status is a node's state for operators (the agent serves it as JSON on
-// /status).
+// Status is a node's state for operators. The agent serves it as JSON on
+// /status; the JSON names are snake_case and every quantity with a unit
+// says it in its name (durations as seconds or milliseconds, rates as
+// requests per second):
+//
+//	{
+//	  "id": "12D3KooW...",            node ID
+//	  "strategy": "flow",             set by the agent (empty: absent)
+//	  "proxy_url": "http://10.0.0.1:30080",
+//	  "period_s": 5,                  control period
+//	  "health": {"faas": "ok", "metrics": "ok", "proxy": "ok"},
+//	  "peers": [{
+//	    "id": "12D3KooW...", "addr": "10.0.0.2:31600", "up": true,
+//	    "rtt_ms": 0.42,               round-trip time; absent while unknown
+//	    "proxy": "http://10.0.0.2:30080",
+//	    "age_ms": 1200,               age of its announcement; absent if none is fresh
+//	    "neighbour": true             in this node's data network
+//	  }],
+//	  "functions": [{
+//	    "name": "figlet", "deployed": true, "capacity_rps": 100,
+//	    "concurrency": 10, "replicas": 1,
+//	    "offered_rps": 170, "forecast_rps": 168.5, "local_rps": 99,
+//	    "from_neighbours_rps": 0, "forwarded_rps": 70, "rejected_rps": 1,
+//	    "failed_rps": 0, "latency_ms": 65.2,
+//	    "cpu_cores": 0.8, "memory_bytes": 67108864   measured per container; absent when unknown
+//	  }],
+//	  "decision": {...},              strategy.Decision (shares; local_limit and admit rates in req/s)
+//	  "cycles": 42, "errors": {}, "messages_received": 80,
+//	  "messages_sent": 84, "messages_dropped": {},
+//	  "unknown_functions": {          requests for names no one runs, one aggregate
+//	    "names": 0, "offered_rps": 3.2, "rejected_rps": 3.2, "failed_rps": 0
+//	  },
+//	  "announce": {"trimmed": 0, "left_out": 0, "unbuildable": 0, "unsent": 0},
+//	  "trust": {                      neighbours' claims bounded (control.Trust)
+//	    "grants_bounded": 0, "shares_capped": 1, "by_neighbour": {"12D3KooW...": 1},
+//	    "allowances": [{"id": "12D3KooW...", "allowance_rps": 56.7, "decided_rps": 60, "capped": true}]
+//	  }
+//	}
+//
+// Status implements json.Marshaler and json.Unmarshaler with this form; a
+// struct that embeds Status takes these methods, so it is encoded as
+// Status alone.
 type Status struct {
-	ID     strategy.NodeID `json:"id"`
-	Period time.Duration   `json:"period_ns"`
+	ID strategy.NodeID
+	// Strategy names the node's strategy; the Node does not know its
+	// name, the caller that does (the agent) sets it.
+	Strategy string
+	// ProxyURL is the URL the node announces for its proxy.
+	ProxyURL string
+	Period   time.Duration
 	// Health maps each component to "ok" or its last error.
-	Health map[string]string `json:"health"`
+	Health map[string]string
 	// Peers are the known peers: from the transport's directory and from
 	// announcements.
-	Peers []PeerStatus `json:"peers"`
+	Peers []PeerStatus
 	// Functions is the node's view of its functions in the last cycle.
-	Functions []strategy.Function `json:"functions"`
+	Functions []strategy.Function
 	// Decision is the decision in force.
-	Decision strategy.Decision `json:"decision"`
+	Decision strategy.Decision
 	// Cycles counts control cycles; Errors counts failures by component.
-	Cycles uint64            `json:"cycles"`
-	Errors map[string]uint64 `json:"errors"`
+	Cycles uint64
+	Errors map[string]uint64
 	// Messages counts peer messages accepted, sent, and dropped by reason.
-	Received uint64            `json:"messages_received"`
-	Sent     uint64            `json:"messages_sent"`
-	Dropped  map[string]uint64 `json:"messages_dropped"`
+	Received uint64
+	Sent     uint64
+	Dropped  map[string]uint64
 	// Unknown aggregates the requests for names that are neither
 	// deployed here nor run by a neighbour, over the last period.
-	Unknown UnknownStatus `json:"unknown_functions"`
+	Unknown UnknownStatus
 	// Announce counts the cycles whose announcement failed.
-	Announce AnnounceStatus `json:"announce"`
+	Announce AnnounceStatus
 	// Trust is what the node bounded of its neighbours' claims.
-	Trust TrustStatus `json:"trust"`
+	Trust TrustStatus
 }
 
 // UnknownStatus aggregates the requests for names neither deployed here nor
@@ -89,19 +135,133 @@ type AllowanceStatus struct {
 
 // PeerStatus describes one known peer.
 type PeerStatus struct {
-	ID   peer.ID `json:"id"`
-	Addr string  `json:"addr,omitempty"`
-	// RTT is the measured round-trip time (0 unknown), also as
-	// milliseconds for readers of the JSON.
-	RTT   time.Duration `json:"rtt_ns"`
-	RTTMs float64       `json:"rtt_ms"`
-	Up    bool          `json:"up"`
+	ID   peer.ID
+	Addr string
+	// RTT is the measured round-trip time (0 unknown).
+	RTT time.Duration
+	Up  bool
 	// Proxy is the proxy URL it announced; Age the age of its
-	// announcement (absent if none is fresh).
-	Proxy string         `json:"proxy,omitempty"`
-	Age   *time.Duration `json:"age_ns,omitempty"`
+	// announcement (nil if none is fresh).
+	Proxy string
+	Age   *time.Duration
 	// Neighbour reports whether it is in this node's data network.
-	Neighbour bool `json:"neighbour"`
+	Neighbour bool
+}
+
+// statusJSON is the JSON form of Status.
+type statusJSON struct {
+	ID        strategy.NodeID   `json:"id"`
+	Strategy  string            `json:"strategy,omitempty"`
+	ProxyURL  string            `json:"proxy_url,omitempty"`
+	PeriodS   float64           `json:"period_s"`
+	Health    map[string]string `json:"health"`
+	Peers     []peerJSON        `json:"peers"`
+	Functions []functionJSON    `json:"functions"`
+	Decision  strategy.Decision `json:"decision"`
+	Cycles    uint64            `json:"cycles"`
+	Errors    map[string]uint64 `json:"errors"`
+	Received  uint64            `json:"messages_received"`
+	Sent      uint64            `json:"messages_sent"`
+	Dropped   map[string]uint64 `json:"messages_dropped"`
+	Unknown   UnknownStatus     `json:"unknown_functions"`
+	Announce  AnnounceStatus    `json:"announce"`
+	Trust     TrustStatus       `json:"trust"`
+}
+
+type peerJSON struct {
+	ID        peer.ID  `json:"id"`
+	Addr      string   `json:"addr,omitempty"`
+	Up        bool     `json:"up"`
+	RTTMs     float64  `json:"rtt_ms,omitempty"`
+	Proxy     string   `json:"proxy,omitempty"`
+	AgeMs     *float64 `json:"age_ms,omitempty"`
+	Neighbour bool     `json:"neighbour"`
+}
+
+type functionJSON struct {
+	Name              string  `json:"name"`
+	Deployed          bool    `json:"deployed"`
+	CapacityRPS       float64 `json:"capacity_rps"`
+	Concurrency       int     `json:"concurrency"`
+	Replicas          int     `json:"replicas"`
+	OfferedRPS        float64 `json:"offered_rps"`
+	ForecastRPS       float64 `json:"forecast_rps"`
+	LocalRPS          float64 `json:"local_rps"`
+	FromNeighboursRPS float64 `json:"from_neighbours_rps"`
+	ForwardedRPS      float64 `json:"forwarded_rps"`
+	RejectedRPS       float64 `json:"rejected_rps"`
+	FailedRPS         float64 `json:"failed_rps"`
+	LatencyMs         float64 `json:"latency_ms"`
+	CPUCores          float64 `json:"cpu_cores,omitempty"`
+	MemoryBytes       float64 `json:"memory_bytes,omitempty"`
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
+func millis(d time.Duration) float64  { return float64(d) / float64(time.Millisecond) }
+func fromSeconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second))
+}
+func fromMillis(ms float64) time.Duration {
+	return time.Duration(ms * float64(time.Millisecond))
+}
+
+// MarshalJSON implements json.Marshaler with the form documented on
+// Status.
+func (s Status) MarshalJSON() ([]byte, error) {
+	j := statusJSON{
+		ID: s.ID, Strategy: s.Strategy, ProxyURL: s.ProxyURL, PeriodS: seconds(s.Period), Health: s.Health,
+		Peers: []peerJSON{}, Functions: []functionJSON{}, Decision: s.Decision,
+		Cycles: s.Cycles, Errors: s.Errors, Received: s.Received, Sent: s.Sent, Dropped: s.Dropped,
+		Unknown: s.Unknown, Announce: s.Announce, Trust: s.Trust,
+	}
+	for _, p := range s.Peers {
+		pj := peerJSON{ID: p.ID, Addr: p.Addr, Up: p.Up, RTTMs: millis(p.RTT), Proxy: p.Proxy, Neighbour: p.Neighbour}
+		if p.Age != nil {
+			age := millis(*p.Age)
+			pj.AgeMs = &age
+		}
+		j.Peers = append(j.Peers, pj)
+	}
+	for _, f := range s.Functions {
+		j.Functions = append(j.Functions, functionJSON{
+			Name: f.Name, Deployed: f.Deployed, CapacityRPS: f.Capacity, Concurrency: f.Concurrency, Replicas: f.Replicas,
+			OfferedRPS: f.Offered, ForecastRPS: f.Forecast, LocalRPS: f.Local, FromNeighboursRPS: f.FromNeighbours,
+			ForwardedRPS: f.Forwarded, RejectedRPS: f.Rejected, FailedRPS: f.Failed, LatencyMs: millis(f.Latency),
+			CPUCores: f.CPU, MemoryBytes: f.Memory,
+		})
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON implements json.Unmarshaler with the form documented on
+// Status (durations are rounded to the nanosecond).
+func (s *Status) UnmarshalJSON(b []byte) error {
+	var j statusJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Status{
+		ID: j.ID, Strategy: j.Strategy, ProxyURL: j.ProxyURL, Period: fromSeconds(j.PeriodS), Health: j.Health,
+		Decision: j.Decision, Cycles: j.Cycles, Errors: j.Errors, Received: j.Received, Sent: j.Sent, Dropped: j.Dropped,
+		Unknown: j.Unknown, Announce: j.Announce, Trust: j.Trust,
+	}
+	for _, p := range j.Peers {
+		ps := PeerStatus{ID: p.ID, Addr: p.Addr, Up: p.Up, RTT: fromMillis(p.RTTMs), Proxy: p.Proxy, Neighbour: p.Neighbour}
+		if p.AgeMs != nil {
+			age := fromMillis(*p.AgeMs)
+			ps.Age = &age
+		}
+		s.Peers = append(s.Peers, ps)
+	}
+	for _, f := range j.Functions {
+		s.Functions = append(s.Functions, strategy.Function{
+			Name: f.Name, Deployed: f.Deployed, Capacity: f.CapacityRPS, Concurrency: f.Concurrency, Replicas: f.Replicas,
+			Offered: f.OfferedRPS, Forecast: f.ForecastRPS, Local: f.LocalRPS, FromNeighbours: f.FromNeighboursRPS,
+			Forwarded: f.ForwardedRPS, Rejected: f.RejectedRPS, Failed: f.FailedRPS, Latency: fromMillis(f.LatencyMs),
+			CPU: f.CPUCores, Memory: f.MemoryBytes,
+		})
+	}
+	return nil
 }
 
 // Healthy reports whether every component worked in the last cycle, and the
@@ -118,7 +278,8 @@ func (n *Node) Healthy() (bool, map[string]string) {
 	return len(failing) == 0, failing
 }
 
-// Status returns the node's state at time now (used for ages).
+// Status returns the node's state at time now (used for ages). Its
+// Strategy is empty: the caller that knows the strategy's name sets it.
 func (n *Node) Status(now time.Time) Status {
 	var infos []peer.Info
 	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
@@ -128,6 +289,7 @@ func (n *Node) Status(now time.Time) Status {
 	defer n.mu.Unlock()
 	st := Status{
 		ID:        n.id,
+		ProxyURL:  n.cfg.ProxyURL,
 		Period:    n.period,
 		Health:    map[string]string{},
 		Functions: slices.Clone(n.snapshot.Functions),
@@ -170,7 +332,6 @@ func (n *Node) Status(now time.Time) Status {
 		}
 	}
 	for _, ps := range byID {
-		ps.RTTMs = float64(ps.RTT) / float64(time.Millisecond)
 		st.Peers = append(st.Peers, *ps)
 	}
 	slices.SortFunc(st.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })

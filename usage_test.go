@@ -47,9 +47,12 @@ func TestFunctionUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var decoded struct {
-		Functions []struct{ CPU, Memory float64 }
+		Functions []struct {
+			CPU    float64 `json:"cpu_cores"`
+			Memory float64 `json:"memory_bytes"`
+		}
 	}
-	if err := json.Unmarshal(raw, &decoded); err != nil || decoded.Functions[0].CPU != 0.25 {
+	if err := json.Unmarshal(raw, &decoded); err != nil || decoded.Functions[0].CPU != 0.25 || decoded.Functions[0].Memory != 64<<20 {
 		t.Errorf("/status JSON %s: %v", raw, err)
 	}
 	if v, _, _ := gauge(t, a.reg, "dfaas_agent_function_cpu_cores", "figlet"); v != 0.25 {

@@ -192,10 +192,15 @@ func inUnit(v float64) bool { return v >= 0 && v <= 1 && !math.IsNaN(v) }
 
 // NewRoute builds a route from non-negative weights for local service,
 // rejection and each neighbour, normalised so that the shares sum to 1.
-// Zero weights are dropped from Forward, which is sorted by node. If every
-// weight is zero (or a weight is negative, NaN or infinite) the route
-// rejects everything. The returned route has no limits; set LocalLimit and
-// Admit on it as needed.
+// Zero weights are dropped from Forward, which is sorted by node. The
+// returned route has no limits; set LocalLimit and Admit on it as needed.
+//
+// If no weight is positive (or a weight is negative, NaN or infinite) the
+// route rejects everything: NewRoute does not know whether the function
+// is deployed here. In a strategy, prefer Function.NewRoute, which gives
+// the same route for positive weights and, when there is no weight at
+// all (a node with no load yet), serves locally if the function is
+// deployed.
 func NewRoute(fn string, local, reject float64, forward map[NodeID]float64) Route {
 	r := Route{Function: fn}
 	total := local + reject
@@ -225,6 +230,39 @@ func NewRoute(fn string, local, reject float64, forward map[NodeID]float64) Rout
 	}
 	slices.SortFunc(r.Forward, func(a, b Share) int { return cmp.Compare(a.Node, b.Node) })
 	return r
+}
+
+// NewRoute builds the route of f from weights, as the package function
+// NewRoute does, with one difference: when no weight is positive — as
+// when weights are rates and the node has no load yet, so that
+// min(f.Forecast, f.Capacity) is 0 — the route is the node's default
+// instead of a rejection:
+//
+//   - served locally (Local 1) if f is deployed here;
+//   - else forwarded evenly to the neighbours that are keys of forward
+//     (the candidates, given with weight 0);
+//   - else rejected.
+//
+// A negative, NaN or infinite weight still makes the route reject
+// everything.
+func (f Function) NewRoute(local, reject float64, forward map[NodeID]float64) Route {
+	none := local == 0 && reject == 0
+	for _, w := range forward {
+		none = none && w == 0
+	}
+	switch {
+	case !none:
+		return NewRoute(f.Name, local, reject, forward)
+	case f.Deployed:
+		return Route{Function: f.Name, Local: 1}
+	case len(forward) > 0:
+		even := make(map[NodeID]float64, len(forward))
+		for id := range forward {
+			even[id] = 1
+		}
+		return NewRoute(f.Name, 0, 0, even)
+	}
+	return Route{Function: f.Name, Reject: 1}
 }
 
 // SortRoutes sorts routes by function, and each route's Forward and Admit

@@ -99,6 +99,36 @@ func TestNewRoute(t *testing.T) {
 	}
 }
 
+func TestFunctionNewRoute(t *testing.T) {
+	deployed := Function{Name: "f", Deployed: true}
+	absent := Function{Name: "f"}
+	zeros := map[NodeID]float64{"c": 0, "b": 0}
+	tests := []struct {
+		name          string
+		f             Function
+		local, reject float64
+		fwd           map[NodeID]float64
+		want          Route
+	}{
+		{"no load, deployed: local", deployed, 0, 0, zeros, Route{Function: "f", Local: 1}},
+		{"no load, deployed, no neighbour: local", deployed, 0, 0, nil, Route{Function: "f", Local: 1}},
+		{"no load, elsewhere: even over the candidates", absent, 0, 0, zeros, Route{Function: "f", Forward: []Share{{"b", 0.5}, {"c", 0.5}}}},
+		{"no load, nowhere: reject", absent, 0, 0, nil, Route{Function: "f", Reject: 1}},
+		{"weights: as NewRoute", deployed, 2, 1, map[NodeID]float64{"c": 1, "b": 0}, NewRoute("f", 2, 1, map[NodeID]float64{"c": 1})},
+		{"only reject: rejects", deployed, 0, 3, zeros, Route{Function: "f", Reject: 1}},
+		{"NaN rejects", deployed, math.NaN(), 0, nil, Route{Function: "f", Reject: 1}},
+		{"negative rejects", deployed, 0, 0, map[NodeID]float64{"b": -1}, Route{Function: "f", Reject: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.f.NewRoute(tt.local, tt.reject, tt.fwd)
+			if !r.Equal(tt.want) {
+				t.Fatalf("got %+v, want %+v", r, tt.want)
+			}
+		})
+	}
+}
+
 func TestSnapshotValidate(t *testing.T) {
 	if err := testSnapshot().Validate(); err != nil {
 		t.Fatalf("valid snapshot rejected: %v", err)

@@ -28,11 +28,17 @@
 //			for _, n := range runners {
 //				fwd[n.ID] = (f.Forecast - local) / float64(len(runners))
 //			}
-//			d.Routes = append(d.Routes, strategy.NewRoute(f.Name, local, 0, fwd)) // normalised to shares
+//			// Weights → shares; with no load yet (all weights 0) the
+//			// route serves locally if f is deployed.
+//			d.Routes = append(d.Routes, f.NewRoute(local, 0, fwd))
 //		}
 //		d.Announce = strategy.BaseAnnouncement(s)
 //		return d, nil
 //	})
+//
+// Function.NewRoute turns weights (here, rates) into a route's shares.
+// Prefer it to the package function NewRoute, which rejects everything
+// when every weight is zero, as happens to rates before a node has load.
 //
 // Register it in a Registry under a name to make it selectable by name in
 // the reference agent (see examples/customstrategy).

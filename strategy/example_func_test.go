@@ -22,7 +22,7 @@ func ExampleFunc() {
 			for _, n := range runners {
 				fwd[n.ID] = (f.Forecast - local) / float64(len(runners))
 			}
-			d.Routes = append(d.Routes, strategy.NewRoute(f.Name, local, 0, fwd))
+			d.Routes = append(d.Routes, f.NewRoute(local, 0, fwd))
 		}
 		d.Announce = strategy.BaseAnnouncement(s)
 		return d, nil

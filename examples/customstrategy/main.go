@@ -46,10 +46,8 @@ func (sp *Spare) Decide(s strategy.Snapshot) (strategy.Decision, error) {
 			fwd[id] = excess * fwd[id] / math.Max(spare, 1e-9)
 		}
 		reject := math.Max(0, excess-spare)
-		if load == 0 && f.Deployed {
-			local = 1 // no load: serve locally
-		}
-		d.Routes = append(d.Routes, strategy.NewRoute(f.Name, local, reject, fwd))
+		// Weights → shares; with no load yet, local if deployed.
+		d.Routes = append(d.Routes, f.NewRoute(local, reject, fwd))
 	}
 	d.Announce = strategy.BaseAnnouncement(s) // spare capacity per function
 	return d, nil

@@ -40,9 +40,9 @@ func startHAProxy(t *testing.T, addr, faasURL string) dataPlane {
 	return haproxyPlane{c}
 }
 
-func (h haproxyPlane) counters() metricsrc.TotalsReader  { return h.Controller }
-func (h haproxyPlane) collector() prometheus.Collector { return promsrc.NewCollector(h.Controller, 0) }
-func (h haproxyPlane) stop()                           { h.Close() }
+func (h haproxyPlane) counters() metricsrc.TotalsReader { return h.Controller }
+func (h haproxyPlane) collector() prometheus.Collector  { return promsrc.NewCollector(h.Controller, 0) }
+func (h haproxyPlane) stop()                            { h.Close() }
 
 // TestIntegrationUnknownNamesAttackHAProxy is TestUnknownNamesAttack with
 // HAProxy as the data plane.

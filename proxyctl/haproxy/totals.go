@@ -23,7 +23,7 @@ type accumulator struct {
 	raw   map[string]uint64 // last raw value of each counter
 	fns   map[string]*fnTotals
 	known map[string]strategy.NodeID // node key → ID
-	other metricsrc.FunctionTotals    // requests for names not routed
+	other metricsrc.FunctionTotals   // requests for names not routed
 }
 
 type fnTotals struct {

@@ -136,11 +136,11 @@ type Core struct {
 	cycle       uint64 // snapshots built
 	seq         uint64 // messages yielded
 	neighbours  map[strategy.NodeID]*Neighbour
-	perFunction map[string]*function          // per-function state, for known names only
-	last        strategy.Snapshot             // the last valid snapshot
-	unknown     Unknown                       // of the last Observe
+	perFunction map[string]*function        // per-function state, for known names only
+	last        strategy.Snapshot           // the last valid snapshot
+	unknown     Unknown                     // of the last Observe
 	credits     map[strategy.NodeID]*record // what each neighbour's answers earned
-	measured    bool                          // answers were measured (Observation.AnswersMeasured)
+	measured    bool                        // answers were measured (Observation.AnswersMeasured)
 	applied     strategy.Decision
 	hasApplied  bool
 	accepted    map[strategy.NodeID]bool

@@ -7,7 +7,7 @@ import (
 )
 
 // OracleSuccessRate returns the fluid upper bound of the success rate of
-// scenario s, as the scenarios README defines it: for each interval in
+// scenario s, as docs/scenarios.md defines it: for each interval in
 // which every rate is constant, the maximum flow of load to capacity when
 // each node may serve a request itself or forward it over one link, summed
 // over the intervals and divided by the expected offered load. It returns 1

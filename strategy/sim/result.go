@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"fmt"
+	"io"
 	"math"
 	"slices"
+	"text/tabwriter"
 	"time"
 )
 
@@ -73,4 +76,66 @@ func QuantilesOf(latencies []time.Duration) Quantiles {
 		return float64(latencies[i]) / float64(time.Millisecond)
 	}
 	return Quantiles{P50: q(0.50), P95: q(0.95), P99: q(0.99)}
+}
+
+// WriteTable writes r as a text table: a title line, one row per node
+// and a total row (counts, latency quantiles in ms, success rate), then
+// the oracle bound when it was computed.
+//
+//	scenario demo-hot-node, strategy flow (demo)
+//
+//	   node  offered  served  forwarded  rejected  failed  p50 ms  p99 ms  success
+//	      a     5127    5001       2973       126       0    66.2   439.4   97.54%
+//	  total     6921    6778       3042       143       0    64.3   437.3   97.93%
+//
+//	oracle success rate (fluid bound): 100.00%
+func (r Result) WriteTable(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "scenario %s, strategy %s (%s)\n\n", r.Scenario, r.Strategy, r.Mode); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "node\toffered\tserved\tforwarded\trejected\tfailed\tp50 ms\tp99 ms\tsuccess\t")
+	row := func(id string, off, srv, fwd, rej, fl int64, q Quantiles, rate float64) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f%%\t\n", id, off, srv, fwd, rej, fl, q.P50, q.P99, 100*rate)
+	}
+	for _, n := range r.Nodes {
+		row(n.ID, n.Offered, n.Served, n.Forwarded, n.Rejected, n.Failed, n.Latency, n.SuccessRate)
+	}
+	row("total", r.Offered, r.Served, r.Forwarded, r.Rejected, r.Failed, r.Latency, r.SuccessRate)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.OracleSuccessRate > 0 {
+		if _, err := fmt.Fprintf(w, "\noracle success rate (fluid bound): %.2f%%\n", 100*r.OracleSuccessRate); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteComparison writes results of one scenario side by side as a text
+// table, one row per result (strategy): success rate, its ratio to the
+// oracle bound, counts and latency quantiles. With wall (one duration per
+// result, the time each run took) it adds the wall time and the simulated
+// requests per wall second.
+func WriteComparison(w io.Writer, rs []Result, wall []time.Duration) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := "strategy\tsuccess\tof oracle\toffered\tserved\tforwarded\trejected\tfailed\tp50 ms\tp95 ms\tp99 ms\t"
+	if wall != nil {
+		head += "wall\treq/s wall\t"
+	}
+	fmt.Fprintln(tw, head)
+	for i, r := range rs {
+		ratio := 0.0
+		if r.OracleSuccessRate > 0 {
+			ratio = r.SuccessRate / r.OracleSuccessRate
+		}
+		fmt.Fprintf(tw, "%s\t%.2f%%\t%.3f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t", r.Strategy, 100*r.SuccessRate, ratio,
+			r.Offered, r.Served, r.Forwarded, r.Rejected, r.Failed, r.Latency.P50, r.Latency.P95, r.Latency.P99)
+		if wall != nil && i < len(wall) {
+			fmt.Fprintf(tw, "%.2fs\t%.0f\t", wall[i].Seconds(), float64(r.Offered)/wall[i].Seconds())
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
 }

@@ -2,11 +2,14 @@ package sim
 
 import (
 	"bytes"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -16,8 +19,8 @@ import (
 
 // Scenario describes a federation of DFaaS nodes, the functions each runs,
 // the links between them and the load users send to each node over time.
-// It is the JSON format of the scenario files (see the scenarios README):
-// the same file drives dfaas sim and dfaas bench.
+// It is the JSON format of the scenario files (docs/scenarios.md in the
+// repository): the same file drives dfaas sim and dfaas bench.
 //
 // A Scenario returned by ParseScenario or LoadScenario is valid and has
 // its defaults filled in (period, concurrency, timeout, links).
@@ -156,7 +159,8 @@ func LoadScenario(path string) (*Scenario, error) {
 
 // ParseScenario decodes a scenario strictly (unknown fields, trailing data
 // and wrong types are errors), validates it and fills in its defaults. An
-// error names the offending field, such as "nodes[1].functions[0].capacity".
+// error names the offending element by its path, with indices, such as
+// "nodes[1].functions[0].capacity".
 func ParseScenario(b []byte) (*Scenario, error) {
 	if len(b) > MaxScenarioLen {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidScenario, MaxScenarioLen)
@@ -165,7 +169,7 @@ func ParseScenario(b []byte) (*Scenario, error) {
 	dec.DisallowUnknownFields()
 	var s Scenario
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidScenario, describeJSONError(err))
+		return nil, fmt.Errorf("%w: %v", ErrInvalidScenario, describeJSONError(b, err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidScenario)
@@ -177,21 +181,164 @@ func ParseScenario(b []byte) (*Scenario, error) {
 	return &s, nil
 }
 
-// describeJSONError rewrites the decoder's errors to name the field by its
-// JSON path.
-func describeJSONError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("%s: cannot use JSON %s as %s", te.Field, te.Value, te.Type)
-	}
+// describeJSONError rewrites the decoder's error about b to name the
+// element at fault by its path. encoding/json names a field without the
+// indices of the arrays it is in ("nodes.functions.capacity") and an
+// unknown field without its place, so b is decoded again, element by
+// element, to find where; if that finds nothing the decoder's error is
+// kept.
+func describeJSONError(b []byte, err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("JSON syntax error at byte %d: %v", se.Offset, err)
+		line, col := position(b, se.Offset-1) // Offset is just after the bad byte
+		return fmt.Sprintf("JSON syntax error at line %d, column %d: %v", line, col, err)
 	}
 	if errors.Is(err, io.EOF) {
 		return "empty input"
 	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of the JSON input"
+	}
+	var raw json.RawMessage
+	if json.Unmarshal(b, &raw) == nil {
+		if perr := decodeAt("", raw, reflect.ValueOf(new(Scenario)).Elem()); perr != nil {
+			return perr.Error()
+		}
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("%s: cannot use JSON %s as %s", te.Field, te.Value, te.Type)
+	}
 	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// position returns the line and column (from 1) of byte offset off of b.
+func position(b []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(b)))
+	before := b[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	return line, int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+}
+
+// decodeAt decodes the JSON value b into v as encoding/json does with
+// unknown fields disallowed, and returns the first error prefixed with the
+// path of the element at fault (path is the path of v itself).
+func decodeAt(path string, b json.RawMessage, v reflect.Value) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil // as encoding/json: null leaves the zero value
+	}
+	t := v.Type()
+	switch {
+	case t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()):
+		return decodeObject(path, b, v)
+	case t.Kind() == reflect.Slice && t.Elem().Kind() != reflect.Uint8:
+		if b[0] != '[' {
+			return pathError(path, fmt.Errorf("want a JSON array, got %s", jsonKind(b)))
+		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal(b, &elems); err != nil {
+			return pathError(path, err)
+		}
+		out := reflect.MakeSlice(t, len(elems), len(elems))
+		for i, e := range elems {
+			if err := decodeAt(fmt.Sprintf("%s[%d]", path, i), e, out.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(out)
+		return nil
+	}
+	if err := json.Unmarshal(b, v.Addr().Interface()); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			err = fmt.Errorf("cannot use JSON %s as %s", te.Value, te.Type)
+		}
+		return pathError(path, err)
+	}
+	return nil
+}
+
+// decodeObject decodes the JSON object b into the struct v, field by field.
+func decodeObject(path string, b json.RawMessage, v reflect.Value) error {
+	if b[0] != '{' {
+		return pathError(path, fmt.Errorf("want a JSON object, got %s", jsonKind(b)))
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return pathError(path, err)
+	}
+	// Keys in the order they appear, so that the first bad one is named.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.Token() // {
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return pathError(path, err)
+		}
+		key, _ := tok.(string)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return pathError(path, err)
+		}
+		i := fieldIndex(v.Type(), key)
+		if i < 0 {
+			return pathError(path, fmt.Errorf("unknown field %q", key))
+		}
+		sub := key
+		if path != "" {
+			sub = path + "." + key
+		}
+		if err := decodeAt(sub, fields[key], v.Field(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fieldIndex returns the index of the field of struct type t that the JSON
+// key names (exactly, else ignoring case, as encoding/json matches), or -1.
+func fieldIndex(t reflect.Type, key string) int {
+	folded := -1
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == key {
+			return i
+		}
+		if folded < 0 && strings.EqualFold(name, key) {
+			folded = i
+		}
+	}
+	return folded
+}
+
+// jsonKind names the kind of the JSON value b.
+func jsonKind(b []byte) string {
+	switch b[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
+}
+
+func pathError(path string, err error) error {
+	if path == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // Validate checks s and returns an error naming the first bad field. Zero
@@ -379,6 +526,39 @@ func (l Load) RateAt(t time.Duration) float64 {
 	return l.Rates[min(max(i, 0), len(l.Rates)-1)]
 }
 
+// NextArrival returns the first arrival after from and before end of the
+// Poisson process whose rate is l.RateAt, drawing exponential gaps from
+// rnd. Rates are piecewise constant and the exponential distribution is
+// memoryless, so at a step boundary the draw simply starts again at the
+// new rate. The simulator and dfaas bench's load generator draw their
+// arrivals with it.
+func (l *Load) NextArrival(rnd *rand.Rand, from, end time.Duration) (time.Duration, bool) {
+	t := from
+	step := l.Step.D()
+	for t < end {
+		var rate float64
+		segEnd := end
+		if step <= 0 || len(l.Rates) == 1 {
+			rate = l.Rates[0]
+		} else {
+			i := t / step
+			if i >= time.Duration(len(l.Rates))-1 {
+				rate = l.Rates[len(l.Rates)-1]
+			} else {
+				rate = l.Rates[i]
+				segEnd = min(segEnd, (i+1)*step)
+			}
+		}
+		if rate > 0 {
+			if dt := time.Duration(rnd.ExpFloat64() / rate * 1e9); t+dt < segEnd {
+				return t + dt, true
+			}
+		}
+		t = segEnd
+	}
+	return 0, false
+}
+
 // changes returns the times in (0, d) at which the rate of l changes value.
 func (l Load) changes(d time.Duration) []time.Duration {
 	var out []time.Duration
@@ -409,9 +589,62 @@ func (s *Scenario) OfferedRequests() float64 {
 	return total
 }
 
+// Save writes s as indented JSON to the file at path.
+func (s *Scenario) Save(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := s.Encode(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
 // Encode writes s as indented JSON.
 func (s *Scenario) Encode(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(s)
+}
+
+// builtinScenarios are the scenario files shipped with the package: the
+// public scenarios (the original prototype's three testbed load tests and
+// a partially linked ring) and the project's overload scenarios. See
+// docs/scenarios.md.
+//
+//go:embed testdata/testbed-1-light-overload.json testdata/testbed-2-mid-multi.json
+//go:embed testdata/testbed-3-three-loaded.json testdata/ring-partial.json
+//go:embed testdata/overload-uniform.json testdata/overload-mixed.json
+//go:embed testdata/overload-step.json testdata/overload-unloaded.json
+var builtinScenarios embed.FS
+
+// BuiltinScenarios returns the names of the scenarios shipped with the
+// package, sorted: dfaas sim and dfaas bench take them as --scenario NAME.
+func BuiltinScenarios() []string {
+	ents, _ := builtinScenarios.ReadDir("testdata")
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	return names
+}
+
+// BuiltinScenario returns the shipped scenario of that name (one of
+// BuiltinScenarios, with or without ".json").
+func BuiltinScenario(name string) (*Scenario, error) {
+	name = strings.TrimSuffix(name, ".json")
+	if !slices.Contains(BuiltinScenarios(), name) {
+		return nil, fmt.Errorf("no built-in scenario %q (built in: %s)", name, strings.Join(BuiltinScenarios(), ", "))
+	}
+	b, err := builtinScenarios.ReadFile("testdata/" + name + ".json")
+	if err != nil {
+		return nil, err
+	}
+	s, err := ParseScenario(b)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", name, err)
+	}
+	return s, nil
 }

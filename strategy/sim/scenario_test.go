@@ -17,10 +17,21 @@ func TestParseScenarioErrors(t *testing.T) {
 		name, in, want string
 	}{
 		{"empty", ``, "empty input"},
-		{"syntax", `{"name": }`, "syntax error"},
+		{"syntax", `{"name": }`, "syntax error at line 1, column 10"},
+		{"syntax line", "{\n  \"name\": \"s\",\n  x\n}", "syntax error at line 3, column 3"},
+		{"truncated", `{"name": "s"`, "unexpected end"},
+		{"not an object", `[]`, "want a JSON object, got an array"},
 		{"trailing", minimal + ` {}`, "trailing data"},
-		{"unknown field", strings.Replace(minimal, `"name": "s"`, `"name": "s", "nmae": 1`, 1), `unknown field "nmae"`},
-		{"type", strings.Replace(minimal, `"capacity": 10`, `"capacity": "10"`, 1), "nodes.functions.capacity"},
+		{"unknown field", strings.Replace(minimal, `"name": "s"`, `"name": "s", "nmae": 1`, 1), `invalid scenario: unknown field "nmae"`},
+		{"unknown field in an element", strings.Replace(minimal, `"rates": [5]`, `"rates": [5], "rate": 5`, 1), `load[0]: unknown field "rate"`},
+		{"unknown field deep", strings.Replace(minimal, `"capacity": 10`, `"capacity": 10, "cpu": 1`, 1), `nodes[0].functions[0]: unknown field "cpu"`},
+		{"type", strings.Replace(minimal, `"capacity": 10`, `"capacity": "10"`, 1), "nodes[0].functions[0].capacity: cannot use JSON string as float64"},
+		{"type in a later element", strings.Replace(minimal, `"nodes": [`, `"nodes": [{"id": "b", "functions": [{"name": "g", "capacity": 1}, {"name": "h", "capacity": true}]}, `, 1), "nodes[0].functions[1].capacity: cannot use JSON bool as float64"},
+		{"rate type", strings.Replace(minimal, `"rates": [5]`, `"rates": [5, "6"], "step": "1s"`, 1), "load[0].rates[1]: cannot use JSON string as float64"},
+		{"step type", strings.Replace(minimal, `"rates": [5]`, `"rates": [5, 6], "step": 1`, 1), `load[0].step: duration must be a string`},
+		{"array expected", strings.Replace(minimal, `"load": [`, `"links": {}, "load": [`, 1), "links: want a JSON array, got an object"},
+		{"object expected", strings.Replace(minimal, `"nodes": [`, `"nodes": [7, `, 1), "nodes[0]: want a JSON object, got a number"},
+		{"seed", strings.Replace(minimal, `"name": "s"`, `"name": "s", "seed": -1`, 1), "seed: cannot use JSON number -1 as uint64"},
 		{"name", strings.Replace(minimal, `"name": "s"`, `"name": ""`, 1), "name: required"},
 		{"duration string", strings.Replace(minimal, `"10s"`, `10`, 1), "duration must be a string"},
 		{"duration", strings.Replace(minimal, `"10s"`, `"-1s"`, 1), "duration"},
@@ -125,9 +136,15 @@ func FuzzParseScenario(f *testing.F) {
 	}
 	f.Add([]byte(minimal))
 	f.Add([]byte(`{"name":"x","duration":"1s","nodes":[{"id":"a","functions":[]}],"load":[{"node":"a","function":"f","rates":[1e7,0],"step":"1ms"}]}`))
+	f.Add([]byte(`{"name":"x","duration":"1s","nodes":[{"id":"a","functions":[{"name":"f","capacity":"1"}]}],"load":[]}`))
+	f.Add([]byte(`{"nodes":[{"functions":[{"x":1}]}]}`))
+	f.Add([]byte(`{"load":[{"step":5}],"NAME":"y"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseScenario(data)
 		if err != nil {
+			if !errors.Is(err, ErrInvalidScenario) {
+				t.Fatalf("error %v does not wrap ErrInvalidScenario", err)
+			}
 			return
 		}
 		if err := s.Validate(); err != nil {

@@ -320,34 +320,11 @@ func (e *engine) schedule(ev event) {
 }
 
 // nextArrival returns the first arrival of stream st after time from, if
-// it comes before the end of the run. Rates are piecewise constant and the
-// exponential distribution is memoryless, so at a step boundary the draw
-// simply starts again at the new rate.
+// it comes before the end of the run (Load.NextArrival, which dfaas
+// bench's load generator draws with too).
 func (e *engine) nextArrival(st *stream, from int64) (int64, bool) {
-	t := from
-	step := int64(st.load.Step)
-	for t < e.end {
-		var rate float64
-		segEnd := e.end
-		if step <= 0 || len(st.load.Rates) == 1 {
-			rate = st.load.Rates[0]
-		} else {
-			i := t / step
-			if i >= int64(len(st.load.Rates))-1 {
-				rate = st.load.Rates[len(st.load.Rates)-1]
-			} else {
-				rate = st.load.Rates[i]
-				segEnd = min(segEnd, (i+1)*step)
-			}
-		}
-		if rate > 0 {
-			if dt := int64(st.rng.ExpFloat64() / rate * 1e9); t+dt < segEnd {
-				return t + dt, true
-			}
-		}
-		t = segEnd
-	}
-	return 0, false
+	t, ok := st.load.NextArrival(st.rng, time.Duration(from), time.Duration(e.end))
+	return int64(t), ok
 }
 
 // checkEvery is how many events run between two checks of the context.

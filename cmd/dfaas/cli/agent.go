@@ -14,12 +14,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/stack"
+	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy/external"
 )
 
-// defaultStrategy is the strategy of the agent and the demo when none is
-// chosen: the best one the project has.
+// defaultStrategy is the strategy of every command when none is chosen:
+// the best one the project has.
 const defaultStrategy = "flow"
 
 // agentEnv maps agent flags to the environment variables that set them when
@@ -111,15 +113,15 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		*proxyURL = "http://" + net.JoinHostPort(*nodeIP, port)
 	}
 
-	tr, boot, err := peers.open(log)
+	tr, boot, err := peers.Open(log)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
 
-	cfg := stackConfig{
+	cfg := stack.Config{
 		Transport: tr, Strategy: st, StrategyName: *stratName, Functions: fns,
-		Proxy:       proxyChoice{Kind: *proxyKind, HAProxy: hc},
+		Proxy:       stack.Proxy{Kind: *proxyKind, HAProxy: hc},
 		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry,
 		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log, Bootstrap: boot,
 	}
@@ -128,31 +130,36 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 			return usageError{"--advisor: " + err.Error()}
 		}
 	}
-	releaseBackends, err := backends.configure(&cfg, log)
+	return serveAgent(ctx, cfg, backends, tr, *httpListen)
+}
+
+// serveAgent configures the backends of cfg, builds the node's stack and
+// runs it with the admin server on httpListen until ctx is done.
+func serveAgent(ctx context.Context, cfg stack.Config, backends backendFlags, tr *quic.Transport, httpListen string) error {
+	log := cfg.Logger
+	releaseBackends, err := backends.Configure(&cfg, log)
 	if err != nil {
 		return err
 	}
 	defer releaseBackends()
-	s, err := newStack(ctx, cfg)
+	s, err := stack.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	if err := s.reg.Register(tr.Collector()); err != nil {
+	defer s.Close()
+	if err := s.Registry().Register(tr.Collector()); err != nil {
 		return err
 	}
-	adminLn, err := netListen(*httpListen)
+	adminLn, err := net.Listen("tcp", httpListen)
 	if err != nil {
-		return fmt.Errorf("--http: %w", err)
+		return fmt.Errorf("--http %q: %w", httpListen, err)
 	}
-	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", *stratName, "proxy", s.proxyURL, "admin", adminLn.Addr().String(), "period", *period)
+	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", cfg.StrategyName, "proxy", s.ProxyURL(), "admin", adminLn.Addr().String(), "period", cfg.Period)
 	g, ctx := errgroup.WithContext(ctx)
-	s.run(ctx, g)
-	serveHTTP(ctx, g, adminLn, s.adminHandler(), log)
+	s.Run(ctx, g)
+	stack.ServeHTTP(ctx, g, adminLn, s.AdminHandler(), log)
 	return g.Wait()
 }
-
-func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
 // applyEnv sets every flag of fs that was not given on the command line
 // from its environment variable in env, if that is set.
@@ -165,7 +172,7 @@ func applyEnv(fs *flag.FlagSet, env map[string]string) error {
 			continue
 		}
 		if err := fs.Set(name, v); err != nil {
-			return usageError{fmt.Sprintf("environment %s=%q (for --%s): %v", key, v, name, err)}
+			return usageError{fmt.Sprintf("environment %s=%q (for --%s): %s", key, v, name, flagWant(fs.Lookup(name), err.Error()))}
 		}
 	}
 	// AGENT_DEBUG=true, as in the original agent, means debug logs.

@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	"github.com/dfaas-go/dfaas/faas/openfaas"
+	"github.com/dfaas-go/dfaas/internal/stack"
+	"github.com/dfaas-go/dfaas/internal/usage"
 )
 
 // parseBackends parses agent-like flags with the backend flags and the
-// environment, and configures a stackConfig.
-func parseBackends(t *testing.T, args ...string) (*backendFlags, stackConfig, error) {
+// environment, and configures a stack.Config.
+func parseBackends(t *testing.T, args ...string) (*backendFlags, stack.Config, error) {
 	t.Helper()
 	fs := newFlagSet("agent", stdio{err: &strings.Builder{}})
 	var fns functionsFlag
@@ -20,13 +22,13 @@ func parseBackends(t *testing.T, args ...string) (*backendFlags, stackConfig, er
 	var b backendFlags
 	b.register(fs)
 	if err := parseFlags(fs, args); err != nil {
-		return nil, stackConfig{}, err
+		return nil, stack.Config{}, err
 	}
 	if err := applyBackendEnv(fs); err != nil {
-		return nil, stackConfig{}, err
+		return nil, stack.Config{}, err
 	}
-	cfg := stackConfig{Functions: fns}
-	release, err := b.configure(&cfg, nil)
+	cfg := stack.Config{Functions: fns}
+	release, err := b.Configure(&cfg, nil)
 	if err == nil {
 		t.Cleanup(release)
 	}
@@ -35,7 +37,7 @@ func parseBackends(t *testing.T, args ...string) (*backendFlags, stackConfig, er
 
 func TestBackendFlags(t *testing.T) {
 	b, cfg, err := parseBackends(t)
-	if err != nil || b.faas != "embedded" || b.metrics != "scrape" || cfg.FaaS != nil || cfg.Metrics == nil {
+	if err != nil || b.FaaS != "embedded" || b.Metrics != "scrape" || cfg.FaaS != nil || cfg.Metrics == nil {
 		t.Fatalf("defaults: %+v %+v %v", b, cfg, err)
 	}
 	_, cfg, err = parseBackends(t, "--metrics", "proxy")
@@ -68,16 +70,16 @@ func TestBackendEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.openfaasURL != "http://gateway:8080" || b.prometheusURL != "http://127.0.0.1:80" || b.faas != "openfaas" || b.metrics != "prometheus" {
+	if b.OpenFaaSURL != "http://gateway:8080" || b.PrometheusURL != "http://127.0.0.1:80" || b.FaaS != "openfaas" || b.Metrics != "prometheus" {
 		t.Errorf("from the environment: %+v", b)
 	}
 	// Flags win over the environment.
 	b, _, err = parseBackends(t, "--openfaas-url", "http://other:1")
-	if err != nil || b.openfaasURL != "http://other:1" {
-		t.Errorf("flag over env: %q %v", b.openfaasURL, err)
+	if err != nil || b.OpenFaaSURL != "http://other:1" {
+		t.Errorf("flag over env: %q %v", b.OpenFaaSURL, err)
 	}
 	t.Setenv("AGENT_OPENFAAS_PORT", "80/x")
-	if _, _, err := parseBackends(t); !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "AGENT_OPENFAAS") {
+	if _, _, err := parseBackends(t); !isUsage(err) || !strings.Contains(err.Error(), "AGENT_OPENFAAS") {
 		t.Errorf("bad port: %v", err)
 	}
 }
@@ -100,14 +102,17 @@ func TestBackendFlagErrors(t *testing.T) {
 		{[]string{"--faas-metrics-url", "ftp://x"}, "--faas-metrics-url"},
 	} {
 		_, _, err := parseBackends(t, tc.args...)
-		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), tc.want) {
+		if !isUsage(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want a usage error naming %s", tc.args, err, tc.want)
 		}
 	}
-	if _, _, err := runMain(t, "agent", "--faas", "nope"); !errors.As(err, new(usageError)) {
+	if _, _, err := runMain(t, "agent", "--faas", "nope"); !isUsage(err) {
 		t.Errorf("agent --faas nope: %v", err)
 	}
-	if _, _, err := runMain(t, "faas", "--listen", "127.0.0.1:0", "--basic-auth-user", "admin"); !errors.As(err, new(usageError)) {
+	if _, _, err := runMain(t, "faas", "--listen", "127.0.0.1:0", "--basic-auth-user", "admin"); !isUsage(err) {
 		t.Errorf("faas --basic-auth-user without a password file: %v", err)
 	}
 }
+
+// isUsage reports whether err is a usage error (exit status 2).
+func isUsage(err error) bool { return errors.As(err, new(usageError)) || usage.Is(err) }

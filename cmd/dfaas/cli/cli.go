@@ -10,7 +10,8 @@
 //	}
 //
 // (see examples/customstrategy). Run "dfaas help" for the list of commands
-// and "dfaas <command> -h" for the flags of one.
+// and "dfaas <command> -h" for the flags of one. The package holds flags,
+// help and wiring; the machinery lives in the module's internal packages.
 package cli
 
 import (
@@ -22,8 +23,10 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 
+	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -38,10 +41,27 @@ func Main(reg *strategy.Registry) {
 }
 
 // Run runs the command line args (without the program name) with the given
-// streams and the strategies of reg (strategy.Builtin() if nil).
+// streams and the strategies of reg (strategy.Builtin() if nil). The
+// streams need not be safe for concurrent use: Run serialises its writes
+// (logs and progress go to stderr from several goroutines).
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, reg *strategy.Registry) error {
 	return run(ctx, args, stdio{in: stdin, out: stdout, err: stderr, strategies: reg})
 }
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Unwrap returns the stream written to (for loadgen.IsTerminal).
+func (l *lockedWriter) Unwrap() io.Writer { return l.w }
 
 // ExitCode returns the process exit status for the error Run returned, and
 // reports the error on w.
@@ -49,7 +69,7 @@ func ExitCode(err error, w io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.As(err, new(usageError)):
+	case errors.As(err, new(usageError)), usage.Is(err):
 		fmt.Fprintln(w, "dfaas:", err)
 		return 2
 	default:
@@ -65,7 +85,8 @@ type stdio struct {
 	strategies *strategy.Registry
 }
 
-// command is one subcommand of dfaas.
+// command is one subcommand of dfaas. Its synopsis and description for
+// "dfaas <command> -h" are in help.go.
 type command struct {
 	summary string
 	run     func(ctx context.Context, args []string, io stdio) error
@@ -77,7 +98,8 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 // commands returns the subcommands by name. To add one, write its run
-// function in a file of its own and add a line here.
+// function in a file of its own and add a line here (and its help in
+// help.go).
 func commands() map[string]command {
 	return map[string]command{
 		"agent":    {"run the agent of one DFaaS node", runAgent},
@@ -97,9 +119,10 @@ func run(ctx context.Context, args []string, io stdio) error {
 	if io.strategies == nil {
 		io.strategies = strategy.Builtin()
 	}
+	io.out, io.err = &lockedWriter{w: io.out}, &lockedWriter{w: io.err}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(io.out, cmds)
+		usageList(io.out, cmds)
 		if len(args) == 0 {
 			return usageError{"no command given"}
 		}
@@ -107,13 +130,13 @@ func run(ctx context.Context, args []string, io stdio) error {
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
-		usage(io.err, cmds)
+		usageList(io.err, cmds)
 		return usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}
 	return c.run(ctx, args[1:], io)
 }
 
-func usage(w io.Writer, cmds map[string]command) {
+func usageList(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "Usage: dfaas <command> [flags]\n\nCommands:")
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
@@ -126,21 +149,36 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "\nRun \"dfaas <command> -h\" for a command's flags.")
 }
 
-// newFlagSet returns a flag set for a subcommand that reports errors
-// instead of exiting, and prints its usage to io.err.
+// newFlagSet returns the flag set of subcommand name: it reports errors
+// instead of exiting, and prints nothing itself (parseFlags does).
 func newFlagSet(name string, io stdio) *flag.FlagSet {
 	fs := flag.NewFlagSet("dfaas "+name, flag.ContinueOnError)
 	fs.SetOutput(io.err)
+	fs.Usage = func() {
+		synopsis, about := help(name)
+		fmt.Fprintf(fs.Output(), "Usage:\n  %s\n\n%s\n\nFlags:\n", synopsis, about)
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
-// parseFlags parses args into fs and rejects positional arguments.
+// parseFlags parses args into fs and rejects positional arguments. With
+// -h it prints the command's usage; a bad flag is a usage error that
+// names the flag and the form it wants.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	out := fs.Output()
+	usageFn := fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usageFn
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return usageError{fmt.Sprintf("%s (see %s -h)", describeFlagError(fs, err), fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/proxyctl"
 )
 
@@ -190,6 +191,7 @@ func TestFederationOfProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	heavytest.Lock(t)
 	dir := t.TempDir()
 	type agent struct{ id, key, peer, proxy, admin string }
 	agents := make([]agent, 3)

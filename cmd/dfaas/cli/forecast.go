@@ -31,13 +31,6 @@ func runForecast(ctx context.Context, args []string, io stdio) error {
 	method := fs.String("method", "all", "forecasting method `NAME` ("+strings.Join(forecast.Methods(), ", ")+") or all")
 	asJSON := fs.Bool("json", false, "print one JSON object per trace and method instead of a table")
 	skip := fs.Duration("skip", 48*time.Hour, "observe but do not score the samples of this first part of each trace")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: dfaas forecast --trace FILE [--method NAME|all] [--json] [--skip DURATION]\n\n"+
-			"Scores forecasters one step ahead on a trace: each rate is predicted from the\n"+
-			"earlier ones only, and WAPE = sum |actual - forecast| / sum actual over the\n"+
-			"samples after --skip.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

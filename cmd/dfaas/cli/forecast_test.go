@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,7 +80,7 @@ func TestForecastCommandErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
-			if got := errors.As(err, new(usageError)); got != tt.usage {
+			if got := isUsage(err); got != tt.usage {
 				t.Errorf("usage error: %v, want %v", got, tt.usage)
 			}
 		})

@@ -19,16 +19,6 @@ func runKeygen(_ context.Context, args []string, io stdio) error {
 	fedKey := fs.String("federation-key", "", "federation key `FILE` that signs the certificate (a key made with --out)")
 	certOut := fs.String("cert-out", "", "write the certificate to `FILE`")
 	valid := fs.Duration("valid", 365*24*time.Hour, "validity of the certificate from now")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage:\n"+
-			"  dfaas keygen --out FILE              new node key; prints its node ID\n"+
-			"  dfaas keygen --show FILE             node ID of an existing key\n"+
-			"  dfaas keygen --issue ID --federation-key FILE --cert-out FILE [--valid DURATION]\n"+
-			"                                       certificate making node ID a federation member\n\n"+
-			"The node ID is the libp2p peer ID of the key (12D3KooW...). The private key\n"+
-			"is never printed.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

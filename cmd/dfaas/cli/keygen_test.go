@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +67,7 @@ func TestKeygen(t *testing.T) {
 		{"keygen", "--issue", id},
 		{"keygen", "--issue", id, "--federation-key", fed, "--cert-out", cert, "--valid", "-1h"},
 	} {
-		if _, err := runCmd(t, args...); !errors.As(err, new(usageError)) {
+		if _, err := runCmd(t, args...); !isUsage(err) {
 			t.Errorf("%v: err = %v, want a usage error", args, err)
 		}
 	}

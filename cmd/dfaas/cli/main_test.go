@@ -3,14 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
 func runMain(t *testing.T, args ...string) (string, string, error) {
@@ -21,7 +18,7 @@ func runMain(t *testing.T, args ...string) (string, string, error) {
 }
 
 func TestUsage(t *testing.T) {
-	if _, _, err := runMain(t); !errors.As(err, new(usageError)) {
+	if _, _, err := runMain(t); !isUsage(err) {
 		t.Errorf("no command: %v, want a usage error", err)
 	}
 	out, _, err := runMain(t, "help")
@@ -31,8 +28,71 @@ func TestUsage(t *testing.T) {
 	if _, _, err := runMain(t, "frobnicate"); err == nil || !strings.Contains(err.Error(), "frobnicate") {
 		t.Errorf("unknown command: %v", err)
 	}
-	if _, _, err := runMain(t, "demo", "-h"); !errors.Is(err, flag.ErrHelp) {
-		t.Errorf("-h: %v", err)
+}
+
+// TestHelp: every command's -h starts with a usage header (synopsis and
+// what the command does) before its flags, not Go's bare "Usage of".
+func TestHelp(t *testing.T) {
+	for name := range commands() {
+		_, stderr, err := runMain(t, name, "-h")
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%s -h: %v", name, err)
+		}
+		if !strings.HasPrefix(stderr, "Usage:\n  dfaas "+name) || !strings.Contains(stderr, "\nFlags:\n") || strings.Contains(stderr, "Usage of") {
+			t.Errorf("%s -h:\n%s", name, stderr)
+		}
+		if _, about := help(name); len(about) < 100 || strings.Contains(about, "%s") {
+			t.Errorf("%s: about %q", name, about)
+		}
+	}
+	// An error prints no usage, only the error naming the flag.
+	_, stderr, err := runMain(t, "agent", "--period", "5x")
+	if err == nil || err.Error() != `--period "5x": want a duration such as 500ms, 5s or 1m (see dfaas agent -h)` || stderr != "" {
+		t.Errorf("bad duration: %v, stderr %q", err, stderr)
+	}
+}
+
+// TestFlagErrors: the errors of package flag name the flag as written and
+// the form its value takes.
+func TestFlagErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "--duration", "soon"}, `--duration "soon": want a duration such as 500ms, 5s or 1m`},
+		{[]string{"demo", "--seed", "-1"}, `--seed "-1": want a non-negative integer`},
+		{[]string{"demo", "--json=maybe"}, `--json "maybe": want true or false`},
+		{[]string{"churn", "--updates", "many"}, `--updates "many": want an integer`},
+		{[]string{"churn", "--rate", "fast"}, `--rate "fast": want a number`},
+		{[]string{"demo", "--frobnicate"}, "unknown flag --frobnicate"},
+		{[]string{"demo", "--duration"}, "--duration needs a value"},
+		{[]string{"faas", "--function", "figlet,capacity=x"}, `--function "figlet,capacity=x": "figlet,capacity=x": capacity`},
+	}
+	for _, tt := range tests {
+		_, _, err := runMain(t, tt.args...)
+		if !isUsage(err) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want a usage error with %q", tt.args, err, tt.want)
+		}
+	}
+	t.Setenv("AGENT_RECALC_PERIOD", "soon")
+	if _, _, err := runMain(t, "agent"); err == nil || !strings.Contains(err.Error(), `AGENT_RECALC_PERIOD="soon" (for --period): want a duration such as 500ms, 5s or 1m`) {
+		t.Errorf("bad AGENT_RECALC_PERIOD: %v", err)
+	}
+}
+
+func TestChurnFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"churn", "--proxy", "nginx"},
+		{"churn", "--updates", "2"},
+		{"churn", "--rate", "0"},
+		{"churn", "--rate", "NaN"},
+		{"churn", "--interval", "-1s"},
+		{"churn", "--baseline-updates", "-3"},
+		{"churn", "extra"},
+	} {
+		if _, _, err := runMain(t, args...); !isUsage(err) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
 	}
 }
 
@@ -50,7 +110,7 @@ func TestBadFlags(t *testing.T) {
 		{"faas", "--function", "figlet,colour=red"},
 	} {
 		_, _, err := runMain(t, args...)
-		if !errors.As(err, new(usageError)) {
+		if !isUsage(err) {
 			t.Errorf("%v: got %v, want a usage error", args, err)
 		}
 	}
@@ -90,30 +150,5 @@ func TestAgentEnv(t *testing.T) {
 	t.Setenv("AGENT_DEBUG", "maybe")
 	if _, _, err := runMain(t, "agent"); err == nil || !strings.Contains(err.Error(), "AGENT_DEBUG") {
 		t.Errorf("bad AGENT_DEBUG: %v", err)
-	}
-}
-
-// TestDemoForwards runs a short demo: the overloaded node forwards, and
-// every request is accounted for exactly once.
-func TestDemoForwards(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs for a few seconds")
-	}
-	out, _, err := runMain(t, "demo", "--duration", "4s", "--period", "250ms", "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r sim.Result
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if r.Mode != "demo" || len(r.Nodes) != 3 || r.Offered == 0 {
-		t.Fatalf("result %+v", r)
-	}
-	if r.Served+r.Rejected+r.Failed != r.Offered {
-		t.Errorf("served %d + rejected %d + failed %d != offered %d", r.Served, r.Rejected, r.Failed, r.Offered)
-	}
-	if r.Nodes[0].Forwarded == 0 {
-		t.Errorf("the overloaded node forwarded nothing: %+v", r.Nodes[0])
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/proxyctl"
 )
 
@@ -136,6 +137,7 @@ func TestNetnsFederation(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	lab := newNetnsLab(t)
+	heavytest.Lock(t)
 	dir := t.TempDir()
 	type agent struct{ ns, ip, id, key string }
 	agents := make([]agent, 3)
@@ -160,34 +162,13 @@ func TestNetnsFederation(t *testing.T) {
 		}
 		fedProcess(t, a.ns, args...)
 	}
-	neighbours := func(a agent) map[string]bool {
-		out := map[string]bool{}
-		resp, err := client.Get("http://" + a.ip + ":8081/status")
-		if err != nil {
-			return out
-		}
-		defer resp.Body.Close()
-		var st fedStatus
-		if jsonDecode(resp.Body, &st) != nil {
-			return out
-		}
-		for _, p := range st.Peers {
-			if p.Up && p.Neighbour {
-				out[p.ID] = true
-			}
-		}
-		return out
-	}
+	neighbours := func(a agent) map[string]bool { return upNeighbours(client, a.ip) }
 	waitFor := func(what string, within time.Duration, cond func() bool) time.Duration {
 		t.Helper()
-		start := time.Now()
-		for !cond() {
-			if time.Since(start) > within {
-				t.Fatalf("%s: not within %v", what, within)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		return time.Since(start)
+		return waitUntil(t, what, within, cond)
+	}
+	load := func(d time.Duration) (int, map[string]int) {
+		return loadFor(client, "http://"+agents[0].ip+":30080/function/echo", d)
 	}
 	waitFor("federation across namespaces", 15*time.Second, func() bool {
 		for _, a := range agents {
@@ -197,32 +178,6 @@ func TestNetnsFederation(t *testing.T) {
 		}
 		return true
 	})
-	// load sends 40 req/s for d to agent 0 and counts where they went.
-	load := func(d time.Duration) (ok int, to map[string]int) {
-		to = map[string]int{}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		tick := time.NewTicker(25 * time.Millisecond)
-		defer tick.Stop()
-		for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
-			wg.Go(func() {
-				resp, err := client.Post("http://"+agents[0].ip+":30080/function/echo", "text/plain", strings.NewReader("x"))
-				if err != nil {
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				mu.Lock()
-				defer mu.Unlock()
-				if resp.StatusCode == 200 {
-					ok++
-				}
-				to[resp.Header.Get(proxyctl.HeaderForwardedTo)]++
-			})
-		}
-		wg.Wait()
-		return ok, to
-	}
 	_, to := load(3 * time.Second)
 	if to[agents[2].id] == 0 || to[agents[1].id] == 0 {
 		t.Fatalf("before the cut, requests went to %v; want both neighbours", to)
@@ -253,3 +208,66 @@ func TestNetnsFederation(t *testing.T) {
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// upNeighbours returns the IDs of the peers the agent at ip lists as up
+// neighbours, asked through client.
+func upNeighbours(client *http.Client, ip string) map[string]bool {
+	out := map[string]bool{}
+	resp, err := client.Get("http://" + ip + ":8081/status")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	var st fedStatus
+	if jsonDecode(resp.Body, &st) != nil {
+		return out
+	}
+	for _, p := range st.Peers {
+		if p.Up && p.Neighbour {
+			out[p.ID] = true
+		}
+	}
+	return out
+}
+
+// waitUntil polls cond until it holds, failing t after within, and
+// returns how long it took.
+func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// loadFor sends 40 req/s for d to url and counts the requests served and
+// where they went.
+func loadFor(client *http.Client, url string, d time.Duration) (ok int, to map[string]int) {
+	to = map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
+		wg.Go(func() {
+			resp, err := client.Post(url, "text/plain", strings.NewReader("x"))
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			if resp.StatusCode == 200 {
+				ok++
+			}
+			to[resp.Header.Get(proxyctl.HeaderForwardedTo)]++
+		})
+	}
+	wg.Wait()
+	return ok, to
+}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas"
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/strategy"
 )
@@ -55,10 +56,7 @@ func waitReady(t *testing.T, url string) {
 }
 
 // agentStatus is what /status answers.
-type agentStatus struct {
-	dfaas.Status
-	Strategy string `json:"strategy"`
-}
+type agentStatus = dfaas.Status
 
 func getStatus(t *testing.T, admin string) agentStatus {
 	t.Helper()
@@ -175,6 +173,7 @@ func TestIntegrationSameDecisions(t *testing.T) {
 		capacity = 60.0
 		period   = 2 * time.Second
 	)
+	heavytest.Lock(t)
 	ne := promtest.StartNodeExporter(t)
 	faasAddr := promtest.FreePort(t)
 	bg(t, "faas", "--listen", faasAddr, "--namespace", "openfaas-fn", "--function", fmt.Sprintf("figlet,capacity=%g,concurrency=6", capacity))
@@ -242,9 +241,12 @@ func TestIntegrationSameDecisions(t *testing.T) {
 		}
 	}
 	t.Logf("%d cycles compared: largest difference of local shares %.4f", compared, maxDiff)
+	checkDashboard(t, pr)
+}
 
-	// Every query of the Grafana dashboard runs on this Prometheus, and
-	// those about what this setup has return data.
+// checkDashboard checks that every query of the Grafana dashboard runs on
+// the Prometheus pr, and that those about what the setup has return data.
+func checkDashboard(t *testing.T, pr *promtest.Prometheus) {
 	data, err := os.ReadFile("../../../deploy/grafana/dfaas.json")
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +281,7 @@ func TestIntegrationSameDecisions(t *testing.T) {
 // keeps serving while the gateway or Prometheus is killed; /healthz turns
 // 503 naming the failing component and back to 200 when it returns.
 func TestIntegrationOutage(t *testing.T) {
+	heavytest.Lock(t)
 	ne := promtest.StartNodeExporter(t)
 	faasAddr := promtest.FreePort(t)
 	faasArgs := []string{"faas", "--listen", faasAddr, "--function", "figlet,capacity=200,concurrency=20"}

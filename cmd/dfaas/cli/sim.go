@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
@@ -17,84 +15,59 @@ import (
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
+// strategyNames returns the strategies --strategy value names: one, or
+// with "all" every built-in one but external. flag names the flag.
+func strategyNames(reg *strategy.Registry, value string) ([]string, error) {
+	if value == "all" {
+		return slices.DeleteFunc(reg.Names(), func(n string) bool { return n == "external" }), nil
+	}
+	if !slices.Contains(reg.Names(), value) {
+		return nil, usageError{fmt.Sprintf("--strategy %q: unknown (known: %s, all)", value, strings.Join(reg.Names(), ", "))}
+	}
+	return []string{value}, nil
+}
+
 // runSim simulates a scenario with one or every strategy and prints the
 // results as a table or as JSON lines.
 func runSim(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("sim", io)
-	scenario := fs.String("scenario", "", "scenario `FILE` (JSON, see the scenarios README)")
+	scenario := fs.String("scenario", "", "scenario `FILE` or built-in scenario NAME")
 	reg := io.strategies
-	stratName := fs.String("strategy", "all", "strategy `NAME` ("+strings.Join(reg.Names(), ", ")+") or all")
+	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Names(), ", ")+") or all")
 	params := fs.String("params", "", "strategy parameters as a JSON object (with a single --strategy)")
 	asJSON := fs.Bool("json", false, "print one JSON result object per strategy per line instead of a table")
-	nodes := fs.Bool("nodes", false, "also print one row per node")
+	nodes := fs.Bool("nodes", false, "also print one table per strategy with a row per node")
 	fcName := fs.String("forecast", "", "forecast each function's offered rate with `METHOD` ("+strings.Join(forecast.Methods(), ", ")+"), as the agent's --forecast; by default the rate of the last period")
-	generate := fs.Int("generate", 0, "instead of --scenario, simulate a generated scenario with `N` nodes")
-	degree := fs.Int("degree", 4, "with --generate: links per node (random regular topology)")
-	rate := fs.Float64("rate", 100, "with --generate: user load per node, req/s")
-	duration := fs.Duration("duration", 120*time.Second, "with --generate: length of the run")
-	seed := fs.Uint64("seed", 1, "with --generate: seed")
+	var gen sim.GenerateConfig
+	fs.IntVar(&gen.Nodes, "generate", 0, "instead of --scenario, simulate a generated scenario with `N` nodes")
+	fs.IntVar(&gen.Degree, "degree", 4, "with --generate: links per node (random regular topology)")
+	fs.Float64Var(&gen.Rate, "rate", 100, "with --generate: user load per node, req/s")
+	fs.DurationVar(&gen.Duration, "duration", 120*time.Second, "with --generate: length of the run")
+	fs.Uint64Var(&gen.Seed, "seed", 1, "with --generate: seed")
 	save := fs.String("save", "", "with --generate: also write the generated scenario to `FILE`")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: dfaas sim --scenario FILE [--strategy NAME|all] [--json]\n"+
-			"       dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...\n\n"+
-			"Simulates a federation request by request, running the same strategy code as\n"+
-			"the agent, and reports the success rate against the oracle (the fluid bound).\n"+
-			"\"all\" runs every built-in strategy except external (which needs a model).\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var names []string
-	switch *stratName {
-	case "all":
-		if *params != "" {
-			return usageError{"sim: --params needs a single --strategy"}
-		}
-		names = slices.DeleteFunc(reg.Names(), func(n string) bool { return n == "external" })
-	default:
-		if !slices.Contains(reg.Names(), *stratName) {
-			return usageError{fmt.Sprintf("sim: unknown strategy %q (known: %s, all)", *stratName, strings.Join(reg.Names(), ", "))}
-		}
-		names = []string{*stratName}
+	names, err := strategyNames(reg, *stratName)
+	if err != nil {
+		return err
+	}
+	if *params != "" && len(names) > 1 {
+		return usageError{"--params needs a single --strategy"}
 	}
 	if _, err := reg.New(names[0], json.RawMessage(*params)); err != nil {
-		return usageError{fmt.Sprintf("sim: %v", err)}
+		return usageError{fmt.Sprintf("--params: %v", err)}
 	}
-
-	var sc *sim.Scenario
-	switch {
-	case *scenario != "" && *generate > 0:
-		return usageError{"sim: give --scenario or --generate, not both"}
-	case *scenario != "":
-		s, err := sim.LoadScenario(*scenario)
-		if err != nil {
-			return err
-		}
-		sc = s
-	case *generate > 0:
-		s, err := sim.Generate(sim.GenerateConfig{Nodes: *generate, Degree: *degree, Rate: *rate, Duration: *duration, Seed: *seed})
-		if err != nil {
-			return err
-		}
-		sc = s
-		if *save != "" {
-			if err := writeScenario(*save, sc); err != nil {
-				return err
-			}
-		}
-	default:
-		return usageError{"sim: --scenario FILE or --generate N is required"}
+	sc, err := simScenario(*scenario, gen, *save)
+	if err != nil {
+		return err
 	}
 	var fc forecast.Factory
 	if *fcName != "" {
-		f, err := forecast.ByName(*fcName)
-		if err != nil {
-			return usageError{fmt.Sprintf("sim: %v", err)}
+		if fc, err = forecast.ByName(*fcName); err != nil {
+			return usageError{fmt.Sprintf("--forecast: %v", err)}
 		}
-		fc = f
 	}
-
 	var results []sim.Result
 	var walls []time.Duration
 	for _, name := range names {
@@ -104,73 +77,61 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 			New:        func() (strategy.Strategy, error) { return reg.New(name, json.RawMessage(*params)) },
 			Forecaster: fc,
 		})
-		if err != nil {
-			if errors.Is(err, sim.ErrCanceled) {
-				return fmt.Errorf("sim interrupted: %w", err)
-			}
+		if errors.Is(err, sim.ErrCanceled) {
+			return fmt.Errorf("sim interrupted: %w", err)
+		} else if err != nil {
 			return err
 		}
-		wall := time.Since(start)
 		if *asJSON {
 			b, err := json.Marshal(r)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(io.out, "%s\n", b)
-			continue
 		}
-		results = append(results, r)
-		walls = append(walls, wall)
+		results, walls = append(results, r), append(walls, time.Since(start))
 	}
-	if !*asJSON {
-		printSimTable(io.out, sc, results, walls, *nodes)
+	if *asJSON {
+		return nil
 	}
-	return nil
+	return printSim(io.out, sc, results, walls, *nodes)
 }
 
-// printSimTable prints one row per strategy (and per node with nodes).
-func printSimTable(w io.Writer, sc *sim.Scenario, rs []sim.Result, walls []time.Duration, nodes bool) {
-	if len(rs) == 0 {
-		return
+// simScenario returns the scenario of --scenario, or the generated one
+// (written to save if set).
+func simScenario(path string, gen sim.GenerateConfig, save string) (*sim.Scenario, error) {
+	switch {
+	case path != "" && gen.Nodes > 0:
+		return nil, usageError{"give --scenario or --generate, not both"}
+	case path != "":
+		return loadScenario(path)
+	case gen.Nodes <= 0:
+		return nil, usageError{"--scenario FILE|NAME or --generate N is required"}
 	}
-	fmt.Fprintf(w, "scenario %s: %d nodes, %v, oracle success rate %.2f%%\n\n", sc.Name, len(sc.Nodes), sc.Duration.D(), 100*rs[0].OracleSuccessRate)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "strategy\tsuccess\tof oracle\toffered\tserved\tforwarded\trejected\tfailed\tp50 ms\tp95 ms\tp99 ms\twall\treq/s wall\t")
-	for i, r := range rs {
-		ratio := 0.0
-		if r.OracleSuccessRate > 0 {
-			ratio = r.SuccessRate / r.OracleSuccessRate
+	sc, err := sim.Generate(gen)
+	if err != nil {
+		return nil, fmt.Errorf("--generate: %w", err)
+	}
+	if save != "" {
+		if err := sc.Save(save); err != nil {
+			return nil, fmt.Errorf("--save: %w", err)
 		}
-		fmt.Fprintf(tw, "%s\t%.2f%%\t%.3f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.2fs\t%.0f\t\n", r.Strategy, 100*r.SuccessRate, ratio,
-			r.Offered, r.Served, r.Forwarded, r.Rejected, r.Failed, r.Latency.P50, r.Latency.P95, r.Latency.P99,
-			walls[i].Seconds(), float64(r.Offered)/walls[i].Seconds())
 	}
-	tw.Flush()
-	if !nodes {
-		return
+	return sc, nil
+}
+
+// printSim prints one row per strategy, and with nodes a table per
+// strategy with a row per node.
+func printSim(w io.Writer, sc *sim.Scenario, rs []sim.Result, walls []time.Duration, nodes bool) error {
+	fmt.Fprintf(w, "scenario %s: %d nodes, %v, oracle success rate %.2f%%\n\n", sc.Name, len(sc.Nodes), sc.Duration.D(), 100*rs[0].OracleSuccessRate)
+	if err := sim.WriteComparison(w, rs, walls); err != nil || !nodes {
+		return err
 	}
 	for _, r := range rs {
-		fmt.Fprintf(w, "\n%s, per node:\n", r.Strategy)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "node\toffered\tserved\tforwarded\trejected\tfailed\tp99 ms\tsuccess\t")
-		for _, n := range r.Nodes {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.2f%%\t\n", n.ID, n.Offered, n.Served, n.Forwarded, n.Rejected, n.Failed, n.Latency.P99, 100*n.SuccessRate)
+		fmt.Fprintln(w)
+		if err := r.WriteTable(w); err != nil {
+			return err
 		}
-		tw.Flush()
-	}
-}
-
-func writeScenario(path string, sc *sim.Scenario) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("sim: %w", err)
-	}
-	if err := sc.Encode(f); err != nil {
-		f.Close()
-		return fmt.Errorf("sim: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("sim: write %s: %w", path, err)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,14 +11,15 @@ import (
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
-const simScenario = "../../../strategy/sim/testdata/testbed-1-light-overload.json"
+const testbed1 = "../../../strategy/sim/testdata/testbed-1-light-overload.json"
 
 func TestSimTable(t *testing.T) {
-	out, _, err := runMain(t, "sim", "--scenario", simScenario)
+	out, _, err := runMain(t, "sim", "--scenario", testbed1, "--strategy", "all", "--nodes")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"testbed-1-light-overload", "oracle success rate 100.00%", "alllocal", "flow", "nodemargin", "recalc", "static"} {
+	for _, want := range []string{"testbed-1-light-overload", "oracle success rate 100.00%", "alllocal", "flow", "nodemargin", "recalc", "static",
+		"req/s wall", "strategy flow (sim)", "  light "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -29,8 +29,29 @@ func TestSimTable(t *testing.T) {
 	}
 }
 
+// TestSimBuiltinScenario: a shipped scenario is found by name, from any
+// directory, and gives the same result as its file; the default strategy
+// is flow.
+func TestSimBuiltinScenario(t *testing.T) {
+	byName, _, err := runMain(t, "sim", "--scenario", "testbed-1-light-overload", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byFile, _, err := runMain(t, "sim", "--scenario", testbed1, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byName != byFile || strings.Count(byName, "\n") != 1 || !strings.Contains(byName, `"strategy":"flow"`) {
+		t.Fatalf("by name:\n%s\nby file:\n%s", byName, byFile)
+	}
+	_, _, err = runMain(t, "sim", "--scenario", "testbed-9")
+	if err == nil || !strings.Contains(err.Error(), `--scenario "testbed-9": neither a file`) || !strings.Contains(err.Error(), "testbed-1-light-overload") {
+		t.Fatalf("unknown scenario: %v", err)
+	}
+}
+
 func TestSimJSON(t *testing.T) {
-	out, _, err := runMain(t, "sim", "--scenario", simScenario, "--strategy", "flow", "--json")
+	out, _, err := runMain(t, "sim", "--scenario", testbed1, "--strategy", "flow", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,15 +102,20 @@ func TestSimErrors(t *testing.T) {
 	if _, _, err := runMain(t, "sim", "--scenario", bad); err == nil || !strings.Contains(err.Error(), "nodes[0].functions[0].capacity") {
 		t.Errorf("invalid scenario: %v, want an error naming the field", err)
 	}
+	typo := filepath.Join(t.TempDir(), "typo.json")
+	os.WriteFile(typo, []byte(`{"name": "x", "duration": "10s", "nodes": [{"id": "a", "functions": [{"name": "f", "capacity": 1}]}], "load": [{"node": "a", "function": "f", "rate": [1]}]}`), 0o644)
+	if _, _, err := runMain(t, "sim", "--scenario", typo); err == nil || !strings.Contains(err.Error(), `load[0]: unknown field "rate"`) {
+		t.Errorf("unknown field: %v, want an error naming the element", err)
+	}
 	for _, args := range [][]string{
 		{"sim"},
-		{"sim", "--scenario", simScenario, "--strategy", "nope"},
-		{"sim", "--scenario", simScenario, "--params", `{"x": 1}`},
-		{"sim", "--scenario", simScenario, "--strategy", "flow", "--params", `{"utilization": 3}`},
-		{"sim", "--scenario", simScenario, "--generate", "10"},
-		{"sim", "--scenario", simScenario, "extra"},
+		{"sim", "--scenario", testbed1, "--strategy", "nope"},
+		{"sim", "--scenario", testbed1, "--strategy", "all", "--params", `{"x": 1}`},
+		{"sim", "--scenario", testbed1, "--strategy", "flow", "--params", `{"utilization": 3}`},
+		{"sim", "--scenario", testbed1, "--generate", "10"},
+		{"sim", "--scenario", testbed1, "extra"},
 	} {
-		if _, _, err := runMain(t, args...); !errors.As(err, new(usageError)) {
+		if _, _, err := runMain(t, args...); !isUsage(err) {
 			t.Errorf("%v: got %v, want a usage error", args, err)
 		}
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package cli
+package testbed
 
 import (
 	"context"
@@ -22,9 +22,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// benchProcAttr puts a child in a process group of its own and has the
+// procAttr puts a child in a process group of its own and has the
 // kernel kill it if the bench dies without tearing down.
-func benchProcAttr() *syscall.SysProcAttr {
+func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
@@ -35,27 +35,27 @@ func benchProcAttr() *syscall.SysProcAttr {
 // (and many container kernels) lacks sch_netem, and because per-link
 // delays need per-link queues anyway.
 const (
-	benchTunName   = "dfaas0"
-	benchSubnet    = "10.99"
-	benchQueueLen  = 8192 // packets per directed link
-	benchMaxNodes  = 250
-	benchNetnsRoot = "/var/run/netns/"
+	tunName       = "dfaas0"
+	subnet        = "10.99"
+	queueLen      = 8192 // packets per directed link
+	MaxNetnsNodes = 250
+	netnsRoot     = "/var/run/netns/"
 )
 
-// benchPrefixRe-style check: a namespace name made by newBenchNetns is
-// prefix + "-" + node index; the default prefix is "dfb" + pid + "x" +
-// random hex, so namespaces left by a bench that was killed can be told
-// apart and swept.
-func benchDefaultPrefix() string {
+// DefaultPrefix returns a prefix for namespace names: a namespace made by
+// OpenNetns is named prefix + "-" + node index, and the default prefix is
+// "dfb" + pid + "x" + random hex, so that namespaces left by a bench that
+// was killed can be told apart and swept (SweepStale).
+func DefaultPrefix() string {
 	var b [3]byte
 	rand.Read(b[:])
 	return "dfb" + strconv.Itoa(os.Getpid()) + "x" + hex.EncodeToString(b[:])
 }
 
-// benchSweepStale deletes namespaces named by benchDefaultPrefix whose
+// SweepStale deletes namespaces named by DefaultPrefix whose
 // bench process is gone.
-func benchSweepStale() {
-	ents, err := os.ReadDir(benchNetnsRoot)
+func SweepStale() {
+	ents, err := os.ReadDir(netnsRoot)
 	if err != nil {
 		return
 	}
@@ -72,13 +72,13 @@ func benchSweepStale() {
 		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
 			continue // its bench still runs
 		}
-		benchKillNetns(e.Name())
+		killNetns(e.Name())
 		exec.Command("ip", "netns", "del", e.Name()).Run()
 	}
 }
 
-// benchKillNetns kills every process in namespace ns.
-func benchKillNetns(ns string) {
+// killNetns kills every process in namespace ns.
+func killNetns(ns string) {
 	for range 50 {
 		out, err := exec.Command("ip", "netns", "pids", ns).Output()
 		if err != nil {
@@ -97,35 +97,29 @@ func benchKillNetns(ns string) {
 	}
 }
 
-// benchNetnsAvailable reports why namespace mode cannot be used, or nil.
-func benchNetnsAvailable() error {
+// NetnsAvailable reports why namespace mode cannot be used, or nil.
+func NetnsAvailable() error {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("%w: not running as root", errBenchNetns)
+		return fmt.Errorf("%w: not running as root", ErrNetns)
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		return fmt.Errorf("%w: no ip command (iproute2)", errBenchNetns)
+		return fmt.Errorf("%w: no ip command (iproute2)", ErrNetns)
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		return fmt.Errorf("%w: %v", errBenchNetns, err)
+		return fmt.Errorf("%w: %v", ErrNetns, err)
 	}
 	return nil
 }
 
-// benchLink is a directed link: packets from node a to node b wait delay.
-type benchLink struct {
-	a, b  int
-	delay time.Duration
-}
-
-// benchNetns is the namespace network of a bench run.
-type benchNetns struct {
+// Netns is the namespace network of a bench run.
+type Netns struct {
 	prefix string
 	names  []string // namespace per node ("" until created)
 	tuns   []*os.File
 	ips    map[[4]byte]int
-	links  map[[2]int]chan benchPacket
+	links  map[[2]int]chan packet
 	delays map[[2]int]time.Duration
-	dials  []*benchNsDialer
+	dials  []*nsDialer
 
 	readers, writers sync.WaitGroup
 	dropped          atomic.Int64
@@ -133,33 +127,35 @@ type benchNetns struct {
 	closeErr         error
 }
 
-var _ benchNet = (*benchNetns)(nil)
+var _ Network = (*Netns)(nil)
 
-type benchPacket struct {
+type packet struct {
 	data []byte
 	at   time.Time
 }
 
-// benchOpenNetns is newBenchNetns as a benchNet.
-func benchOpenNetns(prefix string, n int, links []benchLink) (benchNet, error) {
-	nn, err := newBenchNetns(prefix, n, links)
+// OpenNetns creates one namespace per node, named prefix-<i>, with the
+// directed links given (packets between unlinked nodes are dropped), as
+// a Network. On error, what was created is removed.
+func OpenNetns(prefix string, n int, links []Link) (Network, error) {
+	nn, err := newNetns(prefix, n, links)
 	if err != nil {
 		return nil, err
 	}
 	return nn, nil
 }
 
-// newBenchNetns creates one namespace per node, named prefix-<i>, with the
+// newNetns creates one namespace per node, named prefix-<i>, with the
 // directed links given (packets between unlinked nodes are dropped). On
 // error, what was created is removed.
-func newBenchNetns(prefix string, n int, links []benchLink) (_ *benchNetns, err error) {
-	if n > benchMaxNodes {
-		return nil, fmt.Errorf("%w: %d nodes, at most %d", errBenchNetns, n, benchMaxNodes)
+func newNetns(prefix string, n int, links []Link) (_ *Netns, err error) {
+	if n > MaxNetnsNodes {
+		return nil, fmt.Errorf("%w: %d nodes, at most %d", ErrNetns, n, MaxNetnsNodes)
 	}
-	nn := &benchNetns{prefix: prefix, ips: map[[4]byte]int{}, links: map[[2]int]chan benchPacket{}, delays: map[[2]int]time.Duration{}}
+	nn := &Netns{prefix: prefix, ips: map[[4]byte]int{}, links: map[[2]int]chan packet{}, delays: map[[2]int]time.Duration{}}
 	defer func() {
 		if err != nil {
-			nn.close()
+			nn.Close()
 		}
 	}()
 	for i := range n {
@@ -168,35 +164,35 @@ func newBenchNetns(prefix string, n int, links []benchLink) (_ *benchNetns, err 
 			return nil, fmt.Errorf("ip netns add %s: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
 		nn.names = append(nn.names, name)
-		tun, err := benchOpenTun(name)
+		tun, err := openTun(name)
 		if err != nil {
 			return nil, err
 		}
 		nn.tuns = append(nn.tuns, tun)
-		ip := nn.addr(i)
+		ip := nn.Addr(i)
 		for _, args := range [][]string{
 			{"-n", name, "link", "set", "lo", "up"},
-			{"-n", name, "addr", "add", ip + "/16", "dev", benchTunName},
-			{"-n", name, "link", "set", benchTunName, "up"},
+			{"-n", name, "addr", "add", ip + "/16", "dev", tunName},
+			{"-n", name, "link", "set", tunName, "up"},
 		} {
 			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 				return nil, fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 			}
 		}
 		nn.ips[[4]byte(net.ParseIP(ip).To4())] = i
-		d, err := newBenchNsDialer(name)
+		d, err := newNsDialer(name)
 		if err != nil {
 			return nil, err
 		}
 		nn.dials = append(nn.dials, d)
 	}
 	for _, l := range links {
-		k := [2]int{l.a, l.b}
+		k := [2]int{l.A, l.B}
 		if _, dup := nn.links[k]; dup {
 			continue
 		}
-		nn.links[k] = make(chan benchPacket, benchQueueLen)
-		nn.delays[k] = l.delay
+		nn.links[k] = make(chan packet, queueLen)
+		nn.delays[k] = l.Delay
 	}
 	for k, q := range nn.links {
 		out := nn.tuns[k[1]]
@@ -216,7 +212,7 @@ func newBenchNetns(prefix string, n int, links []benchLink) (_ *benchNetns, err 
 }
 
 // route reads the packets node i sends and queues them on their link.
-func (nn *benchNetns) route(i int, tun *os.File) {
+func (nn *Netns) route(i int, tun *os.File) {
 	buf := make([]byte, 1<<16)
 	for {
 		n, err := tun.Read(buf)
@@ -238,22 +234,22 @@ func (nn *benchNetns) route(i int, tun *os.File) {
 			continue
 		}
 		select {
-		case q <- benchPacket{data: append([]byte(nil), buf[:n]...), at: time.Now().Add(nn.delays[k])}:
+		case q <- packet{data: append([]byte(nil), buf[:n]...), at: time.Now().Add(nn.delays[k])}:
 		default:
 			nn.dropped.Add(1) // queue full: a congested link drops
 		}
 	}
 }
 
-// benchOpenTun creates the TUN device of namespace ns from a thread that
+// openTun creates the TUN device of namespace ns from a thread that
 // joined it, and returns its (non-blocking) file.
-func benchOpenTun(ns string) (*os.File, error) {
+func openTun(ns string) (*os.File, error) {
 	var f *os.File
 	var err error
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err = benchJoin(ns); err != nil {
+		if err = join(ns); err != nil {
 			return
 		}
 		var fd int
@@ -262,7 +258,7 @@ func benchOpenTun(ns string) (*os.File, error) {
 			err = fmt.Errorf("open /dev/net/tun in %s: %w", ns, err)
 			return
 		}
-		ifr, e := unix.NewIfreq(benchTunName)
+		ifr, e := unix.NewIfreq(tunName)
 		if e != nil {
 			unix.Close(fd)
 			err = e
@@ -280,9 +276,9 @@ func benchOpenTun(ns string) (*os.File, error) {
 	return f, err
 }
 
-// benchJoin moves the calling (locked) thread into namespace ns.
-func benchJoin(ns string) error {
-	f, err := os.Open(benchNetnsRoot + ns)
+// join moves the calling (locked) thread into namespace ns.
+func join(ns string) error {
+	f, err := os.Open(netnsRoot + ns)
 	if err != nil {
 		return fmt.Errorf("join %s: %w", ns, err)
 	}
@@ -293,31 +289,31 @@ func benchJoin(ns string) error {
 	return nil
 }
 
-// benchNsDialer dials from inside a namespace: its dials run on an OS
+// nsDialer dials from inside a namespace: its dials run on an OS
 // thread that joined it (a socket stays in the namespace it was made in).
-type benchNsDialer struct {
-	reqs chan benchDial
+type nsDialer struct {
+	reqs chan dialReq
 	wg   sync.WaitGroup
 	once sync.Once
 }
 
-type benchDial struct {
+type dialReq struct {
 	ctx           context.Context
 	network, addr string
-	res           chan benchDialResult
+	res           chan dialResult
 }
 
-type benchDialResult struct {
+type dialResult struct {
 	c   net.Conn
 	err error
 }
 
-func newBenchNsDialer(ns string) (*benchNsDialer, error) {
-	d := &benchNsDialer{reqs: make(chan benchDial)}
+func newNsDialer(ns string) (*nsDialer, error) {
+	d := &nsDialer{reqs: make(chan dialReq)}
 	ready := make(chan error, 1)
 	d.wg.Go(func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := benchJoin(ns); err != nil {
+		if err := join(ns); err != nil {
 			ready <- err
 			return
 		}
@@ -325,7 +321,7 @@ func newBenchNsDialer(ns string) (*benchNsDialer, error) {
 		nd := &net.Dialer{Timeout: 5 * time.Second}
 		for r := range d.reqs {
 			c, err := nd.DialContext(r.ctx, r.network, r.addr)
-			r.res <- benchDialResult{c, err}
+			r.res <- dialResult{c, err}
 		}
 	})
 	if err := <-ready; err != nil {
@@ -335,8 +331,8 @@ func newBenchNsDialer(ns string) (*benchNsDialer, error) {
 	return d, nil
 }
 
-func (d *benchNsDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	r := benchDial{ctx: ctx, network: network, addr: addr, res: make(chan benchDialResult, 1)}
+func (d *nsDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	r := dialReq{ctx: ctx, network: network, addr: addr, res: make(chan dialResult, 1)}
 	select {
 	case d.reqs <- r:
 	case <-ctx.Done():
@@ -347,44 +343,44 @@ func (d *benchNsDialer) dial(ctx context.Context, network, addr string) (net.Con
 	return res.c, res.err
 }
 
-func (d *benchNsDialer) close() {
+func (d *nsDialer) close() {
 	d.once.Do(func() {
 		close(d.reqs)
 		d.wg.Wait()
 	})
 }
 
-func (nn *benchNetns) describe() string {
+func (nn *Netns) Describe() string {
 	return fmt.Sprintf("network namespaces %s-*, one per node, joined by a user-space router in the bench "+
 		"that carries packets only along the scenario's links and delays each by half the link's RTT (sch_netem is not used)", nn.prefix)
 }
 
-func (nn *benchNetns) addr(i int) string {
-	return fmt.Sprintf("%s.%d.%d", benchSubnet, i/200, i%200+10)
+func (nn *Netns) Addr(i int) string {
+	return fmt.Sprintf("%s.%d.%d", subnet, i/200, i%200+10)
 }
 
-func (nn *benchNetns) ports(int) benchPorts {
-	return benchPorts{faas: 8080, proxy: 30080, admin: 8081, peer: 31600, metrics: 8405}
+func (nn *Netns) Ports(int) Ports {
+	return Ports{FaaS: 8080, Proxy: 30080, Admin: 8081, Peer: 31600, Metrics: 8405}
 }
 
-func (nn *benchNetns) command(i int, argv []string) []string {
+func (nn *Netns) Command(i int, argv []string) []string {
 	return append([]string{"ip", "netns", "exec", nn.names[i]}, argv...)
 }
 
-func (nn *benchNetns) dialer(i int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (nn *Netns) Dialer(i int) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return nn.dials[i].dial
 }
 
 // sweep kills every process left in the namespaces.
-func (nn *benchNetns) sweep() {
+func (nn *Netns) Sweep() {
 	for _, ns := range nn.names {
-		benchKillNetns(ns)
+		killNetns(ns)
 	}
 }
 
 // close stops the router and deletes the namespaces (after killing what
 // is left in them).
-func (nn *benchNetns) close() error {
+func (nn *Netns) Close() error {
 	nn.closeOnce.Do(func() {
 		for _, d := range nn.dials {
 			d.close()
@@ -399,7 +395,7 @@ func (nn *benchNetns) close() error {
 		nn.writers.Wait()
 		var errs []error
 		for _, ns := range nn.names {
-			benchKillNetns(ns)
+			killNetns(ns)
 			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
 				errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", ns, err, strings.TrimSpace(string(out))))
 			}

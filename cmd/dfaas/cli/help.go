@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dfaas-go/dfaas/strategy/sim"
+)
+
+// help returns the synopsis of command name and what it does, for
+// "dfaas <name> -h" (a command without an entry gets its summary).
+func help(name string) (synopsis, about string) {
+	scenarios := wrap(strings.Join(sim.BuiltinScenarios(), ", "), 72, "\n  ")
+	switch name {
+	case "agent":
+		return "dfaas agent [flags]", aboutAgent
+	case "faas":
+		return "dfaas faas [--listen ADDR] [--function SPEC]...", aboutFaaS
+	case "demo":
+		return "dfaas demo [--strategy NAME] [--duration 30s] [--json]", aboutDemo
+	case "forecast":
+		return "dfaas forecast --trace FILE [--trace FILE]... [--method NAME|all] [--json] [--skip DURATION]", aboutForecast
+	case "keygen":
+		return "dfaas keygen --out FILE\n  dfaas keygen --show FILE\n  dfaas keygen --issue ID --federation-key FILE --cert-out FILE [--valid DURATION]", aboutKeygen
+	case "churn":
+		return "dfaas churn [--proxy haproxy|embedded] [--updates N] [--rate R] [--json]", aboutChurn
+	case "sim":
+		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...",
+			fmt.Sprintf(aboutSim, scenarios)
+	case "bench":
+		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--duration D] [--out DIR] [--json]",
+			fmt.Sprintf(aboutBench, scenarios)
+	}
+	return "dfaas " + name + " [flags]", strings.ToUpper(commands()[name].summary[:1]) + commands()[name].summary[1:] + "."
+}
+
+const aboutAgent = `Runs the agent of one DFaaS node: its control loop (every --period it
+observes the functions' load, exchanges state with its peers over QUIC and
+lets the strategy set the shares of user requests served locally,
+forwarded to each neighbour or rejected), the data plane that applies
+them (--proxy: the embedded Go proxy or HAProxy), the FaaS (--faas: the
+embedded one or an OpenFaaS gateway), and the admin server (--http:
+/healthz, /status, /metrics). Flags not given are read from the AGENT_*
+environment variables named in docs/deploy.md.`
+
+const aboutFaaS = `Serves the embedded FaaS: the OpenFaaS gateway API (/function/NAME,
+/system/functions, /healthz, /metrics) with built-in functions whose
+service time follows a capacity model (capacity req/s with concurrency
+slots and a bounded queue). dfaas bench runs one per node; an agent with
+--faas openfaas can use it as its gateway.`
+
+const aboutDemo = `Starts three complete nodes in this process on loopback — each with the
+embedded FaaS (function figlet), the embedded proxy and its agent on the
+QUIC peer network — waits until they have formed a federation, then sends
+open-loop Poisson traffic for --duration: node a gets 170 req/s for a
+capacity of 100, b and c 30 req/s for 120 each. It reports what the users
+saw per node, against the fluid bound. Progress goes to standard error.`
+
+const aboutForecast = `Scores load forecasters one step ahead on request-rate traces (CSV
+time,rate, as in docs/scenarios.md): each rate is predicted from the
+earlier ones only, and WAPE = sum |actual - forecast| / sum actual over
+the samples after --skip.`
+
+const aboutKeygen = `Writes a new Ed25519 node key (--out) and prints its node ID, prints the
+ID of an existing key (--show), or issues a certificate that makes a node
+ID a member of a federation (--issue, signed by --federation-key). The
+node ID is the libp2p peer ID of the key (12D3KooW...). The private key is
+never printed.`
+
+const aboutChurn = `Measures a proxy under weight churn: --rate user requests per second
+through a local proxy (HAProxy driven by its runtime API, or the embedded
+proxy) while --updates random weight changes, two neighbour leaves and
+joins and one function addition are applied; it reports failed requests
+and the latency of the updates. With --baseline it repeats the run the
+original prototype's way, HAProxy rewritten and reloaded at every update.`
+
+const aboutSim = `Simulates a federation request by request, running the same strategy code
+as the agent, and reports the success rate against the oracle (the fluid
+bound). --scenario takes a scenario file (the format is in
+docs/scenarios.md) or the name of a scenario shipped with dfaas. --strategy
+defaults to flow, as in every command; all runs every built-in strategy
+except external (which needs a model).
+
+Shipped scenarios (--scenario NAME):
+  %s`
+
+const aboutBench = `Runs a scenario on real processes on this machine: per node a dfaas faas
+with the scenario's functions and capacities and a dfaas agent with QUIC
+peers and the chosen proxy; as root, each node in its own network
+namespace, with the scenario's links and RTTs (otherwise on loopback, and
+the report says so). Sends the scenario's load as open-loop Poisson HTTP
+traffic, simulates the same scenario, and writes a report with plots and
+data (docs/bench.md). Everything it starts is torn down at the end and on
+Ctrl-C. --scenario takes a file (docs/scenarios.md) or the name of a
+scenario shipped with dfaas. --strategy defaults to flow, as in every
+command.
+
+Shipped scenarios (--scenario NAME):
+  %s`
+
+// wrap breaks s at spaces into lines of at most width bytes, joined by
+// sep.
+func wrap(s string, width int, sep string) string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines, line = append(lines, line), ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return strings.Join(append(lines, line), sep)
+}

@@ -1,0 +1,171 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/report"
+	"github.com/dfaas-go/dfaas/internal/testbed"
+	"github.com/dfaas-go/dfaas/peer/quic"
+	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/sim"
+)
+
+// MaxNodes bounds the size of a federation run as processes on one
+// machine.
+const MaxNodes = 64
+
+// Options configure a bench. The dfaas bench flag of each is in
+// brackets.
+type Options struct {
+	Scenario   *sim.Scenario // as run (trace applied, cut to the run's length)
+	Full       time.Duration // the uncut duration, for the report
+	Strategies []string      // [--strategy]
+	Registry   *strategy.Registry
+	Proxy      string           // [--proxy] embedded or haproxy
+	Forecast   string           // [--forecast] of the agents
+	Forecaster forecast.Factory // the same for the simulator (nil: none)
+	Netns      string           // [--netns] auto, on or off
+	Prefix     string           // [--netns-prefix] "" for testbed.DefaultPrefix
+	Sim        bool             // [--sim] also simulate each strategy
+	Timeout    time.Duration    // [--timeout] of each user request
+	Form       time.Duration    // [--form-timeout] how long the federation may take to form
+	LogLevel   string           // [--log-level] of the processes
+	Bin        string           // [--bin] the dfaas executable the nodes run
+	Log        *slog.Logger
+	Progress   io.Writer        // progress lines; nil for none
+	Emit       func(sim.Result) // called with each bench result as it is ready
+}
+
+// Run runs every strategy of o on the scenario and returns the report.
+// Whatever it creates (processes, namespaces, files) is removed before it
+// returns.
+func Run(ctx context.Context, o Options) (*report.Report, error) {
+	sc := o.Scenario
+	if len(sc.Nodes) > MaxNodes {
+		return nil, fmt.Errorf("bench: %d nodes: at most %d run as processes on one machine (use dfaas sim)", len(sc.Nodes), MaxNodes)
+	}
+	rep := &report.Report{
+		Scenario: sc.Name, Description: sc.Description, Duration: sc.Duration.D(), ScenarioDuration: o.Full,
+		Period: sc.Period.D(), Proxy: o.Proxy, Forecast: o.Forecast, Seed: sc.Seed,
+	}
+	for _, nd := range sc.Nodes {
+		rep.Nodes = append(rep.Nodes, nd.ID)
+	}
+	nw, linked, err := openNetwork(o, rep)
+	if err != nil {
+		return nil, err
+	}
+	defer nw.Close()
+	rep.Network = nw.Describe()
+	work, err := os.MkdirTemp("", "dfaas-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(work)
+	// HAProxy's sockets live in <work>/<run>/<node>/h, and a UNIX socket
+	// path is short (the controller allows 90 bytes for the directory).
+	if o.Proxy == "haproxy" && len(work)+len("/00/00/h") > 90 {
+		return nil, fmt.Errorf("bench: temporary directory %s is too long for HAProxy's UNIX sockets: set TMPDIR to a shorter one", work)
+	}
+	keys, err := writeKeys(work, len(sc.Nodes))
+	if err != nil {
+		return nil, err
+	}
+	oracle := sim.OracleSuccessRate(sc)
+	for k, name := range o.Strategies {
+		run, notes, err := runStrategy(ctx, o, strategyRun{
+			name: name, label: fmt.Sprintf("%s (%d/%d)", name, k+1, len(o.Strategies)),
+			dir: filepath.Join(work, strconv.Itoa(k)), net: nw, links: linked, keys: keys, nodes: rep.Nodes,
+		})
+		if err != nil {
+			return nil, err
+		}
+		rep.Notes = append(rep.Notes, notes...)
+		run.Bench.OracleSuccessRate = oracle
+		if o.Emit != nil {
+			o.Emit(run.Bench)
+		}
+		rep.Runs = append(rep.Runs, run)
+	}
+	if err := nw.Close(); err != nil {
+		return nil, fmt.Errorf("bench: tear down: %w", err)
+	}
+	return rep, nil
+}
+
+// openNetwork opens the network of o's --netns mode and returns it with
+// the links of each node (every other node on loopback). What happened
+// goes into rep's notes.
+func openNetwork(o Options, rep *report.Report) (testbed.Network, map[int][]int, error) {
+	sc := o.Scenario
+	n := len(sc.Nodes)
+	idx := map[string]int{}
+	for i, nd := range sc.Nodes {
+		idx[nd.ID] = i
+	}
+	var dlinks []testbed.Link
+	linked := map[int][]int{}
+	for _, l := range sc.Links {
+		a, b := idx[l.A], idx[l.B]
+		half := l.RTT.D() / 2
+		dlinks = append(dlinks, testbed.Link{A: a, B: b, Delay: half}, testbed.Link{A: b, B: a, Delay: half})
+		linked[a] = append(linked[a], b)
+		linked[b] = append(linked[b], a)
+	}
+	reason := "--netns off"
+	if o.Netns != "off" {
+		err := testbed.NetnsAvailable()
+		switch {
+		case err == nil:
+			prefix := o.Prefix
+			if prefix == "" {
+				testbed.SweepStale()
+				prefix = testbed.DefaultPrefix()
+			}
+			nw, err := testbed.OpenNetns(prefix, n, dlinks)
+			return nw, linked, err
+		case o.Netns == "on":
+			return nil, nil, err
+		}
+		reason = err.Error()
+	}
+	nw, err := testbed.NewLoopback(n, reason)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.Log.Warn("bench on loopback: links and RTTs are not emulated", "reason", reason)
+	linked = map[int][]int{} // every node reaches every other
+	for i := range n {
+		for j := range n {
+			if i != j {
+				linked[i] = append(linked[i], j)
+			}
+		}
+	}
+	rep.Notes = append(rep.Notes, "not run in network namespaces ("+reason+"): the scenario's links and RTTs were not emulated")
+	return nw, linked, nil
+}
+
+// writeKeys writes a node key per node into dir.
+func writeKeys(dir string, n int) ([]testbed.Key, error) {
+	keys := make([]testbed.Key, n)
+	for i := range n {
+		k, err := quic.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = testbed.Key{File: filepath.Join(dir, "key"+strconv.Itoa(i)+".pem"), ID: string(k.ID())}
+		if err := quic.WriteKeyFile(keys[i].File, k); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}

@@ -1,0 +1,102 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dfaas-go/dfaas/internal/heavytest"
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoForwards runs a short demo: the overloaded node forwards, every
+// request is accounted for exactly once, and the progress says what the
+// demo waits for, in lines (no carriage return into a non-terminal).
+func TestDemoForwards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for a few seconds")
+	}
+	heavytest.Lock(t)
+	var progress syncBuffer
+	r, err := Run(context.Background(), Options{
+		Strategy: "flow", Registry: strategy.Builtin(), Duration: 4 * time.Second, Period: 250 * time.Millisecond, Seed: 1,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: &progress,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Mode != "demo" || len(r.Nodes) != 3 || r.Offered == 0 || r.OracleSuccessRate != 1 {
+		t.Fatalf("result %+v", r)
+	}
+	if r.Served+r.Rejected+r.Failed != r.Offered {
+		t.Errorf("served %d + rejected %d + failed %d != offered %d", r.Served, r.Rejected, r.Failed, r.Offered)
+	}
+	if r.Nodes[0].Forwarded == 0 {
+		t.Errorf("the overloaded node forwarded nothing: %+v", r.Nodes[0])
+	}
+	out := progress.String()
+	for _, want := range []string{"waiting for the federation to form", "federation formed in", "demo [", "offered "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\r") {
+		t.Errorf("carriage returns in progress written to a buffer:\n%q", out)
+	}
+}
+
+// TestDemoInterrupted: a demo canceled during the load says so.
+func TestDemoInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three nodes")
+	}
+	heavytest.Lock(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var progress syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, Options{
+			Strategy: "alllocal", Registry: strategy.Builtin(), Duration: time.Minute, Period: 250 * time.Millisecond, Seed: 1,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: &progress,
+		})
+		done <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(progress.String(), "sending load"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no load after 30 s:\n%s", progress.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Fatalf("error %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop within 30 s of the cancellation")
+	}
+}

@@ -1,0 +1,292 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/dfaas-go/dfaas"
+	"github.com/dfaas-go/dfaas/faas"
+	"github.com/dfaas-go/dfaas/faas/embedded"
+	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/usage"
+	"github.com/dfaas-go/dfaas/metricsrc"
+	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/proxyctl"
+	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// Config describes one node. The agent flag that sets each field is
+// named in brackets.
+type Config struct {
+	Transport    peer.Transport
+	Strategy     strategy.Strategy
+	StrategyName string // [--strategy] shown on /status
+	Functions    []embedded.Function
+	Proxy        Proxy
+	ProxyListen  string // [--proxy-listen] address of the public proxy
+	ProxyURL     string // [--proxy-url] announced URL; derived from the listener if empty
+	FaaSListen   string // address of the embedded FaaS; 127.0.0.1:0 if empty
+	Period       time.Duration
+	Expiry       time.Duration
+	Forecast     string // [--forecast] a method of package forecast, or "" or "none"
+	Nearest      int
+	MaxRTT       time.Duration
+	Seed         uint64
+	Logger       *slog.Logger
+	Bootstrap    []peer.ID
+	Advisor      strategy.Advisor // optional external decision model
+
+	// External FaaS: when FaaS is set, no embedded FaaS is started and
+	// the proxy sends local requests to FaaSURL.
+	FaaS    faas.Backend
+	FaaSURL string
+	// Metrics, if set, replaces the proxy's counters as the metric
+	// source; it receives the proxy's counters as a fallback and the URL
+	// of the FaaS the proxy sends local requests to.
+	Metrics func(proxyCounters metricsrc.TotalsReader, faasURL string) (metricsrc.Source, error)
+}
+
+// Proxy selects the data plane [--proxy]: the embedded Go proxy (Kind ""
+// or "embedded") or HAProxy driven by the controller ("haproxy",
+// configured by HAProxy; its gateway, listen address and logger are
+// filled in).
+type Proxy struct {
+	Kind    string
+	HAProxy haproxy.Config
+}
+
+// Stack is a node ready to run: its listeners are open, nothing is served
+// until Run.
+type Stack struct {
+	cfg      Config
+	faas     *embedded.Server
+	proxy    *proxyembedded.Proxy // nil with HAProxy
+	haproxy  *haproxy.Controller  // nil with the embedded proxy
+	node     *dfaas.Node
+	reg      *prometheus.Registry
+	faasLn   net.Listener
+	proxyLn  net.Listener
+	proxyURL string
+}
+
+// New opens the node's listeners and builds its parts. On error, what it
+// opened is closed.
+func New(ctx context.Context, cfg Config) (*Stack, error) {
+	s := &Stack{cfg: cfg, reg: prometheus.NewRegistry()}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	backend, faasURL, err := s.openFaaS()
+	if err != nil {
+		return nil, err
+	}
+	ctl, counters, err := s.openProxy(ctx, faasURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ProxyURL != "" {
+		s.proxyURL = cfg.ProxyURL
+	}
+	var source metricsrc.Source = metricsrc.NewDelta(counters)
+	if cfg.Metrics != nil {
+		if source, err = cfg.Metrics(counters, faasURL); err != nil {
+			return nil, err
+		}
+	}
+	var fc forecast.Factory
+	if cfg.Forecast != "" && cfg.Forecast != "none" {
+		if fc, err = forecast.ByName(cfg.Forecast); err != nil {
+			return nil, usage.Errorf("--forecast: %v", err)
+		}
+	}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		promsrc.NewCollector(counters, 0))
+	s.node, err = dfaas.New(dfaas.Config{
+		Strategy: cfg.Strategy, Proxy: ctl, FaaS: backend, Metrics: source, Peers: cfg.Transport,
+		ProxyURL: s.proxyURL, Period: cfg.Period, NeighbourExpiry: cfg.Expiry, Forecaster: fc,
+		Nearest: cfg.Nearest, MaxRTT: cfg.MaxRTT, Bootstrap: cfg.Bootstrap, Advisor: cfg.Advisor,
+		Seed: cfg.Seed, Logger: cfg.Logger, Registerer: s.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// openFaaS starts the embedded FaaS unless the configuration names
+// another, and returns the FaaS and its URL.
+func (s *Stack) openFaaS() (faas.Backend, string, error) {
+	cfg := s.cfg
+	if cfg.FaaS != nil {
+		return cfg.FaaS, cfg.FaaSURL, nil
+	}
+	var err error
+	if s.faas, err = embedded.New(embedded.Config{Functions: cfg.Functions, Seed: cfg.Seed, Logger: cfg.Logger}); err != nil {
+		return nil, "", err
+	}
+	addr := cfg.FaaSListen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if s.faasLn, err = net.Listen("tcp", addr); err != nil {
+		return nil, "", fmt.Errorf("embedded FaaS: %w", err)
+	}
+	return s.faas, "http://" + s.faasLn.Addr().String(), nil
+}
+
+// openProxy starts the data plane in front of the FaaS at faasURL and
+// returns its controller and counters.
+func (s *Stack) openProxy(ctx context.Context, faasURL string) (proxyctl.Controller, metricsrc.TotalsReader, error) {
+	cfg := s.cfg
+	switch cfg.Proxy.Kind {
+	case "", "embedded":
+		var err error
+		if s.proxyLn, err = net.Listen("tcp", cfg.ProxyListen); err != nil {
+			return nil, nil, fmt.Errorf("--proxy-listen %q: %w", cfg.ProxyListen, err)
+		}
+		if s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger}); err != nil {
+			return nil, nil, err
+		}
+		s.proxyURL = "http://" + reachable(s.proxyLn.Addr())
+		return s.proxy, s.proxy.Counters(), nil
+	case "haproxy":
+		addr, err := net.ResolveTCPAddr("tcp", cfg.ProxyListen)
+		if err != nil {
+			return nil, nil, usage.Errorf("--proxy-listen %q: %v", cfg.ProxyListen, err)
+		}
+		hc := cfg.Proxy.HAProxy
+		hc.GatewayURL, hc.ListenAddr, hc.Logger = faasURL, cfg.ProxyListen, cfg.Logger
+		if s.haproxy, err = haproxy.New(ctx, hc); err != nil {
+			return nil, nil, fmt.Errorf("--proxy haproxy: %w", err)
+		}
+		s.proxyURL = "http://" + reachable(addr)
+		return s.haproxy, s.haproxy, nil
+	}
+	return nil, nil, usage.Errorf("--proxy %q: want embedded or haproxy", cfg.Proxy.Kind)
+}
+
+// reachable turns a listener address into one a peer on this machine can
+// dial (an unspecified host becomes 127.0.0.1).
+func reachable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Node returns the node's control loop.
+func (s *Stack) Node() *dfaas.Node { return s.node }
+
+// ProxyURL returns the URL of the node's proxy (as announced).
+func (s *Stack) ProxyURL() string { return s.proxyURL }
+
+// Registry returns the registry of the node's /metrics.
+func (s *Stack) Registry() *prometheus.Registry { return s.reg }
+
+// Run serves the FaaS and the proxy and runs the control loop in g until
+// ctx is done.
+func (s *Stack) Run(ctx context.Context, g *errgroup.Group) {
+	log := s.cfg.Logger
+	if s.faas != nil {
+		ServeHTTP(ctx, g, s.faasLn, s.faas.Handler(), log)
+	}
+	if s.proxy != nil {
+		ServeHTTP(ctx, g, s.proxyLn, s.proxy, log)
+	}
+	g.Go(func() error { return s.node.Run(ctx) })
+}
+
+// Close releases what the stack opened. The listeners are closed by the
+// HTTP servers when Run was called; closing them again is harmless.
+func (s *Stack) Close() {
+	if s.node != nil {
+		s.node.Close()
+	}
+	if s.proxy != nil {
+		s.proxy.Close()
+	}
+	if s.haproxy != nil {
+		s.haproxy.Close()
+	}
+	if s.faas != nil {
+		s.faas.Close()
+	}
+	for _, ln := range []net.Listener{s.faasLn, s.proxyLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// AdminHandler serves /healthz, /status (dfaas.Status as JSON) and
+// /metrics of the node.
+func (s *Stack) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ok, failing := s.node.Healthy()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]any{"status": "unhealthy", "failing": failing})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st := s.node.Status(time.Now())
+		st.Strategy, st.ProxyURL = s.cfg.StrategyName, s.proxyURL
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// ServeHTTP serves h on ln in g until ctx is done, then shuts down
+// gracefully: requests in progress get 5 s to end, after which their
+// connections are closed (a stop is not failed by a slow request).
+func ServeHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handler, log *slog.Logger) {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	g.Go(func() error {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+			log.Warn("requests still in progress 5 s after the stop: connections closed", "addr", ln.Addr().String())
+			return hs.Close()
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+}
