@@ -38,6 +38,7 @@ func agentEnv() map[string]string {
 		"proxy-url":              "AGENT_PROXY_URL",
 		"http":                   "AGENT_HTTP_LISTEN",
 		"expiry":                 "AGENT_NEIGHBOUR_EXPIRY",
+		"credential-rotation":    "AGENT_CREDENTIAL_ROTATION",
 		"forecast":               "AGENT_FORECAST",
 		"nearest":                "AGENT_DATA_NEAREST",
 		"max-rtt":                "AGENT_DATA_MAX_RTT",
@@ -62,6 +63,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	proxyURL := fs.String("proxy-url", "", "proxy URL announced to peers (default: from --node-ip or --proxy-listen)")
 	httpListen := fs.String("http", "127.0.0.1:8081", "address of the admin HTTP server (/healthz, /status, /metrics)")
 	expiry := fs.Duration("expiry", 0, "how long a neighbour's announcement stays valid (default 3 periods)")
+	rotation := fs.Duration("credential-rotation", 0, "how often the credential a neighbour presents when forwarding here is replaced; the previous one stays valid for the neighbour expiry (default 6 periods)")
 	fc := fs.String("forecast", "auto", "load forecaster: none, or a method of dfaas forecast ("+strings.Join(forecast.Methods(), ", ")+")")
 	nearest := fs.Int("nearest", 0, "forward only to the N nearest peers by RTT (0: all)")
 	maxRTT := fs.Duration("max-rtt", 0, "forward only to peers with an RTT up to this (0: no bound)")
@@ -122,7 +124,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	cfg := stack.Config{
 		Transport: tr, Strategy: st, StrategyName: *stratName, Functions: fns,
 		Proxy:       stack.Proxy{Kind: *proxyKind, HAProxy: hc},
-		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry,
+		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry, CredentialRotation: *rotation,
 		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log, Bootstrap: boot,
 	}
 	if *advisorURL != "" {
