@@ -17,6 +17,7 @@ import (
 
 	"github.com/dfaas-go/dfaas"
 	"github.com/dfaas-go/dfaas/faas/embedded"
+	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -61,6 +62,7 @@ func TestUnknownNamesAttack(t *testing.T) {
 }
 
 func testUnknownNames(t *testing.T, plane newPlane) {
+	heavytest.Lock(t) // timing: one heavy test at a time across packages
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
 	const period = 500 * time.Millisecond
@@ -161,6 +163,7 @@ func TestCapturedCredential(t *testing.T) {
 // testCapturedCredential runs the test with a control period (the proxy
 // must apply a state well within it).
 func testCapturedCredential(t *testing.T, plane newPlane, period time.Duration) {
+	heavytest.Lock(t) // timing: one heavy test at a time across packages
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
 	rotate := func(c *dfaas.Config) { c.CredentialRotation = 4 * period }
@@ -260,6 +263,7 @@ func startLiar(t *testing.T, net *peer.MemNetwork, victim string, period time.Du
 func TestLyingMember(t *testing.T) { testLyingMember(t, startEmbedded) }
 
 func testLyingMember(t *testing.T, plane newPlane) {
+	heavytest.Lock(t) // timing: one heavy test at a time across packages
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
 	const period = 500 * time.Millisecond
@@ -315,6 +319,7 @@ func TestNeighbourRestart(t *testing.T) {
 }
 
 func testNeighbourRestart(t *testing.T, plane newPlane) {
+	heavytest.Lock(t) // timing: one heavy test at a time across packages
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
 	const period = 500 * time.Millisecond
@@ -384,6 +389,7 @@ func TestColdStart(t *testing.T) {
 }
 
 func testColdStart(t *testing.T, plane newPlane) {
+	heavytest.Lock(t) // timing: one heavy test at a time across packages
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
 	const period = 2 * time.Second
