@@ -147,6 +147,9 @@ func start(ctx context.Context, o Options, nodes []Node) ([]*stack.Stack, func()
 			Transport: tr, Strategy: st, StrategyName: o.Strategy,
 			Functions:   []embedded.Function{{Name: "figlet", Capacity: n.Capacity, Concurrency: 10}},
 			ProxyListen: "127.0.0.1:0", Period: o.Period, Seed: o.Seed + uint64(i), Logger: log,
+			// Users and neighbours all come from 127.0.0.1 here: no
+			// per-address share of the connection cap.
+			ProxyLimits: stack.OneHostLimits(),
 		})
 		if err != nil {
 			return nil, closeAll, err

@@ -3,9 +3,9 @@ package stack
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -19,6 +19,7 @@ import (
 	"github.com/dfaas-go/dfaas/faas"
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/netlimit"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
@@ -38,10 +39,15 @@ type Config struct {
 	Functions    []embedded.Function
 	Proxy        Proxy
 	ProxyListen  string // [--proxy-listen] address of the public proxy
-	ProxyURL     string // [--proxy-url] announced URL; derived from the listener if empty
-	FaaSListen   string // address of the embedded FaaS; 127.0.0.1:0 if empty
-	Period       time.Duration
-	Expiry       time.Duration
+	// ProxyLimits bounds the embedded proxy's listener [--max-conns,
+	// --max-conns-per-ip]; zero fields take the defaults for a node facing
+	// the public. A federation on one host (the demo, a loopback bench)
+	// raises MaxConnsPerIP: all its clients share 127.0.0.1.
+	ProxyLimits proxyembedded.Limits
+	ProxyURL    string // [--proxy-url] announced URL; derived from the listener if empty
+	FaaSListen  string // address of the embedded FaaS; 127.0.0.1:0 if empty
+	Period      time.Duration
+	Expiry      time.Duration
 	// CredentialRotation [--credential-rotation]: see
 	// dfaas.Config.CredentialRotation.
 	CredentialRotation time.Duration
@@ -121,6 +127,12 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		promsrc.NewCollector(counters, 0))
+	if s.faas != nil {
+		s.reg.MustRegister(s.faas.ListenerCollector())
+	}
+	if s.proxy != nil {
+		s.reg.MustRegister(s.proxy)
+	}
 	s.node, err = dfaas.New(dfaas.Config{
 		Strategy: cfg.Strategy, Proxy: ctl, FaaS: backend, Metrics: source, Peers: cfg.Transport,
 		ProxyURL: s.proxyURL, Period: cfg.Period, NeighbourExpiry: cfg.Expiry, CredentialRotation: cfg.CredentialRotation, Forecaster: fc,
@@ -142,7 +154,11 @@ func (s *Stack) openFaaS() (faas.Backend, string, error) {
 		return cfg.FaaS, cfg.FaaSURL, nil
 	}
 	var err error
-	if s.faas, err = embedded.New(embedded.Config{Functions: cfg.Functions, Seed: cfg.Seed, Logger: cfg.Logger}); err != nil {
+	// The management API (/system/) gets generated credentials: no other
+	// local process may scale or remove the functions. The node lists
+	// them in-process.
+	s.faas, err = embedded.New(embedded.Config{Functions: cfg.Functions, Seed: cfg.Seed, Logger: cfg.Logger, GenerateCredentials: true})
+	if err != nil {
 		return nil, "", err
 	}
 	addr := cfg.FaaSListen
@@ -165,7 +181,7 @@ func (s *Stack) openProxy(ctx context.Context, faasURL string) (proxyctl.Control
 		if s.proxyLn, err = net.Listen("tcp", cfg.ProxyListen); err != nil {
 			return nil, nil, fmt.Errorf("--proxy-listen %q: %w", cfg.ProxyListen, err)
 		}
-		if s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger}); err != nil {
+		if s.proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger, Limits: cfg.ProxyLimits}); err != nil {
 			return nil, nil, err
 		}
 		s.proxyURL = "http://" + reachable(s.proxyLn.Addr())
@@ -184,6 +200,14 @@ func (s *Stack) openProxy(ctx context.Context, faasURL string) (proxyctl.Control
 		return s.haproxy, s.haproxy, nil
 	}
 	return nil, nil, usage.Errorf("--proxy %q: want embedded or haproxy", cfg.Proxy.Kind)
+}
+
+// OneHostLimits returns the proxy limits of a federation on one host (the
+// demo, a loopback bench), where users and neighbours all connect from
+// 127.0.0.1: the defaults, with no per-address share of the connection
+// cap.
+func OneHostLimits() proxyembedded.Limits {
+	return proxyembedded.Limits{MaxConnsPerIP: math.MaxInt}
 }
 
 // reachable turns a listener address into one a peer on this machine can
@@ -208,15 +232,14 @@ func (s *Stack) ProxyURL() string { return s.proxyURL }
 // Registry returns the registry of the node's /metrics.
 func (s *Stack) Registry() *prometheus.Registry { return s.reg }
 
-// Run serves the FaaS and the proxy and runs the control loop in g until
-// ctx is done.
+// Run serves the FaaS and the proxy, each under its listener limits, and
+// runs the control loop in g until ctx is done.
 func (s *Stack) Run(ctx context.Context, g *errgroup.Group) {
-	log := s.cfg.Logger
 	if s.faas != nil {
-		ServeHTTP(ctx, g, s.faasLn, s.faas.Handler(), log)
+		g.Go(func() error { return s.faas.Serve(ctx, s.faasLn) })
 	}
 	if s.proxy != nil {
-		ServeHTTP(ctx, g, s.proxyLn, s.proxy, log)
+		g.Go(func() error { return s.proxy.Serve(ctx, s.proxyLn) })
 	}
 	g.Go(func() error { return s.node.Run(ctx) })
 }
@@ -269,27 +292,22 @@ func (s *Stack) AdminHandler() http.Handler {
 	return mux
 }
 
-// ServeHTTP serves h on ln in g until ctx is done, then shuts down
-// gracefully: requests in progress get 5 s to end, after which their
-// connections are closed (a stop is not failed by a slow request).
-func ServeHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handler, log *slog.Logger) {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	g.Go(func() error {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+// ServeHTTP serves h on ln in g until ctx is done, under the default
+// listener limits of a node facing the public (connections in total and
+// per address, time-outs, header and body caps: see proxyctl/embedded's
+// Limits), then lets requests in flight finish for up to 5 s. The
+// limiter's metrics (label listener=name) are registered on reg, if not
+// nil.
+func ServeHTTP(ctx context.Context, g *errgroup.Group, name string, ln net.Listener, h http.Handler, reg prometheus.Registerer, log *slog.Logger) error {
+	lim, err := netlimit.New(name, netlimit.Config{}, log)
+	if err != nil {
+		return err
+	}
+	if reg != nil {
+		if err := reg.Register(lim); err != nil {
+			return fmt.Errorf("%s listener metrics: %w", name, err)
 		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := hs.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
-			log.Warn("requests still in progress 5 s after the stop: connections closed", "addr", ln.Addr().String())
-			return hs.Close()
-		} else if err != nil {
-			return err
-		}
-		return nil
-	})
+	}
+	g.Go(func() error { return lim.Serve(ctx, ln, lim.Handler(h)) })
+	return nil
 }

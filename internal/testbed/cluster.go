@@ -199,6 +199,9 @@ func (c *Cluster) agentArgv(i int, hdir string) []string {
 		// and resource-based strategies use their capacity model.
 		"--node-exporter-url", "none",
 		"--proxy", cfg.Proxy,
+		// One load generator sends every user request: no per-address
+		// share of the proxy's connection cap.
+		"--max-conns-per-ip", "1000000",
 	}
 	if len(boot) > 0 {
 		argv = append(argv, "--bootstrap", strings.Join(boot, ","))

@@ -45,6 +45,8 @@ func agentEnv() map[string]string {
 		"seed":                   "AGENT_SEED",
 		"log-level":              "AGENT_LOG_LEVEL",
 		"proxy":                  "AGENT_PROXY",
+		"max-conns":              "AGENT_MAX_CONNS",
+		"max-conns-per-ip":       "AGENT_MAX_CONNS_PER_IP",
 		"haproxy-bin":            "AGENT_HAPROXY_BIN",
 		"haproxy-dir":            "AGENT_HAPROXY_DIR",
 		"haproxy-master-socket":  "AGENT_HAPROXY_MASTER_SOCKET",
@@ -69,8 +71,10 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	maxRTT := fs.Duration("max-rtt", 0, "forward only to peers with an RTT up to this (0: no bound)")
 	seed := fs.Uint64("seed", 1, "seed of the strategy's randomness")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	maxConns := fs.Int("max-conns", 0, "connections the public proxy accepts at once (0: 1024, or an eighth of the file-descriptor limit if smaller; HAProxy: 4096)")
+	maxPerIP := fs.Int("max-conns-per-ip", 0, "connections one client address may hold on the public proxy (0: a quarter of --max-conns; HAProxy: 256, neighbours exempt)")
 	proxyKind := fs.String("proxy", "embedded", "data plane: embedded (a Go reverse proxy in the agent) or haproxy (an HAProxy the agent starts or attaches to)")
-	var hc haproxy.Config
+	var hc haproxy.Config // MaxConn and MaxConnPerSource from --max-conns and --max-conns-per-ip
 	fs.StringVar(&hc.Binary, "haproxy-bin", haproxy.DefaultBinary, "with --proxy haproxy: the haproxy executable")
 	fs.StringVar(&hc.Dir, "haproxy-dir", "", "with --proxy haproxy: work directory for its configuration, maps and sockets (default: a temporary one)")
 	fs.StringVar(&hc.MasterSocket, "haproxy-master-socket", "", "with --proxy haproxy: master CLI socket (default: in --haproxy-dir)")
@@ -104,6 +108,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return usageError{"--strategy: " + err.Error()}
 	}
+	hc.MaxConn, hc.MaxConnPerSource = *maxConns, *maxPerIP
 	if *proxyURL == "" && *nodeIP != "" {
 		if net.ParseIP(*nodeIP) == nil {
 			return usageError{fmt.Sprintf("--node-ip %q is not an IP address", *nodeIP)}
@@ -127,6 +132,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		ProxyListen: *proxyListen, ProxyURL: *proxyURL, Period: *period, Expiry: *expiry, CredentialRotation: *rotation,
 		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log, Bootstrap: boot,
 	}
+	cfg.ProxyLimits.MaxConns, cfg.ProxyLimits.MaxConnsPerIP = *maxConns, *maxPerIP
 	if *advisorURL != "" {
 		if cfg.Advisor, err = external.New(*advisorURL, external.Options{}); err != nil {
 			return usageError{"--advisor: " + err.Error()}
@@ -159,7 +165,9 @@ func serveAgent(ctx context.Context, cfg stack.Config, backends backendFlags, tr
 	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", cfg.StrategyName, "proxy", s.ProxyURL(), "admin", adminLn.Addr().String(), "period", cfg.Period)
 	g, ctx := errgroup.WithContext(ctx)
 	s.Run(ctx, g)
-	stack.ServeHTTP(ctx, g, adminLn, s.AdminHandler(), log)
+	if err := stack.ServeHTTP(ctx, g, "admin", adminLn, s.AdminHandler(), s.Registry(), log); err != nil {
+		return err
+	}
 	return g.Wait()
 }
 

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/faas/openwhisk"
+	"github.com/dfaas-go/dfaas/internal/stack"
 )
 
 // functionsFlag collects repeated --function NAME[,key=value...] flags.
@@ -116,8 +116,13 @@ func runFaaS(ctx context.Context, args []string, io stdio) error {
 	}
 	log.Info("embedded FaaS serving", "addr", ln.Addr().String(), "functions", len(fns))
 	fmt.Fprintf(io.out, "dfaas faas listening on http://%s\n", ln.Addr())
+	if *api == "openfaas" {
+		return srv.Serve(ctx, ln) // under the server's own limits
+	}
 	g, ctx := errgroup.WithContext(ctx)
-	serveHTTP(ctx, g, ln, handler, log)
+	if err := stack.ServeHTTP(ctx, g, "faas", ln, handler, nil, log); err != nil {
+		return err
+	}
 	return g.Wait()
 }
 
@@ -158,22 +163,4 @@ func faasAPI(srv *embedded.Server, api, authFile, namespace, user string, io std
 	}
 	log.Info("serving the OpenWhisk API", "namespace", ow.Namespace(), "key", key.String())
 	return ow.Handler(), func() { ow.Close() }, nil
-}
-
-// serveHTTP serves h on ln in g until ctx is done, then shuts down
-// gracefully.
-func serveHTTP(ctx context.Context, g *errgroup.Group, ln net.Listener, h http.Handler, log *slog.Logger) {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	g.Go(func() error {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	})
 }

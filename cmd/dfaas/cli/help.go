@@ -24,6 +24,8 @@ func help(name string) (synopsis, about string) {
 		return "dfaas keygen --out FILE\n  dfaas keygen --show FILE\n  dfaas keygen --issue ID --federation-key FILE --cert-out FILE [--valid DURATION]", aboutKeygen
 	case "churn":
 		return "dfaas churn [--proxy haproxy|embedded] [--updates N] [--rate R] [--json]", aboutChurn
+	case "dataplane":
+		return "dfaas dataplane [--duration 10s] [--rounds 3] [--conns 32] [--scenarios local,forwarded,rejected] [--json]", aboutDataplane
 	case "sim":
 		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...",
 			fmt.Sprintf(aboutSim, scenarios)
@@ -33,6 +35,14 @@ func help(name string) (synopsis, about string) {
 	}
 	return "dfaas " + name + " [flags]", strings.ToUpper(commands()[name].summary[:1]) + commands()[name].summary[1:] + "."
 }
+
+const aboutDataplane = `Measures what the data plane costs per request: starts a trivial backend,
+plain HAProxy in front of it (the baseline), the agent's HAProxy data plane
+and the embedded proxy, drives each in alternating rounds with one
+closed-loop load generator, and reports req/s, p50/p99 latency and CPU
+seconds per 1,000 requests of each, with the ratios to plain HAProxy, for
+local, forwarded (through a second node) and rejected requests, and the
+latency each adds at half its peak rate. Needs haproxy.`
 
 const aboutAgent = `Runs the agent of one DFaaS node: its control loop (every --period it
 observes the functions' load, exchanges state with its peers over QUIC and
