@@ -46,7 +46,9 @@ func (h haproxyPlane) stop()                            { h.Close() }
 
 // TestIntegrationUnknownNamesAttackHAProxy is TestUnknownNamesAttack with
 // HAProxy as the data plane.
-func TestIntegrationUnknownNamesAttackHAProxy(t *testing.T) { testUnknownNames(t, startHAProxy) }
+func TestIntegrationUnknownNamesAttackHAProxy(t *testing.T) {
+	testUnknownNames(t, startHAProxy, time.Second)
+}
 
 // TestIntegrationCapturedCredentialHAProxy is TestCapturedCredential with
 // HAProxy as the data plane: the credentials rotate through its runtime
@@ -56,13 +58,17 @@ func TestIntegrationCapturedCredentialHAProxy(t *testing.T) {
 }
 
 // TestIntegrationNeighbourRestartHAProxy is TestNeighbourRestart with
-// HAProxy as the data plane of both nodes.
-func TestIntegrationNeighbourRestartHAProxy(t *testing.T) { testNeighbourRestart(t, startHAProxy) }
+// HAProxy as the data plane of both nodes. HAProxy's tests use longer
+// periods: a proxy state must be applied well within one, on a loaded
+// machine too.
+func TestIntegrationNeighbourRestartHAProxy(t *testing.T) {
+	testNeighbourRestart(t, startHAProxy, time.Second)
+}
 
 // TestIntegrationColdStartHAProxy is TestColdStart with HAProxy as the
 // data plane of both nodes.
-func TestIntegrationColdStartHAProxy(t *testing.T) { testColdStart(t, startHAProxy) }
+func TestIntegrationColdStartHAProxy(t *testing.T) { testColdStart(t, startHAProxy, 5*time.Second) }
 
 // TestIntegrationLyingMemberHAProxy is TestLyingMember with HAProxy as the
 // data plane (the neighbours' answers counted in its stick tables).
-func TestIntegrationLyingMemberHAProxy(t *testing.T) { testLyingMember(t, startHAProxy) }
+func TestIntegrationLyingMemberHAProxy(t *testing.T) { testLyingMember(t, startHAProxy, time.Second) }
