@@ -34,7 +34,8 @@ import (
 //	    "offered_rps": 170, "forecast_rps": 168.5, "local_rps": 99,
 //	    "from_neighbours_rps": 0, "forwarded_rps": 70, "rejected_rps": 1,
 //	    "failed_rps": 0, "latency_ms": 65.2,
-//	    "cpu_cores": 0.8, "memory_bytes": 67108864   measured per container; absent when unknown
+//	    "cpu_cores": 0.8,             measured usage; absent while unknown
+//	    "memory_bytes": 134217728
 //	  }],
 //	  "decision": {...},              strategy.Decision (shares; local_limit and admit rates in req/s)
 //	  "cycles": 42, "errors": {}, "messages_received": 80,

@@ -250,10 +250,39 @@ func (pr *Prometheus) WaitUp(t testing.TB, timeout time.Duration, jobs ...string
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("targets of %v not up after %v\n%s", jobs, timeout, pr.Log())
+			t.Fatalf("targets of %v not up after %v:\n%s\nPrometheus log:\n%s", jobs, timeout, pr.targets(), pr.Log())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// targets describes every target's health and last scrape error, for a
+// failure message.
+func (pr *Prometheus) targets() string {
+	resp, err := http.Get(pr.URL + "/api/v1/targets")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			ActiveTargets []struct {
+				ScrapePool         string  `json:"scrapePool"`
+				ScrapeURL          string  `json:"scrapeUrl"`
+				Health             string  `json:"health"`
+				LastError          string  `json:"lastError"`
+				LastScrapeDuration float64 `json:"lastScrapeDuration"`
+			} `json:"activeTargets"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, tg := range body.Data.ActiveTargets {
+		fmt.Fprintf(&b, "  %s %s: %s (last scrape %.3fs) %s\n", tg.ScrapePool, tg.ScrapeURL, tg.Health, tg.LastScrapeDuration, tg.LastError)
+	}
+	return b.String()
 }
 
 // Scalar evaluates an expression that yields one sample, now.

@@ -194,7 +194,7 @@ func TestIntegrationSameDecisions(t *testing.T) {
 		"--function", fmt.Sprintf("figlet,capacity=%g,concurrency=6", capacity)}, common...)...)
 	waitReady(t, "http://"+adminA+"/healthz")
 	waitReady(t, "http://"+adminB+"/healthz")
-	pr.WaitUp(t, 30*time.Second, "dfaas-agent", "openfaas-gateway", "node")
+	pr.WaitUp(t, time.Minute, "dfaas-agent", "openfaas-gateway", "node")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	g, ctx := errgroup.WithContext(ctx)
@@ -297,7 +297,7 @@ func TestIntegrationOutage(t *testing.T) {
 		"--faas", "openfaas", "--openfaas-url", "http://"+faasAddr, "--openfaas-timeout", "500ms",
 		"--metrics", "prometheus", "--prometheus-url", pr.URL, "--prometheus-scrape-interval", "1s", "--prometheus-timeout", "500ms")
 	waitReady(t, "http://"+admin+"/healthz")
-	pr.WaitUp(t, 30*time.Second, "dfaas-agent", "openfaas-gateway", "node")
+	pr.WaitUp(t, time.Minute, "dfaas-agent", "openfaas-gateway", "node")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	g, ctx := errgroup.WithContext(ctx)
