@@ -324,6 +324,56 @@ func TestHostilePeer(t *testing.T) {
 	}
 }
 
+// spoofTransport is a MemTransport whose incoming messages the test
+// delivers itself, with any sender: what a transport would deliver if a
+// peer presented this node's own identity (a stolen key, a clone).
+type spoofTransport struct {
+	*peer.MemTransport
+	in chan peer.Message
+}
+
+func (s *spoofTransport) Recv() <-chan peer.Message { return s.in }
+
+// TestSelfMessageRefused: a message claiming to come from this node, or
+// from no one, is dropped and counted as "self" and changes nothing; a
+// valid message from another peer in the same batch is accepted.
+func TestSelfMessageRefused(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	tr, err := net.Join("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := &spoofTransport{MemTransport: tr, in: make(chan peer.Message, 4)}
+	a := newNode(t, tr, strategy.AllLocal{}, func(c *dfaas.Config) { c.Peers = sp }, figlet("10"))
+	msg := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Incarnation: 1, Seq: 1, Proxy: "http://x.example:1", Token: strings.Repeat("ab", 32),
+		Announcement: strategy.Announcement{Functions: []strategy.FunctionState{{Name: "figlet", Deployed: true, Capacity: 1e6}}}}
+	data, err := dfaas.EncodeMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []peer.ID{"a", "", "b"} {
+		sp.in <- peer.Message{From: from, Data: data}
+	}
+	now := time.Unix(1, 0)
+	if _, err := a.node.Step(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	st := a.node.Status(now)
+	if st.Dropped[dfaas.DropSelf] != 2 || st.Received != 1 {
+		t.Errorf("dropped %v, received %d; want 2 dropped as %q and 1 received", st.Dropped, st.Received, dfaas.DropSelf)
+	}
+	for _, p := range st.Peers {
+		if p.ID == "a" || p.ID == "" {
+			t.Errorf("a message claiming to be from %q entered the peer table: %+v", p.ID, p)
+		}
+	}
+	last, _ := a.proxy.Last()
+	if nb, ok := last.Neighbour("a"); ok {
+		t.Errorf("the proxy state names this node as its own neighbour: %+v", nb)
+	}
+}
+
 // TestNeighbourExpiry: a neighbour that goes silent is dropped from the
 // snapshot after the expiry, and forwarding to it stops.
 func TestNeighbourExpiry(t *testing.T) {
