@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,6 +191,62 @@ func TestAnnouncementTrimmed(t *testing.T) {
 	}
 	if n := d.counter(t, "dfaas_agent_announce_failures_total", "reason", "unbuildable"); n != 1 {
 		t.Fatalf("unbuildable announcements counted %v", n)
+	}
+}
+
+// hanging is a metric source and a FaaS backend that answer only when
+// their context ends: an overloaded data plane's runtime API, a hung
+// gateway.
+type hanging struct{ calls atomic.Int64 }
+
+func (h *hanging) Sample(ctx context.Context, _ time.Time, _ time.Duration) (metricsrc.Sample, error) {
+	h.calls.Add(1)
+	<-ctx.Done()
+	return metricsrc.Sample{}, ctx.Err()
+}
+
+func (h *hanging) Functions(ctx context.Context) ([]faas.Function, error) {
+	h.calls.Add(1)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestHangingBackendsDoNotSilence (issue 20, attack 1's symptom): a cycle
+// whose FaaS backend and metric source hang ends when its measuring
+// time-out (one period) does: the node reports both failing, keeps its
+// decision and still announces.
+func TestHangingBackendsDoNotSilence(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	h := &hanging{}
+	a := newNode(t, join(t, net, "a"), strategy.AllLocal{}, func(c *dfaas.Config) {
+		c.Period, c.Metrics, c.FaaS = 50*time.Millisecond, h, h
+	})
+	b := newNode(t, join(t, net, "b"), strategy.AllLocal{}, nil, figlet("10"))
+	t0 := time.Unix(1000, 0)
+	step(t, t0, b)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.node.Step(context.Background(), t0.Add(time.Second))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "metrics") {
+			t.Errorf("Step on hanging backends: %v, want a metrics error", err)
+		}
+	case <-time.After(10 * time.Second): // 200 periods: the time-out is one
+		t.Fatal("Step still running 10 s after its measuring time-out of one period")
+	}
+	if h.calls.Load() != 2 {
+		t.Errorf("%d calls of the hanging backends, want 2 (functions, sample)", h.calls.Load())
+	}
+	ok, failing := a.node.Healthy()
+	if ok || failing[dfaas.ComponentMetrics] == "" || failing[dfaas.ComponentFaaS] == "" {
+		t.Errorf("health %v %v, want metrics and faas failing", ok, failing)
+	}
+	if st := a.node.Status(t0); st.Sent == 0 {
+		t.Error("a node whose backends hang announced nothing")
 	}
 }
 

@@ -253,7 +253,10 @@ func (n *Node) Close() error {
 // are used; when the metric source, the strategy or the proxy fails, the
 // decision applied stays in force and the previous announcement is sent
 // again. Every failure is logged, counted and returned (wrapped); the
-// returned decision is the one in force after the cycle.
+// returned decision is the one in force after the cycle. Listing the
+// functions and sampling the metrics share a time-out of one period, and
+// the proxy's apply has another: a cycle announces within about two
+// periods whatever its backends do.
 func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, error) {
 	n.stepMu.Lock()
 	defer n.stepMu.Unlock()
@@ -270,8 +273,15 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	n.warn.Flush()
 
 	n.drain(ctx, now)
-	fns := n.listFunctions(ctx)
-	sample, err := n.cfg.Metrics.Sample(ctx, now, n.period)
+	// Measuring (the FaaS backend, then the metric source) gets one
+	// period: a backend that hangs or crawls (an overloaded data plane's
+	// runtime API, say) fails the cycle, which keeps the decision in force
+	// and announces it, rather than silencing the node.
+	mctx, cancel := context.WithTimeout(ctx, n.period)
+	defer cancel()
+	fns := n.listFunctions(mctx)
+	sample, err := n.cfg.Metrics.Sample(mctx, now, n.period)
+	cancel()
 	switch {
 	case errors.Is(err, metricsrc.ErrDegraded):
 		// A usable sample from a fallback: decide on it, report the error.
