@@ -166,6 +166,9 @@ func (m *member) start(plane newPlane) {
 	t.Helper()
 	m.inc++
 	m.plane = plane(t, m.addr, m.faasSrv.URL)
+	// Cleanups run last registered first: this incarnation stops before
+	// the directories its data plane made (t.TempDir) are removed.
+	t.Cleanup(m.stop)
 	m.rec = &recorder{Controller: m.plane}
 	m.reg = prometheus.NewRegistry()
 	m.reg.MustRegister(m.plane.collector())
