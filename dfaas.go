@@ -1,6 +1,7 @@
 package dfaas
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,12 @@ type Config struct {
 	Advisor strategy.Advisor
 	// AdviceTimeout bounds each call to Advisor. If zero, half the period.
 	AdviceTimeout time.Duration
+	// ApplyTimeout bounds each Proxy.Apply. If zero, the period or
+	// DefaultApplyTimeout, whichever is longer: a proxy whose shape
+	// changes (HAProxy checks its configuration and reloads) may need
+	// more than a short period, above all on a busy node, and an Apply cut
+	// short every cycle would never take effect.
+	ApplyTimeout time.Duration
 	// Forecaster makes one forecaster per function for its offered rate.
 	// If nil, the snapshot's Forecast equals the observed rate.
 	Forecaster forecast.Factory
@@ -102,7 +109,8 @@ var (
 
 // Default values of Config fields.
 const (
-	DefaultPeriod = 5 * time.Second
+	DefaultPeriod       = 5 * time.Second
+	DefaultApplyTimeout = 10 * time.Second
 )
 
 // Validate checks c and returns an error naming the first bad field.
@@ -144,6 +152,9 @@ func (c Config) Validate() error {
 	if c.AdviceTimeout < 0 {
 		return bad("AdviceTimeout", "negative (%v)", c.AdviceTimeout)
 	}
+	if c.ApplyTimeout < 0 {
+		return bad("ApplyTimeout", "negative (%v)", c.ApplyTimeout)
+	}
 	if c.Nearest < 0 {
 		return bad("Nearest", "negative (%d)", c.Nearest)
 	}
@@ -180,6 +191,12 @@ func (c Config) period() time.Duration {
 		return DefaultPeriod
 	}
 	return c.Period
+}
+
+// applyTimeout bounds each Proxy.Apply: ApplyTimeout, or the period or
+// DefaultApplyTimeout, whichever is longer.
+func (c Config) applyTimeout() time.Duration {
+	return cmp.Or(c.ApplyTimeout, max(c.period(), DefaultApplyTimeout))
 }
 
 func (c Config) credentialRotation() time.Duration {

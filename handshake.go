@@ -164,7 +164,7 @@ func (n *Node) react(ctx context.Context, id peer.ID, greet bool) {
 		n.log.Warn("out-of-cycle proxy state invalid; the next cycle applies", "peer", string(id), "err", err)
 		return
 	}
-	actx, cancel := context.WithTimeout(ctx, n.period)
+	actx, cancel := context.WithTimeout(ctx, n.cfg.applyTimeout())
 	err := n.cfg.Proxy.Apply(actx, st)
 	cancel()
 	if err != nil {

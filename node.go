@@ -255,8 +255,8 @@ func (n *Node) Close() error {
 // again. Every failure is logged, counted and returned (wrapped); the
 // returned decision is the one in force after the cycle. Listing the
 // functions and sampling the metrics share a time-out of one period, and
-// the proxy's apply has another: a cycle announces within about two
-// periods whatever its backends do.
+// the proxy's apply has its own (Config.ApplyTimeout): a cycle announces
+// within one period and the apply time-out whatever its backends do.
 func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, error) {
 	n.stepMu.Lock()
 	defer n.stepMu.Unlock()
@@ -368,7 +368,7 @@ func (n *Node) bound(d *strategy.Decision, snap strategy.Snapshot) {
 // credentials rotated as due at now, commits it and announces it.
 func (n *Node) apply(ctx context.Context, now time.Time, snap strategy.Snapshot, fns []faas.Function, d strategy.Decision) (strategy.Decision, error) {
 	state := n.proxyState(now, snap, fns, d)
-	actx, cancel := context.WithTimeout(ctx, n.period)
+	actx, cancel := context.WithTimeout(ctx, n.cfg.applyTimeout())
 	err := n.cfg.Proxy.Apply(actx, state)
 	cancel()
 	if err != nil {

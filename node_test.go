@@ -91,6 +91,8 @@ func TestNewValidates(t *testing.T) {
 		{"NeighbourExpiry", func(c *dfaas.Config) { c.Period = time.Second; c.NeighbourExpiry = time.Millisecond * 500 }},
 		{"Nearest", func(c *dfaas.Config) { c.Nearest = -1 }},
 		{"MaxRTT", func(c *dfaas.Config) { c.MaxRTT = -1 }},
+		{"ApplyTimeout", func(c *dfaas.Config) { c.ApplyTimeout = -1 }},
+		{"AdviceTimeout", func(c *dfaas.Config) { c.AdviceTimeout = -1 }},
 		{"Bootstrap", func(c *dfaas.Config) { c.Bootstrap = []peer.ID{""} }},
 		{"Strategy", func(c *dfaas.Config) { c.Strategy = &strategy.Static{LocalShare: 3} }},
 	}

@@ -873,6 +873,22 @@ func TestChartEmbedded(t *testing.T) {
 	}
 }
 
+// TestChartCAdvisorKubelet: with agent.flags.cadvisor kubelet the chart
+// gives the agent an account allowed to read its kubelet's metrics
+// (checkRBAC checks the objects); by default it gives none.
+func TestChartCAdvisorKubelet(t *testing.T) {
+	_, n := render(t, "edge", chartPath, "--set", "agent.flags.cadvisor=kubelet")
+	if n.Account == nil || n.Role == nil || n.Binding == nil {
+		t.Fatalf("cadvisor kubelet: account %v role %v binding %v", n.Account != nil, n.Role != nil, n.Binding != nil)
+	}
+	if args := strings.Join(n.Deployment.Spec.Template.Spec.Containers[0].Args, " "); !strings.Contains(args, "--cadvisor=kubelet") {
+		t.Errorf("args %s: no --cadvisor=kubelet", args)
+	}
+	if _, n = render(t, "edge", chartPath); n.Account != nil || n.Role != nil || n.Binding != nil {
+		t.Errorf("default values: the chart makes RBAC objects")
+	}
+}
+
 // TestChartErrors checks that bad values fail with an error naming them.
 func TestChartErrors(t *testing.T) {
 	dir := t.TempDir()

@@ -83,11 +83,17 @@ type node struct {
 	Public     *corev1.Service // the proxy and peer ports
 	Admin      *corev1.Service // the admin server
 	Secret     *corev1.Secret  // the identity, unless an existing one is used
+	// With agent.flags.cadvisor kubelet only: the agent's account and its
+	// right to read the kubelet's metrics.
+	Account *corev1.ServiceAccount
+	Role    *rbacv1.ClusterRole
+	Binding *rbacv1.ClusterRoleBinding
 }
 
 // sortNode files the decoded objects of one release, and refuses anything
 // the chart should not make (RBAC objects, service accounts, a second
-// Deployment, ...).
+// Deployment, ...), except the account and role of agent.flags.cadvisor
+// kubelet, which checkRBAC checks.
 func sortNode(ms []manifest) (node, error) {
 	var n node
 	for _, m := range ms {
@@ -114,9 +120,18 @@ func sortNode(ms []manifest) (node, error) {
 				return n, fmt.Errorf("two Secrets: %s and %s", n.Secret.Name, o.Name)
 			}
 			n.Secret = o
+		case *corev1.ServiceAccount:
+			n.Account = o
+		case *rbacv1.ClusterRole:
+			n.Role = o
+		case *rbacv1.ClusterRoleBinding:
+			n.Binding = o
 		default:
-			return n, fmt.Errorf("%s: unexpected object %T (the agent needs no RBAC, service account or config map)", m.Source, m.Object)
+			return n, fmt.Errorf("%s: unexpected object %T (the agent needs no config map or other RBAC)", m.Source, m.Object)
 		}
+	}
+	if err := checkRBAC(n); err != nil {
+		return n, err
 	}
 	switch {
 	case n.Deployment == nil:
@@ -127,6 +142,36 @@ func sortNode(ms []manifest) (node, error) {
 		return n, fmt.Errorf("no ClusterIP Service")
 	}
 	return n, nil
+}
+
+// checkRBAC checks that the agent's account, role and binding come
+// together, grant only get on nodes/metrics to this account, and that the
+// pod gets a token exactly when they exist.
+func checkRBAC(n node) error {
+	automount := n.Deployment != nil && n.Deployment.Spec.Template.Spec.AutomountServiceAccountToken != nil &&
+		*n.Deployment.Spec.Template.Spec.AutomountServiceAccountToken
+	if n.Account == nil && n.Role == nil && n.Binding == nil {
+		if n.Deployment != nil && automount {
+			return fmt.Errorf("the pod mounts a service account token, but the agent has no role")
+		}
+		return nil
+	}
+	if n.Account == nil || n.Role == nil || n.Binding == nil || n.Deployment == nil {
+		return fmt.Errorf("service account %v, role %v, binding %v: all or none", n.Account != nil, n.Role != nil, n.Binding != nil)
+	}
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes/metrics"}, Verbs: []string{"get"}}}
+	if fmt.Sprint(n.Role.Rules) != fmt.Sprint(want) {
+		return fmt.Errorf("role %s grants %v, want only get on nodes/metrics", n.Role.Name, n.Role.Rules)
+	}
+	b := n.Binding
+	if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != n.Role.Name || len(b.Subjects) != 1 ||
+		b.Subjects[0].Kind != "ServiceAccount" || b.Subjects[0].Name != n.Account.Name || b.Subjects[0].Namespace != n.Account.Namespace {
+		return fmt.Errorf("binding %s: role %v subjects %v, want %s to service account %s/%s", b.Name, b.RoleRef, b.Subjects, n.Role.Name, n.Account.Namespace, n.Account.Name)
+	}
+	if spec := n.Deployment.Spec.Template.Spec; spec.ServiceAccountName != n.Account.Name || !automount {
+		return fmt.Errorf("the pod runs as %q (token mounted: %v), want %s with its token", spec.ServiceAccountName, automount, n.Account.Name)
+	}
+	return nil
 }
 
 // expandVars expands $(NAME) references in s as the kubelet does in a

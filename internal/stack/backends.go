@@ -35,6 +35,7 @@ type Backends struct {
 	PrometheusGateway    string        // [--prometheus-gateway]
 	PrometheusNode       string        // [--prometheus-node]
 	PrometheusTimeout    time.Duration // [--prometheus-timeout]
+	CAdvisor             CAdvisor      // [--cadvisor...] per-function CPU and memory
 }
 
 // Configure sets the FaaS backend and the metric source of cfg. The
@@ -76,6 +77,12 @@ func (b Backends) Configure(cfg *Config, log *slog.Logger) (func(), error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if c, err = b.cadvisor(cfg, log); err != nil {
+		return nil, err
+	}
+	if c != nil {
+		closers = append(closers, c)
 	}
 	ok = true
 	return release, nil

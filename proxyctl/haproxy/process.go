@@ -19,9 +19,29 @@ func checkConfig(ctx context.Context, o *settings) error {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, o.binary, "-c", "-f", o.configPath).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("haproxy: configuration %s rejected by %s -c: %w\n%s", o.configPath, o.binary, err, bytes.TrimSpace(out))
+		return fmt.Errorf("haproxy: configuration %s rejected by %s -c: %w\n%s", o.configPath, o.binary, err, complaint(out))
 	}
 	return nil
+}
+
+// complaint returns what matters in HAProxy's output: its alerts, or, if
+// it printed none, its last lines; at most 2 KB of it.
+func complaint(out []byte) []byte {
+	var alerts [][]byte
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	for _, l := range lines {
+		if bytes.Contains(l, []byte("[ALERT]")) {
+			alerts = append(alerts, l)
+		}
+	}
+	if len(alerts) == 0 {
+		alerts = lines[max(0, len(lines)-5):]
+	}
+	c := bytes.Join(alerts, []byte("\n"))
+	if len(c) > 2048 {
+		c = append(c[:2048:2048], " ..."...)
+	}
+	return c
 }
 
 // supervisor runs HAProxy in master-worker mode and restarts it when it

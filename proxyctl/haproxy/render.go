@@ -201,17 +201,20 @@ func (c *confText) public() {
 	c.line("    acl valid var(txn.fn) -m found")
 	c.line("    http-request set-var(txn.nb) bool(1) if valid { req.fhdr(%s) -m len gt 0 } || valid { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
 	c.line("    acl from_node var(txn.nb) -m bool")
-	c.line("    use_backend invalid if !valid")
 	if !c.lay.configured {
 		c.line("    # Not configured yet: no neighbour is known, and every function")
 		c.line("    # request is served locally.")
 		c.refuse(403, "unknown-node", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is not a neighbour (yet)", "if from_node")
+		c.line("    use_backend invalid if !valid")
 		c.line("    default_backend gateway")
 		c.line("")
 		return
 	}
 	c.publicUser()
 	c.publicFromNode()
+	// use_backend rules run after every http-request rule, in their order:
+	// writing them last says so (HAProxy warns otherwise).
+	c.line("    use_backend invalid if !valid")
 	c.line("    use_backend gw.%%[var(txn.fn)] if from_node")
 	c.line("    use_backend %%[var(txn.t),field(1,/)] if { var(txn.t) -m found }")
 	c.line("    default_backend noroute")

@@ -159,8 +159,14 @@ func TestIntegrationRenderValid(t *testing.T) {
 		if err := writeFiles(&o, f); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := exec.Command(bin, "-c", "-f", o.configPath).CombinedOutput(); err != nil {
+		out, err := exec.Command(bin, "-c", "-f", o.configPath).CombinedOutput()
+		if err != nil {
 			t.Fatalf("haproxy -c: %v\n%s", err, out)
+		}
+		// A warning means the configuration does not say what HAProxy
+		// does (rule order, ignored keywords): none is allowed.
+		if strings.Contains(string(out), "[WARNING]") {
+			t.Errorf("haproxy -c warns:\n%s", out)
 		}
 	}
 }

@@ -3,11 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/internal/stack"
+	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy/external"
@@ -91,10 +89,10 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, agentEnv()); err != nil {
+	if err := usage.ApplyEnv(fs, agentEnv()); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, peerEnv()); err != nil {
+	if err := usage.ApplyEnv(fs, peerEnv()); err != nil {
 		return err
 	}
 	if err := applyBackendEnv(fs); err != nil {
@@ -138,6 +136,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 			return usageError{"--advisor: " + err.Error()}
 		}
 	}
+	backends.CAdvisor.NodeIP = *nodeIP
 	return serveAgent(ctx, cfg, backends, tr, *httpListen)
 }
 
@@ -169,29 +168,4 @@ func serveAgent(ctx context.Context, cfg stack.Config, backends backendFlags, tr
 		return err
 	}
 	return g.Wait()
-}
-
-// applyEnv sets every flag of fs that was not given on the command line
-// from its environment variable in env, if that is set.
-func applyEnv(fs *flag.FlagSet, env map[string]string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for name, key := range env {
-		v, ok := os.LookupEnv(key)
-		if !ok || given[name] {
-			continue
-		}
-		if err := fs.Set(name, v); err != nil {
-			return usageError{fmt.Sprintf("environment %s=%q (for --%s): %s", key, v, name, flagWant(fs.Lookup(name), err.Error()))}
-		}
-	}
-	// AGENT_DEBUG=true, as in the original agent, means debug logs.
-	if v, ok := os.LookupEnv("AGENT_DEBUG"); ok && !given["log-level"] {
-		if b, err := strconv.ParseBool(v); err != nil {
-			return usageError{fmt.Sprintf("environment AGENT_DEBUG=%q: not a boolean", v)}
-		} else if b {
-			fs.Set("log-level", "debug")
-		}
-	}
-	return nil
 }

@@ -2,13 +2,11 @@ package cli
 
 import (
 	"flag"
-	"fmt"
-	"net"
-	"os"
-	"strings"
 
 	"github.com/dfaas-go/dfaas/faas/openfaas"
 	"github.com/dfaas-go/dfaas/internal/stack"
+	"github.com/dfaas-go/dfaas/internal/usage"
+	"github.com/dfaas-go/dfaas/metricsrc/cadvisor"
 	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
 )
 
@@ -33,6 +31,15 @@ func (b *backendFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.PrometheusGateway, "prometheus-gateway", "job=openfaas-gateway", "label matchers of this node's FaaS gateway target in Prometheus")
 	fs.StringVar(&b.PrometheusNode, "prometheus-node", "job=node", "label matchers of this node's node_exporter target in Prometheus")
 	fs.DurationVar(&b.PrometheusTimeout, "prometheus-timeout", promsrc.DefaultTimeout, "time-out of each Prometheus query")
+	c := &b.CAdvisor
+	fs.StringVar(&c.Mode, "cadvisor", "none", "per-function CPU and memory from cAdvisor (FaaS on Kubernetes): none, kubelet (scrape --cadvisor-url) or prometheus (query --prometheus-url)")
+	fs.StringVar(&c.URL, "cadvisor-url", "", "the kubelet's cAdvisor endpoint for --cadvisor kubelet (default https://<--node-ip>:10250/metrics/cadvisor)")
+	fs.StringVar(&c.TokenFile, "cadvisor-token-file", "", "bearer token file for --cadvisor kubelet, read at every scrape (default: the pod's service account token when present; none: no token)")
+	fs.StringVar(&c.CAFile, "cadvisor-ca-file", "", "CA certificates of the kubelet's serving certificate (default: the pod's service account CA when present, else the system's; none: the system's)")
+	fs.BoolVar(&c.Insecure, "cadvisor-insecure-skip-verify", false, "do not verify the kubelet's certificate (kubelets that sign their own)")
+	fs.StringVar(&c.Selector, "cadvisor-selector", "job="+cadvisor.DefaultCAdvisorJob, "label matchers of this node's cAdvisor target in Prometheus for --cadvisor prometheus; add node=<node name> when Prometheus scrapes several nodes")
+	fs.StringVar(&c.Namespace, "cadvisor-namespace", "", "Kubernetes namespace of the function pods (default: --faas-namespace)")
+	fs.DurationVar(&c.Timeout, "cadvisor-timeout", cadvisor.DefaultTimeout, "time-out of each cAdvisor scrape or query")
 }
 
 // backendEnv maps the flags to environment variables (besides the
@@ -50,6 +57,10 @@ func backendEnv() map[string]string {
 		"prometheus-agent":           "AGENT_PROMETHEUS_AGENT",
 		"prometheus-gateway":         "AGENT_PROMETHEUS_GATEWAY",
 		"prometheus-node":            "AGENT_PROMETHEUS_NODE",
+		"cadvisor":                   "AGENT_CADVISOR",
+		"cadvisor-url":               "AGENT_CADVISOR_URL",
+		"cadvisor-selector":          "AGENT_CADVISOR_SELECTOR",
+		"cadvisor-namespace":         "AGENT_CADVISOR_NAMESPACE",
 	}
 }
 
@@ -58,30 +69,11 @@ func backendEnv() map[string]string {
 // AGENT_OPENFAAS_HOST/PORT (default port 8080) and AGENT_PROMETHEUS_HOST/PORT
 // (default port 9090) make --openfaas-url and --prometheus-url.
 func applyBackendEnv(fs *flag.FlagSet) error {
-	if err := applyEnv(fs, backendEnv()); err != nil {
+	if err := usage.ApplyEnv(fs, backendEnv()); err != nil {
 		return err
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, p := range []struct{ flag, env, port string }{
-		{"openfaas-url", "AGENT_OPENFAAS", "8080"},
-		{"prometheus-url", "AGENT_PROMETHEUS", "9090"},
-	} {
-		h, okH := os.LookupEnv(p.env + "_HOST")
-		port, okP := os.LookupEnv(p.env + "_PORT")
-		if given[p.flag] || (!okH && !okP) {
-			continue
-		}
-		if h == "" {
-			h = "127.0.0.1"
-		}
-		if port == "" {
-			port = p.port
-		}
-		if strings.ContainsAny(h, "/@?#") || strings.ContainsAny(port, "/@?#:") {
-			return usageError{fmt.Sprintf("environment %s_HOST=%q / %s_PORT=%q: not a host and a port", p.env, h, p.env, port)}
-		}
-		fs.Set(p.flag, "http://"+net.JoinHostPort(h, port))
+	if err := usage.ApplyHostPortEnv(fs, "openfaas-url", "AGENT_OPENFAAS", "8080"); err != nil {
+		return err
 	}
-	return nil
+	return usage.ApplyHostPortEnv(fs, "prometheus-url", "AGENT_PROMETHEUS", "9090")
 }

@@ -178,7 +178,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if err != nil {
-		return usageError{fmt.Sprintf("%s (see %s -h)", describeFlagError(fs, err), fs.Name())}
+		return usageError{fmt.Sprintf("%s (see %s -h)", usage.FlagError(fs, err), fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}

@@ -7,9 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -29,38 +27,11 @@ func (f *functionsFlag) String() string {
 	return strings.Join(names, ",")
 }
 
-// Set parses NAME[,handler=H][,capacity=N][,concurrency=N][,queue=N][,queue_timeout=D][,web=BOOL].
+// Set parses one function (embedded.ParseFunction).
 func (f *functionsFlag) Set(v string) error {
-	parts := strings.Split(v, ",")
-	fn := embedded.Function{Name: strings.TrimSpace(parts[0])}
-	for _, kv := range parts[1:] {
-		k, val, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("%q: want key=value after the name, got %q", v, kv)
-		}
-		var err error
-		switch strings.TrimSpace(k) {
-		case "handler":
-			fn.Handler = val
-		case "capacity":
-			fn.Capacity, err = strconv.ParseFloat(val, 64)
-		case "concurrency":
-			fn.Concurrency, err = strconv.Atoi(val)
-		case "queue":
-			fn.Queue, err = strconv.Atoi(val)
-		case "queue_timeout":
-			fn.QueueTimeout, err = time.ParseDuration(val)
-		case "web":
-			var web bool
-			if web, err = strconv.ParseBool(val); err == nil {
-				fn.Annotations = map[string]string{"web-export": strconv.FormatBool(web)}
-			}
-		default:
-			return fmt.Errorf("%q: unknown key %q (known: handler, capacity, concurrency, queue, queue_timeout, web)", v, k)
-		}
-		if err != nil {
-			return fmt.Errorf("%q: %s: %w", v, k, err)
-		}
+	fn, err := embedded.ParseFunction(v)
+	if err != nil {
+		return err
 	}
 	*f = append(*f, fn)
 	return nil

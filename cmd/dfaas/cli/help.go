@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
 // help returns the synopsis of command name and what it does, for
 // "dfaas <name> -h" (a command without an entry gets its summary).
 func help(name string) (synopsis, about string) {
-	scenarios := wrap(strings.Join(sim.BuiltinScenarios(), ", "), 72, "\n  ")
+	scenarios := usage.Wrap(strings.Join(sim.BuiltinScenarios(), ", "), 72, "\n  ")
 	switch name {
 	case "agent":
 		return "dfaas agent [flags]", aboutAgent
@@ -107,20 +108,3 @@ command.
 
 Shipped scenarios (--scenario NAME):
   %s`
-
-// wrap breaks s at spaces into lines of at most width bytes, joined by
-// sep.
-func wrap(s string, width int, sep string) string {
-	var lines []string
-	line := ""
-	for _, w := range strings.Fields(s) {
-		if line != "" && len(line)+1+len(w) > width {
-			lines, line = append(lines, line), ""
-		}
-		if line != "" {
-			line += " "
-		}
-		line += w
-	}
-	return strings.Join(append(lines, line), sep)
-}
