@@ -164,7 +164,11 @@ func (n *Node) react(ctx context.Context, id peer.ID, greet bool) {
 		n.log.Warn("out-of-cycle proxy state invalid; the next cycle applies", "peer", string(id), "err", err)
 		return
 	}
-	actx, cancel := context.WithTimeout(ctx, n.cfg.applyTimeout())
+	// An out-of-cycle apply changes credentials and forwarding targets
+	// (runtime updates, no reload): it gets one period, not the cycle's
+	// apply time-out, since it holds the step lock and the receive loop.
+	// One cut short is redone by the next cycle.
+	actx, cancel := context.WithTimeout(ctx, n.period)
 	err := n.cfg.Proxy.Apply(actx, st)
 	cancel()
 	if err != nil {
