@@ -437,9 +437,9 @@ func TestDataNetwork(t *testing.T) {
 	net.SetDelay("c", "a", 5*time.Millisecond)
 	t0 := time.Unix(1000, 0)
 	step(t, t0, a, b, c)
-	time.Sleep(50 * time.Millisecond)     // let the delayed announcements land
+	settle(t, a, b, c)                    // let the delayed announcements land
 	step(t, t0.Add(time.Second), a, b, c) // credentials handed out
-	time.Sleep(50 * time.Millisecond)
+	settle(t, a, b, c)
 	step(t, t0.Add(2*time.Second), a, b, c)
 	st, _ := a.proxy.Last()
 	r, _ := st.Decision.Route("figlet")
@@ -452,6 +452,28 @@ func TestDataNetwork(t *testing.T) {
 	bst, _ := b.proxy.Last()
 	if _, ok := bst.Neighbour("a"); !ok {
 		t.Fatal("b did not hear a's announcement (control network must stay all-to-all)")
+	}
+}
+
+// settle waits (polling, for at most 5 s) until no message sent among
+// nodes is still in flight (delayed by the network).
+func settle(t *testing.T, nodes ...*testNode) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var sent, arrived uint64
+		for _, tn := range nodes {
+			st := tn.tr.Stats()
+			sent += st.Sent
+			arrived += st.Received + st.DroppedFull + st.DroppedLink
+		}
+		if sent == arrived {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages arrived after 5 s", arrived, sent)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -497,11 +519,15 @@ func TestRunStopsCleanly(t *testing.T) {
 	go func() { done <- a.node.Run(ctx) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(a.proxy.History()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
 	}
+	ran := len(a.proxy.History()) > 0
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+	if !ran {
+		t.Fatal("Run applied no decision within 5 s")
 	}
 	a.node.Close()
 	if err := a.node.Run(context.Background()); !errors.Is(err, dfaas.ErrClosed) {

@@ -3,12 +3,12 @@ package dfaas
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -39,26 +39,14 @@ func testStatus() Status {
 }
 
 // TestStatusJSON pins the JSON form of /status (testdata/status.golden.json;
-// UPDATE_GOLDEN=1 rewrites it) and checks that it decodes back.
+// go test -update rewrites it) and checks that it decodes back.
 func TestStatusJSON(t *testing.T) {
 	got, err := json.MarshalIndent(testStatus(), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got = append(got, '\n')
-	path := filepath.Join("testdata", "status.golden.json")
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("/status JSON differs from %s (UPDATE_GOLDEN=1 rewrites it if the change is intended):\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "status.golden.json"), got)
 	var back Status
 	if err := json.Unmarshal(got, &back); err != nil {
 		t.Fatal(err)

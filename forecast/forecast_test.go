@@ -3,7 +3,6 @@ package forecast_test
 import (
 	"bytes"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,9 +13,8 @@ import (
 	"testing"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func factories(t testing.TB) map[string]forecast.Factory {
 	t.Helper()
@@ -232,19 +230,7 @@ func TestScoresGolden(t *testing.T) {
 	if err := forecast.WriteScores(&buf, scores); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "scores.golden")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Errorf("scores differ from %s (run with -update if intended):\n got:\n%s\nwant:\n%s", golden, buf.Bytes(), want)
-	}
+	golden.Check(t, filepath.Join("testdata", "scores.golden"), buf.Bytes())
 }
 
 // TestAutoFollowsBest checks on series of other shapes than the traces,

@@ -15,6 +15,6 @@
 //
 // Implementations in sub-packages: metricsrc/host (CPU and memory from
 // /proc), metricsrc/scrape (the FaaS gateway's and node_exporter's
-// /metrics, scraped directly), metricsrc/prometheus (a Prometheus server;
+// /metrics, scraped directly), metricsrc/promsrc (a Prometheus server;
 // it also exports a TotalsReader as Prometheus metrics).
 package metricsrc

@@ -57,6 +57,33 @@ func TestDecisionValidate(t *testing.T) {
 		{"grant to stranger", func(d *Decision) { d.Announce.Grants[0].To = "z" }, "grant to \"z\""},
 		{"bad grant rate", func(d *Decision) { d.Announce.Grants[0].Rate = math.NaN() }, "grant 0"},
 		{"bad data", func(d *Decision) { d.Announce.Data = []byte("{") }, "not valid JSON"},
+		// Each case below breaks exactly one rule (the shares still sum
+		// to 1), so that dropping that rule alone lets it through.
+		{"NaN reject", func(d *Decision) { d.Routes[0].Reject = math.NaN() }, "not in [0, 1]"},
+		{"NaN forward share", func(d *Decision) { d.Routes[0].Forward[0].Share = math.NaN() }, "forward share NaN"},
+		{"forward share above one", func(d *Decision) {
+			d.Routes[0].Local, d.Routes[0].Reject = 0, 0
+			d.Routes[0].Forward = []Share{{Node: "b", Share: -0.25}, {Node: "c", Share: 1.25}}
+		}, "forward share -0.25"},
+		{"forward share above one, others in range", func(d *Decision) {
+			d.Routes[0].Local, d.Routes[0].Reject = 0, 0
+			d.Routes[0].Forward = []Share{{Node: "b", Share: 1.25}, {Node: "c", Share: -0.25}}
+		}, "forward share 1.25"},
+		{"unsorted forward shares", func(d *Decision) {
+			d.Routes[0].Forward = []Share{{Node: "c", Share: 0.15}, {Node: "b", Share: 0.15}}
+		}, `forward shares not sorted or duplicated at "b"`},
+		{"duplicate forward shares", func(d *Decision) {
+			d.Routes[0].Forward = []Share{{Node: "c", Share: 0.15}, {Node: "c", Share: 0.15}}
+		}, `forward shares not sorted or duplicated at "c"`},
+		{"NaN local limit", func(d *Decision) { d.Routes[0].LocalLimit = math.NaN() }, "local limit NaN"},
+		{"negative local limit", func(d *Decision) { d.Routes[0].LocalLimit = -1 }, "local limit -1"},
+		{"unsorted admission limits", func(d *Decision) {
+			a := d.Routes[0].Admit
+			a[0], a[1] = a[1], a[0]
+		}, `admission limits not sorted or duplicated at "b"`},
+		{"duplicate admission limits", func(d *Decision) { d.Routes[0].Admit[0] = d.Routes[0].Admit[1] }, `admission limits not sorted or duplicated at "c"`},
+		{"NaN admission limit", func(d *Decision) { d.Routes[0].Admit[0].Rate = math.NaN() }, "admission limit NaN"},
+		{"infinite admission limit", func(d *Decision) { d.Routes[0].Admit[0].Rate = math.Inf(1) }, "admission limit +Inf"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

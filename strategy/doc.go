@@ -52,7 +52,7 @@
 // resource-margin strategy with a resource model learned online),
 // "static" (Static), "alllocal" (AllLocal) and "external" (External, which
 // applies the advice of an outside model; see Advisor and package
-// strategy/external).
+// strategy/remote).
 //
 // Package strategy/strategytest is a conformance suite for strategies;
 // package strategy/sim simulates a federation request by request with the

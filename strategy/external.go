@@ -115,7 +115,7 @@ func (a Advice) check(s Snapshot) error {
 
 // External applies the decisions of an outside model, such as the
 // reinforcement-learning agents of the original DFaaS, consulted over HTTP
-// by the agent (package strategy/external provides the Advisor; the agent
+// by the agent (package strategy/remote provides the Advisor; the agent
 // calls it with a deadline and puts its answer in Snapshot.Advice). The
 // strategy itself stays pure: it only turns the advice into routes.
 //

@@ -280,30 +280,83 @@ func (fl *Flow) Decide(s Snapshot) (Decision, error) {
 	return d, nil
 }
 
+// flowPlan is one function's plan in the making: Flow.decideFunction runs
+// its phases in turn, each reading what the earlier ones computed.
+type flowPlan struct {
+	s    Snapshot
+	f    Function
+	p    flowParams
+	prev flowFn // what this node announced about f last period
+
+	capacity float64 // f's capacity here, 0 when f is not deployed here
+	own      float64 // this node's users' load
+	planned  float64 // the most this node plans to serve
+
+	seen  map[NodeID]float64 // the asks this node received, by asker
+	asked float64            // their sum
+	peers []flowPeer         // the neighbours running f that may be asked
+
+	local, pushed float64            // the load placed here and on the peers
+	asks          map[NodeID]float64 // what is asked of the peers
+	pressure      float64            // in [0, 1] (see placeLoad)
+
+	ownLocal float64            // own users served here
+	grants   map[NodeID]float64 // granted to the askers
+	given    float64            // their sum
+
+	granted   float64            // what the peers granted this node
+	fwd       map[NodeID]float64 // own users forwarded, by neighbour
+	reject    float64            // own users rejected
+	left      float64            // the planned capacity neither used nor granted
+	preGrants map[NodeID]float64 // granted in advance, by neighbour
+}
+
 // decideFunction plans one function: its route, its grants (added to a)
 // and what to announce about it.
 func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[NodeID]flowData, prev flowFn, a *Announcement) (Route, flowFn) {
-	capacity := 0.0
+	pl := &flowPlan{s: s, f: f, p: p, prev: prev}
 	if f.Deployed {
-		capacity = f.Capacity
+		pl.capacity = f.Capacity
 	}
-	own := math.Max(f.Forecast, f.Offered)
-	planned := math.Max(0, p.u*capacity-backlogRate(f, s.Period)) // the most this node plans to serve
+	pl.own = math.Max(f.Forecast, f.Offered)
+	pl.planned = math.Max(0, p.u*pl.capacity-backlogRate(f, s.Period))
 
-	// The asks this node received.
-	seen := map[NodeID]float64{}
+	pl.receiveAsks(nbData)
+	pl.findPeers(nbData)
+	pl.placeLoad()
+	pl.shareLocal()
+	pl.forward()
+	pl.grantInAdvance()
+	pl.keepTrickle()
+	route := pl.route()
 	if f.Deployed {
-		for _, n := range s.Neighbours {
-			if v := nbData[n.ID].Fns[f.Name].Asks[s.Self]; v > 0 && isFinite(v) {
-				seen[n.ID] = v
+		pl.admit(&route, a)
+	}
+
+	st := flowFn{Load: pl.ownLocal + pl.given}
+	if len(pl.asks) > 0 {
+		st.Asks = pl.asks
+	}
+	return route, st
+}
+
+// receiveAsks collects the asks this node received.
+func (pl *flowPlan) receiveAsks(nbData map[NodeID]flowData) {
+	pl.seen = map[NodeID]float64{}
+	if pl.f.Deployed {
+		for _, n := range pl.s.Neighbours {
+			if v := nbData[n.ID].Fns[pl.f.Name].Asks[pl.s.Self]; v > 0 && isFinite(v) {
+				pl.seen[n.ID] = v
 			}
 		}
 	}
-	asked := sum(seen)
+	pl.asked = sum(pl.seen)
+}
 
-	// The neighbours running f, at the level of what they carry for
-	// others.
-	var peers []flowPeer
+// findPeers lists the neighbours running f, at the level of what they
+// carry for others.
+func (pl *flowPlan) findPeers(nbData map[NodeID]flowData) {
+	s, f := pl.s, pl.f
 	for _, n := range s.Running(f.Name) {
 		fs, _ := n.Announcement.Function(f.Name)
 		if fs.Capacity <= 0 {
@@ -312,7 +365,7 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 		// Never ask a neighbour that asks this node: load would be
 		// swapped, not moved. When both asked each other, the node with
 		// the smaller ID keeps asking and the other yields.
-		if seen[n.ID] > 0 && !(prev.Asks[n.ID] > 0 && s.Self < n.ID) {
+		if pl.seen[n.ID] > 0 && !(pl.prev.Asks[n.ID] > 0 && s.Self < n.ID) {
 			continue
 		}
 		pr := flowPeer{id: n.ID, cap: fs.Capacity, grant: n.Announcement.GrantTo(s.Self, f.Name)}
@@ -320,238 +373,272 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 		if nd, ok := nbData[n.ID]; ok {
 			base = math.Max(0, nd.Fns[f.Name].Load-pr.grant)
 		}
-		cost := p.rttCost * n.RTT.Seconds()
-		pr.start, pr.top = base/pr.cap+cost, p.u+cost
-		peers = append(peers, pr)
+		cost := pl.p.rttCost * n.RTT.Seconds()
+		pr.start, pr.top = base/pr.cap+cost, pl.p.u+cost
+		pl.peers = append(pl.peers, pr)
 	}
+}
 
-	// Place own users and asks: locally up to Balance, then water-fill
-	// up to the planned level. Levels are utilizations of the capacity.
-	place := func(planned float64) (local, pushed, short float64, asks map[NodeID]float64) {
-		asks = map[NodeID]float64{}
-		top := 0.0
-		if capacity > 0 {
-			top = planned / capacity
-		}
-		bal := math.Min(p.bal, top)
-		local = math.Min(own+asked, bal*capacity)
-		if rest := own + asked - local; rest > 0 {
-			var kept float64
-			kept, pushed = flowFill(rest, own, capacity, bal, top, peers, asks)
-			local += kept
-		}
-		return local, pushed, math.Max(0, own+asked-local-pushed), asks
+// place places own users and asks up to the level planned: locally up to
+// Balance, then water-filling up to the planned level. Levels are
+// utilizations of the capacity.
+func (pl *flowPlan) place(planned float64) (local, pushed, short float64, asks map[NodeID]float64) {
+	asks = map[NodeID]float64{}
+	top := 0.0
+	if pl.capacity > 0 {
+		top = planned / pl.capacity
 	}
-	local, pushed, short, asks := place(planned)
+	bal := math.Min(pl.p.bal, top)
+	local = math.Min(pl.own+pl.asked, bal*pl.capacity)
+	if rest := pl.own + pl.asked - local; rest > 0 {
+		var kept float64
+		kept, pushed = flowFill(rest, pl.own, pl.capacity, bal, top, pl.peers, asks)
+		local += kept
+	}
+	return local, pushed, math.Max(0, pl.own+pl.asked-local-pushed), asks
+}
+
+// placeLoad places the load, under pressure again at a lower plan, and
+// damps the asks.
+func (pl *flowPlan) placeLoad() {
+	p := pl.p
+	var short float64
+	pl.local, pl.pushed, short, pl.asks = pl.place(pl.planned)
 	// Pressure measures how overloaded the neighbourhood is: 0 while
 	// what cannot be placed is at most flowPressureFrom of the capacity,
 	// 1 from flowPressureFrom+flowPressureSpan. Under pressure, whatever
 	// is admitted beyond the capacity only queues, so the plan moves
 	// towards ShedUtilization and the limits hold to it. It moves
 	// gradually, so that the plan does not flap.
-	pressure := 0.0
-	if short > 0 && capacity > 0 {
-		pressure = clamp((short/capacity-flowPressureFrom)/flowPressureSpan, 0, 1)
+	if short > 0 && pl.capacity > 0 {
+		pl.pressure = clamp((short/pl.capacity-flowPressureFrom)/flowPressureSpan, 0, 1)
 		if p.uShed < p.u {
-			u := p.u - (p.u-p.uShed)*pressure
-			planned = math.Max(0, u*capacity-backlogRate(f, s.Period))
-			local, pushed, _, asks = place(planned)
+			u := p.u - (p.u-p.uShed)*pl.pressure
+			pl.planned = math.Max(0, u*pl.capacity-backlogRate(pl.f, pl.s.Period))
+			pl.local, pl.pushed, _, pl.asks = pl.place(pl.planned)
 		}
 	}
-	asks = flowDamp(asks, prev.Asks, p.damp)
+	pl.asks = flowDamp(pl.asks, pl.prev.Asks, p.damp)
+}
 
-	// Share the local plan: own users first (those not pushed to
-	// neighbours), then the askers, pro rata.
-	ownLocal := math.Min(own-pushed, local)
+// shareLocal shares the local plan: own users first (those not pushed to
+// neighbours), then the askers, pro rata.
+func (pl *flowPlan) shareLocal() {
+	pl.ownLocal = math.Min(pl.own-pl.pushed, pl.local)
 	scale := 1.0
-	if asked > 0 {
-		scale = clamp((local-ownLocal)/asked, 0, 1)
+	if pl.asked > 0 {
+		scale = clamp((pl.local-pl.ownLocal)/pl.asked, 0, 1)
 	}
-	grants := map[NodeID]float64{}
-	for id, v := range seen {
+	pl.grants = map[NodeID]float64{}
+	for id, v := range pl.seen {
 		// Under pressure askers get less than they need and send up to
 		// their admission limit: size the grant so that the limit, with
 		// its allowance for random arrivals, fits their share.
-		grants[id] = (1-pressure)*v*scale + pressure*grantWithin(v*scale)
+		pl.grants[id] = (1-pl.pressure)*v*scale + pl.pressure*grantWithin(v*scale)
 	}
-	given := sum(grants)
+	pl.given = sum(pl.grants)
+}
 
-	// Forward within the grants received (before any grant, to the
-	// neighbours with room); keep what could not be forwarded while
-	// under the plan; reject the rest.
-	var granted float64
-	for _, pr := range peers {
-		granted += pr.grant
+// forward forwards within the grants received (before any grant, to the
+// neighbours with room); keeps what could not be forwarded while under
+// the plan; rejects the rest.
+func (pl *flowPlan) forward() {
+	for _, pr := range pl.peers {
+		pl.granted += pr.grant
 	}
-	fwd := map[NodeID]float64{}
-	toForward := own - ownLocal
-	if forwarded := math.Min(toForward, granted); forwarded > 0 {
-		for _, pr := range peers {
+	pl.fwd = map[NodeID]float64{}
+	toForward := pl.own - pl.ownLocal
+	if forwarded := math.Min(toForward, pl.granted); forwarded > 0 {
+		for _, pr := range pl.peers {
 			if pr.grant > 0 {
-				fwd[pr.id] = forwarded * pr.grant / granted
+				pl.fwd[pr.id] = forwarded * pr.grant / pl.granted
 			}
 		}
 		toForward -= forwarded
 	}
-	if granted == 0 && toForward > 0 {
+	if pl.granted == 0 && toForward > 0 {
 		// No neighbour has granted anything yet (the asks are on their
 		// way): try the neighbours with room, in proportion to it, as
 		// the asks will; their admission limits refuse what they cannot
 		// take. Keeping it all instead (up to the plan) would run this
 		// node near its capacity for a period and queue its requests.
-		room := map[NodeID]float64{}
-		for _, pr := range peers {
-			if r := pr.cap * (pr.top - pr.start); r > 0 {
-				room[pr.id] = r
-			}
-		}
+		room := pl.room()
 		if total := sum(room); total > 0 {
 			tried := math.Min(toForward, total)
 			for id, r := range room {
-				fwd[id] = tried * r / total
+				pl.fwd[id] = tried * r / total
 			}
 			toForward -= tried
 		}
 	}
-	extra := math.Min(toForward, math.Max(0, planned-ownLocal-given))
-	ownLocal += extra
+	extra := math.Min(toForward, math.Max(0, pl.planned-pl.ownLocal-pl.given))
+	pl.ownLocal += extra
 	toForward -= extra
-	reject := math.Max(0, toForward)
+	pl.reject = math.Max(0, toForward)
+}
 
-	// Grant part of the capacity nobody asked for in advance, evenly, to
-	// the neighbours that may need it soon (without the function, or
-	// loaded above flowNeedy of their capacity), so that a surge there
-	// can overflow here at once. The rest is shared below between own
-	// users (LocalLimit) and the neighbours granted nothing: no capacity
-	// is promised twice.
-	left := math.Max(0, planned-ownLocal-given)
-	preGrants := map[NodeID]float64{}
-	if left > 0 && f.Deployed {
+// room returns the room the peers have left, by peer, leaving out the
+// full ones.
+func (pl *flowPlan) room() map[NodeID]float64 {
+	room := map[NodeID]float64{}
+	for _, pr := range pl.peers {
+		if r := pr.cap * (pr.top - pr.start); r > 0 {
+			room[pr.id] = r
+		}
+	}
+	return room
+}
+
+// grantInAdvance grants part of the capacity nobody asked for in advance,
+// evenly, to the neighbours that may need it soon (without the function,
+// or loaded above flowNeedy of their capacity), so that a surge there can
+// overflow here at once. The rest is shared in admit between own users
+// (LocalLimit) and the neighbours granted nothing: no capacity is promised
+// twice.
+func (pl *flowPlan) grantInAdvance() {
+	pl.left = math.Max(0, pl.planned-pl.ownLocal-pl.given)
+	pl.preGrants = map[NodeID]float64{}
+	if pl.left > 0 && pl.f.Deployed {
 		var needy []NodeID
-		for _, n := range s.Neighbours {
-			fs, ok := n.Announcement.Function(f.Name)
+		for _, n := range pl.s.Neighbours {
+			fs, ok := n.Announcement.Function(pl.f.Name)
 			if ok && (!fs.Deployed || fs.Offered > flowNeedy*fs.Capacity) {
 				needy = append(needy, n.ID)
 			}
 		}
 		for _, id := range needy {
-			preGrants[id] = flowPreGrant * left / float64(len(needy))
+			pl.preGrants[id] = flowPreGrant * pl.left / float64(len(needy))
 		}
 	}
-	// Keep a trickle towards every neighbour that granted capacity but
-	// gets no planned share: requests above LocalLimit overflow to the
-	// forwarding shares, so this is the path a sudden surge takes before
-	// the next decision.
-	if own > 0 {
-		for _, pr := range peers {
-			if pr.grant > 0 && fwd[pr.id] == 0 {
-				fwd[pr.id] = flowTrickle * math.Min(pr.grant, own)
-			}
-		}
-	}
+}
 
-	var route Route
+// keepTrickle keeps a trickle towards every neighbour that granted
+// capacity but gets no planned share: requests above LocalLimit overflow
+// to the forwarding shares, so this is the path a sudden surge takes
+// before the next decision.
+func (pl *flowPlan) keepTrickle() {
+	if pl.own > 0 {
+		for _, pr := range pl.peers {
+			if pr.grant > 0 && pl.fwd[pr.id] == 0 {
+				pl.fwd[pr.id] = flowTrickle * math.Min(pr.grant, pl.own)
+			}
+		}
+	}
+}
+
+// route returns the route of f (without its admission limits).
+func (pl *flowPlan) route() Route {
 	switch {
-	case own > 0:
-		// The forecast is a noisy average: reject in advance only what
-		// exceeds the plan by more than two standard deviations of the
-		// arrival count; the rest is tried locally (LocalLimit then
-		// overflows it to the neighbours) or sent to the neighbours
-		// that granted capacity (whose admission limits refuse what
-		// they cannot take).
-		soft := math.Min(reject, 2*math.Sqrt(own/s.Period.Seconds()))
-		localW := ownLocal
-		switch {
-		case f.Deployed:
-			localW += soft
-			reject -= soft
-		case granted > 0:
-			for _, pr := range peers {
-				if pr.grant > 0 {
-					fwd[pr.id] += soft * pr.grant / granted
-				}
-			}
-			reject -= soft
-		}
-		route = NewRoute(f.Name, localW, reject, fwd)
-	case f.Deployed:
-		// No user load: all local, with a trickle towards the neighbours
-		// with room, so that requests above LocalLimit have somewhere to
-		// go when load appears before the next decision.
-		room := map[NodeID]float64{}
-		for _, pr := range peers {
-			if r := pr.cap * (pr.top - pr.start); r > 0 {
-				room[pr.id] = r
-			}
-		}
-		if total := sum(room); total > 0 {
-			for id, r := range room {
-				room[id] = flowTrickle * r / total
-			}
-		}
-		route = NewRoute(f.Name, 1, 0, room)
+	case pl.own > 0:
+		return pl.userRoute()
+	case pl.f.Deployed:
+		return pl.idleRoute()
 	default:
-		// No user load yet: split by what the neighbours granted, else
-		// evenly, so that the forwarding set is never empty.
-		w := map[NodeID]float64{}
-		for _, pr := range peers {
-			w[pr.id] = pr.grant
-		}
-		if sum(w) == 0 {
-			for _, n := range s.Running(f.Name) {
-				w[n.ID] = 1
-			}
-		}
-		route = NewRoute(f.Name, 0, 0, w)
+		return pl.remoteRoute()
 	}
-	if f.Deployed {
-		// Without pressure, admission is lenient (a neighbour may send
-		// Slack times its grant, or its previous grant if larger, which
-		// it may still be using): the plan rests on noisy forecasts.
-		// Under pressure, whoever is admitted beyond the plan would only
-		// queue, so the limits hold to the grants. Own users may take
-		// flowOwnSurge of the spare capacity not granted in advance.
-		slack, prevGrant := 1+(p.slack-1)*(1-pressure), func(NodeID) float64 { return 0 }
-		route.LocalLimit = math.Max(1, ownLocal+flowOwnSurge*(left-sum(preGrants)))
-		if pressure == 0 {
-			prevGrant = func(id NodeID) float64 { return s.Prev.Announce.GrantTo(id, f.Name) }
-		}
-		// Part of the spare capacity admits, evenly, the neighbours
-		// granted nothing (yet), so that one that starts forwarding on
-		// its own is not refused while it waits for a grant.
-		var ungranted int
-		for _, n := range s.Neighbours {
-			if _, ok := n.Announcement.Function(f.Name); ok && grants[n.ID]+preGrants[n.ID] == 0 {
-				ungranted++
+}
+
+// userRoute routes own users' load.
+func (pl *flowPlan) userRoute() Route {
+	// The forecast is a noisy average: reject in advance only what
+	// exceeds the plan by more than two standard deviations of the
+	// arrival count; the rest is tried locally (LocalLimit then
+	// overflows it to the neighbours) or sent to the neighbours that
+	// granted capacity (whose admission limits refuse what they cannot
+	// take).
+	reject := pl.reject
+	soft := math.Min(reject, 2*math.Sqrt(pl.own/pl.s.Period.Seconds()))
+	localW := pl.ownLocal
+	switch {
+	case pl.f.Deployed:
+		localW += soft
+		reject -= soft
+	case pl.granted > 0:
+		for _, pr := range pl.peers {
+			if pr.grant > 0 {
+				pl.fwd[pr.id] += soft * pr.grant / pl.granted
 			}
 		}
-		open := 0.0
-		if ungranted > 0 && pressure == 0 {
-			open = flowOpen * math.Max(0, left-sum(preGrants)) / float64(ungranted)
-		}
-		for _, n := range s.Neighbours {
-			_, announces := n.Announcement.Function(f.Name)
-			g, pg := grants[n.ID], preGrants[n.ID]
-			if !announces && g == 0 {
-				continue
-			}
-			if g+pg > 0 {
-				a.Grants = append(a.Grants, Grant{To: n.ID, Function: f.Name, Rate: g + pg})
-			}
-			limit := 0.0
-			if m := math.Max(g*slack+pg, prevGrant(n.ID)); m > 0 {
-				limit = m + poissonAllowance(m)
-			} else {
-				limit = open
-			}
-			route.Admit = append(route.Admit, Limit{Node: n.ID, Rate: limit})
+		reject -= soft
+	}
+	return NewRoute(pl.f.Name, localW, reject, pl.fwd)
+}
+
+// idleRoute routes a function deployed here without user load: all
+// local, with a trickle towards the neighbours with room, so that requests
+// above LocalLimit have somewhere to go when load appears before the next
+// decision.
+func (pl *flowPlan) idleRoute() Route {
+	room := pl.room()
+	if total := sum(room); total > 0 {
+		for id, r := range room {
+			room[id] = flowTrickle * r / total
 		}
 	}
-	st := flowFn{Load: ownLocal + given}
-	if len(asks) > 0 {
-		st.Asks = asks
+	return NewRoute(pl.f.Name, 1, 0, room)
+}
+
+// remoteRoute routes a function not deployed here and without user load
+// yet: split by what the neighbours granted, else evenly, so that the
+// forwarding set is never empty.
+func (pl *flowPlan) remoteRoute() Route {
+	w := map[NodeID]float64{}
+	for _, pr := range pl.peers {
+		w[pr.id] = pr.grant
 	}
-	return route, st
+	if sum(w) == 0 {
+		for _, n := range pl.s.Running(pl.f.Name) {
+			w[n.ID] = 1
+		}
+	}
+	return NewRoute(pl.f.Name, 0, 0, w)
+}
+
+// admit sets the admission limits of route and adds the grants to a.
+//
+// Without pressure, admission is lenient (a neighbour may send Slack times
+// its grant, or its previous grant if larger, which it may still be
+// using): the plan rests on noisy forecasts. Under pressure, whoever is
+// admitted beyond the plan would only queue, so the limits hold to the
+// grants. Own users may take flowOwnSurge of the spare capacity not
+// granted in advance.
+func (pl *flowPlan) admit(route *Route, a *Announcement) {
+	s, f := pl.s, pl.f
+	slack, prevGrant := 1+(pl.p.slack-1)*(1-pl.pressure), func(NodeID) float64 { return 0 }
+	route.LocalLimit = math.Max(1, pl.ownLocal+flowOwnSurge*(pl.left-sum(pl.preGrants)))
+	if pl.pressure == 0 {
+		prevGrant = func(id NodeID) float64 { return s.Prev.Announce.GrantTo(id, f.Name) }
+	}
+	// Part of the spare capacity admits, evenly, the neighbours granted
+	// nothing (yet), so that one that starts forwarding on its own is not
+	// refused while it waits for a grant.
+	var ungranted int
+	for _, n := range s.Neighbours {
+		if _, ok := n.Announcement.Function(f.Name); ok && pl.grants[n.ID]+pl.preGrants[n.ID] == 0 {
+			ungranted++
+		}
+	}
+	open := 0.0
+	if ungranted > 0 && pl.pressure == 0 {
+		open = flowOpen * math.Max(0, pl.left-sum(pl.preGrants)) / float64(ungranted)
+	}
+	for _, n := range s.Neighbours {
+		_, announces := n.Announcement.Function(f.Name)
+		g, pg := pl.grants[n.ID], pl.preGrants[n.ID]
+		if !announces && g == 0 {
+			continue
+		}
+		if g+pg > 0 {
+			a.Grants = append(a.Grants, Grant{To: n.ID, Function: f.Name, Rate: g + pg})
+		}
+		limit := 0.0
+		if m := math.Max(g*slack+pg, prevGrant(n.ID)); m > 0 {
+			limit = m + poissonAllowance(m)
+		} else {
+			limit = open
+		}
+		route.Admit = append(route.Admit, Limit{Node: n.ID, Rate: limit})
+	}
 }
 
 // poissonAllowance is what an admission limit adds to a granted rate r:

@@ -3,17 +3,15 @@ package strategy_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/strategy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // sequence is a hand-written sequence of snapshots of one node
 // (testdata/sequences/*.json).
@@ -155,20 +153,7 @@ func TestGoldenDecisions(t *testing.T) {
 				t.Fatal(err)
 			}
 			b = append(b, '\n')
-			golden := filepath.Join("testdata", "golden", name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(b, want) {
-				t.Errorf("decisions differ from %s; run go test ./strategy -run TestGoldenDecisions -update and review the diff.\ngot:\n%s", golden, b)
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", name+".golden"), b)
 		})
 	}
 }

@@ -189,8 +189,51 @@ func (nm *NodeMargin) Decide(s Snapshot) (Decision, error) {
 		}
 	}
 	overloaded := um.overloaded(um.usage(mix))
+	data := nodeMarginAnnounce(s, um, mix, overloaded)
 
-	// Margin, shared among the neighbours with a function in common.
+	t := nodeMarginTransfer{
+		um:      um,
+		quantum: quantum,
+		targets: nodeMarginTargets(s, own),
+		maint:   maps.Clone(own),
+		mix:     mix,
+		fwd:     map[NodeID]map[string]float64{},
+	}
+	if overloaded {
+		t.run()
+	}
+
+	d := Decision{Announce: BaseAnnouncement(s)}
+	for _, f := range s.Functions {
+		if !f.Deployed {
+			continue // the agent's default: even among the neighbours running it
+		}
+		total := own[f.Name]
+		if total == 0 {
+			d.Routes = append(d.Routes, Route{Function: f.Name, Local: 1})
+			continue
+		}
+		w := map[NodeID]float64{}
+		for id, m := range t.fwd {
+			if v := m[f.Name]; v > 0 {
+				w[id] = v
+			}
+		}
+		d.Routes = append(d.Routes, NewRoute(f.Name, t.maint[f.Name], 0, w))
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Decision{}, fmt.Errorf("nodemargin: encode data: %w", err)
+	}
+	if len(raw) <= MaxAnnouncementData {
+		d.Announce.Data = raw
+	}
+	return d, nil
+}
+
+// nodeMarginAnnounce returns what the node announces: its margin, shared
+// among the neighbours with a function in common, and its costs.
+func nodeMarginAnnounce(s Snapshot, um usageModel, mix map[string]float64, overloaded bool) nodeMarginData {
 	common := 0
 	for _, n := range s.Neighbours {
 		for _, fs := range n.Announcement.Functions {
@@ -211,22 +254,29 @@ func (nm *NodeMargin) Decide(s Snapshot) (Decision, error) {
 			}
 		}
 	}
+	return data
+}
 
-	// Greedy transfer.
-	type target struct {
-		id     NodeID
-		margin float64
-		cost   map[string]float64
-		fns    []string
-		cursor int
-	}
-	var targets []*target
+// nodeMarginTarget is a neighbour that offers a margin, as the greedy
+// transfer sees it.
+type nodeMarginTarget struct {
+	id     NodeID
+	margin float64
+	cost   map[string]float64
+	fns    []string // the functions it may be sent, in name order
+	cursor int      // the next one in fns
+}
+
+// nodeMarginTargets returns the neighbours that offer a margin for some of
+// the functions in own.
+func nodeMarginTargets(s Snapshot, own map[string]float64) []*nodeMarginTarget {
+	var targets []*nodeMarginTarget
 	for _, n := range s.Neighbours {
 		var nd nodeMarginData
 		if json.Unmarshal(n.Announcement.Data, &nd) != nil || nd.V != nodeMarginVersion || !(nd.Margin > 0) || !isFinite(nd.Margin) {
 			continue
 		}
-		t := &target{id: n.ID, margin: nd.Margin, cost: nd.Cost}
+		t := &nodeMarginTarget{id: n.ID, margin: nd.Margin, cost: nd.Cost}
 		for _, fn := range sortedKeys(own) {
 			if c := nd.Cost[fn]; n.Announcement.Runs(fn) && c > 0 && isFinite(c) {
 				t.fns = append(t.fns, fn)
@@ -236,38 +286,56 @@ func (nm *NodeMargin) Decide(s Snapshot) (Decision, error) {
 			targets = append(targets, t)
 		}
 	}
-	maint := maps.Clone(own)
-	fwd := map[NodeID]map[string]float64{}
-	sent := func(t *target) float64 { // usage the node has been sent, in its percentage points
-		var u float64
-		for _, fn := range sortedKeys(fwd[t.id]) {
-			u += fwd[t.id][fn] * t.cost[fn]
-		}
-		return u
+	return targets
+}
+
+// nodeMarginTransfer is the greedy transfer of an overloaded node's load
+// to its neighbours.
+type nodeMarginTransfer struct {
+	um      usageModel
+	quantum float64
+	targets []*nodeMarginTarget
+	maint   map[string]float64            // the load kept, by function
+	mix     map[string]float64            // the load processed here, by function
+	fwd     map[NodeID]map[string]float64 // the load sent, by neighbour and function
+}
+
+// sent returns the usage t has been sent, in its percentage points.
+func (tr *nodeMarginTransfer) sent(t *nodeMarginTarget) float64 {
+	var u float64
+	for _, fn := range sortedKeys(tr.fwd[t.id]) {
+		u += tr.fwd[t.id][fn] * t.cost[fn]
 	}
+	return u
+}
+
+// run moves load in quanta, round robin over the targets, until the node
+// is no longer overloaded or no target can take more.
+func (tr *nodeMarginTransfer) run() {
+	overloaded := true
 	next := 0
-	for steps := 0; overloaded && len(targets) > 0 && steps < maxNodeMarginSteps; steps++ {
-		next %= len(targets)
-		t := targets[next]
+	for steps := 0; overloaded && len(tr.targets) > 0 && steps < maxNodeMarginSteps; steps++ {
+		next %= len(tr.targets)
+		t := tr.targets[next]
 		fn := t.fns[t.cursor]
-		q := quantum * maint[fn]
+		q := tr.quantum * tr.maint[fn]
 		if q < 1e-9 {
 			// Nothing left to move for fn: drop it everywhere.
-			for _, o := range targets {
+			for _, o := range tr.targets {
 				o.fns = slices.DeleteFunc(o.fns, func(x string) bool { return x == fn })
 				o.cursor = 0
 			}
-			targets = slices.DeleteFunc(targets, func(o *target) bool { return len(o.fns) == 0 })
+			tr.targets = slices.DeleteFunc(tr.targets, func(o *nodeMarginTarget) bool { return len(o.fns) == 0 })
 			continue
 		}
-		if t.margin > sent(t)+q*t.cost[fn] {
-			maint[fn] -= q
-			mix[fn] -= q
-			if fwd[t.id] == nil {
-				fwd[t.id] = map[string]float64{}
+		if t.margin > tr.sent(t)+q*t.cost[fn] {
+			tr.maint[fn] -= q
+			tr.mix[fn] -= q
+			if tr.fwd[t.id] == nil {
+				tr.fwd[t.id] = map[string]float64{}
 			}
-			fwd[t.id][fn] += q
-			overloaded = um.overloaded(um.usage(mix))
+			tr.fwd[t.id][fn] += q
+			overloaded = tr.um.overloaded(tr.um.usage(tr.mix))
 			t.cursor = (t.cursor + 1) % len(t.fns)
 			next++
 			continue
@@ -277,36 +345,9 @@ func (nm *NodeMargin) Decide(s Snapshot) (Decision, error) {
 			t.cursor = 0
 		}
 		if len(t.fns) == 0 {
-			targets = slices.Delete(targets, next, next+1)
+			tr.targets = slices.Delete(tr.targets, next, next+1)
 		}
 	}
-
-	d := Decision{Announce: BaseAnnouncement(s)}
-	for _, f := range s.Functions {
-		if !f.Deployed {
-			continue // the agent's default: even among the neighbours running it
-		}
-		total := own[f.Name]
-		if total == 0 {
-			d.Routes = append(d.Routes, Route{Function: f.Name, Local: 1})
-			continue
-		}
-		w := map[NodeID]float64{}
-		for id, m := range fwd {
-			if v := m[f.Name]; v > 0 {
-				w[id] = v
-			}
-		}
-		d.Routes = append(d.Routes, NewRoute(f.Name, maint[f.Name], 0, w))
-	}
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return Decision{}, fmt.Errorf("nodemargin: encode data: %w", err)
-	}
-	if len(raw) <= MaxAnnouncementData {
-		d.Announce.Data = raw
-	}
-	return d, nil
 }
 
 // observe feeds the resource model with this period's measurements and

@@ -3,18 +3,17 @@ package embedded
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/dfaas-go/dfaas/internal/golden"
+)
 
 func serve(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
@@ -78,18 +77,7 @@ func TestDefaultServesEveryBuiltin(t *testing.T) {
 func TestFigletGolden(t *testing.T) {
 	_, hs := serve(t, Config{Functions: []Function{{Name: "figlet", Capacity: 1e6}}})
 	_, got := call(t, hs.URL+"/function/figlet", "DFaaS 2026!")
-	const path = "testdata/figlet.golden"
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		os.WriteFile(path, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "figlet.golden"), []byte(got))
 }
 
 func TestGatewayAPI(t *testing.T) {

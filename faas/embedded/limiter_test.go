@@ -24,7 +24,7 @@ func TestLimiter(t *testing.T) {
 				got <- i
 			}
 		}()
-		time.Sleep(20 * time.Millisecond) // make the arrival order certain
+		waitWaiters(t, &l, i+1) // make the arrival order certain
 	}
 	l.setLimit(2)
 	if first := <-got; first != 0 {
@@ -49,5 +49,23 @@ func TestLimiter(t *testing.T) {
 	}
 	if len(l.waiters) != 0 || l.inUse != 0 {
 		t.Errorf("left %d waiters, %d in use", len(l.waiters), l.inUse)
+	}
+}
+
+// waitWaiters waits (polling, for at most 5 s) until l has n waiters.
+func waitWaiters(t *testing.T, l *limiter, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		got := len(l.waiters)
+		l.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiters after 5 s, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

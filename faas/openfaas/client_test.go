@@ -1,11 +1,9 @@
 package openfaas
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,28 +16,8 @@ import (
 	"github.com/openfaas/faas-provider/types"
 
 	"github.com/dfaas-go/dfaas/faas"
+	"github.com/dfaas-go/dfaas/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got: %s\nwant: %s", name, got, want)
-	}
-}
 
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()
@@ -117,7 +95,7 @@ func TestRecordedResponses(t *testing.T) {
 					t.Errorf("%s: capacity %v, %v; want %v", f.Name, c, err, tc.caps[i])
 				}
 			}
-			golden(t, strings.TrimSuffix(tc.file, ".json")+".golden", mustJSON(t, fns))
+			golden.Check(t, filepath.Join("testdata", strings.TrimSuffix(tc.file, ".json")+".golden"), mustJSON(t, fns))
 		})
 	}
 }

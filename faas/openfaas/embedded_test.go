@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/dfaas-go/dfaas"
 	"github.com/dfaas-go/dfaas/faas/embedded"
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -118,7 +120,7 @@ func TestEmbedded(t *testing.T) {
 	for i := range sts {
 		sts[i].CreatedAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	}
-	golden(t, "dfaas-faas-functions.json", mustJSON(t, sts))
+	golden.Check(t, filepath.Join("testdata", "dfaas-faas-functions.json"), mustJSON(t, sts))
 }
 
 // TestNodeKeepsFunctionsWhenGatewayDown: a node over this backend keeps the
@@ -186,9 +188,14 @@ func TestNodeKeepsFunctionsWhenGatewayDown(t *testing.T) {
 		t.Errorf("gateway down: decision %+v", st.Decision)
 	}
 
-	ln, err = net.Listen("tcp", addr) // it comes back on the same address
-	if err != nil {
-		t.Skipf("cannot listen again on %s: %v", addr, err)
+	// It comes back on the same address (free again at once: nothing else
+	// listens on it, but retry for a while rather than skip the recovery).
+	deadline := time.Now().Add(5 * time.Second)
+	for ln, err = net.Listen("tcp", addr); err != nil; ln, err = net.Listen("tcp", addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("cannot listen again on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}
 	hs = &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"io"
 	"log"
 	"log/slog"
@@ -21,27 +20,8 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/faas"
+	"github.com/dfaas-go/dfaas/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got: %s\nwant: %s", name, got, want)
-	}
-}
 
 func newClient(t *testing.T, cfg Config) *Client {
 	t.Helper()
@@ -157,7 +137,7 @@ func TestRecordedListing(t *testing.T) {
 			t.Errorf("page size %d: requests\n%s\nwant\n%s", tc.pageSize, strings.Join(got, "\n"), strings.Join(tc.requests, "\n"))
 		}
 		out, _ := json.MarshalIndent(fns, "", "  ")
-		golden(t, "actions.golden", append(out, '\n'))
+		golden.Check(t, filepath.Join("testdata", "actions.golden"), append(out, '\n'))
 		for _, want := range []string{
 			`action \"split\" is in package \"guest/utils\"`,
 			`action \"hello world\": function name \"hello world\": character ' '`,

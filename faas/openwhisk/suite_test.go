@@ -185,6 +185,9 @@ func TestSuiteGoClient(t *testing.T) {
 	url, key := suiteServer(t)
 	ctx := context.Background()
 	for _, c := range suiteCases() {
+		if c.op == "invokeAsync" {
+			continue // the JavaScript client's case only (see above)
+		}
 		t.Run(c.name, func(t *testing.T) {
 			k := key
 			if c.badKey {
@@ -203,7 +206,7 @@ func TestSuiteGoClient(t *testing.T) {
 			case "invoke":
 				value, err = invokeThrough(t, cl, key, c.action, c.params)
 			default:
-				t.Skipf("op %s: the Invoker invokes blocking only", c.op)
+				t.Fatalf("op %s: no counterpart in the Go client", c.op)
 			}
 			if c.wantStatus != 0 {
 				var se *StatusError

@@ -22,12 +22,22 @@ import (
 // machine.
 const MaxNodes = 64
 
+// MaxRepeat bounds --repeat: the runs are kept in memory for the report.
+const MaxRepeat = 100
+
 // Options configure a bench. The dfaas bench flag of each is in
 // brackets.
 type Options struct {
-	Scenario   *sim.Scenario // as run (trace applied, cut to the run's length)
-	Full       time.Duration // the uncut duration, for the report
-	Strategies []string      // [--strategy]
+	Scenario *sim.Scenario // as run (trace applied, the window shifted to 0)
+	// From is where the window starts in the scenario's time, Full the
+	// scenario's own duration, Unloaded the nodes the window sends no
+	// load to (Prepared's), for the report.
+	From, Full time.Duration
+	Unloaded   []string
+	Strategies []string // [--strategy]
+	// Repeat is the number of runs of each strategy [--repeat] (0: 1),
+	// run r with the scenario's seed + r − 1, strategies interleaved.
+	Repeat     int
 	Registry   *strategy.Registry
 	Proxy      string           // [--proxy] embedded or haproxy
 	Forecast   string           // [--forecast] of the agents
@@ -40,24 +50,32 @@ type Options struct {
 	LogLevel   string           // [--log-level] of the processes
 	Bin        string           // [--bin] the dfaas executable the nodes run
 	Log        *slog.Logger
-	Progress   io.Writer        // progress lines; nil for none
-	Emit       func(sim.Result) // called with each bench result as it is ready
+	Progress   io.Writer // progress lines; nil for none
+	// Emit is called with each strategy's bench result over its runs,
+	// once every run is done.
+	Emit func(report.Result)
 }
 
-// Run runs every strategy of o on the scenario and returns the report.
-// Whatever it creates (processes, namespaces, files) is removed before it
-// returns.
+// Run runs every strategy of o on the scenario, o.Repeat times each, and
+// returns the report. Run r of every strategy comes before run r+1, so
+// that a slow phase of the machine does not favour one strategy. Whatever
+// it creates (processes, namespaces, files) is removed before it returns.
 func Run(ctx context.Context, o Options) (*report.Report, error) {
 	sc := o.Scenario
 	if len(sc.Nodes) > MaxNodes {
 		return nil, fmt.Errorf("bench: %d nodes: at most %d run as processes on one machine (use dfaas sim)", len(sc.Nodes), MaxNodes)
 	}
+	repeat := max(1, o.Repeat)
 	rep := &report.Report{
-		Scenario: sc.Name, Description: sc.Description, Duration: sc.Duration.D(), ScenarioDuration: o.Full,
-		Period: sc.Period.D(), Proxy: o.Proxy, Forecast: o.Forecast, Seed: sc.Seed,
+		Scenario: sc.Name, Description: sc.Description, From: o.From, Duration: sc.Duration.D(), ScenarioDuration: max(o.Full, o.From+sc.Duration.D()),
+		Period: sc.Period.D(), Proxy: o.Proxy, Forecast: o.Forecast, Seed: sc.Seed, Repeats: repeat, Unloaded: o.Unloaded,
 	}
 	for _, nd := range sc.Nodes {
 		rep.Nodes = append(rep.Nodes, nd.ID)
+	}
+	if len(o.Unloaded) > 0 {
+		o.Log.Warn("the scenario sends no load to some nodes in this window: their success rates are n/a", "nodes", o.Unloaded,
+			"window", fmt.Sprintf("[%v, %v)", o.From, o.From+sc.Duration.D()))
 	}
 	nw, linked, err := openNetwork(o, rep)
 	if err != nil {
@@ -72,7 +90,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	defer os.RemoveAll(work)
 	// HAProxy's sockets live in <work>/<run>/<node>/h, and a UNIX socket
 	// path is short (the controller allows 90 bytes for the directory).
-	if o.Proxy == "haproxy" && len(work)+len("/00/00/h") > 90 {
+	if o.Proxy == "haproxy" && len(work)+len("/000/00/h") > 90 {
 		return nil, fmt.Errorf("bench: temporary directory %s is too long for HAProxy's UNIX sockets: set TMPDIR to a shorter one", work)
 	}
 	keys, err := writeKeys(work, len(sc.Nodes))
@@ -80,23 +98,36 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		return nil, err
 	}
 	oracle := sim.OracleSuccessRate(sc)
-	for k, name := range o.Strategies {
-		run, notes, err := runStrategy(ctx, o, strategyRun{
-			name: name, label: fmt.Sprintf("%s (%d/%d)", name, k+1, len(o.Strategies)),
-			dir: filepath.Join(work, strconv.Itoa(k)), net: nw, links: linked, keys: keys, nodes: rep.Nodes,
-		})
-		if err != nil {
-			return nil, err
+	total := repeat * len(o.Strategies)
+	for r := range repeat {
+		runSc := *sc
+		runSc.Seed = sc.Seed + uint64(r)
+		for k, name := range o.Strategies {
+			i := r*len(o.Strategies) + k
+			label := fmt.Sprintf("%s (%d/%d)", name, i+1, total)
+			if repeat > 1 {
+				label = fmt.Sprintf("%s run %d/%d, seed %d (%d/%d)", name, r+1, repeat, runSc.Seed, i+1, total)
+			}
+			run, notes, err := runStrategy(ctx, o, strategyRun{
+				name: name, label: label, repeat: r + 1, scenario: &runSc,
+				dir: filepath.Join(work, strconv.Itoa(i)), net: nw, links: linked, keys: keys, nodes: rep.Nodes,
+			})
+			if err != nil {
+				return nil, err
+			}
+			rep.Notes = append(rep.Notes, notes...)
+			run.Bench.OracleSuccessRate = oracle
+			rep.Runs = append(rep.Runs, run)
 		}
-		rep.Notes = append(rep.Notes, notes...)
-		run.Bench.OracleSuccessRate = oracle
-		if o.Emit != nil {
-			o.Emit(run.Bench)
-		}
-		rep.Runs = append(rep.Runs, run)
 	}
 	if err := nw.Close(); err != nil {
 		return nil, fmt.Errorf("bench: tear down: %w", err)
+	}
+	if o.Emit != nil {
+		for _, s := range rep.Strategies() {
+			b, _ := rep.Results(s)
+			o.Emit(b)
+		}
 	}
 	return rep, nil
 }

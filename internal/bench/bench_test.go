@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,9 +49,9 @@ const twoNodes = `{
 }`
 
 // shortRun runs the scenario js, cut to 4 s, with flow and the given
-// proxy and namespace mode, and writes the report into a directory it
-// returns.
-func shortRun(t *testing.T, bin, js, proxy, netns, prefix string) (*report.Report, string) {
+// proxy and namespace mode (and the changes of opt, if any), and writes
+// the report into a directory it returns.
+func shortRun(t *testing.T, bin, js, proxy, netns, prefix string, opt ...func(*Options)) (*report.Report, string) {
 	t.Helper()
 	sc, err := sim.ParseScenario([]byte(js))
 	if err != nil {
@@ -58,11 +59,15 @@ func shortRun(t *testing.T, bin, js, proxy, netns, prefix string) (*report.Repor
 	}
 	full := sc.Duration.D()
 	sc.Duration = sim.Duration(4 * time.Second)
-	rep, err := Run(context.Background(), Options{
+	o := Options{
 		Scenario: sc, Full: full, Strategies: []string{"flow"}, Registry: strategy.Builtin(), Proxy: proxy,
 		Forecast: "auto", Netns: netns, Prefix: prefix, Sim: true, Timeout: 10 * time.Second, Form: 30 * time.Second,
 		LogLevel: "warn", Bin: bin, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, f := range opt {
+		f(&o)
+	}
+	rep, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatalf("bench: %v", err)
 	}
@@ -94,7 +99,8 @@ func checkTwoNodes(t *testing.T, rep *report.Report, out string) {
 	if r.SuccessRate < 0.5 {
 		t.Errorf("success rate %v", r.SuccessRate)
 	}
-	for _, f := range []string{"report.md", "results.json", "success.png", "success.svg", "latency.png", "flow/requests.csv", "flow/series.csv", "flow/decisions.csv", "flow/rates.png", "flow/shares.svg"} {
+	for _, f := range []string{"report.md", "results.json", "success.png", "success.svg", "latency.png", "strategies.pdf", "flow/requests.csv", "flow/series.csv",
+		"flow/decisions.csv", "flow/sim-series.csv", "flow/rates.png", "flow/outcomes.png", "flow/shares.svg"} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
@@ -119,6 +125,48 @@ func TestBenchLoopback(t *testing.T) {
 	}
 }
 
+// TestBenchRepeat runs two strategies twice each on loopback and checks
+// that the runs are interleaved with the seeds of their run, that the
+// simulator ran each seed, that each strategy's result has confidence
+// intervals, and that each run's files are written.
+func TestBenchRepeat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	heavytest.Lock(t)
+	var emitted []report.Result
+	rep, out := shortRun(t, buildBinary(t), twoNodes, "embedded", "off", "", func(o *Options) {
+		o.Strategies, o.Repeat = []string{"flow", "alllocal"}, 2
+		o.Emit = func(r report.Result) { emitted = append(emitted, r) }
+	})
+	var order []string
+	for _, r := range rep.Runs {
+		order = append(order, fmt.Sprintf("%s/%d/%d", r.Strategy, r.Repeat, r.Seed))
+		if r.Sim == nil || r.Bench.Offered == 0 || len(r.SimSeries) == 0 {
+			t.Errorf("run %s: sim %v, offered %d, %d simulated periods", r.Strategy, r.Sim != nil, r.Bench.Offered, len(r.SimSeries))
+		}
+	}
+	if want := []string{"flow/1/3", "alllocal/1/3", "flow/2/4", "alllocal/2/4"}; !slices.Equal(order, want) {
+		t.Fatalf("runs %v, want %v", order, want)
+	}
+	// The two seeds draw different arrivals.
+	if a, b := rep.Runs[0].Records, rep.Runs[2].Records; len(a) > 0 && len(b) > 0 && a[0].At == b[0].At {
+		t.Errorf("runs with seeds 3 and 4 have the same first arrival %v", a[0].At)
+	}
+	if len(emitted) != 2 || emitted[0].Strategy != "flow" || emitted[0].Repeats != 2 || emitted[0].SuccessRateCI95 == nil || emitted[1].LatencyCI95 == nil {
+		t.Fatalf("emitted %+v", emitted)
+	}
+	for _, f := range []string{"flow/run1/requests.csv", "flow/run2/outcomes.png", "alllocal/run2/series.csv", "strategies.png"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !strings.Contains(string(md), "### Each run") || !strings.Contains(string(md), "% [") {
+		t.Errorf("report has no runs or intervals:\n%s", md)
+	}
+}
+
 // TestIntegrationBenchHAProxy runs a short bench with HAProxy as every
 // node's proxy.
 func TestIntegrationBenchHAProxy(t *testing.T) {
@@ -132,9 +180,7 @@ func TestIntegrationBenchHAProxy(t *testing.T) {
 // that the link's RTT is paid by forwarded requests and that unlinked
 // nodes never forward to each other.
 func TestBenchNetns(t *testing.T) {
-	if err := testbed.NetnsAvailable(); err != nil {
-		t.Skip(err)
-	}
+	promtest.Require(t, testbed.NetnsAvailable())
 	heavytest.Lock(t)
 	// c is linked to b only; a overloads and may use b alone.
 	rep, _ := shortRun(t, buildBinary(t), `{
@@ -190,10 +236,7 @@ func TestIntegrationBenchInterruptHAProxy(t *testing.T) {
 func interrupt(t *testing.T, proxy string) {
 	heavytest.Lock(t)
 	bin := buildBinary(t)
-	modes := []string{"off"}
-	if testbed.NetnsAvailable() == nil {
-		modes = append(modes, "on")
-	}
+	modes := []string{"off", "on"}
 	dir := t.TempDir()
 	scenario := filepath.Join(dir, "two.json")
 	if err := os.WriteFile(scenario, []byte(twoNodes), 0o644); err != nil {
@@ -201,6 +244,9 @@ func interrupt(t *testing.T, proxy string) {
 	}
 	for _, mode := range modes {
 		t.Run("netns="+mode, func(t *testing.T) {
+			if mode == "on" {
+				promtest.Require(t, testbed.NetnsAvailable())
+			}
 			// The bench's TMPDIR, which must be empty afterwards; short,
 			// as HAProxy's sockets live there.
 			tmp, err := os.MkdirTemp("", "dfbi")

@@ -20,7 +20,9 @@ import (
 // strategyRun is the run of one strategy.
 type strategyRun struct {
 	name, label string
-	dir         string // work directory of the run (created here)
+	repeat      int           // 1..Options.Repeat
+	scenario    *sim.Scenario // with the run's seed
+	dir         string        // work directory of the run (created here)
 	net         testbed.Network
 	links       map[int][]int
 	keys        []testbed.Key
@@ -30,9 +32,11 @@ type strategyRun struct {
 // runStrategy simulates the scenario with the strategy (if o.Sim), runs
 // it on a cluster, and returns both, with notes for the report.
 func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []string, error) {
-	run := report.Run{Strategy: r.name}
-	sc := o.Scenario
+	sc := r.scenario
+	run := report.Run{Strategy: r.name, Repeat: r.repeat, Seed: sc.Seed}
 	if o.Sim {
+		var periods []report.SimPeriod
+		var lats []time.Duration
 		res, err := sim.Run(ctx, sc, sim.Config{
 			Strategy:   r.name,
 			New:        func() (strategy.Strategy, error) { return o.Registry.New(r.name, nil) },
@@ -40,11 +44,17 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 			// The agents get no node usage (testbed's agentArgv): neither
 			// do the simulated ones.
 			NoResources: true,
+			Served:      func(_ string, l time.Duration) { lats = append(lats, l) },
+			Observe: func(s strategy.Snapshot, _ strategy.Decision, _ error) {
+				if p, ok := simPeriod(s, sc.Duration.D()); ok {
+					periods = append(periods, p)
+				}
+			},
 		})
 		if err != nil {
 			return run, nil, fmt.Errorf("bench: simulating %s: %w", r.name, err)
 		}
-		run.Sim = &res
+		run.Sim, run.SimSeries, run.SimLatencies = &res, periods, lats
 	}
 	if err := os.Mkdir(r.dir, 0o700); err != nil {
 		return run, nil, fmt.Errorf("bench: %w", err)
@@ -58,14 +68,14 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 		return run, nil, fmt.Errorf("bench %s: %w", r.name, err)
 	}
 	defer c.Close()
-	loadAt, notes, err := waitForLoad(ctx, o, c, r.name, r.label)
+	loadAt, notes, err := waitForLoad(ctx, o, c, r)
 	if err != nil {
 		return run, nil, fmt.Errorf("bench %s: %w", r.name, err)
 	}
 	if err := sleep(ctx, time.Until(loadAt)); err != nil {
 		return run, nil, fmt.Errorf("bench %s: %w", r.name, err)
 	}
-	g, decisions, err := sendLoad(ctx, o, c, r.label)
+	g, decisions, err := sendLoad(ctx, o, c, sc, r.label)
 	if err != nil {
 		return run, nil, fmt.Errorf("bench %s: %w", r.name, err)
 	}
@@ -74,12 +84,37 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 	return run, notes, nil
 }
 
+// simPeriod returns what a simulated node observed over the control
+// period that ends at the snapshot, in the load's time, if that period
+// overlaps the load [0, d).
+func simPeriod(s strategy.Snapshot, d time.Duration) (report.SimPeriod, bool) {
+	to := time.Duration(s.Now.UnixNano() - sim.EpochUnix*int64(time.Second))
+	from := to - s.Period
+	if to <= 0 || from >= d {
+		return report.SimPeriod{}, false
+	}
+	p := report.SimPeriod{Node: string(s.Self), From: max(0, from), To: min(to, d)}
+	for _, f := range s.Functions {
+		p.Offered += f.Offered
+		p.ServedLocal += f.Local - f.FromNeighbours
+		p.Forwarded += f.Forwarded
+		p.Rejected += f.Rejected
+		p.Failed += f.Failed
+		p.ServedForOthers += f.FromNeighbours
+	}
+	return p, true
+}
+
 // waitForLoad returns when the load starts: after sim.WarmupPeriods
 // control cycles of every node, as in the simulator, if the federation
 // has formed by then; else at the next cycle boundary after it has (or
 // after o.Form). Notes say when it was late.
-func waitForLoad(ctx context.Context, o Options, c *testbed.Cluster, name, label string) (time.Time, []string, error) {
-	period := o.Scenario.Period.D()
+func waitForLoad(ctx context.Context, o Options, c *testbed.Cluster, r strategyRun) (time.Time, []string, error) {
+	name, label := r.name, r.label
+	if r.repeat > 1 {
+		name = fmt.Sprintf("%s run %d", r.name, r.repeat)
+	}
+	period := r.scenario.Period.D()
 	t0 := c.Started()
 	loadAt := t0.Add(sim.WarmupPeriods * period)
 	o.progressf("%s: waiting for the federation to form (every node sees the nodes it is linked to)", label)
@@ -106,8 +141,7 @@ func waitForLoad(ctx context.Context, o Options, c *testbed.Cluster, name, label
 // sendLoad sends the scenario's load to the cluster's proxies, polling
 // decisions, watching the processes and drawing progress meanwhile, and
 // returns the generator (with its records) and the decisions.
-func sendLoad(ctx context.Context, o Options, c *testbed.Cluster, label string) (*loadgen.Generator, []report.Decision, error) {
-	sc := o.Scenario
+func sendLoad(ctx context.Context, o Options, c *testbed.Cluster, sc *sim.Scenario, label string) (*loadgen.Generator, []report.Decision, error) {
 	nodes := c.Nodes()
 	idx := map[string]int{}
 	for i, n := range sc.Nodes {

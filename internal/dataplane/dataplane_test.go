@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -117,23 +118,31 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// childEnv makes the test binary run a child role (TestHelperChild).
+// childEnv makes the test binary run a child role (see TestMain).
 const childEnv = "DFAAS_DATAPLANE_CHILD"
 
-// TestHelperChild is not a test: TestIntegrationRun runs it in child
-// processes as Run's ChildFunc.
-func TestHelperChild(t *testing.T) {
-	spec := os.Getenv(childEnv)
-	if spec == "" {
-		t.Skip("run by TestIntegrationRun")
+// TestMain runs the test binary as one of Run's children (its ChildFunc,
+// started by TestIntegrationRun) when childEnv is set, else the tests.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(runChildRole(spec))
 	}
+	os.Exit(m.Run())
+}
+
+// runChildRole runs the child role spec (a JSON array: role, arguments)
+// and returns the exit code.
+func runChildRole(spec string) int {
 	var args []string
-	if err := json.Unmarshal([]byte(spec), &args); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal([]byte(spec), &args); err != nil || len(args) == 0 {
+		fmt.Fprintf(os.Stderr, "child role %q: %v\n", spec, err)
+		return 2
 	}
 	if err := RunChild(context.Background(), args[0], args[1:], os.Stdin, os.Stdout); err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	return 0
 }
 
 // TestIntegrationRun runs a short measurement of every proxy with real
@@ -142,7 +151,7 @@ func TestIntegrationRun(t *testing.T) {
 	bin := promtest.Binary(t, "haproxy")
 	child := func(role string, a ...string) *exec.Cmd {
 		spec, _ := json.Marshal(append([]string{role}, a...))
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChild$", "-test.count=1")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
 		return cmd
 	}

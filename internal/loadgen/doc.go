@@ -6,7 +6,7 @@
 // Arrivals come from a Poisson process with a scenario's piecewise-constant
 // rates (Poisson, which draws with sim.Load.NextArrival, the simulator's
 // own arrival process) or at fixed intervals (Uniform). A trace (k6 JSON
-// of the original prototype, or CSV time,rate) replays as a scenario's
-// load (ApplyTrace). Progress draws the live counts on a terminal, or
+// of the original prototype, CSV time,rate, or the Azure Functions 2019
+// invocations CSV) replays as a scenario's load (ApplyTrace). Progress draws the live counts on a terminal, or
 // writes them as lines to a file.
 package loadgen

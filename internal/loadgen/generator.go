@@ -200,11 +200,16 @@ func Post(ctx context.Context, client *http.Client, url, body string, rec *repor
 	rec.Status = resp.StatusCode
 	rec.ForwardedTo = name(resp.Header.Get(proxyctl.HeaderForwardedTo))
 	rec.ServedBy = name(resp.Header.Get(proxyctl.HeaderServedBy))
-	switch {
+	switch reason := resp.Header.Get(proxyctl.HeaderRejected); {
 	case resp.StatusCode/100 == 2:
 		rec.Outcome = report.Served
-	case resp.Header.Get(proxyctl.HeaderRejected) != "":
+	case reason != "":
 		rec.Outcome = report.Rejected
+		rec.Reason = reason[:min(len(reason), maxReason)]
 	}
 	return nil
 }
+
+// maxReason bounds the rejection reason a record keeps (the proxies'
+// are single words).
+const maxReason = 32

@@ -48,7 +48,7 @@ func proxy(t *testing.T) *httptest.Server {
 			w.Header().Set(proxyctl.HeaderForwardedTo, "node-b")
 			w.Header().Set(proxyctl.HeaderServedBy, "node-b")
 		case "/rejected":
-			w.Header().Set(proxyctl.HeaderRejected, "1")
+			w.Header().Set(proxyctl.HeaderRejected, "admission"+strings.Repeat("!", 100))
 			w.WriteHeader(http.StatusTooManyRequests)
 		default:
 			w.WriteHeader(http.StatusInternalServerError)
@@ -86,6 +86,10 @@ func TestGenerator(t *testing.T) {
 		if i > 0 && r.At < recs[i-1].At {
 			t.Fatal("records not sorted by time")
 		}
+	}
+	// The reason is kept, bounded.
+	if recs[1].Reason != "admission"+strings.Repeat("!", maxReason-9) || recs[0].Reason != "" || recs[3].Reason != "" {
+		t.Errorf("reasons %q %q %q", recs[0].Reason, recs[1].Reason, recs[3].Reason)
 	}
 	if recs[0].ForwardedTo != "b" || recs[0].ServedBy != "b" || recs[1].Status != 429 || recs[5].Error == "" || errs.Load() != 1 {
 		t.Errorf("records %+v (%d errors)", recs, errs.Load())

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -160,11 +161,11 @@ func ParseCSVTrace(b []byte) ([]float64, time.Duration, error) {
 
 // TraceOptions say how a trace becomes a scenario's load.
 type TraceOptions struct {
-	Path      string            // [--trace] a .json (k6) or .csv file
+	Path      string            // [--trace] a .json (k6), .csv (time,rate) or Azure Functions invocations .csv file
 	Stage     time.Duration     // [--trace-stage] length of each rate's stage (required for k6 traces)
 	Nodes     map[string]string // [--trace-nodes] trace node → scenario node (identity if absent)
 	Functions map[string]string // [--trace-functions] trace function → scenario function
-	To        string            // [--trace-to] CSV traces: NODE/FUNCTION that receives the load
+	To        string            // [--trace-to] CSV traces: NODE/FUNCTION that receives the load; Azure traces: NODE/FUNCTION,... for its busiest functions
 	Scale     float64           // [--trace-scale] rates are multiplied by it (0: 1)
 }
 
@@ -248,6 +249,9 @@ func readTrace(o TraceOptions) ([]TraceStream, time.Duration, error) {
 		}
 		return streams, stage, nil
 	}
+	if IsAzureTrace(b) {
+		return readAzure(o, b)
+	}
 	node, fn, ok := strings.Cut(o.To, "/")
 	if !ok || node == "" || fn == "" {
 		return nil, 0, usage.Errorf("--trace-to %q: want NODE/FUNCTION, the node and function that receive a CSV trace's load", o.To)
@@ -283,4 +287,19 @@ func ParseMap(flag, s string) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, nil
+}
+
+// readAzure returns the streams of an Azure Functions trace that o's
+// --trace-to targets receive, and the stage: a minute, or --trace-stage to
+// compress time.
+func readAzure(o TraceOptions, b []byte) ([]TraceStream, time.Duration, error) {
+	all, err := ParseAzureTrace(b)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--trace %s: %w", o.Path, err)
+	}
+	streams, err := azureTargets(all, o.To)
+	if err != nil {
+		return nil, 0, err
+	}
+	return streams, cmp.Or(o.Stage, AzureMinute), nil
 }

@@ -4,5 +4,6 @@
 //
 // A missing binary skips the test, except when DFAAS_INTEGRATION=1 is set,
 // where it fails it (CI installs Debian's prometheus and
-// prometheus-node-exporter).
+// prometheus-node-exporter). Binary does that for any executable, and
+// Require for any other missing piece (root, a device).
 package promtest

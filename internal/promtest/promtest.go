@@ -41,6 +41,20 @@ func Binary(t testing.TB, names ...string) string {
 	return ""
 }
 
+// Require skips t when a piece it needs is missing (err is not nil, and
+// says what), or fails it under DFAAS_INTEGRATION=1, where CI provides
+// every piece (.ci/run: root, /dev/net/tun, iproute2, openssl...).
+func Require(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("DFAAS_INTEGRATION") == "1" {
+		t.Fatalf("DFAAS_INTEGRATION=1 but %v", err)
+	}
+	t.Skipf("%v (set DFAAS_INTEGRATION=1 to make this a failure)", err)
+}
+
 // FreePort returns a loopback address with a port that was free a moment
 // ago.
 func FreePort(t testing.TB) string {

@@ -55,6 +55,10 @@ type Record struct {
 	ForwardedTo, ServedBy string
 	// Error is the transport error, if any.
 	Error string
+	// Reason is why a proxy refused the request on purpose (the
+	// DFaaS-Rejected header: policy, admission, no-route, unknown-node),
+	// empty otherwise.
+	Reason string
 }
 
 // Forwarded reports whether the request was sent to a neighbour.
@@ -87,6 +91,119 @@ func (d Decision) Forwarded() float64 {
 	return t
 }
 
+// Class is the effective outcome of a user request, finer than its
+// Outcome: where it was served, or which rule refused it.
+type Class uint8
+
+// Classes of user requests. Each request has exactly one, so that the
+// classes of a node's requests add up to what it was offered.
+const (
+	// ServedLocally: served at the node where it arrived.
+	ServedLocally Class = iota
+	// ServedByNeighbour: forwarded, and served by the neighbour.
+	ServedByNeighbour
+	// RejectedPolicy: refused by the reject share of the node's route.
+	RejectedPolicy
+	// RejectedLocalLimit: refused by the node because it was above the
+	// route's local limit with no forwarding share to overflow to (the
+	// proxy answers "policy"; the route in force had no reject share but
+	// a local limit).
+	RejectedLocalLimit
+	// RejectedAdmission: forwarded, and refused by the neighbour as above
+	// the admission limit it granted this node.
+	RejectedAdmission
+	// RejectedOther: refused for another reason (no-route, unknown-node).
+	RejectedOther
+	// FailedClass: failed (error status, time-out, connection error).
+	FailedClass
+	// NumClasses is the number of classes.
+	NumClasses
+)
+
+var classNames = [NumClasses]string{"served_locally", "served_by_neighbour", "rejected_policy", "rejected_local_limit",
+	"rejected_admission", "rejected_other", "failed"}
+
+var classLabels = [NumClasses]string{"served locally", "served by a neighbour", "rejected: policy (reject share)",
+	"rejected: local limit", "rejected: admission (neighbour)", "rejected: other", "failed"}
+
+// String returns the class's name in CSV files: served_locally,
+// served_by_neighbour, rejected_policy, rejected_local_limit,
+// rejected_admission, rejected_other, failed.
+func (c Class) String() string {
+	if c < NumClasses {
+		return classNames[c]
+	}
+	return fmt.Sprintf("class(%d)", c)
+}
+
+// Label returns the class in words, for plots.
+func (c Class) Label() string {
+	if c < NumClasses {
+		return classLabels[c]
+	}
+	return c.String()
+}
+
+// Routes finds the decision in force at a node for a function at a time.
+type Routes struct {
+	by map[[2]string][]Decision
+}
+
+// NewRoutes indexes decisions (each in force from its At until the next
+// one for the same node and function).
+func NewRoutes(ds []Decision) Routes {
+	r := Routes{by: map[[2]string][]Decision{}}
+	for _, d := range ds {
+		k := [2]string{d.Node, d.Function}
+		r.by[k] = append(r.by[k], d)
+	}
+	for _, v := range r.by {
+		slices.SortStableFunc(v, func(a, b Decision) int { return cmp.Compare(a.At, b.At) })
+	}
+	return r
+}
+
+// At returns the decision in force at node for fn at t, if any was
+// recorded by then.
+func (r Routes) At(node, fn string, t time.Duration) (Decision, bool) {
+	v := r.by[[2]string{node, fn}]
+	i, _ := slices.BinarySearchFunc(v, t, func(d Decision, t time.Duration) int {
+		if d.At <= t {
+			return -1
+		}
+		return 1
+	})
+	if i == 0 {
+		return Decision{}, false
+	}
+	return v[i-1], true
+}
+
+// Classify returns the class of a user request, with the routes in force
+// (the bench polls them once a second, so a request in the second after
+// a change may be put down to the route before it).
+func (r Routes) Classify(rec Record) Class {
+	switch rec.Outcome {
+	case Served:
+		if rec.Forwarded() {
+			return ServedByNeighbour
+		}
+		return ServedLocally
+	case Rejected:
+		switch rec.Reason {
+		case "policy":
+			if d, ok := r.At(rec.Node, rec.Function, rec.At); ok && d.Reject == 0 && d.LocalLimit > 0 {
+				return RejectedLocalLimit
+			}
+			return RejectedPolicy
+		case "admission":
+			return RejectedAdmission
+		}
+		return RejectedOther
+	}
+	return FailedClass
+}
+
 // Second is what happened at one node during one second of the load,
 // counted by when requests arrived.
 type Second struct {
@@ -101,14 +218,16 @@ type Second struct {
 	// ServedForOthers counts requests forwarded to this node (by the
 	// node where they arrived) and served here.
 	ServedForOthers int64
+	// ByClass counts the requests by class; they add up to Offered.
+	ByClass [NumClasses]int64
 	// Latency quantiles of the requests served, ms (0 if none).
 	Latency sim.Quantiles
 }
 
 // Series returns one Second per node and second of a load of length d,
-// nodes in the given order. Records of other nodes or outside [0, d) are
-// left out.
-func Series(recs []Record, nodes []string, d time.Duration) []Second {
+// nodes in the given order; routes classify the requests. Records of
+// other nodes or outside [0, d) are left out.
+func Series(recs []Record, routes Routes, nodes []string, d time.Duration) []Second {
 	n := int((d + time.Second - 1) / time.Second)
 	idx := make(map[string]int, len(nodes))
 	for i, id := range nodes {
@@ -133,6 +252,7 @@ func Series(recs []Record, nodes []string, d time.Duration) []Second {
 		k := i*n + t
 		s := &out[k]
 		s.Offered++
+		s.ByClass[routes.Classify(r)]++
 		if r.Forwarded() {
 			s.Forwarded++
 		}
@@ -152,6 +272,15 @@ func Series(recs []Record, nodes []string, d time.Duration) []Second {
 		out[k].Latency = sim.QuantilesOf(lats[k])
 	}
 	return out
+}
+
+// SimPeriod is what one simulated node observed over one control period
+// of a run of the simulator (from the snapshots its strategy was given):
+// rates in req/s, over [From, To) of the load's time.
+type SimPeriod struct {
+	Node                                                               string
+	From, To                                                           time.Duration
+	Offered, ServedLocal, Forwarded, Rejected, Failed, ServedForOthers float64
 }
 
 // Summarize counts the records as the shared result object (mode "bench"),

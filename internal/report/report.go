@@ -7,50 +7,129 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"time"
-
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/vg"
 
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
-// Run is what one strategy did on the scenario.
+// Run is what one strategy did in one run of the scenario.
 type Run struct {
 	// Strategy names it; it also names the run's sub-directory, so it
 	// must be 1 to 63 characters from [a-zA-Z0-9._-], not starting with
 	// a dot.
 	Strategy string
+	// Repeat numbers the run, 1 to Report.Repeats (0 is taken as 1);
+	// Seed is the scenario's seed in it (its arrivals, phases and
+	// simulator).
+	Repeat int
+	Seed   uint64
 	// Bench is the benchmark's result object (Summarize of Records, with
 	// the oracle filled in).
 	Bench sim.Result
-	// Sim is the simulator's result on the same (cut) scenario, if it
-	// was run.
-	Sim *sim.Result
+	// Sim is the simulator's result on the same scenario and seed, if it
+	// was run; SimSeries what its nodes observed period by period.
+	Sim       *sim.Result
+	SimSeries []SimPeriod
+	// SimLatencies are the latencies of the requests the simulator
+	// served, for its latency distribution.
+	SimLatencies []time.Duration
 	// Records are the user requests, Decisions the routes in force over
 	// time.
 	Records   []Record
 	Decisions []Decision
 }
 
-// Report is a whole bench invocation: one scenario, one or more runs.
+// Report is a whole bench invocation: one scenario, one or more runs of
+// one or more strategies.
 type Report struct {
 	Scenario    string
 	Description string
-	// Duration is the length of the load (the scenario's, or shorter when
-	// cut); ScenarioDuration the scenario's own.
-	Duration, ScenarioDuration time.Duration
-	Period                     time.Duration
-	Proxy                      string // embedded or haproxy
-	Network                    string // how the nodes were connected
-	Forecast                   string
-	Seed                       uint64
-	// Nodes are the scenario's node IDs in order.
-	Nodes []string
-	Runs  []Run
+	// From is where the run's window starts in the scenario's time;
+	// Duration is the length of the load (the window); ScenarioDuration
+	// the scenario's own.
+	From, Duration, ScenarioDuration time.Duration
+	Period                           time.Duration
+	Proxy                            string // embedded or haproxy
+	Network                          string // how the nodes were connected
+	Forecast                         string
+	// Seed is the scenario's seed: run r uses Seed+r−1.
+	Seed uint64
+	// Repeats is the number of runs of each strategy (0 is taken as 1).
+	Repeats int
+	// Nodes are the scenario's node IDs in order; Unloaded those the
+	// scenario sends no load to in the window.
+	Nodes, Unloaded []string
+	// Runs are in the order they ran.
+	Runs []Run
 	// Notes are extra lines for the report (one bullet each).
 	Notes []string
+}
+
+// Strategies returns the strategies of the runs, in the order they first
+// ran.
+func (r *Report) Strategies() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, run := range r.Runs {
+		if !seen[run.Strategy] {
+			seen[run.Strategy] = true
+			out = append(out, run.Strategy)
+		}
+	}
+	return out
+}
+
+// RunsOf returns the runs of a strategy, in order.
+func (r *Report) RunsOf(strategy string) []Run {
+	var out []Run
+	for _, run := range r.Runs {
+		if run.Strategy == strategy {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
+// Results returns a strategy's bench result over its runs and, if every
+// run was simulated, the simulator's.
+func (r *Report) Results(strategy string) (Result, *Result) {
+	runs := r.RunsOf(strategy)
+	var bench, simulated []sim.Result
+	var seeds []uint64
+	for _, run := range runs {
+		bench = append(bench, run.Bench)
+		seeds = append(seeds, run.Seed)
+		if run.Sim != nil {
+			simulated = append(simulated, *run.Sim)
+		}
+	}
+	b := Aggregate(bench, seeds, 0)
+	if len(simulated) != len(runs) || len(runs) == 0 {
+		return b, nil
+	}
+	s := Aggregate(simulated, seeds, 0)
+	return b, &s
+}
+
+// repeats returns the number of runs per strategy.
+func (r *Report) repeats() int { return max(1, r.Repeats) }
+
+// runDir returns the directory of a run's files, relative to the
+// report's: the strategy's, or with repeats its run<r> sub-directory.
+func (r *Report) runDir(run Run) string {
+	if r.repeats() == 1 {
+		return run.Strategy
+	}
+	return filepath.Join(run.Strategy, "run"+strconv.Itoa(max(1, run.Repeat)))
+}
+
+// window describes the part of the scenario that ran.
+func (r *Report) window() string {
+	if r.From == 0 && r.Duration >= r.ScenarioDuration {
+		return r.Duration.String()
+	}
+	return fmt.Sprintf("[%v, %v) of %v", r.From, r.From+r.Duration, r.ScenarioDuration)
 }
 
 // Write writes the report, its data and its plots into dir (created if
@@ -65,71 +144,92 @@ func Write(dir string, r *Report) error {
 			return fmt.Errorf("report: strategy %q: %w", run.Strategy, err)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
 	for _, run := range r.Runs {
-		sub := filepath.Join(dir, run.Strategy)
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return fmt.Errorf("report: %w", err)
-		}
-		if err := writeFile(filepath.Join(sub, "requests.csv"), func(w io.Writer) error { return WriteRecords(w, run.Records) }); err != nil {
+		if err := writeRun(filepath.Join(dir, r.runDir(run)), r, run); err != nil {
 			return err
-		}
-		ss := Series(run.Records, r.Nodes, r.Duration)
-		if err := writeFile(filepath.Join(sub, "series.csv"), func(w io.Writer) error { return WriteSeries(w, ss) }); err != nil {
-			return err
-		}
-		if err := writeFile(filepath.Join(sub, "decisions.csv"), func(w io.Writer) error { return WriteDecisions(w, run.Decisions) }); err != nil {
-			return err
-		}
-		panels, err := ratesPlots(ss, r.Nodes, r.Duration, "Requests per second, "+run.Strategy)
-		if err != nil {
-			return err
-		}
-		if err := savePlots(sub, "rates", panels, figWidth, panelHeight*vg.Length(len(panels))); err != nil {
-			return err
-		}
-		if len(run.Decisions) > 0 {
-			panels, err := sharesPlots(run.Decisions, r.Nodes, r.Duration, "Shares, "+run.Strategy)
-			if err != nil {
-				return err
-			}
-			if err := savePlots(sub, "shares", panels, figWidth, panelHeight*vg.Length(len(panels))); err != nil {
-				return err
-			}
 		}
 	}
-	sp, err := successPlot(r.Runs, r.Nodes)
+	figs, err := summaryFigures(r)
 	if err != nil {
 		return err
 	}
-	if err := savePlots(dir, "success", []*plot.Plot{sp}, figWidth, figHeight); err != nil {
-		return err
-	}
-	hasLatency := false
-	if lp, err := latencyPlot(r.Runs); err == nil {
-		if err := savePlots(dir, "latency", []*plot.Plot{lp}, figWidth, figHeight); err != nil {
+	for _, f := range figs {
+		if err := f.save(dir); err != nil {
 			return err
 		}
-		hasLatency = true
 	}
-	if err := writeFile(filepath.Join(dir, "results.json"), func(w io.Writer) error { return WriteResults(w, r.Runs) }); err != nil {
+	if err := writeFile(filepath.Join(dir, "results.json"), func(w io.Writer) error { return WriteResults(w, r) }); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(dir, "report.md"), func(w io.Writer) error { return WriteMarkdown(w, r, hasLatency) })
+	return writeFile(filepath.Join(dir, "report.md"), func(w io.Writer) error { return WriteMarkdown(w, r, figs) })
 }
 
-// WriteResults writes every result object as JSON, one per line: for each
-// run the bench result, then the sim result if any.
-func WriteResults(w io.Writer, runs []Run) error {
-	enc := json.NewEncoder(w)
-	for _, r := range runs {
-		if err := enc.Encode(r.Bench); err != nil {
+// writeRun writes the data and figures of one run into dir.
+func writeRun(dir string, r *Report, run Run) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	routes := NewRoutes(run.Decisions)
+	ss := Series(run.Records, routes, r.Nodes, r.Duration)
+	files := []struct {
+		name string
+		fill func(io.Writer) error
+	}{
+		{"requests.csv", func(w io.Writer) error { return WriteRecords(w, run.Records, routes) }},
+		{"series.csv", func(w io.Writer) error { return WriteSeries(w, ss) }},
+		{"decisions.csv", func(w io.Writer) error { return WriteDecisions(w, run.Decisions) }},
+	}
+	if len(run.SimSeries) > 0 {
+		files = append(files, struct {
+			name string
+			fill func(io.Writer) error
+		}{"sim-series.csv", func(w io.Writer) error { return WriteSimSeries(w, run.SimSeries) }})
+	}
+	if len(run.SimLatencies) > 0 {
+		files = append(files, struct {
+			name string
+			fill func(io.Writer) error
+		}{"sim-latency.csv", func(w io.Writer) error { return WriteSimLatencies(w, run.SimLatencies) }})
+	}
+	for _, f := range files {
+		if err := writeFile(filepath.Join(dir, f.name), f.fill); err != nil {
 			return err
 		}
-		if r.Sim != nil {
-			if err := enc.Encode(r.Sim); err != nil {
+	}
+	figs, err := runFigures(r, run, ss)
+	if err != nil {
+		return err
+	}
+	for _, f := range figs {
+		if err := f.save(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteResults writes the result objects as JSON, one per line: for each
+// strategy the bench result over its runs, then the simulator's; then
+// each run's, bench then sim.
+func WriteResults(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	for _, s := range r.Strategies() {
+		b, sm := r.Results(s)
+		if err := enc.Encode(b); err != nil {
+			return err
+		}
+		if sm != nil {
+			if err := enc.Encode(sm); err != nil {
+				return err
+			}
+		}
+	}
+	for _, run := range r.Runs {
+		if err := enc.Encode(RunResult(run.Bench, max(1, run.Repeat), run.Seed)); err != nil {
+			return err
+		}
+		if run.Sim != nil {
+			if err := enc.Encode(RunResult(*run.Sim, max(1, run.Repeat), run.Seed)); err != nil {
 				return err
 			}
 		}
@@ -159,87 +259,4 @@ func validDirName(s string) error {
 		}
 	}
 	return nil
-}
-
-func pct(v float64) string { return fmt.Sprintf("%.2f %%", 100*v) }
-
-// WriteMarkdown writes the Markdown report: the setting, bench and sim
-// side by side per strategy and per node, and links to the plots and data
-// (the latency plot only if withLatency).
-func WriteMarkdown(w io.Writer, r *Report, withLatency bool) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# dfaas bench: %s\n\n", r.Scenario)
-	if r.Description != "" {
-		fmt.Fprintf(&b, "%s\n\n", r.Description)
-	}
-	load := r.Duration.String()
-	if r.ScenarioDuration > r.Duration {
-		load += fmt.Sprintf(" (the scenario's %v, cut)", r.ScenarioDuration)
-	}
-	fmt.Fprintf(&b, "- load: %s of open-loop Poisson requests\n", load)
-	fmt.Fprintf(&b, "- nodes: %s; proxy: %s; control period %v; forecast %s; seed %d\n", strings.Join(r.Nodes, ", "), r.Proxy, r.Period, r.Forecast, r.Seed)
-	fmt.Fprintf(&b, "- network: %s\n", r.Network)
-	if len(r.Runs) > 0 {
-		fmt.Fprintf(&b, "- oracle success rate (fluid bound): %s\n", pct(r.Runs[0].Bench.OracleSuccessRate))
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(&b, "- %s\n", n)
-	}
-	b.WriteString("\n## Bench and sim side by side\n\n")
-	b.WriteString("Success is served / offered. \"Of oracle\" divides the bench's success by the fluid bound. The sim column runs `dfaas sim` on the same scenario, cut to the same length.\n\n")
-	b.WriteString("| strategy | bench success | sim success | bench − sim | bench of oracle | offered | forwarded | rejected | failed | p50 / p99 ms bench | p50 / p99 ms sim |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, run := range r.Runs {
-		be := run.Bench
-		simRate, diff, simLat := "–", "–", "–"
-		if run.Sim != nil {
-			simRate = pct(run.Sim.SuccessRate)
-			diff = fmt.Sprintf("%+.2f pt", 100*(be.SuccessRate-run.Sim.SuccessRate))
-			simLat = fmt.Sprintf("%.1f / %.1f", run.Sim.Latency.P50, run.Sim.Latency.P99)
-		}
-		ofOracle := "–"
-		if be.OracleSuccessRate > 0 {
-			ofOracle = fmt.Sprintf("%.3f", be.SuccessRate/be.OracleSuccessRate)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %d | %d | %d | %.1f / %.1f | %s |\n", run.Strategy, pct(be.SuccessRate), simRate, diff, ofOracle,
-			be.Offered, be.Forwarded, be.Rejected, be.Failed, be.Latency.P50, be.Latency.P99, simLat)
-	}
-	b.WriteString("\n### Per node\n\n")
-	b.WriteString("Counts are by the node where requests arrived.\n\n")
-	b.WriteString("| strategy | node | bench success | sim success | offered | forwarded | rejected | failed | sim forwarded | sim rejected | sim failed |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, run := range r.Runs {
-		for _, n := range run.Bench.Nodes {
-			simRate, sf, sr, sl := "–", "–", "–", "–"
-			if run.Sim != nil {
-				for _, s := range run.Sim.Nodes {
-					if s.ID == n.ID {
-						simRate = pct(s.SuccessRate)
-						sf, sr, sl = fmt.Sprint(s.Forwarded), fmt.Sprint(s.Rejected), fmt.Sprint(s.Failed)
-					}
-				}
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %d | %d | %d | %s | %s | %s |\n", run.Strategy, n.ID, pct(n.SuccessRate), simRate,
-				n.Offered, n.Forwarded, n.Rejected, n.Failed, sf, sr, sl)
-		}
-	}
-	b.WriteString("\n## Plots\n\n")
-	b.WriteString("![success per node and strategy](success.png)\n\n[SVG](success.svg)\n\n")
-	if withLatency {
-		b.WriteString("![latency distribution](latency.png)\n\n[SVG](latency.svg)\n\n")
-	}
-	for _, run := range r.Runs {
-		s := run.Strategy
-		fmt.Fprintf(&b, "### %s\n\n", s)
-		fmt.Fprintf(&b, "![requests per second, %s](%s/rates.png)\n\n", s, s)
-		if len(run.Decisions) > 0 {
-			fmt.Fprintf(&b, "![shares over time, %s](%s/shares.png)\n\n", s, s)
-			fmt.Fprintf(&b, "SVG: [rates](%s/rates.svg), [shares](%s/shares.svg). ", s, s)
-		} else {
-			fmt.Fprintf(&b, "SVG: [rates](%s/rates.svg). No decision was recorded. ", s)
-		}
-		fmt.Fprintf(&b, "Data: [requests](%s/requests.csv), [per-second series](%s/series.csv), [decisions](%s/decisions.csv).\n\n", s, s, s)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }

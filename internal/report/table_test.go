@@ -2,7 +2,10 @@ package report
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
+
+	"github.com/dfaas-go/dfaas/internal/golden"
 )
 
 // TestWriteTable pins the text table of dfaas bench.
@@ -11,5 +14,5 @@ func TestWriteTable(t *testing.T) {
 	if err := WriteTable(&b, testReport()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "table.txt.golden", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "table.txt.golden"), b.Bytes())
 }

@@ -3,7 +3,7 @@
 // and adds them to the samples of another metric source.
 //
 // Source wraps any metricsrc.Source (the proxy's counters, metricsrc/scrape,
-// metricsrc/prometheus) and fills metricsrc.FunctionRates.CPU (cores,
+// metricsrc/promsrc) and fills metricsrc.FunctionRates.CPU (cores,
 // averaged over the window) and Memory (bytes of working set), summed over
 // the function's replicas, from a Reader:
 //
@@ -13,7 +13,7 @@
 //     counters' successive samples (Tracker);
 //   - Prometheus asks a Prometheus server that scrapes that endpoint, in
 //     one instant query (Query, built by pure functions like
-//     metricsrc/prometheus's).
+//     metricsrc/promsrc's).
 //
 // Both read container_cpu_usage_seconds_total and
 // container_memory_working_set_bytes, labelled by the kubelet with

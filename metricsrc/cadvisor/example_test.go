@@ -6,7 +6,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/cadvisor"
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 )
 
 // Per-function usage from the pods of OpenFaaS' function namespace:

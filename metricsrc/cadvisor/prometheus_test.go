@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,29 +15,10 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/metricsrc/cadvisor"
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got:\n%s\nwant:\n%s", name, got, want)
-	}
-}
 
 func TestQueryGolden(t *testing.T) {
 	qc := cadvisor.QueryConfig{CAdvisor: promsrc.Selectors{"job": "cadvisor", "node": "edge-1"}, FunctionLabel: "faas_function"}
@@ -48,7 +27,7 @@ func TestQueryGolden(t *testing.T) {
 	b.WriteString("\n\n")
 	b.WriteString(cadvisor.Query(qc, "openwhisk", 7500*time.Millisecond))
 	b.WriteString("\n")
-	golden(t, "query.golden", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "query.golden"), b.Bytes())
 }
 
 func sample(q string, labels map[string]string, v float64) *model.Sample {

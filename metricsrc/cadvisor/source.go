@@ -32,7 +32,7 @@ type Reading struct {
 // Config configures a Source.
 type Config struct {
 	// Inner is the source of the rates and the node's usage (the proxy's
-	// counters, metricsrc/scrape, metricsrc/prometheus). Required.
+	// counters, metricsrc/scrape, metricsrc/promsrc). Required.
 	Inner metricsrc.Source
 	// Reader reads the pods' usage: a Kubelet (direct scrape) or a
 	// Prometheus. Required.

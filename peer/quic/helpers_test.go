@@ -112,6 +112,20 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// holds checks cond every 10ms for d and fails at the first time it does
+// not hold: an observation window for what must not happen (no event can
+// say it did not).
+func holds(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !cond() {
+			t.Fatalf("%s: broken within %v", what, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // logRecorder is a slog.Handler that counts the records it gets, by
 // message, and keeps the summaries (records of internal/lograte).
 type logRecorder struct {

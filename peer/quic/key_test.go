@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/peer"
 )
 
@@ -199,10 +200,8 @@ func TestWriteKeyFileOpenSSL(t *testing.T) {
 	if err != nil || k2.ID() != k.ID() {
 		t.Fatalf("LoadKey = %v, %v; want ID %s", k2, err, k.ID())
 	}
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
-	out, err := exec.Command("openssl", "pkey", "-in", path, "-pubout", "-outform", "DER").Output()
+	openssl := promtest.Binary(t, "openssl") // .ci/run installs it
+	out, err := exec.Command(openssl, "pkey", "-in", path, "-pubout", "-outform", "DER").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

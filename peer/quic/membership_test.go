@@ -25,24 +25,28 @@ func TestOneSeedFullMembership(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no message")
 	}
-	// One connection per pair: the federation settles with no
+	// One connection per pair: once every transport has its 4 peers up,
+	// the federation stays so for a second (checked throughout) with no
 	// connection being replaced over and over.
-	time.Sleep(500 * time.Millisecond)
-	dials := 0
-	for _, tr := range ts {
-		dials += int(tr.Stats().Dials)
-	}
-	time.Sleep(time.Second)
-	later := 0
-	for _, tr := range ts {
-		later += int(tr.Stats().Dials)
-		if st := tr.Stats(); st.Up != 4 {
-			t.Errorf("%s has %d peers up, want 4", tr.LocalID(), st.Up)
+	allUp := func() bool {
+		for _, tr := range ts {
+			if tr.Stats().Up != 4 {
+				return false
+			}
 		}
+		return true
 	}
-	if later != dials {
-		t.Errorf("%d dials during a second of a settled federation", later-dials)
+	eventually(t, 5*time.Second, "every transport has 4 peers up", allUp)
+	dialCount := func() (n uint64) {
+		for _, tr := range ts {
+			n += tr.Stats().Dials
+		}
+		return n
 	}
+	dials := dialCount()
+	holds(t, time.Second, "a settled federation: every transport keeps 4 peers up, and none dials", func() bool {
+		return allUp() && dialCount() == dials
+	})
 }
 
 // freeUDPAddr returns a loopback UDP address nobody listens on.
@@ -204,10 +208,7 @@ func TestSimultaneousDial(t *testing.T) {
 		a, b := listen(t, ca), listen(t, cb)
 		pair := []*Transport{a, b}
 		eventually(t, 5*time.Second, "connected", func() bool { return fullyConnected(pair) })
-		time.Sleep(300 * time.Millisecond)
-		if !fullyConnected(pair) {
-			t.Fatal("connection lost after a simultaneous dial")
-		}
+		holds(t, 300*time.Millisecond, "connected after a simultaneous dial", func() bool { return fullyConnected(pair) })
 		ctx := context.Background()
 		for _, d := range [][2]*Transport{{a, b}, {b, a}} {
 			if err := d[0].Send(ctx, d[1].LocalID(), []byte("x")); err != nil {

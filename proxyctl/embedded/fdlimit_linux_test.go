@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,7 +21,8 @@ import (
 	"github.com/dfaas-go/dfaas/proxyctl"
 )
 
-// helperEnv makes TestHelperNode run as the node of TestFDExhaustion.
+// helperEnv makes the test binary run as the node of TestFDExhaustion
+// (see TestMain).
 const helperEnv = "DFAAS_EDGE_HELPER_NODE"
 
 // fdLimit is the helper node's file-descriptor limit.
@@ -31,65 +33,86 @@ type helperAddrs struct {
 	PID                int
 }
 
-// TestHelperNode is not a test: run by TestFDExhaustion in a process of
-// its own with a low file-descriptor limit, it serves a node (embedded
-// FaaS, embedded proxy, an admin server with /healthz) with the default
-// limits, prints their addresses and serves until its stdin closes.
-func TestHelperNode(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
-		t.Skip("the node process of TestFDExhaustion")
+// TestMain runs the test binary as helperNode when helperEnv is set, else
+// the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		if err := helperNode(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// helperNode, run by TestFDExhaustion in a process of its own with a low
+// file-descriptor limit, serves a node (embedded FaaS, embedded proxy, an
+// admin server with /healthz) with the default limits, prints their
+// addresses and serves until its stdin closes.
+func helperNode() error {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	rl.Cur = fdLimit
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	// Short header and idle time-outs so that the attack ends quickly
 	// once stopped; connection caps from the fd limit (the defaults).
 	lim := Limits{HeaderTimeout: time.Second, IdleTimeout: time.Second}
 	fs, err := faasembedded.New(faasembedded.Config{Functions: []faasembedded.Function{{Name: "echo"}}, GenerateCredentials: true, Limits: lim})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errs := make(chan error, 3)
-	listen := func(serve func(context.Context, net.Listener) error) string {
+	served := 0
+	listen := func(serve func(context.Context, net.Listener) error) (string, error) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
+		served++
 		go func() { errs <- serve(ctx, ln) }()
-		return ln.Addr().String()
+		return ln.Addr().String(), nil
+	}
+	// On an error, stop what was started and wait for it.
+	stop := func(err error) error {
+		cancel()
+		for range served {
+			err = errors.Join(err, <-errs)
+		}
+		return err
 	}
 	addrs := helperAddrs{PID: os.Getpid()}
-	addrs.FaaS = listen(fs.Serve)
+	if addrs.FaaS, err = listen(fs.Serve); err != nil {
+		return stop(err)
+	}
 	p, err := New(Config{FaaSURL: "http://" + addrs.FaaS, Limits: lim})
 	if err != nil {
-		t.Fatal(err)
+		return stop(err)
 	}
 	if err := p.Apply(ctx, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "echo"}}}); err != nil {
-		t.Fatal(err)
+		return stop(err)
 	}
-	addrs.Proxy = listen(p.Serve)
+	if addrs.Proxy, err = listen(p.Serve); err != nil {
+		return stop(err)
+	}
 	admin, err := netlimit.New("admin", lim, nil)
 	if err != nil {
-		t.Fatal(err)
+		return stop(err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"status":"ok"}`) })
-	addrs.Admin = listen(func(ctx context.Context, ln net.Listener) error { return admin.Serve(ctx, ln, admin.Handler(mux)) })
+	if addrs.Admin, err = listen(func(ctx context.Context, ln net.Listener) error { return admin.Serve(ctx, ln, admin.Handler(mux)) }); err != nil {
+		return stop(err)
+	}
 	json.NewEncoder(os.Stdout).Encode(addrs)
 	io.Copy(io.Discard, os.Stdin)
-	cancel()
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Error(err)
-		}
-	}
+	return stop(nil)
 }
 
 // TestFDExhaustion reproduces the connection-exhaustion attack against a
@@ -102,7 +125,7 @@ func TestFDExhaustion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens a thousand connections")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperNode$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -95,6 +95,9 @@ func TestForwardRetry(t *testing.T) {
 		{"a neighbour's error is not retried", newPeer(t, 500, "", true), nil, true, small, 500, "first", 0},
 		{"admission is not retried", newPeer(t, 429, "admission", false), nil, true, small, 429, "first", 0},
 		{"no fallback: the refusal is answered", newPeer(t, 403, "unknown-node", false), nil, false, small, 403, "first", 0},
+		{"unreachable, no fallback: 502", closedPeer(t), nil, false, small, 502, "first", 0},
+		{"unreachable twice: 502 from the second", closedPeer(t), closedPeer(t), false, small, 502, "second", 1},
+		{"another neighbour's 5xx is answered", newPeer(t, 403, "unknown-node", false), newPeer(t, 503, "", true), false, small, 503, "second", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,8 +138,11 @@ func TestForwardRetry(t *testing.T) {
 			}
 			for where, n := range hits {
 				wantN := int64(0)
-				if where == tt.served || where == "first" && !tt.first.closed {
+				if where == tt.served || where == "first" {
 					wantN = 1
+				}
+				if where == "first" && tt.first.closed || where == "second" && tt.second.closed {
+					wantN = 0 // a closed neighbour receives nothing
 				}
 				if n != wantN {
 					t.Errorf("%s received %d requests, want %d (served by %s)", where, n, wantN, tt.served)
@@ -159,6 +165,30 @@ func TestForwardRetry(t *testing.T) {
 			ft := tot.Functions[0]
 			if ft.Offered != 1 || ft.Local+ft.Forwarded != 1 {
 				t.Errorf("counters %+v: one offered request must be counted once, local or forwarded", ft)
+			}
+			// A failure (a 5xx, or no neighbour reached) is counted failed;
+			// a neighbour's refusal on purpose is counted rejected.
+			wantFailed, wantRejected := uint64(0), uint64(0)
+			if tt.status >= 500 {
+				wantFailed = 1
+			}
+			if tt.status == 429 {
+				wantRejected = 1
+			}
+			if ft.Failed != wantFailed || ft.Rejected != wantRejected {
+				t.Errorf("failed %d rejected %d, want %d and %d", ft.Failed, ft.Rejected, wantFailed, wantRejected)
+			}
+			if tt.served != "local" {
+				wantNb := "b"
+				if tt.served == "second" {
+					wantNb = "d"
+				}
+				if len(ft.Neighbours) != 1 || ft.Neighbours[0].ID != wantNb || ft.Neighbours[0].Forwarded != 1 {
+					t.Errorf("forwarded by neighbour %+v, want one to %s", ft.Neighbours, wantNb)
+				}
+				if got := resp.Header.Get(proxyctl.HeaderForwardedTo); got != wantNb && tt.status != 502 {
+					t.Errorf("%s %q, want %q", proxyctl.HeaderForwardedTo, got, wantNb)
+				}
 			}
 		})
 	}

@@ -335,23 +335,36 @@ func TestIntegrationTimeouts(t *testing.T) {
 	}
 }
 
-// helperEnv names the environment variable that makes TestHelperAgent run
-// a controller (in a child process of the test).
+// helperEnv names the environment variable that makes the test binary run
+// a controller as an agent would (a child process of
+// TestIntegrationRestartOldToken; see TestMain).
 const helperEnv = "DFAAS_HAPROXY_HELPER"
 
-// TestHelperAgent is not a test: run by TestIntegrationRestartOldToken in
-// a child process, it starts a controller as an agent would, applies a
-// state in which node b presents the credential "captured-token", says
-// "ready" and waits to be killed.
-func TestHelperAgent(t *testing.T) {
-	spec := os.Getenv(helperEnv)
-	if spec == "" {
-		t.Skip("run by TestIntegrationRestartOldToken")
+// TestMain runs the test binary as helperAgent when helperEnv is set, else
+// the tests.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		if err := helperAgent(spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
-	f := strings.Split(spec, ",") // dir,listen,gateway
+	os.Exit(m.Run())
+}
+
+// helperAgent, run by TestIntegrationRestartOldToken in a child process,
+// starts a controller as an agent would (spec: dir,listen,gateway),
+// applies a state in which node b presents the credential
+// "captured-token", says "ready" and waits to be killed. It returns only
+// on error.
+func helperAgent(spec string) error {
+	f := strings.Split(spec, ",")
+	if len(f) != 3 {
+		return fmt.Errorf("helper spec %q: want dir,listen,gateway", spec)
+	}
 	c, err := New(context.Background(), Config{Dir: f[0], ListenAddr: f[1], GatewayURL: f[2], MetricsAddr: MetricsOff})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	err = c.Apply(context.Background(), proxyctl.State{
 		Self:       "a",
@@ -359,7 +372,7 @@ func TestHelperAgent(t *testing.T) {
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:9", TokenOut: "x", TokenIn: "captured-token"}},
 	})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Println("ready")
 	select {}
@@ -374,7 +387,7 @@ func TestIntegrationRestartOldToken(t *testing.T) {
 	haproxyBinary(t)
 	gw := newFakeServer(t, "gateway")
 	dir, listen := t.TempDir(), freeAddr(t)
-	child := exec.Command(os.Args[0], "-test.run=^TestHelperAgent$", "-test.count=1")
+	child := exec.Command(os.Args[0])
 	child.Env = append(os.Environ(), helperEnv+"="+dir+","+listen+","+gw.srv.URL)
 	out, err := child.StdoutPipe()
 	if err != nil {

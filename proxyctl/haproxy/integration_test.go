@@ -351,9 +351,21 @@ func TestIntegrationForwardingIdentity(t *testing.T) {
 		t.Errorf("a's request to b above its admission limit: %+v, want 429 admission forwarded to b", o)
 	}
 
+	// A neighbour b has given no credential (yet) is refused whatever
+	// token it presents, the empty one included.
+	st := p.stateB(strategy.Route{Function: "figlet", Local: 1})
+	st.Neighbours[0].TokenIn = ""
+	apply(t, p.b, st)
+	for _, tok := range []string{"", tokAB} {
+		o = do(client, http.MethodPost, direct, map[string]string{proxyctl.HeaderNodeID: "a", proxyctl.HeaderNodeToken: tok})
+		if o.status != 403 || o.rejected != "unknown-node" {
+			t.Errorf("a without a credential at b, token %q: %+v, want 403 unknown-node", tok, o)
+		}
+	}
+
 	// Once b forgets a, a's credential no longer works; a user request
 	// a forwards to b is then retried once, locally (a runs figlet).
-	st := p.stateB(strategy.Route{Function: "figlet", Local: 1})
+	st = p.stateB(strategy.Route{Function: "figlet", Local: 1})
 	st.Neighbours = nil
 	apply(t, p.b, st)
 	o = do(client, http.MethodPost, direct, map[string]string{proxyctl.HeaderNodeID: "a", proxyctl.HeaderNodeToken: tokAB})
@@ -417,13 +429,16 @@ func TestIntegrationPublicPaths(t *testing.T) {
 }
 
 // stream sends POSTs for fn to c at rate req/s until stop is closed, over
-// keep-alive connections, and records every outcome with its time.
+// keep-alive connections, and records every outcome with its time. wait
+// stops nothing: it waits for the requests to end (after stop is closed)
+// and returns the records; await waits until n more requests than now
+// have completed (for at most 10 s).
 type streamRec struct {
 	at time.Time
 	o  outcome
 }
 
-func stream(c *Controller, fn string, rate float64, stop <-chan struct{}) func() []streamRec {
+func stream(t *testing.T, c *Controller, fn string, rate float64, stop <-chan struct{}) (wait func() []streamRec, await func(n int)) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}
 	var mu sync.Mutex
 	var recs []streamRec
@@ -446,11 +461,31 @@ func stream(c *Controller, fn string, rate float64, stop <-chan struct{}) func()
 			})
 		}
 	})
-	return func() []streamRec {
+	wait = func() []streamRec {
 		wg.Wait()
 		client.CloseIdleConnections()
 		return recs
 	}
+	await = func(n int) {
+		t.Helper()
+		mu.Lock()
+		want := len(recs) + n
+		mu.Unlock()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			got := len(recs)
+			mu.Unlock()
+			if got >= want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d requests completed in 10 s, want %d", got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return wait, await
 }
 
 // slotStatus returns the status column of out.<slot>/nb in show stat.
@@ -475,8 +510,11 @@ func TestIntegrationDeadNeighbour(t *testing.T) {
 		Decision:   strategy.Decision{Routes: []strategy.Route{strategy.NewRoute("figlet", 1, 0, map[strategy.NodeID]float64{"b": 1})}},
 	})
 	stop := make(chan struct{})
-	wait := stream(c, "figlet", 200, stop)
-	time.Sleep(time.Second)
+	wait, await := stream(t, c, "figlet", 200, stop)
+	await(200) // traffic under way, b in rotation
+	if b.hits.Load() == 0 {
+		t.Fatal("b received nothing before it died")
+	}
 	killed := time.Now()
 	b.srv.CloseClientConnections()
 	b.srv.Listener.Close() // b is dead: connections are refused
@@ -488,7 +526,7 @@ func TestIntegrationDeadNeighbour(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(time.Second)
+	await(200) // traffic once b is out of rotation
 	close(stop)
 	recs := wait()
 	if down == 0 || down > 2*time.Second {
@@ -545,9 +583,22 @@ func TestIntegrationHungNeighbour(t *testing.T) {
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://" + ln.Addr().String(), Functions: []string{"figlet"}, TokenOut: "t", TokenIn: "u", Forward: true}},
 		Decision:   strategy.Decision{Routes: []strategy.Route{strategy.NewRoute("figlet", 1, 0, map[strategy.NodeID]float64{"b": 1})}},
 	})
-	time.Sleep(time.Second)
-	if st := slotStatus(t, c, "n1"); !strings.HasPrefix(st, "UP") {
-		t.Fatalf("b is %q before hanging", st)
+	// Wait until a health check of b has passed (not only the UP a
+	// server starts with), so that the checks run their normal course.
+	// b then hangs just after a check: the worst phase, where the
+	// detection takes the next check's interval, its time-out, the fast
+	// interval and the second time-out (inter 500 ms, timeout check
+	// 500 ms, fastinter 250 ms, fall 2: 1.75 s), plus scheduling.
+	checked := func() bool {
+		st := statOf(t, c, "out.n1", "nb")
+		return strings.HasPrefix(st.Status, "UP") && strings.HasSuffix(st.CheckStatus, "OK")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !checked(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("b is %q (last check %q) before hanging, want UP after a passed check within 5 s",
+				slotStatus(t, c, "n1"), statOf(t, c, "out.n1", "nb").CheckStatus)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	hung.Store(true)
 	start := time.Now()
@@ -560,8 +611,9 @@ func TestIntegrationHungNeighbour(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("hung neighbour out of rotation after %v", down)
-	if down == 0 || down > 2*time.Second {
-		t.Errorf("hung neighbour out of rotation after %v, want within 2s", down)
+	worst := DefaultCheckInterval + DefaultCheckInterval + DefaultCheckInterval/2 + DefaultCheckInterval // inter + timeout + fastinter + timeout
+	if limit := worst + 500*time.Millisecond; down == 0 || down > limit {
+		t.Errorf("hung neighbour out of rotation after %v, want within %v (%v in the worst phase, plus scheduling)", down, limit, worst)
 	}
 }
 
@@ -670,14 +722,14 @@ func TestIntegrationReloadHitless(t *testing.T) {
 	}
 	apply(t, c, state([]string{"figlet"}, 1))
 	stop := make(chan struct{})
-	wait := stream(c, "figlet", 300, stop)
-	time.Sleep(500 * time.Millisecond)
+	wait, await := stream(t, c, "figlet", 300, stop)
+	await(150)
 	r0 := c.Stats().Reloads
 	// b leaves and comes back: no reload.
 	apply(t, c, state([]string{"figlet"}, 0))
-	time.Sleep(300 * time.Millisecond)
+	await(90)
 	apply(t, c, state([]string{"figlet"}, 1))
-	time.Sleep(300 * time.Millisecond)
+	await(90)
 	if r := c.Stats().Reloads; r != r0 {
 		t.Errorf("a neighbour leaving and joining caused %d reloads", r-r0)
 	}
@@ -686,13 +738,13 @@ func TestIntegrationReloadHitless(t *testing.T) {
 	if r := c.Stats().Reloads; r != r0+1 {
 		t.Errorf("adding a function caused %d reloads, want 1", r-r0)
 	}
-	time.Sleep(500 * time.Millisecond)
+	await(150)
 	// A second neighbour outgrows the single slot: one more reload.
 	apply(t, c, state([]string{"figlet", "shasum"}, 2))
 	if r := c.Stats().Reloads; r != r0+2 {
 		t.Errorf("outgrowing the slots caused %d reloads in all, want 2", r-r0)
 	}
-	time.Sleep(500 * time.Millisecond)
+	await(150)
 	close(stop)
 	recs := wait()
 	failed := 0
@@ -844,10 +896,12 @@ func TestIntegrationLocalLimit(t *testing.T) {
 		overflow string
 	}{{0, "rejected:policy"}, {0.1, "forwarded:b"}} {
 		apply(t, c, st(tc.toB))
-		time.Sleep(1100 * time.Millisecond) // let the one-second rate of the previous case decay
+		// HAProxy's rate counter spans one second: the previous case's
+		// rate must leave it (a property of time, not an event).
+		time.Sleep(1100 * time.Millisecond)
 		stop := make(chan struct{})
-		wait := stream(c, "figlet", 100, stop)
-		time.Sleep(3 * time.Second)
+		wait, _ := stream(t, c, "figlet", 100, stop)
+		time.Sleep(3 * time.Second) // the measurement window
 		close(stop)
 		counts := map[string]int{}
 		for _, r := range wait() {
@@ -930,7 +984,18 @@ func TestIntegrationAttach(t *testing.T) {
 	// wrote: the next Apply re-applies the full state.
 	ext.Process.Kill()
 	ext.Wait()
-	time.Sleep(100 * time.Millisecond)
+	// Its worker exits when it sees the master gone: wait until it has
+	// let go of the public address.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ln, err := net.Listen("tcp", c.o.listen)
+		if err == nil {
+			ln.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed HAProxy's worker still holds %s: %v", c.o.listen, err)
+		}
+	}
 	ext = startExternal()
 	full := c.Stats().FullApplies
 	deadline := time.Now().Add(5 * time.Second)

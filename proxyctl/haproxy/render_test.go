@@ -1,21 +1,18 @@
 package haproxy
 
 import (
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // goldenState is a node with two local functions, one of them with a
 // decision that forwards, rejects and caps, and three neighbours.
@@ -48,43 +45,6 @@ func goldenConfig() Config {
 	}
 }
 
-func checkGolden(t *testing.T, name string, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (run go test -update to accept):\n%s", name, diffLines(string(want), got))
-	}
-}
-
-// diffLines returns the first lines where a and b differ.
-func diffLines(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	var out []string
-	for i := 0; i < max(len(al), len(bl)) && len(out) < 10; i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			out = append(out, "line "+strconv.Itoa(i+1)+":\n-"+x+"\n+"+y)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 func TestRenderGolden(t *testing.T) {
 	cases := []struct {
 		name string
@@ -99,7 +59,7 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, c.name+".cfg", f.Config)
+			golden.Check(t, filepath.Join("testdata", c.name+".cfg"), []byte(f.Config))
 			var maps strings.Builder
 			names := make([]string, 0, len(f.Maps))
 			for n := range f.Maps {
@@ -109,7 +69,7 @@ func TestRenderGolden(t *testing.T) {
 			for _, n := range names {
 				maps.WriteString("== " + n + "\n" + f.Maps[n])
 			}
-			checkGolden(t, c.name+".maps", maps.String())
+			golden.Check(t, filepath.Join("testdata", c.name+".maps"), []byte(maps.String()))
 		})
 	}
 }

@@ -185,3 +185,36 @@ func ExampleRoute_Pick() {
 	// forward to destination 0
 	// forward to destination 0
 }
+
+// TestRoutingPathsAllocateNothing: every path of the per-request decision
+// allocates nothing: picks among shares, overflow above the local limit
+// (to several neighbours, and to rejection), the default routes, the
+// local-limit check of a retry, and admission with few caps (linear scan)
+// and many (binary search).
+func TestRoutingPathsAllocateNothing(t *testing.T) {
+	fwd := []strategy.Share{{Node: "b", Share: 0.2}, {Node: "c", Share: 0.2}}
+	var many []strategy.Limit
+	for i := range 20 {
+		many = append(many, strategy.Limit{Node: strategy.NodeID(fmt.Sprintf("n%02d", i)), Rate: 1e9})
+	}
+	overflowing := routing.Compile(strategy.Route{Local: 0.6, LocalLimit: 0.001, Forward: fwd}, nil, t0)
+	rejecting := routing.Compile(strategy.Route{Local: 1, LocalLimit: 0.001}, nil, t0)
+	deployed, _ := routing.Default(true, 0)
+	runners, _ := routing.Default(false, 3)
+	capped := routing.Compile(strategy.Route{Local: 1, Admit: many}, nil, t0)
+	for _, tt := range []struct {
+		name string
+		f    func()
+	}{
+		{"overflow to several neighbours", func() { overflowing.Pick(t0) }},
+		{"overflow to rejection", func() { rejecting.Pick(t0) }},
+		{"default, deployed", func() { deployed.Pick(t0) }},
+		{"default, runners", func() { runners.Pick(t0) }},
+		{"local limit of a retry", func() { overflowing.TakeLocal(t0) }},
+		{"admission, many caps", func() { capped.Admit("n13", t0); capped.Admit("zz", t0) }},
+	} {
+		if n := testing.AllocsPerRun(1000, tt.f); n != 0 {
+			t.Errorf("%s: %v allocations per request", tt.name, n)
+		}
+	}
+}

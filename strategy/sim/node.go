@@ -327,7 +327,11 @@ func (n *simNode) start(now int64, fn int32, st *station, w waiting) {
 func (n *simNode) done(ev event) {
 	origin := n.e.nodes[ev.aux]
 	origin.stats.served++
-	origin.latency.add(time.Duration(ev.t - ev.t0 + ev.half))
+	lat := time.Duration(ev.t - ev.t0 + ev.half)
+	origin.latency.add(lat)
+	if f := n.e.cfg.Served; f != nil {
+		f(string(origin.id), lat)
+	}
 	if origin != n {
 		origin.answer(ev.fn, n.idx, true, ev.t-ev.t0+ev.half)
 	}

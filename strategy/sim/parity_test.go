@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/dfaas-go/dfaas"
 	"github.com/dfaas-go/dfaas/faas"
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/golden"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -26,8 +26,6 @@ import (
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/control"
 )
-
-var update = flag.Bool("update", false, "rewrite the expected outputs of the parity scripts in testdata/parity")
 
 // The parity test runs one script of observations and messages through
 // two federations: live agents (dfaas.Node with in-memory parts:
@@ -160,11 +158,11 @@ func runScript(t scriptT, file string, perturb func(*parity)) {
 			continue
 		}
 		out.WriteString("----\n" + got + "\n")
-		if !*update && got != strings.Join(want, "\n") {
+		if !golden.Update() && got != strings.Join(want, "\n") {
 			t.Errorf("%s: %q: output differs (go test -update rewrites it, then review the diff)\n got:\n%s\nwant:\n%s", file, line, got, strings.Join(want, "\n"))
 		}
 	}
-	if *update && perturb == nil {
+	if golden.Update() && perturb == nil {
 		if err := os.WriteFile(file, []byte(out.String()), 0o644); err != nil {
 			t.Fatalf("%v", err)
 		}

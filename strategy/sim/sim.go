@@ -44,6 +44,10 @@ type Config struct {
 	// in force. It must not modify or retain them. Use it to trace a
 	// strategy's behaviour over a run.
 	Observe func(s strategy.Snapshot, d strategy.Decision, err error)
+	// Served, if not nil, is called with the node where each served
+	// request arrived and its latency (as the result's quantiles count
+	// it), for a latency distribution beyond the quantiles.
+	Served func(node string, latency time.Duration)
 	// NoResources leaves Snapshot.Resources empty, as for agents that
 	// measure no node usage (dfaas bench runs every node on one machine
 	// and gives its agents none). By default the nodes' CPU usage is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -392,7 +393,7 @@ func TestOverloadLatency(t *testing.T) {
 // federations of growing size (ns/request; compare the sizes with each
 // other, within one run).
 func BenchmarkRun(b *testing.B) {
-	for _, nodes := range []int{50, 200, 800} {
+	for _, nodes := range []int{50, 500, 2000} { // the README quotes 500 and 2000
 		sc, err := Generate(GenerateConfig{Nodes: nodes, Duration: 20 * time.Second, Seed: 1})
 		if err != nil {
 			b.Fatal(err)
@@ -408,5 +409,42 @@ func BenchmarkRun(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(requests), "ns/request")
 		})
+	}
+}
+
+// TestServedHook checks that Config.Served sees every served request once,
+// at the node where it arrived, with the latencies the result's quantiles
+// are read from (RTT included).
+func TestServedHook(t *testing.T) {
+	sc := mustParse(t, `{"name": "rtt", "duration": "30s",
+		"nodes": [{"id": "a", "functions": []}, {"id": "b", "functions": [{"name": "f", "capacity": 1000, "concurrency": 100}]}],
+		"links": [{"a": "a", "b": "b", "rtt": "100ms"}],
+		"load": [{"node": "a", "function": "f", "rates": [20]}, {"node": "b", "function": "f", "rates": [10]}]}`)
+	cfg := builtin("alllocal")
+	count := map[string]int64{}
+	var fromA []time.Duration
+	cfg.Served = func(node string, lat time.Duration) {
+		count[node]++
+		if node == "a" {
+			fromA = append(fromA, lat)
+		}
+	}
+	r, err := Run(context.Background(), sc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range r.Nodes {
+		if count[n.ID] != n.Served {
+			t.Errorf("node %s: %d calls, %d served", n.ID, count[n.ID], n.Served)
+		}
+	}
+	slices.Sort(fromA)
+	if len(fromA) == 0 || fromA[0] < 100*time.Millisecond {
+		t.Fatalf("a request forwarded over a 100 ms link took %v", fromA[:min(1, len(fromA))])
+	}
+	// The histogram's quantile is within 1.6% of the exact one.
+	p50 := float64(fromA[(len(fromA)+1)/2-1]) / 1e6
+	if got := r.Nodes[0].Latency.P50; math.Abs(got-p50) > 0.02*p50 {
+		t.Errorf("node a p50 %v ms from the result, %v ms from the hook", got, p50)
 	}
 }

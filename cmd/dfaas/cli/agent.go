@@ -15,7 +15,7 @@ import (
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
-	"github.com/dfaas-go/dfaas/strategy/external"
+	"github.com/dfaas-go/dfaas/strategy/remote"
 )
 
 // defaultStrategy is the strategy of every command when none is chosen:
@@ -132,7 +132,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	}
 	cfg.ProxyLimits.MaxConns, cfg.ProxyLimits.MaxConnsPerIP = *maxConns, *maxPerIP
 	if *advisorURL != "" {
-		if cfg.Advisor, err = external.New(*advisorURL, external.Options{}); err != nil {
+		if cfg.Advisor, err = remote.New(*advisorURL, remote.Options{}); err != nil {
 			return usageError{"--advisor: " + err.Error()}
 		}
 	}

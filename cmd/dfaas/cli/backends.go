@@ -7,7 +7,7 @@ import (
 	"github.com/dfaas-go/dfaas/internal/stack"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/metricsrc/cadvisor"
-	promsrc "github.com/dfaas-go/dfaas/metricsrc/prometheus"
+	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 )
 
 // backendFlags are the agent's flags that choose its FaaS platform and its

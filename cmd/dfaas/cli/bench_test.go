@@ -69,6 +69,11 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--scenario", sc, "--trace", k6, "--trace-stage", "1s"}, `node "node_c" is not in the scenario`},
 		{[]string{"--scenario", filepath.Join(t.TempDir(), "none.json")}, "no such file"},
 		{[]string{"--scenario", sc, "extra"}, "unexpected argument"},
+		{[]string{"--scenario", sc, "--repeat", "0"}, "--repeat 0: want 1 to 100"},
+		{[]string{"--scenario", sc, "--repeat", "101"}, "--repeat 101"},
+		{[]string{"--scenario", sc, "--from", "1h"}, "--from 1h0m0s: the scenario lasts"},
+		{[]string{"--scenario", sc, "--from", "10s", "--until", "5s"}, "not after --from"},
+		{[]string{"--scenario", sc, "--until", "10s", "--duration", "5s"}, "give one"},
 	}
 	for _, tt := range tests {
 		_, _, err := runMain(t, append([]string{"bench"}, tt.args...)...)

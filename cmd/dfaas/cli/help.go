@@ -31,7 +31,7 @@ func help(name string) (synopsis, about string) {
 		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...",
 			fmt.Sprintf(aboutSim, scenarios)
 	case "bench":
-		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--duration D] [--out DIR] [--json]",
+		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--repeat K] [--from D] [--until D|--duration D] [--out DIR] [--json]",
 			fmt.Sprintf(aboutBench, scenarios)
 	}
 	return "dfaas " + name + " [flags]", strings.ToUpper(commands()[name].summary[:1]) + commands()[name].summary[1:] + "."
@@ -104,7 +104,10 @@ traffic, simulates the same scenario, and writes a report with plots and
 data (docs/bench.md). Everything it starts is torn down at the end and on
 Ctrl-C. --scenario takes a file (docs/scenarios.md) or the name of a
 scenario shipped with dfaas. --strategy defaults to flow, as in every
-command.
+command. --repeat K runs each strategy K times (seeds seed to seed+K-1,
+strategies interleaved, a fresh federation each run) and reports means
+with 95%% confidence intervals; --from and --until run a window of the
+scenario, and nodes it sends no load to are reported n/a.
 
 Shipped scenarios (--scenario NAME):
   %s`

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,7 +19,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dfaas-go/dfaas/internal/heavytest"
+	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/proxyctl"
+	"github.com/dfaas-go/dfaas/strategy"
 )
 
 // netnsLab is a set of network namespaces joined by a bridge: a hub
@@ -39,11 +42,9 @@ func (l *netnsLab) ip(args ...string) {
 
 func newNetnsLab(t *testing.T) *netnsLab {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
+		promtest.Require(t, errors.New("creating network namespaces needs root"))
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (iproute2)")
-	}
+	promtest.Binary(t, "ip") // iproute2
 	l := &netnsLab{t: t, prefix: fmt.Sprintf("dft%d", os.Getpid()%100000), subnet: 77}
 	l.ip("netns", "add", l.prefix+"-hub")
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.prefix+"-hub").Run() })
@@ -189,7 +190,9 @@ func TestNetnsFederation(t *testing.T) {
 	if limit := downAfter + 1500*time.Millisecond + time.Second; took > limit {
 		t.Errorf("cut detected after %v, more than %v", took, limit)
 	}
-	time.Sleep(time.Second) // one more period for the decision to follow
+	waitFor("decision in force stops forwarding to the cut member", 5*time.Second, func() bool {
+		return !forwardsTo(client, agents[0].ip, agents[2].id)
+	})
 	ok, to := load(3 * time.Second)
 	if to[agents[2].id] != 0 {
 		t.Errorf("%d requests still forwarded to the cut member", to[agents[2].id])
@@ -201,10 +204,35 @@ func TestNetnsFederation(t *testing.T) {
 	lab.cut(3, false)
 	took = waitFor("rejoin after healing", 30*time.Second, func() bool { return neighbours(agents[0])[agents[2].id] })
 	t.Logf("rejoined after %v", took.Round(time.Millisecond))
-	time.Sleep(time.Second)
-	if _, to := load(3 * time.Second); to[agents[2].id] == 0 {
-		t.Errorf("after healing no request went to the rejoined member: %v", to)
+	// Credentials are exchanged again before requests may go there: load
+	// in one-second rounds until one reaches it.
+	waitFor("requests forwarded to the rejoined member", 15*time.Second, func() bool {
+		_, to := load(time.Second)
+		return to[agents[2].id] > 0
+	})
+}
+
+// forwardsTo reports whether the decision in force at the agent at ip
+// (its /status) forwards any function to node id; true if it cannot
+// tell (so that waiting for false goes on).
+func forwardsTo(client *http.Client, ip, id string) bool {
+	resp, err := client.Get("http://" + ip + ":8081/status")
+	if err != nil {
+		return true
 	}
+	defer resp.Body.Close()
+	var st struct {
+		Decision strategy.Decision `json:"decision"`
+	}
+	if jsonDecode(resp.Body, &st) != nil {
+		return true
+	}
+	for _, r := range st.Decision.Routes {
+		if r.ForwardShare(strategy.NodeID(id)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
