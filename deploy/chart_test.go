@@ -45,6 +45,8 @@ var managedFlags = map[string]string{
 	"haproxy-master-socket":  "in --haproxy-dir",
 	"haproxy-runtime-socket": "in --haproxy-dir",
 	"openfaas-password-file": "the Secret openfaas.passwordSecret",
+	"openwhisk-auth-file":    "the Secret openwhisk.authSecret",
+	"openwhisk-ca":           "the Secret openwhisk.caSecret",
 }
 
 // chartDefaults are the agent.flags defaults that differ from the binary's,
@@ -380,6 +382,9 @@ func checkNode(t *testing.T, n node, values map[string]any, flags []flagInfo, re
 	checkSecretFile("cert", identitySecret, "node.crt", wantCert)
 	pw := str(values, "openfaas.passwordSecret")
 	checkSecretFile("openfaas-password-file", pw, str(values, "openfaas.passwordKey"), pw != "")
+	owAuth, owCA := str(values, "openwhisk.authSecret"), str(values, "openwhisk.caSecret")
+	checkSecretFile("openwhisk-auth-file", owAuth, str(values, "openwhisk.authKey"), owAuth != "")
+	checkSecretFile("openwhisk-ca", owCA, str(values, "openwhisk.caKey"), owCA != "")
 	if dir, ok := p.get("haproxy-dir"); !ok {
 		errorf("--haproxy-dir not given")
 	} else if m, v, ok := mountOf(dir); !ok || v.EmptyDir == nil || m.ReadOnly {
@@ -873,6 +878,43 @@ func TestChartEmbedded(t *testing.T) {
 	}
 }
 
+// TestChartOpenWhisk renders the example of a node on an existing
+// OpenWhisk: the API key comes from OpenWhisk's Secret (readable by the
+// agent's group only), the CA from a Secret when given, and the agent's
+// arguments parse with the binary's flags.
+func TestChartOpenWhisk(t *testing.T) {
+	flags := binaryFlags(t, "agent")
+	example := "deploy/helm/examples/dfaas-openwhisk.yaml"
+	_, n := render(t, "ow", chartPath, "-f", example)
+	p := checkNode(t, n, chartValues(t, example), flags, "ow")
+	if get(p, "faas") != "openwhisk" || get(p, "openwhisk-auth-file") == "" || get(p, "prometheus-gateway") != "job=openwhisk-user-events" {
+		t.Errorf("--faas %q --openwhisk-auth-file %q --prometheus-gateway %q", get(p, "faas"), get(p, "openwhisk-auth-file"), get(p, "prometheus-gateway"))
+	}
+	if _, ok := p.get("openwhisk-ca"); ok {
+		t.Error("--openwhisk-ca given without openwhisk.caSecret")
+	}
+
+	ca := map[string]any{
+		"openwhisk": map[string]any{"caSecret": "owdev-nginx", "caKey": "tls.crt"},
+		"agent":     map[string]any{"flags": map[string]any{"openwhisk-url": "https://owdev-nginx.openwhisk.svc"}},
+	}
+	data, err := yaml.Marshal(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCA := filepath.Join(t.TempDir(), "ca.yaml")
+	if err := os.WriteFile(withCA, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, n = render(t, "ow", chartPath, "-f", example, "-f", withCA)
+	values := chartValues(t, example)
+	mergeValues(values, ca)
+	p = checkNode(t, n, values, flags, "ow")
+	if get(p, "openwhisk-ca") == "" {
+		t.Error("openwhisk.caSecret set, but no --openwhisk-ca")
+	}
+}
+
 // TestChartCAdvisorKubelet: with agent.flags.cadvisor kubelet the chart
 // gives the agent an account allowed to read its kubelet's metrics
 // (checkRBAC checks the objects); by default it gives none.
@@ -901,7 +943,11 @@ func TestChartErrors(t *testing.T) {
 		{"agent: {flags: {period: five}}", "period"},
 		{"agent: {flags: {proxy-listen: \"30080\"}}", "proxy-listen"},
 		{"agent: {flags: {peer-listen: \"udp\"}}", "peer-listen"},
-		{"agent: {flags: {faas: openwhisk}}", "faas"},
+		{"agent: {flags: {faas: openwhisk}}", "openwhisk.authSecret"},
+		{"agent: {flags: {faas: lambda}}", "faas"},
+		{"{openwhisk: {authSecret: k}, agent: {flags: {faas: openwhisk, function: [figlet]}}}", "function"},
+		{"{openwhisk: {authSecret: k}, agent: {flags: {faas: openwhisk, openwhisk-url: controller}}}", "openwhisk-url"},
+		{"{openwhisk: {authSecret: k, authKey: \"\"}, agent: {flags: {faas: openwhisk}}}", "authKey"},
 		{"agent: {flags: {faas: openfaas, function: [figlet]}}", "function"},
 		{"identity: {key: not a key}", "identity.key"},
 		{"service: {type: ClusterIP}", "type"},

@@ -214,27 +214,34 @@ func (s *Server) deleteFunction(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &d) || !s.checkNamespace(w, d.Namespace) {
 		return
 	}
+	if !s.remove(d.FunctionName) {
+		http.Error(w, fmt.Sprintf("function %q not found", d.FunctionName), http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// remove deletes function name; it reports whether it was deployed.
+func (s *Server) remove(name string) bool {
 	s.fnMu.Lock()
-	_, ok := s.fns[d.FunctionName]
+	_, ok := s.fns[name]
 	if ok {
-		delete(s.fns, d.FunctionName)
+		delete(s.fns, name)
 		i := 0
 		for _, n := range s.order {
-			if n != d.FunctionName {
+			if n != name {
 				s.order[i] = n
 				i++
 			}
 		}
 		s.order = s.order[:i]
-		s.replicas.DeleteLabelValues(s.metricName(d.FunctionName))
+		s.replicas.DeleteLabelValues(s.metricName(name))
 	}
 	s.fnMu.Unlock()
-	if !ok {
-		http.Error(w, fmt.Sprintf("function %q not found", d.FunctionName), http.StatusNotFound)
-		return
+	if ok {
+		s.log.Info("function deleted", "function", name)
 	}
-	s.log.Info("function deleted", "function", d.FunctionName)
-	w.WriteHeader(http.StatusAccepted)
+	return ok
 }
 
 // scale: POST /system/scale-function/{name}.

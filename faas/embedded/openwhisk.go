@@ -71,6 +71,7 @@ type OpenWhiskConfig struct {
 //	GET  /api/v1/namespaces/{ns}/actions[?limit&skip&count]
 //	GET  /api/v1/namespaces/{ns}/actions/{name}
 //	POST /api/v1/namespaces/{ns}/actions/{name}[?blocking=true[&result=true][&timeout=MS]]
+//	DELETE /api/v1/namespaces/{ns}/actions/{name}
 //	GET  /api/v1/namespaces/{ns}/activations/{id}[/result|/logs]
 //	ANY  /api/v1/web/{ns}/default/{name}[.json|.http|.text|.html|.svg][/path]
 //	GET  /ping, /metrics
@@ -191,6 +192,7 @@ func (o *OpenWhisk) Handler() http.Handler {
 	api("GET /api/v1/namespaces/{ns}/actions", o.listActions)
 	api("GET /api/v1/namespaces/{ns}/actions/{name...}", o.getAction)
 	api("POST /api/v1/namespaces/{ns}/actions/{name...}", o.invokeAction)
+	api("DELETE /api/v1/namespaces/{ns}/actions/{name...}", o.deleteAction)
 	api("GET /api/v1/namespaces/{ns}/activations/{id}", o.getActivation)
 	api("GET /api/v1/namespaces/{ns}/activations/{id}/{part}", o.getActivation)
 	api("/api/v1/namespaces/", func(w http.ResponseWriter, r *http.Request) {

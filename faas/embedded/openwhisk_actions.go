@@ -160,3 +160,17 @@ func (o *OpenWhisk) getAction(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, o.action(f, true))
 }
+
+// deleteAction: DELETE /api/v1/namespaces/{ns}/actions/{name}. OpenWhisk
+// answers with the action as it was.
+func (o *OpenWhisk) deleteAction(w http.ResponseWriter, r *http.Request) {
+	if !o.namespaceOK(w, r.PathValue("ns")) {
+		return
+	}
+	f := o.s.function(r.PathValue("name"))
+	if f == nil || !o.s.remove(f.cfg.Name) {
+		owError(w, http.StatusNotFound, msgNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, o.action(f, true))
+}

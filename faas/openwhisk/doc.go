@@ -45,7 +45,8 @@
 // Per-action rates and latencies come from OpenWhisk's user-events service
 // (openwhisk_action_activations_total, openwhisk_action_status,
 // openwhisk_action_duration_seconds) through metricsrc/scrape
-// (NewOpenWhiskGateway) or metricsrc/promsrc (Config.Platform).
+// (NewOpenWhisk, or NewFaaS with SeriesOpenWhisk) or metricsrc/promsrc
+// (Config.Series = SeriesOpenWhisk).
 //
 // # Trying it without OpenWhisk
 //

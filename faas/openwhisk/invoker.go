@@ -159,10 +159,11 @@ func (iv *Invoker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // splitFunctionPath splits /function/{name}[/rest] and rejects a rest with
-// empty, "." or ".." segments.
+// empty, "." or ".." segments, and a path with a backslash (a separator to
+// some servers).
 func splitFunctionPath(p string) (name, rest string, ok bool) {
 	tail, ok := strings.CutPrefix(p, "/function/")
-	if !ok {
+	if !ok || strings.ContainsRune(p, '\\') {
 		return "", "", false
 	}
 	name, rest, _ = strings.Cut(tail, "/")

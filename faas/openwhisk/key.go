@@ -61,7 +61,10 @@ func (k Key) IsZero() bool { return k.UUID == "" && k.Secret == "" }
 // ReadKeyFile reads an API key ("UUID:KEY") from path. It refuses a file
 // that group or others may access (on systems with Unix permissions), with
 // an error naming the file and the chmod that fixes it, and a file larger
-// than MaxKeySize.
+// than MaxKeySize. One exception: a file root owns may be readable (not
+// writable) by its group when this process is not root, which is how a
+// Kubernetes Secret volume with an fsGroup (mode 0440) or an administrator
+// grants the key to a service's group.
 func ReadKeyFile(path string) (Key, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -75,8 +78,8 @@ func ReadKeyFile(path string) (Key, error) {
 	if !st.Mode().IsRegular() {
 		return Key{}, fmt.Errorf("openwhisk: key file %s is not a regular file", path)
 	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return Key{}, fmt.Errorf("openwhisk: key file %s may be read by group or others (mode %04o): chmod 600 %s", path, st.Mode().Perm(), path)
+	if err := checkKeyFile(path, st); err != nil {
+		return Key{}, err
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxKeySize+1))
 	if err != nil {
@@ -167,4 +170,14 @@ func writeKey(f *os.File, k Key) error {
 		return err
 	}
 	return f.Close()
+}
+
+// keyModeError checks the permission bits of a key file owned by fileUID
+// (-1 if unknown) read by a process running as procUID.
+func keyModeError(path string, perm os.FileMode, fileUID, procUID int) error {
+	perm &= os.ModePerm
+	if perm&0o077 == 0 || perm&0o077 == 0o040 && fileUID == 0 && procUID != 0 {
+		return nil
+	}
+	return fmt.Errorf("openwhisk: key file %s may be read by group or others (mode %04o): chmod 600 %s", path, uint32(perm), path)
 }

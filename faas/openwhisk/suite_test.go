@@ -1,21 +1,23 @@
 package openwhisk
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/dfaas-go/dfaas/faas"
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/internal/promtest"
 )
@@ -45,8 +47,8 @@ func suiteCases() []suiteCase {
 		{name: "list, paged", op: "list", want: []any{"echo", "figlet", "shasum", "sleep", "webecho"}},
 		{name: "get one", op: "get", action: "figlet", want: map[string]any{
 			"name": "figlet", "namespace": "guest",
-			"annotations": map[string]any{"dfaas.maxrate": "40", "dfaas.timeout_ms": "2500"},
-			"limits":      map[string]any{"timeout": 2500.0},
+			"annotations": map[string]any{"dfaas.maxrate": "40", "dfaas.timeout_ms": "31000"},
+			"limits":      map[string]any{"timeout": 31000.0},
 		}},
 		{name: "get missing", op: "get", action: "nope", wantStatus: 404},
 		{name: "invoke echo, blocking, result", op: "invoke", action: "echo",
@@ -69,13 +71,19 @@ func suiteCases() []suiteCase {
 	}
 }
 
+// suiteFunctions are the suite's functions, as dfaas faas --function
+// flags; suiteServer serves the same ones in this process. figlet's
+// time-out is its queue time-out plus 30 s.
+var suiteFunctions = []string{"echo,capacity=1000", "figlet,capacity=40,queue_timeout=1s", "shasum,capacity=1000",
+	"sleep,capacity=1000", "webecho,handler=echo,capacity=1000,web=true"}
+
 // suiteServer serves the embedded FaaS's OpenWhisk API with the suite's
 // functions and returns its URL and key.
 func suiteServer(t *testing.T) (string, Key) {
 	t.Helper()
 	srv, err := embedded.New(embedded.Config{Functions: []embedded.Function{
 		{Name: "echo", Capacity: 1000},
-		{Name: "figlet", Capacity: 40, Labels: map[string]string{faas.LabelTimeout: "2500"}},
+		{Name: "figlet", Capacity: 40, QueueTimeout: time.Second},
 		{Name: "shasum", Capacity: 1000},
 		{Name: "sleep", Capacity: 1000},
 		{Name: "webecho", Handler: embedded.HandlerEcho, Capacity: 1000, Annotations: map[string]string{AnnotationWebExport: "true"}},
@@ -102,9 +110,10 @@ func suiteServer(t *testing.T) (string, Key) {
 
 var wrongKey = Key{UUID: "23bc46b1-71f6-4ed5-8c54-816aa4f8c502", Secret: "not-the-key"}
 
-// TestIntegrationJSClient drives the embedded FaaS's OpenWhisk API with the
-// real JavaScript client, openwhisk 3.21.9 from npm (installed by
-// `npm ci` in testdata/jsclient).
+// TestIntegrationJSClient runs the suite against dfaas faas --api openwhisk
+// (the binary, built from this module) with the real JavaScript client,
+// openwhisk 3.21.9 from npm (installed by `npm ci` in testdata/jsclient),
+// and with this package's Client and Invoker against the same server.
 func TestIntegrationJSClient(t *testing.T) {
 	node := promtest.Binary(t, "node", "nodejs")
 	dir, err := filepath.Abs(filepath.Join("testdata", "jsclient"))
@@ -117,7 +126,71 @@ func TestIntegrationJSClient(t *testing.T) {
 		}
 		t.Skipf("the npm package openwhisk is not installed: run npm ci in %s (%v)", dir, err)
 	}
-	url, key := suiteServer(t)
+	url, key := dfaasFaaS(t)
+	t.Run("javascript", func(t *testing.T) { runJSSuite(t, node, dir, url, key) })
+	t.Run("go", func(t *testing.T) { runGoSuite(t, url, key) })
+}
+
+// dfaasFaaS builds dfaas and runs dfaas faas --api openwhisk with the
+// suite's functions and a new key file until the test ends; it returns
+// the server's URL and key.
+func dfaasFaaS(t *testing.T) (string, Key) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "dfaas")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/dfaas-go/dfaas/cmd/dfaas").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "auth")
+	if err := WriteKeyFile(keyFile, key); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"faas", "--api", "openwhisk", "--auth-file", keyFile, "--listen", "127.0.0.1:0", "--log-level", "error"}
+	for _, f := range suiteFunctions {
+		args = append(args, "--function", f)
+	}
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	// The first line says where it listens; a timer bounds the wait.
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Scan()
+		line <- sc.Text()
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case l := <-line:
+		url, ok := strings.CutPrefix(l, "dfaas faas listening on ")
+		if !ok {
+			t.Fatalf("dfaas faas printed %q\n%s", l, stderr.String())
+		}
+		return url, key
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dfaas faas did not listen in 30 s\n%s", stderr.String())
+	}
+	return "", Key{}
+}
+
+// runJSSuite runs the suite's cases with the JavaScript client of dir
+// against the server at url.
+func runJSSuite(t *testing.T, node, dir, url string, key Key) {
 	cases := suiteCases()
 	type jsCase struct {
 		Name     string         `json:"name"`
@@ -179,10 +252,18 @@ func TestIntegrationJSClient(t *testing.T) {
 }
 
 // TestSuiteGoClient runs the suite's cases with this package's Client (list,
-// get, namespaces) and Invoker (invoke) against the same server. The
-// Invoker only invokes blocking, so invokeAsync has no counterpart here.
+// get, namespaces) and Invoker (invoke) against the embedded FaaS's
+// OpenWhisk API in this process (TestIntegrationJSClient runs them against
+// dfaas faas). The Invoker only invokes blocking, so invokeAsync has no
+// counterpart here.
 func TestSuiteGoClient(t *testing.T) {
 	url, key := suiteServer(t)
+	runGoSuite(t, url, key)
+}
+
+// runGoSuite runs the suite's cases with Client and Invoker against the
+// server at url.
+func runGoSuite(t *testing.T, url string, key Key) {
 	ctx := context.Background()
 	for _, c := range suiteCases() {
 		if c.op == "invokeAsync" {

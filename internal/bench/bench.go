@@ -40,6 +40,7 @@ type Options struct {
 	Repeat     int
 	Registry   *strategy.Registry
 	Proxy      string           // [--proxy] embedded or haproxy
+	FaaS       string           // [--faas] the nodes' FaaS API: openfaas ("") or openwhisk
 	Forecast   string           // [--forecast] of the agents
 	Forecaster forecast.Factory // the same for the simulator (nil: none)
 	Netns      string           // [--netns] auto, on or off
@@ -72,6 +73,9 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	}
 	for _, nd := range sc.Nodes {
 		rep.Nodes = append(rep.Nodes, nd.ID)
+	}
+	if o.FaaS == "openwhisk" {
+		rep.Notes = append(rep.Notes, "the nodes' FaaS served OpenWhisk's API (dfaas faas --api openwhisk); the agents ran with --faas openwhisk")
 	}
 	if len(o.Unloaded) > 0 {
 		o.Log.Warn("the scenario sends no load to some nodes in this window: their success rates are n/a", "nodes", o.Unloaded,

@@ -354,3 +354,36 @@ func checkNothingLeft(t *testing.T, bin, tmp, out, prefix string) {
 		}
 	}
 }
+
+// TestBenchOpenWhisk runs a short bench with --faas openwhisk: every node's
+// dfaas faas serves OpenWhisk's API and its agent lists and invokes the
+// functions through it (a third node, with no function, has had every
+// built-in action deleted through that API). The result adds up, the
+// overloaded node forwards, and the report says which API the nodes used.
+func TestBenchOpenWhisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	heavytest.Lock(t)
+	three := strings.Replace(twoNodes, `{"id": "b", "functions": [{"name": "figlet", "capacity": 120}]}`,
+		`{"id": "b", "functions": [{"name": "figlet", "capacity": 120}]}, {"id": "c"}`, 1)
+	three = strings.Replace(three, `"links": [`, `"links": [{"a": "b", "b": "c", "rtt": "2ms"}, `, 1)
+	rep, out := shortRun(t, buildBinary(t), three, "embedded", "off", "", func(o *Options) { o.FaaS = "openwhisk" })
+	if len(rep.Runs) != 1 {
+		t.Fatalf("%d runs", len(rep.Runs))
+	}
+	r := rep.Runs[0].Bench
+	if r.Offered < 150 || r.Offered > 420 || r.Offered != r.Served+r.Rejected+r.Failed || len(r.Nodes) != 3 {
+		t.Fatalf("counts %+v", r)
+	}
+	if r.Nodes[0].Forwarded == 0 {
+		t.Errorf("overloaded node a forwarded nothing: %+v", r.Nodes[0])
+	}
+	if r.SuccessRate < 0.5 {
+		t.Errorf("success rate %v (%d failed, %d rejected)", r.SuccessRate, r.Failed, r.Rejected)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !strings.Contains(string(md), "--faas openwhisk") {
+		t.Errorf("report.md does not say the nodes ran OpenWhisk's API:\n%s", md)
+	}
+}

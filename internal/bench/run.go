@@ -61,7 +61,7 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 	}
 	o.progressf("%s: starting %d nodes (%s proxy)", r.label, len(sc.Nodes), o.Proxy)
 	c, err := testbed.StartCluster(ctx, testbed.ClusterConfig{
-		Scenario: sc, Strategy: r.name, Proxy: o.Proxy, Forecast: o.Forecast, Net: r.net, Links: r.links,
+		Scenario: sc, Strategy: r.name, Proxy: o.Proxy, FaaS: o.FaaS, Forecast: o.Forecast, Net: r.net, Links: r.links,
 		Bin: o.Bin, Dir: r.dir, Keys: r.keys, LogLevel: o.LogLevel, Timeout: o.Timeout,
 	})
 	if err != nil {

@@ -224,7 +224,7 @@ func TestPrepareAzure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams, err := loadgen.ParseAzureTrace(b)
+	streams, err := loadgen.ParseAzureTrace(b, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,11 @@ type Options struct {
 	Duration time.Duration // of the load
 	Period   time.Duration // the nodes' control period
 	Seed     uint64        // of arrivals and service times
+	// FaaS is the API of the nodes' embedded FaaS that the agents and
+	// proxies use: "" or "openfaas" (the gateway API), or "openwhisk"
+	// (OpenWhisk's API: the functions are listed as actions and invoked
+	// through an openwhisk.Invoker, as on an OpenWhisk node).
+	FaaS string
 	// FormTimeout bounds the wait for the federation to form (0: 20 s);
 	// the load is sent anyway after it.
 	FormTimeout time.Duration
@@ -146,6 +151,7 @@ func start(ctx context.Context, o Options, nodes []Node) ([]*stack.Stack, func()
 		s, err := stack.New(ctx, stack.Config{
 			Transport: tr, Strategy: st, StrategyName: o.Strategy,
 			Functions:   []embedded.Function{{Name: "figlet", Capacity: n.Capacity, Concurrency: 10}},
+			FaaSAPI:     o.FaaS,
 			ProxyListen: "127.0.0.1:0", Period: o.Period, Seed: o.Seed + uint64(i), Logger: log,
 			// Users and neighbours all come from 127.0.0.1 here: no
 			// per-address share of the connection cap.

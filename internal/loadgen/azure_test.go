@@ -24,7 +24,7 @@ func TestParseAzureTrace(t *testing.T) {
 	if !IsAzureTrace(b) {
 		t.Fatal("the shipped rows are not recognised as an Azure trace")
 	}
-	s, err := ParseAzureTrace(b)
+	s, err := ParseAzureTrace(b, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,32 +42,33 @@ func TestParseAzureTrace(t *testing.T) {
 			t.Errorf("stream %d: %v invocations, want %v", i, sum, want)
 		}
 	}
-	published := "HashOwner,HashApp,HashFunction,Trigger,2,1,3\no,a,f1,http,6,0,0\no,a,f2,timer,60,120,180\n"
-	s, err = ParseAzureTrace([]byte(published))
+	published := "HashOwner,HashApp,HashFunction,Trigger,1,2,3\no,a,f1,http,0,6,0\no,a,f2,timer,60,120,180\no,a,f3,http,1,0,0\n"
+	s, err = ParseAzureTrace([]byte(published), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s) != 2 || s[0].Function != "f2" || s[0].Rates[2] != 3 || s[1].Rates[0] != 0 || s[1].Rates[1] != 0.1 {
-		t.Fatalf("published order: %+v", s)
+	if len(s) != 2 || s[0].Function != "f2" || s[0].Rates[2] != 3 || s[1].Function != "f1" || s[1].Rates[0] != 0 || s[1].Rates[1] != 0.1 {
+		t.Fatalf("published order, top 2: %+v", s)
 	}
 }
 
 func TestParseAzureTraceErrors(t *testing.T) {
+	const head = "HashOwner,HashApp,HashFunction,"
 	bad := []struct{ in, want string }{
-		{"", "header"},
-		{"HashApp,1,2\na,1,2\n", "no HashFunction"},
-		{"HashFunction,HashApp\nf,a\n", "no minute columns"},
-		{"HashFunction,1,1\nf,1,2\n", "minute 1 twice"},
-		{"HashFunction,1,3\nf,1,2\n", "want minutes 1 to 2"},
-		{"HashFunction,1,2\n", "no function"},
-		{"HashFunction,1,2\nf,1,-2\n", "line 2"},
-		{"HashFunction,1,2\nf,1,x\n", "count \"x\""},
-		{"HashFunction,1,2\nf,1,1e300\n", "not in"},
-		{"HashFunction,1,2\n,1,1\n", "empty HashFunction"},
-		{"HashFunction,1,2\nf,1\n", "wrong number of fields"},
+		{"", "empty file"},
+		{"HashApp,1,2\na,1,2\n", "no column \"HashOwner\""},
+		{head + "x\no,a,f,1\n", "no minute columns"},
+		{head + "1,1\no,a,f,1,2\n", "where minute 2 was due"},
+		{head + "1,3\no,a,f,1,2\n", "where minute 2 was due"},
+		{head + "1,2\n", "no function rows"},
+		{head + "1,2\no,a,f,1,-2\n", "line 2"},
+		{head + "1,2\no,a,f,1,x\n", "count \"x\""},
+		{head + "1,2\no,a,f,1,1e300\n", "not a number in"},
+		{head + "1,2\no,a,f,1,6e9\n", "above"},
+		{head + "1,2\no,a,f,1\n", "wrong number of fields"},
 	}
 	for _, b := range bad {
-		_, err := ParseAzureTrace([]byte(b.in))
+		_, err := ParseAzureTrace([]byte(b.in), 10)
 		if err == nil || !errors.Is(err, ErrInvalidTrace) || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%q: error %v, want one mentioning %q", b.in, err, b.want)
 		}
@@ -75,11 +76,11 @@ func TestParseAzureTraceErrors(t *testing.T) {
 }
 
 func FuzzParseAzureTrace(f *testing.F) {
-	for _, s := range []string{"HashFunction,1,2\nf,1,2\n", "HashOwner,HashApp,HashFunction,Trigger,1\no,a,f,http,3\n", "HashFunction,minute_1\n"} {
+	for _, s := range []string{"HashOwner,HashApp,HashFunction,1,2\no,a,f,1,2\n", "HashOwner,HashApp,HashFunction,Trigger,1\no,a,f,http,3\n", "HashFunction,minute_1\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := ParseAzureTrace(b)
+		s, err := ParseAzureTrace(b, 3)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidTrace) {
 				t.Fatalf("error %v does not wrap ErrInvalidTrace", err)

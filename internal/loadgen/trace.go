@@ -18,6 +18,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy/sim"
+	"github.com/dfaas-go/dfaas/strategy/sim/azure"
 )
 
 // Limits of trace files.
@@ -293,7 +294,7 @@ func ParseMap(flag, s string) (map[string]string, error) {
 // --trace-to targets receive, and the stage: a minute, or --trace-stage to
 // compress time.
 func readAzure(o TraceOptions, b []byte) ([]TraceStream, time.Duration, error) {
-	all, err := ParseAzureTrace(b)
+	all, err := ParseAzureTrace(b, max(1, min(azure.MaxFunctions, strings.Count(o.To, ",")+1)))
 	if err != nil {
 		return nil, 0, fmt.Errorf("--trace %s: %w", o.Path, err)
 	}

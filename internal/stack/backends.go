@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/faas/openfaas"
+	"github.com/dfaas-go/dfaas/faas/openwhisk"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/host"
@@ -20,12 +22,16 @@ import (
 // Backends choose a node's FaaS platform and metric source. Each field is
 // the value of the agent flag in brackets.
 type Backends struct {
-	FaaS                 string        // [--faas] embedded or openfaas
+	FaaS                 string        // [--faas] embedded, openfaas or openwhisk
 	OpenFaaSURL          string        // [--openfaas-url]
 	OpenFaaSUser         string        // [--openfaas-user]
 	OpenFaaSPasswordFile string        // [--openfaas-password-file]
 	OpenFaaSTimeout      time.Duration // [--openfaas-timeout]
-	Namespace            string        // [--faas-namespace]
+	Namespace            string        // [--faas-namespace] OpenFaaS's metric label suffix
+	OpenWhiskURL         string        // [--openwhisk-url]
+	OpenWhiskAuthFile    string        // [--openwhisk-auth-file] required with openwhisk
+	OpenWhiskNamespace   string        // [--openwhisk-namespace] "" or "_": the key's own
+	OpenWhiskCA          string        // [--openwhisk-ca]
 	Metrics              string        // [--metrics] proxy, scrape or prometheus
 	FaaSMetricsURL       string        // [--faas-metrics-url]
 	NodeExporterURL      string        // [--node-exporter-url] "", a URL, or none
@@ -93,12 +99,15 @@ func (b Backends) faas(cfg *Config, log *slog.Logger) (io.Closer, error) {
 	switch b.FaaS {
 	case "embedded":
 		return nil, nil
-	case "openfaas":
+	case "openfaas", "openwhisk":
 	default:
-		return nil, usage.Errorf("--faas %q: want embedded or openfaas", b.FaaS)
+		return nil, usage.Errorf("--faas %q: want embedded, openfaas or openwhisk", b.FaaS)
 	}
 	if len(cfg.Functions) > 0 {
-		return nil, usage.Errorf("--function configures the embedded FaaS; it cannot be used with --faas openfaas")
+		return nil, usage.Errorf("--function configures the embedded FaaS; it cannot be used with --faas %s", b.FaaS)
+	}
+	if b.FaaS == "openwhisk" {
+		return b.openWhisk(cfg, log)
 	}
 	var pw string
 	if b.OpenFaaSPasswordFile != "" {
@@ -138,7 +147,18 @@ func (b Backends) scrape(cfg *Config) error {
 			return usage.Errorf("--faas-metrics-url: %v", err)
 		}
 	}
-	ns, metricsURL := b.Namespace, b.FaaSMetricsURL
+	ns, metricsURL, series := b.Namespace, b.FaaSMetricsURL, scrape.SeriesOpenFaaS
+	if b.FaaS == "openwhisk" {
+		// The user-events service is not the controller: without its URL
+		// the proxy's counters count the local invocations.
+		ns, series = b.OpenWhiskNamespace, scrape.SeriesOpenWhisk
+		if metricsURL == "" {
+			cfg.Metrics = func(proxy metricsrc.TotalsReader, _ string) (metricsrc.Source, error) {
+				return scrape.NewSource(proxy, nil, node)
+			}
+			return nil
+		}
+	}
 	cfg.Metrics = func(proxy metricsrc.TotalsReader, faasURL string) (metricsrc.Source, error) {
 		if metricsURL == "" {
 			metricsURL = strings.TrimSuffix(faasURL, "/") + "/metrics"
@@ -147,7 +167,11 @@ func (b Backends) scrape(cfg *Config) error {
 		if err != nil {
 			return nil, fmt.Errorf("FaaS metrics: %w", err)
 		}
-		return scrape.NewSource(proxy, scrape.NewGateway(t, ns), node)
+		page, err := scrape.NewFaaS(t, ns, series)
+		if err != nil {
+			return nil, err
+		}
+		return scrape.NewSource(proxy, page, node)
 	}
 	return nil
 }
@@ -162,10 +186,14 @@ func (b Backends) prometheus() (*promsrc.Source, error) {
 		}
 		sel[i] = s
 	}
-	src, err := promsrc.New(promsrc.Config{
+	pc := promsrc.Config{
 		URL: b.PrometheusURL, ScrapeInterval: b.PrometheusScrape, Timeout: b.PrometheusTimeout,
 		Agent: sel[0], Gateway: sel[1], Node: sel[2], Namespace: b.Namespace,
-	})
+	}
+	if b.FaaS == "openwhisk" {
+		pc.Series, pc.Namespace = promsrc.SeriesOpenWhisk, cmp.Or(b.OpenWhiskNamespace, openwhisk.DefaultNamespace)
+	}
+	src, err := promsrc.New(pc)
 	if err != nil {
 		return nil, usage.Errorf("--prometheus-url: %v", err)
 	}

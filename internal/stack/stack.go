@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/dfaas-go/dfaas"
 	"github.com/dfaas-go/dfaas/faas"
 	"github.com/dfaas-go/dfaas/faas/embedded"
+	"github.com/dfaas-go/dfaas/faas/openwhisk"
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/internal/netlimit"
 	"github.com/dfaas-go/dfaas/internal/usage"
@@ -59,10 +61,20 @@ type Config struct {
 	Bootstrap          []peer.ID
 	Advisor            strategy.Advisor // optional external decision model
 
+	// FaaSAPI is the API of the embedded FaaS (when FaaS is nil): "" or
+	// "openfaas", the gateway API, which the proxy calls directly; or
+	// "openwhisk", OpenWhisk's API with a generated key, which the node
+	// lists the functions through and the proxy reaches through an
+	// OpenWhiskFront, exactly as on a node of a real OpenWhisk.
+	FaaSAPI string
+
 	// External FaaS: when FaaS is set, no embedded FaaS is started and
-	// the proxy sends local requests to FaaSURL.
-	FaaS    faas.Backend
-	FaaSURL string
+	// the proxy sends local requests to FaaSURL, or, if FaaSHandler is
+	// set, to FaaSHandler, which the stack serves on a loopback port of
+	// its own (an OpenWhiskFront).
+	FaaS        faas.Backend
+	FaaSURL     string
+	FaaSHandler http.Handler
 	// Metrics, if set, replaces the proxy's counters as the metric
 	// source; it receives the proxy's counters as a fallback and the URL
 	// of the FaaS the proxy sends local requests to.
@@ -83,6 +95,9 @@ type Proxy struct {
 type Stack struct {
 	cfg      Config
 	faas     *embedded.Server
+	ow       *embedded.OpenWhisk  // the embedded FaaS's OpenWhisk API, if served
+	owLim    *netlimit.Limiter    // its listener's limits
+	front    *frontServer         // the FaaSHandler on loopback, if any
 	proxy    *proxyembedded.Proxy // nil with HAProxy
 	haproxy  *haproxy.Controller  // nil with the embedded proxy
 	node     *dfaas.Node
@@ -90,6 +105,7 @@ type Stack struct {
 	faasLn   net.Listener
 	proxyLn  net.Listener
 	proxyURL string
+	closers  []io.Closer
 }
 
 // New opens the node's listeners and builds its parts. On error, what it
@@ -127,8 +143,14 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		promsrc.NewCollector(counters, 0))
-	if s.faas != nil {
+	switch {
+	case s.ow != nil:
+		s.reg.MustRegister(s.owLim)
+	case s.faas != nil:
 		s.reg.MustRegister(s.faas.ListenerCollector())
+	}
+	if s.front != nil {
+		s.reg.MustRegister(s.front.lim)
 	}
 	if s.proxy != nil {
 		s.reg.MustRegister(s.proxy)
@@ -147,11 +169,20 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 }
 
 // openFaaS starts the embedded FaaS unless the configuration names
-// another, and returns the FaaS and its URL.
+// another, and returns the FaaS and the URL the proxy sends local requests
+// to.
 func (s *Stack) openFaaS() (faas.Backend, string, error) {
 	cfg := s.cfg
 	if cfg.FaaS != nil {
+		if cfg.FaaSHandler != nil {
+			return s.openFront(cfg.FaaS, cfg.FaaSHandler)
+		}
 		return cfg.FaaS, cfg.FaaSURL, nil
+	}
+	switch cfg.FaaSAPI {
+	case "", "openfaas", "openwhisk":
+	default:
+		return nil, "", usage.Errorf("--faas %q: want openfaas or openwhisk", cfg.FaaSAPI)
 	}
 	var err error
 	// The management API (/system/) gets generated credentials: no other
@@ -168,7 +199,67 @@ func (s *Stack) openFaaS() (faas.Backend, string, error) {
 	if s.faasLn, err = net.Listen("tcp", addr); err != nil {
 		return nil, "", fmt.Errorf("embedded FaaS: %w", err)
 	}
-	return s.faas, "http://" + s.faasLn.Addr().String(), nil
+	url := "http://" + s.faasLn.Addr().String()
+	if cfg.FaaSAPI != "openwhisk" {
+		return s.faas, url, nil
+	}
+	return s.openEmbeddedOpenWhisk(url)
+}
+
+// openEmbeddedOpenWhisk serves the embedded FaaS's OpenWhisk API at url
+// (its listener) with a generated key, and returns a Client of it and the
+// URL of its OpenWhiskFront.
+func (s *Stack) openEmbeddedOpenWhisk(url string) (faas.Backend, string, error) {
+	key, err := openwhisk.GenerateKey()
+	if err != nil {
+		return nil, "", err
+	}
+	if s.ow, err = embedded.NewOpenWhisk(s.faas, embedded.OpenWhiskConfig{Key: key.Auth()}); err != nil {
+		return nil, "", err
+	}
+	if s.owLim, err = netlimit.New("faas", loopbackLimits(), s.cfg.Logger); err != nil {
+		return nil, "", err
+	}
+	c, err := openwhisk.New(openwhisk.Config{URL: url, Key: key, Logger: s.cfg.Logger})
+	if err != nil {
+		return nil, "", err
+	}
+	s.closers = append(s.closers, c)
+	front, err := OpenWhiskFront(c, s.cfg.Logger)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.openFront(c, front)
+}
+
+// openFront opens the loopback listener of h, the FaaS front of backend,
+// and returns backend and the front's URL.
+func (s *Stack) openFront(backend faas.Backend, h http.Handler) (faas.Backend, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("FaaS front: %w", err)
+	}
+	lim, err := netlimit.New("invoker", loopbackLimits(), s.cfg.Logger)
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	s.front = &frontServer{ln: ln, h: h, lim: lim}
+	return backend, "http://" + ln.Addr().String(), nil
+}
+
+// frontServer is a FaaS front the stack serves on loopback.
+type frontServer struct {
+	ln  net.Listener
+	h   http.Handler
+	lim *netlimit.Limiter
+}
+
+// loopbackLimits bound a listener only the node's proxy connects to: all
+// its connections come from 127.0.0.1, and a response may take as long as
+// an OpenWhisk invocation (openwhisk.DefaultInvokeTimeout).
+func loopbackLimits() netlimit.Config {
+	return netlimit.Config{MaxConnsPerIP: math.MaxInt, RequestTimeout: openwhisk.DefaultInvokeTimeout + 5*time.Second}
 }
 
 // openProxy starts the data plane in front of the FaaS at faasURL and
@@ -235,8 +326,14 @@ func (s *Stack) Registry() *prometheus.Registry { return s.reg }
 // Run serves the FaaS and the proxy, each under its listener limits, and
 // runs the control loop in g until ctx is done.
 func (s *Stack) Run(ctx context.Context, g *errgroup.Group) {
-	if s.faas != nil {
+	switch {
+	case s.ow != nil:
+		g.Go(func() error { return s.owLim.Serve(ctx, s.faasLn, s.owLim.Handler(s.ow.Handler())) })
+	case s.faas != nil:
 		g.Go(func() error { return s.faas.Serve(ctx, s.faasLn) })
+	}
+	if s.front != nil {
+		g.Go(func() error { return s.front.lim.Serve(ctx, s.front.ln, s.front.lim.Handler(s.front.h)) })
 	}
 	if s.proxy != nil {
 		g.Go(func() error { return s.proxy.Serve(ctx, s.proxyLn) })
@@ -256,10 +353,20 @@ func (s *Stack) Close() {
 	if s.haproxy != nil {
 		s.haproxy.Close()
 	}
+	if s.ow != nil {
+		s.ow.Close()
+	}
 	if s.faas != nil {
 		s.faas.Close()
 	}
-	for _, ln := range []net.Listener{s.faasLn, s.proxyLn} {
+	for _, c := range s.closers {
+		c.Close()
+	}
+	lns := []net.Listener{s.faasLn, s.proxyLn}
+	if s.front != nil {
+		lns = append(lns, s.front.ln)
+	}
+	for _, ln := range lns {
 		if ln != nil {
 			ln.Close()
 		}

@@ -37,6 +37,10 @@ type ClusterConfig struct {
 	Scenario *sim.Scenario // its nodes, functions, seed and period
 	Strategy string
 	Proxy    string // embedded or haproxy
+	// FaaS is the API of the nodes' dfaas faas that their agents use: ""
+	// or "openfaas" (--faas openfaas), or "openwhisk" (dfaas faas --api
+	// openwhisk, agents with --faas openwhisk).
+	FaaS     string
 	Forecast string // the agents' --forecast
 	Net      Network
 	// Links lists, per node, the nodes it is linked to: its bootstrap
@@ -111,12 +115,16 @@ func (c *Cluster) startFaaS(ctx context.Context) error {
 	cfg := c.cfg
 	sc := cfg.Scenario
 	c.nodes = make([]*Node, len(sc.Nodes))
+	if err := c.writeKeys(); err != nil {
+		return err
+	}
 	for i, n := range sc.Nodes {
 		p := cfg.Net.Ports(i)
 		c.nodes[i] = &Node{ID: n.ID, ports: p, Client: loadgen.NewClient(cfg.Net.Dialer(i), cfg.Timeout, 4096)}
 		argv := []string{cfg.Bin, "faas", "--listen", fmt.Sprintf("127.0.0.1:%d", p.FaaS),
 			"--seed", strconv.FormatUint(sc.Seed*1000+uint64(i)+1, 10), "--log-level", cfg.LogLevel}
 		argv = append(argv, FunctionFlags(n.Functions)...)
+		argv = append(argv, c.faasArgs(i)...)
 		proc, err := Start(&c.procs, n.ID+" faas", cfg.Net.Command(i, argv))
 		if err != nil {
 			return err
@@ -125,13 +133,13 @@ func (c *Cluster) startFaaS(ctx context.Context) error {
 	}
 	for i, n := range c.nodes {
 		base := fmt.Sprintf("http://127.0.0.1:%d", n.ports.FaaS)
-		if err := waitHTTP(ctx, n.Client, base+"/healthz", n.faas, 20*time.Second); err != nil {
+		if err := waitHTTP(ctx, n.Client, base+c.faasHealthPath(), n.faas, 20*time.Second); err != nil {
 			return fmt.Errorf("node %s: FaaS: %w", n.ID, err)
 		}
 		if len(sc.Nodes[i].Functions) == 0 {
 			// dfaas faas serves every built-in when given no function:
 			// delete them, so that the node runs none, as the scenario says.
-			if err := deleteFunctions(ctx, n.Client, base); err != nil {
+			if err := c.deleteFunctions(ctx, i, base); err != nil {
 				return fmt.Errorf("node %s: %w", n.ID, err)
 			}
 		}
@@ -192,7 +200,6 @@ func (c *Cluster) agentArgv(i int, hdir string) []string {
 		"--peer-listen", fmt.Sprintf("%s:%d", listenHost, p.Peer),
 		"--node-ip", cfg.Net.Addr(i), "--proxy-listen", fmt.Sprintf("%s:%d", listenHost, p.Proxy),
 		"--http", fmt.Sprintf("127.0.0.1:%d", p.Admin),
-		"--faas", "openfaas", "--openfaas-url", fmt.Sprintf("http://127.0.0.1:%d", p.FaaS),
 		// The nodes share this machine, whose CPU and memory are no one
 		// node's: the agents get no node usage (nor do the simulated
 		// nodes the report sets beside them, sim.Config.NoResources),
@@ -203,6 +210,7 @@ func (c *Cluster) agentArgv(i int, hdir string) []string {
 		// share of the proxy's connection cap.
 		"--max-conns-per-ip", "1000000",
 	}
+	argv = append(argv, c.agentFaaSArgs(i)...)
 	if len(boot) > 0 {
 		argv = append(argv, "--bootstrap", strings.Join(boot, ","))
 	}

@@ -24,7 +24,8 @@ type Config struct {
 	// derived from Seed and k.
 	Seed uint64
 	// Forecaster makes one forecaster per function for its offered rate.
-	// If nil, a snapshot's Forecast equals the observed rate.
+	// If nil, a snapshot's Forecast equals the observed rate. A forecaster
+	// that implements SeriesBinder is told which series it forecasts.
 	Forecaster forecast.Factory
 	// Nearest, if positive, limits the data network to the Nearest
 	// neighbours by RTT (unknown RTTs last).
@@ -52,6 +53,16 @@ type Config struct {
 
 // DefaultIdlePeriods is the default of Config.IdlePeriods.
 const DefaultIdlePeriods = 3
+
+// SeriesBinder is implemented by forecasters that need to know which
+// series they forecast, such as the simulator's perfect forecaster, which
+// reads the true rate of the coming period from the scenario. The core
+// calls BindSeries once on every forecaster Config.Forecaster makes that
+// implements it, right after making it, with this node's ID and the
+// function's name.
+type SeriesBinder interface {
+	BindSeries(self strategy.NodeID, function string)
+}
 
 // Errors of Receive.
 var (

@@ -96,8 +96,9 @@ func (u *Unknown) add(r strategy.Function) {
 
 // function is what the core keeps per known function.
 type function struct {
-	fc   forecast.Forecaster // nil without Config.Forecaster
-	idle int                 // consecutive measured periods without offered load
+	fc    forecast.Forecaster // nil without Config.Forecaster
+	bound bool                // fc knows its series (SeriesBinder): no idle rule
+	idle  int                 // consecutive measured periods without offered load
 }
 
 // Peer is what the transport knows of another member.
@@ -267,13 +268,19 @@ func observed(f *strategy.Function, r strategy.Function) {
 // forecaster, the offered rate. Once the offered rate has been 0 over
 // IdlePeriods consecutive measured periods, the forecast is exactly 0
 // until a request arrives again: forecasters that decay (EWMA, Holt) never
-// reach 0 on their own, and a function with no load must announce none.
+// reach 0 on their own, and a function with no load must announce none. A
+// forecaster that knows its series (SeriesBinder, the simulator's
+// clairvoyant one) is taken as it forecasts.
 func (c *Core) forecast(name string, offered float64, measured bool) float64 {
 	fs := c.perFunction[name]
 	if fs == nil {
 		fs = &function{}
 		if c.cfg.Forecaster != nil {
 			fs.fc = c.cfg.Forecaster()
+			if b, ok := fs.fc.(SeriesBinder); ok {
+				b.BindSeries(c.cfg.Self, name)
+				fs.bound = true
+			}
 		}
 		c.perFunction[name] = fs
 	}
@@ -288,7 +295,7 @@ func (c *Core) forecast(name string, offered float64, measured bool) float64 {
 		}
 	}
 	switch {
-	case fs.idle >= c.cfg.IdlePeriods:
+	case fs.idle >= c.cfg.IdlePeriods && !fs.bound:
 		return 0
 	case fs.fc == nil:
 		return offered

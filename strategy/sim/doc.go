@@ -15,6 +15,16 @@
 // they build the same snapshots and decisions. OracleSuccessRate is the
 // fluid max-flow bound of a scenario; Generate makes random federations.
 //
+// Clairvoyant runs the clairvoyant reference controller: a central
+// controller that knows every period's true rates and places them by a
+// balanced maximum flow. Evaluate runs strategies with both references
+// (the clairvoyant controller and the strategy with a perfect forecast,
+// Config.PerfectForecast) and splits each one's gap to the oracle (Gap),
+// optionally repeated with other seeds and confidence intervals (package
+// stats). GenerateFamily makes families of random federations that
+// EvaluateFamily and FamilyReport summarise; package azure builds
+// scenarios from the Azure Functions 2019 trace.
+//
 // It imports only the standard library and the module's strategy,
 // strategy/control, forecast and proxyctl/routing packages, which import
 // nothing else.

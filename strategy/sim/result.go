@@ -34,6 +34,38 @@ type Result struct {
 	// failed, panicked or returned an invalid decision (the previous
 	// decision then stayed in force). Only the simulator reports it.
 	StrategyErrors int64 `json:"strategy_errors,omitempty"`
+
+	// The references (Evaluate; 0 and nil when not computed):
+	// ClairvoyantSuccessRate is the success rate of the clairvoyant
+	// controller (Clairvoyant) on the same scenario and seed;
+	// PerfectForecastSuccessRate the strategy's with a perfect forecast
+	// (Config.PerfectForecast); Gap splits oracle - success with them.
+	ClairvoyantSuccessRate     float64 `json:"clairvoyant_success_rate,omitempty"`
+	PerfectForecastSuccessRate float64 `json:"perfect_forecast_success_rate,omitempty"`
+	Gap                        *Gap    `json:"gap,omitempty"`
+
+	// Repeats is the number of runs with different seeds this result
+	// aggregates (EvalConfig.Repeat; 0 for a single run). Then counts are
+	// sums over the runs, SuccessRate, the reference rates and the
+	// latency quantiles are means over the runs, and each has a 95%
+	// Student-t confidence interval of its mean, [low, high].
+	Repeats                        int          `json:"repeats,omitempty"`
+	SuccessRateCI95                [2]float64   `json:"success_rate_ci95,omitzero"`
+	ClairvoyantSuccessRateCI95     [2]float64   `json:"clairvoyant_success_rate_ci95,omitzero"`
+	PerfectForecastSuccessRateCI95 [2]float64   `json:"perfect_forecast_success_rate_ci95,omitzero"`
+	LatencyCI95                    *QuantilesCI `json:"latency_ms_ci95,omitempty"`
+
+	// Wall is the wall-clock time the strategy's runs took (Evaluate; the
+	// sum over repetitions, without the reference runs). It is not part
+	// of the JSON form, which stays the same for the same inputs.
+	Wall time.Duration `json:"-"`
+}
+
+// QuantilesCI are 95% confidence intervals of latency quantiles, ms.
+type QuantilesCI struct {
+	P50 [2]float64 `json:"p50"`
+	P95 [2]float64 `json:"p95"`
+	P99 [2]float64 `json:"p99"`
 }
 
 // Quantiles are latency quantiles in milliseconds.
@@ -110,6 +142,10 @@ func (r Result) WriteTable(w io.Writer) error {
 			return err
 		}
 	}
+	if r.Gap != nil {
+		_, err := fmt.Fprintf(w, "clairvoyant success rate: %.2f%%\nwith a perfect forecast: %.2f%%\n", 100*r.ClairvoyantSuccessRate, 100*r.PerfectForecastSuccessRate)
+		return err
+	}
 	return nil
 }
 
@@ -117,10 +153,18 @@ func (r Result) WriteTable(w io.Writer) error {
 // table, one row per result (strategy): success rate, its ratio to the
 // oracle bound, counts and latency quantiles. With wall (one duration per
 // result, the time each run took) it adds the wall time and the simulated
-// requests per wall second.
+// requests per wall second. Results of repetitions (Repeats) add the 95%
+// interval of the success rate; results with references (Evaluate) are
+// followed by a second table, their decomposition (Gap), in points of
+// success rate.
 func WriteComparison(w io.Writer, rs []Result, wall []time.Duration) error {
+	repeated := len(rs) > 0 && rs[0].Repeats > 0
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "strategy\tsuccess\tof oracle\toffered\tserved\tforwarded\trejected\tfailed\tp50 ms\tp95 ms\tp99 ms\t"
+	head := "strategy\tsuccess\t"
+	if repeated {
+		head += "95% CI\t"
+	}
+	head += "of oracle\toffered\tserved\tforwarded\trejected\tfailed\tp50 ms\tp95 ms\tp99 ms\t"
 	if wall != nil {
 		head += "wall\treq/s wall\t"
 	}
@@ -130,12 +174,27 @@ func WriteComparison(w io.Writer, rs []Result, wall []time.Duration) error {
 		if r.OracleSuccessRate > 0 {
 			ratio = r.SuccessRate / r.OracleSuccessRate
 		}
-		fmt.Fprintf(tw, "%s\t%.2f%%\t%.3f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t", r.Strategy, 100*r.SuccessRate, ratio,
+		fmt.Fprintf(tw, "%s\t%.2f%%\t", r.Strategy, 100*r.SuccessRate)
+		if repeated {
+			fmt.Fprintf(tw, "%.2f-%.2f\t", 100*r.SuccessRateCI95[0], 100*r.SuccessRateCI95[1])
+		}
+		fmt.Fprintf(tw, "%.3f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t", ratio,
 			r.Offered, r.Served, r.Forwarded, r.Rejected, r.Failed, r.Latency.P50, r.Latency.P95, r.Latency.P99)
 		if wall != nil && i < len(wall) {
 			fmt.Fprintf(tw, "%.2fs\t%.0f\t", wall[i].Seconds(), float64(r.Offered)/wall[i].Seconds())
 		}
 		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil || len(rs) == 0 || rs[0].Gap == nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nsuccess rate %% and the gap to the oracle in points (oracle - success = granularity+queueing + strategy gap;\nstrategy gap = clairvoyant - success = forecasting + coordination):\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	writeGapHeader(tw, "")
+	for _, r := range rs {
+		if r.Gap != nil {
+			writeGapRow(tw, r.Strategy, r.OracleSuccessRate, r.ClairvoyantSuccessRate, r.PerfectForecastSuccessRate, r.SuccessRate, r.Gap, "")
+		}
 	}
 	return tw.Flush()
 }

@@ -648,3 +648,16 @@ func BuiltinScenario(name string) (*Scenario, error) {
 	}
 	return s, nil
 }
+
+// OpenScenario loads the scenario file at arg or, when no such file
+// exists, the built-in scenario arg names (BuiltinScenarios), as the
+// commands' --scenario flag does.
+func OpenScenario(arg string) (*Scenario, error) {
+	if _, err := os.Stat(arg); err != nil {
+		if sc, berr := BuiltinScenario(arg); berr == nil {
+			return sc, nil
+		}
+		return nil, fmt.Errorf("%q: neither a file (%v) nor a built-in scenario (%s)", arg, err, strings.Join(BuiltinScenarios(), ", "))
+	}
+	return LoadScenario(arg)
+}

@@ -69,6 +69,12 @@ type Config struct {
 	// By default the simulated proxies accept every linked neighbour from
 	// the start.
 	Handshake bool
+	// PerfectForecast replaces Forecaster by a perfect forecaster: every
+	// node's forecast of a function's offered rate is the true mean rate
+	// of its users over the coming period, read from the scenario's load
+	// (as Clairvoyant reads it). The difference it makes to a strategy's
+	// success is what the strategy loses to forecasting (see Evaluate).
+	PerfectForecast bool
 }
 
 // EpochUnix is the wall-clock time of a run's time zero, as strategies see
@@ -161,6 +167,7 @@ const (
 	evDone                  // a function finishes a request
 	evTick                  // an agent's control cycle
 	evAnnounce              // an announcement reaches a neighbour (slot in aux)
+	evCentral               // the clairvoyant controller's decision (Clairvoyant)
 )
 
 // event is one entry of the event queue. Request events carry the request
@@ -246,6 +253,9 @@ type engine struct {
 	freeSlot []int32
 
 	strategyErrors int64
+
+	now     int64        // the time of the event being handled
+	central *clairvoyant // in Clairvoyant runs, instead of the agents
 }
 
 // stream is one load entry's Poisson arrival process.
@@ -268,6 +278,9 @@ func newEngine(sc *Scenario, cfg Config) (*engine, error) {
 	}
 	for i, n := range e.fnNames {
 		e.fnIdx[n] = int32(i)
+	}
+	if cfg.PerfectForecast {
+		e.cfg.Forecaster = e.newPerfectForecaster
 	}
 	seeds := rand.New(rand.NewPCG(sc.Seed, 0x5eed))
 	for i, n := range sc.Nodes {
@@ -337,8 +350,12 @@ const checkEvery = 1 << 16
 func (e *engine) run(ctx context.Context) error {
 	warmup := WarmupPeriods * e.period
 	phases := rand.New(rand.NewPCG(e.sc.Seed, 0x7105e))
-	for _, n := range e.nodes {
-		e.schedule(event{t: -warmup + phases.Int64N(e.period), kind: evTick, node: n.idx})
+	if e.central != nil {
+		e.schedule(event{t: 0, kind: evCentral})
+	} else {
+		for _, n := range e.nodes {
+			e.schedule(event{t: -warmup + phases.Int64N(e.period), kind: evTick, node: n.idx})
+		}
 	}
 	for i := range e.streams {
 		st := &e.streams[i]
@@ -351,6 +368,7 @@ func (e *engine) run(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
 		}
 		ev := e.queue.pop()
+		e.now = ev.t
 		n := e.nodes[ev.node]
 		switch ev.kind {
 		case evArrival:
@@ -374,6 +392,11 @@ func (e *engine) run(ctx context.Context) error {
 			e.freeSlot = append(e.freeSlot, ev.aux)
 			if ev.t < e.end {
 				n.receive(ev.t, ev.fn, m)
+			}
+		case evCentral:
+			if ev.t < e.end {
+				e.central.decide(ev.t)
+				e.schedule(event{t: ev.t + e.period, kind: evCentral})
 			}
 		}
 	}

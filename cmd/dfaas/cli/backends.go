@@ -16,19 +16,23 @@ type backendFlags struct{ stack.Backends }
 
 // register adds the flags to fs.
 func (b *backendFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&b.FaaS, "faas", "embedded", "FaaS platform: embedded (start the built-in FaaS) or openfaas (an OpenFaaS gateway at --openfaas-url)")
+	fs.StringVar(&b.FaaS, "faas", "embedded", "FaaS platform: embedded (start the built-in FaaS), openfaas (an OpenFaaS gateway at --openfaas-url) or openwhisk (an OpenWhisk controller at --openwhisk-url)")
 	fs.StringVar(&b.OpenFaaSURL, "openfaas-url", "http://127.0.0.1:8080", "URL of the OpenFaaS gateway (env AGENT_OPENFAAS_HOST and AGENT_OPENFAAS_PORT)")
 	fs.StringVar(&b.OpenFaaSUser, "openfaas-user", "", "basic-auth user of the OpenFaaS gateway (usually admin)")
 	fs.StringVar(&b.OpenFaaSPasswordFile, "openfaas-password-file", "", "file holding the basic-auth password of the OpenFaaS gateway")
-	fs.StringVar(&b.Namespace, "faas-namespace", "openfaas-fn", "namespace suffix removed from the gateway's function_name metric labels")
+	fs.StringVar(&b.Namespace, "faas-namespace", "openfaas-fn", "namespace suffix removed from the OpenFaaS gateway's function_name metric labels")
 	fs.DurationVar(&b.OpenFaaSTimeout, "openfaas-timeout", openfaas.DefaultTimeout, "time-out of each request to the OpenFaaS gateway")
+	fs.StringVar(&b.OpenWhiskURL, "openwhisk-url", "http://127.0.0.1:3233", "URL of the OpenWhisk controller (or its nginx), for --faas openwhisk")
+	fs.StringVar(&b.OpenWhiskAuthFile, "openwhisk-auth-file", "", "file holding the OpenWhisk namespace's API key UUID:KEY, readable by its owner only (or by its group if root owns it, as a Kubernetes Secret with fsGroup); required with --faas openwhisk")
+	fs.StringVar(&b.OpenWhiskNamespace, "openwhisk-namespace", "_", "OpenWhisk namespace whose actions are the node's functions (_: the key's own)")
+	fs.StringVar(&b.OpenWhiskCA, "openwhisk-ca", "", "PEM file of the certificate authorities of the OpenWhisk controller's certificate (https; default: the system's)")
 	fs.StringVar(&b.Metrics, "metrics", "scrape", "metric source: proxy (the proxy's counters only), scrape (plus the FaaS gateway's and node_exporter's /metrics), prometheus (a Prometheus server at --prometheus-url, falling back to the proxy's counters)")
-	fs.StringVar(&b.FaaSMetricsURL, "faas-metrics-url", "", "/metrics URL of the FaaS gateway for --metrics scrape (default: the FaaS URL + /metrics; an OpenFaaS gateway serves it on port 8082)")
+	fs.StringVar(&b.FaaSMetricsURL, "faas-metrics-url", "", "/metrics URL of the FaaS gateway for --metrics scrape (default: the FaaS URL + /metrics; an OpenFaaS gateway serves it on port 8082; with --faas openwhisk, the user-events service's, else none)")
 	fs.StringVar(&b.NodeExporterURL, "node-exporter-url", "", "/metrics URL of node_exporter for --metrics scrape (default: read /proc; none: no node usage)")
 	fs.StringVar(&b.PrometheusURL, "prometheus-url", "http://127.0.0.1:9090", "URL of Prometheus for --metrics prometheus (env AGENT_PROMETHEUS_HOST and AGENT_PROMETHEUS_PORT)")
 	fs.DurationVar(&b.PrometheusScrape, "prometheus-scrape-interval", promsrc.DefaultScrapeInterval, "interval at which Prometheus scrapes this node's targets (query ranges span at least 4)")
 	fs.StringVar(&b.PrometheusAgent, "prometheus-agent", "job=dfaas-agent", "label matchers of this agent's scrape target in Prometheus, as name=value,...")
-	fs.StringVar(&b.PrometheusGateway, "prometheus-gateway", "job=openfaas-gateway", "label matchers of this node's FaaS gateway target in Prometheus")
+	fs.StringVar(&b.PrometheusGateway, "prometheus-gateway", "job=openfaas-gateway", "label matchers of this node's FaaS gateway target in Prometheus (if not given with --faas openwhisk: job=openwhisk-user-events)")
 	fs.StringVar(&b.PrometheusNode, "prometheus-node", "job=node", "label matchers of this node's node_exporter target in Prometheus")
 	fs.DurationVar(&b.PrometheusTimeout, "prometheus-timeout", promsrc.DefaultTimeout, "time-out of each Prometheus query")
 	c := &b.CAdvisor
@@ -50,6 +54,10 @@ func backendEnv() map[string]string {
 		"openfaas-user":              "AGENT_OPENFAAS_USER",
 		"openfaas-password-file":     "AGENT_OPENFAAS_PASSWORD_FILE",
 		"faas-namespace":             "AGENT_FAAS_NAMESPACE",
+		"openwhisk-url":              "AGENT_OPENWHISK_URL",
+		"openwhisk-auth-file":        "AGENT_OPENWHISK_AUTH_FILE",
+		"openwhisk-namespace":        "AGENT_OPENWHISK_NAMESPACE",
+		"openwhisk-ca":               "AGENT_OPENWHISK_CA",
 		"metrics":                    "AGENT_METRICS",
 		"faas-metrics-url":           "AGENT_FAAS_METRICS_URL",
 		"node-exporter-url":          "AGENT_NODE_EXPORTER_URL",
@@ -67,7 +75,8 @@ func backendEnv() map[string]string {
 // applyBackendEnv sets the backend flags not given on the command line from
 // the environment, including the original agent's HOST/PORT pairs:
 // AGENT_OPENFAAS_HOST/PORT (default port 8080) and AGENT_PROMETHEUS_HOST/PORT
-// (default port 9090) make --openfaas-url and --prometheus-url.
+// (default port 9090) make --openfaas-url and --prometheus-url. With --faas
+// openwhisk, --prometheus-gateway defaults to the user-events service's job.
 func applyBackendEnv(fs *flag.FlagSet) error {
 	if err := usage.ApplyEnv(fs, backendEnv()); err != nil {
 		return err
@@ -75,5 +84,13 @@ func applyBackendEnv(fs *flag.FlagSet) error {
 	if err := usage.ApplyHostPortEnv(fs, "openfaas-url", "AGENT_OPENFAAS", "8080"); err != nil {
 		return err
 	}
-	return usage.ApplyHostPortEnv(fs, "prometheus-url", "AGENT_PROMETHEUS", "9090")
+	if err := usage.ApplyHostPortEnv(fs, "prometheus-url", "AGENT_PROMETHEUS", "9090"); err != nil {
+		return err
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "prometheus-gateway" })
+	if fs.Lookup("faas").Value.String() == "openwhisk" && !given {
+		fs.Set("prometheus-gateway", "job=openwhisk-user-events") // promsrc.DefaultOpenWhiskSelectors
+	}
+	return nil
 }

@@ -28,6 +28,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Names(), ", ")+") or all (every one but external, interleaved)")
 	fs.IntVar(&o.Repeat, "repeat", 1, "run each strategy `K` times, with seeds seed..seed+K-1, on a fresh federation each time, and report means with 95% confidence intervals")
 	fs.StringVar(&o.Proxy, "proxy", "embedded", "data plane of every node: embedded or haproxy")
+	fs.StringVar(&o.FaaS, "faas", "openfaas", "API of every node's FaaS (dfaas faas) that its agent uses: openfaas or openwhisk")
 	fs.DurationVar(&in.From, "from", 0, "start of the window of the scenario to run (its time is shifted to start at 0)")
 	fs.DurationVar(&in.Until, "until", 0, "end of the window (default: the scenario's end)")
 	fs.DurationVar(&in.Duration, "duration", 0, "length of the window: --until = --from + D (the load is cut, not compressed)")
@@ -110,6 +111,8 @@ func checkBenchFlags(o *bench.Options, in *bench.Input, traceNodes, traceFn stri
 		return usageError{"--scenario FILE|NAME is required"}
 	case o.Proxy != "embedded" && o.Proxy != "haproxy":
 		return usageError{fmt.Sprintf("--proxy %q: want embedded or haproxy", o.Proxy)}
+	case o.FaaS != "openfaas" && o.FaaS != "openwhisk":
+		return usageError{fmt.Sprintf("--faas %q: want openfaas or openwhisk", o.FaaS)}
 	case o.Repeat < 1 || o.Repeat > bench.MaxRepeat:
 		return usageError{fmt.Sprintf("--repeat %d: want 1 to %d", o.Repeat, bench.MaxRepeat)}
 	case in.Period != 0 && in.Period < 100*time.Millisecond:

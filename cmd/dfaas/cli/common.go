@@ -27,18 +27,11 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-// loadScenario loads the scenario file at arg, or the scenario shipped
-// with the simulator that arg names (sim.BuiltinScenarios).
+// loadScenario loads --scenario (sim.OpenScenario).
 func loadScenario(arg string) (*sim.Scenario, error) {
-	if _, err := os.Stat(arg); err != nil {
-		if sc, berr := sim.BuiltinScenario(arg); berr == nil {
-			return sc, nil
-		}
-		return nil, fmt.Errorf("--scenario %q: neither a file (%v) nor a built-in scenario (%s)", arg, err, strings.Join(sim.BuiltinScenarios(), ", "))
-	}
-	sc, err := sim.LoadScenario(arg)
+	sc, err := sim.OpenScenario(arg)
 	if err != nil {
-		return nil, fmt.Errorf("--scenario: %w", err)
+		return nil, fmt.Errorf("--scenario %w", err)
 	}
 	return sc, nil
 }

@@ -18,6 +18,7 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	period := fs.Duration("period", time.Second, "control period of the nodes")
 	seed := fs.Uint64("seed", 1, "seed of arrivals and service times")
 	logLevel := fs.String("log-level", "warn", "log level of the nodes: debug, info, warn, error")
+	faasAPI := fs.String("faas", "openfaas", "API of the nodes' embedded FaaS: openfaas (the gateway API) or openwhisk (OpenWhisk's: actions listed and invoked as on an OpenWhisk node)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,7 +37,7 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	}
 	res, err := demo.Run(ctx, demo.Options{
 		Strategy: *stratName, Registry: io.strategies, Duration: *duration, Period: *period, Seed: *seed,
-		Log: log, Progress: io.err,
+		FaaS: *faasAPI, Log: log, Progress: io.err,
 	})
 	if err != nil {
 		return err

@@ -16,9 +16,9 @@ func help(name string) (synopsis, about string) {
 	case "agent":
 		return "dfaas agent [flags]", aboutAgent
 	case "faas":
-		return "dfaas faas [--listen ADDR] [--function SPEC]...", aboutFaaS
+		return "dfaas faas [--listen ADDR] [--function SPEC]... [--api openfaas|openwhisk [--auth-file FILE]]", aboutFaaS
 	case "demo":
-		return "dfaas demo [--strategy NAME] [--duration 30s] [--json]", aboutDemo
+		return "dfaas demo [--strategy NAME] [--duration 30s] [--faas openfaas|openwhisk] [--json]", aboutDemo
 	case "forecast":
 		return "dfaas forecast --trace FILE [--trace FILE]... [--method NAME|all] [--json] [--skip DURATION]", aboutForecast
 	case "keygen":
@@ -28,10 +28,10 @@ func help(name string) (synopsis, about string) {
 	case "dataplane":
 		return "dfaas dataplane [--duration 10s] [--rounds 3] [--conns 32] [--scenarios local,forwarded,rejected] [--json]", aboutDataplane
 	case "sim":
-		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...",
+		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--repeat K] [--references=false] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...\n  dfaas sim --family N [--family-seed S] [--strategy NAME|all] ...\n  dfaas sim --azure DIR [--azure-functions 12] [--azure-nodes 4] [--azure-minutes M] [--save FILE] ...",
 			fmt.Sprintf(aboutSim, scenarios)
 	case "bench":
-		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--repeat K] [--from D] [--until D|--duration D] [--out DIR] [--json]",
+		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--faas openfaas|openwhisk] [--repeat K] [--from D] [--until D|--duration D] [--out DIR] [--json]",
 			fmt.Sprintf(aboutBench, scenarios)
 	}
 	return "dfaas " + name + " [flags]", strings.ToUpper(commands()[name].summary[:1]) + commands()[name].summary[1:] + "."
@@ -50,7 +50,7 @@ observes the functions' load, exchanges state with its peers over QUIC and
 lets the strategy set the shares of user requests served locally,
 forwarded to each neighbour or rejected), the data plane that applies
 them (--proxy: the embedded Go proxy or HAProxy), the FaaS (--faas: the
-embedded one or an OpenFaaS gateway), and the admin server (--http:
+embedded one, an OpenFaaS gateway or an OpenWhisk controller), and the admin server (--http:
 /healthz, /status, /metrics). Flags not given are read from the AGENT_*
 environment variables named in docs/deploy.md.`
 
@@ -58,14 +58,19 @@ const aboutFaaS = `Serves the embedded FaaS: the OpenFaaS gateway API (/function
 /system/functions, /healthz, /metrics) with built-in functions whose
 service time follows a capacity model (capacity req/s with concurrency
 slots and a bounded queue). dfaas bench runs one per node; an agent with
---faas openfaas can use it as its gateway.`
+--faas openfaas can use it as its gateway. With --api openwhisk it serves
+OpenWhisk's API instead (the functions as actions, Basic auth with the key
+UUID:KEY of --auth-file or a generated one; docs/openwhisk.md), for an
+agent with --faas openwhisk.`
 
 const aboutDemo = `Starts three complete nodes in this process on loopback — each with the
 embedded FaaS (function figlet), the embedded proxy and its agent on the
 QUIC peer network — waits until they have formed a federation, then sends
 open-loop Poisson traffic for --duration: node a gets 170 req/s for a
 capacity of 100, b and c 30 req/s for 120 each. It reports what the users
-saw per node, against the fluid bound. Progress goes to standard error.`
+saw per node, against the fluid bound. Progress goes to standard error.
+With --faas openwhisk the nodes' FaaS serves OpenWhisk's API, which the
+agents list the functions through and the proxies invoke them through.`
 
 const aboutForecast = `Scores load forecasters one step ahead on request-rate traces (CSV
 time,rate, as in docs/scenarios.md): each rate is predicted from the
@@ -91,6 +96,17 @@ bound). --scenario takes a scenario file (the format is in
 docs/scenarios.md) or the name of a scenario shipped with dfaas. --strategy
 defaults to flow, as in every command; all runs every built-in strategy
 except external (which needs a model).
+
+Each result also carries two references (docs/evaluation.md): the
+clairvoyant controller's success rate (a central controller that knows
+every period's true rates), and the strategy's with a perfect forecast;
+the gap to the oracle is split into granularity+queueing (oracle -
+clairvoyant), forecasting and coordination. --references=false skips
+them. --repeat K reruns with K arrival seeds and reports 95%% confidence
+intervals. --family N runs N random federations of the family generator
+and prints each strategy's distribution. --azure DIR builds a scenario
+from the Azure Functions 2019 trace (per-minute counts, durations,
+memory).
 
 Shipped scenarios (--scenario NAME):
   %s`

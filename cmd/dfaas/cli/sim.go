@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/sim"
+	"github.com/dfaas-go/dfaas/strategy/sim/azure"
 )
 
 // strategyNames returns the strategies --strategy value names: one, or
@@ -27,15 +29,41 @@ func strategyNames(reg *strategy.Registry, value string) ([]string, error) {
 	return []string{value}, nil
 }
 
-// runSim simulates a scenario with one or every strategy and prints the
-// results as a table or as JSON lines.
+// simFlags are the flags of the evaluation modes of dfaas sim.
+type simFlags struct {
+	eval       sim.EvalConfig
+	references bool
+	family     sim.FamilyConfig
+	azureDir   string
+	azure      azure.Config
+	azureTop   int
+}
+
+func (f *simFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.references, "references", true, "also run the clairvoyant controller and each strategy with a perfect forecast, and split the gap to the oracle (false: about a third of the time)")
+	fs.IntVar(&f.eval.Repeat, "repeat", 0, "run the scenario with `K` arrival seeds (seed, seed+1, ...) and report means with 95% confidence intervals")
+	fs.IntVar(&f.eval.Parallel, "parallel", 0, "simulations run at once (default: the number of CPUs)")
+	fs.IntVar(&f.family.Size, "family", 0, "instead of --scenario, run `N` random federations of the family generator (docs/evaluation.md) and print each strategy's distribution")
+	fs.Uint64Var(&f.family.Seed, "family-seed", 1, "with --family: the family's seed")
+	fs.StringVar(&f.azureDir, "azure", "", "instead of --scenario, build a scenario from the Azure Functions 2019 trace in `DIR` (invocations.csv, durations.csv, memory.csv)")
+	fs.IntVar(&f.azureTop, "azure-functions", 12, "with --azure: the busiest `N` functions")
+	fs.IntVar(&f.azure.Nodes, "azure-nodes", 4, "with --azure: nodes in the ring")
+	fs.IntVar(&f.azure.Replicas, "azure-replicas", 2, "with --azure: nodes running each function")
+	fs.Float64Var(&f.azure.Level, "azure-level", 0.7, "with --azure: each function's mean load over its capacity")
+	fs.IntVar(&f.azure.From, "azure-from", 0, "with --azure: first minute of the window")
+	fs.IntVar(&f.azure.Minutes, "azure-minutes", 0, "with --azure: minutes in the window (default: to the end)")
+	fs.Float64Var(&f.azure.Compress, "azure-compress", 60, "with --azure: time compression (60: a trace minute lasts a second)")
+}
+
+// runSim simulates a scenario (or a family of them) with one or every
+// strategy and prints the results as a table or as JSON.
 func runSim(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("sim", io)
 	scenario := fs.String("scenario", "", "scenario `FILE` or built-in scenario NAME")
 	reg := io.strategies
 	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Names(), ", ")+") or all")
 	params := fs.String("params", "", "strategy parameters as a JSON object (with a single --strategy)")
-	asJSON := fs.Bool("json", false, "print one JSON result object per strategy per line instead of a table")
+	asJSON := fs.Bool("json", false, "print one JSON result object per strategy per line (with --family, one report) instead of a table")
 	nodes := fs.Bool("nodes", false, "also print one table per strategy with a row per node")
 	fcName := fs.String("forecast", "", "forecast each function's offered rate with `METHOD` ("+strings.Join(forecast.Methods(), ", ")+"), as the agent's --forecast; by default the rate of the last period")
 	var gen sim.GenerateConfig
@@ -44,10 +72,13 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	fs.Float64Var(&gen.Rate, "rate", 100, "with --generate: user load per node, req/s")
 	fs.DurationVar(&gen.Duration, "duration", 120*time.Second, "with --generate: length of the run")
 	fs.Uint64Var(&gen.Seed, "seed", 1, "with --generate: seed")
-	save := fs.String("save", "", "with --generate: also write the generated scenario to `FILE`")
+	save := fs.String("save", "", "with --generate or --azure: also write the scenario to `FILE`")
+	var sf simFlags
+	sf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	sf.eval.NoReferences = !sf.references
 	names, err := strategyNames(reg, *stratName)
 	if err != nil {
 		return err
@@ -58,59 +89,114 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if _, err := reg.New(names[0], json.RawMessage(*params)); err != nil {
 		return usageError{fmt.Sprintf("--params: %v", err)}
 	}
-	sc, err := simScenario(*scenario, gen, *save)
-	if err != nil {
-		return err
-	}
 	var fc forecast.Factory
 	if *fcName != "" {
 		if fc, err = forecast.ByName(*fcName); err != nil {
 			return usageError{fmt.Sprintf("--forecast: %v", err)}
 		}
 	}
-	var results []sim.Result
-	var walls []time.Duration
-	for _, name := range names {
-		start := time.Now()
-		r, err := sim.Run(ctx, sc, sim.Config{
+	cfgs := make([]sim.Config, len(names))
+	for i, name := range names {
+		cfgs[i] = sim.Config{
 			Strategy:   name,
 			New:        func() (strategy.Strategy, error) { return reg.New(name, json.RawMessage(*params)) },
 			Forecaster: fc,
-		})
-		if errors.Is(err, sim.ErrCanceled) {
-			return fmt.Errorf("sim interrupted: %w", err)
-		} else if err != nil {
-			return err
 		}
-		if *asJSON {
+	}
+	if sf.family.Size != 0 {
+		if *scenario != "" || gen.Nodes > 0 || sf.azureDir != "" {
+			return usageError{"give one of --scenario, --generate, --azure and --family"}
+		}
+		return runFamily(ctx, io.out, sf, cfgs, *asJSON)
+	}
+	sc, err := simScenario(*scenario, gen, sf, *save)
+	if err != nil {
+		return err
+	}
+	rs, err := sim.Evaluate(ctx, sc, cfgs, sf.eval)
+	if errors.Is(err, sim.ErrCanceled) {
+		return fmt.Errorf("sim interrupted: %w", err)
+	} else if err != nil {
+		return simFlagError(err)
+	}
+	if *asJSON {
+		for _, r := range rs {
 			b, err := json.Marshal(r)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(io.out, "%s\n", b)
 		}
-		results, walls = append(results, r), append(walls, time.Since(start))
-	}
-	if *asJSON {
 		return nil
 	}
-	return printSim(io.out, sc, results, walls, *nodes)
+	walls := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		walls[i] = r.Wall
+	}
+	return printSim(io.out, sc, rs, walls, *nodes)
 }
 
-// simScenario returns the scenario of --scenario, or the generated one
-// (written to save if set).
-func simScenario(path string, gen sim.GenerateConfig, save string) (*sim.Scenario, error) {
+// simFlagError names the flag behind an evaluation's configuration error.
+func simFlagError(err error) error {
+	for field, flag := range map[string]string{"Repeat": "--repeat", "Parallel": "--parallel"} {
+		if strings.Contains(err.Error(), "EvalConfig."+field) {
+			return usageError{fmt.Sprintf("%s: %v", flag, err)}
+		}
+	}
+	return err
+}
+
+// runFamily runs the strategies over a generated family and prints the
+// distribution table, or the report as one JSON object.
+func runFamily(ctx context.Context, w io.Writer, sf simFlags, cfgs []sim.Config, asJSON bool) error {
+	scs, err := sim.GenerateFamily(sf.family)
+	if err != nil {
+		return usageError{fmt.Sprintf("--family: %v", err)}
+	}
+	rs, err := sim.EvaluateFamily(ctx, scs, cfgs, sf.eval)
+	if errors.Is(err, sim.ErrCanceled) {
+		return fmt.Errorf("sim interrupted: %w", err)
+	} else if err != nil {
+		return simFlagError(err)
+	}
+	rep := sim.NewFamilyReport(sf.family.Seed, rs)
+	if asJSON {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	return rep.WriteTable(w)
+}
+
+// simScenario returns the scenario of --scenario, the generated one or
+// the one built from --azure (the last two written to save if set).
+func simScenario(path string, gen sim.GenerateConfig, sf simFlags, save string) (*sim.Scenario, error) {
+	given := 0
+	for _, set := range []bool{path != "", gen.Nodes > 0, sf.azureDir != ""} {
+		if set {
+			given++
+		}
+	}
 	switch {
-	case path != "" && gen.Nodes > 0:
-		return nil, usageError{"give --scenario or --generate, not both"}
+	case given > 1:
+		return nil, usageError{"give one of --scenario, --generate, --azure and --family"}
 	case path != "":
 		return loadScenario(path)
-	case gen.Nodes <= 0:
-		return nil, usageError{"--scenario FILE|NAME or --generate N is required"}
+	case given == 0:
+		return nil, usageError{"--scenario FILE|NAME, --generate N, --azure DIR or --family N is required"}
 	}
-	sc, err := sim.Generate(gen)
+	var sc *sim.Scenario
+	var err error
+	if sf.azureDir != "" {
+		sc, err = azureScenario(sf)
+	} else if sc, err = sim.Generate(gen); err != nil {
+		err = fmt.Errorf("--generate: %w", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("--generate: %w", err)
+		return nil, err
 	}
 	if save != "" {
 		if err := sc.Save(save); err != nil {
@@ -120,10 +206,35 @@ func simScenario(path string, gen sim.GenerateConfig, save string) (*sim.Scenari
 	return sc, nil
 }
 
+// azureScenario reads the trace of --azure and builds its scenario.
+func azureScenario(sf simFlags) (*sim.Scenario, error) {
+	tr, err := azure.ReadDir(sf.azureDir, max(1, min(sf.azureTop, azure.MaxFunctions)))
+	if err != nil {
+		return nil, fmt.Errorf("--azure: %w", err)
+	}
+	if sf.azureTop < 1 || sf.azureTop > azure.MaxFunctions {
+		return nil, usageError{fmt.Sprintf("--azure-functions: %d is not in [1, %d]", sf.azureTop, azure.MaxFunctions)}
+	}
+	sc, err := tr.Scenario(sf.azure)
+	if err != nil {
+		for field, flag := range map[string]string{"Nodes": "nodes", "Replicas": "replicas", "Level": "level", "From": "from", "Minutes": "minutes", "Compress": "compress"} {
+			if strings.HasPrefix(err.Error(), "azure: "+field+":") {
+				return nil, usageError{fmt.Sprintf("--azure-%s: %v", flag, err)}
+			}
+		}
+		return nil, fmt.Errorf("--azure: %w", err)
+	}
+	return sc, nil
+}
+
 // printSim prints one row per strategy, and with nodes a table per
 // strategy with a row per node.
 func printSim(w io.Writer, sc *sim.Scenario, rs []sim.Result, walls []time.Duration, nodes bool) error {
-	fmt.Fprintf(w, "scenario %s: %d nodes, %v, oracle success rate %.2f%%\n\n", sc.Name, len(sc.Nodes), sc.Duration.D(), 100*rs[0].OracleSuccessRate)
+	fmt.Fprintf(w, "scenario %s: %d nodes, %v, oracle success rate %.2f%%", sc.Name, len(sc.Nodes), sc.Duration.D(), 100*rs[0].OracleSuccessRate)
+	if rs[0].Gap != nil {
+		fmt.Fprintf(w, ", clairvoyant %.2f%%", 100*rs[0].ClairvoyantSuccessRate)
+	}
+	fmt.Fprint(w, "\n\n")
 	if err := sim.WriteComparison(w, rs, walls); err != nil || !nodes {
 		return err
 	}
