@@ -116,7 +116,7 @@ func TestDecodeMessageCert(t *testing.T) {
 		{"http with", "http://a:1", cert, false},
 		{"oversize", "https://a:1", make([]byte, 4096), false},
 	} {
-		msg := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Seq: 1, Proxy: tc.proxy, Cert: tc.cert}
+		msg := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Incarnation: 1, Seq: 1, Proxy: tc.proxy, Cert: tc.cert}
 		data, err := dfaas.EncodeMessage(msg)
 		if tc.ok != (err == nil) {
 			t.Errorf("%s: encode: %v", tc.name, err)

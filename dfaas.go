@@ -1,6 +1,7 @@
 package dfaas
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/control"
 )
 
 // Config assembles a node from its parts. The five interface fields are
@@ -83,6 +85,25 @@ type Config struct {
 	// Seed seeds the strategy's randomness (a new seed per cycle is
 	// derived from it).
 	Seed uint64
+	// Incarnation identifies this run of the node to its peers; a node
+	// that restarts with the same identity must use a larger one, so that
+	// its peers take it as restarted instead of dropping its messages as
+	// stale. If zero, the time New is called, in nanoseconds since the
+	// Unix epoch.
+	Incarnation uint64
+	// CredentialRotation is how often the credential each neighbour
+	// presents when forwarding here is replaced (the previous one stays
+	// valid for the neighbour expiry). If zero, 6 periods; at least the
+	// neighbour expiry.
+	CredentialRotation time.Duration
+	// IdlePeriods is how many measured periods without offered load make
+	// a function's forecast exactly 0. If zero,
+	// control.DefaultIdlePeriods.
+	IdlePeriods int
+	// Trust bounds the share of this node's traffic any one neighbour
+	// receives by what its answers support (see control.Trust; the zero
+	// value gives its defaults).
+	Trust control.Trust
 	// Logger receives the node's logs. If nil, logs are discarded.
 	Logger *slog.Logger
 	// Registerer, if not nil, receives the node's Prometheus metrics.
@@ -157,6 +178,15 @@ func (c Config) Validate() error {
 	if c.MaxMessageSize < 0 {
 		return bad("MaxMessageSize", "negative (%d)", c.MaxMessageSize)
 	}
+	if c.CredentialRotation < 0 {
+		return bad("CredentialRotation", "negative (%v)", c.CredentialRotation)
+	}
+	if c.CredentialRotation > 0 && c.CredentialRotation < c.expiry() {
+		return bad("CredentialRotation", "%v is shorter than the neighbour expiry %v", c.CredentialRotation, c.expiry())
+	}
+	if c.IdlePeriods < 0 {
+		return bad("IdlePeriods", "negative (%d)", c.IdlePeriods)
+	}
 	for i, id := range c.Bootstrap {
 		if id == "" {
 			return bad("Bootstrap", "entry %d is empty", i)
@@ -175,6 +205,26 @@ func (c Config) period() time.Duration {
 		return DefaultPeriod
 	}
 	return c.Period
+}
+
+// applyTimeout bounds each Proxy.Apply: ApplyTimeout, or the period or
+// DefaultApplyTimeout, whichever is longer.
+func (c Config) applyTimeout() time.Duration {
+	return cmp.Or(c.ApplyTimeout, max(c.period(), DefaultApplyTimeout))
+}
+
+func (c Config) credentialRotation() time.Duration {
+	if c.CredentialRotation == 0 {
+		return max(6*c.period(), c.expiry())
+	}
+	return c.CredentialRotation
+}
+
+func (c Config) maxMessageSize() int {
+	if c.MaxMessageSize == 0 {
+		return DefaultMaxMessageSize
+	}
+	return c.MaxMessageSize
 }
 
 func (c Config) expiry() time.Duration {

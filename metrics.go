@@ -9,6 +9,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/control"
 )
 
 // nodeMetrics are a node's Prometheus metrics. They live in the registry
@@ -36,6 +37,15 @@ type nodeMetrics struct {
 	forecast      *prometheus.GaugeVec
 	forecastErr   *prometheus.GaugeVec
 	forecastAbs   *prometheus.SummaryVec
+	unknownNames  prometheus.Gauge
+	unknownRate   *prometheus.GaugeVec
+	announceFail  *prometheus.CounterVec
+	anomalies     *prometheus.CounterVec
+	allowance     *prometheus.GaugeVec
+	rotations     prometheus.Counter
+	restarts      prometheus.Counter
+	outOfCycle    *prometheus.CounterVec
+	replans       prometheus.Counter
 
 	mu           sync.Mutex
 	lastForecast map[string]float64 // per function, the forecast of the previous cycle
@@ -106,12 +116,14 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 		lastForecast: map[string]float64{},
 		functions:    map[string]bool{},
 	}
+	m.hardeningMetrics()
 	for _, r := range []string{DropOversize, DropMalformed, DropVersion, DropInvalid, DropStale, DropSelf} {
 		m.dropped.WithLabelValues(r)
 	}
 	m.collectors = []prometheus.Collector{m.cycles, m.cycleErrors, m.cycleDuration, m.componentUp, m.received,
 		m.sent, m.sendErrors, m.dropped, m.neighbours, m.peerRTT, m.share,
-		m.peers, m.offered, m.capacity, m.functionCPU, m.functionMem, m.forecast, m.forecastErr, m.forecastAbs}
+		m.peers, m.offered, m.capacity, m.functionCPU, m.functionMem, m.forecast, m.forecastErr, m.forecastAbs,
+		m.unknownNames, m.unknownRate, m.announceFail, m.anomalies, m.allowance, m.rotations, m.restarts, m.outOfCycle, m.replans}
 	if reg == nil {
 		return m, nil
 	}
@@ -206,5 +218,71 @@ func (m *nodeMetrics) setFunctions(fns []strategy.Function, observed bool) {
 			}
 			m.forecastAbs.DeleteLabelValues(name)
 		}
+	}
+}
+
+// hardeningMetrics makes the metrics of what a node bounds: unknown
+// names, failed announcements, neighbours' claims, credentials.
+func (m *nodeMetrics) hardeningMetrics() {
+	m.unknownNames = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dfaas_agent_unknown_functions", Help: "Names with requests in the last period that are neither deployed here nor run by a neighbour (one aggregate, no series per name).",
+	})
+	m.unknownRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dfaas_agent_unknown_function_requests_per_second", Help: "Request rates of the unknown names over the last period, summed, by kind (offered, rejected, failed).",
+	}, []string{"kind"})
+	m.announceFail = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dfaas_agent_announce_failures_total", Help: "Cycles whose announcement was trimmed to fit the message limit, could not be built, or reached no peer, by reason.",
+	}, []string{"reason"})
+	m.anomalies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dfaas_agent_neighbour_anomalies_total", Help: "Neighbours' claims bounded: grants above the grantor's capacity (grant_bounded), shares capped to what a neighbour's answers support (share_capped).",
+	}, []string{"kind"})
+	m.allowance = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dfaas_agent_neighbour_allowance_requests_per_second", Help: "The rate each neighbour forwarded to may receive this period, by what its answers support.",
+	}, []string{"peer"})
+	m.rotations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dfaas_agent_credential_rotations_total", Help: "Forwarding credentials replaced on schedule.",
+	})
+	m.restarts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dfaas_agent_neighbour_restarts_total", Help: "Neighbours heard from in a new incarnation.",
+	})
+	m.outOfCycle = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dfaas_agent_out_of_cycle_applies_total", Help: "Proxy applies between cycles: to greet a new or restarted peer (greet), to use a new credential (reapply), or deferred to the next cycle (deferred).",
+	}, []string{"kind"})
+	m.replans = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dfaas_agent_replans_total", Help: "Cycles run between two periods, on the last observation, because a neighbour joined the data network.",
+	})
+	for _, r := range []string{announceTrimmed, announceUnbuildable, announceUnsent} {
+		m.announceFail.WithLabelValues(r)
+	}
+	for _, k := range []string{"grant_bounded", "share_capped"} {
+		m.anomalies.WithLabelValues(k)
+	}
+	for _, k := range []string{"greet", "reapply", "deferred"} {
+		m.outOfCycle.WithLabelValues(k)
+	}
+}
+
+// setUnknown records the aggregate of the unknown names.
+func (m *nodeMetrics) setUnknown(u control.Unknown) {
+	m.unknownNames.Set(float64(u.Names))
+	m.unknownRate.WithLabelValues("offered").Set(u.Offered)
+	m.unknownRate.WithLabelValues("rejected").Set(u.Rejected)
+	m.unknownRate.WithLabelValues("failed").Set(u.Failed)
+}
+
+// setAnomalies records what Bound did: the anomalies counted since before
+// (in the core, cumulative) and each neighbour's allowance.
+func (m *nodeMetrics) setAnomalies(before, after control.Anomalies, caps []control.Cap) {
+	if d := after.GrantsBounded - before.GrantsBounded; d > 0 {
+		m.anomalies.WithLabelValues("grant_bounded").Add(float64(d))
+	}
+	if d := after.SharesCapped - before.SharesCapped; d > 0 {
+		m.anomalies.WithLabelValues("share_capped").Add(float64(d))
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.allowance.Reset()
+	for _, c := range caps {
+		m.allowance.WithLabelValues(string(c.ID)).Set(c.Allowance)
 	}
 }

@@ -3,8 +3,6 @@ package dfaas
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas/faas"
+	"github.com/dfaas-go/dfaas/internal/lograte"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -31,6 +30,10 @@ const (
 	ComponentStrategy = "strategy"
 	ComponentPeers    = "peers"
 	ComponentAdvisor  = "advisor"
+	// ComponentAnnounce fails while the node's announcement cannot be
+	// built within the message limit, had to leave functions out, or
+	// reached no peer.
+	ComponentAnnounce = "announce"
 )
 
 // Node is one DFaaS node's control loop. It periodically lists the local
@@ -64,15 +67,27 @@ type Node struct {
 	// (its proxy URL and the credential it handed this node); their
 	// announcements live in the core.
 	neighbours map[peer.ID]*neighbourState
-	tokensIn   map[peer.ID]string
+	// creds holds the credential each neighbour must present when it
+	// forwards here (see credentials.go).
+	creds      map[peer.ID]*credential
+	outOfCycle map[peer.ID]int     // out-of-cycle applies this cycle, per peer
+	hailed     map[peer.ID]bool    // members hailed since they came up
+	lastStep   time.Time           // the time of the last proxy state built by a cycle
+	lastObs    control.Observation // of the last cycle whose snapshot was valid
+	kick       chan struct{}       // a neighbour joined the data network: replan
 	functions  []faas.Function
 	health     map[string]error
 	snapshot   strategy.Snapshot // the last one given to the strategy
 	applied    proxyctl.State
+	unknown    control.Unknown // rates of unknown names, last cycle
+	caps       []control.Cap   // what Bound computed, last cycle
+	anomalies  control.Anomalies
 	dropped    map[string]uint64
 	received   uint64
 	sent       uint64
 	errs       map[string]uint64
+	ann        AnnounceStatus
+	warn       *lograte.Limiter
 }
 
 // neighbourState is what a node keeps of a peer's latest message besides
@@ -97,9 +112,14 @@ func New(cfg Config) (*Node, error) {
 	for i, p := range cfg.Bootstrap {
 		bootstrap[i] = strategy.NodeID(p)
 	}
+	incarnation := cfg.Incarnation
+	if incarnation == 0 {
+		incarnation = uint64(max(1, time.Now().UnixNano()))
+	}
 	core, err := control.New(control.Config{
 		Self: id, Period: cfg.period(), Expiry: cfg.expiry(), Seed: cfg.Seed, Forecaster: cfg.Forecaster,
-		Nearest: cfg.Nearest, MaxRTT: cfg.MaxRTT, Bootstrap: bootstrap,
+		Nearest: cfg.Nearest, MaxRTT: cfg.MaxRTT, Bootstrap: bootstrap, Incarnation: incarnation,
+		IdlePeriods: cfg.IdlePeriods, Trust: cfg.Trust,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
@@ -111,7 +131,10 @@ func New(cfg Config) (*Node, error) {
 		period:     cfg.period(),
 		core:       core,
 		neighbours: map[peer.ID]*neighbourState{},
-		tokensIn:   map[peer.ID]string{},
+		creds:      map[peer.ID]*credential{},
+		outOfCycle: map[peer.ID]int{},
+		hailed:     map[peer.ID]bool{},
+		kick:       make(chan struct{}, 1),
 		health:     map[string]error{},
 		dropped:    map[string]uint64{},
 		errs:       map[string]uint64{},
@@ -121,6 +144,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: Registerer: %v", ErrConfig, err)
 	}
 	n.m = m
+	// Warnings that repeat every cycle (a failing announcement, a capped
+	// neighbour): one a minute per kind, then a summary with the count.
+	n.warn = lograte.New(n.log, lograte.Options{Interval: time.Minute, Burst: 1})
 	return n, nil
 }
 
@@ -164,27 +190,45 @@ func (n *Node) Run(ctx context.Context) error {
 					n.setHealth(ComponentPeers, errors.New("transport closed"))
 					return nil
 				}
-				n.handle(msg, time.Now())
+				n.handle(ctx, msg, time.Now(), false)
 			}
 		}
 	})
 	g.Go(func() error {
-		t := time.NewTicker(n.period)
-		defer t.Stop()
-		for {
-			if _, err := n.Step(ctx, time.Now()); errors.Is(err, ErrClosed) {
-				return err
-			} else if err != nil && ctx.Err() == nil {
-				n.log.Warn("control cycle failed; keeping the last decision", "err", err)
-			}
+		n.hailLoop(ctx)
+		return nil
+	})
+	g.Go(func() error { return n.cycles(ctx) })
+	return g.Wait()
+}
+
+// cycles runs a cycle at once and then every period until ctx is done,
+// and a replan (see replan) when a neighbour joins the data network
+// between two cycles.
+func (n *Node) cycles(ctx context.Context) error {
+	t := time.NewTicker(n.period)
+	defer t.Stop()
+	for {
+		if _, err := n.Step(ctx, time.Now()); errors.Is(err, ErrClosed) {
+			return err
+		} else if err != nil && ctx.Err() == nil {
+			n.log.Warn("control cycle failed; keeping the last decision", "err", err)
+		}
+		for replanned := true; replanned; {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
+				replanned = false
+			case <-n.kick:
+				if _, err := n.replan(ctx, time.Now()); errors.Is(err, ErrClosed) {
+					return err
+				} else if err != nil && ctx.Err() == nil {
+					n.log.Warn("replan failed; keeping the last decision", "err", err)
+				}
 			}
 		}
-	})
-	return g.Wait()
+	}
 }
 
 // Close stops the node: Step and Run return ErrClosed afterwards, and its
@@ -209,7 +253,10 @@ func (n *Node) Close() error {
 // are used; when the metric source, the strategy or the proxy fails, the
 // decision applied stays in force and the previous announcement is sent
 // again. Every failure is logged, counted and returned (wrapped); the
-// returned decision is the one in force after the cycle.
+// returned decision is the one in force after the cycle. Listing the
+// functions and sampling the metrics share a time-out of one period, and
+// the proxy's apply has its own (Config.ApplyTimeout): a cycle announces
+// within one period and the apply time-out whatever its backends do.
 func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, error) {
 	n.stepMu.Lock()
 	defer n.stepMu.Unlock()
@@ -221,11 +268,20 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	n.m.cycles.Inc()
 	n.mu.Lock()
 	n.cycle++
+	clear(n.outOfCycle)
 	n.mu.Unlock()
+	n.warn.Flush()
 
-	n.drain(now)
-	fns := n.listFunctions(ctx)
-	sample, err := n.cfg.Metrics.Sample(ctx, now, n.period)
+	n.drain(ctx, now)
+	// Measuring (the FaaS backend, then the metric source) gets one
+	// period: a backend that hangs or crawls (an overloaded data plane's
+	// runtime API, say) fails the cycle, which keeps the decision in force
+	// and announces it, rather than silencing the node.
+	mctx, cancel := context.WithTimeout(ctx, n.period)
+	defer cancel()
+	fns := n.listFunctions(mctx)
+	sample, err := n.cfg.Metrics.Sample(mctx, now, n.period)
+	cancel()
 	switch {
 	case errors.Is(err, metricsrc.ErrDegraded):
 		// A usable sample from a fallback: decide on it, report the error.
@@ -236,9 +292,43 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 	default:
 		n.setHealth(ComponentMetrics, nil)
 	}
+	return n.decide(ctx, n.observation(now, fns, sample), fns)
+}
 
-	snap, err := n.observe(now, fns, sample)
-	n.m.setFunctions(snap.Functions, sample.Window > 0)
+// replan runs a cycle at time now on the observation of the last cycle,
+// not measured again (forecasters are not fed): between two cycles, when a
+// neighbour joined the data network (it handed this node a credential), so
+// that forwarding to a peer that connects, or restarts, starts at once
+// rather than at the next cycle. Run calls it; each replan is bounded by
+// the out-of-cycle reactions that call for it (maxOutOfCycle per peer and
+// cycle).
+func (n *Node) replan(ctx context.Context, now time.Time) (strategy.Decision, error) {
+	n.stepMu.Lock()
+	defer n.stepMu.Unlock()
+	n.mu.Lock()
+	closed, o, fns := n.closed, n.lastObs, slices.Clone(n.functions)
+	n.mu.Unlock()
+	switch {
+	case closed:
+		return strategy.Decision{}, ErrClosed
+	case o.Now.IsZero():
+		return n.current(), nil // no cycle yet
+	}
+	n.m.replans.Inc()
+	o.Now, o.Measured, o.Peers = now, false, nil
+	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
+		for _, p := range dir.Peers() {
+			o.Peers = append(o.Peers, control.Peer{ID: strategy.NodeID(p.ID), RTT: p.RTT, Up: p.Up})
+		}
+	}
+	return n.decide(ctx, o, fns)
+}
+
+// decide runs the rest of a cycle on observation o: the core's snapshot,
+// the strategy, Bound, the proxy, the commit and the announcement.
+func (n *Node) decide(ctx context.Context, o control.Observation, fns []faas.Function) (strategy.Decision, error) {
+	snap, err := n.observe(o)
+	n.m.setFunctions(snap.Functions, o.Measured)
 	if err != nil {
 		// A bug or a source returning garbage: never hand it to a strategy.
 		n.fail(ComponentMetrics, err)
@@ -253,10 +343,33 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 		return n.keep(ctx, fmt.Errorf("dfaas: decide: %w", err))
 	}
 	n.setHealth(ComponentStrategy, nil)
+	n.bound(&d, snap)
+	return n.apply(ctx, o.Now, snap, fns, d)
+}
 
-	state := n.proxyState(snap, fns, d)
-	actx, cancel := context.WithTimeout(ctx, cmp.Or(n.cfg.ApplyTimeout, max(n.period, DefaultApplyTimeout)))
-	err = n.cfg.Proxy.Apply(actx, state)
+// bound caps what the decision sends each neighbour (control.Core.Bound).
+func (n *Node) bound(d *strategy.Decision, snap strategy.Snapshot) {
+	n.mu.Lock()
+	n.caps = n.core.Bound(d, snap)
+	before, after := n.anomalies, n.core.Anomalies()
+	n.anomalies = after
+	caps := slices.Clone(n.caps)
+	n.mu.Unlock()
+	n.m.setAnomalies(before, after, caps)
+	for _, c := range caps {
+		if c.Capped {
+			n.warn.Warn("share-capped:"+string(c.ID), "capped what a neighbour receives to what its answers support",
+				"peer", string(c.ID), "allowance_rps", c.Allowance, "decided_rps", c.Estimate)
+		}
+	}
+}
+
+// apply applies decision d, decided on snap, to the proxy with the
+// credentials rotated as due at now, commits it and announces it.
+func (n *Node) apply(ctx context.Context, now time.Time, snap strategy.Snapshot, fns []faas.Function, d strategy.Decision) (strategy.Decision, error) {
+	state := n.proxyState(now, snap, fns, d)
+	actx, cancel := context.WithTimeout(ctx, n.cfg.applyTimeout())
+	err := n.cfg.Proxy.Apply(actx, state)
 	cancel()
 	if err != nil {
 		n.fail(ComponentProxy, err)
@@ -337,70 +450,6 @@ func (n *Node) setHealth(component string, err error) {
 	n.m.componentUp.WithLabelValues(component).Set(up)
 }
 
-// drain handles the messages already waiting, without blocking.
-func (n *Node) drain(now time.Time) {
-	for {
-		select {
-		case msg, ok := <-n.cfg.Peers.Recv():
-			if !ok {
-				n.setHealth(ComponentPeers, errors.New("transport closed"))
-				return
-			}
-			n.handle(msg, now)
-		default:
-			return
-		}
-	}
-}
-
-// handle decodes and stores one peer message. A bad message is dropped and
-// counted; it never changes the node's state.
-func (n *Node) handle(msg peer.Message, now time.Time) {
-	err := n.accept(msg, now)
-	if err == nil {
-		n.m.received.Inc()
-		return
-	}
-	reason := DropMalformed
-	var me *MessageError
-	if errors.As(err, &me) {
-		reason = me.Reason
-	}
-	n.mu.Lock()
-	n.dropped[reason]++
-	n.mu.Unlock()
-	n.m.dropped.WithLabelValues(reason).Inc()
-	n.log.Debug("dropped peer message", "from", string(msg.From), "reason", reason, "err", err)
-}
-
-func (n *Node) accept(msg peer.Message, now time.Time) error {
-	if strategy.NodeID(msg.From) == n.id || msg.From == "" {
-		return &MessageError{DropSelf, fmt.Errorf("sender %q", msg.From)}
-	}
-	m, err := DecodeMessage(msg.Data, n.cfg.MaxMessageSize)
-	if err != nil {
-		return err
-	}
-	if err := n.checkDataCert(msg.From, m); err != nil {
-		return err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	err = n.core.Receive(strategy.NodeID(msg.From), control.Message{Seq: m.Seq, Accepts: m.Token != "", Announcement: m.Announcement}, now)
-	switch {
-	case errors.Is(err, control.ErrStale):
-		return &MessageError{DropStale, err}
-	case errors.Is(err, control.ErrSelf):
-		return &MessageError{DropSelf, err}
-	case err != nil:
-		return &MessageError{DropInvalid, err}
-	}
-	m.Announcement = strategy.Announcement{} // the core keeps it
-	n.neighbours[msg.From] = &neighbourState{msg: m, received: now}
-	n.received++
-	return nil
-}
-
 // listFunctions returns the local functions, or the last known ones when
 // the backend fails.
 func (n *Node) listFunctions(ctx context.Context) []faas.Function {
@@ -432,10 +481,9 @@ func (n *Node) listFunctions(ctx context.Context) []faas.Function {
 	return slices.Clone(fns)
 }
 
-// observe hands what the node observed to the core, which builds the
-// snapshot (see control.Core.Observe), and drops the wire part of the
-// neighbours the core expired.
-func (n *Node) observe(now time.Time, fns []faas.Function, sample metricsrc.Sample) (strategy.Snapshot, error) {
+// observation returns what the node observed at now, as the core takes
+// it.
+func (n *Node) observation(now time.Time, fns []faas.Function, sample metricsrc.Sample) control.Observation {
 	o := control.Observation{
 		Now:      now,
 		Deployed: n.deployed(fns),
@@ -445,28 +493,54 @@ func (n *Node) observe(now time.Time, fns []faas.Function, sample metricsrc.Samp
 			CPU: sample.Node.CPU, CPUCores: sample.Node.CPUCores,
 			Memory: sample.Node.Memory, MemoryTotal: sample.Node.MemoryTotal, Power: sample.Node.Power,
 		},
+		Answers:         answers(sample),
+		AnswersMeasured: sample.Answers && sample.Window > 0,
+		Other: strategy.Function{
+			Offered: sample.Other.Offered, Local: sample.Other.Local, FromNeighbours: sample.Other.FromNeighbours,
+			Forwarded: sample.Other.Forwarded, Rejected: sample.Other.Rejected, Failed: sample.Other.Failed,
+		},
 	}
 	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
 		infos := dir.Peers()
+		o.Directory = true
 		for _, p := range infos {
 			o.Peers = append(o.Peers, control.Peer{ID: strategy.NodeID(p.ID), RTT: p.RTT, Up: p.Up})
 		}
 		n.m.setPeers(infos)
 	}
+	return o
+}
+
+// observe hands an observation to the core, which builds the snapshot
+// (see control.Core.Observe), and drops the wire part and the credentials
+// of the neighbours the core expired or forgot.
+func (n *Node) observe(o control.Observation) (strategy.Snapshot, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s, err := n.core.Observe(o)
 	for id := range n.neighbours {
 		if _, ok := n.core.Neighbour(strategy.NodeID(id)); !ok {
-			delete(n.neighbours, id)
-			n.log.Info("neighbour expired", "peer", string(id))
+			n.forget(id)
+			n.log.Info("neighbour expired or left; its credential is revoked", "peer", string(id))
 		}
 	}
+	n.unknown = n.core.Unknown()
 	if err == nil {
 		n.snapshot = s
+		n.lastObs = o
 	}
 	n.m.neighbours.Set(float64(len(s.Neighbours)))
+	n.m.setUnknown(n.unknown)
 	return s, err
+}
+
+// forget drops what the node keeps of peer id besides the core: its wire
+// state and the credential it was given (revoked at the next apply). n.mu
+// must be held.
+func (n *Node) forget(id peer.ID) {
+	delete(n.neighbours, id)
+	delete(n.creds, id)
+	delete(n.outOfCycle, id)
 }
 
 // deployed returns the local functions as the core takes them.
@@ -502,113 +576,16 @@ func rates(sample metricsrc.Sample) []strategy.Function {
 	return out
 }
 
-// proxyState builds the proxy's state for decision d. It includes every
-// fresh neighbour (any of them may forward here), marking those in the
-// data network as forwarding targets.
-func (n *Node) proxyState(s strategy.Snapshot, fns []faas.Function, d strategy.Decision) proxyctl.State {
-	st := proxyctl.State{Self: n.id, Decision: d}
-	for _, fn := range fns {
-		f := proxyctl.Function{Name: fn.Name}
-		if sf, ok := s.Function(fn.Name); ok {
-			f.Capacity, f.Concurrency = sf.Capacity, sf.Concurrency
-		}
-		if t, err := fn.Timeout(); err == nil {
-			f.Timeout = t
-		}
-		st.Functions = append(st.Functions, f)
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for id, ns := range n.neighbours {
-		cn, ok := n.core.Neighbour(strategy.NodeID(id))
-		if !ok {
-			continue // expired (observe drops it)
-		}
-		nb := proxyctl.Neighbour{
-			ID:       strategy.NodeID(id),
-			URL:      ns.msg.Proxy,
-			TokenOut: ns.msg.Token,
-			TokenIn:  n.tokenIn(id),
-			Cert:     ns.msg.Cert,
-		}
-		_, nb.Forward = s.Neighbour(nb.ID)
-		for _, fs := range cn.Announcement.Functions {
-			if fs.Deployed {
-				nb.Functions = append(nb.Functions, fs.Name)
+// answers returns the neighbours' answers of a sample, per neighbour and
+// function, as the core takes them.
+func answers(sample metricsrc.Sample) []control.Answer {
+	var out []control.Answer
+	for _, f := range sample.Functions {
+		for _, nr := range f.Neighbours {
+			if nr.Succeeded > 0 || nr.Failed > 0 {
+				out = append(out, control.Answer{ID: strategy.NodeID(nr.ID), Function: f.Name, Succeeded: nr.Succeeded, Failed: nr.Failed, Latency: nr.Latency})
 			}
 		}
-		st.Neighbours = append(st.Neighbours, nb)
 	}
-	slices.SortFunc(st.Neighbours, func(a, b proxyctl.Neighbour) int { return cmp.Compare(a.ID, b.ID) })
-	return st
-}
-
-// tokenIn returns the credential peer id must present when forwarding to
-// this node, creating it. n.mu must be held.
-func (n *Node) tokenIn(id peer.ID) string {
-	if t, ok := n.tokensIn[id]; ok {
-		return t
-	}
-	var b [32]byte
-	rand.Read(b[:]) // never fails (crypto/rand)
-	t := hex.EncodeToString(b[:])
-	n.tokensIn[id] = t
-	return t
-}
-
-// announce sends the announcement in force to every peer this node knows
-// (the core's outbox: the transport's directory, the neighbours heard
-// from, the bootstrap list). A peer gets its credential only once the proxy
-// in force accepts it, so it never forwards a request that would be
-// refused as coming from an unknown node.
-func (n *Node) announce(ctx context.Context) {
-	var members []strategy.NodeID
-	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
-		for _, p := range dir.Peers() {
-			members = append(members, strategy.NodeID(p.ID))
-		}
-	}
-	n.mu.Lock()
-	outs := n.core.Outbox(members)
-	ids := make([]peer.ID, len(outs))
-	msgs := make([]StateMessage, len(outs))
-	for i, out := range outs {
-		ids[i] = peer.ID(out.To)
-		var token string
-		if out.Accepted {
-			token = n.tokensIn[ids[i]]
-		}
-		msgs[i] = StateMessage{Version: WireVersion, Type: "state", Seq: out.Seq, Proxy: n.cfg.ProxyURL, Token: token, Announcement: out.Announcement}
-		msgs[i].Cert = n.cfg.DataCert
-	}
-	n.mu.Unlock()
-
-	var failed int
-	var lastErr error
-	for i, id := range ids {
-		data, err := EncodeMessage(msgs[i])
-		if err == nil {
-			sctx, cancel := context.WithTimeout(ctx, n.period/2)
-			err = n.cfg.Peers.Send(sctx, id, data)
-			cancel()
-		}
-		if err != nil {
-			failed++
-			lastErr = err
-			n.log.Debug("announcement not sent", "peer", string(id), "err", err)
-			continue
-		}
-		n.m.sent.Inc()
-		n.mu.Lock()
-		n.sent++
-		n.mu.Unlock()
-	}
-	if errors.Is(lastErr, peer.ErrClosed) {
-		n.setHealth(ComponentPeers, lastErr)
-	} else {
-		n.setHealth(ComponentPeers, nil)
-	}
-	if failed > 0 {
-		n.m.sendErrors.Add(float64(failed))
-	}
+	return out
 }

@@ -51,14 +51,14 @@ func TestSelfAndAnonymousMessagesDropped(t *testing.T) {
 	if _, err := net.Join("b"); err != nil {
 		t.Fatal(err)
 	}
-	msg := StateMessage{Version: WireVersion, Type: "state", Seq: 1, Proxy: "http://p:1", Token: strings.Repeat("ab", 32)}
+	msg := StateMessage{Version: WireVersion, Type: "state", Incarnation: 1, Seq: 1, Proxy: "http://p:1", Token: strings.Repeat("ab", 32)}
 	data, err := EncodeMessage(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Unix(100, 0)
 	for _, from := range []peer.ID{"a", ""} {
-		n.handle(peer.Message{From: from, Data: data}, now)
+		n.handle(context.Background(), peer.Message{From: from, Data: data}, now, false)
 	}
 	st := n.Status(now)
 	if st.Dropped[DropSelf] != 2 || st.Received != 0 {
@@ -68,7 +68,7 @@ func TestSelfAndAnonymousMessagesDropped(t *testing.T) {
 		t.Errorf("dropped counters:\n%s", got)
 	}
 	for _, from := range []peer.ID{"g", "c", "f", "b", "e", "d"} {
-		n.handle(peer.Message{From: from, Data: data}, now)
+		n.handle(context.Background(), peer.Message{From: from, Data: data}, now, false)
 	}
 	later := now.Add(3 * time.Second)
 	st = n.Status(later)

@@ -24,7 +24,7 @@ func TestRunCyclesAndReceives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := EncodeMessage(StateMessage{Version: WireVersion, Type: "state", Seq: 1, Proxy: "http://b:1"})
+	msg, err := EncodeMessage(StateMessage{Version: WireVersion, Type: "state", Incarnation: 1, Seq: 1, Proxy: "http://b:1"})
 	if err != nil {
 		t.Fatal(err)
 	}

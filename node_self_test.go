@@ -48,7 +48,7 @@ func TestMessageFromSelfRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	valid := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Seq: 5, Proxy: "http://evil:1", Token: strings.Repeat("ab", 32),
+	valid := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Incarnation: 1, Seq: 5, Proxy: "http://evil:1", Token: strings.Repeat("ab", 32),
 		Announcement: strategy.Announcement{Functions: []strategy.FunctionState{{Name: "figlet", Deployed: true, Capacity: 1000, Spare: 1000}}}}
 	data, err := dfaas.EncodeMessage(valid)
 	if err != nil {

@@ -258,6 +258,9 @@ func (n *testNode) counter(t *testing.T, name, label, value string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
@@ -287,7 +290,7 @@ func TestHostilePeer(t *testing.T) {
 	a := newTestNode(t, net, "a", strategy.AllLocal{}, figlet("10"))
 	evil, _ := net.Join("evil")
 	ctx := context.Background()
-	valid := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Seq: 5, Proxy: "http://evil:1", Token: strings.Repeat("ab", 32)}
+	valid := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Incarnation: 1, Seq: 5, Proxy: "http://evil:1", Token: strings.Repeat("ab", 32)}
 	good, err := dfaas.EncodeMessage(valid)
 	if err != nil {
 		t.Fatal(err)
@@ -296,10 +299,10 @@ func TestHostilePeer(t *testing.T) {
 	stale, _ := dfaas.EncodeMessage(valid)
 	for _, m := range [][]byte{
 		[]byte("{"),
-		[]byte(`{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `","evil":1}`),
+		[]byte(`{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `","evil":1}`),
 		[]byte(`{"v":9,"type":"state"}`),
-		[]byte(`{"v":1,"type":"state","seq":1,"proxy":"javascript:alert(1)","token":"` + strings.Repeat("ab", 32) + `"}`),
-		[]byte(`{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `","ann":{"functions":[{"name":"f","capacity":-1}]}}`),
+		[]byte(`{"v":2,"type":"state","inc":1,"seq":1,"proxy":"javascript:alert(1)","token":"` + strings.Repeat("ab", 32) + `"}`),
+		[]byte(`{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `","ann":{"functions":[{"name":"f","capacity":-1}]}}`),
 		make([]byte, dfaas.DefaultMaxMessageSize+1),
 		good,
 		stale,
@@ -320,6 +323,56 @@ func TestHostilePeer(t *testing.T) {
 	}
 	if st.Received != 1 {
 		t.Errorf("accepted %d messages, want 1", st.Received)
+	}
+}
+
+// spoofTransport is a MemTransport whose incoming messages the test
+// delivers itself, with any sender: what a transport would deliver if a
+// peer presented this node's own identity (a stolen key, a clone).
+type spoofTransport struct {
+	*peer.MemTransport
+	in chan peer.Message
+}
+
+func (s *spoofTransport) Recv() <-chan peer.Message { return s.in }
+
+// TestSelfMessageRefused: a message claiming to come from this node, or
+// from no one, is dropped and counted as "self" and changes nothing; a
+// valid message from another peer in the same batch is accepted.
+func TestSelfMessageRefused(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	tr, err := net.Join("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := &spoofTransport{MemTransport: tr, in: make(chan peer.Message, 4)}
+	a := newNode(t, tr, strategy.AllLocal{}, func(c *dfaas.Config) { c.Peers = sp }, figlet("10"))
+	msg := dfaas.StateMessage{Version: dfaas.WireVersion, Type: "state", Incarnation: 1, Seq: 1, Proxy: "http://x.example:1", Token: strings.Repeat("ab", 32),
+		Announcement: strategy.Announcement{Functions: []strategy.FunctionState{{Name: "figlet", Deployed: true, Capacity: 1e6}}}}
+	data, err := dfaas.EncodeMessage(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []peer.ID{"a", "", "b"} {
+		sp.in <- peer.Message{From: from, Data: data}
+	}
+	now := time.Unix(1, 0)
+	if _, err := a.node.Step(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	st := a.node.Status(now)
+	if st.Dropped[dfaas.DropSelf] != 2 || st.Received != 1 {
+		t.Errorf("dropped %v, received %d; want 2 dropped as %q and 1 received", st.Dropped, st.Received, dfaas.DropSelf)
+	}
+	for _, p := range st.Peers {
+		if p.ID == "a" || p.ID == "" {
+			t.Errorf("a message claiming to be from %q entered the peer table: %+v", p.ID, p)
+		}
+	}
+	last, _ := a.proxy.Last()
+	if nb, ok := last.Neighbour("a"); ok {
+		t.Errorf("the proxy state names this node as its own neighbour: %+v", nb)
 	}
 }
 

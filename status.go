@@ -39,7 +39,15 @@ import (
 //	  }],
 //	  "decision": {...},              strategy.Decision (shares; local_limit and admit rates in req/s)
 //	  "cycles": 42, "errors": {}, "messages_received": 80,
-//	  "messages_sent": 84, "messages_dropped": {}
+//	  "messages_sent": 84, "messages_dropped": {},
+//	  "unknown_functions": {          requests for names no one runs, one aggregate
+//	    "names": 0, "offered_rps": 3.2, "rejected_rps": 3.2, "failed_rps": 0
+//	  },
+//	  "announce": {"trimmed": 0, "left_out": 0, "unbuildable": 0, "unsent": 0},
+//	  "trust": {                      neighbours' claims bounded (control.Trust)
+//	    "grants_bounded": 0, "shares_capped": 1, "by_neighbour": {"12D3KooW...": 1},
+//	    "allowances": [{"id": "12D3KooW...", "allowance_rps": 56.7, "decided_rps": 60, "capped": true}]
+//	  }
 //	}
 //
 // Status implements json.Marshaler and json.Unmarshaler with this form; a
@@ -69,6 +77,61 @@ type Status struct {
 	Received uint64
 	Sent     uint64
 	Dropped  map[string]uint64
+	// Unknown aggregates the requests for names that are neither
+	// deployed here nor run by a neighbour, over the last period.
+	Unknown UnknownStatus
+	// Announce counts the cycles whose announcement failed.
+	Announce AnnounceStatus
+	// Trust is what the node bounded of its neighbours' claims.
+	Trust TrustStatus
+}
+
+// UnknownStatus aggregates the requests for names neither deployed here nor
+// run by a neighbour (names that exist nowhere, such as made-up ones): the
+// node keeps no state per such name. Rates are req/s over the last period.
+type UnknownStatus struct {
+	Names       int     `json:"names"`
+	OfferedRPS  float64 `json:"offered_rps"`
+	RejectedRPS float64 `json:"rejected_rps"`
+	FailedRPS   float64 `json:"failed_rps"`
+}
+
+// AnnounceStatus counts the cycles whose announcement failed (the announce
+// component is unhealthy meanwhile).
+type AnnounceStatus struct {
+	// Trimmed: over the message limit, sent without some functions the
+	// node does not run (LeftOut of them the last cycle).
+	Trimmed uint64 `json:"trimmed"`
+	LeftOut int    `json:"left_out"`
+	// Unbuildable: too large even so; not sent.
+	Unbuildable uint64 `json:"unbuildable"`
+	// Unsent: reached no peer.
+	Unsent uint64 `json:"unsent"`
+}
+
+// TrustStatus is what the node bounded of its neighbours' claims (see
+// control.Trust).
+type TrustStatus struct {
+	// GrantsBounded counts grants (and spare rates) above the grantor's
+	// announced capacity, clamped, or for functions it does not run,
+	// dropped; SharesCapped the times a neighbour's share was capped.
+	GrantsBounded uint64 `json:"grants_bounded"`
+	SharesCapped  uint64 `json:"shares_capped"`
+	// ByNeighbour counts both per current neighbour.
+	ByNeighbour map[strategy.NodeID]uint64 `json:"by_neighbour,omitempty"`
+	// Allowances are the last cycle's allowance of each neighbour
+	// forwarded to.
+	Allowances []AllowanceStatus `json:"allowances,omitempty"`
+}
+
+// AllowanceStatus is what one neighbour may receive (req/s) by what its
+// answers support, what the strategy's decision would have sent it, and
+// whether it was capped.
+type AllowanceStatus struct {
+	ID           strategy.NodeID `json:"id"`
+	AllowanceRPS float64         `json:"allowance_rps"`
+	DecidedRPS   float64         `json:"decided_rps"`
+	Capped       bool            `json:"capped"`
 }
 
 // PeerStatus describes one known peer.
@@ -101,6 +164,9 @@ type statusJSON struct {
 	Received  uint64            `json:"messages_received"`
 	Sent      uint64            `json:"messages_sent"`
 	Dropped   map[string]uint64 `json:"messages_dropped"`
+	Unknown   UnknownStatus     `json:"unknown_functions"`
+	Announce  AnnounceStatus    `json:"announce"`
+	Trust     TrustStatus       `json:"trust"`
 }
 
 type peerJSON struct {
@@ -147,6 +213,7 @@ func (s Status) MarshalJSON() ([]byte, error) {
 		ID: s.ID, Strategy: s.Strategy, ProxyURL: s.ProxyURL, PeriodS: seconds(s.Period), Health: s.Health,
 		Peers: []peerJSON{}, Functions: []functionJSON{}, Decision: s.Decision,
 		Cycles: s.Cycles, Errors: s.Errors, Received: s.Received, Sent: s.Sent, Dropped: s.Dropped,
+		Unknown: s.Unknown, Announce: s.Announce, Trust: s.Trust,
 	}
 	for _, p := range s.Peers {
 		pj := peerJSON{ID: p.ID, Addr: p.Addr, Up: p.Up, RTTMs: millis(p.RTT), Proxy: p.Proxy, Neighbour: p.Neighbour}
@@ -177,6 +244,7 @@ func (s *Status) UnmarshalJSON(b []byte) error {
 	*s = Status{
 		ID: j.ID, Strategy: j.Strategy, ProxyURL: j.ProxyURL, Period: fromSeconds(j.PeriodS), Health: j.Health,
 		Decision: j.Decision, Cycles: j.Cycles, Errors: j.Errors, Received: j.Received, Sent: j.Sent, Dropped: j.Dropped,
+		Unknown: j.Unknown, Announce: j.Announce, Trust: j.Trust,
 	}
 	for _, p := range j.Peers {
 		ps := PeerStatus{ID: p.ID, Addr: p.Addr, Up: p.Up, RTT: fromMillis(p.RTTMs), Proxy: p.Proxy, Neighbour: p.Neighbour}
@@ -245,6 +313,7 @@ func (n *Node) Status(now time.Time) Status {
 	for k, v := range n.dropped {
 		st.Dropped[k] = v
 	}
+	n.hardeningStatus(&st)
 	byID := map[peer.ID]*PeerStatus{}
 	for _, p := range infos {
 		byID[p.ID] = &PeerStatus{ID: p.ID, Addr: p.Addr, RTT: p.RTT, Up: p.Up}
@@ -268,4 +337,20 @@ func (n *Node) Status(now time.Time) Status {
 	}
 	slices.SortFunc(st.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return st
+}
+
+// hardeningStatus fills what st says of unknown names, announcements and
+// neighbours' claims. n.mu must be held.
+func (n *Node) hardeningStatus(st *Status) {
+	u := n.unknown
+	st.Unknown = UnknownStatus{Names: u.Names, OfferedRPS: u.Offered, RejectedRPS: u.Rejected, FailedRPS: u.Failed}
+	st.Announce = n.ann
+	an := n.core.Anomalies()
+	st.Trust = TrustStatus{GrantsBounded: an.GrantsBounded, SharesCapped: an.SharesCapped}
+	if len(an.ByNeighbour) > 0 {
+		st.Trust.ByNeighbour = an.ByNeighbour
+	}
+	for _, c := range n.caps {
+		st.Trust.Allowances = append(st.Trust.Allowances, AllowanceStatus{ID: c.ID, AllowanceRPS: c.Allowance, DecidedRPS: c.Estimate, Capped: c.Capped})
+	}
 }

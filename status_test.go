@@ -25,12 +25,16 @@ func testStatus() Status {
 		Functions: []strategy.Function{{
 			Name: "figlet", Deployed: true, Capacity: 100, Concurrency: 10, Replicas: 1,
 			Offered: 170, Forecast: 168.5, Local: 99, FromNeighbours: 0, Forwarded: 70, Rejected: 1, Failed: 0.5,
-			Latency: 65200 * time.Microsecond,
+			Latency: 65200 * time.Microsecond, CPU: 0.8, Memory: 64 << 20,
 		}},
 		Decision: strategy.Decision{Routes: []strategy.Route{{
 			Function: "figlet", Local: 0.6, Reject: 0.1, Forward: []strategy.Share{{Node: "node-b", Share: 0.3}}, LocalLimit: 100,
 		}}},
 		Cycles: 42, Errors: map[string]uint64{"proxy": 1}, Received: 80, Sent: 84, Dropped: map[string]uint64{"stale": 2},
+		Unknown:  UnknownStatus{Names: 3, OfferedRPS: 3.2, RejectedRPS: 3.2},
+		Announce: AnnounceStatus{Trimmed: 1, LeftOut: 12},
+		Trust: TrustStatus{GrantsBounded: 2, SharesCapped: 1, ByNeighbour: map[strategy.NodeID]uint64{"node-b": 3},
+			Allowances: []AllowanceStatus{{ID: "node-b", AllowanceRPS: 56.7, DecidedRPS: 60, Capped: true}}},
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 )
 
 // WireVersion is the version of the peer message format this package
-// writes and accepts.
-const WireVersion = 1
+// writes and accepts. Version 2 added the sender's incarnation ("inc").
+const WireVersion = 2
 
 // DefaultMaxMessageSize is the default limit on an encoded peer message.
 const DefaultMaxMessageSize = 256 << 10
@@ -53,14 +53,22 @@ type StateMessage struct {
 	Version int `json:"v"`
 	// Type is "state".
 	Type string `json:"type"`
-	// Seq increases with every message a node sends; a receiver drops
-	// messages older than the newest it has.
+	// Incarnation identifies the sender's run: a node that restarts uses
+	// a larger one (the agent: its start time in nanoseconds), so that
+	// its peers take it as new rather than drop its messages as stale.
+	// Positive.
+	Incarnation uint64 `json:"inc"`
+	// Seq increases with every message a node sends within an
+	// incarnation; a receiver drops messages older, by (Incarnation,
+	// Seq), than the newest it has.
 	Seq uint64 `json:"seq"`
 	// Proxy is the base URL of the sender's proxy (http or https).
 	Proxy string `json:"proxy"`
 	// Token is the credential the recipient must present (header
 	// DFaaS-Node-Token) when forwarding requests to the sender: 64
-	// lowercase hex characters, different for every recipient. It is
+	// lowercase hex characters, different for every recipient and every
+	// incarnation of the sender, and replaced every few periods (the
+	// sender's proxy accepts the previous one for a grace period). It is
 	// empty until the sender's proxy accepts the recipient: until then the
 	// recipient must not forward to the sender.
 	Token string `json:"token"`
@@ -142,6 +150,9 @@ func (m StateMessage) validate() error {
 	}
 	if m.Version != WireVersion || m.Type != "state" {
 		return &MessageError{DropVersion, fmt.Errorf("version %d type %q", m.Version, m.Type)}
+	}
+	if m.Incarnation == 0 {
+		return invalid("incarnation is 0")
 	}
 	if len(m.Proxy) > maxURLLen {
 		return invalid("proxy URL longer than %d bytes", maxURLLen)

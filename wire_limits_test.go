@@ -56,7 +56,7 @@ func TestDecodeMessageCountLimits(t *testing.T) {
 	const maxSize = 16 << 20 // far above any message here: only the count limits apply
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := StateMessage{Version: WireVersion, Type: "state", Seq: 1, Proxy: "http://x:1"}
+			m := StateMessage{Version: WireVersion, Type: "state", Incarnation: 1, Seq: 1, Proxy: "http://x:1"}
 			tt.atLimit(&m)
 			b, err := EncodeMessage(m)
 			if err != nil {
@@ -65,7 +65,7 @@ func TestDecodeMessageCountLimits(t *testing.T) {
 			if _, err := DecodeMessage(b, maxSize); err != nil {
 				t.Fatalf("message at the limit dropped: %v", err)
 			}
-			m = StateMessage{Version: WireVersion, Type: "state", Seq: 1, Proxy: "http://x:1"}
+			m = StateMessage{Version: WireVersion, Type: "state", Incarnation: 1, Seq: 1, Proxy: "http://x:1"}
 			tt.aboveLimit(&m)
 			if _, err := EncodeMessage(m); err == nil {
 				t.Fatal("message above the limit encoded")

@@ -108,7 +108,7 @@ func TestEncodeRejectsVersionAndType(t *testing.T) {
 // (compact) form, so that equal data compares equal.
 func TestDecodeCompactsData(t *testing.T) {
 	tok := strings.Repeat("0f", 32)
-	raw := `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"data":{ "margin" : 0.3 , "b": [1, 2] }}}`
+	raw := `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"data":{ "margin" : 0.3 , "b": [1, 2] }}}`
 	m, err := dfaas.DecodeMessage([]byte(raw), 0)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 func validMessage() dfaas.StateMessage {
 	return dfaas.StateMessage{
-		Version: dfaas.WireVersion, Type: "state", Seq: 7, Proxy: "http://10.0.0.2:30080", Token: strings.Repeat("0f", 32),
+		Version: dfaas.WireVersion, Type: "state", Incarnation: 1700000000000000000, Seq: 7, Proxy: "http://10.0.0.2:30080", Token: strings.Repeat("0f", 32),
 		Announcement: strategy.Announcement{
 			Functions: []strategy.FunctionState{{Name: "figlet", Deployed: true, Capacity: 100, Offered: 20, Load: 20, Spare: 80}},
 			Grants:    []strategy.Grant{{To: "a", Function: "figlet", Rate: 40}},
@@ -31,7 +31,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Seq != m.Seq || got.Proxy != m.Proxy || got.Token != m.Token || !got.Announcement.Equal(m.Announcement) {
+	if got.Incarnation != m.Incarnation || got.Seq != m.Seq || got.Proxy != m.Proxy || got.Token != m.Token || !got.Announcement.Equal(m.Announcement) {
 		t.Fatalf("round trip changed the message:\n got %+v\nwant %+v", got, m)
 	}
 }
@@ -73,23 +73,25 @@ func TestDecodeMessageErrors(t *testing.T) {
 		{"not json", `hello`, dfaas.DropMalformed},
 		{"array", `[]`, dfaas.DropMalformed},
 		{"no version", `{"type":"state"}`, dfaas.DropMalformed},
-		{"future version", `{"v":2,"type":"state","whatever":1}`, dfaas.DropVersion},
-		{"other type", `{"v":1,"type":"gossip"}`, dfaas.DropVersion},
-		{"unknown field", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","x":1}`, dfaas.DropMalformed},
-		{"unknown nested field", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","x":1}]}}`, dfaas.DropMalformed},
-		{"trailing data", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `"} {}`, dfaas.DropMalformed},
-		{"wrong type", `{"v":1,"type":"state","seq":"1","proxy":"http://x:1","token":"` + tok + `"}`, dfaas.DropMalformed},
-		{"bad proxy", `{"v":1,"type":"state","seq":1,"proxy":"file:///etc/passwd","token":"` + tok + `"}`, dfaas.DropInvalid},
-		{"proxy with user", `{"v":1,"type":"state","seq":1,"proxy":"http://u:p@x:1","token":"` + tok + `"}`, dfaas.DropInvalid},
-		{"short token", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"ab"}`, dfaas.DropInvalid},
-		{"upper-case token", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + strings.ToUpper(tok) + `"}`, dfaas.DropInvalid},
-		{"negative spare", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":-1,"excess":0}]}}`, dfaas.DropInvalid},
-		{"negative cpu", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":-0.5}]}}`, dfaas.DropInvalid},
-		{"negative memory", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"memory":-1}]}}`, dfaas.DropInvalid},
-		{"NaN cpu", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":NaN}]}}`, dfaas.DropMalformed},
-		{"huge memory", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"memory":1e400}]}}`, dfaas.DropMalformed},
-		{"bad name", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"../etc","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0}]}}`, dfaas.DropInvalid},
-		{"huge number", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"grants":[{"to":"a","function":"f","rate":1e400}]}}`, dfaas.DropMalformed},
+		{"old version", `{"v":1,"type":"state","seq":1,"proxy":"http://x:1"}`, dfaas.DropVersion},
+		{"future version", `{"v":3,"type":"state","whatever":1}`, dfaas.DropVersion},
+		{"no incarnation", `{"v":2,"type":"state","seq":1,"proxy":"http://x:1"}`, dfaas.DropInvalid},
+		{"other type", `{"v":2,"type":"gossip"}`, dfaas.DropVersion},
+		{"unknown field", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","x":1}`, dfaas.DropMalformed},
+		{"unknown nested field", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","x":1}]}}`, dfaas.DropMalformed},
+		{"trailing data", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `"} {}`, dfaas.DropMalformed},
+		{"wrong type", `{"v":2,"type":"state","inc":1,"seq":"1","proxy":"http://x:1","token":"` + tok + `"}`, dfaas.DropMalformed},
+		{"bad proxy", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"file:///etc/passwd","token":"` + tok + `"}`, dfaas.DropInvalid},
+		{"proxy with user", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://u:p@x:1","token":"` + tok + `"}`, dfaas.DropInvalid},
+		{"short token", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"ab"}`, dfaas.DropInvalid},
+		{"upper-case token", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + strings.ToUpper(tok) + `"}`, dfaas.DropInvalid},
+		{"negative spare", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":-1,"excess":0}]}}`, dfaas.DropInvalid},
+		{"negative cpu", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":-0.5}]}}`, dfaas.DropInvalid},
+		{"negative memory", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"memory":-1}]}}`, dfaas.DropInvalid},
+		{"NaN cpu", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":NaN}]}}`, dfaas.DropMalformed},
+		{"huge memory", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"memory":1e400}]}}`, dfaas.DropMalformed},
+		{"bad name", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"functions":[{"name":"../etc","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0}]}}`, dfaas.DropInvalid},
+		{"huge number", `{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + tok + `","ann":{"grants":[{"to":"a","function":"f","rate":1e400}]}}`, dfaas.DropMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,10 +112,10 @@ func TestDecodeMessageErrors(t *testing.T) {
 func FuzzDecodeMessage(f *testing.F) {
 	b, _ := dfaas.EncodeMessage(validMessage())
 	f.Add(b)
-	f.Add([]byte(`{"v":1,"type":"state","seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `"}`))
-	f.Add([]byte(`{"v":1}`))
-	f.Add([]byte(`{"v":1,"type":"state","seq":1,"proxy":"http://x:1","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":0.5,"memory":-1e9}]}}`))
-	f.Add([]byte(`{"v":1,"type":"state","ann":{"data":[1,{"a":null}]}}`))
+	f.Add([]byte(`{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","token":"` + strings.Repeat("ab", 32) + `"}`))
+	f.Add([]byte(`{"v":2}`))
+	f.Add([]byte(`{"v":2,"type":"state","inc":1,"seq":1,"proxy":"http://x:1","ann":{"functions":[{"name":"f","deployed":true,"capacity":1,"offered":0,"load":0,"spare":0,"excess":0,"cpu":0.5,"memory":-1e9}]}}`))
+	f.Add([]byte(`{"v":2,"type":"state","inc":1,"ann":{"data":[1,{"a":null}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := dfaas.DecodeMessage(data, 4096)
 		if err != nil {
@@ -134,7 +136,7 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded message rejected: %v", err)
 		}
-		if m2.Seq != m.Seq || m2.Proxy != m.Proxy || m2.Token != m.Token || !m2.Announcement.Equal(m.Announcement) {
+		if m2.Incarnation != m.Incarnation || m2.Seq != m.Seq || m2.Proxy != m.Proxy || m2.Token != m.Token || !m2.Announcement.Equal(m.Announcement) {
 			t.Fatal("round trip changed an accepted message")
 		}
 	})

@@ -615,8 +615,8 @@ func TestIntegrationSystemdFederation(t *testing.T) {
 	}
 
 	// Overload A: 40 req/s for up to 30 s, until A has forwarded 100
-	// requests. (In the first period of forwarding, B and C may refuse
-	// some with 403: they install A's credential at their next cycle.)
+	// requests. (B and C greet A with its credential as soon as they
+	// hear it; a 403 would be retried by A's HAProxy.)
 	a := hosts[0]
 	served := func() float64 {
 		n := 0.0

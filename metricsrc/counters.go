@@ -15,6 +15,12 @@ type Totals struct {
 	// Functions are sorted by Name.
 	Functions []FunctionTotals
 	Node      NodeTotals
+	// Answers reports whether the neighbours' answers are counted
+	// (NeighbourTotals.Succeeded and the following fields).
+	Answers bool
+	// Other counts, in one aggregate, the requests for names the data
+	// plane keeps no counters for; its Name is empty.
+	Other FunctionTotals
 }
 
 // FunctionTotals are cumulative request counts for one function; the fields
@@ -35,11 +41,18 @@ type FunctionTotals struct {
 	Neighbours []NeighbourTotals
 }
 
-// NeighbourTotals are cumulative counts exchanged with one neighbour.
+// NeighbourTotals are cumulative counts exchanged with one neighbour; the
+// fields mean what the same fields of NeighbourRates mean.
 type NeighbourTotals struct {
 	ID        string
 	Forwarded uint64
 	Received  uint64
+	Succeeded uint64
+	Failed    uint64
+	// LatencySeconds is the sum of the times to the succeeded answers;
+	// LatencyCount the number of answers it sums over.
+	LatencySeconds float64
+	LatencyCount   uint64
 }
 
 // NodeTotals are a node's cumulative CPU time and energy, and its current
@@ -66,7 +79,8 @@ type TotalsReader interface {
 // A data plane facing the public must not make counters for every name a
 // client sends: it keeps per-function counters for the functions it routes
 // (Retain) and counts requests for any other name in one aggregate
-// (Other), which Totals does not report. The rule for a function that
+// (Other), which Totals reports apart (Totals.Other), never as a function.
+// The rule for a function that
 // leaves the routing state: Retain marks its counters retired; Totals
 // keeps reporting them, unchanged but for requests still in flight, so that
 // a reader sees their final values; the first Retain call made at least
@@ -76,13 +90,20 @@ type TotalsReader interface {
 // counts; one routed again after its removal starts from zero, which Delta
 // reads as a counter reset.
 type Counters struct {
-	mu    sync.RWMutex
-	fns   map[string]*FunctionCounters
-	other FunctionCounters
+	mu      sync.RWMutex
+	fns     map[string]*FunctionCounters
+	other   FunctionCounters
+	answers atomic.Bool
 }
 
 // NewCounters returns an empty Counters.
 func NewCounters() *Counters { return &Counters{fns: map[string]*FunctionCounters{}} }
+
+// MeasureAnswers declares that the data plane counts the answers of the
+// neighbours it forwards to (FunctionCounters.AddAnswer), every one of
+// them: Totals then reports Answers, and a node bounds what a neighbour
+// receives by them (control.Trust).
+func (c *Counters) MeasureAnswers() { c.answers.Store(true) }
 
 // Function returns the counters of function name, creating them (and
 // restoring them if they were retired). It does not bound the number of
@@ -107,8 +128,8 @@ func (c *Counters) Function(name string) *FunctionCounters {
 
 // Other returns the aggregate counters of requests for functions that
 // have no counters of their own (names outside the routing state, and
-// every request a data plane serves before it has one). Totals does not
-// report them; read them with FunctionCounters.Totals.
+// every request a data plane serves before it has one). Totals reports
+// them as Totals.Other.
 func (c *Counters) Other() *FunctionCounters { return &c.other }
 
 // Retain keeps per-function counters for names only: it creates those
@@ -157,7 +178,7 @@ func (c *Counters) Totals(ctx context.Context) (Totals, error) {
 		fcs = append(fcs, fc)
 	}
 	c.mu.RUnlock()
-	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs))}
+	t := Totals{Functions: make([]FunctionTotals, 0, len(fcs)), Answers: c.answers.Load(), Other: c.other.Totals()}
 	for _, fc := range fcs {
 		t.Functions = append(t.Functions, fc.Totals())
 	}
@@ -184,7 +205,25 @@ type FunctionCounters struct {
 }
 
 type neighbourCounters struct {
-	forwarded, received atomic.Uint64
+	forwarded, received          atomic.Uint64
+	succeeded, failed            atomic.Uint64
+	latencyNanos, latencyAnswers atomic.Uint64
+}
+
+// AddAnswer counts the answer neighbour id returned to a user request
+// forwarded to it: ok if it succeeded (the function's own answer: neither
+// a 5xx nor a refusal of the neighbour's proxy, nor a time-out), with the
+// time to it. A neighbour that could not be connected to answered nothing:
+// a data plane does not call AddAnswer then.
+func (fc *FunctionCounters) AddAnswer(id string, ok bool, latency time.Duration) {
+	n := fc.neighbour(id)
+	if !ok {
+		n.failed.Add(1)
+		return
+	}
+	n.succeeded.Add(1)
+	n.latencyNanos.Add(uint64(max(0, latency)))
+	n.latencyAnswers.Add(1)
 }
 
 // ObserveLatency records the processing time of one locally served request.
@@ -244,7 +283,11 @@ func (fc *FunctionCounters) Totals() FunctionTotals {
 	}
 	fc.mu.RLock()
 	for id, n := range fc.neighbours {
-		t.Neighbours = append(t.Neighbours, NeighbourTotals{ID: id, Forwarded: n.forwarded.Load(), Received: n.received.Load()})
+		t.Neighbours = append(t.Neighbours, NeighbourTotals{
+			ID: id, Forwarded: n.forwarded.Load(), Received: n.received.Load(),
+			Succeeded: n.succeeded.Load(), Failed: n.failed.Load(),
+			LatencySeconds: time.Duration(n.latencyNanos.Load()).Seconds(), LatencyCount: n.latencyAnswers.Load(),
+		})
 	}
 	fc.mu.RUnlock()
 	slices.SortFunc(t.Neighbours, func(a, b NeighbourTotals) int { return strings.Compare(a.ID, b.ID) })
@@ -264,7 +307,7 @@ func (c combined) Totals(ctx context.Context) (Totals, error) {
 		if err != nil {
 			return Totals{}, err
 		}
-		t.Functions = ft.Functions
+		t.Functions, t.Answers, t.Other = ft.Functions, ft.Answers, ft.Other
 	}
 	if c.node != nil {
 		nt, err := c.node.Totals(ctx)

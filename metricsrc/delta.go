@@ -65,7 +65,7 @@ func (d *Delta) Sample(ctx context.Context, now time.Time, window time.Duration)
 	for len(d.readings) > 2 && (len(d.readings) > maxReadings || d.readings[1].at.Before(now.Add(-2*window))) {
 		d.readings = d.readings[1:]
 	}
-	s := Sample{Time: now}
+	s := Sample{Time: now, Answers: cur.Answers}
 	if base == nil {
 		s.Functions = make([]FunctionRates, 0, len(cur.Functions))
 		for _, f := range cur.Functions {
@@ -91,36 +91,10 @@ func rates(old, cur Totals, s Sample) Sample {
 		if i, ok := idx[f.Name]; ok {
 			o = old.Functions[i]
 		}
-		r := FunctionRates{
-			Name:           f.Name,
-			Offered:        diff(f.Offered, o.Offered) / secs,
-			Local:          diff(f.Local, o.Local) / secs,
-			FromNeighbours: diff(f.FromNeighbours, o.FromNeighbours) / secs,
-			Forwarded:      diff(f.Forwarded, o.Forwarded) / secs,
-			Rejected:       diff(f.Rejected, o.Rejected) / secs,
-			Failed:         diff(f.Failed, o.Failed) / secs,
-		}
-		if n := diff(f.LatencyCount, o.LatencyCount); n > 0 {
-			sum := f.LatencySeconds - o.LatencySeconds
-			if f.LatencyCount < o.LatencyCount || sum < 0 {
-				sum = f.LatencySeconds
-			}
-			r.Latency = time.Duration(sum / n * float64(time.Second))
-		}
-		on := make(map[string]NeighbourTotals, len(o.Neighbours))
-		for _, n := range o.Neighbours {
-			on[n.ID] = n
-		}
-		for _, n := range f.Neighbours {
-			p := on[n.ID]
-			r.Neighbours = append(r.Neighbours, NeighbourRates{
-				ID:        n.ID,
-				Forwarded: diff(n.Forwarded, p.Forwarded) / secs,
-				Received:  diff(n.Received, p.Received) / secs,
-			})
-		}
+		r := functionRates(f, o, secs)
 		s.Functions = append(s.Functions, r)
 	}
+	s.Other = functionRates(cur.Other, old.Other, secs)
 	s.Node = NodeUsage{CPUCores: cur.Node.CPUCores, Memory: cur.Node.Memory, MemoryTotal: cur.Node.MemoryTotal}
 	if cpu := cur.Node.CPUSeconds - old.Node.CPUSeconds; cpu >= 0 && cur.Node.CPUSeconds > 0 {
 		s.Node.CPU = cpu / secs
@@ -129,6 +103,55 @@ func rates(old, cur Totals, s Sample) Sample {
 		s.Node.Power = e / secs
 	}
 	return s
+}
+
+// functionRates returns the rates between readings o and f of a function's
+// counters over secs seconds.
+func functionRates(f, o FunctionTotals, secs float64) FunctionRates {
+	r := FunctionRates{
+		Name:           f.Name,
+		Offered:        diff(f.Offered, o.Offered) / secs,
+		Local:          diff(f.Local, o.Local) / secs,
+		FromNeighbours: diff(f.FromNeighbours, o.FromNeighbours) / secs,
+		Forwarded:      diff(f.Forwarded, o.Forwarded) / secs,
+		Rejected:       diff(f.Rejected, o.Rejected) / secs,
+		Failed:         diff(f.Failed, o.Failed) / secs,
+	}
+	if n := diff(f.LatencyCount, o.LatencyCount); n > 0 {
+		sum := f.LatencySeconds - o.LatencySeconds
+		if f.LatencyCount < o.LatencyCount || sum < 0 {
+			sum = f.LatencySeconds
+		}
+		r.Latency = time.Duration(sum / n * float64(time.Second))
+	}
+	on := make(map[string]NeighbourTotals, len(o.Neighbours))
+	for _, n := range o.Neighbours {
+		on[n.ID] = n
+	}
+	for _, n := range f.Neighbours {
+		r.Neighbours = append(r.Neighbours, neighbourRates(n, on[n.ID], secs))
+	}
+	return r
+}
+
+// neighbourRates returns the rates between readings old and cur of the
+// counts exchanged with a neighbour, over secs seconds.
+func neighbourRates(cur, old NeighbourTotals, secs float64) NeighbourRates {
+	r := NeighbourRates{
+		ID:        cur.ID,
+		Forwarded: diff(cur.Forwarded, old.Forwarded) / secs,
+		Received:  diff(cur.Received, old.Received) / secs,
+		Succeeded: diff(cur.Succeeded, old.Succeeded) / secs,
+		Failed:    diff(cur.Failed, old.Failed) / secs,
+	}
+	if n := diff(cur.LatencyCount, old.LatencyCount); n > 0 {
+		sum := cur.LatencySeconds - old.LatencySeconds
+		if cur.LatencyCount < old.LatencyCount || sum < 0 {
+			sum = cur.LatencySeconds
+		}
+		r.Latency = time.Duration(sum / n * float64(time.Second))
+	}
+	return r
 }
 
 // diff returns cur-old as a float, treating a decrease as a counter reset.

@@ -29,6 +29,14 @@ type Sample struct {
 	// Functions are sorted by Name.
 	Functions []FunctionRates
 	Node      NodeUsage
+	// Answers reports whether the source measures the answers of the
+	// neighbours requests were forwarded to (NeighbourRates.Succeeded,
+	// Failed and Latency); without it they are 0 because unknown.
+	Answers bool
+	// Other is the aggregate of the requests for names the data plane
+	// keeps no counters for (names it does not route, such as made-up
+	// ones); its Name is empty.
+	Other FunctionRates
 }
 
 // FunctionRates are the rates (req/s) of one function over a window.
@@ -66,6 +74,15 @@ type NeighbourRates struct {
 	ID        string
 	Forwarded float64 // user requests sent to it
 	Received  float64 // requests it forwarded to this node
+	// Succeeded and Failed are the rates of the answers it returned to
+	// the user requests forwarded to it: succeeded, the function's own
+	// answers (neither a 5xx nor a refusal of its proxy); failed, the
+	// others, time-outs included (a neighbour that could not be reached
+	// answered nothing).
+	Succeeded, Failed float64
+	// Latency is the mean time to a succeeded answer, as this node's
+	// proxy measured it; 0 when none or unknown.
+	Latency time.Duration
 }
 
 // NodeUsage is a node's resource usage over a window. Zero means unknown.

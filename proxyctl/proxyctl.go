@@ -82,6 +82,11 @@ type Neighbour struct {
 	TokenOut string
 	// TokenIn is the credential it must present when forwarding here.
 	TokenIn string
+	// TokenInPrev, if not empty, is the credential TokenIn replaced: it is
+	// accepted too, for a grace period after a rotation, so that requests
+	// the neighbour sends before it applies the new one are not refused.
+	// A proxy accepts exactly TokenIn and TokenInPrev.
+	TokenInPrev string
 	// Forward reports whether this node may forward to it (it is in this
 	// node's data network). Every listed neighbour may forward here.
 	Forward bool

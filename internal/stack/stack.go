@@ -58,13 +58,16 @@ type Config struct {
 	FaaSListen   string // address of the embedded FaaS; 127.0.0.1:0 if empty
 	Period       time.Duration
 	Expiry       time.Duration
-	Forecast     string // [--forecast] a method of package forecast, or "" or "none"
-	Nearest      int
-	MaxRTT       time.Duration
-	Seed         uint64
-	Logger       *slog.Logger
-	Bootstrap    []peer.ID
-	Advisor      strategy.Advisor // optional external decision model
+	// CredentialRotation [--credential-rotation]: see
+	// dfaas.Config.CredentialRotation.
+	CredentialRotation time.Duration
+	Forecast           string // [--forecast] a method of package forecast, or "" or "none"
+	Nearest            int
+	MaxRTT             time.Duration
+	Seed               uint64
+	Logger             *slog.Logger
+	Bootstrap          []peer.ID
+	Advisor            strategy.Advisor // optional external decision model
 
 	// FaaSAPI is the API of the embedded FaaS (when FaaS is nil): "" or
 	// "openfaas", the gateway API, which the proxy calls directly; or
@@ -168,7 +171,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	nc := dfaas.Config{
 		Strategy: cfg.Strategy, Proxy: ctl, FaaS: backend, Metrics: source, Peers: cfg.Transport,
-		ProxyURL: s.proxyURL, Period: cfg.Period, NeighbourExpiry: cfg.Expiry, Forecaster: fc,
+		ProxyURL: s.proxyURL, Period: cfg.Period, NeighbourExpiry: cfg.Expiry, CredentialRotation: cfg.CredentialRotation, Forecaster: fc,
 		Nearest: cfg.Nearest, MaxRTT: cfg.MaxRTT, Bootstrap: cfg.Bootstrap, Advisor: cfg.Advisor,
 		Seed: cfg.Seed, Logger: cfg.Logger, Registerer: s.reg,
 	}

@@ -44,6 +44,14 @@
 //     neighbour that runs it; never a third time, and a forwarded request
 //     is never forwarded again. Retries are counted in
 //     dfaas_proxy_retries_total{reason}.
+//   - A neighbour's credential is compared in constant time with the
+//     current one and, during its grace after a rotation, the previous
+//     one (proxyctl.Neighbour.TokenInPrev); nothing else is accepted.
+//   - Every answer of a neighbour to a forwarded request is counted per
+//     function and neighbour (metricsrc.FunctionCounters.AddAnswer):
+//     succeeded, with the time to it, or failed (a 5xx, a 429 or other
+//     refusal of its proxy, unreachable, or refused as unknown-node). The
+//     agent bounds what a neighbour receives by them (control.Trust).
 //
 // # Cost per request
 //

@@ -46,6 +46,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small
 		r.Header[keyExpect] = []string{"100-continue"}
 	}
 	body, _ := rp.next()
+	sent := time.Now()
 	resp, cancel, err := p.sendTo(w, r, rq, to, body, rp)
 	if reason := retryReason(resp, err); reason >= 0 {
 		local, next, ok := rq.a.route.fallback(to, time.Now())
@@ -66,18 +67,27 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small
 				p.serveLocal(w, r, rq, small, body)
 				return
 			}
-			to = next
+			to, sent = next, time.Now()
 			resp, cancel, err = p.sendTo(w, r, rq, to, body, rp)
 		}
 	}
-	p.relayForwarded(w, r, rq, to, resp, cancel, err)
+	p.relayForwarded(w, r, rq, to, sent, resp, cancel, err)
 }
 
-// relayForwarded counts and relays the answer of neighbour to.
-func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, resp *http.Response, cancel func(), err error) {
+// relayForwarded counts and relays the answer of neighbour to, sent the
+// request at sent: in the function's counters, and as an answer of the
+// neighbour (succeeded: neither a 5xx nor a 429 nor a refusal of its proxy,
+// with the time to its answer's headers; failed: the others, and a request
+// it took but did not answer, as a time-out). A neighbour that could not
+// be connected to answered nothing (nor did one whose refusal was sent
+// elsewhere, see forward).
+func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, sent time.Time, resp *http.Response, cancel func(), err error) {
 	rq.fc.AddForwarded(string(to.id))
 	if err != nil {
 		rq.fc.Failed.Add(1)
+		if retryReason(nil, err) != retryUnreachable {
+			rq.fc.AddAnswer(string(to.id), false, 0)
+		}
 		p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
 		p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
 		return
@@ -90,6 +100,8 @@ func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed
 	case failed(resp.StatusCode):
 		rq.fc.Failed.Add(1)
 	}
+	ok := !failed(resp.StatusCode) && len(resp.Header[keyRejected]) == 0
+	rq.fc.AddAnswer(string(to.id), ok, time.Since(sent))
 	resp.Header[keyForwarded] = []string{string(to.id)}
 	relay(w, resp)
 }

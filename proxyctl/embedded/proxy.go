@@ -51,8 +51,9 @@ type Limits = netlimit.Config
 type Config struct {
 	// FaaSURL is the base URL of the local FaaS gateway (required).
 	FaaSURL string
-	// Counters receives the proxy's request counts. If nil, the proxy
-	// makes its own (see Proxy.Counters). The proxy keeps per-function
+	// Counters receives the proxy's request counts, the neighbours'
+	// answers included (metricsrc.Counters.MeasureAnswers). If nil, the
+	// proxy makes its own (see Proxy.Counters). The proxy keeps per-function
 	// counters only for the functions of its routing state (see
 	// metricsrc.Counters.Retain) and counts other names in
 	// Counters.Other.
@@ -155,6 +156,7 @@ func New(cfg Config) (*Proxy, error) {
 	if p.counters == nil {
 		p.counters = metricsrc.NewCounters()
 	}
+	p.counters.MeasureAnswers() // relayForwarded counts every neighbour's answer
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

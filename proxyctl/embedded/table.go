@@ -35,7 +35,8 @@ type neighbour struct {
 	cert     []byte
 	// rt reaches an https neighbour over mutual TLS (nil: the proxy's
 	// transport to the neighbours).
-	rt http.RoundTripper
+	rt       http.RoundTripper
+	tokenPrv []byte // the previous credential, accepted during its grace
 }
 
 // kind is what happens to a request.
@@ -117,7 +118,7 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("neighbour %q: %w", n.ID, err)
 		}
-		nb := &neighbour{id: n.ID, base: u, tokenOut: n.TokenOut, tokenIn: []byte(n.TokenIn), cert: n.Cert}
+		nb := &neighbour{id: n.ID, base: u, tokenOut: n.TokenOut, tokenIn: []byte(n.TokenIn), tokenPrv: []byte(n.TokenInPrev), cert: n.Cert}
 		t.neighbours[n.ID] = nb
 		certs[string(n.ID)] = n.Cert
 		if n.Forward {
@@ -179,7 +180,7 @@ func (t *table) route(fn string) *routing.Route {
 func (t *table) decide(fn string, from, token string, now time.Time) action {
 	if from != "" {
 		nb := t.neighbours[strategy.NodeID(from)]
-		if nb == nil || len(nb.tokenIn) == 0 || subtle.ConstantTimeCompare(nb.tokenIn, []byte(token)) != 1 {
+		if nb == nil || !nb.accepts(token) {
 			return action{kind: kindUnknownNode}
 		}
 		rt := t.routes[fn]
@@ -221,4 +222,13 @@ func (rt *route) fallback(failed *neighbour, now time.Time) (local bool, to *nei
 		}
 	}
 	return false, nil, false
+}
+
+// accepts reports whether token is one of the neighbour's credentials: the
+// current one or, during its grace, the previous one (compared in
+// constant time).
+func (nb *neighbour) accepts(token string) bool {
+	ok := len(nb.tokenIn) > 0 && subtle.ConstantTimeCompare(nb.tokenIn, []byte(token)) == 1
+	prev := len(nb.tokenPrv) > 0 && subtle.ConstantTimeCompare(nb.tokenPrv, []byte(token)) == 1
+	return ok || prev
 }

@@ -48,8 +48,8 @@
 // receiving HAProxy accepts it only if the token's SHA-256 matches the one
 // stored for that node in a map installed at run time from
 // proxyctl.Neighbour.TokenIn (a secret the nodes exchange over the
-// authenticated peer channel); otherwise it answers 403 with DFaaS-Rejected:
-// unknown-node. A forwarded request is served locally or refused (429
+// authenticated peer channel), or, during the grace after a rotation, from
+// TokenInPrev; otherwise it answers 403 with DFaaS-Rejected: unknown-node. A forwarded request is served locally or refused (429
 // admission, 404 no-route), never forwarded again.
 //
 // # Counters
@@ -57,5 +57,7 @@
 // Controller.Totals reads HAProxy's cumulative per-backend and per-server
 // counters and its stick tables and returns them as metricsrc.Totals;
 // wrap the Controller in metricsrc.NewDelta for rates. Counters accumulate
-// across reloads and restarts.
+// across reloads and restarts. They include each neighbour's answers
+// (succeeded, with their latency, and failed; Totals.Answers) and, in one
+// aggregate (Totals.Other), the user requests for names not routed here.
 package haproxy

@@ -135,7 +135,7 @@ func (f *fakeRuntime) GetInfo() (models.ProcessInfo, error) {
 // showTable answers "show table <name>" from f.tables.
 func (f *fakeRuntime) showTable(name string) string {
 	es, ok := f.tables[name]
-	if !ok && name != "st_fn" && name != "st_out" && name != "st_in" {
+	if !ok && name != "st_fn" && name != "st_out" && name != "st_in" && name != "st_other" {
 		return "[3]: Unknown table.\n"
 	}
 	var b strings.Builder

@@ -489,6 +489,10 @@ func TestIntegrationUnknownNames(t *testing.T) {
 	if len(tot.Functions) != 1 || tot.Functions[0].Name != "figlet" || tot.Functions[0].Offered != 1 {
 		t.Errorf("totals %+v, want figlet only, 1 offered", tot.Functions)
 	}
+	// The made-up names are one aggregate (one stick-table entry).
+	if tot.Other.Offered != 2000 || tot.Other.Rejected != 2000 {
+		t.Errorf("aggregate of unrouted names %+v, want 2000 offered and rejected", tot.Other)
+	}
 }
 
 // slowChecks is a server whose health paths hang (its checks time out, as

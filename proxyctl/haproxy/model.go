@@ -72,6 +72,7 @@ const (
 	mapIDs      = "ids"      // slot name → URL-encoded node ID
 	mapTokens   = "tokens"   // slot name → URL-encoded credential to present
 	mapPeers    = "peers"    // node key → SHA-256 of the credential it presents
+	mapPrev     = "prev"     // node key → SHA-256 of its previous credential, during its grace
 	mapLocal    = "local"    // functions deployed locally → 1
 	mapFns      = "fns"      // routable function → local limit (req/s, 0: none)
 	mapRoute    = "route"    // bucket/function → target backend (see routeTable)
@@ -87,7 +88,7 @@ const (
 // mapNames lists every map, in the order they are applied: identities
 // and credentials before the routes that use them.
 func mapNames() []string {
-	return []string{mapIDs, mapTokens, mapPeers, mapLocal, mapSources, mapTimeouts, mapAdmit, mapFns, mapFallback, mapRoute}
+	return []string{mapIDs, mapTokens, mapPeers, mapPrev, mapLocal, mapSources, mapTimeouts, mapAdmit, mapFns, mapFallback, mapRoute}
 }
 
 // maxWeight is the weight of a whole share.
@@ -452,6 +453,9 @@ func buildIdentities(m mapSet, s proxyctl.State, slots []slotState) map[strategy
 	for _, n := range s.Neighbours {
 		if n.TokenIn != "" {
 			m.add(mapPeers, nodeKey(n.ID), tokenHash(n.TokenIn))
+		}
+		if n.TokenIn != "" && n.TokenInPrev != "" {
+			m.add(mapPrev, nodeKey(n.ID), tokenHash(n.TokenInPrev))
 		}
 		if ap, err := literalAddr(n.URL); err == nil {
 			srcs[ap.Addr()] = true

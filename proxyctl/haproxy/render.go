@@ -321,13 +321,16 @@ func (c *confText) publicUser() {
 func (c *confText) publicFromNode() {
 	o := c.o
 	c.line("    # A forwarded request must name a current neighbour and present the")
-	c.line("    # credential this node gave it over the peer channel.")
+	c.line("    # credential this node gave it over the peer channel (or, during its")
+	c.line("    # grace after a rotation, the previous one).")
 	c.line("    http-request set-var(txn.akey) req.fhdr(%s),sha2(256),bytes(0,8),hex,concat(/,txn.fn,)", proxyctl.HeaderNodeID)
 	c.line("    http-request set-var(txn.want) var(txn.akey),field(1,/),map(%s)", o.mapPath(mapPeers))
+	c.line("    http-request set-var(txn.wantp) var(txn.akey),field(1,/),map(%s)", o.mapPath(mapPrev))
 	c.line("    acl one_id req.fhdr_cnt(%s) eq 1", proxyctl.HeaderNodeID)
 	c.line("    acl one_token req.fhdr_cnt(%s) eq 1", proxyctl.HeaderNodeToken)
 	c.line("    acl token_ok req.fhdr(%s),sha2(256),hex,strcmp(txn.want) eq 0", proxyctl.HeaderNodeToken)
-	cond := "if !one_id || !one_token || !token_ok"
+	c.line("    acl token_prev req.fhdr(%s),sha2(256),hex,strcmp(txn.wantp) eq 0", proxyctl.HeaderNodeToken)
+	cond := "if !one_id || !one_token || !token_ok !token_prev"
 	if o.cert != nil {
 		c.line("    # ... over a connection authenticated by its own certificate.")
 		c.line("    acl cert_ok req.fhdr(%s),strcmp(sess.cn) eq 0", proxyctl.HeaderNodeID)
@@ -415,6 +418,9 @@ func (c *confText) tables() {
 	c.refuse(429, "policy", "node "+c.self+" is overloaded for %[var(txn.fn)]; request rejected", "")
 	c.line("")
 	c.line("backend %s", targetNoRoute)
+	c.line("    # A name this node routes nothing for (made up, typically) is")
+	c.line("    # counted in one aggregate, never per name.")
+	c.line("    http-request track-sc1 str(other) table st_other if !{ sc_tracked(0) }")
 	c.line("    http-request sc-inc-gpc(1,0)")
 	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self+" nor on any neighbour it forwards to", "")
 	c.line("")
@@ -432,9 +438,15 @@ func (c *confText) tables() {
 	c.line("backend st_fn")
 	c.line("    stick-table type string len 64 size 10k expire 24h store http_req_cnt,gpc(2),gpc_rate(1,1s),http_fail_cnt")
 	c.line("")
-	c.line("# User requests forwarded, by function/slot.")
+	c.line("# User requests for names not routed here, in one entry.")
+	c.line("backend st_other")
+	c.line("    stick-table type string len 8 size 1 expire 24h store http_req_cnt")
+	c.line("")
+	c.line("# User requests forwarded, by function/slot: http_req_cnt sent, gpc0")
+	c.line("# answered by the neighbour itself, successfully, gpc1 sent elsewhere")
+	c.line("# (refused as unknown-node or unreachable: not answered).")
 	c.line("backend st_out")
-	c.line("    stick-table type string len 80 size 100k expire 24h store http_req_cnt")
+	c.line("    stick-table type string len 80 size 100k expire 24h store http_req_cnt,gpc(2)")
 	c.line("")
 	if c.o.maxConnPerSrc > 0 {
 		c.line("backend st_src")
@@ -520,6 +532,10 @@ func (c *confText) slot(i int) {
 	}
 	c.line("backend out.%s", n)
 	c.line("    http-request track-sc1 var(txn.fn),concat(/%s) table st_out", n)
+	c.line("    # The neighbour's own successful answer: neither a 5xx nor a refusal;")
+	c.line("    # or a request it did not take, retried elsewhere.")
+	c.line("    http-response sc-inc-gpc(0,1) if { srv_name nb } { status lt 500 } !{ status 429 } !{ res.fhdr(%s) -m found }", proxyctl.HeaderRejected)
+	c.line("    http-response sc-inc-gpc(1,1) if { srv_name retry }")
 	c.line("    retries 1")
 	c.line("    option redispatch 1")
 	c.line("    retry-on conn-failure empty-response 403")

@@ -23,6 +23,7 @@ type accumulator struct {
 	raw   map[string]uint64 // last raw value of each counter
 	fns   map[string]*fnTotals
 	known map[string]strategy.NodeID // node key → ID
+	other metricsrc.FunctionTotals   // requests for names not routed
 }
 
 type fnTotals struct {
@@ -80,7 +81,7 @@ func (f *fnTotals) nb(id strategy.NodeID) *metricsrc.NeighbourTotals {
 }
 
 // tables are the stick tables the accumulator reads.
-var tables = []string{"st_fn", "st_out", "st_in"}
+var tables = []string{"st_fn", "st_out", "st_in", "st_other"}
 
 // read adds the counters HAProxy shows now. owners[i] is the neighbour in
 // slot i.
@@ -152,6 +153,16 @@ func parseTable(out string) []tableEntry {
 
 // add accumulates one reading (pure; see read).
 func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEntry, owners []strategy.NodeID) {
+	rtime := map[int]uint64{} // per slot, the neighbour's mean response time (ms)
+	for _, r := range rows {
+		if r != nil && r.Stats != nil && r.Type == models.NativeStatTypeServer && r.Name == "nb" {
+			if kind, slot, ok := strings.Cut(r.BackendName, "."); ok && kind == "out" {
+				if i, ok := slotIndex(slot); ok {
+					rtime[i] = u64(r.Stats.Rtime)
+				}
+			}
+		}
+	}
 	for _, r := range rows {
 		if r == nil || r.Stats == nil {
 			continue
@@ -174,6 +185,13 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 			f.t.LatencySeconds += float64(n) * float64(u64(st.Ttime)) / 1000
 		}
 	}
+	for _, e := range tables["st_other"] {
+		if e.key == "other" {
+			n := a.delta("other", e.fields["http_req_cnt"])
+			a.other.Offered += n
+			a.other.Rejected += n // answered 404 no-route
+		}
+	}
 	for _, e := range tables["st_fn"] {
 		if strategy.ValidName(e.key) != nil {
 			continue
@@ -191,10 +209,20 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 			continue
 		}
 		n := a.delta("out/"+e.key, e.fields["http_req_cnt"])
+		good := a.delta("out/"+e.key+"/ok", e.fields["gpc0"])
+		retried := a.delta("out/"+e.key+"/retried", e.fields["gpc1"])
 		f := a.fn(fn)
 		f.t.Forwarded += n
-		if i < len(owners) && owners[i] != "" && n > 0 {
-			f.nb(owners[i]).Forwarded += n
+		if i < len(owners) && owners[i] != "" && n+good > 0 {
+			// The neighbour's answers: those it gave successfully, and the
+			// others (requests sent minus those and minus those it did not
+			// take, sent elsewhere; answers still in flight included).
+			nb := f.nb(owners[i])
+			nb.Forwarded += n
+			nb.Succeeded += good
+			nb.Failed += n - min(n, good+retried)
+			nb.LatencyCount += good
+			nb.LatencySeconds += float64(good) * float64(rtime[i]) / 1000
 		}
 	}
 	for _, e := range tables["st_in"] {
@@ -222,7 +250,7 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 
 // totals returns the accumulated totals, sorted.
 func (a *accumulator) totals() metricsrc.Totals {
-	t := metricsrc.Totals{Functions: make([]metricsrc.FunctionTotals, 0, len(a.fns))}
+	t := metricsrc.Totals{Functions: make([]metricsrc.FunctionTotals, 0, len(a.fns)), Answers: true, Other: a.other}
 	for _, f := range a.fns {
 		ft := f.t
 		ft.Neighbours = make([]metricsrc.NeighbourTotals, 0, len(f.nbs))

@@ -24,6 +24,7 @@ func serverRow(be, name string, stot, ttime int64) *models.NativeStat {
 // reading is what HAProxy shows at one moment.
 type reading struct {
 	offered, failed, rejected, local, gwStot, ttime, n1 int64
+	n1ok, n1retried, rtime                              int64 // answered successfully by slot 1's neighbour, sent elsewhere; its mean response time
 	fromB, fromBAccepted                                int64
 }
 
@@ -33,7 +34,7 @@ func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 		backendRow("gateway", 999, 999), // not a function's
 		serverRow("gw.f", "gw", r.gwStot, r.ttime),
 		serverRow("gw.f", "retry", 3, 0),
-		serverRow("out.n1", "nb", 12345, 0), // counted in st_out
+		{BackendName: "out.n1", Name: "nb", Type: models.NativeStatTypeServer, Stats: &models.NativeStatStats{Stot: i64(12345), Rtime: i64(r.rtime)}}, // counted in st_out
 		{Name: "public", Type: models.NativeStatTypeFrontend, Stats: &models.NativeStatStats{Stot: i64(5)}},
 		nil,
 		{Name: "gw.broken", Type: models.NativeStatTypeBackend},
@@ -45,7 +46,7 @@ func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 			{key: "bad!name", fields: map[string]uint64{"http_req_cnt": 10}},
 		},
 		"st_out": {
-			{key: "f/n1", fields: map[string]uint64{"http_req_cnt": u(r.n1)}},
+			{key: "f/n1", fields: map[string]uint64{"http_req_cnt": u(r.n1), "gpc0": u(r.n1ok), "gpc1": u(r.n1retried)}},
 			{key: "f/x1", fields: map[string]uint64{"http_req_cnt": 7}},
 		},
 		"st_in": {
@@ -61,10 +62,10 @@ func TestAccumulator(t *testing.T) {
 	a.init()
 	a.learn([]strategy.NodeID{"b"})
 	owners := []strategy.NodeID{"b"}
-	rows, entries := reading{offered: 10, failed: 1, rejected: 3, local: 6, gwStot: 6, ttime: 20, n1: 3, fromB: 3, fromBAccepted: 2}.rows()
+	rows, entries := reading{offered: 10, failed: 1, rejected: 3, local: 6, gwStot: 6, ttime: 20, n1: 3, n1ok: 2, rtime: 50, fromB: 3, fromBAccepted: 2}.rows()
 	a.add(rows, entries, owners)
 	want := metricsrc.FunctionTotals{Name: "f", Offered: 10, Failed: 1, Local: 6, LatencyCount: 6, LatencySeconds: 0.12, Rejected: 3 + 1, Forwarded: 3, FromNeighbours: 2,
-		Neighbours: []metricsrc.NeighbourTotals{{ID: "b", Forwarded: 3, Received: 2}}}
+		Neighbours: []metricsrc.NeighbourTotals{{ID: "b", Forwarded: 3, Received: 2, Succeeded: 2, Failed: 1, LatencyCount: 2, LatencySeconds: 0.1}}}
 	check := func(step string) {
 		t.Helper()
 		tot := a.totals()
@@ -90,10 +91,13 @@ func TestAccumulator(t *testing.T) {
 
 	// Counters grow; slot 1 now belongs to c: its increase is c's.
 	owners = []strategy.NodeID{"c"}
-	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, fromB: 3, fromBAccepted: 2}.rows()
+	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, n1ok: 4, n1retried: 1, rtime: 20, fromB: 3, fromBAccepted: 2}.rows()
 	a.add(rows, entries, owners)
 	want.Offered, want.Local, want.LatencyCount, want.LatencySeconds, want.Forwarded = 15, 8, 8, 0.12+0.02, 6
-	want.Neighbours = []metricsrc.NeighbourTotals{{ID: "b", Forwarded: 3, Received: 2}, {ID: "c", Forwarded: 3}}
+	want.Neighbours = []metricsrc.NeighbourTotals{
+		{ID: "b", Forwarded: 3, Received: 2, Succeeded: 2, Failed: 1, LatencyCount: 2, LatencySeconds: 0.1},
+		{ID: "c", Forwarded: 3, Succeeded: 2, Failed: 0, LatencyCount: 2, LatencySeconds: 0.04},
+	}
 	check("second reading")
 
 	// A new worker (reload, restart) counts from zero: all of it adds.

@@ -36,7 +36,23 @@ type Config struct {
 	// Bootstrap lists peers to announce to besides the members and the
 	// neighbours heard from.
 	Bootstrap []strategy.NodeID
+	// Incarnation identifies this run of the node: a node that restarts
+	// (with the same ID) must use a larger one, so that its peers take
+	// its messages as those of a new incarnation rather than as stale
+	// ones (see Receive). The agent uses its start time in nanoseconds.
+	// If zero, 1.
+	Incarnation uint64
+	// IdlePeriods is how many consecutive measured periods without
+	// offered load make a function's forecast exactly 0 (until a request
+	// arrives again), whatever the forecaster predicts. If zero,
+	// DefaultIdlePeriods.
+	IdlePeriods int
+	// Trust bounds what a neighbour can attract (see Trust and Bound).
+	Trust Trust
 }
+
+// DefaultIdlePeriods is the default of Config.IdlePeriods.
+const DefaultIdlePeriods = 3
 
 // SeriesBinder is implemented by forecasters that need to know which
 // series they forecast, such as the simulator's perfect forecaster, which
@@ -62,7 +78,11 @@ var (
 
 // Message is what the core takes of an announcement received from a peer.
 type Message struct {
-	// Seq is the sender's sequence number (Outgoing.Seq).
+	// Incarnation is the sender's incarnation (Outgoing.Incarnation): a
+	// larger one than the core knows means the sender restarted.
+	Incarnation uint64
+	// Seq is the sender's sequence number (Outgoing.Seq), increasing
+	// within an incarnation.
 	Seq uint64
 	// Accepts reports whether the sender's data plane accepts requests
 	// forwarded by this node (in the agent: the sender handed this node
@@ -76,12 +96,14 @@ type Message struct {
 type Outgoing struct {
 	// To is the recipient.
 	To strategy.NodeID
+	// Incarnation is this node's (Config.Incarnation).
+	Incarnation uint64
 	// Seq increases with every message the core yields.
 	Seq uint64
 	// Accepted reports whether the data plane in force accepts requests
 	// forwarded by To (To was among the accepted nodes of the last
-	// Commit): the embedder tells To so (Message.Accepts), in the agent by
-	// handing it its credential.
+	// Commit, or greeted since): the embedder tells To so
+	// (Message.Accepts), in the agent by handing it its credential.
 	Accepted bool
 	// Announcement is the announcement in force with only the grants
 	// addressed to To.
@@ -90,25 +112,50 @@ type Outgoing struct {
 
 // Neighbour is what the core keeps of a peer heard from.
 type Neighbour struct {
-	ID       strategy.NodeID
-	Received time.Time // when its latest message arrived
-	Seq      uint64
-	Accepts  bool
-	// Announcement is its latest announcement; it must not be modified.
+	ID          strategy.NodeID
+	Received    time.Time // when its latest message arrived
+	Incarnation uint64
+	Seq         uint64
+	Accepts     bool
+	// Announcement is its latest announcement, with only the grants
+	// addressed to this node, bounded (see Receive); it must not be
+	// modified.
 	Announcement strategy.Announcement
 }
 
+// Heard says what a message that Receive kept revealed about its sender.
+type Heard int
+
+const (
+	// HeardAgain: a newer message of a neighbour already kept.
+	HeardAgain Heard = iota
+	// HeardFirst: the first message of a peer (or the first since it
+	// expired or left).
+	HeardFirst
+	// HeardRestart: the first message of a new incarnation of a neighbour
+	// kept: what the core kept of the old one is dropped.
+	HeardRestart
+)
+
+// Greets reports whether the embedder should greet the sender (see
+// Core.Greet): it was not a neighbour, or it restarted.
+func (h Heard) Greets() bool { return h != HeardAgain }
+
 // Core is the control core of one node. See the package documentation.
 type Core struct {
-	cfg        Config
-	cycle      uint64 // snapshots built
-	seq        uint64 // messages yielded
-	neighbours map[strategy.NodeID]*Neighbour
-	forecasts  map[string]forecast.Forecaster
-	last       strategy.Snapshot // the last valid snapshot
-	applied    strategy.Decision
-	hasApplied bool
-	accepted   map[strategy.NodeID]bool
+	cfg         Config
+	cycle       uint64 // snapshots built
+	seq         uint64 // messages yielded
+	neighbours  map[strategy.NodeID]*Neighbour
+	perFunction map[string]*function        // per-function state, for known names only
+	last        strategy.Snapshot           // the last valid snapshot
+	unknown     Unknown                     // of the last Observe
+	credits     map[strategy.NodeID]*record // what each neighbour's answers earned
+	measured    bool                        // answers were measured (Observation.AnswersMeasured)
+	applied     strategy.Decision
+	hasApplied  bool
+	accepted    map[strategy.NodeID]bool
+	anomalies   Anomalies
 }
 
 // New returns a core for cfg, or an error naming the bad field.
@@ -124,16 +171,30 @@ func New(cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("control: Nearest: negative (%d)", cfg.Nearest)
 	case cfg.MaxRTT < 0:
 		return nil, fmt.Errorf("control: MaxRTT: negative (%v)", cfg.MaxRTT)
+	case cfg.IdlePeriods < 0:
+		return nil, fmt.Errorf("control: IdlePeriods: negative (%d)", cfg.IdlePeriods)
+	}
+	if err := cfg.Trust.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Expiry == 0 {
 		cfg.Expiry = 3 * cfg.Period
 	}
+	if cfg.Incarnation == 0 {
+		cfg.Incarnation = 1
+	}
+	if cfg.IdlePeriods == 0 {
+		cfg.IdlePeriods = DefaultIdlePeriods
+	}
+	cfg.Trust = cfg.Trust.withDefaults()
 	cfg.Bootstrap = slices.Clone(cfg.Bootstrap)
 	return &Core{
-		cfg:        cfg,
-		neighbours: map[strategy.NodeID]*Neighbour{},
-		forecasts:  map[string]forecast.Forecaster{},
-		accepted:   map[strategy.NodeID]bool{},
+		cfg:         cfg,
+		neighbours:  map[strategy.NodeID]*Neighbour{},
+		perFunction: map[string]*function{},
+		credits:     map[strategy.NodeID]*record{},
+		accepted:    map[strategy.NodeID]bool{},
+		anomalies:   Anomalies{ByNeighbour: map[strategy.NodeID]uint64{}},
 	}, nil
 }
 
@@ -142,22 +203,51 @@ func (c *Core) Self() strategy.NodeID { return c.cfg.Self }
 
 // Receive stores the announcement of m, received from peer from at time
 // now, as that neighbour's latest, keeping only the grants addressed to
-// this node. It returns an error wrapping ErrSelf, ErrStale or ErrInvalid,
-// and changes nothing, for a message it drops.
-func (c *Core) Receive(from strategy.NodeID, m Message, now time.Time) error {
+// this node, bounded by the sender's announced capacity (see Bound). It
+// returns an error wrapping ErrSelf, ErrStale or ErrInvalid, and changes
+// nothing, for a message it drops.
+//
+// Messages are ordered by (Incarnation, Seq): one not newer than the
+// newest kept from the sender is stale, unless that one has expired (a
+// node whose clock went back on restart is heard again after the expiry,
+// at worst). A message of a larger incarnation replaces at once what the
+// core kept of the sender (HeardRestart), and the sender is no longer
+// accepted until greeted or committed again.
+func (c *Core) Receive(from strategy.NodeID, m Message, now time.Time) (Heard, error) {
 	if from == "" || from == c.cfg.Self {
-		return fmt.Errorf("%w: sender %q", ErrSelf, from)
+		return HeardAgain, fmt.Errorf("%w: sender %q", ErrSelf, from)
 	}
-	if old, ok := c.neighbours[from]; ok && old.Seq >= m.Seq {
-		return fmt.Errorf("%w: sequence %d, have %d", ErrStale, m.Seq, old.Seq)
+	heard := HeardFirst
+	if old, ok := c.neighbours[from]; ok && now.Sub(old.Received) <= c.cfg.Expiry {
+		switch {
+		case m.Incarnation > old.Incarnation:
+			heard = HeardRestart
+		case m.Incarnation < old.Incarnation || m.Seq <= old.Seq:
+			return HeardAgain, fmt.Errorf("%w: incarnation %d sequence %d, have %d/%d", ErrStale, m.Incarnation, m.Seq, old.Incarnation, old.Seq)
+		default:
+			heard = HeardAgain
+		}
 	}
 	a := m.Announcement
 	a.Grants = grantsTo(a.Grants, c.cfg.Self)
 	if err := a.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return HeardAgain, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	c.neighbours[from] = &Neighbour{ID: from, Received: now, Seq: m.Seq, Accepts: m.Accepts, Announcement: a}
-	return nil
+	if n := boundAnnouncement(&a); n > 0 {
+		c.anomaly(from, &c.anomalies.GrantsBounded, n)
+	}
+	if heard != HeardAgain {
+		delete(c.accepted, from) // a new peer or incarnation: not accepted yet
+	}
+	c.neighbours[from] = &Neighbour{ID: from, Received: now, Incarnation: m.Incarnation, Seq: m.Seq, Accepts: m.Accepts, Announcement: a}
+	return heard, nil
+}
+
+// Forget drops what the core keeps of peer id at once (it left the
+// federation), as if it had expired.
+func (c *Core) Forget(id strategy.NodeID) {
+	delete(c.neighbours, id)
+	delete(c.accepted, id)
 }
 
 // grantsTo returns the grants addressed to node to, in place: the one
@@ -166,11 +256,12 @@ func grantsTo(grants []strategy.Grant, to strategy.NodeID) []strategy.Grant {
 	return slices.DeleteFunc(grants, func(g strategy.Grant) bool { return g.To != to })
 }
 
-// expire forgets the neighbours not heard from within the expiry.
-func (c *Core) expire(now time.Time) {
+// expire forgets the neighbours not heard from within the expiry, and,
+// if members lists every member, those not listed (they left).
+func (c *Core) expire(now time.Time, members map[strategy.NodeID]bool) {
 	for id, nb := range c.neighbours {
-		if now.Sub(nb.Received) > c.cfg.Expiry {
-			delete(c.neighbours, id)
+		if now.Sub(nb.Received) > c.cfg.Expiry || (members != nil && !members[id]) {
+			c.Forget(id)
 		}
 	}
 }
@@ -247,10 +338,41 @@ func (c *Core) Outbox(members []strategy.NodeID) []Outgoing {
 	a := c.Announcement()
 	out := make([]Outgoing, len(ids))
 	for i, id := range ids {
-		c.seq++
-		pa := a.Clone()
-		pa.Grants = grantsTo(pa.Grants, id)
-		out[i] = Outgoing{To: id, Seq: c.seq, Accepted: c.accepted[id], Announcement: pa}
+		out[i] = c.message(id, a)
 	}
 	return out
 }
+
+// message returns the next message to peer id announcing a.
+func (c *Core) message(id strategy.NodeID, a strategy.Announcement) Outgoing {
+	c.seq++
+	pa := a.Clone()
+	pa.Grants = grantsTo(pa.Grants, id)
+	return Outgoing{To: id, Incarnation: c.cfg.Incarnation, Seq: c.seq, Accepted: c.accepted[id], Announcement: pa}
+}
+
+// Committed reports whether a decision was committed: only then is there
+// a data plane in force to greet a peer with.
+func (c *Core) Committed() bool { return c.hasApplied }
+
+// Greet records that the data plane in force now accepts requests
+// forwarded by neighbour id too, and returns the message that tells it so
+// at once, out of cycle. The embedder calls it when Receive reports that
+// the sender should be greeted (Heard.Greets), after applying a data-plane
+// state that accepts it (in the agent: with a fresh credential for it),
+// and only if a decision was committed; the greeting peer answers in kind
+// if it did not know this node either, so that two nodes that meet accept
+// each other within a round trip rather than over periods. It returns
+// false, and changes nothing, if id is not a neighbour.
+func (c *Core) Greet(id strategy.NodeID) (Outgoing, bool) {
+	if _, ok := c.neighbours[id]; !ok || !c.hasApplied {
+		return Outgoing{}, false
+	}
+	c.accepted[id] = true
+	return c.message(id, c.Announcement()), true
+}
+
+// Hail returns a message announcing the announcement in force to member
+// id, which this node has not heard from (the embedder saw it connect):
+// it lets the peer greet this node without waiting for the next cycle.
+func (c *Core) Hail(id strategy.NodeID) Outgoing { return c.message(id, c.Announcement()) }

@@ -71,7 +71,7 @@ func TestReceive(t *testing.T) {
 	c := newCore(t, control.Config{})
 	a := runs("figlet")
 	a.Grants = []strategy.Grant{{To: "a", Function: "figlet", Rate: 5}, {To: "c", Function: "figlet", Rate: 7}}
-	if err := c.Receive("b", control.Message{Seq: 5, Accepts: true, Announcement: a}, t0); err != nil {
+	if _, err := c.Receive("b", control.Message{Seq: 5, Accepts: true, Announcement: a}, t0); err != nil {
 		t.Fatal(err)
 	}
 	nb, ok := c.Neighbour("b")
@@ -89,7 +89,7 @@ func TestReceive(t *testing.T) {
 		{"", control.Message{Seq: 9}, control.ErrSelf},
 		{"b", control.Message{Seq: 9, Announcement: strategy.Announcement{Functions: []strategy.FunctionState{{Name: "bad name"}}}}, control.ErrInvalid},
 	} {
-		if err := c.Receive(strategy.NodeID(tt.from), tt.m, t0.Add(time.Second)); !errors.Is(err, tt.want) {
+		if _, err := c.Receive(strategy.NodeID(tt.from), tt.m, t0.Add(time.Second)); !errors.Is(err, tt.want) {
 			t.Errorf("from %q seq %d: %v, want %v", tt.from, tt.m.Seq, err, tt.want)
 		}
 	}
@@ -124,7 +124,7 @@ func TestDataNetwork(t *testing.T) {
 			c := newCore(t, tt.cfg)
 			for _, id := range []strategy.NodeID{"b", "c", "d", "e", "f", "g", "h"} {
 				m := control.Message{Seq: 1, Accepts: id != "h", Announcement: runs("figlet")}
-				if err := c.Receive(id, m, t0); err != nil {
+				if _, err := c.Receive(id, m, t0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -157,14 +157,15 @@ func TestExpiry(t *testing.T) {
 	}
 	// Expired, its sequence numbers are forgotten: a restarted peer is
 	// heard again.
-	if err := c.Receive("b", control.Message{Seq: 1, Accepts: true}, t0.Add(4*time.Second)); err != nil {
+	if _, err := c.Receive("b", control.Message{Seq: 1, Accepts: true}, t0.Add(4*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // TestFunctions: deployed functions, observed rates (sanitized) and the
-// functions the data network runs are merged; forecasters are fed only
-// measured rates and dropped with their function.
+// functions the data network runs are merged; the rates of names neither
+// deployed nor run by a neighbour kept go to the Unknown aggregate;
+// forecasters are fed only measured rates and dropped with their function.
 func TestFunctions(t *testing.T) {
 	c := newCore(t, control.Config{Forecaster: func() forecast.Forecaster { return &forecast.EWMA{Alpha: 0.5} }})
 	c.Receive("b", control.Message{Seq: 1, Accepts: true, Announcement: runs("remote")}, t0)
@@ -172,7 +173,8 @@ func TestFunctions(t *testing.T) {
 	o := control.Observation{
 		Now:      t0,
 		Deployed: []strategy.Function{{Name: "figlet", Capacity: 50, Concurrency: 4, Replicas: 2}, {Name: "bad name"}},
-		Rates:    []strategy.Function{{Name: "figlet", Offered: 10, Local: -1}, {Name: "other", Offered: 5, Failed: math.Inf(1)}},
+		Rates: []strategy.Function{{Name: "figlet", Offered: 10, Local: -1}, {Name: "hidden", Offered: 2},
+			{Name: "other", Offered: 5, Failed: math.Inf(1)}, {Name: "bad name", Offered: 1}},
 	}
 	s, err := c.Observe(o)
 	if err != nil {
@@ -182,8 +184,11 @@ func TestFunctions(t *testing.T) {
 	for _, f := range s.Functions {
 		names = append(names, f.Name)
 	}
-	if strings.Join(names, ",") != "figlet,other,remote" {
-		t.Fatalf("functions %v", names)
+	if strings.Join(names, ",") != "figlet,hidden,remote" {
+		t.Fatalf("functions %v (hidden: run by a neighbour kept, outside the data network)", names)
+	}
+	if u := c.Unknown(); u != (control.Unknown{Names: 2, Offered: 6}) {
+		t.Fatalf("unknown %+v", u)
 	}
 	f, _ := s.Function("figlet")
 	if !f.Deployed || f.Capacity != 50 || f.Concurrency != 4 || f.Replicas != 2 || f.Offered != 10 || f.Local != 0 || f.Forecast != 0 {
@@ -200,7 +205,7 @@ func TestFunctions(t *testing.T) {
 	if f, _ := s.Function("figlet"); f.Forecast != 15 {
 		t.Fatalf("forecast %v after 10, 20 with alpha 0.5", f.Forecast)
 	}
-	if _, ok := s.Function("other"); ok {
+	if _, ok := s.Function("hidden"); ok {
 		t.Fatal("a function no longer observed is still there")
 	}
 	if s.Seed == 0 || s.Period != time.Second || s.Self != "a" {
@@ -257,8 +262,8 @@ func TestComplete(t *testing.T) {
 	if got != want {
 		t.Fatalf("routes %s, want %s (nowhere: no route, the proxy answers 404)", got, want)
 	}
-	if len(d.Announce.Functions) != 2 {
-		t.Fatalf("announcement %+v", d.Announce)
+	if len(d.Announce.Functions) != 1 {
+		t.Fatalf("announcement %+v (nowhere, unknown, is not announced)", d.Announce)
 	}
 }
 

@@ -29,13 +29,18 @@ func FuzzCore(f *testing.F) {
 			return
 		}
 		now := time.Unix(100, 0)
-		accepted := c.Receive(strategy.NodeID(from), control.Message{Seq: seq, Accepts: true, Announcement: a}, now) == nil
+		heard, rerr := c.Receive(strategy.NodeID(from), control.Message{Incarnation: seq >> 32, Seq: seq, Accepts: true, Announcement: a}, now)
+		accepted := rerr == nil
 		o := control.Observation{
-			Now:      now.Add(time.Duration(rtt)),
-			Deployed: []strategy.Function{{Name: name, Capacity: capacity, Concurrency: int(seq % 7), Replicas: -1}},
-			Rates:    []strategy.Function{{Name: name, Offered: offered, Latency: time.Duration(rtt)}, {Name: "figlet", Local: capacity}},
-			Measured: true,
-			Peers:    []control.Peer{{ID: strategy.NodeID(from), RTT: time.Duration(rtt), Up: rtt%2 == 0}},
+			Now:             now.Add(time.Duration(rtt)),
+			Deployed:        []strategy.Function{{Name: name, Capacity: capacity, Concurrency: int(seq % 7), Replicas: -1}},
+			Rates:           []strategy.Function{{Name: name, Offered: offered, Latency: time.Duration(rtt)}, {Name: "figlet", Local: capacity}},
+			Measured:        true,
+			Peers:           []control.Peer{{ID: strategy.NodeID(from), RTT: time.Duration(rtt), Up: rtt%2 == 0}},
+			Other:           strategy.Function{Offered: offered},
+			Answers:         []control.Answer{{ID: strategy.NodeID(from), Function: name, Succeeded: offered, Failed: capacity, Latency: time.Duration(rtt)}},
+			AnswersMeasured: seq%3 == 0,
+			Directory:       seq%5 == 0,
 		}
 		s, err := c.Observe(o)
 		if err != nil {
@@ -45,7 +50,16 @@ func FuzzCore(f *testing.F) {
 		if err != nil {
 			t.Fatalf("static strategy on a valid snapshot: %v", err)
 		}
+		c.Bound(&d, s)
+		if err := d.Validate(s); err != nil {
+			t.Fatalf("Bound made the decision invalid: %v", err)
+		}
 		c.Commit(d, []strategy.NodeID{strategy.NodeID(from)})
+		if heard.Greets() {
+			if g, ok := c.Greet(strategy.NodeID(from)); ok && (!g.Accepted || g.To != strategy.NodeID(from)) {
+				t.Fatalf("greeting %+v", g)
+			}
+		}
 		for _, m := range c.Outbox([]strategy.NodeID{strategy.NodeID(from), "a", ""}) {
 			if m.To == "a" || m.To == "" {
 				t.Fatalf("message to %q", m.To)

@@ -30,6 +30,13 @@ type simNode struct {
 	cnt      []counters
 	routes   []route
 
+	// ans counts, per function and link (index fn*len(links)+link), the
+	// answers of the neighbour at the link's end to the user requests
+	// forwarded to it, as the embedded proxy does
+	// (metricsrc.FunctionCounters.AddAnswer).
+	ans     []answers
+	lastAns []answers
+
 	// The agent's observation of its proxy and functions.
 	last     []counters // the previous reading of the counters
 	hasLast  bool
@@ -70,6 +77,32 @@ type counters struct {
 	offered, local, fromNeighbours, forwarded, rejected, failed uint64
 	latencySum                                                  float64 // seconds
 	latencyCount                                                uint64
+}
+
+// answers are the cumulative counts of a neighbour's answers for a
+// function: succeeded and failed, and the sum (seconds) and count of the
+// times to the succeeded ones.
+type answers struct {
+	succeeded, failed uint64
+	latencySum        float64
+	latencyCount      uint64
+}
+
+// answer counts, at origin node o, an answer of neighbour from for
+// function fn.
+func (o *simNode) answer(fn, from int32, ok bool, latency int64) {
+	li, linked := o.linkOf[from]
+	if !linked {
+		return
+	}
+	a := &o.ans[int(fn)*len(o.links)+int(li)]
+	if !ok {
+		a.failed++
+		return
+	}
+	a.succeeded++
+	a.latencySum += float64(latency) / 1e9
+	a.latencyCount++
 }
 
 // station is a function deployed on a node: Concurrency servers with
@@ -155,7 +188,7 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 		last:     make([]counters, nf),
 		routes:   make([]route, nf),
 	}
-	core, err := control.New(e.coreConfig(sn.id, seed))
+	core, err := control.New(e.coreConfig(sn.id, seed, 1))
 	if err != nil {
 		return nil, err
 	}
@@ -175,10 +208,13 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 	return sn, nil
 }
 
-// coreConfig configures the control core of node id as the agent's
-// defaults do (expiry 3 periods, no data-network limits).
-func (e *engine) coreConfig(id strategy.NodeID, seed uint64) control.Config {
-	return control.Config{Self: id, Period: time.Duration(e.period), Expiry: time.Duration(e.expiry), Seed: seed, Forecaster: e.cfg.Forecaster}
+// coreConfig configures the control core of node id, in its incarnation,
+// as the agent's defaults do (expiry 3 periods, no data-network limits).
+func (e *engine) coreConfig(id strategy.NodeID, seed, incarnation uint64) control.Config {
+	return control.Config{
+		Self: id, Period: time.Duration(e.period), Expiry: time.Duration(e.expiry), Seed: seed,
+		Forecaster: e.cfg.Forecaster, Incarnation: incarnation, Trust: e.cfg.Trust,
+	}
 }
 
 func (n *simNode) addLink(peer int32, rtt time.Duration) {
@@ -225,6 +261,7 @@ func (n *simNode) reject(fn int32, origin int32) {
 	o.stats.rejected++
 	if o != n {
 		o.cnt[fn].rejected++
+		o.answer(fn, n.idx, false, 0)
 	}
 }
 
@@ -236,6 +273,7 @@ func (n *simNode) fail(fn int32, origin int32) {
 	o.stats.failed++
 	if o != n {
 		o.cnt[fn].failed++
+		o.answer(fn, n.idx, false, 0)
 	}
 }
 
@@ -257,8 +295,13 @@ func (n *simNode) admitLocal(now int64, fn, origin int32, t0, half int64) {
 	st := n.stations[fn]
 	if st == nil {
 		// Forwarded to a node without the function: the embedded proxy
-		// answers 404, which neither end counts; the request is lost.
-		n.e.nodes[origin].stats.failed++
+		// answers 404, which neither end counts as a rate; the request is
+		// lost, a failed answer for the origin.
+		o := n.e.nodes[origin]
+		o.stats.failed++
+		if o != n {
+			o.answer(fn, n.idx, false, 0)
+		}
 		return
 	}
 	c := &n.cnt[fn]
@@ -289,6 +332,9 @@ func (n *simNode) done(ev event) {
 	if f := n.e.cfg.Served; f != nil {
 		f(string(origin.id), lat)
 	}
+	if origin != n {
+		origin.answer(ev.fn, n.idx, true, ev.t-ev.t0+ev.half)
+	}
 	c := &n.cnt[ev.fn]
 	c.latencySum += float64(ev.t-ev.enq) / 1e9
 	c.latencyCount++
@@ -317,11 +363,22 @@ func (n *simNode) purge(now int64) {
 // --- Control plane (the agent) ---
 
 // receive hands a message from neighbour from to the agent's core (which
-// keeps only the grants addressed to this node, as in the agent).
+// keeps only the grants addressed to this node, as in the agent). With
+// the handshake modelled, a node greets a peer it first hears from, or
+// that restarted, at once, as the agent does (dfaas.Node's out-of-cycle
+// greeting): it accepts it and tells it so, unless its data plane refuses
+// decisions (the agent's proxy apply would fail).
 func (n *simNode) receive(now int64, from int32, m control.Message) {
 	// The engine delivers only well-formed messages, in order: the core
-	// drops nothing here.
-	_ = n.core.Receive(n.e.nodes[from].id, m, wallClock(now))
+	// drops nothing here but the stale messages of a restarted node.
+	id := n.e.nodes[from].id
+	heard, err := n.core.Receive(id, m, wallClock(now))
+	if err != nil || !heard.Greets() || !n.e.cfg.Handshake || n.applyErr != nil {
+		return
+	}
+	if out, ok := n.core.Greet(id); ok {
+		n.sendOut(now, out)
+	}
 }
 
 // tick is one control cycle, as the agent's (dfaas.Node.Step): observe,
@@ -332,6 +389,9 @@ func (n *simNode) tick(now int64) {
 	var d strategy.Decision
 	if err == nil {
 		d, err = control.Decide(n.st, snap)
+	}
+	if err == nil {
+		n.core.Bound(&d, snap) // as the agent: no neighbour beyond what its answers support
 	}
 	if obs := n.e.cfg.Observe; obs != nil {
 		obs(snap, d, err)
@@ -348,14 +408,21 @@ func (n *simNode) tick(now int64) {
 		n.core.Commit(d, accepted)
 	}
 	for _, out := range n.core.Outbox(n.members) {
-		li, ok := n.linkByID(out.To)
-		if !ok {
-			continue // the core announces only to linked peers here
-		}
-		l := n.links[li]
-		accepts := out.Accepted || !n.e.cfg.Handshake
-		n.e.send(now, n.idx, l.peer, l.half, control.Message{Seq: out.Seq, Accepts: accepts, Announcement: out.Announcement})
+		n.sendOut(now, out)
 	}
+}
+
+// sendOut sends a message of the core to its recipient over their link.
+func (n *simNode) sendOut(now int64, out control.Outgoing) {
+	li, ok := n.linkByID(out.To)
+	if !ok {
+		return // the core announces only to linked peers here
+	}
+	l := n.links[li]
+	accepts := out.Accepted || !n.e.cfg.Handshake
+	n.e.send(now, n.idx, l.peer, l.half, control.Message{
+		Incarnation: out.Incarnation, Seq: out.Seq, Accepts: accepts, Announcement: out.Announcement,
+	})
 }
 
 // heard returns the neighbours the core keeps: those the proxy accepts
@@ -379,7 +446,7 @@ func (n *simNode) heard() []strategy.NodeID {
 func (n *simNode) observe(now int64) control.Observation {
 	e := n.e
 	o := &n.obs // reused: the core keeps none of it
-	*o = control.Observation{Now: wallClock(now), Deployed: o.Deployed[:0], Rates: o.Rates[:0], Measured: n.hasLast, Peers: n.peers}
+	*o = control.Observation{Now: wallClock(now), Deployed: o.Deployed[:0], Rates: o.Rates[:0], Answers: o.Answers[:0], Measured: n.hasLast, Peers: n.peers}
 	if !e.cfg.NoResources {
 		o.Resources.CPUCores = NodeCores
 	}
@@ -417,9 +484,37 @@ func (n *simNode) observe(now int64) control.Observation {
 		}
 		o.Rates = append(o.Rates, f)
 	}
+	o.Answers, o.AnswersMeasured = n.observeAnswers(o.Answers, secs), n.hasLast
 	copy(n.last, n.cnt)
+	copy(n.lastAns, n.ans)
 	n.hasLast = true
 	return *o
+}
+
+// observeAnswers appends to out the neighbours' answers over the period
+// (secs seconds), per function and link, as the agent reads them from
+// the proxy's counters (metricsrc.Delta, then per function and neighbour).
+func (n *simNode) observeAnswers(out []control.Answer, secs float64) []control.Answer {
+	if !n.hasLast || len(n.links) == 0 {
+		return out
+	}
+	for i := range n.e.fnNames {
+		for li, l := range n.links {
+			k := i*len(n.links) + li
+			cur, old := n.ans[k], n.lastAns[k]
+			a := control.Answer{
+				ID: n.e.nodes[l.peer].id, Function: n.e.fnNames[i],
+				Succeeded: float64(cur.succeeded-old.succeeded) / secs, Failed: float64(cur.failed-old.failed) / secs,
+			}
+			if c := cur.latencyCount - old.latencyCount; c > 0 {
+				a.Latency = time.Duration((cur.latencySum - old.latencySum) / float64(c) * float64(time.Second))
+			}
+			if a.Succeeded > 0 || a.Failed > 0 {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
 
 // apply makes the proxy route by decision d, decided on snapshot s: the

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,9 @@ import (
 //	start                              build both federations
 //	requests NODE FN offered=N local=N from-neighbours=N forwarded=N rejected=N failed=N latency=D
 //	                                   what the proxy counts over the coming period
+//	answers NODE FN FROM succeeded=N failed=N latency=D
+//	                                   what NODE's proxy counts over the coming period of
+//	                                   FROM's answers to the requests it forwarded there
 //	step                               every node runs a cycle; time advances a period
 //	fail-proxy NODE / heal-proxy NODE  the data plane refuses / accepts decisions
 //	cut A B / heal                     messages between A and B are lost / delivered
@@ -185,7 +189,9 @@ type parity struct {
 	e       *engine
 	pending map[int32][]envelope // messages in flight, by recipient
 	latency map[int32]map[int32]uint64
+	ansLat  map[[3]string]uint64 // answer latency sums (ns), by node, function and neighbour
 	seeds   map[string]uint64
+	incs    map[string]uint64 // each node's incarnation, on both sides
 
 	// Deliberate differences on the simulator's side
 	// (TestParityDetectsDifferences).
@@ -279,7 +285,8 @@ func (d *directoryTransport) takeSent() []sent {
 func newParity(t scriptT) *parity {
 	return &parity{
 		t: t, deployed: map[string][]Function{}, strat: "static", period: time.Second, cut: map[[2]string]bool{},
-		agents: map[string]*agent{}, pending: map[int32][]envelope{}, latency: map[int32]map[int32]uint64{}, seeds: map[string]uint64{},
+		agents: map[string]*agent{}, pending: map[int32][]envelope{}, latency: map[int32]map[int32]uint64{}, seeds: map[string]uint64{}, ansLat: map[[3]string]uint64{},
+		incs: map[string]uint64{},
 	}
 }
 
@@ -322,6 +329,8 @@ func (p *parity) run(line string) (string, error) {
 		return "", p.start()
 	case "requests":
 		return "", p.requests(f[1], f[2], args)
+	case "answers":
+		return "", p.answers(f[1], f[2], f[3], args)
 	case "step":
 		return p.step()
 	case "fail-proxy", "heal-proxy":
@@ -380,6 +389,7 @@ func (p *parity) start() error {
 	p.net = peer.NewMemNetwork(peer.MemNetworkOptions{})
 	for i, id := range p.ids {
 		p.seeds[id] = uint64(i+1) * 0x9e3779b97f4a7c15
+		p.incs[id] = 1
 		tr, err := p.net.Join(peer.ID(id))
 		if err != nil {
 			return err
@@ -414,9 +424,11 @@ func (p *parity) startAgent(id string, fc forecast.Factory) error {
 		return err
 	}
 	a.rec, a.proxy, a.counters, a.inForce = &recording{st: st}, proxyctl.NewRecorder(0), metricsrc.NewCounters(), strategy.Decision{}
+	a.counters.MeasureAnswers() // as the embedded proxy's, which the simulator models
 	a.node, err = dfaas.New(dfaas.Config{
 		Strategy: a.rec, Proxy: a.proxy, FaaS: a.faas, Metrics: metricsrc.NewDelta(a.counters), Peers: a.tr,
 		ProxyURL: "http://" + id + ".example:30080", Period: p.period, Seed: p.seeds[id], Forecaster: fc,
+		Incarnation: p.incs[id],
 	})
 	return err
 }
@@ -425,7 +437,7 @@ func (p *parity) startAgent(id string, fc forecast.Factory) error {
 // with the same seed as the live agent's.
 func (p *parity) startSimAgent(id string) error {
 	n := p.simNode(id)
-	core, err := control.New(p.e.coreConfig(n.id, p.seeds[id]+p.simSeed))
+	core, err := control.New(p.e.coreConfig(n.id, p.seeds[id]+p.simSeed, p.incs[id]))
 	if err != nil {
 		return err
 	}
@@ -442,6 +454,8 @@ func (p *parity) startSimAgent(id string) error {
 	}
 	clear(n.cnt)
 	clear(n.last)
+	clear(n.ans)
+	clear(n.lastAns)
 	n.hasLast, n.applyErr = false, nil
 	p.latency[n.idx] = map[int32]uint64{}
 	return nil
@@ -484,9 +498,42 @@ func (p *parity) requests(id, fn string, args map[string]string) error {
 	return nil
 }
 
-// restart restarts node id's agent and proxy on both sides: its state is
-// lost, and so are the messages waiting for it.
+// answers counts, on both proxies of node id, the answers of neighbour
+// from to the requests for fn it forwarded there over the coming period.
+func (p *parity) answers(id, fn, from string, args map[string]string) error {
+	num := func(k string) uint64 {
+		v, _ := strconv.ParseUint(args[k], 10, 64)
+		return v
+	}
+	lat, _ := time.ParseDuration(args["latency"])
+	fc := p.agents[id].counters.Function(fn)
+	for range num("succeeded") {
+		fc.AddAnswer(from, true, lat)
+	}
+	for range num("failed") {
+		fc.AddAnswer(from, false, 0)
+	}
+
+	n := p.simNode(id)
+	i, ok := p.e.fnIdx[fn]
+	li, linked := n.linkByID(strategy.NodeID(from))
+	if !ok || !linked {
+		return fmt.Errorf("function %q or link %s-%s unknown", fn, id, from)
+	}
+	a := &n.ans[int(i)*len(n.links)+int(li)]
+	a.succeeded += num("succeeded")
+	a.failed += num("failed")
+	a.latencyCount += num("succeeded")
+	key := [3]string{id, fn, from}
+	p.ansLat[key] += num("succeeded") * uint64(lat)
+	a.latencySum = time.Duration(p.ansLat[key]).Seconds() // as metricsrc.Counters sums
+	return nil
+}
+
+// restart restarts node id's agent and proxy on both sides, in a new
+// incarnation: its state is lost, and so are the messages waiting for it.
 func (p *parity) restart(id string) error {
+	p.incs[id]++
 	a := p.agents[id]
 	a.node.Close()
 	for drained := false; !drained; {
@@ -504,6 +551,11 @@ func (p *parity) restart(id string) error {
 		return err
 	}
 	delete(p.pending, p.simNode(id).idx)
+	for k := range p.ansLat {
+		if k[0] == id {
+			delete(p.ansLat, k)
+		}
+	}
 	return p.startSimAgent(id)
 }
 
@@ -583,18 +635,41 @@ func (p *parity) compare(id string, a *agent, n *simNode, agentSent []sent, simS
 	if inForce := n.core.Decision(); !a.inForce.Equal(inForce) {
 		t.Fatalf("t=%v node %s: decisions in force differ:\nagent: %s\nsim:   %s", p.time(), id, js(a.inForce), js(inForce))
 	}
+	// A step's greetings go before its cycle's messages, in the order the
+	// messages that called for them arrived: compare by recipient and
+	// sequence number.
+	slices.SortStableFunc(agentSent, func(a, b sent) int {
+		return cmp.Or(strings.Compare(a.to, b.to), cmp.Compare(a.msg.Seq, b.msg.Seq))
+	})
+	slices.SortStableFunc(simSent, func(a, b envelope) int {
+		return cmp.Or(strings.Compare(string(p.e.nodes[a.to].id), string(p.e.nodes[b.to].id)), cmp.Compare(a.msg.Seq, b.msg.Seq))
+	})
 	if len(agentSent) != len(simSent) {
 		t.Fatalf("t=%v node %s: sent %d messages as an agent, %d in the simulator: the paths differ", p.time(), id, len(agentSent), len(simSent))
 	}
 	for i, as := range agentSent {
 		ss := simSent[i]
 		to := string(p.e.nodes[ss.to].id)
-		if as.to != to || as.msg.Seq != ss.msg.Seq || (as.msg.Token != "") != ss.msg.Accepts || !as.msg.Announcement.Equal(ss.msg.Announcement) {
+		if as.to != to || as.msg.Incarnation != ss.msg.Incarnation || as.msg.Seq != ss.msg.Seq || (as.msg.Token != "") != ss.msg.Accepts || !as.msg.Announcement.Equal(ss.msg.Announcement) {
 			t.Fatalf("t=%v node %s: messages differ:\nagent: to %s seq %d token %v %s\nsim:   to %s seq %d accepts %v %s", p.time(), id,
 				as.to, as.msg.Seq, as.msg.Token != "", js(as.msg.Announcement), to, ss.msg.Seq, ss.msg.Accepts, js(ss.msg.Announcement))
 		}
 	}
-	*out = append(*out, summary(id, ac, a.err, agentSent)...)
+	lines := summary(id, ac, a.err, agentSent)
+	if len(ac) > 0 && a.err == nil {
+		// What Bound capped of the decision (the decision in force,
+		// compared above, is the capped one).
+		var capped []string
+		for _, c := range a.node.Status(wallClock(p.now)).Trust.Allowances {
+			if c.Capped {
+				capped = append(capped, fmt.Sprintf("%s to %.4g req/s (decided %.4g)", c.ID, c.AllowanceRPS, c.DecidedRPS))
+			}
+		}
+		if len(capped) > 0 {
+			lines = slices.Insert(lines, len(lines)-1, fmt.Sprintf("%s: capped %s", id, strings.Join(capped, ", ")))
+		}
+	}
+	*out = append(*out, lines...)
 }
 
 func (p *parity) time() time.Duration { return time.Duration(p.now) }
@@ -616,6 +691,9 @@ func summary(id string, calls []call, err error, msgs []sent) []string {
 	var to []string
 	for _, m := range msgs {
 		s := fmt.Sprintf("%s#%d", m.to, m.msg.Seq)
+		if m.msg.Incarnation != 1 {
+			s = fmt.Sprintf("%s#%d.%d", m.to, m.msg.Incarnation, m.msg.Seq)
+		}
 		if m.msg.Token != "" {
 			s += "+token"
 		}

@@ -53,11 +53,21 @@ type Config struct {
 	// and gives its agents none). By default the nodes' CPU usage is
 	// modelled (see NodeCores).
 	NoResources bool
+	// Trust bounds what each neighbour receives by what its answers
+	// support, as the agent's Config.Trust does (control.Trust; the zero
+	// value gives the agent's defaults).
+	Trust control.Trust
 	// Handshake models the agent's credential handshake: a node forwards
 	// to a neighbour only once that neighbour has applied a decision that
-	// accepts it (in the agent: handed it its credential), which takes a
-	// period or two after they first hear of each other. By default the
-	// simulated proxies accept every linked neighbour from the start.
+	// accepts it (in the agent: handed it its credential). A node accepts a
+	// peer in its next cycle after hearing from it, or at once, with a
+	// greeting message, when it first hears from it (or from a new
+	// incarnation of it) after its first decision, as the agent does. The
+	// agent's replan (a cycle run at once when a neighbour joins the data
+	// network) and its hails of members that connect are not modelled: the
+	// simulated federation is up before the load starts (WarmupPeriods).
+	// By default the simulated proxies accept every linked neighbour from
+	// the start.
 	Handshake bool
 	// PerfectForecast replaces Forecaster by a perfect forecaster: every
 	// node's forecast of a function's offered rate is the true mean rate
@@ -298,6 +308,8 @@ func newEngine(sc *Scenario, cfg Config) (*engine, error) {
 	}
 	for _, n := range e.nodes {
 		slices.SortFunc(n.links, func(x, y link) int { return strings.Compare(string(e.nodes[x.peer].id), string(e.nodes[y.peer].id)) })
+		n.ans = make([]answers, len(e.fnNames)*len(n.links))
+		n.lastAns = make([]answers, len(n.ans))
 		for i, l := range n.links {
 			n.linkOf[l.peer] = int32(i)
 			id := e.nodes[l.peer].id

@@ -125,7 +125,7 @@ func (f *federation) deliver(id strategy.NodeID, now time.Time) error {
 			continue
 		}
 		at := now.Add(-time.Duration(f.rng.Int64N(int64(period))))
-		if err := core.Receive(e.from, e.msg, at); err != nil {
+		if _, err := core.Receive(e.from, e.msg, at); err != nil {
 			return fmt.Errorf("a message of the federation was dropped (a bug in strategytest): %w", err)
 		}
 	}
