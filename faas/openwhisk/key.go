@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+
+	"github.com/dfaas-go/dfaas/internal/secretfile"
 )
 
 // MaxKeySize bounds a key file and a key.
@@ -78,8 +80,8 @@ func ReadKeyFile(path string) (Key, error) {
 	if !st.Mode().IsRegular() {
 		return Key{}, fmt.Errorf("openwhisk: key file %s is not a regular file", path)
 	}
-	if err := checkKeyFile(path, st); err != nil {
-		return Key{}, err
+	if err := secretfile.Check(path, st); err != nil {
+		return Key{}, fmt.Errorf("openwhisk: key file: %w", err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxKeySize+1))
 	if err != nil {
@@ -170,14 +172,4 @@ func writeKey(f *os.File, k Key) error {
 		return err
 	}
 	return f.Close()
-}
-
-// keyModeError checks the permission bits of a key file owned by fileUID
-// (-1 if unknown) read by a process running as procUID.
-func keyModeError(path string, perm os.FileMode, fileUID, procUID int) error {
-	perm &= os.ModePerm
-	if perm&0o077 == 0 || perm&0o077 == 0o040 && fileUID == 0 && procUID != 0 {
-		return nil
-	}
-	return fmt.Errorf("openwhisk: key file %s may be read by group or others (mode %04o): chmod 600 %s", path, uint32(perm), path)
 }

@@ -125,32 +125,3 @@ func TestGenerateAndWriteKey(t *testing.T) {
 		t.Error("an invalid key written")
 	}
 }
-
-// TestKeyModeRule: a key file is private to its owner, except that a file
-// root owns may be readable by its group for a process that is not root
-// (a Kubernetes Secret volume with fsGroup, mode 0440).
-func TestKeyModeRule(t *testing.T) {
-	for _, tc := range []struct {
-		perm             os.FileMode
-		fileUID, procUID int
-		ok               bool
-	}{
-		{0o600, 1000, 1000, true},
-		{0o400, 0, 0, true},
-		{0o440, 0, 10001, true},
-		{0o440, 0, 0, false},        // root reading a group-readable file: make it private
-		{0o440, 1000, 10001, false}, // not root's: its owner may give it to anyone
-		{0o460, 0, 10001, false},    // writable by the group
-		{0o444, 0, 10001, false},    // readable by others
-		{0o640, -1, 10001, false},   // owner unknown
-		{0o644, 1000, 1000, false},
-	} {
-		err := keyModeError("/k", tc.perm, tc.fileUID, tc.procUID)
-		if (err == nil) != tc.ok {
-			t.Errorf("mode %04o owner %d process %d: %v, want ok %v", tc.perm, tc.fileUID, tc.procUID, err, tc.ok)
-		}
-		if err != nil && !strings.Contains(err.Error(), "chmod 600 /k") {
-			t.Errorf("mode %04o: %v does not name the fix", tc.perm, err)
-		}
-	}
-}

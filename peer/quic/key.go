@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/dfaas-go/dfaas/internal/secretfile"
 	"github.com/dfaas-go/dfaas/peer"
 )
 
@@ -107,7 +108,7 @@ func ParseKey(data []byte) (*Key, error) {
 
 // ErrKeyFileMode is wrapped by the error LoadKey returns for a key file
 // that group or others may access.
-var ErrKeyFileMode = errors.New("key file is accessible by group or others")
+var ErrKeyFileMode = secretfile.ErrShared
 
 // maxKeyFile bounds what LoadKey reads: a PEM Ed25519 key is 119 bytes.
 const maxKeyFile = 64 << 10
@@ -130,8 +131,8 @@ func LoadKey(path string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer/quic: load key: %w", err)
 	}
-	if err := checkKeyFile(path, fi); err != nil {
-		return nil, err
+	if err := secretfile.Check(path, fi); err != nil {
+		return nil, fmt.Errorf("peer/quic: load key: %w", err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
@@ -145,20 +146,6 @@ func LoadKey(path string) (*Key, error) {
 		return nil, fmt.Errorf("%w (file %s)", err, path)
 	}
 	return k, nil
-}
-
-// keyModeError checks the permission bits of a key file owned by fileUID
-// (-1 if unknown) read by a process running as procUID.
-func keyModeError(path string, perm os.FileMode, fileUID, procUID int) error {
-	perm &= os.ModePerm
-	if perm&0o077 == 0 {
-		return nil
-	}
-	if perm&0o077 == 0o040 && fileUID == 0 && procUID != 0 {
-		return nil
-	}
-	return fmt.Errorf("peer/quic: %w: %s has mode %04o; make it private to its owner with \"chmod 600 %s\"",
-		ErrKeyFileMode, path, uint32(perm), path)
 }
 
 // WriteKeyFile writes k to a new file at path with mode 0600. It refuses

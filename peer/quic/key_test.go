@@ -138,32 +138,6 @@ func TestLoadKeyFileMode(t *testing.T) {
 	}
 }
 
-// The exception: a root-owned key readable by its group, read by a
-// process that is not root (a Kubernetes secret volume with an fsGroup).
-// It is checked on the rule itself, since these tests run as any user.
-func TestKeyModeRule(t *testing.T) {
-	for _, tt := range []struct {
-		perm             os.FileMode
-		fileUID, procUID int
-		ok               bool
-	}{
-		{0o600, 1000, 1000, true},
-		{0o400, 0, 0, true},
-		{0o440, 0, 10001, true}, // root:fsGroup 0440, read through the group
-		{0o640, 0, 10001, true}, // root may write its own file
-		{0o440, 0, 0, false},    // root reading a file its group can read too
-		{0o440, 10001, 10001, false},
-		{0o460, 0, 10001, false}, // group may write
-		{0o444, 0, 10001, false}, // others may read
-		{0o640, -1, 10001, false},
-	} {
-		err := keyModeError("k.pem", tt.perm, tt.fileUID, tt.procUID)
-		if (err == nil) != tt.ok {
-			t.Errorf("mode %04o, file uid %d, process uid %d: err = %v, want ok %v", tt.perm, tt.fileUID, tt.procUID, err, tt.ok)
-		}
-	}
-}
-
 // A key file far larger than a key is refused without reading it all.
 func TestLoadKeyHugeFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.pem")
