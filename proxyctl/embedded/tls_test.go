@@ -3,7 +3,6 @@ package embedded
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -165,28 +164,13 @@ func TestTLSNodePortRefusals(t *testing.T) {
 	c := newTLSNode(t, "c") // a member of b's, whose certificate a must not use
 	serveFn(t, b, a.neighbourOf(a.node, tok('1'), tok('2'), false), c.neighbourOf(c.node, tok('3'), tok('4'), false))
 	url := "https://" + b.node + "/function/fn"
-	stranger := nodetlstest.Cert(t, "a", -time.Hour, time.Hour)
-	expired := nodetlstest.Reissue(t, a.cert.PrivateKey.(ed25519.PrivateKey), "a", -2*time.Hour, -time.Hour)
-	for _, tc := range []struct {
-		name      string
-		cert      *tls.Certificate
-		id, token string
-		want      int
-	}{
-		{"member", &a.cert, "a", tok('2'), 200},
-		{"non-member certificate", &stranger, "a", tok('2'), 0},
-		{"expired certificate of a member's key", &expired, "a", tok('2'), 0},
-		{"no certificate", nil, "a", tok('2'), 0},
-		{"member claiming another member's identity", &c.cert, "a", tok('2'), 403},
-		{"member with a wrong credential", &a.cert, "a", tok('9'), 403},
-		{"member without DFaaS-Node-ID", &a.cert, "", tok('2'), 403},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range nodetlstest.Refusals(t, &a.cert, &c.cert, "a", tok('2'), tok('9')) {
+		t.Run(tc.Name, func(t *testing.T) {
 			before := b.faasHits.Load()
-			if got := nodeRequest(clientWith(tc.cert), url, tc.id, tc.token); got != tc.want {
-				t.Fatalf("status %d, want %d", got, tc.want)
+			if got := nodeRequest(clientWith(tc.Cert), url, tc.ID, tc.Token); got != tc.Want {
+				t.Fatalf("status %d, want %d", got, tc.Want)
 			}
-			if hits := b.faasHits.Load() - before; (tc.want == 200) != (hits == 1) {
+			if hits := b.faasHits.Load() - before; (tc.Want == 200) != (hits == 1) {
 				t.Fatalf("the FaaS got %d requests", hits)
 			}
 		})

@@ -3,7 +3,6 @@ package haproxy
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -141,28 +140,13 @@ func TestIntegrationTLSRefusals(t *testing.T) {
 	a, b, c := newTLSNode(t, "a"), newTLSNode(t, "b"), newTLSNode(t, "c")
 	b.serveHere(t, a.as(a.nodeAddr(), tlsTok('1'), tlsTok('2'), false), c.as(c.nodeAddr(), tlsTok('3'), tlsTok('4'), false))
 	url := "https://" + b.nodeAddr() + "/function/figlet"
-	stranger := nodetlstest.Cert(t, "a", -time.Hour, time.Hour)
-	expired := nodetlstest.Reissue(t, a.cert.PrivateKey.(ed25519.PrivateKey), "a", -2*time.Hour, -time.Hour)
-	for _, tc := range []struct {
-		name      string
-		cert      *tls.Certificate
-		id, token string
-		want      int
-	}{
-		{"member", &a.cert, "a", tlsTok('2'), 200},
-		{"non-member certificate", &stranger, "a", tlsTok('2'), 0},
-		{"expired certificate of a member's key", &expired, "a", tlsTok('2'), 0},
-		{"no certificate", nil, "a", tlsTok('2'), 0},
-		{"member claiming another member's identity", &c.cert, "a", tlsTok('2'), 403},
-		{"member with a wrong credential", &a.cert, "a", tlsTok('9'), 403},
-		{"member without DFaaS-Node-ID", &a.cert, "", tlsTok('2'), 403},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range nodetlstest.Refusals(t, &a.cert, &c.cert, "a", tlsTok('2'), tlsTok('9')) {
+		t.Run(tc.Name, func(t *testing.T) {
 			before := b.hits.Load()
-			if got := forwardedTo(nodeClient(tc.cert), url, tc.id, tc.token); got != tc.want {
-				t.Fatalf("status %d, want %d", got, tc.want)
+			if got := forwardedTo(nodeClient(tc.Cert), url, tc.ID, tc.Token); got != tc.Want {
+				t.Fatalf("status %d, want %d", got, tc.Want)
 			}
-			if hits := b.hits.Load() - before; (tc.want == 200) != (hits == 1) {
+			if hits := b.hits.Load() - before; (tc.Want == 200) != (hits == 1) {
 				t.Fatalf("the gateway got %d requests", hits)
 			}
 		})

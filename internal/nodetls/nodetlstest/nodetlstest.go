@@ -143,3 +143,35 @@ func (r *Relay) pipe(dst, src net.Conn) {
 		}
 	}
 }
+
+// Refusal is one client of a node port and the answer it must get.
+type Refusal struct {
+	Name string
+	// Cert is the client's certificate (nil: none).
+	Cert *tls.Certificate
+	// ID and Token are its DFaaS-Node-ID and credential headers.
+	ID, Token string
+	// Want is the status it must get; 0: the handshake is refused.
+	Want int
+}
+
+// Refusals returns the clients every proxy's node port must tell apart:
+// the member (its certificate member, its ID id and its credential good)
+// served with 200; a non-member certificate, an expired certificate of
+// the member's key and no certificate refused at the handshake; another
+// member's certificate (other) claiming id, a wrong credential (bad) and
+// no DFaaS-Node-ID answered 403.
+func Refusals(t testing.TB, member, other *tls.Certificate, id, good, bad string) []Refusal {
+	t.Helper()
+	stranger := Cert(t, id, -time.Hour, time.Hour)
+	expired := Reissue(t, member.PrivateKey.(ed25519.PrivateKey), id, -2*time.Hour, -time.Hour)
+	return []Refusal{
+		{"member", member, id, good, 200},
+		{"non-member certificate", &stranger, id, good, 0},
+		{"expired certificate of a member's key", &expired, id, good, 0},
+		{"no certificate", nil, id, good, 0},
+		{"member claiming another member's identity", other, id, good, 403},
+		{"member with a wrong credential", member, id, bad, 403},
+		{"member without DFaaS-Node-ID", member, "", good, 403},
+	}
+}
