@@ -17,6 +17,7 @@ import (
 
 	"github.com/dfaas-go/dfaas"
 	"github.com/dfaas-go/dfaas/faas/embedded"
+	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 	"github.com/dfaas-go/dfaas/peer"
@@ -109,15 +110,7 @@ func listen(t *testing.T, addr string) net.Listener {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return promtest.FreePort(t) }
 
 // recorder records the last state applied to a controller.
 type recorder struct {

@@ -56,16 +56,29 @@ func Require(t testing.TB, err error) {
 }
 
 // FreePort returns a loopback address with a port that was free a moment
-// ago.
+// ago and that FreePort has not returned before in this process: the
+// kernel may hand a port it just freed out again, and a test that asks
+// for two addresses must not get the same one twice.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, given := handedOut.LoadOrStore(addr, true); !given {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("promtest: no free port that was not handed out before")
+	return ""
 }
+
+// handedOut are the addresses FreePort has returned (a test harness's
+// state, for the life of the test binary).
+var handedOut sync.Map
 
 // logBuffer is a bytes.Buffer safe for the process's output copier and a
 // reader.

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
@@ -73,16 +74,9 @@ func (f *fakeServer) last() (node, token string) {
 	return f.lastNode, f.lastTok
 }
 
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback address with a port free right now, never
+// the same one twice (promtest.FreePort).
+func freeAddr(t *testing.T) string { return promtest.FreePort(t) }
 
 // startNode starts a controller with HAProxy on loopback in front of
 // gateway.
