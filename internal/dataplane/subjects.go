@@ -92,14 +92,20 @@ func nodeCerts() (map[strategy.NodeID]tls.Certificate, error) {
 	return certs, nil
 }
 
-// freePort returns a loopback address with a port free right now.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// freePorts returns k distinct loopback addresses with ports free right
+// now: every listener is held until all are picked, so that the kernel
+// cannot hand the same port out twice.
+func freePorts(k int) ([]string, error) {
+	addrs := make([]string, 0, k)
+	for range k {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return addrs, nil
 }
 
 // plainConfig is the configuration of plain HAProxy: one thread, one
@@ -139,10 +145,11 @@ func (e *env) plainTLS() (bind, server string, err error) {
 // startPlain starts one plain HAProxy process listening on a free port and
 // sending to to (or rejecting when to is ""), with the TLS options given.
 func (e *env) startPlain(ctx context.Context, s *subject, to, bindTLS, serverTLS string) (string, error) {
-	listen, err := freePort()
+	free, err := freePorts(1)
 	if err != nil {
 		return "", err
 	}
+	listen := free[0]
 	e.n++
 	path := filepath.Join(e.dir, fmt.Sprintf("plain%d.cfg", e.n))
 	if err := os.WriteFile(path, []byte(plainConfig(listen, to, bindTLS, serverTLS)), 0o600); err != nil {
@@ -210,14 +217,11 @@ func states(scenario, bURL string, certs map[strategy.NodeID]tls.Certificate) (a
 // the backend, with certificate cert on its node port (plain without); it
 // returns the user and the node port.
 func (e *env) startAgent(ctx context.Context, s *subject, st proxyctl.State, cert *tls.Certificate) (string, string, error) {
-	listen, err := freePort()
+	free, err := freePorts(2)
 	if err != nil {
 		return "", "", err
 	}
-	node, err := freePort()
-	if err != nil {
-		return "", "", err
-	}
+	listen, node := free[0], free[1]
 	e.n++
 	c, err := haproxy.New(ctx, haproxy.Config{
 		Binary: e.cfg.HAProxy, Dir: filepath.Join(e.dir, fmt.Sprintf("agent%d", e.n)), ListenAddr: listen, NodeListenAddr: node,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -57,46 +58,56 @@ var _ Network = (*Loopback)(nil)
 // NewLoopback picks free ports for n nodes; reason says why namespaces
 // are not used, for the report.
 func NewLoopback(n int, reason string) (*Loopback, error) {
+	tcp, err := freePorts("tcp", 5*n)
+	if err != nil {
+		return nil, err
+	}
+	udp, err := freePorts("udp", n)
+	if err != nil {
+		return nil, err
+	}
 	l := &Loopback{reason: reason}
-	for range n {
-		var p Ports
-		for _, dst := range []*int{&p.FaaS, &p.Proxy, &p.Admin, &p.Metrics, &p.Node} {
-			port, err := freePort("tcp")
-			if err != nil {
-				return nil, err
-			}
-			*dst = port
-		}
-		port, err := freePort("udp")
-		if err != nil {
-			return nil, err
-		}
-		p.Peer = port
-		l.p = append(l.p, p)
+	for i := range n {
+		t := tcp[5*i:]
+		l.p = append(l.p, Ports{FaaS: t[0], Proxy: t[1], Admin: t[2], Metrics: t[3], Node: t[4], Peer: udp[i]})
 	}
 	return l, nil
 }
 
-// freePort returns a port free on 127.0.0.1 now.
-func freePort(network string) (int, error) {
-	var a net.Addr
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("free port: %w", err)
+// freePorts returns k distinct ports free on 127.0.0.1 now: every socket
+// is held until all are picked, so that the kernel cannot hand the same
+// port out twice.
+func freePorts(network string, k int) ([]int, error) {
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
 		}
-		a = c.LocalAddr()
-		c.Close()
-	} else {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("free port: %w", err)
+	}()
+	ports := make([]int, 0, k)
+	for range k {
+		var a net.Addr
+		if network == "udp" {
+			c, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				return nil, fmt.Errorf("free port: %w", err)
+			}
+			closers, a = append(closers, c), c.LocalAddr()
+		} else {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, fmt.Errorf("free port: %w", err)
+			}
+			closers, a = append(closers, l), l.Addr()
 		}
-		a = l.Addr()
-		l.Close()
+		_, port, _ := net.SplitHostPort(a.String())
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, err
+		}
+		ports = append(ports, p)
 	}
-	_, port, _ := net.SplitHostPort(a.String())
-	return strconv.Atoi(port)
+	return ports, nil
 }
 
 // Describe implements Network.
