@@ -1,7 +1,10 @@
 // Package usage marks errors in how a command was invoked — a bad flag
 // value, a missing flag — as opposed to failures while it runs. The
 // command line (cmd/dfaas/cli) exits with status 2 on them, 1 on others.
-// Messages name the flag at fault.
+// Messages name the flag at fault. It also holds the command line's flag
+// helpers: flag errors reworded to name the flag and the form it wants
+// (FlagError), flags set from environment variables (ApplyEnv,
+// ApplyHostPortEnv), and help text wrapping (Wrap).
 package usage
 
 import (
