@@ -11,11 +11,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -143,35 +140,7 @@ container_memory_rss{container="figlet",id="/kubepods/pod1/c1",image="",name="",
 	j["authorization"] = map[string]any{"credentials_file": tokenFile}
 	tc := j["tls_config"].(map[string]any)
 	tc["ca_file"] = caFile
-	cfg, err := yaml.Marshal(map[string]any{"global": map[string]any{"scrape_interval": "1m"}, "scrape_configs": []any{j}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(path, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t, "tcp", "127.0.0.1")
-	cmd := exec.Command(bin, "--config.file="+path, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("prometheus:\n%s\nconfiguration:\n%s", logs.String(), cfg)
-		}
-	}()
+	addr, exited := startPrometheus(t, bin, dir, []any{j})
 	query := func(q string) (map[string]string, error) {
 		r, err := http.PostForm("http://"+addr+"/api/v1/query", url.Values{"query": {q}})
 		if err != nil {
@@ -197,11 +166,10 @@ container_memory_rss{container="figlet",id="/kubepods/pod1/c1",image="",name="",
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	var got map[string]string
+	var err error
 	for {
-		select {
-		case err := <-done:
-			t.Fatalf("prometheus exited: %v\n%s", err, logs.String())
-		default:
+		if err := exited(); err != nil {
+			t.Fatal(err)
 		}
 		got, err = query(`{job="cadvisor", __name__=~"container_.*|up"}`)
 		if err == nil && got["up/edge-1"] == "1" && len(got) >= 3 {

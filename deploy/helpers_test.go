@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -191,4 +194,50 @@ func freeAddr(t *testing.T, network, host string) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// startPrometheus runs the Prometheus binary bin in dir with the scrape
+// jobs given (a global interval of 1 m) until the test ends, and returns
+// its address, and exited, which reports (without waiting) whether it has
+// stopped, with its log; a failed test gets its log and configuration.
+func startPrometheus(t *testing.T, bin, dir string, jobs []any) (addr string, exited func() error) {
+	t.Helper()
+	cfg, err := yaml.Marshal(map[string]any{"global": map[string]any{"scrape_interval": "1m"}, "scrape_configs": jobs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr = freeAddr(t, "tcp", "127.0.0.1")
+	cmd := exec.Command(bin, "--config.file="+path, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("prometheus:\n%s\nconfiguration:\n%s", logs.String(), cfg)
+		}
+	})
+	return addr, func() error {
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			return fmt.Errorf("prometheus exited: %v\n%s", err, logs.String())
+		default:
+			return nil
+		}
+	}
 }

@@ -6,13 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -343,7 +340,7 @@ func checkURL(t *testing.T, what, raw, host, port string) {
 func TestIntegrationPrometheusScrapeConfig(t *testing.T) {
 	bin := needBinary(t, "prometheus")
 	cases := upstreamSetup(t)
-	var jobs []map[string]any
+	var jobs []any
 	for _, c := range cases {
 		j := map[string]any{}
 		for k, v := range c.raw {
@@ -363,36 +360,7 @@ func TestIntegrationPrometheusScrapeConfig(t *testing.T) {
 		j["static_configs"] = static
 		jobs = append(jobs, j)
 	}
-	cfg, err := yaml.Marshal(map[string]any{"global": map[string]any{"scrape_interval": "1m"}, "scrape_configs": jobs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(path, cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t, "tcp", "127.0.0.1")
-	cmd := exec.Command(bin, "--config.file="+path, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("prometheus:\n%s\nconfiguration:\n%s", logs.String(), cfg)
-		}
-	}()
+	addr, exited := startPrometheus(t, bin, t.TempDir(), jobs)
 	type target struct {
 		ScrapePool string            `json:"scrapePool"`
 		Labels     map[string]string `json:"labels"`
@@ -420,10 +388,8 @@ func TestIntegrationPrometheusScrapeConfig(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		select {
-		case err := <-done:
-			t.Fatalf("prometheus exited: %v\n%s", err, logs.String())
-		default:
+		if err := exited(); err != nil {
+			t.Fatal(err)
 		}
 		r, err := http.Get("http://" + addr + "/api/v1/targets?state=any")
 		if err == nil {

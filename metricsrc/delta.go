@@ -117,13 +117,7 @@ func functionRates(f, o FunctionTotals, secs float64) FunctionRates {
 		Rejected:       diff(f.Rejected, o.Rejected) / secs,
 		Failed:         diff(f.Failed, o.Failed) / secs,
 	}
-	if n := diff(f.LatencyCount, o.LatencyCount); n > 0 {
-		sum := f.LatencySeconds - o.LatencySeconds
-		if f.LatencyCount < o.LatencyCount || sum < 0 {
-			sum = f.LatencySeconds
-		}
-		r.Latency = time.Duration(sum / n * float64(time.Second))
-	}
+	r.Latency = meanLatency(f.LatencySeconds, o.LatencySeconds, f.LatencyCount, o.LatencyCount)
 	on := make(map[string]NeighbourTotals, len(o.Neighbours))
 	for _, n := range o.Neighbours {
 		on[n.ID] = n
@@ -144,14 +138,23 @@ func neighbourRates(cur, old NeighbourTotals, secs float64) NeighbourRates {
 		Succeeded: diff(cur.Succeeded, old.Succeeded) / secs,
 		Failed:    diff(cur.Failed, old.Failed) / secs,
 	}
-	if n := diff(cur.LatencyCount, old.LatencyCount); n > 0 {
-		sum := cur.LatencySeconds - old.LatencySeconds
-		if cur.LatencyCount < old.LatencyCount || sum < 0 {
-			sum = cur.LatencySeconds
-		}
-		r.Latency = time.Duration(sum / n * float64(time.Second))
-	}
+	r.Latency = meanLatency(cur.LatencySeconds, old.LatencySeconds, cur.LatencyCount, old.LatencyCount)
 	return r
+}
+
+// meanLatency returns the mean latency over the window between an old and
+// a current reading of a latency sum (seconds) and its count: 0 when
+// nothing was counted; after a counter reset, the current reading alone.
+func meanLatency(sum, oldSum float64, count, oldCount uint64) time.Duration {
+	n := diff(count, oldCount)
+	if n <= 0 {
+		return 0
+	}
+	s := sum - oldSum
+	if count < oldCount || s < 0 {
+		s = sum
+	}
+	return time.Duration(s / n * float64(time.Second))
 }
 
 // diff returns cur-old as a float, treating a decrease as a counter reset.
