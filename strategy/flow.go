@@ -57,10 +57,11 @@ import (
 // neighbour granted it (or, before any grant arrived, what it asks, to the
 // neighbours with room, whose admission limits decide); locally what it
 // planned, plus what it could not forward while it stays under
-// Utilization; and it
-// rejects the rest with an explicit reject share, less the part within two
-// standard deviations of the forecast, which is tried locally or on the
-// neighbours instead. LocalLimit caps its own users' local service at their
+// Utilization. The rest is not rejected in advance but tried locally or on
+// the neighbours that granted capacity (their admission limits and
+// LocalLimit refuse what there is no room for), except under pressure
+// (below), when it is rejected with an explicit reject share, less the part
+// within two standard deviations of the forecast. LocalLimit caps its own users' local service at their
 // plan plus three quarters of the capacity neither planned nor granted:
 // above it, requests overflow to the neighbours (a trickle of traffic keeps
 // that path open, also while the node has no load), or are rejected.
@@ -540,14 +541,18 @@ func (pl *flowPlan) route() Route {
 
 // userRoute routes own users' load.
 func (pl *flowPlan) userRoute() Route {
-	// The forecast is a noisy average: reject in advance only what
-	// exceeds the plan by more than two standard deviations of the
-	// arrival count; the rest is tried locally (LocalLimit then
-	// overflows it to the neighbours) or sent to the neighbours that
-	// granted capacity (whose admission limits refuse what they cannot
-	// take).
+	// What the plan could not place is not rejected in advance unless
+	// the node is under pressure: the forecast is a period's average of a
+	// load that moves within the period, and the neighbours' admission
+	// limits and this node's LocalLimit refuse what there is no room for
+	// anyway. So it is tried locally (LocalLimit then overflows it to the
+	// neighbours) or sent to the neighbours that granted capacity. Under
+	// pressure (load will be shed anyway) only the part within two
+	// standard deviations of the arrival count is tried, fully so at
+	// full pressure; the rest is rejected at the edge, so that the
+	// queues, and the latency of what is served, stay short.
 	reject := pl.reject
-	soft := math.Min(reject, 2*math.Sqrt(pl.own/pl.s.Period.Seconds()))
+	soft := math.Min(reject, math.Max(reject*(1-pl.pressure), 2*math.Sqrt(pl.own/pl.s.Period.Seconds())))
 	localW := pl.ownLocal
 	switch {
 	case pl.f.Deployed:

@@ -112,3 +112,35 @@ func TestFlowPlansForObserved(t *testing.T) {
 		t.Fatal("a forecast above the observed rate is ignored")
 	}
 }
+
+// TestFlowRejectsOnlyUnderPressure checks that load the plan cannot place
+// is rejected in advance only under pressure: a node a little above its
+// plan (short of 16% of its capacity, below the pressure threshold) tries
+// everything locally, where LocalLimit overflows what there is no room for
+// (an average forecast of a load that moves within the period would
+// otherwise reject requests that the queue could have served), while a
+// node at twice its capacity rejects at the edge.
+func TestFlowRejectsOnlyUnderPressure(t *testing.T) {
+	decide := func(offered float64) Route {
+		t.Helper()
+		s := Snapshot{
+			Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+			Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Concurrency: 4, Offered: offered, Forecast: offered}},
+		}
+		d, err := (&Flow{}).Decide(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Validate(s); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := d.Route("f")
+		return r
+	}
+	if r := decide(115); r.Reject != 0 || r.Local != 1 || r.LocalLimit < 99 {
+		t.Errorf("15%% above capacity, no pressure: route %+v, want everything tried locally, limited to the plan", r)
+	}
+	if r := decide(200); r.Reject < 0.4 {
+		t.Errorf("twice the capacity, full pressure: route %+v, want about half rejected at the edge", r)
+	}
+}
