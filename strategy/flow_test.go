@@ -114,8 +114,8 @@ func TestFlowPlansForObserved(t *testing.T) {
 }
 
 // TestFlowRejectsOnlyUnderPressure checks that load the plan cannot place
-// is rejected in advance only under pressure: a node a little above its
-// plan (short of 16% of its capacity, below the pressure threshold) tries
+// is rejected in advance only under pressure: a node above its plan by
+// 16% or 45% of its capacity (below the pressure threshold, 60%) tries
 // everything locally, where LocalLimit overflows what there is no room for
 // (an average forecast of a load that moves within the period would
 // otherwise reject requests that the queue could have served), while a
@@ -137,8 +137,10 @@ func TestFlowRejectsOnlyUnderPressure(t *testing.T) {
 		r, _ := d.Route("f")
 		return r
 	}
-	if r := decide(115); r.Reject != 0 || r.Local != 1 || r.LocalLimit < 99 {
-		t.Errorf("15%% above capacity, no pressure: route %+v, want everything tried locally, limited to the plan", r)
+	for _, offered := range []float64{115, 144} {
+		if r := decide(offered); r.Reject != 0 || r.Local != 1 || r.LocalLimit < 99 {
+			t.Errorf("offered %v for a capacity of 100, no pressure: route %+v, want everything tried locally, limited to the plan", offered, r)
+		}
 	}
 	if r := decide(200); r.Reject < 0.4 {
 		t.Errorf("twice the capacity, full pressure: route %+v, want about half rejected at the edge", r)
