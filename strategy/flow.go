@@ -91,8 +91,8 @@ type Flow struct {
 	// the price of serving that much less of the capacity; planning at
 	// Utilization serves nearly all of it, with queues near the time-out.
 	// The default, 0.9, keeps the served p99 of the shipped overload
-	// scenarios within twice that of an unloaded run; 0.99 serves 8-9%
-	// more there at 1.4-2.5 times the p99 (docs/evaluation.md). If zero,
+	// scenarios within twice that of an unloaded run; 0.99 serves 5-9%
+	// more there at 1.4-2.6 times the p99 (docs/evaluation.md). If zero,
 	// DefaultShedUtilization.
 	ShedUtilization float64 `json:"shed_utilization"`
 	// Balance is the utilization up to which a node keeps its load
