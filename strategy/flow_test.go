@@ -112,3 +112,37 @@ func TestFlowPlansForObserved(t *testing.T) {
 		t.Fatal("a forecast above the observed rate is ignored")
 	}
 }
+
+// TestFlowRejectsOnlyUnderPressure checks that load the plan cannot place
+// is rejected in advance only under pressure: a node above its plan by
+// 16% or 45% of its capacity (below the pressure threshold, 60%) tries
+// everything locally, where LocalLimit overflows what there is no room for
+// (an average forecast of a load that moves within the period would
+// otherwise reject requests that the queue could have served), while a
+// node at twice its capacity rejects at the edge.
+func TestFlowRejectsOnlyUnderPressure(t *testing.T) {
+	decide := func(offered float64) Route {
+		t.Helper()
+		s := Snapshot{
+			Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+			Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Concurrency: 4, Offered: offered, Forecast: offered}},
+		}
+		d, err := (&Flow{}).Decide(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Validate(s); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := d.Route("f")
+		return r
+	}
+	for _, offered := range []float64{115, 144} {
+		if r := decide(offered); r.Reject != 0 || r.Local != 1 || r.LocalLimit < 99 {
+			t.Errorf("offered %v for a capacity of 100, no pressure: route %+v, want everything tried locally, limited to the plan", offered, r)
+		}
+	}
+	if r := decide(200); r.Reject < 0.4 {
+		t.Errorf("twice the capacity, full pressure: route %+v, want about half rejected at the edge", r)
+	}
+}

@@ -344,7 +344,9 @@ func TestDefaultStrategyOnScenarios(t *testing.T) {
 			r, base := run(t, sc, defaultStrategy), run(t, sc, "alllocal")
 			bar := 0.97
 			if name == "ring-partial" {
-				bar = 0.965
+				// 0.969 when flow rejected in advance, without pressure,
+				// what its plan could not place; 0.974 since it tries it.
+				bar = 0.972
 			}
 			if ratio := r.SuccessRate / r.OracleSuccessRate; ratio < bar {
 				t.Errorf("success %.4f is %.4f of the oracle %.4f, want at least %v", r.SuccessRate, ratio, r.OracleSuccessRate, bar)
