@@ -22,12 +22,15 @@ import (
 const (
 	roleBackend  = "backend"  // args: listen address
 	roleEmbedded = "embedded" // args: listen address, FaaS URL, State as JSON[, certificate and key PEM]
+	roleLoad     = "load"     // args: address, connections, rate (req/s, 0 for a closed loop), duration
 )
 
 // RunChild runs one child role of a measurement in this process (started
 // by Run through its ChildFunc): it listens, prints "addr <host:port>" on
 // stdout (an embedded proxy first prints "node <host:port>", its node
-// port), and serves until stdin reaches its end or ctx is done.
+// port), and serves until stdin reaches its end or ctx is done. The load
+// generator instead drives an address and prints what it measured as JSON
+// (loadReport).
 func RunChild(ctx context.Context, role string, args []string, stdin io.Reader, stdout io.Writer) error {
 	listen := "127.0.0.1:0"
 	if len(args) > 0 {
@@ -40,6 +43,8 @@ func RunChild(ctx context.Context, role string, args []string, stdin io.Reader, 
 		cancel()
 	}()
 	switch role {
+	case roleLoad:
+		return runLoadChild(ctx, args, stdout)
 	case roleBackend:
 		return serveBackend(ctx, listen, stdout)
 	case roleEmbedded:

@@ -2,12 +2,16 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"net/http/httputil"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -100,13 +104,77 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (code int, closed bo
 	if _, err := conn.Write(req); err != nil {
 		return 0, false, err
 	}
-	resp, err := http.ReadResponse(br, nil)
+	return readResponse(br)
+}
+
+// maxHeaderLines bounds the header lines of a response.
+const maxHeaderLines = 64
+
+// readResponse reads one HTTP/1.1 response from br and discards its body
+// (Content-Length or chunked), allocating nothing for a well-formed one:
+// the load generator must cost as little as it can, so that it takes the
+// same small share of the CPU from every proxy it drives.
+func readResponse(br *bufio.Reader) (code int, closed bool, err error) {
+	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return 0, false, err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, resp.Close, err
+	// "HTTP/1.1 200 OK\r\n"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return 0, false, fmt.Errorf("bad status line %.40q", line)
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return 0, false, fmt.Errorf("bad status line %.40q", line)
+		}
+		code = code*10 + int(c-'0')
+	}
+	closed = line[7] == '0' // HTTP/1.0 closes unless told otherwise
+	length, chunked := int64(-1), false
+	for i := 0; ; i++ {
+		if i == maxHeaderLines {
+			return 0, false, fmt.Errorf("more than %d header lines", maxHeaderLines)
+		}
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return 0, false, fmt.Errorf("bad header line %.40q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if err != nil || n < 0 {
+				return 0, false, fmt.Errorf("bad Content-Length %.40q", value)
+			}
+			length = n
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			closed = bytes.EqualFold(value, []byte("close"))
+		}
+	}
+	switch {
+	case chunked:
+		_, err = io.Copy(io.Discard, httputil.NewChunkedReader(br))
+		if err == nil { // the trailer, up to its empty line
+			for line, err = br.ReadSlice('\n'); err == nil && len(bytes.TrimSpace(line)) > 0; line, err = br.ReadSlice('\n') {
+			}
+		}
+	case length >= 0:
+		_, err = br.Discard(int(length))
+	default: // the body runs to the end of the connection
+		_, err = io.Copy(io.Discard, br)
+		closed = true
+	}
+	return code, closed, err
 }
 
 // load drives addr with conns connections for d: a closed loop if rate is
@@ -161,3 +229,87 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }
+
+// loadReport is what the load generator child prints: its loadResult and
+// its own CPU time.
+type loadReport struct {
+	Requests  int64           `json:"requests"`
+	Errors    int64           `json:"errors"`
+	Statuses  map[int]int64   `json:"statuses"`
+	Elapsed   time.Duration   `json:"elapsed"`
+	Latencies []time.Duration `json:"latencies"`
+	CPU       time.Duration   `json:"cpu"`
+}
+
+// runLoadChild runs the load generator (role load). drive starts it with
+// GOMAXPROCS=1, on one OS thread at a time as wrk -t1 does: with every
+// core it would take CPU from the proxies unequally (most from those that
+// themselves run on several threads, such as the embedded proxy's Go
+// runtime).
+func runLoadChild(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) != 4 {
+		return fmt.Errorf("dataplane: child %s: want 4 arguments (address, connections, rate, duration), got %d", roleLoad, len(args))
+	}
+	conns, err := strconv.Atoi(args[1])
+	if err != nil || conns < 1 || conns > 1<<16 {
+		return fmt.Errorf("dataplane: child %s: connections %q: want 1 to 65536", roleLoad, args[1])
+	}
+	rate, err := strconv.ParseFloat(args[2], 64)
+	if err != nil || rate < 0 || rate > 1e9 {
+		return fmt.Errorf("dataplane: child %s: rate %q: want 0 to 1e9", roleLoad, args[2])
+	}
+	d, err := time.ParseDuration(args[3])
+	if err != nil || d <= 0 || d > 24*time.Hour {
+		return fmt.Errorf("dataplane: child %s: duration %q: want a positive duration up to 24h", roleLoad, args[3])
+	}
+	cpu0, err := treeCPU(os.Getpid())
+	if err != nil {
+		return err
+	}
+	r := load(ctx, args[0], "/function/f", conns, rate, d)
+	cpu1, err := treeCPU(os.Getpid())
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(loadReport{Requests: r.requests, Errors: r.errors, Statuses: r.statuses,
+		Elapsed: r.elapsed, Latencies: r.latencies, CPU: cpu1 - cpu0})
+}
+
+// drive runs the load generator child against addr: conns connections,
+// a closed loop if rate is 0, else rate requests per second, for d. It
+// returns what the child measured and the CPU time it used.
+func drive(ctx context.Context, mk ChildFunc, addr string, conns int, rate float64, d time.Duration) (loadResult, time.Duration, error) {
+	cmd := mk(roleLoad, addr, strconv.Itoa(conns), strconv.FormatFloat(rate, 'f', 3, 64), d.String())
+	in, err := cmd.StdinPipe() // open until the child is done: its end stops the child
+	if err != nil {
+		return loadResult{}, 0, err
+	}
+	defer in.Close()
+	cmd.Env = append(cmd.Environ(), "GOMAXPROCS=1")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return loadResult{}, 0, fmt.Errorf("dataplane: start %s: %w", roleLoad, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		in.Close()
+		<-done
+		return loadResult{}, 0, ctx.Err()
+	}
+	if err != nil {
+		return loadResult{}, 0, fmt.Errorf("dataplane: %s: %w", roleLoad, err)
+	}
+	var rep loadReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		return loadResult{}, 0, fmt.Errorf("dataplane: %s: its report: %w", roleLoad, err)
+	}
+	if rep.Statuses == nil {
+		rep.Statuses = map[int]int64{}
+	}
+	return loadResult{requests: rep.Requests, errors: rep.Errors, statuses: rep.Statuses, elapsed: rep.Elapsed, latencies: rep.Latencies}, rep.CPU, nil
+}
