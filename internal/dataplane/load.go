@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http/httputil"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -230,8 +232,33 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }
 
-// loadReport is what the load generator child prints: its loadResult and
-// its own CPU time.
+// loadJob is one run the load generator child is asked for (a line of
+// JSON on its standard input): conns connections to Addr, a closed loop if
+// Rate is 0, else Rate requests per second, for Duration.
+type loadJob struct {
+	Addr     string        `json:"addr"`
+	Conns    int           `json:"conns"`
+	Rate     float64       `json:"rate"`
+	Duration time.Duration `json:"duration"`
+}
+
+// check bounds a job.
+func (j loadJob) check() error {
+	switch {
+	case j.Addr == "":
+		return errors.New("no address")
+	case j.Conns < 1 || j.Conns > 1<<16:
+		return fmt.Errorf("connections %d: want 1 to 65536", j.Conns)
+	case !(j.Rate >= 0 && j.Rate <= 1e9):
+		return fmt.Errorf("rate %v: want 0 to 1e9", j.Rate)
+	case j.Duration <= 0 || j.Duration > 24*time.Hour:
+		return fmt.Errorf("duration %v: want a positive duration up to 24h", j.Duration)
+	}
+	return nil
+}
+
+// loadReport is what the load generator child answers to a job (a line
+// of JSON): its loadResult and its own CPU time during the job.
 type loadReport struct {
 	Requests  int64           `json:"requests"`
 	Errors    int64           `json:"errors"`
@@ -241,75 +268,108 @@ type loadReport struct {
 	CPU       time.Duration   `json:"cpu"`
 }
 
-// runLoadChild runs the load generator (role load). drive starts it with
-// GOMAXPROCS=1, on one OS thread at a time as wrk -t1 does: with every
-// core it would take CPU from the proxies unequally (most from those that
-// themselves run on several threads, such as the embedded proxy's Go
-// runtime).
-func runLoadChild(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) != 4 {
-		return fmt.Errorf("dataplane: child %s: want 4 arguments (address, connections, rate, duration), got %d", roleLoad, len(args))
+// maxJobLine bounds a job line.
+const maxJobLine = 4096
+
+// runLoadChild runs the load generator (role load): one job per line of
+// stdin, one report per line of stdout, until the end of stdin. Its
+// process is started with GOMAXPROCS=1 (startLoader), so that it runs on
+// one OS thread at a time as wrk -t1 does: with every core it would take
+// CPU from the proxies unequally (most from those that themselves run on
+// several threads, such as the embedded proxy's Go runtime). It stays up
+// for a whole measurement, so that no process start falls in a round.
+func runLoadChild(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 0, 512), maxJobLine)
+	enc := json.NewEncoder(stdout)
+	for sc.Scan() {
+		var j loadJob
+		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
+			return fmt.Errorf("dataplane: child %s: job: %w", roleLoad, err)
+		}
+		if err := j.check(); err != nil {
+			return fmt.Errorf("dataplane: child %s: job: %w", roleLoad, err)
+		}
+		cpu0, err := treeCPU(os.Getpid())
+		if err != nil {
+			return err
+		}
+		r := load(ctx, j.Addr, "/function/f", j.Conns, j.Rate, j.Duration)
+		cpu1, err := treeCPU(os.Getpid())
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(loadReport{Requests: r.requests, Errors: r.errors, Statuses: r.statuses,
+			Elapsed: r.elapsed, Latencies: r.latencies, CPU: cpu1 - cpu0}); err != nil {
+			return err
+		}
 	}
-	conns, err := strconv.Atoi(args[1])
-	if err != nil || conns < 1 || conns > 1<<16 {
-		return fmt.Errorf("dataplane: child %s: connections %q: want 1 to 65536", roleLoad, args[1])
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("dataplane: child %s: %w", roleLoad, err)
 	}
-	rate, err := strconv.ParseFloat(args[2], 64)
-	if err != nil || rate < 0 || rate > 1e9 {
-		return fmt.Errorf("dataplane: child %s: rate %q: want 0 to 1e9", roleLoad, args[2])
-	}
-	d, err := time.ParseDuration(args[3])
-	if err != nil || d <= 0 || d > 24*time.Hour {
-		return fmt.Errorf("dataplane: child %s: duration %q: want a positive duration up to 24h", roleLoad, args[3])
-	}
-	cpu0, err := treeCPU(os.Getpid())
-	if err != nil {
-		return err
-	}
-	r := load(ctx, args[0], "/function/f", conns, rate, d)
-	cpu1, err := treeCPU(os.Getpid())
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(stdout).Encode(loadReport{Requests: r.requests, Errors: r.errors, Statuses: r.statuses,
-		Elapsed: r.elapsed, Latencies: r.latencies, CPU: cpu1 - cpu0})
+	return nil
 }
 
-// drive runs the load generator child against addr: conns connections,
-// a closed loop if rate is 0, else rate requests per second, for d. It
-// returns what the child measured and the CPU time it used.
-func drive(ctx context.Context, mk ChildFunc, addr string, conns int, rate float64, d time.Duration) (loadResult, time.Duration, error) {
-	cmd := mk(roleLoad, addr, strconv.Itoa(conns), strconv.FormatFloat(rate, 'f', 3, 64), d.String())
-	in, err := cmd.StdinPipe() // open until the child is done: its end stops the child
+// loader is the running load generator child.
+type loader struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	done chan struct{} // closed once the child has exited
+}
+
+// startLoader starts the load generator child (GOMAXPROCS=1).
+func startLoader(mk ChildFunc) (*loader, error) {
+	cmd := mk(roleLoad)
+	cmd.Env = append(cmd.Environ(), "GOMAXPROCS=1")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dataplane: start %s: %w", roleLoad, err)
+	}
+	return &loader{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+}
+
+// drive has the loader run one job: conns connections to addr, a closed
+// loop if rate is 0, else rate requests per second, for d. It returns
+// what the child measured and the CPU time the child used. If ctx ends
+// first, the child is killed (and every later job fails).
+func (l *loader) drive(ctx context.Context, addr string, conns int, rate float64, d time.Duration) (loadResult, time.Duration, error) {
+	js, err := json.Marshal(loadJob{Addr: addr, Conns: conns, Rate: rate, Duration: d})
 	if err != nil {
 		return loadResult{}, 0, err
 	}
-	defer in.Close()
-	cmd.Env = append(cmd.Environ(), "GOMAXPROCS=1")
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return loadResult{}, 0, fmt.Errorf("dataplane: start %s: %w", roleLoad, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		in.Close()
-		<-done
-		return loadResult{}, 0, ctx.Err()
-	}
-	if err != nil {
+	stop := context.AfterFunc(ctx, func() { l.cmd.Process.Kill() })
+	defer stop()
+	if _, err := l.in.Write(append(js, '\n')); err != nil {
 		return loadResult{}, 0, fmt.Errorf("dataplane: %s: %w", roleLoad, err)
 	}
+	line, err := l.out.ReadBytes('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return loadResult{}, 0, ctx.Err()
+		}
+		return loadResult{}, 0, fmt.Errorf("dataplane: %s: no report: %w", roleLoad, err)
+	}
 	var rep loadReport
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+	if err := json.Unmarshal(line, &rep); err != nil {
 		return loadResult{}, 0, fmt.Errorf("dataplane: %s: its report: %w", roleLoad, err)
 	}
 	if rep.Statuses == nil {
 		rep.Statuses = map[int]int64{}
 	}
 	return loadResult{requests: rep.Requests, errors: rep.Errors, statuses: rep.Statuses, elapsed: rep.Elapsed, latencies: rep.Latencies}, rep.CPU, nil
+}
+
+// close ends the child's standard input (it exits) and waits for it.
+func (l *loader) close() error {
+	l.in.Close()
+	return l.cmd.Wait()
 }

@@ -52,28 +52,50 @@ func FuzzReadResponse(f *testing.F) {
 	})
 }
 
-// TestRunLoadChild runs the load generator role against a test server and
-// checks its report, and refuses bad arguments.
+// TestRunLoadChild runs the load generator role against a test server:
+// two jobs, two reports; then refuses bad jobs.
 func TestRunLoadChild(t *testing.T) {
 	srv := httptest.NewServer(backend())
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
+	job := func(j loadJob) string { b, _ := json.Marshal(j); return string(b) + "\n" }
+	in := job(loadJob{Addr: addr, Conns: 2, Duration: 200 * time.Millisecond}) + job(loadJob{Addr: addr, Conns: 2, Rate: 100, Duration: 500 * time.Millisecond})
 	var out bytes.Buffer
-	if err := RunChild(context.Background(), roleLoad, []string{addr, "2", "0", "200ms"}, strings.NewReader(""), &out); err != nil {
+	if err := RunChild(context.Background(), roleLoad, nil, strings.NewReader(in), &out); err != nil {
 		t.Fatal(err)
 	}
-	var rep loadReport
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatal(err)
-	}
-	// stdin at its end stops the load at once (the caller is gone), so
-	// few or no requests; the report is whole either way.
-	if rep.Elapsed <= 0 || rep.Elapsed > 200*time.Millisecond+time.Second || int64(len(rep.Latencies)) != rep.Requests {
-		t.Errorf("report %+v", rep)
-	}
-	for _, bad := range [][]string{{addr}, {addr, "0", "0", "1s"}, {addr, "2", "-1", "1s"}, {addr, "2", "0", "nope"}, {addr, "2", "0", "-1s"}} {
-		if err := RunChild(context.Background(), roleLoad, bad, strings.NewReader(""), &out); err == nil {
-			t.Errorf("%v accepted", bad)
+	dec := json.NewDecoder(&out)
+	for i := range 2 {
+		var rep loadReport
+		if err := dec.Decode(&rep); err != nil {
+			t.Fatalf("report %d: %v", i, err)
+		}
+		if rep.Requests == 0 || rep.Errors != 0 || rep.Statuses[200] != rep.Requests || rep.Elapsed <= 0 || int64(len(rep.Latencies)) != rep.Requests {
+			t.Errorf("report %d: %+v", i, rep)
+		}
+		if i == 1 && (rep.Requests < 30 || rep.Requests > 55) {
+			t.Errorf("paced at 100 req/s for 0.5 s: %d requests", rep.Requests)
 		}
 	}
+	for _, bad := range []string{"{bad\n", job(loadJob{Conns: 1, Duration: time.Second}), job(loadJob{Addr: addr, Duration: time.Second}),
+		job(loadJob{Addr: addr, Conns: 1, Rate: -1, Duration: time.Second}), job(loadJob{Addr: addr, Conns: 1}), strings.Repeat("x", maxJobLine+1) + "\n"} {
+		if err := RunChild(context.Background(), roleLoad, nil, strings.NewReader(bad), &out); err == nil {
+			t.Errorf("%.60q accepted", bad)
+		}
+	}
+}
+
+// FuzzLoadJob: any job line is run within bounds or refused, never a
+// panic (the run itself is not started: only decoding and checking).
+func FuzzLoadJob(f *testing.F) {
+	f.Add([]byte(`{"addr":"127.0.0.1:1","conns":2,"rate":0,"duration":1000000}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var j loadJob
+		if json.Unmarshal(b, &j) != nil || j.check() != nil {
+			return
+		}
+		if j.Conns < 1 || j.Conns > 1<<16 || j.Duration <= 0 || j.Rate < 0 {
+			t.Errorf("accepted %+v", j)
+		}
+	})
 }
