@@ -322,17 +322,9 @@ type loader struct {
 func startLoader(mk ChildFunc) (*loader, error) {
 	cmd := mk(roleLoad)
 	cmd.Env = append(cmd.Environ(), "GOMAXPROCS=1")
-	in, err := cmd.StdinPipe()
+	in, out, err := startPiped(cmd, roleLoad)
 	if err != nil {
 		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("dataplane: start %s: %w", roleLoad, err)
 	}
 	return &loader{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
 }
