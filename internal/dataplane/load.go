@@ -312,10 +312,9 @@ func runLoadChild(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 
 // loader is the running load generator child.
 type loader struct {
-	cmd  *exec.Cmd
-	in   io.WriteCloser
-	out  *bufio.Reader
-	done chan struct{} // closed once the child has exited
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
 }
 
 // startLoader starts the load generator child (GOMAXPROCS=1).
