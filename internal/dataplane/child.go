@@ -22,13 +22,19 @@ import (
 const (
 	roleBackend  = "backend"  // args: listen address
 	roleEmbedded = "embedded" // args: listen address, FaaS URL, State as JSON[, certificate and key PEM]
+	roleLoad     = "load"     // no args: jobs on stdin (loadJob), reports on stdout
 )
 
 // RunChild runs one child role of a measurement in this process (started
 // by Run through its ChildFunc): it listens, prints "addr <host:port>" on
 // stdout (an embedded proxy first prints "node <host:port>", its node
-// port), and serves until stdin reaches its end or ctx is done.
+// port), and serves until stdin reaches its end or ctx is done. The load
+// generator instead takes jobs on stdin and answers each on stdout
+// (runLoadChild).
 func RunChild(ctx context.Context, role string, args []string, stdin io.Reader, stdout io.Writer) error {
+	if role == roleLoad {
+		return runLoadChild(ctx, stdin, stdout)
+	}
 	listen := "127.0.0.1:0"
 	if len(args) > 0 {
 		listen = args[0]

@@ -78,11 +78,19 @@ type Measure struct {
 	// and CPUPer1k over the baseline's.
 	RatioRPS float64 `json:"ratio_rps"`
 	RatioCPU float64 `json:"ratio_cpu"`
+	// LoadCPU is the share of one core the load generator used (median
+	// over rounds): near 1, it and not the proxy set the pace.
+	LoadCPU float64 `json:"load_cpu"`
 	// HalfPeak is the latency at half this proxy's peak rate.
 	HalfPeak HalfPeak `json:"half_peak"`
 	// VsPlain compares a TLS variant with its plain variant, when both
 	// ran.
 	VsPlain *Versus `json:"vs_plain,omitempty"`
+	// VsPlainTLS compares agent-haproxy-tls and embedded-tls with
+	// haproxy-tls (plain HAProxy with the same mutual TLS between its two
+	// processes), when it ran: the baseline of the forwarded path now
+	// that the data plane between nodes is encrypted by default.
+	VsPlainTLS *Versus `json:"vs_plain_tls,omitempty"`
 }
 
 // Versus compares one proxy with another measured in the same rounds.
@@ -95,11 +103,12 @@ type Versus struct {
 	RatioCPU float64 `json:"ratio_cpu"`
 }
 
-// HalfPeak is the latency of a paced load at half a proxy's peak rate
-// (counted from when each request was due, so that a stalled load
-// generator or proxy is not hidden), and what it adds over the backend
+// HalfPeak is the latency of a paced load (open loop) at half a proxy's
+// peak rate (counted from when each request was due, so that a stalled
+// load generator or proxy is not hidden), what it adds over the backend
 // alone at the same rate (for rejected requests, which never reach the
-// backend: all of it).
+// backend: all of it), and over the baseline proxy at half the baseline's
+// own peak rate (Base*; for a TLS variant, haproxy-tls when it ran).
 type HalfPeak struct {
 	RPS          float64 `json:"rps"`
 	P50MS        float64 `json:"p50_ms"`
@@ -110,6 +119,13 @@ type HalfPeak struct {
 	DirectP50MS  float64 `json:"direct_p50_ms"`
 	Errors       int64   `json:"errors"`
 	DirectErrors int64   `json:"direct_errors"`
+	// Base is the proxy these are compared with ("" for the baseline
+	// itself); AddedOverBaseP99MS is this p99 minus Base's, each at half
+	// its own peak rate.
+	Base               string  `json:"base,omitempty"`
+	BaseP99MS          float64 `json:"base_p99_ms,omitempty"`
+	AddedOverBaseP50MS float64 `json:"added_over_base_p50_ms,omitempty"`
+	AddedOverBaseP99MS float64 `json:"added_over_base_p99_ms,omitempty"`
 }
 
 // Run measures the data planes as cfg says.
@@ -142,7 +158,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	defer be.stop()
-	e := &env{cfg: cfg, dir: dir, backend: be.addr}
+	ld, err := startLoader(cfg.Child)
+	if err != nil {
+		return Report{}, err
+	}
+	defer ld.close()
+	e := &env{cfg: cfg, dir: dir, backend: be.addr, load: ld}
 	if e.certs, err = nodeCerts(); err != nil {
 		return Report{}, err
 	}
@@ -178,16 +199,16 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 	}
 	round := e.cfg.Duration / time.Duration(e.cfg.Rounds)
 	acc := make([]accum, len(subjects))
-	for i, s := range subjects { // warm-up
-		if r := load(ctx, s.addr, "/function/f", e.cfg.Conns, 0, min(round, time.Second)); r.statuses[want] == 0 {
-			return Scenario{}, fmt.Errorf("dataplane: %s, %s: no %d answer in the warm-up (%v, %d errors)", name, s.name, want, r.statuses, r.errors)
+	for i, s := range subjects {
+		if err := e.warmUp(ctx, name, s, want, min(round, time.Second)); err != nil {
+			return Scenario{}, err
 		}
 		acc[i].name = s.name
 	}
 	for r := range e.cfg.Rounds {
 		for k := range subjects {
 			i := (k + r) % len(subjects) // each proxy takes each place in turn
-			if err := acc[i].measure(ctx, subjects[i], e.cfg.Conns, round, want, r); err != nil {
+			if err := acc[i].measure(ctx, e.load, subjects[i], e.cfg.Conns, round, want, r); err != nil {
 				return Scenario{}, err
 			}
 			e.cfg.Logger.Info("dataplane round", "scenario", name, "proxy", subjects[i].name, "round", r+1, "rps", acc[i].rps[r])
@@ -196,17 +217,64 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 	sc := Scenario{Name: name, Baseline: subjects[0].name}
 	for i, s := range subjects {
 		m := acc[i].result(acc[0])
-		m.HalfPeak = e.halfPeak(ctx, s, m.RPS/2, round, want)
+		var err error
+		if m.HalfPeak, err = e.halfPeak(ctx, s, m.RPS/2, round, want); err != nil {
+			return Scenario{}, err
+		}
 		sc.Proxies = append(sc.Proxies, m)
 	}
-	for i := range sc.Proxies {
-		for j := range sc.Proxies {
-			if plainOf(sc.Proxies[i].Name) == sc.Proxies[j].Name {
-				sc.Proxies[i].VsPlain = versus(acc[i], acc[j], sc.Proxies[i], sc.Proxies[j])
+	compare(sc.Proxies, acc)
+	return sc, nil
+}
+
+// compare sets, on each measure, its comparisons with the others measured
+// in the same rounds: a TLS variant with its plain variant, and with
+// haproxy-tls; the half-peak latency with the baseline's (the first) or,
+// for a TLS variant, haproxy-tls's.
+func compare(ms []Measure, acc []accum) {
+	find := func(name string) int {
+		return slices.IndexFunc(ms, func(m Measure) bool { return m.Name == name })
+	}
+	tlsBase := find(PlainTLS)
+	for i := range ms {
+		if j := find(plainOf(ms[i].Name)); plainOf(ms[i].Name) != "" && j >= 0 {
+			ms[i].VsPlain = versus(acc[i], acc[j], ms[i], ms[j])
+		}
+		base := 0
+		if plainOf(ms[i].Name) != "" && tlsBase >= 0 {
+			base = tlsBase
+			if i != tlsBase {
+				ms[i].VsPlainTLS = versus(acc[i], acc[tlsBase], ms[i], ms[tlsBase])
 			}
 		}
+		if i == base {
+			continue
+		}
+		h, b := &ms[i].HalfPeak, ms[base].HalfPeak
+		h.Base, h.BaseP99MS = ms[base].Name, b.P99MS
+		h.AddedOverBaseP50MS, h.AddedOverBaseP99MS = round4(h.P50MS-b.P50MS), round4(h.P99MS-b.P99MS)
 	}
-	return sc, nil
+}
+
+// warmUpTries bounds the warm-up runs of a subject: on a busy machine a
+// chain's first connections (TLS handshakes within a 1 s connect
+// time-out) can fail for a while.
+const warmUpTries = 5
+
+// warmUp drives s for d until it gives the answer wanted, warmUpTries
+// times at most.
+func (e *env) warmUp(ctx context.Context, scenario string, s *subject, want int, d time.Duration) error {
+	var r loadResult
+	for range warmUpTries {
+		var err error
+		if r, _, err = e.load.drive(ctx, s.addr, e.cfg.Conns, 0, d); err != nil {
+			return err
+		}
+		if r.statuses[want] > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("dataplane: %s, %s: no %d answer in %d warm-up runs (the last: %v, %d errors)", scenario, s.name, want, warmUpTries, r.statuses, r.errors)
 }
 
 // withTLS returns proxies with the TLS variant of Agent and Embedded
@@ -252,23 +320,28 @@ type accum struct {
 	errors    int64
 	cpu       time.Duration
 	rps       map[int]float64
+	loadCPU   map[int]float64 // share of a core the load generator used
 	latencies []time.Duration
 }
 
-func (a *accum) measure(ctx context.Context, s *subject, conns int, d time.Duration, want, round int) error {
+func (a *accum) measure(ctx context.Context, l *loader, s *subject, conns int, d time.Duration, want, round int) error {
 	cpu0, err := cpuOf(s.pids)
 	if err != nil {
 		return err
 	}
-	r := load(ctx, s.addr, "/function/f", conns, 0, d)
+	r, loadCPU, err := l.drive(ctx, s.addr, conns, 0, d)
+	if err != nil {
+		return err
+	}
 	cpu1, err := cpuOf(s.pids)
 	if err != nil {
 		return err
 	}
 	if a.rps == nil {
-		a.rps = map[int]float64{}
+		a.rps, a.loadCPU = map[int]float64{}, map[int]float64{}
 	}
 	a.rps[round] = float64(r.statuses[want]) / r.elapsed.Seconds()
+	a.loadCPU[round] = loadCPU.Seconds() / r.elapsed.Seconds()
 	a.requests += r.requests
 	a.errors += r.errors + r.requests - r.statuses[want]
 	a.cpu += cpu1 - cpu0
@@ -293,14 +366,16 @@ func (a *accum) result(base accum) Measure {
 	sortDurations(a.latencies)
 	m := Measure{Name: a.name, Requests: a.requests, Errors: a.errors,
 		P50MS: ms(percentile(a.latencies, 0.5)), P99MS: ms(percentile(a.latencies, 0.99))}
-	var ratios []float64
+	var ratios, loadCPU []float64
 	for r := range len(a.rps) {
+		loadCPU = append(loadCPU, a.loadCPU[r])
 		m.RPSRounds = append(m.RPSRounds, round1(a.rps[r]))
 		if base.rps[r] > 0 {
 			ratios = append(ratios, a.rps[r]/base.rps[r])
 		}
 	}
 	m.RPS = round1(median(m.RPSRounds))
+	m.LoadCPU = round3(median(loadCPU))
 	m.RatioRPS = round3(median(ratios))
 	if a.requests > 0 {
 		m.CPUPer1k = round4(a.cpu.Seconds() / float64(a.requests) * 1000)
@@ -314,9 +389,9 @@ func (a *accum) result(base accum) Measure {
 // halfPeak measures s and then the backend alone, paced at rate. A
 // rejected request never reaches the backend: all of its latency is added
 // by the proxy (the backend is not measured).
-func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Duration, want int) HalfPeak {
+func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Duration, want int) (HalfPeak, error) {
 	if rate <= 0 {
-		return HalfPeak{}
+		return HalfPeak{}, nil
 	}
 	// Alternate slices of the two, so that a change in the machine's load
 	// weighs on both alike.
@@ -324,9 +399,16 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 	var via, direct loadResult
 	via.statuses, direct.statuses = map[int]int64{}, map[int]int64{}
 	for range slices {
-		via.add(load(ctx, s.addr, "/function/f", e.cfg.Conns, rate, d/slices))
+		r, _, err := e.load.drive(ctx, s.addr, e.cfg.Conns, rate, d/slices)
+		if err != nil {
+			return HalfPeak{}, err
+		}
+		via.add(r)
 		if want == 200 {
-			direct.add(load(ctx, e.backend, "/function/f", e.cfg.Conns, rate, d/slices))
+			if r, _, err = e.load.drive(ctx, e.backend, e.cfg.Conns, rate, d/slices); err != nil {
+				return HalfPeak{}, err
+			}
+			direct.add(r)
 		}
 	}
 	sortDurations(via.latencies)
@@ -339,7 +421,7 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 		h.DirectErrors = direct.errors + direct.requests - direct.statuses[200]
 	}
 	h.AddedP50MS, h.AddedP99MS = round4(h.P50MS-h.DirectP50MS), round4(h.P99MS-h.DirectP99MS)
-	return h
+	return h, nil
 }
 
 func median(v []float64) float64 {
@@ -365,17 +447,19 @@ func (r Report) WriteText(w io.Writer) error {
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(w, "\n%s requests (baseline %s):\n", s.Name, s.Baseline)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "proxy\treq/s\tratio\tp50 ms\tp99 ms\tCPU s/1k req\tCPU ratio\terrors\thalf-peak req/s\tadded p50 ms\tadded p99 ms")
+		fmt.Fprintln(tw, "proxy\treq/s\tratio\tp50 ms\tp99 ms\tCPU s/1k req\tCPU ratio\terrors\tload CPU\thalf-peak req/s\tadded p50 ms\tadded p99 ms\tp99 over base ms")
 		for _, m := range s.Proxies {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.4f\t%.3f\t%d\t%.0f\t%.3f\t%.3f\n", m.Name, m.RPS, m.RatioRPS, m.P50MS, m.P99MS,
-				m.CPUPer1k, m.RatioCPU, m.Errors, m.HalfPeak.RPS, m.HalfPeak.AddedP50MS, m.HalfPeak.AddedP99MS)
+			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.4f\t%.3f\t%d\t%.2f\t%.0f\t%.3f\t%.3f\t%.3f\n", m.Name, m.RPS, m.RatioRPS, m.P50MS, m.P99MS,
+				m.CPUPer1k, m.RatioCPU, m.Errors, m.LoadCPU, m.HalfPeak.RPS, m.HalfPeak.AddedP50MS, m.HalfPeak.AddedP99MS, m.HalfPeak.AddedOverBaseP99MS)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		for _, m := range s.Proxies {
-			if v := m.VsPlain; v != nil {
-				fmt.Fprintf(w, "%s against %s in the same rounds: req/s x%.3f, p99 x%.3f, CPU per request x%.3f\n", m.Name, v.Of, v.RatioRPS, v.RatioP99, v.RatioCPU)
+			for _, v := range []*Versus{m.VsPlain, m.VsPlainTLS} {
+				if v != nil {
+					fmt.Fprintf(w, "%s against %s in the same rounds: req/s x%.3f, p99 x%.3f, CPU per request x%.3f\n", m.Name, v.Of, v.RatioRPS, v.RatioP99, v.RatioCPU)
+				}
 			}
 		}
 	}

@@ -182,8 +182,11 @@ func TestIntegrationRun(t *testing.T) {
 			t.Errorf("%s: baseline %s, %d proxies", s.Name, s.Baseline, len(s.Proxies))
 		}
 		for _, m := range s.Proxies {
-			if m.Requests == 0 || m.Errors != 0 || m.RPS <= 0 || m.RatioRPS <= 0 || m.CPUPer1k <= 0 || m.P99MS < m.P50MS || m.HalfPeak.RPS <= 0 {
+			if m.Requests == 0 || m.Errors != 0 || m.RPS <= 0 || m.RatioRPS <= 0 || m.CPUPer1k <= 0 || m.P99MS < m.P50MS || m.HalfPeak.RPS <= 0 || m.LoadCPU <= 0 {
 				t.Errorf("%s, %s: %+v", s.Name, m.Name, m)
+			}
+			if want := map[bool]string{true: "", false: Plain}[m.Name == Plain]; m.HalfPeak.Base != want || want != "" && m.HalfPeak.BaseP99MS != s.Proxies[0].HalfPeak.P99MS {
+				t.Errorf("%s, %s: half peak compared with %q (p99 %v), want %q", s.Name, m.Name, m.HalfPeak.Base, m.HalfPeak.BaseP99MS, want)
 			}
 		}
 		if s.Proxies[0].RatioRPS != 1 {
@@ -224,13 +227,22 @@ func TestIntegrationRunTLS(t *testing.T) {
 		if want := plainOf(m.Name); (want == "") != (m.VsPlain == nil) || m.VsPlain != nil && (m.VsPlain.Of != want || m.VsPlain.RatioRPS <= 0 || m.VsPlain.RatioCPU <= 0) {
 			t.Errorf("%s: compared with %+v", m.Name, m.VsPlain)
 		}
+		// The TLS variants of the agent and the embedded proxy against
+		// two plain HAProxies with the same TLS between them.
+		tlsPair := m.Name == AgentTLS || m.Name == EmbeddedTLS
+		if v := m.VsPlainTLS; tlsPair != (v != nil) || v != nil && (v.Of != PlainTLS || v.RatioRPS <= 0) {
+			t.Errorf("%s: compared with %+v, want with %s", m.Name, v, PlainTLS)
+		}
+		if want := map[bool]string{true: PlainTLS, false: Plain}[plainOf(m.Name) != ""]; m.Name != want && m.HalfPeak.Base != want {
+			t.Errorf("%s: half peak compared with %q, want %q", m.Name, m.HalfPeak.Base, want)
+		}
 	}
 	if got := strings.Join(names, ","); got != "haproxy,haproxy-tls,agent-haproxy,agent-haproxy-tls,embedded,embedded-tls" {
 		t.Errorf("proxies %s", got)
 	}
 	var text bytes.Buffer
 	rep.WriteText(&text)
-	if !strings.Contains(text.String(), "embedded-tls against embedded") {
+	if !strings.Contains(text.String(), "embedded-tls against embedded") || !strings.Contains(text.String(), "agent-haproxy-tls against haproxy-tls") {
 		t.Errorf("text report lacks the comparison:\n%s", text.String())
 	}
 	t.Logf("\n%s", text.String())

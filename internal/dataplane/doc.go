@@ -7,12 +7,16 @@
 // rejected ones), the agent's HAProxy data plane (proxyctl/haproxy's
 // Controller with a fixed proxyctl.State) and the embedded Go proxy
 // (proxyctl/embedded, in a child process so that its CPU time is its own).
-// One in-process load generator drives each in alternating rounds: a
-// closed loop of keep-alive HTTP/1.1 POSTs over Conns connections. It
-// reports requests per second, p50/p99 latency and CPU seconds per 1,000
-// requests of the proxy processes (from /proc/PID/stat), the ratios to the
-// baseline, and the latency each adds at half its peak rate over the
-// backend alone at the same rate.
+// One load generator (a child process on one OS thread at a time, like
+// wrk -t1, whose share of a core is reported) drives each in alternating
+// rounds: a closed loop of keep-alive HTTP/1.1 POSTs over Conns
+// connections. It reports requests per second, p50/p99 latency and CPU
+// seconds per 1,000 requests of the proxy processes (from
+// /proc/PID/stat), the ratios to the baseline (and, for the TLS variants,
+// to plain HAProxy with the same mutual TLS between its two processes),
+// and the latency each adds at half its peak rate (open loop) over the
+// backend alone at the same rate and over the baseline at half the
+// baseline's own peak rate.
 //
 // The machine is shared by the load generator, the backend and the proxy:
 // read the ratios, not the rates.

@@ -2,12 +2,18 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"net/http/httputil"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -100,13 +106,77 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (code int, closed bo
 	if _, err := conn.Write(req); err != nil {
 		return 0, false, err
 	}
-	resp, err := http.ReadResponse(br, nil)
+	return readResponse(br)
+}
+
+// maxHeaderLines bounds the header lines of a response.
+const maxHeaderLines = 64
+
+// readResponse reads one HTTP/1.1 response from br and discards its body
+// (Content-Length or chunked), allocating nothing for a well-formed one:
+// the load generator must cost as little as it can, so that it takes the
+// same small share of the CPU from every proxy it drives.
+func readResponse(br *bufio.Reader) (code int, closed bool, err error) {
+	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return 0, false, err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, resp.Close, err
+	// "HTTP/1.1 200 OK\r\n"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return 0, false, fmt.Errorf("bad status line %.40q", line)
+	}
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return 0, false, fmt.Errorf("bad status line %.40q", line)
+		}
+		code = code*10 + int(c-'0')
+	}
+	closed = line[7] == '0' // HTTP/1.0 closes unless told otherwise
+	length, chunked := int64(-1), false
+	for i := 0; ; i++ {
+		if i == maxHeaderLines {
+			return 0, false, fmt.Errorf("more than %d header lines", maxHeaderLines)
+		}
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return 0, false, fmt.Errorf("bad header line %.40q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if err != nil || n < 0 {
+				return 0, false, fmt.Errorf("bad Content-Length %.40q", value)
+			}
+			length = n
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			closed = bytes.EqualFold(value, []byte("close"))
+		}
+	}
+	switch {
+	case chunked:
+		_, err = io.Copy(io.Discard, httputil.NewChunkedReader(br))
+		if err == nil { // the trailer, up to its empty line
+			for line, err = br.ReadSlice('\n'); err == nil && len(bytes.TrimSpace(line)) > 0; line, err = br.ReadSlice('\n') {
+			}
+		}
+	case length >= 0:
+		_, err = br.Discard(int(length))
+	default: // the body runs to the end of the connection
+		_, err = io.Copy(io.Discard, br)
+		closed = true
+	}
+	return code, closed, err
 }
 
 // load drives addr with conns connections for d: a closed loop if rate is
@@ -161,3 +231,136 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }
+
+// loadJob is one run the load generator child is asked for (a line of
+// JSON on its standard input): conns connections to Addr, a closed loop if
+// Rate is 0, else Rate requests per second, for Duration.
+type loadJob struct {
+	Addr     string        `json:"addr"`
+	Conns    int           `json:"conns"`
+	Rate     float64       `json:"rate"`
+	Duration time.Duration `json:"duration"`
+}
+
+// check bounds a job.
+func (j loadJob) check() error {
+	switch {
+	case j.Addr == "":
+		return errors.New("no address")
+	case j.Conns < 1 || j.Conns > 1<<16:
+		return fmt.Errorf("connections %d: want 1 to 65536", j.Conns)
+	case !(j.Rate >= 0 && j.Rate <= 1e9):
+		return fmt.Errorf("rate %v: want 0 to 1e9", j.Rate)
+	case j.Duration <= 0 || j.Duration > 24*time.Hour:
+		return fmt.Errorf("duration %v: want a positive duration up to 24h", j.Duration)
+	}
+	return nil
+}
+
+// loadReport is what the load generator child answers to a job (a line
+// of JSON): its loadResult and its own CPU time during the job.
+type loadReport struct {
+	Requests  int64           `json:"requests"`
+	Errors    int64           `json:"errors"`
+	Statuses  map[int]int64   `json:"statuses"`
+	Elapsed   time.Duration   `json:"elapsed"`
+	Latencies []time.Duration `json:"latencies"`
+	CPU       time.Duration   `json:"cpu"`
+}
+
+// maxJobLine bounds a job line.
+const maxJobLine = 4096
+
+// runLoadChild runs the load generator (role load): one job per line of
+// stdin, one report per line of stdout, until the end of stdin. Its
+// process is started with GOMAXPROCS=1 (startLoader), so that it runs on
+// one OS thread at a time as wrk -t1 does: with every core it would take
+// CPU from the proxies unequally (most from those that themselves run on
+// several threads, such as the embedded proxy's Go runtime). It stays up
+// for a whole measurement, so that no process start falls in a round.
+func runLoadChild(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 0, 512), maxJobLine)
+	enc := json.NewEncoder(stdout)
+	for sc.Scan() {
+		var j loadJob
+		if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
+			return fmt.Errorf("dataplane: child %s: job: %w", roleLoad, err)
+		}
+		if err := j.check(); err != nil {
+			return fmt.Errorf("dataplane: child %s: job: %w", roleLoad, err)
+		}
+		cpu0, err := treeCPU(os.Getpid())
+		if err != nil {
+			return err
+		}
+		r := load(ctx, j.Addr, "/function/f", j.Conns, j.Rate, j.Duration)
+		cpu1, err := treeCPU(os.Getpid())
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(loadReport{Requests: r.requests, Errors: r.errors, Statuses: r.statuses,
+			Elapsed: r.elapsed, Latencies: r.latencies, CPU: cpu1 - cpu0}); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("dataplane: child %s: %w", roleLoad, err)
+	}
+	return nil
+}
+
+// loader is the running load generator child.
+type loader struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+// startLoader starts the load generator child (GOMAXPROCS=1).
+func startLoader(mk ChildFunc) (*loader, error) {
+	cmd := mk(roleLoad)
+	cmd.Env = append(cmd.Environ(), "GOMAXPROCS=1")
+	in, out, err := startPiped(cmd, roleLoad)
+	if err != nil {
+		return nil, err
+	}
+	return &loader{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+}
+
+// drive has the loader run one job: conns connections to addr, a closed
+// loop if rate is 0, else rate requests per second, for d. It returns
+// what the child measured and the CPU time the child used. If ctx ends
+// first, the child is killed (and every later job fails).
+func (l *loader) drive(ctx context.Context, addr string, conns int, rate float64, d time.Duration) (loadResult, time.Duration, error) {
+	js, err := json.Marshal(loadJob{Addr: addr, Conns: conns, Rate: rate, Duration: d})
+	if err != nil {
+		return loadResult{}, 0, err
+	}
+	stop := context.AfterFunc(ctx, func() { l.cmd.Process.Kill() })
+	defer stop()
+	if _, err := l.in.Write(append(js, '\n')); err != nil {
+		return loadResult{}, 0, fmt.Errorf("dataplane: %s: %w", roleLoad, err)
+	}
+	line, err := l.out.ReadBytes('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return loadResult{}, 0, ctx.Err()
+		}
+		return loadResult{}, 0, fmt.Errorf("dataplane: %s: no report: %w", roleLoad, err)
+	}
+	var rep loadReport
+	if err := json.Unmarshal(line, &rep); err != nil {
+		return loadResult{}, 0, fmt.Errorf("dataplane: %s: its report: %w", roleLoad, err)
+	}
+	if rep.Statuses == nil {
+		rep.Statuses = map[int]int64{}
+	}
+	return loadResult{requests: rep.Requests, errors: rep.Errors, statuses: rep.Statuses, elapsed: rep.Elapsed, latencies: rep.Latencies}, rep.CPU, nil
+}
+
+// close ends the child's standard input (it exits) and waits for it.
+func (l *loader) close() error {
+	l.in.Close()
+	return l.cmd.Wait()
+}

@@ -103,17 +103,9 @@ type child struct {
 // it prints once it listens.
 func startChild(ctx context.Context, mk ChildFunc, role string, args ...string) (*child, error) {
 	cmd := mk(role, args...)
-	in, err := cmd.StdinPipe()
+	in, out, err := startPiped(cmd, role)
 	if err != nil {
 		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("dataplane: start %s: %w", role, err)
 	}
 	c := &child{cmd: cmd, stdin: in, done: make(chan struct{})}
 	addrs := make(chan string, 1)
@@ -145,6 +137,24 @@ func startChild(ctx context.Context, mk ChildFunc, role string, args ...string) 
 		c.stop()
 		return nil, fmt.Errorf("dataplane: %s not listening after 30s", role)
 	}
+}
+
+// startPiped starts cmd (child role) with pipes to its standard input
+// and from its standard output; its standard error is this process's.
+func startPiped(cmd *exec.Cmd, role string) (io.WriteCloser, io.ReadCloser, error) {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("dataplane: start %s: %w", role, err)
+	}
+	return in, out, nil
 }
 
 func (c *child) pid() int { return c.cmd.Process.Pid }

@@ -74,6 +74,7 @@ type env struct {
 	backend string // host:port of the trivial backend
 	n       int    // subjects started, for unique directories
 	certs   map[strategy.NodeID]tls.Certificate
+	load    *loader // the load generator
 }
 
 // nodeCerts returns data-plane certificates of nodes a and b.

@@ -20,7 +20,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 	bin := fs.String("haproxy", haproxy.DefaultBinary, "the haproxy executable")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios: local, forwarded, rejected (default all)")
 	proxies := fs.String("proxies", "", "comma-separated proxies: haproxy (the baseline), agent-haproxy, embedded, haproxy-tls, agent-haproxy-tls, embedded-tls (default the first three)")
-	withTLS := fs.Bool("tls", false, "also measure each proxy with the node-to-node path over mutual TLS (haproxy-tls, agent-haproxy-tls, embedded-tls), each against its plain variant")
+	withTLS := fs.Bool("tls", true, "also measure each proxy with the node-to-node path over mutual TLS, the agent's default (haproxy-tls, agent-haproxy-tls, embedded-tls), each against its plain variant and against haproxy-tls")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if len(args) >= 2 && args[0] == "--child" { // a child process of the measurement

@@ -38,12 +38,13 @@ func help(name string) (synopsis, about string) {
 }
 
 const aboutDataplane = `Measures what the data plane costs per request: starts a trivial backend,
-plain HAProxy in front of it (the baseline), the agent's HAProxy data plane
-and the embedded proxy, drives each in alternating rounds with one
-closed-loop load generator, and reports req/s, p50/p99 latency and CPU
-seconds per 1,000 requests of each, with the ratios to plain HAProxy, for
-local, forwarded (through a second node) and rejected requests, and the
-latency each adds at half its peak rate. Needs haproxy.`
+plain HAProxy (the baseline), the agent's HAProxy data plane and the embedded
+proxy, drives each in alternating rounds with one closed-loop load generator
+(a child process on one thread, like wrk -t1), and reports req/s, p50/p99
+latency and CPU per 1,000 requests, with the ratios to plain HAProxy (with
+--tls, forwarded over mutual TLS also against two plain HAProxies chained
+over the same TLS), for local, forwarded and rejected requests, and the p99
+each adds at half its peak rate (open loop). Needs haproxy.`
 
 const aboutAgent = `Runs the agent of one DFaaS node: its control loop (every --period it
 observes the functions' load, exchanges state with its peers over QUIC and

@@ -1,0 +1,101 @@
+package dataplane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReadResponse(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		code   int
+		closed bool
+		rest   string // what is left after the response
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokNEXT", 200, false, "NEXT"},
+		{"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\nConnection: close\r\n\r\nNEXT", 429, true, "NEXT"},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nNEXT", 200, false, "NEXT"},
+		{"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nxNEXT", 200, true, "NEXT"},
+		{"HTTP/1.1 200 OK\r\n\r\nto the end", 200, true, ""},
+	} {
+		br := bufio.NewReader(strings.NewReader(c.in))
+		code, closed, err := readResponse(br)
+		rest := new(bytes.Buffer)
+		rest.ReadFrom(br)
+		if err != nil || code != c.code || closed != c.closed || rest.String() != c.rest {
+			t.Errorf("%q: %d %v %v, rest %q; want %d %v, rest %q", c.in, code, closed, err, rest, c.code, c.closed, c.rest)
+		}
+	}
+	for _, bad := range []string{"", "HTTP/1.1 2x0 OK\r\n\r\n", "SIP/2.0 200 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok", "HTTP/1.1 200 OK\r\n" + strings.Repeat("A: b\r\n", maxHeaderLines+1)} {
+		if _, _, err := readResponse(bufio.NewReader(strings.NewReader(bad))); err == nil {
+			t.Errorf("%.60q accepted", bad)
+		}
+	}
+}
+
+// FuzzReadResponse: any input gives a response or an error, never a panic.
+func FuzzReadResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		code, _, err := readResponse(bufio.NewReader(bytes.NewReader(b)))
+		if err == nil && (code < 0 || code > 999) {
+			t.Errorf("status %d", code)
+		}
+	})
+}
+
+// TestRunLoadChild runs the load generator role against a test server:
+// two jobs, two reports; then refuses bad jobs.
+func TestRunLoadChild(t *testing.T) {
+	srv := httptest.NewServer(backend())
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	job := func(j loadJob) string { b, _ := json.Marshal(j); return string(b) + "\n" }
+	in := job(loadJob{Addr: addr, Conns: 2, Duration: 200 * time.Millisecond}) + job(loadJob{Addr: addr, Conns: 2, Rate: 100, Duration: 500 * time.Millisecond})
+	var out bytes.Buffer
+	if err := RunChild(context.Background(), roleLoad, nil, strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(&out)
+	for i := range 2 {
+		var rep loadReport
+		if err := dec.Decode(&rep); err != nil {
+			t.Fatalf("report %d: %v", i, err)
+		}
+		if rep.Requests == 0 || rep.Errors != 0 || rep.Statuses[200] != rep.Requests || rep.Elapsed <= 0 || int64(len(rep.Latencies)) != rep.Requests {
+			t.Errorf("report %d: %+v", i, rep)
+		}
+		if i == 1 && (rep.Requests < 30 || rep.Requests > 55) {
+			t.Errorf("paced at 100 req/s for 0.5 s: %d requests", rep.Requests)
+		}
+	}
+	for _, bad := range []string{"{bad\n", job(loadJob{Conns: 1, Duration: time.Second}), job(loadJob{Addr: addr, Duration: time.Second}),
+		job(loadJob{Addr: addr, Conns: 1, Rate: -1, Duration: time.Second}), job(loadJob{Addr: addr, Conns: 1}), strings.Repeat("x", maxJobLine+1) + "\n"} {
+		if err := RunChild(context.Background(), roleLoad, nil, strings.NewReader(bad), &out); err == nil {
+			t.Errorf("%.60q accepted", bad)
+		}
+	}
+}
+
+// FuzzLoadJob: any job line is run within bounds or refused, never a
+// panic (the run itself is not started: only decoding and checking).
+func FuzzLoadJob(f *testing.F) {
+	f.Add([]byte(`{"addr":"127.0.0.1:1","conns":2,"rate":0,"duration":1000000}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var j loadJob
+		if json.Unmarshal(b, &j) != nil || j.check() != nil {
+			return
+		}
+		if j.Conns < 1 || j.Conns > 1<<16 || j.Duration <= 0 || j.Rate < 0 {
+			t.Errorf("accepted %+v", j)
+		}
+	})
+}
