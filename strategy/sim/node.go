@@ -536,6 +536,7 @@ func (n *simNode) apply(now int64, d strategy.Decision, s strategy.Snapshot) {
 			}
 			nr := route{fwdLink: runners}
 			nr.r, nr.ok = routing.Default(n.stations[i] != nil, len(runners))
+			n.capRoute(&nr, old, t)
 			n.routes[i] = nr
 			continue
 		}
@@ -549,8 +550,28 @@ func (n *simNode) apply(now int64, d strategy.Decision, s strategy.Snapshot) {
 			prev = &old.r
 		}
 		nr.r = routing.Compile(r, prev, t)
+		n.capRoute(&nr, old, t)
 		n.routes[i] = nr
 	}
+}
+
+// capRoute caps what route nr forwards to each destination as the core's
+// ForwardCap says, as the agent sets proxyctl.Neighbour.Cap, the counts
+// carried over from old.
+func (n *simNode) capRoute(nr *route, old *route, t time.Time) {
+	nodes := make([]strategy.NodeID, len(nr.fwdLink))
+	caps := make([]routing.Cap, len(nr.fwdLink))
+	for i, li := range nr.fwdLink {
+		nodes[i] = n.e.nodes[n.links[li].peer].id
+		if share, rate, ok := n.core.ForwardCap(nodes[i]); ok {
+			caps[i] = routing.Cap{On: true, Share: share, Rate: rate}
+		}
+	}
+	var prev *routing.Route
+	if old.ok {
+		prev = &old.r
+	}
+	nr.r.SetCaps(nodes, caps, prev, t)
 }
 
 func (n *simNode) linkByID(id strategy.NodeID) (int32, bool) {
