@@ -157,4 +157,3 @@ func atLeast(t *testing.T, got, limit int) {
 		t.Errorf("%d requests, below %d", got, limit)
 	}
 }
-
