@@ -105,8 +105,8 @@ func (n *Node) neighbourStates(now time.Time, rotate bool, forward func(strategy
 		nb := proxyctl.Neighbour{ID: strategy.NodeID(id), URL: ns.msg.Proxy, TokenOut: ns.msg.Token, Cert: ns.msg.Cert}
 		nb.TokenIn, nb.TokenInPrev = n.inbound(id, now, rotate)
 		nb.Forward = forward(nb.ID)
-		if share, rate, ok := n.core.ForwardCap(nb.ID); ok && nb.Forward {
-			nb.Cap = proxyctl.ForwardCap{On: true, Share: share, Rate: rate}
+		if share, rate, growth, ok := n.core.ForwardCap(nb.ID); ok && nb.Forward {
+			nb.Cap = proxyctl.ForwardCap{On: true, Share: share, Rate: rate, Growth: growth}
 		}
 		for _, fs := range cn.Announcement.Functions {
 			if fs.Deployed {

@@ -103,8 +103,9 @@ type Neighbour struct {
 
 // ForwardCap bounds what a proxy forwards to a neighbour of each
 // function's user requests, counted as they arrive over about the last
-// second (routing.CapWindow): at most Share of them, or Rate req/s if that
-// is more. Requests beyond go to another neighbour of the route within its
+// second (routing.CapWindow): at most Share of them, or Rate req/s, or
+// Growth times its successful answers over the same second, whichever is
+// most. Requests beyond go to another neighbour of the route within its
 // cap, else are served locally if the route has a local share (within its
 // local limit), else rejected (429 policy). A node sets it from what the
 // neighbour's answers support (control.Core.ForwardCap), so that a member
@@ -117,14 +118,16 @@ type ForwardCap struct {
 	Share float64
 	// Rate is in req/s, >= 0 and finite.
 	Rate float64
+	// Growth is >= 0 and finite.
+	Growth float64
 }
 
 func (c ForwardCap) validate() error {
 	if !c.On {
 		return nil
 	}
-	if !(c.Share >= 0 && c.Share <= 1) || !(c.Rate >= 0 && c.Rate <= math.MaxFloat64) {
-		return fmt.Errorf("share %v not in [0, 1] or rate %v negative or not finite", c.Share, c.Rate)
+	if !(c.Share >= 0 && c.Share <= 1) || !(c.Rate >= 0 && c.Rate <= math.MaxFloat64) || !(c.Growth >= 0 && c.Growth <= math.MaxFloat64) {
+		return fmt.Errorf("share %v not in [0, 1], or rate %v or growth %v negative or not finite", c.Share, c.Rate, c.Growth)
 	}
 	return nil
 }

@@ -186,7 +186,7 @@ func capRoute(rt *route, s proxyctl.State, old *routing.Route, now time.Time) {
 	for i, nb := range rt.dests {
 		nodes[i] = nb.id
 		if n, ok := s.Neighbour(nb.id); ok {
-			caps[i] = routing.Cap{On: n.Cap.On, Share: n.Cap.Share, Rate: n.Cap.Rate}
+			caps[i] = routing.Cap{On: n.Cap.On, Share: n.Cap.Share, Rate: n.Cap.Rate, Growth: n.Cap.Growth}
 		}
 	}
 	rt.r.SetCaps(nodes, caps, old, now)
@@ -221,6 +221,22 @@ func (t *table) decide(fn string, from, token string, now time.Time) action {
 		return action{kind: kindForward, to: rt.dests[i], route: rt}
 	default:
 		return action{kind: kindReject, route: rt}
+	}
+}
+
+// succeeded counts a successful answer of neighbour nb, one of rt's
+// destinations (for its forwarding cap, routing.Route.Succeeded).
+func (rt *route) succeeded(nb *neighbour, now time.Time) {
+	if rt == nil {
+		return
+	}
+	for i, d := range rt.dests {
+		if d == nb {
+			rt.mu.Lock()
+			rt.r.Succeeded(i, now)
+			rt.mu.Unlock()
+			return
+		}
 	}
 }
 

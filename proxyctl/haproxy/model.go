@@ -80,7 +80,7 @@ const (
 	mapAdmit    = "admit"    // node key/function → admission limit (req/s)
 	mapTimeouts = "timeouts" // function → time-out (ms)
 	mapSources  = "sources"  // neighbour address → 1 (no per-source cap)
-	mapCaps     = "caps"     // out.n<i> → share (‰)/rate (req/s) of its forwarding cap; L/function → 1 (local share)
+	mapCaps     = "caps"     // out.n<i> → share (‰)/rate (req/s)/growth (tenths) of its forwarding cap; L/function → 1 (local share)
 	// mapFlags holds run-time switches, never written to its file: "drain"
 	// makes every response close its connection (before a reload).
 	mapFlags = "flags"
@@ -513,11 +513,13 @@ func buildCaps(m mapSet, s proxyctl.State, slots []slotState, functions []string
 	}
 }
 
-// capValue is a cap as the caps map holds it: its share in thousandths
-// (rounded down), "/", its rate in whole req/s (rounded down).
+// capValue is a cap as the caps map holds it: its share in thousandths,
+// its rate in whole req/s, its growth in tenths (each rounded down),
+// separated by "/".
 func capValue(c proxyctl.ForwardCap) string {
 	rate := math.Floor(min(c.Rate, math.MaxInt32))
-	return strconv.Itoa(int(c.Share*1000)) + "/" + strconv.Itoa(int(rate))
+	growth := math.Floor(min(c.Growth*10, math.MaxInt32))
+	return strconv.Itoa(int(c.Share*1000)) + "/" + strconv.Itoa(int(rate)) + "/" + strconv.Itoa(int(growth))
 }
 
 func sumInts(v []int) int {

@@ -319,7 +319,9 @@ func (c *confText) publicUser() {
 // capRules writes the forwarding caps (proxyctl.ForwardCap) of user
 // requests bound to a neighbour: the slot's cap from the caps map; within
 // it if what the slot was sent of the function in the last second
-// (st_out's request rate) is below the cap's rate, or, with this request,
+// (st_out's request rate) is below the cap's rate or its growth times the
+// slot's successful answers of the function then (st_out's gpc0 rate), or,
+// with this request,
 // within its share of the function's user requests in the last second
 // (st_fn's request rate, this one included). Beyond it, the request is
 // served locally if the route has a local share and the local limit
@@ -331,8 +333,13 @@ func (c *confText) capRules() {
 	c.line("    # user requests in the last second, or its trusted rate if more.")
 	c.line("    http-request set-var(txn.cap) var(txn.t),map(%s) if !from_node", o.mapPath(mapCaps))
 	c.line("    http-request allow if !from_node !{ var(txn.cap) -m found }")
-	c.line("    http-request set-var(txn.cn) var(txn.fn),concat(/,txn.t,),regsub(/out[.],/),table_http_req_rate(st_out)")
+	c.line("    http-request set-var(txn.ck) var(txn.fn),concat(/,txn.t,),regsub(/out[.],/)")
+	c.line("    http-request set-var(txn.cn) var(txn.ck),table_http_req_rate(st_out)")
 	c.line("    http-request allow if !from_node { var(txn.cap),field(2,/),sub(txn.cn) gt 0 }")
+	c.line("    # ... or its growth (in tenths) times its successful answers then.")
+	c.line("    http-request set-var(txn.cg) var(txn.cap),field(3,/)")
+	c.line("    http-request set-var(txn.cf) var(txn.cn),mul(10)")
+	c.line("    http-request allow if !from_node { var(txn.ck),table_gpc_rate(0,st_out),mul(txn.cg),sub(txn.cf) gt 0 }")
 	c.line("    http-request set-var(txn.cs) var(txn.cap),field(1,/)")
 	c.line("    http-request set-var(txn.cn) var(txn.cn),add(1),mul(1000)")
 	c.line("    http-request allow if !from_node { sc_http_req_rate(0),mul(txn.cs),sub(txn.cn) ge 0 }")
@@ -477,11 +484,11 @@ func (c *confText) tables() {
 	c.line("    stick-table type string len 8 size 1 expire 24h store http_req_cnt")
 	c.line("")
 	c.line("# User requests forwarded, by function/slot: http_req_cnt sent (and its")
-	c.line("# rate, for the forwarding caps), gpc0")
+	c.line("# rate, and gpc0's, for the forwarding caps), gpc0")
 	c.line("# answered by the neighbour itself, successfully, gpc1 sent elsewhere")
 	c.line("# (refused as unknown-node or unreachable: not answered).")
 	c.line("backend st_out")
-	c.line("    stick-table type string len 80 size 100k expire 24h store http_req_cnt,http_req_rate(1s),gpc(2)")
+	c.line("    stick-table type string len 80 size 100k expire 24h store http_req_cnt,http_req_rate(1s),gpc(2),gpc_rate(1,1s)")
 	c.line("")
 	if c.o.maxConnPerSrc > 0 {
 		c.line("backend st_src")

@@ -15,11 +15,14 @@ const CapWindow = time.Second
 // Cap bounds what one forwarding destination of a route receives of the
 // route's user requests, as they arrive, whatever the decision's shares:
 // it is sent a request only while the requests it was sent stay within the
-// larger of Share of the route's user requests and Rate req/s, both
+// largest of Share of the route's user requests, Rate req/s, and Growth
+// times the answers it returned successfully (Route.Succeeded), all
 // counted over the last CapWindow. A destination may thus receive Share of
-// a route's requests from the first requests of a load onset, and Rate
-// (with a burst of Rate·CapWindow) whatever the share. The zero Cap caps
-// nothing.
+// a route's requests from the first requests of a load onset, Rate (with a
+// burst of Rate·CapWindow) whatever the share, and, as its successes come
+// back, Growth times what it serves: an honest neighbour is held back for
+// about a round trip, one that answers only errors stays at Share. The
+// zero Cap caps nothing.
 //
 // A request picked for a destination beyond its cap goes to the next
 // destination in order: another forwarding destination of the route within
@@ -33,6 +36,9 @@ type Cap struct {
 	Share float64
 	// Rate is what it may receive whatever the share (req/s, >= 0).
 	Rate float64
+	// Growth is how many times its successful answers it may receive
+	// (>= 0).
+	Growth float64
 }
 
 // capState is a destination's cap and the count of what it was sent.
@@ -40,6 +46,7 @@ type capState struct {
 	node strategy.NodeID
 	cap  Cap
 	sent float64 // decayed count of the requests sent to it
+	ok   float64 // decayed count of its successful answers
 }
 
 // counts are a route's decayed counts: its user requests and what each
@@ -73,7 +80,7 @@ func (r *Route) SetCaps(nodes []strategy.NodeID, caps []Cap, old *Route, now tim
 		for i, n := range nodes {
 			for _, oc := range o.caps {
 				if oc.node == n {
-					r.counts.caps[i].sent = oc.sent
+					r.counts.caps[i].sent, r.counts.caps[i].ok = oc.sent, oc.ok
 				}
 			}
 		}
@@ -96,6 +103,7 @@ func (c *counts) age(now time.Time) {
 	c.users *= k
 	for i := range c.caps {
 		c.caps[i].sent *= k
+		c.caps[i].ok *= k
 	}
 	c.last = now
 }
@@ -106,7 +114,18 @@ func (c *counts) within(i int) bool {
 	if !s.cap.On {
 		return true
 	}
-	return s.sent+1 <= max(s.cap.Share*c.users, s.cap.Rate*CapWindow.Seconds())
+	return s.sent+1 <= max(s.cap.Share*c.users, s.cap.Rate*CapWindow.Seconds(), s.cap.Growth*s.ok)
+}
+
+// Succeeded counts, at time now, a successful answer of destination i to
+// a request r forwarded to it (see Cap); nothing if i is not capped.
+func (r *Route) Succeeded(i int, now time.Time) {
+	c := &r.counts
+	if i < 0 || i >= len(c.caps) {
+		return
+	}
+	c.age(now)
+	c.caps[i].ok++
 }
 
 // capped applies the caps to choice ch, i of a user request at time now

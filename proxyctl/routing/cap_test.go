@@ -157,3 +157,39 @@ func atLeast(t *testing.T, got, limit int) {
 		t.Errorf("%d requests, below %d", got, limit)
 	}
 }
+
+// TestCapsGrowWithSuccesses: an honest neighbour without a record, the
+// only destination of a route, is held to its share only until its
+// successful answers come back (here 50 ms after each request); one that
+// answers only errors stays at its share.
+func TestCapsGrowWithSuccesses(t *testing.T) {
+	for _, honest := range []bool{true, false} {
+		r := routing.Compile(strategy.Route{Forward: []strategy.Share{{Node: "b", Share: 1}}}, nil, t0)
+		r.SetCaps([]strategy.NodeID{"b"}, []routing.Cap{{On: true, Share: 1.0 / 3, Growth: 3}}, nil, t0)
+		var pending []time.Time // answers due
+		sent, early := 0, 0
+		now := t0
+		for k := range 1000 { // 10 s at 100 req/s
+			now = now.Add(10 * time.Millisecond)
+			for len(pending) > 0 && !pending[0].After(now) {
+				if honest {
+					r.Succeeded(0, pending[0])
+				}
+				pending = pending[1:]
+			}
+			if c, _ := r.Pick(now); c == routing.Forward {
+				sent++
+				if k < 100 {
+					early++
+				}
+				pending = append(pending, now.Add(50*time.Millisecond))
+			}
+		}
+		switch {
+		case honest && sent < 1000-20:
+			t.Errorf("honest neighbour: %d of 1000 sent (%d in the first second), want all but the first few", sent, early)
+		case !honest && sent > 1000/3:
+			t.Errorf("neighbour answering errors: %d of 1000 sent, above its share", sent)
+		}
+	}
+}

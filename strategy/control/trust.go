@@ -219,18 +219,19 @@ func (c *Core) observeAnswers(o Observation) {
 
 // ForwardCap returns what a proxy may forward to neighbour id of each
 // function's user requests, counted as it routes them
-// (proxyctl.ForwardCap): share of them (Trust.FloorShare), or rate req/s if
-// more (Trust.Growth times the best credit of its record: what its answers
-// support). Unlike Bound, which caps what a decision expects from the
+// (proxyctl.ForwardCap): share of them (Trust.FloorShare), or rate req/s
+// (Trust.Growth times the best credit of its record: what its answers
+// support), or growth (Trust.Growth) times the successful answers the
+// proxy sees it return, whichever is most. Unlike Bound, which caps what a decision expects from the
 // forecast, this holds per request, from the first second of a load onset.
 // ok is false when Bound caps nothing (Trust.Off, or the last observation
 // did not measure answers).
-func (c *Core) ForwardCap(id strategy.NodeID) (share, rate float64, ok bool) {
+func (c *Core) ForwardCap(id strategy.NodeID) (share, rate, growth float64, ok bool) {
 	if c.cfg.Trust.Off || !c.measured {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	t := c.cfg.Trust
-	return t.FloorShare, t.Growth * c.credit(id), true
+	return t.FloorShare, t.Growth * c.credit(id), t.Growth, true
 }
 
 // credit returns the best credit of neighbour id's record (0 without one).

@@ -242,9 +242,9 @@ func TestForwardCap(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, _ := boundCase(t, tt.trust, 400, tt.answers, tt.measured)
-			share, rate, ok := c.ForwardCap("b")
-			if ok != tt.ok || (ok && (share != tt.wantShare || math.Abs(rate-tt.rate) > 1e-9)) {
-				t.Fatalf("ForwardCap = %v, %v, %v; want %v, %v, %v", share, rate, ok, tt.wantShare, tt.rate, tt.ok)
+			share, rate, growth, ok := c.ForwardCap("b")
+			if ok != tt.ok || (ok && (share != tt.wantShare || math.Abs(rate-tt.rate) > 1e-9 || growth != 2)) {
+				t.Fatalf("ForwardCap = %v, %v, %v, %v; want %v, %v, 2, %v", share, rate, growth, ok, tt.wantShare, tt.rate, tt.ok)
 			}
 		})
 	}

@@ -105,6 +105,23 @@ func (o *simNode) answer(fn, from int32, ok bool, latency int64) {
 	a.latencyCount++
 }
 
+// succeeded counts, at origin node o, a successful answer of neighbour
+// from for function fn at time now in its route's forwarding cap
+// (routing.Route.Succeeded), as the proxy counts it.
+func (o *simNode) succeeded(fn, from int32, now int64) {
+	li, linked := o.linkOf[from]
+	r := &o.routes[fn]
+	if !linked || !r.ok {
+		return
+	}
+	for i, l := range r.fwdLink {
+		if l == li {
+			r.r.Succeeded(i, wallClock(now))
+			return
+		}
+	}
+}
+
 // station is a function deployed on a node: Concurrency servers with
 // exponential service times and a FIFO queue with a wait time-out.
 type station struct {
@@ -334,6 +351,7 @@ func (n *simNode) done(ev event) {
 	}
 	if origin != n {
 		origin.answer(ev.fn, n.idx, true, ev.t-ev.t0+ev.half)
+		origin.succeeded(ev.fn, n.idx, ev.t)
 	}
 	c := &n.cnt[ev.fn]
 	c.latencySum += float64(ev.t-ev.enq) / 1e9
@@ -563,8 +581,8 @@ func (n *simNode) capRoute(nr *route, old *route, t time.Time) {
 	caps := make([]routing.Cap, len(nr.fwdLink))
 	for i, li := range nr.fwdLink {
 		nodes[i] = n.e.nodes[n.links[li].peer].id
-		if share, rate, ok := n.core.ForwardCap(nodes[i]); ok {
-			caps[i] = routing.Cap{On: true, Share: share, Rate: rate}
+		if share, rate, growth, ok := n.core.ForwardCap(nodes[i]); ok {
+			caps[i] = routing.Cap{On: true, Share: share, Rate: rate, Growth: growth}
 		}
 	}
 	var prev *routing.Route
