@@ -20,7 +20,8 @@
 // local limit overflow to the forwarding shares. A user request bound for
 // a neighbour beyond its forwarding cap (proxyctl.ForwardCap:
 // its share of the function's user requests in the last second, from the
-// request rates of the stick tables st_fn and st_out, or its trusted rate)
+// request rates of the stick tables st_fn and st_out, its trusted rate, or
+// a multiple of its successful answers then, st_out's gpc0 rate)
 // is served locally if the route has a local share and the local limit
 // allows, else refused (429 policy). A request a neighbour refuses with
 // 403 or cannot be reached for, or that the gateway cannot take, is

@@ -16,8 +16,9 @@
 //     overflows to the forwarding shares, in proportion to them; with no
 //     forwarding share it is rejected (Route.Pick).
 //   - A forwarding destination may be capped (Cap, Route.SetCaps): it
-//     receives at most a share of the route's user requests, or a rate,
-//     counted as they arrive over about the last CapWindow; a request
+//     receives at most a share of the route's user requests, a rate, or a
+//     multiple of its successful answers (Route.Succeeded), whichever is
+//     most, counted as they arrive over about the last CapWindow; a request
 //     beyond goes to another destination within its cap, else local
 //     service, else rejection. A node caps every neighbour by what its
 //     answers support (proxyctl.ForwardCap), so that the cap holds from the
