@@ -320,10 +320,9 @@ func (c *confText) publicUser() {
 // requests bound to a neighbour: the slot's cap from the caps map; within
 // it if what the slot was sent of the function in the last second
 // (st_out's request rate) is below the cap's rate or its growth times the
-// slot's successful answers of the function then (st_out's gpc0 rate), or,
-// with this request,
-// within its share of the function's user requests in the last second
-// (st_fn's request rate, this one included). Beyond it, the request is
+// slot's successful answers of the function then (st_out's gpc0 rate), or
+// within one request more than its share of the function's user requests
+// in the last second (st_fn's request rate, this one included). Beyond it, the request is
 // served locally if the route has a local share and the local limit
 // allows, else rejected (429 policy). (The embedded proxy would try
 // another neighbour of the route within its cap first.)
@@ -341,7 +340,7 @@ func (c *confText) capRules() {
 	c.line("    http-request set-var(txn.cf) var(txn.cn),mul(10)")
 	c.line("    http-request allow if !from_node { var(txn.ck),table_gpc_rate(0,st_out),mul(txn.cg),sub(txn.cf) gt 0 }")
 	c.line("    http-request set-var(txn.cs) var(txn.cap),field(1,/)")
-	c.line("    http-request set-var(txn.cn) var(txn.cn),add(1),mul(1000)")
+	c.line("    http-request set-var(txn.cn) var(txn.cn),mul(1000)")
 	c.line("    http-request allow if !from_node { sc_http_req_rate(0),mul(txn.cs),sub(txn.cn) ge 0 }")
 	c.line("    # Beyond the cap: local service if the route has a local share, within")
 	c.line("    # the local limit, else rejected.")

@@ -15,7 +15,7 @@ const CapWindow = time.Second
 // Cap bounds what one forwarding destination of a route receives of the
 // route's user requests, as they arrive, whatever the decision's shares:
 // it is sent a request only while the requests it was sent stay within the
-// largest of Share of the route's user requests, Rate req/s, and Growth
+// largest of Share of the route's user requests (plus one), Rate req/s, and Growth
 // times the answers it returned successfully (Route.Succeeded), all
 // counted over the last CapWindow. A destination may thus receive Share of
 // a route's requests from the first requests of a load onset, Rate (with a
@@ -114,7 +114,11 @@ func (c *counts) within(i int) bool {
 	if !s.cap.On {
 		return true
 	}
-	return s.sent+1 <= max(s.cap.Share*c.users, s.cap.Rate*CapWindow.Seconds(), s.cap.Growth*s.ok)
+	// sent <= Share·users rather than sent+1 <= Share·users: a capped
+	// destination may always be sent one request more than its share, so
+	// that the first request of a function only a neighbour runs reaches
+	// it and its answers can count.
+	return s.sent <= s.cap.Share*c.users || s.sent+1 <= max(s.cap.Rate*CapWindow.Seconds(), s.cap.Growth*s.ok)
 }
 
 // Succeeded counts, at time now, a successful answer of destination i to

@@ -40,7 +40,7 @@ func TestCaps(t *testing.T) {
 	}{
 		{"a liar with every share, the rest rejected", strategy.Route{Forward: []strategy.Share{{Node: "liar", Share: 1}}},
 			[]routing.Cap{liar}, 300, 200, func(t *testing.T, got map[string]int, n int) {
-				atMost(t, got["0"], n/3)
+				atMost(t, got["0"], n/3+probes)
 				atLeast(t, got["0"], n/3-3)
 				if got["reject"] != n-got["0"] {
 					t.Errorf("the rest should be rejected: %v", got)
@@ -49,19 +49,19 @@ func TestCaps(t *testing.T) {
 		{"the local limit overflows to a liar (a load onset): the rest rejected",
 			strategy.Route{Local: 1, LocalLimit: 50, Forward: []strategy.Share{{Node: "liar", Share: 1e-9}}},
 			[]routing.Cap{liar}, 400, 200, func(t *testing.T, got map[string]int, n int) {
-				atMost(t, got["0"], n/3)
+				atMost(t, got["0"], n/3+probes)
 				atMost(t, got["local"], 50*2+26) // 2 s at 50 req/s plus the burst
 			}},
 		{"beyond its cap, to another neighbour within its own",
 			strategy.Route{Forward: []strategy.Share{{Node: "liar", Share: 0.9}, {Node: "b", Share: 0.1}}},
 			[]routing.Cap{liar, {On: true, Share: 1.0 / 3, Rate: 1000}}, 300, 100, func(t *testing.T, got map[string]int, n int) {
-				atMost(t, got["0"], n/3)
-				atLeast(t, got["1"], n-n/3-1)
+				atMost(t, got["0"], n/3+probes)
+				atLeast(t, got["1"], n-n/3-probes)
 			}},
 		{"beyond its cap, served locally if the route has a local share",
 			strategy.Route{Local: 0.1, Forward: []strategy.Share{{Node: "liar", Share: 0.9}}},
 			[]routing.Cap{liar}, 300, 100, func(t *testing.T, got map[string]int, n int) {
-				atMost(t, got["0"], n/3)
+				atMost(t, got["0"], n/3+probes)
 				if got["local"] != n-got["0"] || got["reject"] != 0 {
 					t.Errorf("the rest should be served locally: %v", got)
 				}
@@ -79,8 +79,8 @@ func TestCaps(t *testing.T) {
 			}},
 		{"two liars: a third each", strategy.Route{Forward: []strategy.Share{{Node: "l1", Share: 0.5}, {Node: "l2", Share: 0.5}}},
 			[]routing.Cap{liar, liar}, 300, 100, func(t *testing.T, got map[string]int, n int) {
-				atMost(t, got["0"], n/3)
-				atMost(t, got["1"], n/3)
+				atMost(t, got["0"], n/3+probes)
+				atMost(t, got["1"], n/3+probes)
 			}},
 		{"uncapped: the shares", strategy.Route{Forward: []strategy.Share{{Node: "b", Share: 1}}},
 			[]routing.Cap{{}}, 100, 100, func(t *testing.T, got map[string]int, n int) {
@@ -113,7 +113,7 @@ func TestCapsEveryWindow(t *testing.T) {
 	r.SetCaps([]strategy.NodeID{"liar"}, []routing.Cap{{On: true, Share: 1.0 / 3}}, nil, t0)
 	for s := range 5 {
 		got, _ := run(&r, 200, 200, t0.Add(time.Duration(s)*time.Second))
-		atMost(t, got["0"], 200/3+1)
+		atMost(t, got["0"], 200/3+2)
 	}
 }
 
@@ -137,12 +137,17 @@ func TestCapsCarryOver(t *testing.T) {
 		r = routing.Compile(rt, &old, now)
 		r.SetCaps(nodes, caps, &old, now)
 	}
-	atMost(t, total["0"], 200/3+1)
+	atMost(t, total["0"], 200/3+2)
 	r.SetCaps(nodes, []routing.Cap{{}}, nil, now)
 	if got := count(&r, 10, now); got["0"] != 10 {
 		t.Fatalf("caps removed: %v", got)
 	}
 }
+
+// probes bounds the requests a capped destination receives beyond its
+// share in these runs (of at most 3 s): one more than its share, the
+// count decaying by about one a second.
+const probes = 4
 
 func atMost(t *testing.T, got, limit int) {
 	t.Helper()
@@ -188,7 +193,7 @@ func TestCapsGrowWithSuccesses(t *testing.T) {
 		switch {
 		case honest && sent < 1000-20:
 			t.Errorf("honest neighbour: %d of 1000 sent (%d in the first second), want all but the first few", sent, early)
-		case !honest && sent > 1000/3:
+		case !honest && sent > 1000/3+10: // its share, and one request more a second
 			t.Errorf("neighbour answering errors: %d of 1000 sent, above its share", sent)
 		}
 	}
