@@ -91,8 +91,8 @@ func TestForwardingAddsRTT(t *testing.T) {
 		"links": [{"a": "a", "b": "b", "rtt": "100ms"}],
 		"load": [{"node": "a", "function": "f", "rates": [20]}]}`)
 	// Without the trust caps: a neighbour without a record is held to a
-	// third of the requests at the onset (about 45 of 1,231 lost here),
-	// which is not what this test measures.
+	// third of the requests at the onset until its first answers come
+	// back (2 of 1,231 lost here), which is not what this test measures.
 	cfg := builtin("alllocal")
 	cfg.Trust.Off = true
 	r, err := Run(context.Background(), sc, cfg)
