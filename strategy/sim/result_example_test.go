@@ -29,10 +29,10 @@ func ExampleResult_WriteTable() {
 	// scenario testbed-1-light-overload, strategy static (sim)
 	//
 	//    node  offered  served  forwarded  rejected  failed  p50 ms  p99 ms  success
-	//   light    75322   75322      30129         0       0    24.8   215.0  100.00%
+	//   light    75322   75322      30130         0       0    24.8   215.0  100.00%
 	//     mid        0       0          0         0       0     0.0     0.0  100.00%
 	//   heavy        0       0          0         0       0     0.0     0.0  100.00%
-	//   total    75322   75322      30129         0       0    24.8   215.0  100.00%
+	//   total    75322   75322      30130         0       0    24.8   215.0  100.00%
 	//
 	// oracle success rate (fluid bound): 100.00%
 }
@@ -57,5 +57,5 @@ func ExampleWriteComparison() {
 	// Output:
 	// strategy  success  of oracle  offered  served  forwarded  rejected  failed  p50 ms  p95 ms  p99 ms
 	//   alllocal   79.63%      0.796    75322   59982          0         0   15340  1024.0  1130.5  1228.8
-	//     static  100.00%      1.000    75322   75322      30129         0       0    24.8   133.1   215.0
+	//     static  100.00%      1.000    75322   75322      30130         0       0    24.8   133.1   215.0
 }
