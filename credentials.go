@@ -94,7 +94,7 @@ func (n *Node) proxyState(now time.Time, s strategy.Snapshot, fns []faas.Functio
 
 // neighbourStates returns the proxy's neighbours: every neighbour the core
 // keeps, with its URL, functions and credentials, a forwarding target if
-// forward says so. n.mu must be held.
+// forward says so, capped as its answers support (control.Core.ForwardCap). n.mu must be held.
 func (n *Node) neighbourStates(now time.Time, rotate bool, forward func(strategy.NodeID) bool) []proxyctl.Neighbour {
 	out := make([]proxyctl.Neighbour, 0, len(n.neighbours))
 	for id, ns := range n.neighbours {
@@ -105,6 +105,9 @@ func (n *Node) neighbourStates(now time.Time, rotate bool, forward func(strategy
 		nb := proxyctl.Neighbour{ID: strategy.NodeID(id), URL: ns.msg.Proxy, TokenOut: ns.msg.Token, Cert: ns.msg.Cert}
 		nb.TokenIn, nb.TokenInPrev = n.inbound(id, now, rotate)
 		nb.Forward = forward(nb.ID)
+		if share, rate, growth, ok := n.core.ForwardCap(nb.ID); ok && nb.Forward {
+			nb.Cap = proxyctl.ForwardCap{On: true, Share: share, Rate: rate, Growth: growth}
+		}
 		for _, fs := range cn.Announcement.Functions {
 			if fs.Deployed {
 				nb.Functions = append(nb.Functions, fs.Name)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"sync"
@@ -90,11 +91,45 @@ type Neighbour struct {
 	// Forward reports whether this node may forward to it (it is in this
 	// node's data network). Every listed neighbour may forward here.
 	Forward bool
+	// Cap bounds the user requests this node forwards to it, whatever the
+	// decision's shares (see ForwardCap); the zero value caps nothing.
+	Cap ForwardCap
 	// Cert is its data-plane certificate (DER), as it announced it over
 	// the peer channel: the only certificate this node's proxy accepts
 	// from it on the node-to-node path, and expects from it when
 	// forwarding to an https URL (required then). See docs/tls.md.
 	Cert []byte
+}
+
+// ForwardCap bounds what a proxy forwards to a neighbour of each
+// function's user requests, counted as they arrive over about the last
+// second (routing.CapWindow): at most Share of them, or Rate req/s, or
+// Growth times its successful answers over the same second, whichever is
+// most. Requests beyond go to another neighbour of the route within its
+// cap, else are served locally if the route has a local share (within its
+// local limit), else rejected (429 policy). A node sets it from what the
+// neighbour's answers support (control.Core.ForwardCap), so that a member
+// that lies about its capacity receives no more than Share of the node's
+// traffic from the first second of a load onset, whatever the forecast.
+type ForwardCap struct {
+	// On enables the cap.
+	On bool
+	// Share is in [0, 1].
+	Share float64
+	// Rate is in req/s, >= 0 and finite.
+	Rate float64
+	// Growth is >= 0 and finite.
+	Growth float64
+}
+
+func (c ForwardCap) validate() error {
+	if !c.On {
+		return nil
+	}
+	if !(c.Share >= 0 && c.Share <= 1) || !(c.Rate >= 0 && c.Rate <= math.MaxFloat64) || !(c.Growth >= 0 && c.Growth <= math.MaxFloat64) {
+		return fmt.Errorf("share %v not in [0, 1], or rate %v or growth %v negative or not finite", c.Share, c.Rate, c.Growth)
+	}
+	return nil
 }
 
 // Function returns the local function called name.
@@ -137,6 +172,9 @@ func (s State) Validate() error {
 		}
 		if err := n.checkCert(u.Scheme); err != nil {
 			return err
+		}
+		if err := n.Cap.validate(); err != nil {
+			return fmt.Errorf("proxyctl: state: neighbour %q: Cap: %w", n.ID, err)
 		}
 	}
 	for _, r := range s.Decision.Routes {

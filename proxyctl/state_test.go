@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,11 @@ func TestStateValidate(t *testing.T) {
 		{"neighbour URL without host", func(s *proxyctl.State) { s.Neighbours[1].URL = "http:///x" }, `neighbour "c": URL`},
 		{"neighbour URL unparsable", func(s *proxyctl.State) { s.Neighbours[0].URL = "http://[::1" }, `neighbour "b": URL`},
 		{"https neighbour without certificate", func(s *proxyctl.State) { s.Neighbours[1].Cert = nil }, `neighbour "c": an https URL needs its certificate`},
+		{"cap share above 1", func(s *proxyctl.State) { s.Neighbours[0].Cap = proxyctl.ForwardCap{On: true, Share: 1.5} }, `neighbour "b": Cap:`},
+		{"cap rate NaN", func(s *proxyctl.State) {
+			s.Neighbours[0].Cap = proxyctl.ForwardCap{On: true, Share: 0.3, Rate: math.NaN()}
+		}, `neighbour "b": Cap:`},
+		{"cap rate infinite", func(s *proxyctl.State) { s.Neighbours[0].Cap = proxyctl.ForwardCap{On: true, Rate: math.Inf(1)} }, `neighbour "b": Cap:`},
 		{"neighbour certificate not DER", func(s *proxyctl.State) { s.Neighbours[1].Cert = []byte("junk") }, `neighbour "c": Cert:`},
 		{"local share for a function not deployed", func(s *proxyctl.State) {
 			s.Decision.Routes[1].Local, s.Decision.Routes[1].Forward[0].Share = 0.5, 0.5

@@ -102,6 +102,9 @@ func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed
 	}
 	ok := !failed(resp.StatusCode) && len(resp.Header[keyRejected]) == 0
 	rq.fc.AddAnswer(string(to.id), ok, time.Since(sent))
+	if ok {
+		rq.a.route.succeeded(to, time.Now())
+	}
 	resp.Header[keyForwarded] = []string{string(to.id)}
 	relay(w, resp)
 }

@@ -138,7 +138,9 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 			}
 			rt.dests = append(rt.dests, nb)
 		}
-		rt.r = routing.Compile(r, prev.route(r.Function), now)
+		old := prev.route(r.Function)
+		rt.r = routing.Compile(r, old, now)
+		capRoute(rt, s, old, now)
 		t.routes[r.Function] = rt
 	}
 	// Default routes: functions deployed here stay local; functions that
@@ -156,6 +158,7 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 		}
 		rt := &route{fn: name, dests: nbs}
 		rt.r, _ = routing.Default(false, len(nbs))
+		capRoute(rt, s, prev.route(name), now)
 		t.routes[name] = rt
 	}
 	return t, nil
@@ -170,8 +173,23 @@ func (t *table) route(fn string) *routing.Route {
 	rt := t.routes[fn]
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	r := rt.r
+	r := rt.r.Clone()
 	return &r
+}
+
+// capRoute caps what route rt forwards to each of its destinations as
+// their neighbours' Cap says (routing.Route.SetCaps), the counts carried
+// over from old.
+func capRoute(rt *route, s proxyctl.State, old *routing.Route, now time.Time) {
+	nodes := make([]strategy.NodeID, len(rt.dests))
+	caps := make([]routing.Cap, len(rt.dests))
+	for i, nb := range rt.dests {
+		nodes[i] = nb.id
+		if n, ok := s.Neighbour(nb.id); ok {
+			caps[i] = routing.Cap{On: n.Cap.On, Share: n.Cap.Share, Rate: n.Cap.Rate, Growth: n.Cap.Growth}
+		}
+	}
+	rt.r.SetCaps(nodes, caps, old, now)
 }
 
 // decide routes one request for function fn. from and token are the
@@ -203,6 +221,22 @@ func (t *table) decide(fn string, from, token string, now time.Time) action {
 		return action{kind: kindForward, to: rt.dests[i], route: rt}
 	default:
 		return action{kind: kindReject, route: rt}
+	}
+}
+
+// succeeded counts a successful answer of neighbour nb, one of rt's
+// destinations (for its forwarding cap, routing.Route.Succeeded).
+func (rt *route) succeeded(nb *neighbour, now time.Time) {
+	if rt == nil {
+		return
+	}
+	for i, d := range rt.dests {
+		if d == nb {
+			rt.mu.Lock()
+			rt.r.Succeeded(i, now)
+			rt.mu.Unlock()
+			return
+		}
 	}
 }
 

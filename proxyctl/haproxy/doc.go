@@ -17,9 +17,15 @@
 // time-out), to a neighbour (backend out.n<i>, which adds this node's
 // identity and the credential the neighbour gave it, and health-checks
 // it), or answers it (429 policy, 404 no-route). Local requests above the
-// local limit overflow to the forwarding shares. A request a neighbour
-// refuses with 403 or cannot be reached for, or that the gateway cannot
-// take, is retried once through an internal frontend: locally, or with
+// local limit overflow to the forwarding shares. A user request bound for
+// a neighbour beyond its forwarding cap (proxyctl.ForwardCap:
+// its share of the function's user requests in the last second, from the
+// request rates of the stick tables st_fn and st_out, its trusted rate, or
+// a multiple of its successful answers then, st_out's gpc0 rate)
+// is served locally if the route has a local share and the local limit
+// allows, else refused (429 policy). A request a neighbour refuses with
+// 403 or cannot be reached for, or that the gateway cannot take, is
+// retried once through an internal frontend: locally, or with
 // another neighbour. Rate caps (local and per neighbour) and counters use
 // stick tables. The public listener has time-outs (idle, headers, whole
 // request, client), connection caps (global, frontend, per client

@@ -80,6 +80,7 @@ const (
 	mapAdmit    = "admit"    // node key/function → admission limit (req/s)
 	mapTimeouts = "timeouts" // function → time-out (ms)
 	mapSources  = "sources"  // neighbour address → 1 (no per-source cap)
+	mapCaps     = "caps"     // out.n<i> → share (‰)/rate (req/s)/growth (tenths) of its forwarding cap; L/function → 1 (local share)
 	// mapFlags holds run-time switches, never written to its file: "drain"
 	// makes every response close its connection (before a reload).
 	mapFlags = "flags"
@@ -88,7 +89,7 @@ const (
 // mapNames lists every map, in the order they are applied: identities
 // and credentials before the routes that use them.
 func mapNames() []string {
-	return []string{mapIDs, mapTokens, mapPeers, mapPrev, mapLocal, mapSources, mapTimeouts, mapAdmit, mapFns, mapFallback, mapRoute}
+	return []string{mapIDs, mapTokens, mapPeers, mapPrev, mapLocal, mapSources, mapTimeouts, mapAdmit, mapCaps, mapFns, mapFallback, mapRoute}
 }
 
 // maxWeight is the weight of a whole share.
@@ -318,6 +319,7 @@ func build(s proxyctl.State, lay layout, slots []slotState, own []byte) desired 
 		}
 		buildRoute(m, s, fn, slotOf, lay.slots)
 	}
+	buildCaps(m, s, slots, lay.functions)
 	for _, name := range mapNames() {
 		d.maps[name] = m.content(name)
 	}
@@ -493,6 +495,31 @@ func buildRoute(m mapSet, s proxyctl.State, fn string, slotOf map[strategy.NodeI
 	for _, a := range r.Admit {
 		m.add(mapAdmit, nodeKey(a.Node)+"/"+fn, strconv.Itoa(rateLimit(a.Rate)))
 	}
+}
+
+// buildCaps adds the forwarding caps (proxyctl.ForwardCap) of the
+// neighbours in the slots, and which of functions have a local share
+// (where a request beyond a cap may be served).
+func buildCaps(m mapSet, s proxyctl.State, slots []slotState, functions []string) {
+	for i, sl := range slots {
+		if n, ok := s.Neighbour(sl.node); ok && sl.node != "" && n.Cap.On {
+			m.add(mapCaps, slotTarget(i), capValue(n.Cap))
+		}
+	}
+	for _, fn := range functions {
+		if r, ok := route(s, fn); ok && r.Local > 0 {
+			m.add(mapCaps, targetLimited+"/"+fn, "1")
+		}
+	}
+}
+
+// capValue is a cap as the caps map holds it: its share in thousandths,
+// its rate in whole req/s, its growth in tenths (each rounded down),
+// separated by "/".
+func capValue(c proxyctl.ForwardCap) string {
+	rate := math.Floor(min(c.Rate, math.MaxInt32))
+	growth := math.Floor(min(c.Growth*10, math.MaxInt32))
+	return strconv.Itoa(int(c.Share*1000)) + "/" + strconv.Itoa(int(rate)) + "/" + strconv.Itoa(int(growth))
 }
 
 func sumInts(v []int) int {

@@ -305,12 +305,51 @@ func (c *confText) publicUser() {
 	c.line("    http-request track-sc0 var(txn.fn) table st_fn if !from_node { var(txn.fn),map(%s) -m found }", o.mapPath(mapFns))
 	c.line("    http-request set-var(txn.t) sc_http_req_cnt(0),mod(%d),concat(/,txn.fn,),map(%s)", buckets, o.mapPath(mapRoute))
 	c.line("    acl limited var(txn.t) -m beg %s/", targetLimited)
-	c.line("    http-request allow if !from_node !limited")
+	c.line("    acl fwd var(txn.t) -m beg out.")
+	c.line("    http-request allow if !from_node !limited !fwd")
 	c.line("    # Above the local limit, a local request overflows.")
 	c.line("    http-request set-var(txn.lim) var(txn.fn),map_str_int(%s) if limited", o.mapPath(mapFns))
 	c.line("    http-request set-var(txn.t) var(txn.t),field(2,/) if limited { sc_gpc_rate(0,0),sub(txn.lim) ge 0 }")
 	c.line("    http-request sc-inc-gpc(0,0) if limited")
 	c.line("    http-request set-var(txn.t) str(gw.),concat(,txn.fn,) if limited")
+	c.line("    http-request allow if !from_node !fwd")
+	c.capRules()
+}
+
+// capRules writes the forwarding caps (proxyctl.ForwardCap) of user
+// requests bound to a neighbour: the slot's cap from the caps map; within
+// it if what the slot was sent of the function in the last second
+// (st_out's request rate) is below the cap's rate or its growth times the
+// slot's successful answers of the function then (st_out's gpc0 rate), or
+// within one request more than its share of the function's user requests
+// in the last second (st_fn's request rate, this one included). Beyond it, the request is
+// served locally if the route has a local share and the local limit
+// allows, else rejected (429 policy). (The embedded proxy would try
+// another neighbour of the route within its cap first.)
+func (c *confText) capRules() {
+	o := c.o
+	c.line("    # Forwarding caps: a neighbour gets at most its share of the function's")
+	c.line("    # user requests in the last second, or its trusted rate if more.")
+	c.line("    http-request set-var(txn.cap) var(txn.t),map(%s) if !from_node", o.mapPath(mapCaps))
+	c.line("    http-request allow if !from_node !{ var(txn.cap) -m found }")
+	c.line("    http-request set-var(txn.ck) var(txn.fn),concat(/,txn.t,),regsub(/out[.],/)")
+	c.line("    http-request set-var(txn.cn) var(txn.ck),table_http_req_rate(st_out)")
+	c.line("    http-request allow if !from_node { var(txn.cap),field(2,/),sub(txn.cn) gt 0 }")
+	c.line("    # ... or its growth (in tenths) times its successful answers then.")
+	c.line("    http-request set-var(txn.cg) var(txn.cap),field(3,/)")
+	c.line("    http-request set-var(txn.cf) var(txn.cn),mul(10)")
+	c.line("    http-request allow if !from_node { var(txn.ck),table_gpc_rate(0,st_out),mul(txn.cg),sub(txn.cf) gt 0 }")
+	c.line("    http-request set-var(txn.cs) var(txn.cap),field(1,/)")
+	c.line("    http-request set-var(txn.cn) var(txn.cn),mul(1000)")
+	c.line("    http-request allow if !from_node { sc_http_req_rate(0),mul(txn.cs),sub(txn.cn) ge 0 }")
+	c.line("    # Beyond the cap: local service if the route has a local share, within")
+	c.line("    # the local limit, else rejected.")
+	c.line("    http-request set-var(txn.lim) var(txn.fn),map_str_int(%s,0)", o.mapPath(mapFns))
+	c.line("    acl lshare str(%s/),concat(,txn.fn,),map(%s) -m found", targetLimited, o.mapPath(mapCaps))
+	c.line("    http-request set-var(txn.t) str(reject)")
+	c.line("    http-request set-var(txn.t) str(gw.),concat(,txn.fn,) if lshare { var(txn.lim) -m int eq 0 }")
+	c.line("    http-request set-var(txn.t) str(gw.),concat(,txn.fn,) if lshare { sc_gpc_rate(0,0),sub(txn.lim) lt 0 }")
+	c.line("    http-request sc-inc-gpc(0,0) if { var(txn.lim) -m int gt 0 } { var(txn.t) -m beg gw. }")
 	c.line("    http-request allow if !from_node")
 }
 
@@ -432,21 +471,23 @@ func (c *confText) tables() {
 	c.line("backend st_in")
 	c.line("    stick-table type string len 96 size 100k expire 24h store http_req_cnt,gpc0,gpc0_rate(1s)")
 	c.line("")
-	c.line("# User requests by function: http_req_cnt offered (the route counter),")
+	c.line("# User requests by function: http_req_cnt offered (the route counter;")
+	c.line("# http_req_rate: the forwarding caps' share),")
 	c.line("# gpc0 served locally (gpc_rate: the local limit), gpc1 rejected here,")
 	c.line("# http_fail_cnt failed.")
 	c.line("backend st_fn")
-	c.line("    stick-table type string len 64 size 10k expire 24h store http_req_cnt,gpc(2),gpc_rate(1,1s),http_fail_cnt")
+	c.line("    stick-table type string len 64 size 10k expire 24h store http_req_cnt,http_req_rate(1s),gpc(2),gpc_rate(1,1s),http_fail_cnt")
 	c.line("")
 	c.line("# User requests for names not routed here, in one entry.")
 	c.line("backend st_other")
 	c.line("    stick-table type string len 8 size 1 expire 24h store http_req_cnt")
 	c.line("")
-	c.line("# User requests forwarded, by function/slot: http_req_cnt sent, gpc0")
+	c.line("# User requests forwarded, by function/slot: http_req_cnt sent (and its")
+	c.line("# rate, and gpc0's, for the forwarding caps), gpc0")
 	c.line("# answered by the neighbour itself, successfully, gpc1 sent elsewhere")
 	c.line("# (refused as unknown-node or unreachable: not answered).")
 	c.line("backend st_out")
-	c.line("    stick-table type string len 80 size 100k expire 24h store http_req_cnt,gpc(2)")
+	c.line("    stick-table type string len 80 size 100k expire 24h store http_req_cnt,http_req_rate(1s),gpc(2),gpc_rate(1,1s)")
 	c.line("")
 	if c.o.maxConnPerSrc > 0 {
 		c.line("backend st_src")

@@ -24,7 +24,7 @@ func goldenState() proxyctl.State {
 			{Name: "shasum", Capacity: 12.5},
 		},
 		Neighbours: []proxyctl.Neighbour{
-			{ID: "node b", URL: "http://10.0.0.2:30080", Functions: []string{"figlet", "ocr"}, TokenOut: "out-b", TokenIn: "in-b", TokenInPrev: "in-b-old", Forward: true},
+			{ID: "node b", URL: "http://10.0.0.2:30080", Functions: []string{"figlet", "ocr"}, TokenOut: "out-b", TokenIn: "in-b", TokenInPrev: "in-b-old", Forward: true, Cap: proxyctl.ForwardCap{On: true, Share: 1.0 / 3, Rate: 12.7, Growth: 3}},
 			{ID: "node-c", URL: "http://[fd00::3]:30080/", Functions: []string{"figlet"}, TokenOut: "out-c", TokenIn: "in-c", Forward: true},
 			{ID: "node-d", URL: "http://10.0.0.4:30080", Functions: []string{"sleep"}, TokenOut: "out-d", TokenIn: "in-d"},
 		},

@@ -39,7 +39,7 @@ func TestPlan(t *testing.T) {
 		{"unknown: everything", nil, prev, []string{
 			"set server out.n1/nb state maint", "set server once.n1/nb state maint", "set server out.n2/nb state maint", "set server once.n2/nb state maint",
 			"set server out.n1/nb addr 10.0.0.2 port 30080", "set server once.n1/nb addr 10.0.0.2 port 30080", "set server out.n1/nb health up",
-			"map ids", "map tokens", "map peers", "map prev", "map local", "map sources", "map timeouts", "map admit", "map fns", "map fallback", "map route",
+			"map ids", "map tokens", "map peers", "map prev", "map local", "map sources", "map timeouts", "map admit", "map caps", "map fns", "map fallback", "map route",
 			"set server out.n1/nb state ready", "set server once.n1/nb state ready", "set maxconn server gw.f/gw 4"}},
 	}
 	for _, c := range cases {

@@ -15,6 +15,14 @@
 //   - A user request picked for local service above the LocalLimit
 //     overflows to the forwarding shares, in proportion to them; with no
 //     forwarding share it is rejected (Route.Pick).
+//   - A forwarding destination may be capped (Cap, Route.SetCaps): it
+//     receives at most a share of the route's user requests, a rate, or a
+//     multiple of its successful answers (Route.Succeeded), whichever is
+//     most, counted as they arrive over about the last CapWindow; a request
+//     beyond goes to another destination within its cap, else local
+//     service, else rejection. A node caps every neighbour by what its
+//     answers support (proxyctl.ForwardCap), so that the cap holds from the
+//     first second of a load onset, not only once the forecast sees it.
 //   - A function without a route in the decision is served locally if
 //     deployed, else forwarded evenly among the neighbours running it, else
 //     refused (Default).

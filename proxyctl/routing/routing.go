@@ -124,6 +124,9 @@ type Route struct {
 	limited  bool
 	limit    Bucket
 	admit    []admission // sorted by node
+	local    bool        // the route serves locally (a local share)
+	counts   counts      // of the forwarding caps (SetCaps)
+	over     uint64      // requests sent elsewhere by a cap
 }
 
 type admission struct {
@@ -143,7 +146,7 @@ func Compile(r strategy.Route, old *Route, now time.Time) Route {
 		weights = append(weights, sh.Share)
 		fwd = append(fwd, sh.Share)
 	}
-	c := Route{all: NewPicker(weights), overflow: NewPicker(fwd)}
+	c := Route{all: NewPicker(weights), overflow: NewPicker(fwd), local: r.Local > 0}
 	if r.LocalLimit > 0 {
 		c.limited = true
 		if old != nil && old.limited {
@@ -172,7 +175,7 @@ func Compile(r strategy.Route, old *Route, now time.Time) Route {
 func Default(deployed bool, runners int) (r Route, ok bool) {
 	switch {
 	case deployed:
-		return Route{all: NewPicker([]float64{1, 0})}, true
+		return Route{all: NewPicker([]float64{1, 0}), local: true}, true
 	case runners > 0:
 		w := make([]float64, 2+runners)
 		fwd := make([]float64, runners)
@@ -186,8 +189,15 @@ func Default(deployed bool, runners int) (r Route, ok bool) {
 
 // Pick routes one user request at time now: served locally, rejected, or
 // forwarded to destination i. A request picked for local service above the
-// local limit overflows to the forwarding shares, else is rejected.
+// local limit overflows to the forwarding shares, else is rejected. A
+// request for a destination beyond its cap goes elsewhere (see Cap).
 func (r *Route) Pick(now time.Time) (c Choice, i int) {
+	c, i = r.pick(now)
+	return r.capped(c, i, now)
+}
+
+// pick is Pick without the caps.
+func (r *Route) pick(now time.Time) (c Choice, i int) {
 	switch i := r.all.Pick(); {
 	case i == 0:
 		if !r.limited || r.limit.Take(now) {
@@ -216,6 +226,17 @@ func (r *Route) TakeLocal(now time.Time) bool { return !r.limited || r.limit.Tak
 func (r *Route) Admit(from strategy.NodeID, now time.Time) bool {
 	i, ok := r.find(from)
 	return !ok || r.admit[i].bucket.Take(now)
+}
+
+// Clone returns a copy of r that shares no state with it (for a new
+// route to carry r's counts over while r still routes).
+func (r *Route) Clone() Route {
+	c := *r
+	c.all.current = slices.Clone(r.all.current)
+	c.overflow.current = slices.Clone(r.overflow.current)
+	c.admit = slices.Clone(r.admit)
+	c.counts.caps = slices.Clone(r.counts.caps)
+	return c
 }
 
 func (r *Route) find(node strategy.NodeID) (int, bool) {

@@ -202,6 +202,9 @@ func TestRoutingPathsAllocateNothing(t *testing.T) {
 	deployed, _ := routing.Default(true, 0)
 	runners, _ := routing.Default(false, 3)
 	capped := routing.Compile(strategy.Route{Local: 1, Admit: many}, nil, t0)
+	shareCapped := routing.Compile(strategy.Route{Local: 0.2, Forward: fwd}, nil, t0)
+	shareCapped.SetCaps([]strategy.NodeID{"b", "c"}, []routing.Cap{{On: true, Share: 0.1}, {On: true, Share: 0.1}}, nil, t0)
+	now := t0
 	for _, tt := range []struct {
 		name string
 		f    func()
@@ -212,6 +215,7 @@ func TestRoutingPathsAllocateNothing(t *testing.T) {
 		{"default, runners", func() { runners.Pick(t0) }},
 		{"local limit of a retry", func() { overflowing.TakeLocal(t0) }},
 		{"admission, many caps", func() { capped.Admit("n13", t0); capped.Admit("zz", t0) }},
+		{"forwarding caps", func() { now = now.Add(time.Millisecond); shareCapped.Pick(now) }},
 	} {
 		if n := testing.AllocsPerRun(1000, tt.f); n != 0 {
 			t.Errorf("%s: %v allocations per request", tt.name, n)

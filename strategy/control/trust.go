@@ -217,6 +217,34 @@ func (c *Core) observeAnswers(o Observation) {
 	}
 }
 
+// ForwardCap returns what a proxy may forward to neighbour id of each
+// function's user requests, counted as it routes them
+// (proxyctl.ForwardCap): share of them (Trust.FloorShare), or rate req/s
+// (Trust.Growth times the best credit of its record: what its answers
+// support), or growth (Trust.Growth) times the successful answers the
+// proxy sees it return, whichever is most. Unlike Bound, which caps what a decision expects from the
+// forecast, this holds per request, from the first second of a load onset.
+// ok is false when Bound caps nothing (Trust.Off, or the last observation
+// did not measure answers).
+func (c *Core) ForwardCap(id strategy.NodeID) (share, rate, growth float64, ok bool) {
+	if c.cfg.Trust.Off || !c.measured {
+		return 0, 0, 0, false
+	}
+	t := c.cfg.Trust
+	return t.FloorShare, t.Growth * c.credit(id), t.Growth, true
+}
+
+// credit returns the best credit of neighbour id's record (0 without one).
+func (c *Core) credit(id strategy.NodeID) float64 {
+	var credit float64
+	if r := c.credits[id]; r != nil {
+		for _, v := range r.credits {
+			credit = max(credit, v)
+		}
+	}
+	return credit
+}
+
 // Cap is what Bound computed for one neighbour the decision forwards to.
 type Cap struct {
 	ID strategy.NodeID
@@ -251,13 +279,7 @@ func (c *Core) Bound(d *strategy.Decision, s strategy.Snapshot) []Cap {
 	}
 	t := c.cfg.Trust
 	allowance := func(id strategy.NodeID) float64 {
-		var credit float64
-		if r := c.credits[id]; r != nil {
-			for _, v := range r.credits {
-				credit = max(credit, v)
-			}
-		}
-		return max(t.FloorShare*total, t.Growth*credit)
+		return max(t.FloorShare*total, t.Growth*c.credit(id))
 	}
 	est := estimates(d, rate)
 	caps := make([]Cap, 0, len(est))

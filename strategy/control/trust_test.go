@@ -219,3 +219,33 @@ func TestBoundRemembers(t *testing.T) {
 		t.Fatalf("allowance %v after %d periods of failures, want the floor 100", a, control.TrustMemory)
 	}
 }
+
+// TestForwardCap: what the data plane may forward to a neighbour, per
+// request: the floor share, or Growth times what its answers earned; no
+// cap when answers are not measured or trust is off.
+func TestForwardCap(t *testing.T) {
+	rule := control.Trust{FloorShare: 0.25, Growth: 2}
+	tests := []struct {
+		name      string
+		trust     control.Trust
+		answers   []control.Answer
+		measured  bool
+		ok        bool
+		rate      float64
+		wantShare float64
+	}{
+		{"a liar: the share only", rule, []control.Answer{{ID: "b", Failed: 300}}, true, true, 0, 0.25},
+		{"a serving neighbour: twice its successes", rule, []control.Answer{{ID: "b", Succeeded: 120, Latency: 10 * time.Millisecond}}, true, true, 240, 0.25},
+		{"not measured: none", rule, nil, false, false, 0, 0},
+		{"off: none", control.Trust{Off: true}, nil, true, false, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := boundCase(t, tt.trust, 400, tt.answers, tt.measured)
+			share, rate, growth, ok := c.ForwardCap("b")
+			if ok != tt.ok || (ok && (share != tt.wantShare || math.Abs(rate-tt.rate) > 1e-9 || growth != 2)) {
+				t.Fatalf("ForwardCap = %v, %v, %v, %v; want %v, %v, 2, %v", share, rate, growth, ok, tt.wantShare, tt.rate, tt.ok)
+			}
+		})
+	}
+}

@@ -105,6 +105,23 @@ func (o *simNode) answer(fn, from int32, ok bool, latency int64) {
 	a.latencyCount++
 }
 
+// succeeded counts, at origin node o, a successful answer of neighbour
+// from for function fn at time now in its route's forwarding cap
+// (routing.Route.Succeeded), as the proxy counts it.
+func (o *simNode) succeeded(fn, from int32, now int64) {
+	li, linked := o.linkOf[from]
+	r := &o.routes[fn]
+	if !linked || !r.ok {
+		return
+	}
+	for i, l := range r.fwdLink {
+		if l == li {
+			r.r.Succeeded(i, wallClock(now))
+			return
+		}
+	}
+}
+
 // station is a function deployed on a node: Concurrency servers with
 // exponential service times and a FIFO queue with a wait time-out.
 type station struct {
@@ -334,6 +351,7 @@ func (n *simNode) done(ev event) {
 	}
 	if origin != n {
 		origin.answer(ev.fn, n.idx, true, ev.t-ev.t0+ev.half)
+		origin.succeeded(ev.fn, n.idx, ev.t)
 	}
 	c := &n.cnt[ev.fn]
 	c.latencySum += float64(ev.t-ev.enq) / 1e9
@@ -536,6 +554,7 @@ func (n *simNode) apply(now int64, d strategy.Decision, s strategy.Snapshot) {
 			}
 			nr := route{fwdLink: runners}
 			nr.r, nr.ok = routing.Default(n.stations[i] != nil, len(runners))
+			n.capRoute(&nr, old, t)
 			n.routes[i] = nr
 			continue
 		}
@@ -549,8 +568,28 @@ func (n *simNode) apply(now int64, d strategy.Decision, s strategy.Snapshot) {
 			prev = &old.r
 		}
 		nr.r = routing.Compile(r, prev, t)
+		n.capRoute(&nr, old, t)
 		n.routes[i] = nr
 	}
+}
+
+// capRoute caps what route nr forwards to each destination as the core's
+// ForwardCap says, as the agent sets proxyctl.Neighbour.Cap, the counts
+// carried over from old.
+func (n *simNode) capRoute(nr *route, old *route, t time.Time) {
+	nodes := make([]strategy.NodeID, len(nr.fwdLink))
+	caps := make([]routing.Cap, len(nr.fwdLink))
+	for i, li := range nr.fwdLink {
+		nodes[i] = n.e.nodes[n.links[li].peer].id
+		if share, rate, growth, ok := n.core.ForwardCap(nodes[i]); ok {
+			caps[i] = routing.Cap{On: true, Share: share, Rate: rate, Growth: growth}
+		}
+	}
+	var prev *routing.Route
+	if old.ok {
+		prev = &old.r
+	}
+	nr.r.SetCaps(nodes, caps, prev, t)
 }
 
 func (n *simNode) linkByID(id strategy.NodeID) (int32, bool) {

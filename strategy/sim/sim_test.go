@@ -90,7 +90,15 @@ func TestForwardingAddsRTT(t *testing.T) {
 		"nodes": [{"id": "a", "functions": []}, {"id": "b", "functions": [{"name": "f", "capacity": 1000, "concurrency": 100}]}],
 		"links": [{"a": "a", "b": "b", "rtt": "100ms"}],
 		"load": [{"node": "a", "function": "f", "rates": [20]}]}`)
-	r := run(t, sc, "alllocal")
+	// Without the trust caps: a neighbour without a record is held to a
+	// third of the requests at the onset until its first answers come
+	// back (2 of 1,231 lost here), which is not what this test measures.
+	cfg := builtin("alllocal")
+	cfg.Trust.Off = true
+	r, err := Run(context.Background(), sc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.Served != r.Offered || r.Forwarded != r.Offered {
 		t.Fatalf("served %d, forwarded %d of %d", r.Served, r.Forwarded, r.Offered)
 	}
