@@ -16,8 +16,9 @@ import (
 // test controls every byte of its answers and when its connections close.
 // answer is called for each request, with the connection's sequence
 // number (from 1), the request's number on that connection (from 1), the
-// request and its body; it writes whatever it likes on c and reports
-// whether to keep the connection open for another request.
+// request and its body (read after a 100 Continue when the request
+// expects one); it writes whatever it likes on c and reports whether to
+// keep the connection open for another request.
 type rawFaaS struct {
 	url   string
 	conns atomic.Int64 // connections accepted
@@ -67,6 +68,9 @@ func newRawFaaS(t *testing.T, answer rawAnswer) *rawFaaS {
 					req, err := http.ReadRequest(br)
 					if err != nil {
 						return
+					}
+					if req.Header.Get("Expect") == "100-continue" {
+						io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
 					}
 					body, err := io.ReadAll(req.Body)
 					if err != nil {
