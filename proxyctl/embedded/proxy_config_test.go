@@ -133,3 +133,34 @@ func TestServeReportsListenerFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestNewChecksCertificate: an expired, or not yet valid, data-plane
+// certificate is refused.
+func TestNewChecksCertificate(t *testing.T) {
+	for name, cert := range map[string]tls.Certificate{
+		"expired":       nodetlstest.Cert(t, "a", -2*time.Hour, -time.Hour),
+		"not yet valid": nodetlstest.Cert(t, "a", time.Hour, 2*time.Hour),
+	} {
+		if _, err := New(Config{FaaSURL: "http://127.0.0.1:1", Certificate: &cert}); err == nil || !strings.Contains(err.Error(), "Certificate") {
+			t.Errorf("%s certificate: %v, want an error naming Certificate", name, err)
+		}
+	}
+}
+
+// TestApplyCancelled: Apply with a context already done changes nothing
+// and returns the context's error.
+func TestApplyCancelled(t *testing.T) {
+	p, err := New(Config{FaaSURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Apply(ctx, localOnly("fn")); err != context.Canceled {
+		t.Fatalf("Apply: %v, want context.Canceled", err)
+	}
+	if n := p.Counters().Len(); n != 0 {
+		t.Fatalf("a cancelled Apply created counters for %d functions", n)
+	}
+}
