@@ -279,3 +279,27 @@ func TestForwardLogs(t *testing.T) {
 	logs.has(t, "forwarded request sent elsewhere", "function=fn", "neighbour=b", "reason=unknown-node", "local=true")
 	logs.has(t, "forwarded request failed", "function=fn", "neighbour=b", "err=")
 }
+
+// TestSmallBodyReplayedBeyondRetryBuffer: a small body (read whole before
+// forwarding, see smallBody) stays replayable even when larger than the
+// retry buffer: the local FaaS gets it after the neighbour read it and
+// refused it.
+func TestSmallBodyReplayedBeyondRetryBuffer(t *testing.T) {
+	faas := newSummer(t)
+	refusing := newPeer(t, 403, "unknown-node", true)
+	p, url := forwarder(t, Config{RetryBuffer: 100}, faas.srv.URL, refusing.srv.URL, "", true)
+	body := strings.Repeat("s", 1000)
+	resp, err := http.Post(url+"/function/fn", "text/plain", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	want := sha256.Sum256([]byte(body))
+	if resp.StatusCode != 200 || refusing.sum.Load() != want || faas.sum.Load() != want {
+		t.Fatalf("status %d; the neighbour read the body: %v; the FaaS got it: %v", resp.StatusCode, refusing.sum.Load() == want, faas.sum.Load() == want)
+	}
+	if n := p.retries[retryUnknownNode].Load(); n != 1 {
+		t.Fatalf("%d retries, want 1", n)
+	}
+}
