@@ -21,9 +21,10 @@ import (
 // expects one); it writes whatever it likes on c and reports whether to
 // keep the connection open for another request.
 type rawFaaS struct {
-	url   string
-	conns atomic.Int64 // connections accepted
-	reqs  atomic.Int64 // requests read
+	url    string
+	conns  atomic.Int64 // connections accepted
+	closed atomic.Int64 // connections ended (closed by either side)
+	reqs   atomic.Int64 // requests read
 }
 
 type rawAnswer func(conn, n int, c net.Conn, req *http.Request, body []byte) (keep bool)
@@ -59,6 +60,7 @@ func newRawFaaS(t *testing.T, answer rawAnswer) *rawFaaS {
 			mu.Unlock()
 			wg.Go(func() {
 				defer func() {
+					f.closed.Add(1)
 					mu.Lock()
 					delete(open, c)
 					mu.Unlock()

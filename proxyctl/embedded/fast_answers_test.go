@@ -1,0 +1,94 @@
+package embedded
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestFastPathKeepsConnections: after an answer relayed in full, parsed in
+// place (with a Content-Length) or by the general path (chunked), the
+// connection to the FaaS serves the next request.
+func TestFastPathKeepsConnections(t *testing.T) {
+	for name, answer := range map[string]string{
+		"length":  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			faas := newRawFaaS(t, func(_, _ int, c net.Conn, _ *http.Request, _ []byte) bool {
+				io.WriteString(c, answer)
+				return true
+			})
+			_, url := localProxyAt(t, faas.url, 0)
+			for i := range 3 {
+				if resp, got := doReq(t, "POST", url+"/function/fn", "x"); resp.StatusCode != 200 || got != "ok" {
+					t.Fatalf("request %d: status %d %q", i, resp.StatusCode, got)
+				}
+			}
+			if n := faas.conns.Load(); n != 1 {
+				t.Fatalf("%d connections for 3 requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestFastPathHonoursClose: an answer that closes its connection
+// (Connection: close, or HTTP/1.0) is relayed, and the next request, one
+// that cannot be sent twice, goes on a new connection instead of failing
+// on the closed one.
+func TestFastPathHonoursClose(t *testing.T) {
+	for name, answer := range map[string]string{
+		"length, Connection: close":  "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+		"chunked, Connection: close": "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.0":                   "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	} {
+		t.Run(name, func(t *testing.T) {
+			faas := newRawFaaS(t, func(_, _ int, c net.Conn, _ *http.Request, _ []byte) bool {
+				io.WriteString(c, answer)
+				return false
+			})
+			_, url := localProxyAt(t, faas.url, 0)
+			for i := range 3 {
+				if resp, got := doReq(t, "POST", url+"/function/fn", "x"); resp.StatusCode != 200 || got != "ok" {
+					t.Fatalf("request %d: status %d %q", i, resp.StatusCode, got)
+				}
+			}
+			if n := faas.conns.Load(); n != 3 {
+				t.Fatalf("%d connections for 3 requests, want 3", n)
+			}
+		})
+	}
+}
+
+// TestMalformedAnswerClosesConnection: an answer the proxy cannot parse
+// gives 502, is counted failed and logged, and its connection is closed
+// (not returned to the pool, not left open).
+func TestMalformedAnswerClosesConnection(t *testing.T) {
+	faas := newRawFaaS(t, func(_, _ int, c net.Conn, _ *http.Request, _ []byte) bool {
+		io.WriteString(c, "HTTP/1.1 2x0 Broken\r\n\r\n")
+		return true // the proxy must close it
+	})
+	logs := &logRecorder{}
+	p, err := New(Config{FaaSURL: faas.url, Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	srv := serveOn(t, p.Serve)
+	if resp, _ := doReq(t, "POST", "http://"+srv+"/function/fn", "x"); resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(5 * time.Second); faas.closed.Load() < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection with the malformed answer was left open")
+		}
+	}
+	tot, _ := p.Counters().Totals(t.Context())
+	if tot.Other.Failed != 1 {
+		t.Fatalf("%d failed, want 1", tot.Other.Failed)
+	}
+	logs.has(t, "local FaaS request failed", "function=fn", "err=")
+}
