@@ -116,3 +116,71 @@ func TestClientExpectNotForwarded(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamHostAndConnection: the FaaS and a neighbour see their own
+// address as Host (not the client's), and a client that closes its
+// connection after its request does not make the proxy close its
+// connections upstream: on every path they are kept for the next request.
+func TestUpstreamHostAndConnection(t *testing.T) {
+	hosts := make(chan string, 1)
+	record := func() http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			hosts <- r.Host
+		})
+	}
+	var faasConns, nbConns atomic.Int64
+	faas := httptest.NewUnstartedServer(record())
+	faas.Config.ConnState = countNew(&faasConns)
+	faas.Start()
+	defer faas.Close()
+	nb := httptest.NewUnstartedServer(record())
+	nb.Config.ConnState = countNew(&nbConns)
+	nb.Start()
+	defer nb.Close()
+	p, url := forwarder(t, Config{}, faas.URL, nb.URL, "", false)
+	st := proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "here"}},
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: nb.URL, Functions: []string{"fn"}, TokenOut: tokAB, TokenIn: tokBA, Forward: true}}}
+	if err := p.Apply(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	for name, tt := range map[string]struct {
+		fn, body, host string
+		conns          *atomic.Int64
+	}{
+		"fast path": {"here", "small", faas.Listener.Addr().String(), &faasConns},
+		"streamed":  {"here", strings.Repeat("L", smallBody+1), faas.Listener.Addr().String(), &faasConns},
+		"forwarded": {"fn", "small", nb.Listener.Addr().String(), &nbConns},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := tt.conns.Load()
+			for range 2 {
+				req, _ := http.NewRequest("POST", url+"/function/"+tt.fn, strings.NewReader(tt.body))
+				req.Close = true // Connection: close from the client
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				if h := <-hosts; h != tt.host {
+					t.Fatalf("Host %q upstream, want %q", h, tt.host)
+				}
+			}
+			if n := tt.conns.Load() - before; n > 1 {
+				t.Fatalf("%d new connections upstream for 2 requests, want at most 1", n)
+			}
+		})
+	}
+}
+
+func countNew(n *atomic.Int64) func(net.Conn, http.ConnState) {
+	return func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			n.Add(1)
+		}
+	}
+}
