@@ -184,3 +184,29 @@ func countNew(n *atomic.Int64) func(net.Conn, http.ConnState) {
 		}
 	}
 }
+
+// TestUpstreamBasePath: a FaaS or neighbour URL with a path prefixes the
+// request's path (with or without a trailing slash), on every path.
+func TestUpstreamBasePath(t *testing.T) {
+	paths := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		paths <- r.URL.RequestURI()
+	}))
+	defer srv.Close()
+	for _, base := range []string{"", "/", "/gw", "/gw/"} {
+		want := strings.TrimSuffix(base, "/") + "/function/FN/sub?q=1"
+		p, url := forwarder(t, Config{}, srv.URL+base, srv.URL+base, "", false)
+		st := proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "here"}},
+			Neighbours: []proxyctl.Neighbour{{ID: "b", URL: srv.URL + base, Functions: []string{"away"}, TokenOut: tokAB, TokenIn: tokBA, Forward: true}}}
+		if err := p.Apply(context.Background(), st); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct{ fn, body string }{{"here", ""}, {"here", "small"}, {"here", strings.Repeat("L", smallBody+1)}, {"away", "x"}} {
+			resp, _ := doReq(t, "POST", url+"/function/"+tt.fn+"/sub?q=1", tt.body)
+			if got := <-paths; resp.StatusCode != 200 || got != strings.Replace(want, "FN", tt.fn, 1) {
+				t.Errorf("base %q, %s with %d bytes: status %d, upstream path %q", base, tt.fn, len(tt.body), resp.StatusCode, got)
+			}
+		}
+	}
+}

@@ -25,6 +25,28 @@ type rawFaaS struct {
 	conns  atomic.Int64 // connections accepted
 	closed atomic.Int64 // connections ended (closed by either side)
 	reqs   atomic.Int64 // requests read
+
+	mu  sync.Mutex
+	raw []byte // the bytes of the last request read
+}
+
+// lastRaw returns the bytes of the last request the FaaS read.
+func (f *rawFaaS) lastRaw() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return string(f.raw)
+}
+
+// teeReader appends what it reads to buf.
+type teeReader struct {
+	r   io.Reader
+	buf *[]byte
+}
+
+func (t teeReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	*t.buf = append(*t.buf, p[:n]...)
+	return n, err
 }
 
 type rawAnswer func(conn, n int, c net.Conn, req *http.Request, body []byte) (keep bool)
@@ -66,7 +88,8 @@ func newRawFaaS(t *testing.T, answer rawAnswer) *rawFaaS {
 					mu.Unlock()
 					c.Close()
 				}()
-				br := bufio.NewReader(c)
+				var raw []byte
+				br := bufio.NewReader(teeReader{c, &raw})
 				for n := 1; ; n++ {
 					req, err := http.ReadRequest(br)
 					if err != nil {
@@ -80,6 +103,10 @@ func newRawFaaS(t *testing.T, answer rawAnswer) *rawFaaS {
 						return
 					}
 					f.reqs.Add(1)
+					f.mu.Lock()
+					f.raw = append(f.raw[:0], raw[:len(raw)-br.Buffered()]...)
+					f.mu.Unlock()
+					raw = append(raw[:0], raw[len(raw)-br.Buffered():]...)
 					if !answer(conn, n, c, req, body) {
 						return
 					}
