@@ -175,6 +175,12 @@ func TestIdleConnectionWithUnaskedBytesDropped(t *testing.T) {
 	if n := faas.conns.Load(); n != 2 {
 		t.Fatalf("the FaaS saw %d connections, want 2 (the poisoned one replaced once)", n)
 	}
+	// The proxy closed the poisoned connection rather than leaving it open.
+	for deadline := time.Now().Add(5 * time.Second); faas.closed.Load() < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection with unasked bytes was left open")
+		}
+	}
 }
 
 // TestAnswerBeyondLengthNotReused: bytes after the end of an answer (beyond
