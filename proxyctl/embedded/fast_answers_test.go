@@ -92,3 +92,32 @@ func TestMalformedAnswerClosesConnection(t *testing.T) {
 	}
 	logs.has(t, "local FaaS request failed", "function=fn", "err=")
 }
+
+// TestFastPathSlowLargeAnswer: an answer parsed in place whose body is
+// larger than the client's buffer and comes in pieces, the last one after
+// a pause longer than the proxy's poll of a waiting request, is relayed
+// whole: the wait for the body is bounded by the function's time-out only.
+func TestFastPathSlowLargeAnswer(t *testing.T) {
+	body := make([]byte, 100000)
+	for i := range body {
+		body[i] = byte('a' + i%23)
+	}
+	faas := newRawFaaS(t, func(_, _ int, c net.Conn, _ *http.Request, _ []byte) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+		c.Write(body[:30000])
+		c.Write(body[30000:60000])
+		time.Sleep(pollInterval + 150*time.Millisecond) // the function still computing
+		c.Write(body[60000:])
+		return true
+	})
+	_, url := localProxyAt(t, faas.url, 0)
+	for i := range 2 {
+		resp, got := doReq(t, "GET", url+"/function/fn", "")
+		if resp.StatusCode != 200 || got != string(body) {
+			t.Fatalf("request %d: status %d, %d bytes, want the %d bytes sent", i, resp.StatusCode, len(got), len(body))
+		}
+	}
+	if n := faas.conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
+	}
+}
