@@ -246,3 +246,39 @@ func TestReusedConnectionClosedMidRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestReusedConnectionReset: as TestReusedConnectionClosedMidRequest, with
+// the FaaS resetting the connection (TCP RST) instead of closing it: a GET
+// is sent once more on a new connection at once, a POST gets 502 at once
+// (not after the function's time-out).
+func TestReusedConnectionReset(t *testing.T) {
+	for _, tt := range []struct {
+		method string
+		status int
+	}{
+		{"GET", 200},
+		{"POST", 502},
+	} {
+		t.Run(tt.method, func(t *testing.T) {
+			faas := newRawFaaS(t, func(conn, n int, c net.Conn, req *http.Request, body []byte) bool {
+				if conn == 1 && n == 2 {
+					c.(*net.TCPConn).SetLinger(0) // Close sends RST
+					return false
+				}
+				return okAnswer(conn, n, c, req, body)
+			})
+			_, url := localProxyAt(t, faas.url, time.Minute)
+			if resp, _ := doReq(t, tt.method, url+"/function/fn", "x"); resp.StatusCode != 200 {
+				t.Fatalf("first request: status %d", resp.StatusCode)
+			}
+			start := time.Now()
+			resp, _ := doReq(t, tt.method, url+"/function/fn", "y")
+			if resp.StatusCode != tt.status {
+				t.Fatalf("second request: status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Fatalf("answered after %v: the reset was not noticed", d)
+			}
+		})
+	}
+}
