@@ -38,22 +38,20 @@ func TestRefusalHeaders(t *testing.T) {
 		{"no route", "/function/nowhere", "", "", 404, "no-route"},
 		{"no route for a neighbour", "/function/busy", "b", tokBA, 404, "no-route"},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", tt.path, nil)
-			if tt.from != "" {
-				r.Header.Set(proxyctl.HeaderNodeID, tt.from)
-				r.Header.Set(proxyctl.HeaderNodeToken, tt.token)
-			}
-			w := httptest.NewRecorder()
-			p.ServeHTTP(w, r)
-			h := w.Result().Header
-			if w.Code != tt.status || h.Get(proxyctl.HeaderRejected) != tt.reason || h.Get(proxyctl.HeaderServedBy) != "a" {
-				t.Fatalf("status %d, headers %v; want %d %s served by a", w.Code, h, tt.status, tt.reason)
-			}
-			if got, want := h.Get("Retry-After"), map[bool]string{true: "1"}[tt.status == 429]; got != want {
-				t.Fatalf("Retry-After %q, want %q", got, want)
-			}
-		})
+		r := httptest.NewRequest("GET", tt.path, nil)
+		if tt.from != "" {
+			r.Header.Set(proxyctl.HeaderNodeID, tt.from)
+			r.Header.Set(proxyctl.HeaderNodeToken, tt.token)
+		}
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, r)
+		h := w.Result().Header
+		if w.Code != tt.status || h.Get(proxyctl.HeaderRejected) != tt.reason || h.Get(proxyctl.HeaderServedBy) != "a" {
+			t.Errorf("%s: status %d, headers %v; want %d %s served by a", tt.name, w.Code, h, tt.status, tt.reason)
+		}
+		if got, want := h.Get("Retry-After"), map[bool]string{true: "1"}[tt.status == 429]; got != want {
+			t.Errorf("%s: Retry-After %q, want %q", tt.name, got, want)
+		}
 	}
 	tot, _ := p.Counters().Totals(context.Background())
 	for _, f := range tot.Functions {
