@@ -18,37 +18,13 @@ import (
 // buckets over with the tokens they have left: a new decision does not
 // let a fresh burst through.
 func TestReapplyKeepsBuckets(t *testing.T) {
-	faas := newBackend(t, "faas")
-	p, err := New(Config{FaaSURL: faas.srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	srv := httptest.NewServer(p)
-	defer srv.Close()
 	// One token each, refilled every 1,000 s.
 	st := proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", TokenIn: tokBA, TokenOut: tokAB}},
 		Decision: strategy.Decision{Routes: []strategy.Route{{Function: "fn", Local: 1, LocalLimit: 0.001,
 			Admit: []strategy.Limit{{Node: "b", Rate: 0.001}}}}}}
-	send := func(from string) int {
-		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+"/function/fn", nil)
-		if from != "" {
-			req.Header.Set(proxyctl.HeaderNodeID, from)
-			req.Header.Set(proxyctl.HeaderNodeToken, tokBA)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if err := p.Apply(context.Background(), st); err != nil {
-		t.Fatal(err)
-	}
+	p, url := appliedProxy(t, Config{FaaSURL: newBackend(t, "faas").srv.URL}, st)
+	send := func(from string) int { return sendAs(t, "GET", url+"/function/fn", nil, 0, from) }
 	if u, b := send(""), send("b"); u != 200 || b != 200 {
 		t.Fatalf("first requests: user %d, neighbour %d; want 200 (the bursts)", u, b)
 	}
@@ -66,27 +42,12 @@ func TestReapplyKeepsBuckets(t *testing.T) {
 // neighbour runs, and those the decision routes each get counters of their
 // own; other names share the aggregate.
 func TestCountersForRoutedFunctions(t *testing.T) {
-	faas := newBackend(t, "faas")
-	p, err := New(Config{FaaSURL: faas.srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	srv := httptest.NewServer(p)
-	defer srv.Close()
 	st := proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "here"}},
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", Functions: []string{"there", "here"}, TokenIn: tokBA, TokenOut: tokAB}},
 		Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "routed", Reject: 1}}}}
-	if err := p.Apply(context.Background(), st); err != nil {
-		t.Fatal(err)
-	}
+	p, url := appliedProxy(t, Config{FaaSURL: newBackend(t, "faas").srv.URL}, st)
 	for _, fn := range []string{"here", "there", "routed", "stranger"} {
-		resp, err := http.Post(srv.URL+"/function/"+fn, "text/plain", strings.NewReader("x"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		sendAs(t, "POST", url+"/function/"+fn, strings.NewReader("x"), 1, "")
 	}
 	tot, _ := p.Counters().Totals(context.Background())
 	var names []string
@@ -103,4 +64,44 @@ func TestCountersForRoutedFunctions(t *testing.T) {
 	if tot.Other.Offered != 1 {
 		t.Fatalf("%d requests in the aggregate, want 1 (stranger)", tot.Other.Offered)
 	}
+}
+
+// appliedProxy returns a proxy with cfg (closed when the test ends),
+// served on loopback at url, with st applied.
+func appliedProxy(t *testing.T, cfg Config, st proxyctl.State) (p *Proxy, url string) {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	if err := p.Apply(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	return p, srv.URL
+}
+
+// sendAs sends a request with body of length (-1: unknown) and returns
+// its status, the answer read and closed. With from, it is a forwarded
+// request of neighbour from, with credential tokBA.
+func sendAs(t *testing.T, method, url string, body io.Reader, length int64, from string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	req.ContentLength = length
+	if length == 0 {
+		req.Body = nil
+	}
+	if from != "" {
+		req.Header.Set(proxyctl.HeaderNodeID, from)
+		req.Header.Set(proxyctl.HeaderNodeToken, tokBA)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }

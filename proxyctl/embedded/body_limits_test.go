@@ -17,32 +17,11 @@ import (
 // (its own node counted it).
 func TestBodyLimitRefusals(t *testing.T) {
 	faas := newBackend(t, "faas")
-	p, err := New(Config{FaaSURL: faas.srv.URL, Limits: Limits{MaxBodyBytes: 100}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	if err := p.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
-		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", TokenIn: tokBA, TokenOut: tokAB}}}); err != nil {
-		t.Fatal(err)
-	}
+	p, url := appliedProxy(t, Config{FaaSURL: faas.srv.URL, Limits: Limits{MaxBodyBytes: 100}}, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", TokenIn: tokBA, TokenOut: tokAB}}})
 	send := func(body io.Reader, length int64, from string) int {
 		t.Helper()
-		req, _ := http.NewRequest("POST", srv.URL+"/function/fn", body)
-		req.ContentLength = length
-		if from != "" {
-			req.Header.Set(proxyctl.HeaderNodeID, from)
-			req.Header.Set(proxyctl.HeaderNodeToken, tokBA)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return sendAs(t, "POST", url+"/function/fn", body, length, from)
 	}
 	if got := send(strings.NewReader(strings.Repeat("x", 101)), 101, ""); got != http.StatusRequestEntityTooLarge {
 		t.Fatalf("user request, 101 bytes declared: status %d, want 413", got)
@@ -73,23 +52,10 @@ func TestBodyLimitRefusals(t *testing.T) {
 // TestInflightBudgetReleased: the body bytes a request reserves are given
 // back when it ends, so requests in sequence never run out of budget.
 func TestInflightBudgetReleased(t *testing.T) {
-	faas := newSummer(t)
-	p, err := New(Config{FaaSURL: faas.srv.URL, Limits: Limits{MaxBodyBytes: 1000, MaxInflightBodyBytes: 1000}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	srv := httptest.NewServer(p)
-	defer srv.Close()
+	_, url := appliedProxy(t, Config{FaaSURL: newSummer(t).srv.URL, Limits: Limits{MaxBodyBytes: 1000, MaxInflightBodyBytes: 1000}}, localOnly("fn"))
 	for i := range 5 {
-		resp, err := http.Post(srv.URL+"/function/fn", "text/plain", strings.NewReader(strings.Repeat("b", 600)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("request %d: status %d, want 200", i, resp.StatusCode)
+		if got := sendAs(t, "POST", url+"/function/fn", strings.NewReader(strings.Repeat("b", 600)), 600, ""); got != 200 {
+			t.Fatalf("request %d: status %d, want 200", i, got)
 		}
 	}
 }

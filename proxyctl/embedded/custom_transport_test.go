@@ -1,11 +1,9 @@
 package embedded
 
 import (
-	"context"
 	"crypto/sha256"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -34,18 +32,9 @@ func TestCustomTransport(t *testing.T) {
 	nb := newPeer(t, 200, "", true)
 	tr := &countingTransport{rt: &http.Transport{}}
 	defer tr.rt.(*http.Transport).CloseIdleConnections()
-	p, err := New(Config{FaaSURL: faas.srv.URL, Transport: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	if err := p.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
+	_, url := appliedProxy(t, Config{FaaSURL: faas.srv.URL, Transport: tr}, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: nb.srv.URL, Functions: []string{"away"}, TokenIn: tokBA, TokenOut: tokAB, Forward: true}},
-		Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "away", Forward: []strategy.Share{{Node: "b", Share: 1}}}}}}); err != nil {
-		t.Fatal(err)
-	}
+		Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "away", Forward: []strategy.Share{{Node: "b", Share: 1}}}}}})
 	for i, tt := range []struct {
 		fn, method, body string
 		chunked          bool
@@ -57,25 +46,17 @@ func TestCustomTransport(t *testing.T) {
 		{"away", "POST", "forwarded", false},
 	} {
 		var body io.Reader = strings.NewReader(tt.body)
+		length := int64(len(tt.body))
 		if tt.chunked {
-			body = io.MultiReader(body)
+			body, length = io.MultiReader(body), -1
 		}
-		req, _ := http.NewRequest(tt.method, srv.URL+"/function/"+tt.fn, body)
-		if tt.body == "" {
-			req.Body = nil
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		status := sendAs(t, tt.method, url+"/function/"+tt.fn, body, length, "")
 		got := faas.sum.Load()
 		if tt.fn == "away" {
 			got = nb.sum.Load()
 		}
-		if resp.StatusCode != 200 || got != sha256.Sum256([]byte(tt.body)) {
-			t.Fatalf("%d: %s %s: status %d; the body arrived intact: %v", i, tt.method, tt.fn, resp.StatusCode, got == sha256.Sum256([]byte(tt.body)))
+		if status != 200 || got != sha256.Sum256([]byte(tt.body)) {
+			t.Fatalf("%d: %s %s: status %d; the body arrived intact: %v", i, tt.method, tt.fn, status, got == sha256.Sum256([]byte(tt.body)))
 		}
 		if n := tr.n.Load(); n != int64(i+1) {
 			t.Fatalf("%d: %d requests through the transport, want %d", i, n, i+1)

@@ -9,18 +9,31 @@ import (
 	"time"
 )
 
-// TestFastPathKeepsConnections: after an answer relayed in full, parsed in
+// TestFastPathConnectionReuse: after an answer relayed in full, parsed in
 // place (with a Content-Length) or by the general path (chunked), the
-// connection to the FaaS serves the next request.
-func TestFastPathKeepsConnections(t *testing.T) {
-	for name, answer := range map[string]string{
-		"length":  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-		"chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+// connection to the FaaS serves the next request; after an answer that
+// closes its connection (Connection: close, or HTTP/1.0) the next
+// request, one that cannot be sent twice, goes on a new connection
+// instead of failing on the closed one.
+func TestFastPathConnectionReuse(t *testing.T) {
+	const (
+		length  = "Content-Length: 2\r\n\r\nok"
+		chunked = "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+	)
+	for name, tt := range map[string]struct {
+		answer string
+		keep   bool
+	}{
+		"length":                     {"HTTP/1.1 200 OK\r\n" + length, true},
+		"chunked":                    {"HTTP/1.1 200 OK\r\n" + chunked, true},
+		"length, Connection: close":  {"HTTP/1.1 200 OK\r\nConnection: close\r\n" + length, false},
+		"chunked, Connection: close": {"HTTP/1.1 200 OK\r\nConnection: close\r\n" + chunked, false},
+		"HTTP/1.0":                   {"HTTP/1.0 200 OK\r\n" + length, false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			faas := newRawFaaS(t, func(_, _ int, c net.Conn, _ *http.Request, _ []byte) bool {
-				io.WriteString(c, answer)
-				return true
+				io.WriteString(c, tt.answer)
+				return tt.keep
 			})
 			_, url := localProxyAt(t, faas.url, 0)
 			for i := range 3 {
@@ -28,36 +41,9 @@ func TestFastPathKeepsConnections(t *testing.T) {
 					t.Fatalf("request %d: status %d %q", i, resp.StatusCode, got)
 				}
 			}
-			if n := faas.conns.Load(); n != 1 {
-				t.Fatalf("%d connections for 3 requests, want 1", n)
-			}
-		})
-	}
-}
-
-// TestFastPathHonoursClose: an answer that closes its connection
-// (Connection: close, or HTTP/1.0) is relayed, and the next request, one
-// that cannot be sent twice, goes on a new connection instead of failing
-// on the closed one.
-func TestFastPathHonoursClose(t *testing.T) {
-	for name, answer := range map[string]string{
-		"length, Connection: close":  "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
-		"chunked, Connection: close": "HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
-		"HTTP/1.0":                   "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
-	} {
-		t.Run(name, func(t *testing.T) {
-			faas := newRawFaaS(t, func(_, _ int, c net.Conn, _ *http.Request, _ []byte) bool {
-				io.WriteString(c, answer)
-				return false
-			})
-			_, url := localProxyAt(t, faas.url, 0)
-			for i := range 3 {
-				if resp, got := doReq(t, "POST", url+"/function/fn", "x"); resp.StatusCode != 200 || got != "ok" {
-					t.Fatalf("request %d: status %d %q", i, resp.StatusCode, got)
-				}
-			}
-			if n := faas.conns.Load(); n != 3 {
-				t.Fatalf("%d connections for 3 requests, want 3", n)
+			want := map[bool]int64{true: 1, false: 3}[tt.keep]
+			if n := faas.conns.Load(); n != want {
+				t.Fatalf("%d connections for 3 requests, want %d", n, want)
 			}
 		})
 	}

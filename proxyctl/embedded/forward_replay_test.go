@@ -23,13 +23,6 @@ import (
 func forwarder(t *testing.T, cfg Config, faasURL, bURL, dURL string, deployed bool) (*Proxy, string) {
 	t.Helper()
 	cfg.FaaSURL = faasURL
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
 	st := proxyctl.State{Self: "a"}
 	if deployed {
 		st.Functions = []proxyctl.Function{{Name: "fn"}}
@@ -41,10 +34,7 @@ func forwarder(t *testing.T, cfg Config, faasURL, bURL, dURL string, deployed bo
 		route.Forward = append(route.Forward, strategy.Share{Node: "d", Share: 0})
 	}
 	st.Decision.Routes = []strategy.Route{route}
-	if err := p.Apply(context.Background(), st); err != nil {
-		t.Fatal(err)
-	}
-	return p, srv.URL
+	return appliedProxy(t, cfg, st)
 }
 
 // TestForwardExpectContinue: a forwarded body that may not fit in the

@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,14 +15,7 @@ import (
 // character, and names at and beyond the length limit); other names are
 // routed (here: 404, no route).
 func TestFunctionNameCheck(t *testing.T) {
-	p, err := New(Config{FaaSURL: "http://127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := p.Apply(context.Background(), proxyctl.State{Self: "a"}); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := appliedProxy(t, Config{FaaSURL: "http://127.0.0.1:1"}, proxyctl.State{Self: "a"})
 	names := []string{strings.Repeat("n", strategy.MaxNameLen), strings.Repeat("n", strategy.MaxNameLen+1), "x"}
 	for c := 1; c < 256; c++ {
 		if c == '/' {

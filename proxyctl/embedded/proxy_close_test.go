@@ -51,14 +51,8 @@ func TestCloseReleasesConnections(t *testing.T) {
 	p, url := forwarder(t, Config{}, faas.url, nb.url, "", true)
 	post := func(fn, body string) {
 		t.Helper()
-		resp, err := http.Post(url+"/function/"+fn, "text/plain", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
+		if got := sendAs(t, "POST", url+"/function/"+fn, strings.NewReader(body), int64(len(body)), ""); got != 200 {
+			t.Fatalf("status %d", got)
 		}
 	}
 	post("fn", "x") // forwarded to the neighbour

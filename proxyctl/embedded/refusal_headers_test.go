@@ -14,19 +14,12 @@ import (
 // (DFaaS-Rejected) and this node (DFaaS-Served-By), and a 429 tells the
 // client when to retry (Retry-After); other statuses do not.
 func TestRefusalHeaders(t *testing.T) {
-	p, err := New(Config{FaaSURL: "http://127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := p.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
+	p, _ := appliedProxy(t, Config{FaaSURL: "http://127.0.0.1:1"}, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", TokenIn: tokBA, TokenOut: tokAB}},
 		Decision: strategy.Decision{Routes: []strategy.Route{
 			{Function: "fn", Local: 1, Admit: []strategy.Limit{{Node: "b", Rate: 0}}},
 			{Function: "busy", Reject: 1},
-		}}}); err != nil {
-		t.Fatal(err)
-	}
+		}}})
 	for _, tt := range []struct {
 		name, path, from, token string
 		status                  int

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -16,32 +15,11 @@ import (
 // TestReceivedFromNeighbourCounted: a forwarded request served here is
 // counted as received from its neighbour, not as offered by a user.
 func TestReceivedFromNeighbourCounted(t *testing.T) {
-	faas := newBackend(t, "faas")
-	p, err := New(Config{FaaSURL: faas.srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	if err := p.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
-		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", TokenIn: tokBA, TokenOut: tokAB}}}); err != nil {
-		t.Fatal(err)
-	}
+	p, url := appliedProxy(t, Config{FaaSURL: newBackend(t, "faas").srv.URL}, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", TokenIn: tokBA, TokenOut: tokAB}}})
 	for _, from := range []string{"b", "b", ""} {
-		req, _ := http.NewRequest("POST", srv.URL+"/function/fn", strings.NewReader("x"))
-		if from != "" {
-			req.Header.Set(proxyctl.HeaderNodeID, from)
-			req.Header.Set(proxyctl.HeaderNodeToken, tokBA)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("status %d", resp.StatusCode)
+		if got := sendAs(t, "POST", url+"/function/fn", strings.NewReader("x"), 1, from); got != 200 {
+			t.Fatalf("status %d", got)
 		}
 	}
 	tot, _ := p.Counters().Totals(context.Background())
