@@ -14,7 +14,7 @@ import (
 // connection to the FaaS serves the next request; after an answer that
 // closes its connection (Connection: close, or HTTP/1.0) the next
 // request, one that cannot be sent twice, goes on a new connection
-// instead of failing on the closed one.
+// instead of failing on the closed one, and the proxy closes the old one.
 func TestFastPathConnectionReuse(t *testing.T) {
 	const (
 		length  = "Content-Length: 2\r\n\r\nok"
@@ -33,7 +33,7 @@ func TestFastPathConnectionReuse(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			faas := newRawFaaS(t, func(_, _ int, c net.Conn, _ *http.Request, _ []byte) bool {
 				io.WriteString(c, tt.answer)
-				return tt.keep
+				return true // the proxy closes the connection when the answer says so
 			})
 			_, url := localProxyAt(t, faas.url, 0)
 			for i := range 3 {
@@ -44,6 +44,11 @@ func TestFastPathConnectionReuse(t *testing.T) {
 			want := map[bool]int64{true: 1, false: 3}[tt.keep]
 			if n := faas.conns.Load(); n != want {
 				t.Fatalf("%d connections for 3 requests, want %d", n, want)
+			}
+			for deadline := time.Now().Add(5 * time.Second); faas.closed.Load() < want-1; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d connections closed by the proxy, want %d", faas.closed.Load(), want, want-1)
+				}
 			}
 		})
 	}

@@ -52,22 +52,28 @@ func TestLocalAnswersCounted(t *testing.T) {
 	faas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(int(status.Load()))
+		if r.URL.Query().Get("chunked") != "" {
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "chunked answer")
+		}
 	}))
 	defer faas.Close()
 	for name, body := range localBodies {
-		t.Run(name, func(t *testing.T) {
-			p, url := localProxyAt(t, faas.URL, 0)
-			for _, s := range []int{200, 404, 503, 429} {
-				status.Store(int64(s))
-				if resp, _ := doReq(t, "POST", url+"/function/fn", body); resp.StatusCode != s {
-					t.Fatalf("status %d, want %d", resp.StatusCode, s)
+		for _, q := range []string{"", "?chunked=1"} {
+			t.Run(name+q, func(t *testing.T) {
+				p, url := localProxyAt(t, faas.URL, 0)
+				for _, s := range []int{200, 404, 503, 429} {
+					status.Store(int64(s))
+					if resp, _ := doReq(t, "POST", url+"/function/fn"+q, body); resp.StatusCode != s {
+						t.Fatalf("status %d, want %d", resp.StatusCode, s)
+					}
 				}
-			}
-			tot, _ := p.Counters().Totals(context.Background())
-			if f := tot.Functions[0]; f.Local != 4 || f.Failed != 2 || f.LatencyCount != 2 {
-				t.Fatalf("counters %+v, want 4 local, 2 failed, 2 latencies", f)
-			}
-		})
+				tot, _ := p.Counters().Totals(context.Background())
+				if f := tot.Functions[0]; f.Local != 4 || f.Failed != 2 || f.LatencyCount != 2 {
+					t.Fatalf("counters %+v, want 4 local, 2 failed, 2 latencies", f)
+				}
+			})
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

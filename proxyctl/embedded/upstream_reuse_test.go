@@ -282,3 +282,63 @@ func TestReusedConnectionReset(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedRequestNotRepeated: a request that fails on a new connection
+// (the FaaS took it and closed without answering), or that times out on a
+// reused one, is not sent again, even when idempotent: the FaaS may be
+// running it.
+func TestFailedRequestNotRepeated(t *testing.T) {
+	t.Run("new connection", func(t *testing.T) {
+		faas := newRawFaaS(t, func(int, int, net.Conn, *http.Request, []byte) bool { return false })
+		_, url := localProxyAt(t, faas.url, 0)
+		if resp, _ := doReq(t, "GET", url+"/function/fn", ""); resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("status %d, want 502", resp.StatusCode)
+		}
+		if n := faas.reqs.Load(); n != 1 {
+			t.Fatalf("the FaaS read the request %d times, want 1", n)
+		}
+	})
+	t.Run("time-out on a reused connection", func(t *testing.T) {
+		hang := make(chan struct{})
+		defer close(hang)
+		faas := newRawFaaS(t, func(conn, n int, c net.Conn, req *http.Request, body []byte) bool {
+			if n == 1 {
+				return okAnswer(conn, n, c, req, body)
+			}
+			<-hang // never answers in time
+			return false
+		})
+		_, url := localProxyAt(t, faas.url, 300*time.Millisecond)
+		if resp, _ := doReq(t, "GET", url+"/function/fn", ""); resp.StatusCode != 200 {
+			t.Fatalf("first request: status %d", resp.StatusCode)
+		}
+		if resp, _ := doReq(t, "GET", url+"/function/fn", ""); resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("second request: status %d, want 502 after the function's time-out", resp.StatusCode)
+		}
+		if n := faas.reqs.Load(); n != 2 {
+			t.Fatalf("the FaaS read %d requests, want 2", n)
+		}
+	})
+}
+
+// TestResetIdleConnectionNotFatal: the FaaS resets a kept-alive
+// connection right after answering; the next request, even a POST, is
+// served: either the proxy finds the connection dead before using it, or
+// writing on it fails, and a request that could not be written is sent on
+// a new connection.
+func TestResetIdleConnectionNotFatal(t *testing.T) {
+	faas := newRawFaaS(t, func(conn, n int, c net.Conn, req *http.Request, body []byte) bool {
+		okAnswer(conn, n, c, req, body)
+		c.(*net.TCPConn).SetLinger(0) // Close sends RST
+		return false
+	})
+	_, url := localProxyAt(t, faas.url, 0)
+	for i, body := range []string{"one", "two", "three"} {
+		if resp, got := doReq(t, "POST", url+"/function/fn", body); resp.StatusCode != 200 || got != body {
+			t.Fatalf("request %d: status %d %q", i, resp.StatusCode, got)
+		}
+	}
+	if n := faas.reqs.Load(); n != 3 {
+		t.Fatalf("the FaaS read %d requests, want 3", n)
+	}
+}
