@@ -248,15 +248,24 @@ func (cfg *Config) units(ctx context.Context, dir, bin string, tops []string) []
 	cmd := exec.CommandContext(ctx, bin, "-test.v", "-test.count=1", "-test.run", ".")
 	cmd.Dir = dir
 	out, _ := cmd.Output()
+	return splitUnits(string(out), tops)
+}
+
+// splitUnits returns the -test.run patterns of tops, each split into its
+// first-level subtests when it has more than one, from the verbose output
+// of a run. A subtest's name may hold a slash ("HTTP/1.0 answer"): a RUN
+// line is a nested subtest only when a line before it names its parent.
+func splitUnits(out string, tops []string) []string {
 	subs := map[string][]string{}
 	seen := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		name, ok := strings.CutPrefix(strings.TrimSpace(line), "=== RUN")
 		if !ok {
 			continue
 		}
-		top, sub, ok := strings.Cut(strings.TrimSpace(name), "/")
-		if !ok || strings.Contains(sub, "/") || seen[name] {
+		name = strings.TrimSpace(name)
+		top, sub, ok := strings.Cut(name, "/")
+		if !ok || seen[name] || nested(seen, top, sub) {
 			continue
 		}
 		seen[name] = true
@@ -271,6 +280,17 @@ func (cfg *Config) units(ctx context.Context, dir, bin string, tops []string) []
 		}
 	}
 	return units
+}
+
+// nested reports whether subtest sub of top is below a first-level subtest
+// already seen.
+func nested(seen map[string]bool, top, sub string) bool {
+	for i := range len(sub) {
+		if sub[i] == '/' && seen[top+"/"+sub[:i]] {
+			return true
+		}
+	}
+	return false
 }
 
 var errNoTests = errors.New("no tests")
