@@ -5,16 +5,18 @@ import (
 )
 
 // Names of the metrics a Proxy exports besides its listener's (see
-// Limits): requests for functions outside the routing state, and
-// forwarded requests sent elsewhere after a refusal or a connection
-// failure.
+// Limits): requests for functions outside the routing state, forwarded
+// requests sent elsewhere after a refusal or a connection failure, and
+// user requests a neighbour's forwarding cap (proxyctl.ForwardCap) sent
+// elsewhere than to the neighbour picked for them.
 const (
 	MetricUnrouted = "dfaas_proxy_unrouted_requests_total"
 	MetricRetries  = "dfaas_proxy_retries_total"
+	MetricCapped   = "dfaas_proxy_forward_capped_total"
 )
 
 type metrics struct {
-	unrouted, retries *prometheus.Desc
+	unrouted, retries, capped *prometheus.Desc
 }
 
 func newMetrics() metrics {
@@ -24,6 +26,8 @@ func newMetrics() metrics {
 		retries: prometheus.NewDesc(MetricRetries,
 			"Forwarded requests sent once more (locally or to another neighbour) because the neighbour answered 403 unknown-node or could not be reached.",
 			[]string{"reason"}, nil),
+		capped: prometheus.NewDesc(MetricCapped,
+			"User requests sent to another neighbour, served locally or rejected because the neighbour picked for them had reached its forwarding cap.", nil, nil),
 	}
 }
 
@@ -32,6 +36,7 @@ func newMetrics() metrics {
 func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
 	ch <- p.metrics.unrouted
 	ch <- p.metrics.retries
+	ch <- p.metrics.capped
 	p.lim.Describe(ch)
 }
 
@@ -41,6 +46,11 @@ func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
 	for i := range p.retries {
 		ch <- prometheus.MustNewConstMetric(p.metrics.retries, prometheus.CounterValue, float64(p.retries[i].Load()), retryReasonName(i))
 	}
+	var capped uint64
+	if st := p.state.Load(); st != nil {
+		capped = st.t.capped()
+	}
+	ch <- prometheus.MustNewConstMetric(p.metrics.capped, prometheus.CounterValue, float64(capped))
 	p.lim.Collect(ch)
 }
 

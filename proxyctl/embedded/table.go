@@ -25,6 +25,9 @@ type table struct {
 	// trust holds the neighbours' data-plane certificates, accepted on the
 	// node-to-node path.
 	trust *nodetls.Trust
+	// cappedBefore counts what the forwarding caps sent elsewhere under
+	// the earlier tables (see capped).
+	cappedBefore uint64
 }
 
 type neighbour struct {
@@ -161,7 +164,24 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 		capRoute(rt, s, prev.route(name), now)
 		t.routes[name] = rt
 	}
+	t.cappedBefore = prev.capped() // the new routes count from 0
 	return t, nil
+}
+
+// capped returns how many user requests the forwarding caps sent
+// elsewhere than the neighbour picked for them, over the tables so far
+// (requests routed by a table in the instant it is replaced may be missed).
+func (t *table) capped() uint64 {
+	if t == nil {
+		return 0
+	}
+	n := t.cappedBefore
+	for _, rt := range t.routes {
+		rt.mu.Lock()
+		n += rt.r.Capped()
+		rt.mu.Unlock()
+	}
+	return n
 }
 
 // route returns a copy of the compiled route of fn in t (nil if none),
