@@ -1,0 +1,58 @@
+package dfaas
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dfaas-go/dfaas/strategy"
+)
+
+// TestFailureCountersStartAtZero: the counters by reason or kind are
+// exported at 0 from the start, so that a rate over them exists before the
+// first failure.
+func TestFailureCountersStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := newNodeMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	got := series(t, reg, "dfaas_agent_announce_failures_total", "dfaas_agent_neighbour_anomalies_total", "dfaas_agent_out_of_cycle_applies_total")
+	want := `dfaas_agent_announce_failures_total{reason=trimmed} 0
+dfaas_agent_announce_failures_total{reason=unbuildable} 0
+dfaas_agent_announce_failures_total{reason=unsent} 0
+dfaas_agent_neighbour_anomalies_total{kind=grant_bounded} 0
+dfaas_agent_neighbour_anomalies_total{kind=share_capped} 0
+dfaas_agent_out_of_cycle_applies_total{kind=deferred} 0
+dfaas_agent_out_of_cycle_applies_total{kind=greet} 0
+dfaas_agent_out_of_cycle_applies_total{kind=reapply} 0`
+	if got != want {
+		t.Errorf("series:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestUndeployedFunctionLosesLocalGauges: a function no longer deployed
+// here (still requested, now run by a neighbour) loses its capacity, CPU
+// and memory series; its offered rate stays.
+func TestUndeployedFunctionLosesLocalGauges(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newNodeMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{
+		"dfaas_agent_function_capacity_requests_per_second", "dfaas_agent_function_cpu_cores",
+		"dfaas_agent_function_memory_bytes", "dfaas_agent_offered_requests_per_second",
+	}
+	m.setFunctions([]strategy.Function{{Name: "f", Offered: 3, Deployed: true, Capacity: 10, CPU: 0.5, Memory: 100}}, true)
+	want := `dfaas_agent_function_capacity_requests_per_second{function=f} 10
+dfaas_agent_function_cpu_cores{function=f} 0.5
+dfaas_agent_function_memory_bytes{function=f} 100
+dfaas_agent_offered_requests_per_second{function=f} 3`
+	if got := series(t, reg, names...); got != want {
+		t.Fatalf("deployed:\n%s\nwant:\n%s", got, want)
+	}
+	m.setFunctions([]strategy.Function{{Name: "f", Offered: 4}}, true)
+	if got := series(t, reg, names...); got != "dfaas_agent_offered_requests_per_second{function=f} 4" {
+		t.Errorf("no longer deployed:\n%s", got)
+	}
+}
