@@ -188,4 +188,3 @@ func stateDataFns(t *testing.T, seq uint64, token string, fns ...string) []byte 
 	}
 	return data
 }
-
