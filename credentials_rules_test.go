@@ -125,13 +125,23 @@ func TestOutOfCycleApplyKeepsGrace(t *testing.T) {
 }
 
 // TestForwardCapOnlyOnTargets: the proxy caps what it forwards to a
-// neighbour only when it forwards to it and the cycle measured answers.
+// neighbour only when it forwards to it and the cycle measured answers
+// (over a window).
 func TestForwardCapOnlyOnTargets(t *testing.T) {
-	for _, answers := range []bool{false, true} {
+	cases := []struct {
+		answers bool
+		window  time.Duration
+		capped  bool
+	}{
+		{false, time.Second, false},
+		{true, 0, false},
+		{true, time.Second, true},
+	}
+	for _, tc := range cases {
 		net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 		n, _, rec := newRulesNode(t, net, nil, func(c *Config) {
 			c.Strategy = &strategy.Static{LocalShare: 0.5}
-			c.Metrics = metricsrc.NewStatic(metricsrc.Sample{Window: time.Second, Answers: answers})
+			c.Metrics = fixedSample{Window: tc.window, Answers: tc.answers}
 		})
 		for _, id := range []peer.ID{"b", "c"} {
 			if _, err := net.Join(id); err != nil {
@@ -153,16 +163,24 @@ func TestForwardCapOnlyOnTargets(t *testing.T) {
 		b, _ := st.Neighbour("b")
 		c, _ := st.Neighbour("c")
 		if !b.Forward || c.Forward {
-			t.Fatalf("answers %v: forward to b %v, to c %v; want b only", answers, b.Forward, c.Forward)
+			t.Fatalf("%+v: forward to b %v, to c %v; want b only", tc, b.Forward, c.Forward)
 		}
-		if b.Cap.On != answers || c.Cap.On {
-			t.Errorf("answers %v: cap on b %+v, on c %+v; want b capped only when answers are measured", answers, b.Cap, c.Cap)
+		if b.Cap.On != tc.capped || c.Cap.On {
+			t.Errorf("%+v: cap on b %+v, on c %+v; want b capped only when answers are measured", tc, b.Cap, c.Cap)
 		}
-		if answers && (b.Cap.Share <= 0 || b.Cap.Growth <= 0) {
+		if tc.capped && (b.Cap.Share <= 0 || b.Cap.Growth <= 0) {
 			t.Errorf("b's cap %+v: want a floor share and a growth", b.Cap)
 		}
 		net.Close()
 	}
+}
+
+// fixedSample is a metric source that returns its sample as it is (a
+// first sample has no window).
+type fixedSample metricsrc.Sample
+
+func (f fixedSample) Sample(context.Context, time.Time, time.Duration) (metricsrc.Sample, error) {
+	return metricsrc.Sample(f), nil
 }
 
 // stateData is a peer's encoded state message.
