@@ -206,3 +206,50 @@ func stateDataFns(t *testing.T, seq uint64, token string, fns ...string) []byte 
 	}
 	return data
 }
+
+// TestForwardCapForgetsAFailingNeighbour: a neighbour that served well and
+// then only fails loses its credit once the failures fill the trust
+// memory: the rate the proxy may forward to it falls to what failures
+// support (nothing beyond the floor share).
+func TestForwardCapForgetsAFailingNeighbour(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	src := metricsrc.NewStatic(metricsrc.Sample{})
+	n, _, rec := newRulesNode(t, net, nil, func(c *Config) {
+		c.Strategy = &strategy.Static{LocalShare: 0.5}
+		c.Metrics = src
+	})
+	if _, err := net.Join("b"); err != nil {
+		t.Fatal(err)
+	}
+	answered := func(succeeded, failed float64) metricsrc.Sample {
+		return metricsrc.Sample{Window: time.Second, Answers: true, Functions: []metricsrc.FunctionRates{{
+			Name: "figlet", Offered: 100, Local: 50, Forwarded: 50,
+			Neighbours: []metricsrc.NeighbourRates{{ID: "b", Forwarded: 50, Succeeded: succeeded, Failed: failed}},
+		}}}
+	}
+	t0 := time.Unix(1000, 0)
+	ctx := context.Background()
+	rate := func(k int, s metricsrc.Sample) float64 {
+		src.Set(s)
+		now := t0.Add(time.Duration(k) * time.Second)
+		n.handle(ctx, peer.Message{From: "b", Data: stateDataFns(t, uint64(k+1), strings.Repeat("ab", 32), "figlet")}, now, false)
+		if _, err := n.Step(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		st, _ := rec.Last()
+		b, _ := st.Neighbour("b")
+		return b.Cap.Rate
+	}
+	rate(0, answered(80, 0))
+	if r := rate(1, answered(80, 0)); r < 80 {
+		t.Fatalf("after serving 80 req/s b may receive %v req/s", r)
+	}
+	var r float64
+	for k := range 3 { // control.TrustMemory periods of failures only
+		r = rate(2+k, answered(0, 50))
+	}
+	if r != 0 {
+		t.Fatalf("after only failures b may still receive %v req/s on its old credit", r)
+	}
+}
