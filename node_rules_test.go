@@ -161,3 +161,35 @@ func TestReplanDecidesOnItsOwnTime(t *testing.T) {
 		t.Errorf("replans: %s", got)
 	}
 }
+
+// TestInvalidSampleFailsTheCycle: a metric source whose sample the core
+// rejects (a negative CPU usage) fails the cycle as a metrics failure: the
+// strategy is not asked, the decision in force stays.
+func TestInvalidSampleFailsTheCycle(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	calls := 0
+	record := strategy.Func(func(s strategy.Snapshot) (strategy.Decision, error) {
+		calls++
+		return strategy.AllLocal{}.Decide(s)
+	})
+	src := metricsrc.NewStatic(metricsrc.Sample{Window: time.Second})
+	n, _, rec := newRulesNode(t, net, nil, func(c *Config) { c.Strategy, c.Metrics = record, src })
+	ctx := context.Background()
+	if _, err := n.Step(ctx, time.Unix(1, 0)); err != nil || calls != 1 {
+		t.Fatalf("first cycle: err %v, %d decisions", err, calls)
+	}
+	applied := len(rec.History())
+	src.Set(metricsrc.Sample{Window: time.Second, Node: metricsrc.NodeUsage{CPU: -1}})
+	_, err := n.Step(ctx, time.Unix(2, 0))
+	if err == nil || !strings.Contains(err.Error(), "snapshot") {
+		t.Fatalf("cycle on an invalid sample: %v, want a snapshot error", err)
+	}
+	h := n.Status(time.Unix(2, 0)).Health
+	if calls != 1 || !strings.Contains(h[ComponentMetrics], "invalid snapshot") || h[ComponentStrategy] != "ok" {
+		t.Fatalf("%d decisions, health %v: want the strategy not asked, metrics failing", calls, h)
+	}
+	if len(rec.History()) != applied {
+		t.Fatalf("a new proxy state applied on an invalid sample")
+	}
+}
