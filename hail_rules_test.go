@@ -134,4 +134,21 @@ func TestHailWithinAPeriod(t *testing.T) {
 			t.Fatalf("without a directory, a ran %d cycles", cycles)
 		}
 	}
+	// Without a directory, over several cycles (its hail loop would poll
+	// ten times each), the node runs and hails no one.
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	n, _, _ := newRulesNode(t, net, func(tr *peer.MemTransport) peer.Transport { return notDirectory{tr} },
+		func(c *Config) { c.Period = 20 * time.Millisecond })
+	b, err := net.Join("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, n)
+	if !within(10*time.Second, func() bool { return n.Status(time.Now()).Cycles >= 4 }) {
+		t.Fatalf("without a directory, a ran %d cycles", n.Status(time.Now()).Cycles)
+	}
+	if msgs := drainMsgs(b); len(msgs) != 0 {
+		t.Fatalf("b, unknown to a without a directory, got %d messages", len(msgs))
+	}
 }

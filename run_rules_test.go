@@ -2,6 +2,8 @@ package dfaas
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +44,8 @@ func TestRunHandlesMessagesAtOnce(t *testing.T) {
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
 	const period = 2 * time.Second
-	n, reg, _ := newRulesNode(t, net, nil, func(c *Config) { c.Period = period })
+	logs := &records{}
+	n, reg, rec := newRulesNode(t, net, nil, func(c *Config) { c.Period, c.Logger = period, slog.New(logs) })
 	b, err := net.Join("b")
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +69,25 @@ func TestRunHandlesMessagesAtOnce(t *testing.T) {
 	}
 	if !within(2*period, func() bool { return n.Status(time.Now()).Cycles >= 2 }) {
 		t.Fatal("no cycle after the replan")
+	}
+	if logs.has("WARN replan failed") || logs.has("WARN control cycle failed") {
+		t.Fatalf("failures logged when none failed:\n%s", strings.Join(logs.lines, "\n"))
+	}
+	// With the proxy failing, a replan (c joins) and a cycle fail: both
+	// logged.
+	rec.SetErr(errors.New("proxy down"))
+	c, err := net.Join("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(context.Background(), "a", stateData(t, 1, 1, strings.Repeat("cd", 32))); err != nil {
+		t.Fatal(err)
+	}
+	if !within(period, func() bool { return logs.has("WARN replan failed") }) {
+		t.Fatalf("failed replan not logged:\n%s", strings.Join(logs.lines, "\n"))
+	}
+	if !within(2*period, func() bool { return logs.has("WARN control cycle failed") }) {
+		t.Fatalf("failed cycle not logged:\n%s", strings.Join(logs.lines, "\n"))
 	}
 }
 
