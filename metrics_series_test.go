@@ -13,10 +13,7 @@ import (
 // exported at 0 from the start, so that a rate over them exists before the
 // first failure.
 func TestFailureCountersStartAtZero(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	if _, err := newNodeMetrics(reg); err != nil {
-		t.Fatal(err)
-	}
+	_, reg := newMetrics(t)
 	got := series(t, reg, "dfaas_agent_announce_failures_total", "dfaas_agent_neighbour_anomalies_total", "dfaas_agent_out_of_cycle_applies_total")
 	want := `dfaas_agent_announce_failures_total{reason=trimmed} 0
 dfaas_agent_announce_failures_total{reason=unbuildable} 0
@@ -35,11 +32,7 @@ dfaas_agent_out_of_cycle_applies_total{kind=reapply} 0`
 // here (still requested, now run by a neighbour) loses its capacity, CPU
 // and memory series; its offered rate stays.
 func TestUndeployedFunctionLosesLocalGauges(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m, err := newNodeMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, reg := newMetrics(t)
 	names := []string{
 		"dfaas_agent_function_capacity_requests_per_second", "dfaas_agent_function_cpu_cores",
 		"dfaas_agent_function_memory_bytes", "dfaas_agent_offered_requests_per_second",
@@ -62,11 +55,7 @@ dfaas_agent_offered_requests_per_second{function=f} 3`
 // core counted since the cycle before (not by its running total), and the
 // allowance gauges list exactly the neighbours capped this cycle.
 func TestAnomalyAndAllowanceSeries(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m, err := newNodeMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, reg := newMetrics(t)
 	names := []string{"dfaas_agent_neighbour_anomalies_total", "dfaas_agent_neighbour_allowance_requests_per_second"}
 	m.setAnomalies(control.Anomalies{GrantsBounded: 3, SharesCapped: 5}, control.Anomalies{GrantsBounded: 5, SharesCapped: 5},
 		[]control.Cap{{ID: "b", Allowance: 40}, {ID: "c", Allowance: 7.5}})
@@ -90,11 +79,7 @@ dfaas_agent_neighbour_anomalies_total{kind=share_capped} 1`
 // TestUnknownRateSeries: the aggregate of unknown names is exported by
 // kind, each with its own rate.
 func TestUnknownRateSeries(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m, err := newNodeMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, reg := newMetrics(t)
 	m.setUnknown(control.Unknown{Names: 4, Offered: 10, Rejected: 6, Failed: 1.5, Local: 99})
 	want := `dfaas_agent_unknown_function_requests_per_second{kind=failed} 1.5
 dfaas_agent_unknown_function_requests_per_second{kind=offered} 10
@@ -103,4 +88,15 @@ dfaas_agent_unknown_functions{} 4`
 	if got := series(t, reg, "dfaas_agent_unknown_functions", "dfaas_agent_unknown_function_requests_per_second"); got != want {
 		t.Errorf("series:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// newMetrics returns a node's metrics on a registry of their own.
+func newMetrics(t *testing.T) (*nodeMetrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := newNodeMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, reg
 }
