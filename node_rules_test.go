@@ -193,3 +193,39 @@ func TestInvalidSampleFailsTheCycle(t *testing.T) {
 		t.Fatalf("a new proxy state applied on an invalid sample")
 	}
 }
+
+// varSample is a metric source whose sample the test changes, returned as
+// it is (a source's first sample has no window).
+type varSample struct{ s metricsrc.Sample }
+
+func (v *varSample) Sample(context.Context, time.Time, time.Duration) (metricsrc.Sample, error) {
+	return v.s, nil
+}
+
+// TestSampleWithoutWindowIsNotAnObservation: a sample with no window (a
+// source's first) is not taken as measured: no forecast error is recorded
+// against it.
+func TestSampleWithoutWindowIsNotAnObservation(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	src := &varSample{s: metricsrc.Sample{Window: time.Second, Functions: []metricsrc.FunctionRates{{Name: "figlet", Offered: 10, Local: 10}}}}
+	n, reg, _ := newRulesNode(t, net, nil, func(c *Config) { c.Metrics = src })
+	ctx := context.Background()
+	if _, err := n.Step(ctx, time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	src.s = metricsrc.Sample{}
+	if _, err := n.Step(ctx, time.Unix(2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := series(t, reg, "dfaas_agent_forecast_error_requests_per_second"); got != "" {
+		t.Fatalf("a forecast error recorded against a sample with no window: %s", got)
+	}
+	src.s = metricsrc.Sample{Window: time.Second, Functions: []metricsrc.FunctionRates{{Name: "figlet", Offered: 12, Local: 12}}}
+	if _, err := n.Step(ctx, time.Unix(3, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := series(t, reg, "dfaas_agent_forecast_error_requests_per_second"); got == "" {
+		t.Fatal("no forecast error recorded against a measured sample")
+	}
+}
