@@ -55,6 +55,14 @@ func TestConfigRules(t *testing.T) {
 		{"negative max RTT", func(c *dfaas.Config) { c.MaxRTT = -1 }, "MaxRTT: negative"},
 		{"negative message size", func(c *dfaas.Config) { c.MaxMessageSize = -1 }, "MaxMessageSize: negative"},
 		{"empty bootstrap entry", func(c *dfaas.Config) { c.Bootstrap = []peer.ID{"b", ""} }, "Bootstrap: entry 1 is empty"},
+		// The credential rotation may not be shorter than the neighbour
+		// expiry (the grace of the previous credential); equal is accepted.
+		{"negative rotation", func(c *dfaas.Config) { c.CredentialRotation = -time.Second }, "CredentialRotation: negative"},
+		{"rotation equal to the default expiry", func(c *dfaas.Config) { c.Period, c.CredentialRotation = time.Second, 3*time.Second }, ""},
+		{"rotation under the default expiry", func(c *dfaas.Config) { c.Period, c.CredentialRotation = time.Second, 3*time.Second-1 }, "CredentialRotation: 2.999999999s is shorter than the neighbour expiry 3s"},
+		{"rotation equal to the expiry", func(c *dfaas.Config) { c.CredentialRotation, c.NeighbourExpiry = 5*time.Second, 5*time.Second }, ""},
+		{"rotation under the expiry", func(c *dfaas.Config) { c.CredentialRotation, c.NeighbourExpiry = 4*time.Second, 5*time.Second }, "CredentialRotation: 4s is shorter than the neighbour expiry 5s"},
+		{"negative idle periods", func(c *dfaas.Config) { c.IdlePeriods = -1 }, "IdlePeriods: negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
