@@ -97,3 +97,53 @@ func cappedMetric(t *testing.T, p *Proxy) float64 {
 	t.Fatalf("%s not exported", MetricCapped)
 	return 0
 }
+
+// TestForwardCapPaths: a neighbour's cap holds on a decision's route and on
+// the default route of a function only neighbours run, and its successful
+// answers let it grow (Growth): a neighbour that answers every request
+// keeps receiving them where one held to no share gets only the first.
+func TestForwardCapPaths(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		routed  bool
+		growth  float64
+		reached int64
+	}{
+		{"decision route, no growth", true, 0, 1},
+		{"default route, no growth", false, 0, 1},
+		{"decision route, grows with successes", true, 3, 6},
+		{"default route, grows with successes", false, 3, 6},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := New(Config{FaaSURL: newSummer(t).srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			srv := httptest.NewServer(p)
+			defer srv.Close()
+			b := newPeer(t, 200, "", true)
+			st := proxyctl.State{Self: "a", Neighbours: []proxyctl.Neighbour{{
+				ID: "b", URL: b.srv.URL, Functions: []string{"fn"}, TokenOut: tokAB, TokenIn: tokBA,
+				Forward: true, Cap: proxyctl.ForwardCap{On: true, Growth: tt.growth},
+			}}}
+			if tt.routed {
+				st.Decision.Routes = []strategy.Route{{Function: "fn", Forward: []strategy.Share{{Node: "b", Share: 1}}}}
+			}
+			if err := p.Apply(context.Background(), st); err != nil {
+				t.Fatal(err)
+			}
+			for range 6 {
+				resp, err := http.Post(srv.URL+"/function/fn", "text/plain", strings.NewReader("x"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if got := b.hits.Load(); got != tt.reached {
+				t.Errorf("6 requests: %d reached b, want %d", got, tt.reached)
+			}
+		})
+	}
+}
