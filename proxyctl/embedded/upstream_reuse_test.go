@@ -327,15 +327,26 @@ func TestFailedRequestNotRepeated(t *testing.T) {
 // writing on it fails, and a request that could not be written is sent on
 // a new connection.
 func TestResetIdleConnectionNotFatal(t *testing.T) {
+	// The next request is sent once the reset was sent: a reset that
+	// arrives after a request was written is a failure the proxy must not
+	// hide by sending a POST twice (TestFailedRequestNotRepeated).
+	reset := make(chan struct{}, 3)
 	faas := newRawFaaS(t, func(conn, n int, c net.Conn, req *http.Request, body []byte) bool {
 		okAnswer(conn, n, c, req, body)
 		c.(*net.TCPConn).SetLinger(0) // Close sends RST
+		c.Close()
+		reset <- struct{}{}
 		return false
 	})
 	_, url := localProxyAt(t, faas.url, 0)
 	for i, body := range []string{"one", "two", "three"} {
 		if resp, got := doReq(t, "POST", url+"/function/fn", body); resp.StatusCode != 200 || got != body {
 			t.Fatalf("request %d: status %d %q", i, resp.StatusCode, got)
+		}
+		select {
+		case <-reset:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("request %d: the FaaS did not reset its connection", i)
 		}
 	}
 	if n := faas.reqs.Load(); n != 3 {
