@@ -251,7 +251,7 @@ func (o *OpenWhisk) namespaces(w http.ResponseWriter, r *http.Request) {
 
 // admit takes an invocation slot under the namespace's limits. It returns
 // the HTTP status and message of a refusal, or 0. An admitted invocation
-// must call release.
+// must call release, and o.wg.Done when its goroutine ends (start does both).
 func (o *OpenWhisk) admit() (int, string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -275,12 +275,13 @@ func (o *OpenWhisk) admit() (int, string) {
 	return 0, ""
 }
 
-// release returns an invocation slot.
+// release returns an invocation slot. The invocation's goroutine calls it
+// before it hands the activation on, so that a caller answered has its slot
+// back; the goroutine's own end is marked by o.wg.Done.
 func (o *OpenWhisk) release() {
 	o.mu.Lock()
 	o.inflight--
 	o.mu.Unlock()
-	o.wg.Done()
 }
 
 // newActivationID returns 32 random hexadecimal digits, as OpenWhisk's

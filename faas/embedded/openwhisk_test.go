@@ -361,6 +361,13 @@ func TestOpenWhiskThrottling(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("after the sleeper: %d", code)
 	}
+	// A caller answered has its slot back already.
+	ow.mu.Lock()
+	inflight := ow.inflight
+	ow.mu.Unlock()
+	if inflight != 0 {
+		t.Fatalf("answered, yet %d invocations in flight", inflight)
+	}
 	code, _, _ = owCall(t, "POST", inv+"echo?blocking=true", testKey, ``)
 	if code != 200 {
 		t.Fatalf("third of the minute: %d", code)
