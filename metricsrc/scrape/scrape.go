@@ -261,6 +261,7 @@ func NodeTotals(fams map[string]*dto.MetricFamily) (metricsrc.NodeTotals, error)
 type Source struct {
 	mu                   sync.Mutex // serialises Sample: the parts' readings are handed over in order
 	proxy, gateway, node *part
+	clock                func() time.Time // the real time; tests replace it
 }
 
 // part is one reader with its history. The reading is taken outside the
@@ -285,12 +286,12 @@ type partReader struct{ p *part }
 func (pr partReader) Totals(context.Context) (metricsrc.Totals, error) { return pr.p.last, pr.p.err }
 
 // sample reads the part and returns its rates; callStart and now are when
-// Source.Sample began, in real and in the caller's time.
-func (p *part) sample(ctx context.Context, callStart, now time.Time, window time.Duration) (metricsrc.Sample, error) {
-	start := time.Now()
+// Source.Sample began, in real (clock) and in the caller's time.
+func (p *part) sample(ctx context.Context, clock func() time.Time, callStart, now time.Time, window time.Duration) (metricsrc.Sample, error) {
+	start := clock()
 	p.last, p.err = p.r.Totals(ctx)
 	if p.late {
-		now = now.Add(start.Sub(callStart) + time.Since(start)/2)
+		now = now.Add(start.Sub(callStart) + clock().Sub(start)/2)
 	}
 	return p.delta.Sample(ctx, now, window)
 }
@@ -301,7 +302,7 @@ func NewSource(proxy, gateway, node metricsrc.TotalsReader) (*Source, error) {
 	if proxy == nil {
 		return nil, errors.New("scrape: the proxy's counters are required")
 	}
-	s := &Source{proxy: newPart(proxy, false)} // in-process: read at once
+	s := &Source{proxy: newPart(proxy, false), clock: time.Now} // the proxy is in-process: read at once
 	if gateway != nil {
 		s.gateway = newPart(gateway, true)
 	}
@@ -315,15 +316,15 @@ func NewSource(proxy, gateway, node metricsrc.TotalsReader) (*Source, error) {
 func (s *Source) Sample(ctx context.Context, now time.Time, window time.Duration) (metricsrc.Sample, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	callStart := time.Now()
-	ps, err := s.proxy.sample(ctx, callStart, now, window)
+	callStart := s.clock()
+	ps, err := s.proxy.sample(ctx, s.clock, callStart, now, window)
 	if err != nil {
 		return metricsrc.Sample{}, err
 	}
 	ps.Time = now
 	var errs []error
 	if s.gateway != nil {
-		gs, err := s.gateway.sample(ctx, callStart, now, window)
+		gs, err := s.gateway.sample(ctx, s.clock, callStart, now, window)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("gateway: %w", err))
 		} else if gs.Window > 0 {
@@ -331,7 +332,7 @@ func (s *Source) Sample(ctx context.Context, now time.Time, window time.Duration
 		}
 	}
 	if s.node != nil {
-		ns, err := s.node.sample(ctx, callStart, now, window)
+		ns, err := s.node.sample(ctx, s.clock, callStart, now, window)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("node: %w", err))
 		} else {
