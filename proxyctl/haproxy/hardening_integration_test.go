@@ -255,6 +255,18 @@ func TestIntegrationBodyLimit(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.status)
 		}
 	}
+	// A Content-Length above the limit (and the buffer) is refused from
+	// the headers, before any of the body arrives.
+	early, err := net.Dial("tcp", strings.TrimPrefix(c.publicURL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Close()
+	io.WriteString(early, "POST /function/figlet HTTP/1.1\r\nHost: a\r\nContent-Length: 40000\r\n\r\n")
+	early.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(early), nil); err != nil || resp.StatusCode != 413 {
+		t.Errorf("announced body over the limit: %v %v, want 413", resp, err)
+	}
 	// A chunked body (unknown length).
 	cn, err := net.Dial("tcp", strings.TrimPrefix(c.publicURL(), "http://"))
 	if err != nil {
