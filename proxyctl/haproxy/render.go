@@ -386,11 +386,20 @@ func (c *confText) publicFromNode() {
 	c.line("    # A forwarded request must name a current neighbour and present the")
 	c.line("    # credential this node gave it over the peer channel (or, during its")
 	c.line("    # grace after a rotation, the previous one). The credential's hash is")
-	c.line("    # kept for the connection (sess.tokc: hash, then credential).")
-	key := "sess.idk"
+	c.line("    # kept for the connection (sess.tokc: hash, then credential), and")
+	c.line("    # computed again only for another credential.")
+	key, cond := "sess.idk", "if from_node !one_id || from_node !one_token || from_node !token_seen || from_node !token_ok !token_prev"
 	if o.cert == nil {
+		// Without a certificate, the node key is kept for the connection
+		// as the credential's hash is (sess.idc: key, then identity), and
+		// copied for the request: a user request on the same connection
+		// must find no key.
 		key = "txn.idk"
-		c.line("    http-request set-var(txn.idk) req.fhdr(%s),sha2(256),bytes(0,8),hex if from_node", proxyctl.HeaderNodeID)
+		cond += " || from_node !id_seen"
+		c.line("    http-request set-var(txn.id) req.fhdr(%s) if from_node", proxyctl.HeaderNodeID)
+		c.line("    acl id_seen var(sess.idc),bytes(16),strcmp(txn.id) eq 0")
+		c.line("    http-request set-var(sess.idc) var(txn.id),sha2(256),bytes(0,8),hex,concat(,txn.id,) if from_node !id_seen")
+		c.line("    http-request set-var(txn.idk) var(sess.idc),bytes(0,16) if from_node")
 	}
 	c.line("    http-request set-var(txn.tok) req.fhdr(%s) if from_node", proxyctl.HeaderNodeToken)
 	c.line("    acl token_seen var(sess.tokc),bytes(64),strcmp(txn.tok) eq 0")
@@ -401,7 +410,6 @@ func (c *confText) publicFromNode() {
 	c.line("    acl token_ok var(sess.tokc),bytes(0,64),strcmp(txn.want) eq 0")
 	c.line("    http-request set-var(txn.wantp) var(%s),map(%s) if !token_ok", key, o.mapPath(mapPrev))
 	c.line("    acl token_prev var(sess.tokc),bytes(0,64),strcmp(txn.wantp) eq 0")
-	cond := "if from_node !one_id || from_node !one_token || from_node !token_seen || from_node !token_ok !token_prev"
 	if o.cert != nil {
 		c.line("    # ... over a connection authenticated by its own certificate.")
 		c.line("    acl cert_ok req.fhdr(%s),strcmp(sess.cn) eq 0", proxyctl.HeaderNodeID)
