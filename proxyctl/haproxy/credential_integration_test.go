@@ -22,14 +22,7 @@ import (
 func TestIntegrationPreviousCredential(t *testing.T) {
 	gw := newFakeServer(t, "gateway")
 	c := startNode(t, gw.srv.URL, nil)
-	state := func(cur, prev string) proxyctl.State {
-		return proxyctl.State{
-			Self:       "a",
-			Functions:  []proxyctl.Function{{Name: "figlet", Capacity: 1000}},
-			Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", Functions: []string{"figlet"}, TokenIn: cur, TokenInPrev: prev}},
-			Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "figlet", Local: 1}}},
-		}
-	}
+	state := func(cur, prev string) proxyctl.State { return credState(cur, prev, false) }
 	from := func(tok string) outcome {
 		return do(http.DefaultClient, http.MethodPost, c.publicURL()+"/function/figlet",
 			map[string]string{proxyctl.HeaderNodeID: "b", proxyctl.HeaderNodeToken: tok})
@@ -112,18 +105,7 @@ func TestIntegrationNeighbourAnswers(t *testing.T) {
 func TestIntegrationCredentialsOnOneConnection(t *testing.T) {
 	gw := newFakeServer(t, "gateway")
 	c := startNode(t, gw.srv.URL, nil)
-	state := func(cur, prev string) proxyctl.State {
-		return proxyctl.State{
-			Self:      "a",
-			Functions: []proxyctl.Function{{Name: "figlet", Capacity: 1000}},
-			Neighbours: []proxyctl.Neighbour{
-				{ID: "b", URL: "http://127.0.0.1:1", Functions: []string{"figlet"}, TokenIn: cur, TokenInPrev: prev},
-				{ID: "c", URL: "http://127.0.0.1:2", Functions: []string{"figlet"}, TokenIn: "tok-c"},
-			},
-			Decision: strategy.Decision{Routes: []strategy.Route{{Function: "figlet", Local: 1,
-				Admit: []strategy.Limit{{Node: "c", Rate: 0}}}}},
-		}
-	}
+	state := func(cur, prev string) proxyctl.State { return credState(cur, prev, true) }
 	var dials atomic.Int32
 	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -180,4 +162,21 @@ func TestIntegrationCredentialsOnOneConnection(t *testing.T) {
 	if n := dials.Load(); n != 1 {
 		t.Errorf("%d connections, want 1: the steps must share one", n)
 	}
+}
+
+// credState is node a running figlet locally, with neighbour b, whose
+// credentials are cur and prev; withC adds neighbour c (credential
+// "tok-c", admission limit 0).
+func credState(cur, prev string, withC bool) proxyctl.State {
+	s := proxyctl.State{
+		Self:       "a",
+		Functions:  []proxyctl.Function{{Name: "figlet", Capacity: 1000}},
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", Functions: []string{"figlet"}, TokenIn: cur, TokenInPrev: prev}},
+		Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "figlet", Local: 1}}},
+	}
+	if withC {
+		s.Neighbours = append(s.Neighbours, proxyctl.Neighbour{ID: "c", URL: "http://127.0.0.1:2", Functions: []string{"figlet"}, TokenIn: "tok-c"})
+		s.Decision.Routes[0].Admit = []strategy.Limit{{Node: "c", Rate: 0}}
+	}
+	return s
 }
