@@ -374,7 +374,8 @@ func (c *confText) capRules() {
 // once accepted.
 //
 // A rule whose first fetch is a variable only forwarded requests set
-// needs no from_node guard. The node key (the SHA-256 of the identity)
+// needs no from_node guard (sess.idk exists on node-port connections
+// only, where no other request gets past the node-port rules). The node key (the SHA-256 of the identity)
 // comes, with a Certificate, from the certificate's name, hashed once per
 // connection (the identity must equal it); the credential's SHA-256 is
 // kept for the connection in sess.tokc with the credential it hashes, and
