@@ -3,9 +3,12 @@ package haproxy
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -19,14 +22,7 @@ import (
 func TestIntegrationPreviousCredential(t *testing.T) {
 	gw := newFakeServer(t, "gateway")
 	c := startNode(t, gw.srv.URL, nil)
-	state := func(cur, prev string) proxyctl.State {
-		return proxyctl.State{
-			Self:       "a",
-			Functions:  []proxyctl.Function{{Name: "figlet", Capacity: 1000}},
-			Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", Functions: []string{"figlet"}, TokenIn: cur, TokenInPrev: prev}},
-			Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "figlet", Local: 1}}},
-		}
-	}
+	state := func(cur, prev string) proxyctl.State { return credState(cur, prev, false) }
 	from := func(tok string) outcome {
 		return do(http.DefaultClient, http.MethodPost, c.publicURL()+"/function/figlet",
 			map[string]string{proxyctl.HeaderNodeID: "b", proxyctl.HeaderNodeToken: tok})
@@ -99,4 +95,88 @@ func TestIntegrationNeighbourAnswers(t *testing.T) {
 	if l.Forwarded == 0 || l.Succeeded != 0 || l.Failed != l.Forwarded {
 		t.Errorf("failing neighbour: %+v, want every request forwarded failed", l)
 	}
+}
+
+// TestIntegrationCredentialsOnOneConnection: the credential's hash HAProxy
+// keeps for a connection never stands for another credential, nor a
+// revoked one, and the admission key follows the identity each request
+// names: neighbours b and c alternate on one kept-alive connection, with
+// right and wrong credentials, through a rotation and a revocation.
+func TestIntegrationCredentialsOnOneConnection(t *testing.T) {
+	gw := newFakeServer(t, "gateway")
+	c := startNode(t, gw.srv.URL, nil)
+	state := func(cur, prev string) proxyctl.State { return credState(cur, prev, true) }
+	var dials atomic.Int32
+	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	type step struct {
+		id, tok string // "-" for no header
+		status  int
+		reason  string
+	}
+	run := func(when string, steps []step) {
+		t.Helper()
+		for _, s := range steps {
+			hdr := map[string]string{}
+			if s.id != "-" {
+				hdr[proxyctl.HeaderNodeID] = s.id
+			}
+			if s.tok != "-" {
+				hdr[proxyctl.HeaderNodeToken] = s.tok
+			}
+			o := do(client, http.MethodPost, c.publicURL()+"/function/figlet", hdr)
+			if o.status != s.status || o.rejected != s.reason {
+				t.Errorf("%s: node %q credential %q: %d %q (%v), want %d %q", when, s.id, s.tok, o.status, o.rejected, o.err, s.status, s.reason)
+			}
+		}
+	}
+	apply(t, c, state("tok-b", ""))
+	run("b and c alternate", []step{
+		{"b", "tok-b", 200, ""},
+		{"b", "tok-c", 403, "unknown-node"},
+		{"b", "tok-b", 200, ""},
+		{"c", "tok-c", 429, "admission"},
+		{"c", "tok-b", 403, "unknown-node"},
+		{"b", "tok-b", 200, ""},
+		{"b", "-", 403, "unknown-node"},
+		{"-", "tok-b", 403, "unknown-node"},
+		{"b", "", 403, "unknown-node"},
+		{"b", "tok-b", 200, ""},
+	})
+	apply(t, c, state("tok-b2", "tok-b"))
+	run("during the grace", []step{
+		{"b", "tok-b", 200, ""},
+		{"b", "tok-b2", 200, ""},
+		{"b", "tok-b", 200, ""},
+	})
+	apply(t, c, state("tok-b2", ""))
+	run("after the grace", []step{
+		{"b", "tok-b", 403, "unknown-node"},
+		{"b", "tok-b2", 200, ""},
+	})
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d connections, want 1: the steps must share one", n)
+	}
+}
+
+// credState is node a running figlet locally, with neighbour b, whose
+// credentials are cur and prev; withC adds neighbour c (credential
+// "tok-c", admission limit 0).
+func credState(cur, prev string, withC bool) proxyctl.State {
+	s := proxyctl.State{
+		Self:       "a",
+		Functions:  []proxyctl.Function{{Name: "figlet", Capacity: 1000}},
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", Functions: []string{"figlet"}, TokenIn: cur, TokenInPrev: prev}},
+		Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "figlet", Local: 1}}},
+	}
+	if withC {
+		s.Neighbours = append(s.Neighbours, proxyctl.Neighbour{ID: "c", URL: "http://127.0.0.1:2", Functions: []string{"figlet"}, TokenIn: "tok-c"})
+		s.Decision.Routes[0].Admit = []strategy.Limit{{Node: "c", Rate: 0}}
+	}
+	return s
 }

@@ -255,20 +255,42 @@ func TestIntegrationBodyLimit(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.status)
 		}
 	}
-	// A chunked body (unknown length).
-	cn, err := net.Dial("tcp", strings.TrimPrefix(c.publicURL(), "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cn.Close()
-	io.WriteString(cn, "POST /function/figlet HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n")
-	cn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if resp, err := http.ReadResponse(bufio.NewReader(cn), nil); err != nil || resp.StatusCode != 411 {
-		t.Errorf("chunked body: %v %v, want 411", resp, err)
+	for _, tc := range []struct {
+		name, head string
+		status     int
+	}{
+		// Refused from the headers, before any of the body arrives.
+		{"announced body over the limit (and the buffer)", "Content-Length: 40000\r\n\r\n", 413},
+		{"chunked body (unknown length)", "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", 411},
+	} {
+		if status, err := rawPost(c.publicURL(), tc.head); err != nil || status != tc.status {
+			t.Errorf("%s: %d %v, want %d", tc.name, status, err, tc.status)
+		}
 	}
 	if n := gw.hits.Load(); n != 1 {
 		t.Errorf("the gateway got %d requests, want 1", n)
 	}
+}
+
+// rawPost sends a POST of /function/figlet to url on a new connection,
+// its request line and Host header followed by rest as written, and
+// returns the status of the answer.
+func rawPost(url, rest string) (int, error) {
+	cn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		return 0, err
+	}
+	defer cn.Close()
+	if _, err := io.WriteString(cn, "POST /function/figlet HTTP/1.1\r\nHost: a\r\n"+rest); err != nil {
+		return 0, err
+	}
+	cn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(cn), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // TestIntegrationTimeouts checks the header, whole-request and idle

@@ -217,8 +217,10 @@ func (c *confText) public() {
 		c.line("    tcp-request connection reject if { sc_conn_cur(2) gt %d } !{ src,map_ip(%s) -m found }", o.maxConnPerSrc, o.mapPath(mapSources))
 	}
 	if o.cert != nil {
-		c.line("    # The name of a neighbour's certificate, read once per connection.")
+		c.line("    # The name of a neighbour's certificate and its node key, read once")
+		c.line("    # per connection.")
 		c.line("    tcp-request session set-var(sess.cn) ssl_c_s_dn(CN) if { so_id %d }", nodeBindID)
+		c.line("    tcp-request session set-var(sess.idk) var(sess.cn),sha2(256),bytes(0,8),hex")
 	}
 	c.line("    # Before a reload, clients are asked to close their connections, so")
 	c.line("    # that none is idle (and closed under a client about to reuse it)")
@@ -228,19 +230,25 @@ func (c *confText) public() {
 	c.line("    # request is answered by the backend invalid.")
 	c.line("    http-request set-var(txn.fn) path,field(3,/) if { path_reg '^(?!.*(?:/\\.\\.?(?:/|$)|%%2[eEfF]|%%5[cC]|\\\\))/function/[A-Za-z0-9][A-Za-z0-9._-]{0,%d}(?:/|$)' }", strategy.MaxNameLen-1)
 	if o.maxBody > 0 {
-		c.line("    http-request return status 413 content-type text/plain string \"dfaas: request body larger than %d bytes\\n\" if { req.hdr_val(content-length) gt %d }", o.maxBody, o.maxBody)
+		// A body of unknown length first: req.body_size is then what
+		// arrived; else it is the Content-Length (what arrived and what is
+		// announced to come), read from the parsed message rather than
+		// from the headers again.
 		c.line("    http-request return status 411 content-type text/plain string \"dfaas: a request body needs a Content-Length\\n\" if { req.hdr(transfer-encoding) -m found }")
+		c.line("    http-request return status 413 content-type text/plain string \"dfaas: request body larger than %d bytes\\n\" if { req.body_size gt %d }", o.maxBody, o.maxBody)
 	}
 	c.line("    # The whole request (what fits the buffer) within the time-out, else 408.")
 	c.line("    http-request wait-for-body time %s", timeoutMS(o.request))
 	c.line("    acl valid var(txn.fn) -m found")
-	c.line("    http-request set-var(txn.nb) bool(1) if valid { req.fhdr(%s) -m len gt 0 } || valid { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
+	c.line("    # Any other request leaves the rules for the backend invalid.")
+	c.line("    http-request allow if !valid")
+	c.line("    http-request set-var(txn.nb) bool(1) if { req.fhdr(%s) -m len gt 0 } || { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
 	c.line("    acl from_node var(txn.nb) -m bool")
 	if o.nodeListen != "" {
 		c.line("    # Forwarded requests on the node port only, and only they there.")
 		c.line("    acl node_port so_id %d", nodeBindID)
 		c.refuse(403, "unknown-node", "forwarded requests are taken on the node port only", "if from_node !node_port")
-		c.refuse(403, "unknown-node", "the node port takes forwarded requests only", "if valid !from_node node_port")
+		c.refuse(403, "unknown-node", "the node port takes forwarded requests only", "if node_port !from_node")
 	}
 	if !c.lay.configured {
 		c.line("    # Not configured yet: no neighbour is known, and every function")
@@ -252,12 +260,13 @@ func (c *confText) public() {
 		return
 	}
 	c.publicUser()
-	c.publicFromNode()
 	// use_backend rules run after every http-request rule, in their order:
 	// writing them last says so (HAProxy warns otherwise).
 	c.line("    use_backend invalid if !valid")
 	c.line("    use_backend gw.%%[var(txn.fn)] if from_node")
-	c.line("    use_backend %%[var(txn.t),field(1,/)] if { var(txn.t) -m found }")
+	// Without txn.t (a function without a route table) the name is empty
+	// and HAProxy falls back to the default backend.
+	c.line("    use_backend %%[var(txn.t),field(1,/)]")
 	c.line("    default_backend noroute")
 	c.line("")
 }
@@ -306,13 +315,19 @@ func (c *confText) publicUser() {
 	c.line("    http-request set-var(txn.t) sc_http_req_cnt(0),mod(%d),concat(/,txn.fn,),map(%s)", buckets, o.mapPath(mapRoute))
 	c.line("    acl limited var(txn.t) -m beg %s/", targetLimited)
 	c.line("    acl fwd var(txn.t) -m beg out.")
-	c.line("    http-request allow if !from_node !limited !fwd")
+	c.line("    acl more var(txn.t) -m beg %s/ out.", targetLimited)
+	c.line("    http-request allow if !more !from_node")
 	c.line("    # Above the local limit, a local request overflows.")
 	c.line("    http-request set-var(txn.lim) var(txn.fn),map_str_int(%s) if limited", o.mapPath(mapFns))
 	c.line("    http-request set-var(txn.t) var(txn.t),field(2,/) if limited { sc_gpc_rate(0,0),sub(txn.lim) ge 0 }")
 	c.line("    http-request sc-inc-gpc(0,0) if limited")
 	c.line("    http-request set-var(txn.t) str(gw.),concat(,txn.fn,) if limited")
 	c.line("    http-request allow if !from_node !fwd")
+	// What remains: forwarded requests, then user requests bound to a
+	// neighbour. Forwarded requests go first and leave the rules once
+	// accepted, so that they skip the forwarding caps (each rule of theirs
+	// costs a user request one failed variable lookup).
+	c.publicFromNode()
 	c.capRules()
 }
 
@@ -330,18 +345,18 @@ func (c *confText) capRules() {
 	o := c.o
 	c.line("    # Forwarding caps: a neighbour gets at most its share of the function's")
 	c.line("    # user requests in the last second, or its trusted rate if more.")
-	c.line("    http-request set-var(txn.cap) var(txn.t),map(%s) if !from_node", o.mapPath(mapCaps))
-	c.line("    http-request allow if !from_node !{ var(txn.cap) -m found }")
+	c.line("    http-request set-var(txn.cap) var(txn.t),map(%s)", o.mapPath(mapCaps))
+	c.line("    http-request allow if !{ var(txn.cap) -m found }")
 	c.line("    http-request set-var(txn.ck) var(txn.fn),concat(/,txn.t,),regsub(/out[.],/)")
 	c.line("    http-request set-var(txn.cn) var(txn.ck),table_http_req_rate(st_out)")
-	c.line("    http-request allow if !from_node { var(txn.cap),field(2,/),sub(txn.cn) gt 0 }")
+	c.line("    http-request allow if { var(txn.cap),field(2,/),sub(txn.cn) gt 0 }")
 	c.line("    # ... or its growth (in tenths) times its successful answers then.")
 	c.line("    http-request set-var(txn.cg) var(txn.cap),field(3,/)")
 	c.line("    http-request set-var(txn.cf) var(txn.cn),mul(10)")
-	c.line("    http-request allow if !from_node { var(txn.ck),table_gpc_rate(0,st_out),mul(txn.cg),sub(txn.cf) gt 0 }")
+	c.line("    http-request allow if { var(txn.ck),table_gpc_rate(0,st_out),mul(txn.cg),sub(txn.cf) gt 0 }")
 	c.line("    http-request set-var(txn.cs) var(txn.cap),field(1,/)")
 	c.line("    http-request set-var(txn.cn) var(txn.cn),mul(1000)")
-	c.line("    http-request allow if !from_node { sc_http_req_rate(0),mul(txn.cs),sub(txn.cn) ge 0 }")
+	c.line("    http-request allow if { sc_http_req_rate(0),mul(txn.cs),sub(txn.cn) ge 0 }")
 	c.line("    # Beyond the cap: local service if the route has a local share, within")
 	c.line("    # the local limit, else rejected.")
 	c.line("    http-request set-var(txn.lim) var(txn.fn),map_str_int(%s,0)", o.mapPath(mapFns))
@@ -350,39 +365,66 @@ func (c *confText) capRules() {
 	c.line("    http-request set-var(txn.t) str(gw.),concat(,txn.fn,) if lshare { var(txn.lim) -m int eq 0 }")
 	c.line("    http-request set-var(txn.t) str(gw.),concat(,txn.fn,) if lshare { sc_gpc_rate(0,0),sub(txn.lim) lt 0 }")
 	c.line("    http-request sc-inc-gpc(0,0) if { var(txn.lim) -m int gt 0 } { var(txn.t) -m beg gw. }")
-	c.line("    http-request allow if !from_node")
 }
 
 // publicFromNode writes the rules for requests forwarded by a neighbour
-// (user requests left the rules before): its credential, then the
-// admission limit; they are served here or refused, never forwarded
-// again.
+// (user requests served here left the rules before; those bound to a
+// neighbour skip these): its credential, then the admission limit; they
+// are served here or refused, never forwarded again, and leave the rules
+// once accepted.
+//
+// A rule whose first fetch is a variable only forwarded requests set
+// needs no from_node guard (sess.idk exists on node-port connections
+// only, where no other request gets past the node-port rules). The node key (the SHA-256 of the identity)
+// comes, with a Certificate, from the certificate's name, hashed once per
+// connection (the identity must equal it); the credential's SHA-256 is
+// kept for the connection in sess.tokc with the credential it hashes, and
+// a request presenting another one hashes it again. The maps are read for
+// every request, so a credential revoked is refused on a connection kept
+// alive too.
 func (c *confText) publicFromNode() {
 	o := c.o
 	c.line("    # A forwarded request must name a current neighbour and present the")
 	c.line("    # credential this node gave it over the peer channel (or, during its")
-	c.line("    # grace after a rotation, the previous one).")
-	c.line("    http-request set-var(txn.akey) req.fhdr(%s),sha2(256),bytes(0,8),hex,concat(/,txn.fn,)", proxyctl.HeaderNodeID)
-	c.line("    http-request set-var(txn.want) var(txn.akey),field(1,/),map(%s)", o.mapPath(mapPeers))
-	c.line("    http-request set-var(txn.wantp) var(txn.akey),field(1,/),map(%s)", o.mapPath(mapPrev))
+	c.line("    # grace after a rotation, the previous one). The credential's hash is")
+	c.line("    # kept for the connection (sess.tokc: hash, then credential), and")
+	c.line("    # computed again only for another credential.")
+	key, cond := "sess.idk", "if from_node !one_id || from_node !one_token || from_node !token_seen || from_node !token_ok !token_prev"
+	if o.cert == nil {
+		// Without a certificate, the node key is kept for the connection
+		// as the credential's hash is (sess.idc: key, then identity), and
+		// copied for the request: a user request on the same connection
+		// must find no key.
+		key = "txn.idk"
+		cond += " || from_node !id_seen"
+		c.line("    http-request set-var(txn.id) req.fhdr(%s) if from_node", proxyctl.HeaderNodeID)
+		c.line("    acl id_seen var(sess.idc),bytes(16),strcmp(txn.id) eq 0")
+		c.line("    http-request set-var(sess.idc) var(txn.id),sha2(256),bytes(0,8),hex,concat(,txn.id,) if from_node !id_seen")
+		c.line("    http-request set-var(txn.idk) var(sess.idc),bytes(0,16) if from_node")
+	}
+	c.line("    http-request set-var(txn.tok) req.fhdr(%s) if from_node", proxyctl.HeaderNodeToken)
+	c.line("    acl token_seen var(sess.tokc),bytes(64),strcmp(txn.tok) eq 0")
+	c.line("    http-request set-var(sess.tokc) var(txn.tok),sha2(256),hex,concat(,txn.tok,) if from_node !token_seen")
+	c.line("    http-request set-var(txn.want) var(%s),map(%s)", key, o.mapPath(mapPeers))
 	c.line("    acl one_id req.fhdr_cnt(%s) eq 1", proxyctl.HeaderNodeID)
 	c.line("    acl one_token req.fhdr_cnt(%s) eq 1", proxyctl.HeaderNodeToken)
-	c.line("    acl token_ok req.fhdr(%s),sha2(256),hex,strcmp(txn.want) eq 0", proxyctl.HeaderNodeToken)
-	c.line("    acl token_prev req.fhdr(%s),sha2(256),hex,strcmp(txn.wantp) eq 0", proxyctl.HeaderNodeToken)
-	cond := "if !one_id || !one_token || !token_ok !token_prev"
+	c.line("    acl token_ok var(sess.tokc),bytes(0,64),strcmp(txn.want) eq 0")
+	c.line("    http-request set-var(txn.wantp) var(%s),map(%s) if !token_ok", key, o.mapPath(mapPrev))
+	c.line("    acl token_prev var(sess.tokc),bytes(0,64),strcmp(txn.wantp) eq 0")
 	if o.cert != nil {
 		c.line("    # ... over a connection authenticated by its own certificate.")
 		c.line("    acl cert_ok req.fhdr(%s),strcmp(sess.cn) eq 0", proxyctl.HeaderNodeID)
-		cond += " || !cert_ok"
+		cond += " || from_node !cert_ok"
 	}
 	c.refuse(403, "unknown-node", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is not a neighbour of node "+c.self+" or its credential is wrong", cond)
 	c.line("    # A forwarded request is served here or refused, never forwarded again.")
-	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self, "if !{ var(txn.fn),map("+o.mapPath(mapLocal)+") -m found }")
-	c.line("    http-request set-var(txn.alim) var(txn.akey),map_str_int(%s)", o.mapPath(mapAdmit))
-	c.line("    http-request track-sc1 var(txn.akey) table st_in")
-	c.line("    http-request set-var(txn.refuse) bool(1) if { var(txn.alim) -m found } { sc_gpc0_rate(1),sub(txn.alim) ge 0 }")
-	c.line("    http-request sc-inc-gpc0(1) if !{ var(txn.refuse) -m bool }")
-	c.refuse(429, "admission", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is above its admission limit for %[var(txn.fn)]", "if { var(txn.refuse) -m bool }")
+	c.refuse(404, "no-route", "function %[var(txn.fn)] is not deployed on node "+c.self, "if from_node !{ var(txn.fn),map("+o.mapPath(mapLocal)+") -m found }")
+	c.line("    # Admission: by node key and function.")
+	c.line("    http-request set-var(txn.alim) var(%s),concat(/,txn.fn,),map_str_int(%s)", key, o.mapPath(mapAdmit))
+	c.line("    http-request track-sc1 var(%s),concat(/,txn.fn,) table st_in", key)
+	c.refuse(429, "admission", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is above its admission limit for %[var(txn.fn)]", "if { var(txn.alim) -m found } { sc_gpc0_rate(1),sub(txn.alim) ge 0 }")
+	c.line("    http-request sc-inc-gpc0(1) if from_node")
+	c.line("    http-request allow if from_node")
 }
 
 // retry writes the internal frontend that takes the requests HAProxy
