@@ -38,8 +38,7 @@ func retryReasonName(reason int) string {
 // forwarding).
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small []byte) {
 	to := rq.a.to
-	rp := newReplay(r.Body, r.ContentLength, p.retryBuf)
-	rp.small = small
+	rp := newReplay(r.Body, r.ContentLength, p.retryBuf, small)
 	expect := rp.large()
 	if expect {
 		// A refusal then comes before the body, which stays replayable.
@@ -105,7 +104,7 @@ func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed
 	if ok {
 		rq.a.route.succeeded(to, time.Now())
 	}
-	resp.Header[keyForwarded] = []string{string(to.id)}
+	resp.Header[keyForwarded] = to.idV
 	relay(w, resp)
 }
 
@@ -113,7 +112,8 @@ func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed
 // credential.
 func (p *Proxy) sendTo(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, body io.ReadCloser, rp *replay) (*http.Response, context.CancelFunc, error) {
 	r.Header[keyNodeID] = rq.st.servedBy
-	r.Header[keyNodeToken] = []string{to.tokenOut}
+	r.Header[keyNodeToken] = to.tokenOutV
+	setXFF(r.Header, rq)
 	rt := p.peers
 	if to.rt != nil {
 		rt = to.rt
@@ -176,9 +176,12 @@ type replay struct {
 	gen    uint64
 }
 
-func newReplay(src io.Reader, length int64, max int) *replay {
-	rp := &replay{src: src, length: length, max: max}
-	if length > 0 && length <= int64(max) {
+// newReplay returns a replay of src, whose declared length is length (-1
+// if unknown), keeping at most max bytes; small, if not nil, is the whole
+// body, already read.
+func newReplay(src io.Reader, length int64, max int, small []byte) *replay {
+	rp := &replay{src: src, length: length, max: max, small: small}
+	if small == nil && length > 0 && length <= int64(max) {
 		rp.buf = make([]byte, 0, length)
 	}
 	return rp

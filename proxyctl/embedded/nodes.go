@@ -92,7 +92,7 @@ func (p *Proxy) serveNode(w http.ResponseWriter, r *http.Request) {
 // refuseNode answers 403 unknown-node.
 func (p *Proxy) refuseNode(w http.ResponseWriter, msg string) {
 	h := w.Header()
-	h[keyRejected] = []string{"unknown-node"}
+	h[keyRejected] = p.fixed.unknownNode
 	if st := p.state.Load(); st != nil {
 		h[keyServedBy] = st.servedBy
 	}

@@ -178,7 +178,7 @@ func (u *upstream) close() {
 // returns the connection once the first byte of the answer is buffered on
 // it: the caller relays the answer (relayHead or readResponse) and gives
 // the connection back (finish). It returns an error when no answer came.
-func (u *upstream) roundTrip(ctx context.Context, r *http.Request, body []byte, timeout time.Duration) (*upstreamConn, error) {
+func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, body []byte, timeout time.Duration) (*upstreamConn, error) {
 	now := time.Now()
 	deadline := now.Add(timeout)
 	for attempt := 0; ; attempt++ {
@@ -186,7 +186,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, body []byte, 
 		if err != nil {
 			return nil, err
 		}
-		sent, err := u.exchange(ctx, c, r, body, deadline)
+		sent, err := u.exchange(ctx, c, r, xff, body, deadline)
 		if err == nil {
 			return c, nil
 		}
@@ -255,10 +255,10 @@ const pollInterval = 250 * time.Millisecond
 // ctx is done (the client went away): it polls ctx while waiting, rather
 // than registering with it, which would cost several allocations per
 // request.
-func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Request, body []byte, deadline time.Time) (sent bool, err error) {
+func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Request, xff string, body []byte, deadline time.Time) (sent bool, err error) {
 	wait := pollUntil(deadline)
 	c.conn.SetDeadline(wait)
-	writeRequest(c.bw, r, u.host, u.basePath, body)
+	writeRequest(c.bw, r, u.host, u.basePath, xff, body)
 	if err := c.bw.Flush(); err != nil {
 		return false, err
 	}
@@ -337,8 +337,9 @@ func (u *upstream) readResponse(c *upstreamConn, r *http.Request) (*http.Respons
 }
 
 // writeRequest writes r's request line (its path under basePath),
-// headers and body to w, with Host host and the body's length.
-func writeRequest(w *bufio.Writer, r *http.Request, host, basePath string, body []byte) {
+// headers and body to w, with Host host, the body's length, and
+// X-Forwarded-For xff unless it is "" (see prepareHeaders).
+func writeRequest(w *bufio.Writer, r *http.Request, host, basePath, xff string, body []byte) {
 	w.WriteString(r.Method)
 	w.WriteByte(' ')
 	writePath(w, joinPath(basePath, r.URL.Path))
@@ -349,8 +350,13 @@ func writeRequest(w *bufio.Writer, r *http.Request, host, basePath string, body 
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(host)
 	w.WriteString("\r\n")
+	if xff != "" && !strings.ContainsAny(xff, "\r\n") {
+		w.WriteString(keyXFF + ": ")
+		w.WriteString(xff)
+		w.WriteString("\r\n")
+	}
 	for k, vs := range r.Header {
-		if k == "Content-Length" || k == "Host" {
+		if k == "Content-Length" || k == "Host" || k == keyXFF && xff != "" {
 			continue
 		}
 		for _, v := range vs {
