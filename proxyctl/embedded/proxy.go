@@ -125,9 +125,10 @@ type Proxy struct {
 	metrics metrics
 	fixed   fixedValues
 
-	cert    *tls.Certificate // nil: plain node-to-node path
-	userTLS *tls.Config
-	secure  peerTransports // to https neighbours, guarded by applyMu
+	cert     *tls.Certificate // nil: plain node-to-node path
+	userTLS  *tls.Config
+	secure   peerTransports // to https neighbours, guarded by applyMu
+	fastPeer peerPools      // to the neighbours, guarded by applyMu
 }
 
 // routeState is the state requests are routed by: the compiled table and the
@@ -271,6 +272,9 @@ func (p *Proxy) Apply(ctx context.Context, s proxyctl.State) error {
 	if err := p.secure.attach(t, p.cert, p.lim.Config()); err != nil {
 		return fmt.Errorf("embedded proxy: %w", err)
 	}
+	if p.fast != nil {
+		p.fastPeer.attach(t, p.cert, p.lim.Config())
+	}
 	names := routedNames(s)
 	p.counters.Retain(names, now, p.linger)
 	st := &routeState{t: t, fcs: make(map[string]*metricsrc.FunctionCounters, len(names)), servedBy: []string{string(s.Self)}}
@@ -309,10 +313,11 @@ func routedNames(s proxyctl.State) []string {
 // Close closes idle connections. It is safe to call more than once.
 func (p *Proxy) Close() error {
 	if p.fast != nil {
-		p.fast.close()
+		p.fast.closeIdle()
 	}
 	p.applyMu.Lock()
 	p.secure.closeIdle()
+	p.fastPeer.closeIdle()
 	p.applyMu.Unlock()
 	for _, rt := range []http.RoundTripper{p.transport, p.peers} {
 		if t, ok := rt.(interface{ CloseIdleConnections() }); ok {

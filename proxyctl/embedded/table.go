@@ -44,6 +44,10 @@ type neighbour struct {
 	// transport to the neighbours).
 	rt       http.RoundTripper
 	tokenPrv []byte // the previous credential, accepted during its grace
+	// fast reaches the neighbour for requests without a body or with a
+	// small one, as the local FaaS's (see upstream); nil with
+	// Config.Transport.
+	fast *upstream
 }
 
 // kind is what happens to a request.

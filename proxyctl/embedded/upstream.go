@@ -3,6 +3,7 @@ package embedded
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,20 +33,23 @@ import (
 // is sent again once on a new one when that is safe: when writing it
 // failed, or when its method is idempotent.
 type upstream struct {
-	host        string // host:port
+	host        string      // host:port
+	tls         *tls.Config // nil: plain TCP
 	basePath    string
 	size        int
 	idleTimeout time.Duration
 	dialTimeout time.Duration
 	maxHeader   int64
 
-	slots chan struct{}      // one per open connection
-	idle  chan *upstreamConn // FIFO: every connection stays warm
-	bufs  sync.Pool          // *[]byte of smallBody bytes
+	slots  chan struct{}      // one per open connection
+	idle   chan *upstreamConn // FIFO: every connection stays warm
+	bufs   sync.Pool          // *[]byte of smallBody bytes
+	closed atomic.Bool        // no connection is kept idle any more
 }
 
 type upstreamConn struct {
 	conn     net.Conn
+	raw      net.Conn // the TCP connection under conn
 	lr       limitedReader
 	br       *bufio.Reader
 	bw       *bufio.Writer
@@ -89,7 +94,11 @@ func (u *upstream) putBuf(b *[]byte) { u.bufs.Put(b) }
 func newUpstream(base *url.URL, size int, maxHeader int) *upstream {
 	host := base.Host
 	if base.Port() == "" {
-		host = net.JoinHostPort(base.Hostname(), "80")
+		port := "80"
+		if base.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(base.Hostname(), port)
 	}
 	return &upstream{
 		host: host, basePath: base.Path, size: size, maxHeader: int64(maxHeader),
@@ -127,7 +136,7 @@ func (u *upstream) get(ctx context.Context, now time.Time) (c *upstreamConn, reu
 			}
 		}
 		idle := now.Sub(c.lastUsed)
-		if idle < u.idleTimeout && (idle < checkIdle || alive(c.conn)) {
+		if idle < u.idleTimeout && (idle < checkIdle || alive(c.raw)) {
 			return c, true, nil
 		}
 		u.discard(c)
@@ -136,21 +145,33 @@ func (u *upstream) get(ctx context.Context, now time.Time) (c *upstreamConn, reu
 
 func (u *upstream) dial(ctx context.Context) (*upstreamConn, error) {
 	d := net.Dialer{Timeout: u.dialTimeout, KeepAlive: 30 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", u.host)
+	raw, err := d.DialContext(ctx, "tcp", u.host)
 	if err != nil {
 		return nil, err
 	}
-	c := &upstreamConn{conn: conn, lr: limitedReader{r: conn, n: math.MaxInt64}}
+	conn := raw
+	if u.tls != nil {
+		tc := tls.Client(raw, u.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	c := &upstreamConn{conn: conn, raw: raw, lr: limitedReader{r: conn, n: math.MaxInt64}}
 	c.br = bufio.NewReaderSize(&c.lr, 8<<10)
 	c.bw = bufio.NewWriterSize(conn, 4<<10)
 	return c, nil
 }
 
-// put returns c to the pool.
+// put returns c to the pool (it closes c once the pool is closed).
 func (u *upstream) put(c *upstreamConn, now time.Time) {
 	c.lastUsed = now
 	select {
 	case u.idle <- c:
+		if u.closed.Load() {
+			u.closeIdle() // close may have emptied the pool before c was in it
+		}
 	default:
 		u.discard(c)
 	}
@@ -162,8 +183,14 @@ func (u *upstream) discard(c *upstreamConn) {
 	<-u.slots
 }
 
-// close closes the idle connections.
+// close closes the idle connections, and those put back from now on.
 func (u *upstream) close() {
+	u.closed.Store(true)
+	u.closeIdle()
+}
+
+// closeIdle closes the idle connections.
+func (u *upstream) closeIdle() {
 	for {
 		select {
 		case c := <-u.idle:
@@ -209,7 +236,7 @@ func (u *upstream) finish(c *upstreamConn, reuse bool) {
 }
 
 // relayBody copies the n bytes of an answer's body from br to w.
-func relayBody(w http.ResponseWriter, br *bufio.Reader, n int64) error {
+func relayBody(w io.Writer, br *bufio.Reader, n int64) error {
 	for n > 0 {
 		if br.Buffered() == 0 {
 			if _, err := br.Peek(1); err != nil {
