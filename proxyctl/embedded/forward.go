@@ -39,9 +39,7 @@ func retryReasonName(reason int) string {
 // forwarding).
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small []byte) {
 	to := rq.a.to
-	if to.fast != nil && (small != nil && len(small) <= p.retryBuf || r.ContentLength == 0) {
-		// A body within the retry buffer goes without Expect (see
-		// Config.RetryBuffer), in one write with the headers.
+	if small != nil && p.fastPath(rq, r.ContentLength) || r.ContentLength == 0 && to.fast != nil {
 		p.forwardFast(w, r, rq, small)
 		return
 	}
@@ -196,13 +194,11 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, rq routed, s
 // this node's identity and credential, and returns the connection once
 // the first byte of the answer is in.
 func (p *Proxy) sendFast(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, body []byte, start time.Time) (*upstreamConn, error) {
-	r.Header[keyNodeID] = rq.st.servedBy
-	r.Header[keyNodeToken] = to.tokenOutV
 	timeout := rq.timeout()
 	if extend := timeout + time.Second; extend > p.lim.Config().RequestTimeout {
 		netlimit.SetWriteDeadline(w, start.Add(extend))
 	}
-	return to.fast.roundTrip(r.Context(), r, rq.xff, body, timeout)
+	return to.fast.roundTrip(r.Context(), r, extraHeaders{xff: rq.xff, nodeID: string(rq.st.t.self), token: to.tokenOut}, body, timeout)
 }
 
 // relayFast counts and relays the answer of neighbour to, whose head h is

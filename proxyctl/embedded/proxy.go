@@ -432,8 +432,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.Release()
 	var buf *[]byte
-	if rq.a.kind == kindLocal && p.fast != nil && r.ContentLength > 0 && r.ContentLength <= smallBody {
-		// The fast local path writes the body before it returns: the
+	if r.ContentLength > 0 && r.ContentLength <= smallBody && p.fastPath(rq, r.ContentLength) {
+		// The fast paths write the body before they return: the
 		// buffer can be reused.
 		buf = p.fast.getBuf()
 		defer p.fast.putBuf(buf)
@@ -454,6 +454,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case kindForward:
 		p.forward(w, r, rq, small)
 	}
+}
+
+// fastPath reports whether rq, with a body of n bytes (at most
+// smallBody), goes through a fast client (see upstream): to the local FaaS,
+// or to a neighbour when the body fits in the retry buffer (a larger one
+// is sent with Expect: 100-continue, see Config.RetryBuffer).
+func (p *Proxy) fastPath(rq routed, n int64) bool {
+	switch rq.a.kind {
+	case kindLocal:
+		return p.fast != nil
+	case kindForward:
+		return rq.a.to.fast != nil && n <= int64(p.retryBuf)
+	}
+	return false
 }
 
 // smallBody is the largest declared body the proxy reads before sending
@@ -672,7 +686,7 @@ func (p *Proxy) serveFast(w http.ResponseWriter, r *http.Request, rq routed, bod
 	if extend := timeout + time.Second; extend > p.lim.Config().RequestTimeout {
 		netlimit.SetWriteDeadline(w, start.Add(extend))
 	}
-	c, err := p.fast.roundTrip(r.Context(), r, rq.xff, body, timeout)
+	c, err := p.fast.roundTrip(r.Context(), r, extraHeaders{xff: rq.xff}, body, timeout)
 	if err != nil {
 		p.localFailed(w, r, rq, err)
 		return

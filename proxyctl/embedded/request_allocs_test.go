@@ -103,19 +103,23 @@ func (w *plainWriter) WriteHeader(code int)        { w.code = code }
 func (w *plainWriter) WriteString(s string) (int, error) { return len(s), nil }
 
 // TestRequestAllocs pins how many allocations the proxy's handler makes
-// for a local request with a small body (the fast path), a rejected one
-// and one refused without a route, beyond those of the server that calls
-// it: a regression fails here. The FaaS, the request and the response
+// for a local request with a small body (the fast path), one forwarded to
+// a neighbour (its fast path), a rejected one and one refused without a
+// route, beyond those of the server that calls it: a regression fails
+// here. The FaaS, the request and the response
 // writer allocate nothing per request in this test.
 func TestRequestAllocs(t *testing.T) {
-	faas := fixedFaaS(t, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Wed, 02 Dec 2026 14:00:00 GMT\r\nContent-Length: 2\r\n\r\nok")
+	const answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Wed, 02 Dec 2026 14:00:00 GMT\r\nContent-Length: 2\r\n\r\nok"
+	faas, nb := fixedFaaS(t, answer), fixedFaaS(t, answer)
 	p, err := New(Config{FaaSURL: faas})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	err = p.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
-		Decision: strategy.Decision{Routes: []strategy.Route{{Function: "fn", Local: 1}, {Function: "busy", Reject: 1}}}})
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: nb, Functions: []string{"far"}, TokenOut: tokAB, TokenIn: tokBA, Forward: true}},
+		Decision: strategy.Decision{Routes: []strategy.Route{{Function: "fn", Local: 1}, {Function: "busy", Reject: 1},
+			{Function: "far", Forward: []strategy.Share{{Node: "b", Share: 1}}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +133,9 @@ func TestRequestAllocs(t *testing.T) {
 		// The body's limits (netlimit.Body) and the FaaS's answer
 		// headers (one string and one slice for all of them).
 		{"local", "/function/fn", http.StatusOK, 3},
+		// The same: nothing for the neighbour's identity and
+		// credential, nor for the body.
+		{"forwarded", "/function/far", http.StatusOK, 3},
 		{"rejected", "/function/busy", http.StatusTooManyRequests, 0},
 		{"no route", "/function/nowhere", http.StatusNotFound, 0},
 	} {

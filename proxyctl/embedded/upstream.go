@@ -205,7 +205,7 @@ func (u *upstream) closeIdle() {
 // returns the connection once the first byte of the answer is buffered on
 // it: the caller relays the answer (relayHead or readResponse) and gives
 // the connection back (finish). It returns an error when no answer came.
-func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, body []byte, timeout time.Duration) (*upstreamConn, error) {
+func (u *upstream) roundTrip(ctx context.Context, r *http.Request, x extraHeaders, body []byte, timeout time.Duration) (*upstreamConn, error) {
 	now := time.Now()
 	deadline := now.Add(timeout)
 	for attempt := 0; ; attempt++ {
@@ -213,7 +213,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, xff string, b
 		if err != nil {
 			return nil, err
 		}
-		sent, err := u.exchange(ctx, c, r, xff, body, deadline)
+		sent, err := u.exchange(ctx, c, r, x, body, deadline)
 		if err == nil {
 			return c, nil
 		}
@@ -282,10 +282,10 @@ const pollInterval = 250 * time.Millisecond
 // ctx is done (the client went away): it polls ctx while waiting, rather
 // than registering with it, which would cost several allocations per
 // request.
-func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Request, xff string, body []byte, deadline time.Time) (sent bool, err error) {
+func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Request, x extraHeaders, body []byte, deadline time.Time) (sent bool, err error) {
 	wait := pollUntil(deadline)
 	c.conn.SetDeadline(wait)
-	writeRequest(c.bw, r, u.host, u.basePath, xff, body)
+	writeRequest(c.bw, r, u.host, u.basePath, x, body)
 	if err := c.bw.Flush(); err != nil {
 		return false, err
 	}
@@ -365,8 +365,8 @@ func (u *upstream) readResponse(c *upstreamConn, r *http.Request) (*http.Respons
 
 // writeRequest writes r's request line (its path under basePath),
 // headers and body to w, with Host host, the body's length, and
-// X-Forwarded-For xff unless it is "" (see prepareHeaders).
-func writeRequest(w *bufio.Writer, r *http.Request, host, basePath, xff string, body []byte) {
+// the headers of x instead of r's of the same names.
+func writeRequest(w *bufio.Writer, r *http.Request, host, basePath string, x extraHeaders, body []byte) {
 	w.WriteString(r.Method)
 	w.WriteByte(' ')
 	writePath(w, joinPath(basePath, r.URL.Path))
@@ -377,13 +377,14 @@ func writeRequest(w *bufio.Writer, r *http.Request, host, basePath, xff string, 
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(host)
 	w.WriteString("\r\n")
-	if xff != "" && !strings.ContainsAny(xff, "\r\n") {
-		w.WriteString(keyXFF + ": ")
-		w.WriteString(xff)
-		w.WriteString("\r\n")
-	}
+	writeHeader(w, keyXFF, x.xff)
+	writeHeader(w, keyNodeID, x.nodeID)
+	writeHeader(w, keyNodeToken, x.token)
 	for k, vs := range r.Header {
-		if k == "Content-Length" || k == "Host" || k == keyXFF && xff != "" {
+		switch {
+		case k == "Content-Length" || k == "Host",
+			k == keyXFF && x.xff != "",
+			(k == keyNodeID || k == keyNodeToken) && x.nodeID != "":
 			continue
 		}
 		for _, v := range vs {
@@ -403,4 +404,23 @@ func writeRequest(w *bufio.Writer, r *http.Request, host, basePath, xff string, 
 	}
 	w.WriteString("\r\n")
 	w.Write(body)
+}
+
+// extraHeaders are headers the fast path writes rather than r's (whose
+// map would grow): X-Forwarded-For (see prepareHeaders), and for a
+// neighbour this node's identity and credential; "" for none.
+type extraHeaders struct {
+	xff, nodeID, token string
+}
+
+// writeHeader writes the header line "key: v" unless v is "" or holds a
+// line break.
+func writeHeader(w *bufio.Writer, key, v string) {
+	if v == "" || strings.ContainsAny(v, "\r\n") {
+		return
+	}
+	w.WriteString(key)
+	w.WriteString(": ")
+	w.WriteString(v)
+	w.WriteString("\r\n")
 }

@@ -244,7 +244,7 @@ func TestFastPathBounds(t *testing.T) {
 	for range 5 {
 		wg.Go(func() {
 			req, _ := http.NewRequest("GET", "http://x/function/fn", nil)
-			c, err := u.roundTrip(context.Background(), req, "", nil, 5*time.Second)
+			c, err := u.roundTrip(context.Background(), req, extraHeaders{}, nil, 5*time.Second)
 			if err != nil {
 				t.Error(err)
 				return
