@@ -48,6 +48,17 @@ func costProxy(tb testing.TB, faas string, s proxyctl.State) string {
 	return serveProxy(tb, p)
 }
 
+// okFaaS starts a trivial FaaS on loopback that reads the body and answers
+// ok, until the test ends.
+func okFaaS(tb testing.TB) *httptest.Server {
+	faas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	tb.Cleanup(faas.Close)
+	return faas
+}
+
 // BenchmarkRequestCost measures one keep-alive client's POST with a small
 // body, one request at a time, to a trivial FaaS on loopback: sent
 // directly (the baseline: read ns/op as a ratio to it), through
@@ -59,11 +70,7 @@ func costProxy(tb testing.TB, faas string, s proxyctl.State) string {
 // allocs/op, B/op and cpu-ns/op (the process's CPU time) count all of
 // them: read the differences to direct.
 func BenchmarkRequestCost(b *testing.B) {
-	faas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		io.WriteString(w, "ok")
-	}))
-	defer faas.Close()
+	faas := okFaaS(b)
 	rproxy := func(target string) string {
 		rp := httputil.NewSingleHostReverseProxy(mustURL(b, target))
 		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}

@@ -88,12 +88,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small
 func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, sent time.Time, resp *http.Response, cancel func(), err error) {
 	rq.fc.AddForwarded(string(to.id))
 	if err != nil {
-		rq.fc.Failed.Add(1)
-		if retryReason(nil, err) != retryUnreachable {
-			rq.fc.AddAnswer(string(to.id), false, 0)
-		}
-		p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
-		p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
+		p.forwardFailed(w, r, rq, to, err)
 		return
 	}
 	defer cancel()
@@ -101,6 +96,18 @@ func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed
 	countAnswer(rq, to, resp.StatusCode, len(resp.Header[keyRejected]) > 0, sent)
 	resp.Header[keyForwarded] = to.idV
 	relay(w, resp)
+}
+
+// forwardFailed counts and answers a request neighbour to did not answer
+// (err): as a failed answer of the neighbour unless it could not be
+// connected to.
+func (p *Proxy) forwardFailed(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, err error) {
+	rq.fc.Failed.Add(1)
+	if retryReason(nil, err) != retryUnreachable {
+		rq.fc.AddAnswer(string(to.id), false, 0)
+	}
+	p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
+	p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
 }
 
 // countAnswer counts the answer of neighbour to, with status (rejected:
@@ -206,12 +213,7 @@ func (p *Proxy) sendFast(w http.ResponseWriter, r *http.Request, rq routed, to *
 func (p *Proxy) relayFast(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, sent time.Time, c *upstreamConn, h *head, err error) {
 	rq.fc.AddForwarded(string(to.id))
 	if err != nil {
-		rq.fc.Failed.Add(1)
-		if retryReason(nil, err) != retryUnreachable {
-			rq.fc.AddAnswer(string(to.id), false, 0)
-		}
-		p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
-		p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
+		p.forwardFailed(w, r, rq, to, err)
 		return
 	}
 	countAnswer(rq, to, h.status, h.hasRejected, sent)

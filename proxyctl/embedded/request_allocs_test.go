@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -19,35 +18,7 @@ import (
 // body of the declared Content-Length) into a fixed buffer.
 func fixedFaaS(t *testing.T, answer string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { serveRaw(c, []byte(answer)) })
-		}
-	})
-	return "http://" + ln.Addr().String()
+	return "http://" + serveConns(t, func(c net.Conn) { serveRaw(c, []byte(answer)) })
 }
 
 // serveRaw answers each request read from c with answer until c fails.

@@ -282,11 +282,7 @@ func mustURL(t testing.TB, s string) *url.URL {
 // figure), both through the fast path and through http.Transport (the
 // path before it existed). Client, proxy and FaaS share the process.
 func BenchmarkLocalRequest(b *testing.B) {
-	faas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		io.WriteString(w, "ok")
-	}))
-	defer faas.Close()
+	faas := okFaaS(b)
 	serve := func(cfg Config) string {
 		p, err := New(cfg)
 		if err != nil {
