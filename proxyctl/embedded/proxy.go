@@ -247,10 +247,11 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 
 // Apply implements proxyctl.Controller. It validates s and switches the
 // routing atomically: requests in flight finish as routed, new requests
-// follow s. Nothing is reloaded and no connection is dropped. The
-// functions of s (deployed here, run by a neighbour, or routed by the
-// decision) get counters of their own; the counters of functions no
-// longer in s are retired (see Config.CounterLinger).
+// follow s. Nothing is reloaded and no connection is dropped (the idle
+// connections to neighbours no longer in s are closed). The functions of
+// s (deployed here, run by a neighbour, or routed by the decision) get
+// counters of their own; the counters of functions no longer in s are
+// retired (see Config.CounterLinger).
 func (p *Proxy) Apply(ctx context.Context, s proxyctl.State) error {
 	if err := ctx.Err(); err != nil {
 		return err
