@@ -173,7 +173,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, rq routed, s
 					// Read the refusal's body, so that the connection
 					// may be reused.
 					c.br.Discard(h.size)
-					to.fast.finish(c, h.length <= 4<<10 && relayBody(io.Discard, c.br, h.length) == nil && !h.close)
+					to.fast.finish(c, h.length <= 4<<10 && c.relayBody(io.Discard, h.length) == nil && !h.close)
 				}
 				p.retries[reason].Add(1)
 				p.log.Debug("forwarded request sent elsewhere", "function", rq.fn, "neighbour", string(to.id),
@@ -222,7 +222,7 @@ func (p *Proxy) relayFast(w http.ResponseWriter, r *http.Request, rq routed, to 
 	w.Header()[keyForwarded] = to.idV
 	c.br.Discard(h.size)
 	w.WriteHeader(h.status)
-	to.fast.finish(c, relayBody(w, c.br, h.length) == nil && !h.close)
+	to.fast.finish(c, c.relayBody(w, h.length) == nil && !h.close)
 }
 
 // sendTo sends r with body to neighbour to, with this node's identity and

@@ -700,7 +700,7 @@ func (p *Proxy) serveFast(w http.ResponseWriter, r *http.Request, rq routed, bod
 		h.commit(buf, w.Header())
 		c.br.Discard(h.size)
 		w.WriteHeader(h.status)
-		p.fast.finish(c, relayBody(w, c.br, h.length) == nil && !h.close)
+		p.fast.finish(c, c.relayBody(w, h.length) == nil && !h.close)
 		return
 	}
 	resp, err := p.fast.readResponse(c, r)

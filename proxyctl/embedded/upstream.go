@@ -54,6 +54,21 @@ type upstreamConn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
+	// deadline is the current request's; short: the read deadline is
+	// still the earlier one of polling (see exchange), to extend before
+	// reading more of the answer than is buffered (fullDeadline).
+	deadline time.Time
+	short    bool
+}
+
+// fullDeadline sets c's read deadline to the request's, if it is still
+// the polling one. An answer buffered whole by then (the common small
+// one) needs no more reads, and so costs no timer update.
+func (c *upstreamConn) fullDeadline() {
+	if c.short {
+		c.conn.SetReadDeadline(c.deadline)
+		c.short = false
+	}
 }
 
 // limitedReader reads from r at most n bytes (n is reset for every
@@ -235,10 +250,12 @@ func (u *upstream) finish(c *upstreamConn, reuse bool) {
 	u.put(c, time.Now())
 }
 
-// relayBody copies the n bytes of an answer's body from br to w.
-func relayBody(w io.Writer, br *bufio.Reader, n int64) error {
+// relayBody copies the n bytes of an answer's body from c to w.
+func (c *upstreamConn) relayBody(w io.Writer, n int64) error {
+	br := c.br
 	for n > 0 {
 		if br.Buffered() == 0 {
+			c.fullDeadline()
 			if _, err := br.Peek(1); err != nil {
 				return err
 			}
@@ -303,9 +320,7 @@ func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Reques
 		wait = pollUntil(deadline)
 		c.conn.SetReadDeadline(wait)
 	}
-	if wait.Before(deadline) {
-		c.conn.SetReadDeadline(deadline)
-	}
+	c.deadline, c.short = deadline, wait.Before(deadline)
 	return true, nil
 }
 
@@ -347,6 +362,7 @@ func writeInt(w *bufio.Writer, n int) {
 // readResponse reads the final answer to r from c, skipping informational
 // (1xx) ones, with its headers bounded.
 func (u *upstream) readResponse(c *upstreamConn, r *http.Request) (*http.Response, error) {
+	c.fullDeadline()
 	for {
 		c.lr.n = u.maxHeader + int64(c.br.Size())
 		resp, err := http.ReadResponse(c.br, r)
