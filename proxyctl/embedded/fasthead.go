@@ -20,6 +20,17 @@ type head struct {
 	size   int   // bytes of the head, to discard once relayed
 	n      int   // header lines in lines
 	lines  [maxFastHeaders]headerLine
+	// peer: the answer is a neighbour proxy's, whose DFaaS-Served-By is
+	// relayed; rejected locates its first DFaaS-Rejected value.
+	peer                    bool
+	hasRejected             bool
+	rejectedAt, rejectedEnd int
+}
+
+// rejected returns the first DFaaS-Rejected value of the head in buf and
+// whether there is one.
+func (h *head) rejected(buf []byte) ([]byte, bool) {
+	return buf[h.rejectedAt:h.rejectedEnd], h.hasRejected
 }
 
 // headerLine locates one end-to-end header in the head's bytes.
@@ -39,11 +50,17 @@ type headerLine struct {
 // well-formed header lines. For anything else ok is false, and the caller
 // reads the answer with http.ReadResponse, which handles every case.
 func parseHead(buf []byte, method string, h *head) (ok bool) {
+	return parseHeadFrom(buf, method, false, h)
+}
+
+// parseHeadFrom is parseHead for the answer of the local FaaS or, if peer,
+// of a neighbour's proxy (see head.peer).
+func parseHeadFrom(buf []byte, method string, peer bool, h *head) (ok bool) {
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 {
 		return false
 	}
-	*h = head{size: end + 4, length: -1}
+	*h = head{size: end + 4, length: -1, peer: peer}
 	block := buf[:end+2] // every line ends with \r\n
 	nl := bytes.IndexByte(block, '\n')
 	if nl < 1 || block[nl-1] != '\r' || !parseStatusLine(block[:nl-1], h) {
@@ -138,8 +155,16 @@ func (h *head) addLine(block []byte, start, end int) bool {
 	case "Connection":
 		h.close = h.close || hasClose(block[vs:ve])
 		return true
-	case "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", keyServedBy:
+	case "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te":
 		return true
+	case keyServedBy:
+		if !h.peer {
+			return true // this node's is set instead
+		}
+	case keyRejected:
+		if !h.hasRejected {
+			h.hasRejected, h.rejectedAt, h.rejectedEnd = true, vs, ve
+		}
 	}
 	if h.n == maxFastHeaders {
 		return false
@@ -195,7 +220,7 @@ func commonKey(key []byte) (string, bool) {
 	}
 	for _, k := range [...]string{"Content-Length", "Content-Type", "Date", "X-Duration-Seconds",
 		"Transfer-Encoding", "Connection", "Keep-Alive", "Trailer", "Upgrade", "Te",
-		"Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", keyServedBy} {
+		"Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", keyServedBy, keyRejected} {
 		if len(k) == len(key) && bytes.EqualFold(key, []byte(k)) {
 			return k, true
 		}

@@ -3,7 +3,6 @@ package embedded
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -91,6 +90,7 @@ func FuzzParseHead(f *testing.F) {
 		"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 		"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nx-Weird-KEY: v\r\n\r\nabc",
+		"HTTP/1.1 403 Forbidden\r\nDfaas-Rejected: unknown-node\r\nDFaaS-Served-By: b\r\ndfaas-rejected: x\r\nContent-Length: 0\r\n\r\n",
 	} {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
@@ -100,29 +100,42 @@ func FuzzParseHead(f *testing.F) {
 		if isHead {
 			method = http.MethodHead
 		}
-		var h head
-		if !parseHead(in, method, &h) {
-			return
+		for _, peer := range []bool{false, true} {
+			checkParseHead(t, in, method, peer)
 		}
-		got := http.Header{}
-		h.commit(in, got)
-		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(in)), &http.Request{Method: method})
-		if err != nil {
-			t.Fatalf("fast parser accepted %q, ReadResponse: %v", in, err)
-		}
-		want := resp.Header.Clone()
-		for k := range want {
-			if hopByHop(k) || k == keyServedBy {
-				delete(want, k)
-			}
-		}
-		if resp.ContentLength >= 0 && method != http.MethodHead && h.length != resp.ContentLength ||
-			resp.StatusCode != h.status || !equalHeaders(got, want) {
-			t.Fatalf("%q: fast %d/%d %v, ReadResponse %d/%d %v", in, h.status, h.length, got, resp.StatusCode, resp.ContentLength, want)
-		}
-		if h.close != resp.Close && !strings.Contains(strings.ToLower(string(in)), "connection") {
-			t.Fatalf("%q: close %v, ReadResponse %v", in, h.close, resp.Close)
-		}
-		io.Copy(io.Discard, resp.Body)
 	})
+}
+
+// checkParseHead checks parseHeadFrom(in, method, peer) against
+// http.ReadResponse (see FuzzParseHead): for a neighbour's answer (peer)
+// DFaaS-Served-By is kept and the first DFaaS-Rejected value located.
+func checkParseHead(t *testing.T, in []byte, method string, peer bool) {
+	var h head
+	if !parseHeadFrom(in, method, peer, &h) {
+		return
+	}
+	got := http.Header{}
+	h.commit(in, got)
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(in)), &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("fast parser accepted %q, ReadResponse: %v", in, err)
+	}
+	defer resp.Body.Close()
+	want := resp.Header.Clone()
+	for k := range want {
+		if hopByHop(k) || k == keyServedBy && !peer {
+			delete(want, k)
+		}
+	}
+	if resp.ContentLength >= 0 && method != http.MethodHead && h.length != resp.ContentLength ||
+		resp.StatusCode != h.status || !equalHeaders(got, want) {
+		t.Fatalf("%q (peer %v): fast %d/%d %v, ReadResponse %d/%d %v", in, peer, h.status, h.length, got, resp.StatusCode, resp.ContentLength, want)
+	}
+	if h.close != resp.Close && !strings.Contains(strings.ToLower(string(in)), "connection") {
+		t.Fatalf("%q: close %v, ReadResponse %v", in, h.close, resp.Close)
+	}
+	v, ok := h.rejected(in)
+	if rv := resp.Header[keyRejected]; ok != (len(rv) > 0) || ok && string(v) != rv[0] {
+		t.Fatalf("%q: DFaaS-Rejected %q (%v), ReadResponse %q", in, v, ok, rv)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/netlimit"
 	"github.com/dfaas-go/dfaas/internal/nodetls"
 )
 
@@ -38,8 +39,11 @@ func retryReasonName(reason int) string {
 // forwarding).
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small []byte) {
 	to := rq.a.to
-	rp := newReplay(r.Body, r.ContentLength, p.retryBuf)
-	rp.small = small
+	if small != nil && p.fastPath(rq, r.ContentLength) || r.ContentLength == 0 && to.fast != nil {
+		p.forwardFast(w, r, rq, small)
+		return
+	}
+	rp := newReplay(r.Body, r.ContentLength, p.retryBuf, small)
 	expect := rp.large()
 	if expect {
 		// A refusal then comes before the body, which stays replayable.
@@ -84,36 +88,149 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small
 func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, sent time.Time, resp *http.Response, cancel func(), err error) {
 	rq.fc.AddForwarded(string(to.id))
 	if err != nil {
-		rq.fc.Failed.Add(1)
-		if retryReason(nil, err) != retryUnreachable {
-			rq.fc.AddAnswer(string(to.id), false, 0)
-		}
-		p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
-		p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
+		p.forwardFailed(w, r, rq, to, err)
 		return
 	}
 	defer cancel()
 	defer resp.Body.Close()
+	countAnswer(rq, to, resp.StatusCode, len(resp.Header[keyRejected]) > 0, sent)
+	resp.Header[keyForwarded] = to.idV
+	relay(w, resp)
+}
+
+// forwardFailed counts and answers a request neighbour to did not answer
+// (err): as a failed answer of the neighbour unless it could not be
+// connected to.
+func (p *Proxy) forwardFailed(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, err error) {
+	rq.fc.Failed.Add(1)
+	if retryReason(nil, err) != retryUnreachable {
+		rq.fc.AddAnswer(string(to.id), false, 0)
+	}
+	p.log.Debug("forwarded request failed", "function", rq.fn, "neighbour", string(to.id), "err", err)
+	p.fail(w, r, err, "neighbour "+string(to.id)+" unreachable for "+rq.fn)
+}
+
+// countAnswer counts the answer of neighbour to, with status (rejected:
+// it carries DFaaS-Rejected), to a request sent at sent (see
+// relayForwarded).
+func countAnswer(rq routed, to *neighbour, status int, rejected bool, sent time.Time) {
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests && len(resp.Header[keyRejected]) > 0:
+	case status == http.StatusTooManyRequests && rejected:
 		rq.fc.Rejected.Add(1)
-	case failed(resp.StatusCode):
+	case failed(status):
 		rq.fc.Failed.Add(1)
 	}
-	ok := !failed(resp.StatusCode) && len(resp.Header[keyRejected]) == 0
+	ok := !failed(status) && !rejected
 	rq.fc.AddAnswer(string(to.id), ok, time.Since(sent))
 	if ok {
 		rq.a.route.succeeded(to, time.Now())
 	}
-	resp.Header[keyForwarded] = []string{string(to.id)}
-	relay(w, resp)
+}
+
+// forwardFast is forward for a request without a body or with a small
+// one (already read, within the retry buffer), through the neighbours'
+// fast clients: the same retry elsewhere, counts and answer. (An answer
+// whose head parseHead does not handle, never a neighbour proxy's
+// refusal, is relayed as it is, without a retry.)
+func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, rq routed, small []byte) {
+	to := rq.a.to
+	for attempt := 0; ; attempt++ {
+		sent := time.Now()
+		c, err := p.sendFast(w, r, rq, to, small, sent)
+		var h head
+		parsed := false
+		if err == nil {
+			buf, _ := c.br.Peek(c.br.Buffered())
+			parsed = parseHeadFrom(buf, r.Method, true, &h)
+			if !parsed {
+				// The general path: the answer as http.ReadResponse
+				// reads it, the connection closed after it.
+				resp, err := to.fast.readResponse(c, r)
+				if err != nil {
+					to.fast.discard(c)
+					c = nil
+				}
+				p.relayForwarded(w, r, rq, to, sent, resp, func() {
+					if c != nil {
+						to.fast.discard(c)
+					}
+				}, err)
+				return
+			}
+		}
+		reason := -1
+		if err != nil {
+			reason = retryReason(nil, err)
+		} else {
+			buf, _ := c.br.Peek(h.size)
+			if v, ok := h.rejected(buf); ok && h.status == http.StatusForbidden && string(v) == "unknown-node" {
+				reason = retryUnknownNode
+			}
+		}
+		if reason >= 0 && attempt == 0 {
+			if local, next, ok := rq.a.route.fallback(to, time.Now()); ok {
+				if c != nil {
+					// Read the refusal's body, so that the connection
+					// may be reused.
+					c.br.Discard(h.size)
+					to.fast.finish(c, h.length <= 4<<10 && c.relayBody(io.Discard, h.length) == nil && !h.close)
+				}
+				p.retries[reason].Add(1)
+				p.log.Debug("forwarded request sent elsewhere", "function", rq.fn, "neighbour", string(to.id),
+					"reason", retryReasonName(reason), "local", local)
+				if !local {
+					to = next
+					continue
+				}
+				delete(r.Header, keyNodeID)
+				delete(r.Header, keyNodeToken)
+				body := io.ReadCloser(http.NoBody)
+				if small != nil {
+					body = io.NopCloser(bytes.NewReader(small))
+				}
+				p.serveLocal(w, r, rq, small, body)
+				return
+			}
+		}
+		p.relayFast(w, r, rq, to, sent, c, &h, err)
+		return
+	}
+}
+
+// sendFast sends r with body to neighbour to through its fast client, with
+// this node's identity and credential, and returns the connection once
+// the first byte of the answer is in.
+func (p *Proxy) sendFast(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, body []byte, start time.Time) (*upstreamConn, error) {
+	timeout := rq.timeout()
+	if extend := timeout + time.Second; extend > p.lim.Config().RequestTimeout {
+		netlimit.SetWriteDeadline(w, start.Add(extend))
+	}
+	return to.fast.roundTrip(r.Context(), r, extraHeaders{xff: rq.xff, nodeID: string(rq.st.t.self), token: to.tokenOut}, body, timeout)
+}
+
+// relayFast counts and relays the answer of neighbour to, whose head h is
+// parsed on c, or the failure err, as relayForwarded does.
+func (p *Proxy) relayFast(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, sent time.Time, c *upstreamConn, h *head, err error) {
+	rq.fc.AddForwarded(string(to.id))
+	if err != nil {
+		p.forwardFailed(w, r, rq, to, err)
+		return
+	}
+	countAnswer(rq, to, h.status, h.hasRejected, sent)
+	buf, _ := c.br.Peek(h.size)
+	h.commit(buf, w.Header())
+	w.Header()[keyForwarded] = to.idV
+	c.br.Discard(h.size)
+	w.WriteHeader(h.status)
+	to.fast.finish(c, c.relayBody(w, h.length) == nil && !h.close)
 }
 
 // sendTo sends r with body to neighbour to, with this node's identity and
 // credential.
 func (p *Proxy) sendTo(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, body io.ReadCloser, rp *replay) (*http.Response, context.CancelFunc, error) {
 	r.Header[keyNodeID] = rq.st.servedBy
-	r.Header[keyNodeToken] = []string{to.tokenOut}
+	r.Header[keyNodeToken] = to.tokenOutV
+	setXFF(r.Header, rq)
 	rt := p.peers
 	if to.rt != nil {
 		rt = to.rt
@@ -176,9 +293,12 @@ type replay struct {
 	gen    uint64
 }
 
-func newReplay(src io.Reader, length int64, max int) *replay {
-	rp := &replay{src: src, length: length, max: max}
-	if length > 0 && length <= int64(max) {
+// newReplay returns a replay of src, whose declared length is length (-1
+// if unknown), keeping at most max bytes; small, if not nil, is the whole
+// body, already read.
+func newReplay(src io.Reader, length int64, max int, small []byte) *replay {
+	rp := &replay{src: src, length: length, max: max, small: small}
+	if small == nil && length > 0 && length <= int64(max) {
 		rp.buf = make([]byte, 0, length)
 	}
 	return rp

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -116,5 +117,43 @@ func TestForwardedAnswerCounted(t *testing.T) {
 		}
 		srv.Close()
 		p.Close()
+	}
+}
+
+// TestForwardedAnswerThroughProxies: through two real proxies, the answer
+// to a forwarded request (no body, or a small one: the fast path) carries
+// the FaaS's headers, DFaaS-Served-By of the node that served it (once)
+// and DFaaS-Forwarded-To.
+func TestForwardedAnswerThroughProxies(t *testing.T) {
+	faas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-From-Function", "yes")
+		w.Header().Set(proxyctl.HeaderServedBy, "liar")
+		w.Write(b)
+	}))
+	t.Cleanup(faas.Close)
+	fn := []proxyctl.Function{{Name: "fn"}}
+	b := costProxy(t, faas.URL, proxyctl.State{Self: "b", Functions: fn,
+		Neighbours: []proxyctl.Neighbour{{ID: "a", URL: "http://127.0.0.1:1", TokenOut: tokBA, TokenIn: tokAB}}})
+	a := costProxy(t, faas.URL, proxyctl.State{Self: "a",
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: b, Functions: []string{"fn"}, TokenOut: tokAB, TokenIn: tokBA, Forward: true}},
+		Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "fn", Forward: []strategy.Share{{Node: "b", Share: 1}}}}}})
+	for _, body := range []string{"", "small body", "again"} {
+		method := map[bool]string{true: "GET", false: "POST"}[body == ""]
+		req, _ := http.NewRequest(method, a+"/function/fn", strings.NewReader(body))
+		if body == "" {
+			req.Body = nil
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		h := resp.Header
+		if resp.StatusCode != 200 || string(got) != body || h.Get("X-From-Function") != "yes" ||
+			!slices.Equal(h.Values(proxyctl.HeaderServedBy), []string{"b"}) || h.Get(proxyctl.HeaderForwardedTo) != "b" {
+			t.Fatalf("%s %q: status %d, body %q, headers %v", method, body, resp.StatusCode, got, h)
+		}
 	}
 }

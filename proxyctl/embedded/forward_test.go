@@ -204,7 +204,7 @@ func closedPeer(t *testing.T) *peer {
 
 func TestReplay(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789"), 100)
-	rp := newReplay(bytes.NewReader(data), -1, 2000)
+	rp := newReplay(bytes.NewReader(data), -1, 2000, nil)
 	a1, _ := rp.next()
 	buf := make([]byte, 300)
 	if n, _ := io.ReadFull(a1, buf); n != 300 {
@@ -225,7 +225,7 @@ func TestReplay(t *testing.T) {
 	if got, _ := io.ReadAll(a3); !bytes.Equal(got, data) {
 		t.Fatal("second replay differs")
 	}
-	small := newReplay(bytes.NewReader(data), int64(len(data)), 100)
+	small := newReplay(bytes.NewReader(data), int64(len(data)), 100, nil)
 	a, _ := small.next()
 	io.ReadAll(a)
 	if _, ok := small.next(); ok {
@@ -239,7 +239,7 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte("hello world"), uint16(4), []byte{3, 1, 0, 7, 2})
 	f.Add(bytes.Repeat([]byte("x"), 500), uint16(100), []byte{50, 0, 200, 1})
 	f.Fuzz(func(t *testing.T, data []byte, max uint16, ops []byte) {
-		rp := newReplay(bytes.NewReader(data), -1, int(max))
+		rp := newReplay(bytes.NewReader(data), -1, int(max), nil)
 		cur, _ := rp.next()
 		var got []byte
 		for _, op := range ops {

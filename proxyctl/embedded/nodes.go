@@ -92,7 +92,7 @@ func (p *Proxy) serveNode(w http.ResponseWriter, r *http.Request) {
 // refuseNode answers 403 unknown-node.
 func (p *Proxy) refuseNode(w http.ResponseWriter, msg string) {
 	h := w.Header()
-	h[keyRejected] = []string{"unknown-node"}
+	h[keyRejected] = p.fixed.unknownNode
 	if st := p.state.Load(); st != nil {
 		h[keyServedBy] = st.servedBy
 	}
@@ -143,5 +143,54 @@ func (pt *peerTransports) attach(t *table, own *tls.Certificate, l Limits) error
 func (pt peerTransports) closeIdle() {
 	for _, x := range pt {
 		x.rt.CloseIdleConnections()
+	}
+}
+
+// peerPools keeps the fast client (see upstream) of each neighbour, kept
+// across Apply while the neighbour's URL and certificate stay.
+type peerPools map[strategy.NodeID]*peerPool
+
+type peerPool struct {
+	url  string
+	cert []byte
+	up   *upstream
+}
+
+// attach gives t's neighbours their fast clients, making new ones for new
+// neighbours, URLs or certificates, and closes those no longer used (their
+// connections in use finish their request, then close). An https
+// neighbour's presents own and accepts only the neighbour's certificate;
+// without own, https neighbours have none (Apply refuses them anyway).
+func (pp *peerPools) attach(t *table, own *tls.Certificate, l Limits) {
+	next := peerPools{}
+	for id, nb := range t.neighbours {
+		https := nb.base.Scheme == "https"
+		if https && own == nil {
+			continue
+		}
+		cur := (*pp)[id]
+		if cur == nil || cur.url != nb.base.String() || !bytes.Equal(cur.cert, nb.cert) {
+			up := newUpstream(nb.base, fastConns(), l.MaxHeaderBytes)
+			up.dialTimeout = peerDialTimeout
+			if https {
+				up.tls = nodetls.Client(*own, nb.cert)
+			}
+			cur = &peerPool{url: nb.base.String(), cert: nb.cert, up: up}
+		}
+		next[id] = cur
+		nb.fast = cur.up
+	}
+	for id, old := range *pp {
+		if next[id] != old {
+			old.up.close()
+		}
+	}
+	*pp = next
+}
+
+// closeIdle closes the idle connections of every fast client.
+func (pp peerPools) closeIdle() {
+	for _, x := range pp {
+		x.up.closeIdle()
 	}
 }

@@ -123,10 +123,12 @@ type Proxy struct {
 
 	retries [numRetryReasons]atomic.Uint64
 	metrics metrics
+	fixed   fixedValues
 
-	cert    *tls.Certificate // nil: plain node-to-node path
-	userTLS *tls.Config
-	secure  peerTransports // to https neighbours, guarded by applyMu
+	cert     *tls.Certificate // nil: plain node-to-node path
+	userTLS  *tls.Config
+	secure   peerTransports // to https neighbours, guarded by applyMu
+	fastPeer peerPools      // to the neighbours, guarded by applyMu
 }
 
 // routeState is the state requests are routed by: the compiled table and the
@@ -183,6 +185,7 @@ func New(cfg Config) (*Proxy, error) {
 		p.fast = newUpstream(u, fastConns(), p.lim.Config().MaxHeaderBytes)
 	}
 	p.metrics = newMetrics()
+	p.fixed = newFixedValues()
 	return p, nil
 }
 
@@ -244,10 +247,11 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 
 // Apply implements proxyctl.Controller. It validates s and switches the
 // routing atomically: requests in flight finish as routed, new requests
-// follow s. Nothing is reloaded and no connection is dropped. The
-// functions of s (deployed here, run by a neighbour, or routed by the
-// decision) get counters of their own; the counters of functions no
-// longer in s are retired (see Config.CounterLinger).
+// follow s. Nothing is reloaded and no connection is dropped (the idle
+// connections to neighbours no longer in s are closed). The functions of
+// s (deployed here, run by a neighbour, or routed by the decision) get
+// counters of their own; the counters of functions no longer in s are
+// retired (see Config.CounterLinger).
 func (p *Proxy) Apply(ctx context.Context, s proxyctl.State) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -268,6 +272,9 @@ func (p *Proxy) Apply(ctx context.Context, s proxyctl.State) error {
 	}
 	if err := p.secure.attach(t, p.cert, p.lim.Config()); err != nil {
 		return fmt.Errorf("embedded proxy: %w", err)
+	}
+	if p.fast != nil {
+		p.fastPeer.attach(t, p.cert, p.lim.Config())
 	}
 	names := routedNames(s)
 	p.counters.Retain(names, now, p.linger)
@@ -307,10 +314,11 @@ func routedNames(s proxyctl.State) []string {
 // Close closes idle connections. It is safe to call more than once.
 func (p *Proxy) Close() error {
 	if p.fast != nil {
-		p.fast.close()
+		p.fast.closeIdle()
 	}
 	p.applyMu.Lock()
 	p.secure.closeIdle()
+	p.fastPeer.closeIdle()
 	p.applyMu.Unlock()
 	for _, rt := range []http.RoundTripper{p.transport, p.peers} {
 		if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
@@ -340,7 +348,8 @@ type routed struct {
 	st   *routeState // nil before the first Apply
 	a    action
 	from string
-	code int // an HTTP status when the path itself is refused, else 0
+	code int    // an HTTP status when the path itself is refused, else 0
+	xff  string // X-Forwarded-For to send (see prepareHeaders)
 }
 
 // route is the routing path of a request: it parses the function name,
@@ -424,8 +433,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.Release()
 	var buf *[]byte
-	if rq.a.kind == kindLocal && p.fast != nil && r.ContentLength > 0 && r.ContentLength <= smallBody {
-		// The fast local path writes the body before it returns: the
+	if r.ContentLength > 0 && r.ContentLength <= smallBody && p.fastPath(rq, r.ContentLength) {
+		// The fast paths write the body before they return: the
 		// buffer can be reused.
 		buf = p.fast.getBuf()
 		defer p.fast.putBuf(buf)
@@ -436,7 +445,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err, "reading the request body")
 		return
 	}
-	prepareHeaders(r)
+	rq.xff = prepareHeaders(r)
 	switch rq.a.kind {
 	case kindLocal:
 		if rq.from != "" {
@@ -446,6 +455,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case kindForward:
 		p.forward(w, r, rq, small)
 	}
+}
+
+// fastPath reports whether rq, with a body of n bytes (at most
+// smallBody), goes through a fast client (see upstream): to the local FaaS,
+// or to a neighbour when the body fits in the retry buffer (a larger one
+// is sent with Expect: 100-continue, see Config.RetryBuffer).
+func (p *Proxy) fastPath(rq routed, n int64) bool {
+	switch rq.a.kind {
+	case kindLocal:
+		return p.fast != nil
+	case kindForward:
+		return rq.a.to.fast != nil && n <= int64(p.retryBuf)
+	}
+	return false
 }
 
 // smallBody is the largest declared body the proxy reads before sending
@@ -479,18 +502,23 @@ func (p *Proxy) refused(w http.ResponseWriter, rq routed) bool {
 	st, fn, from := rq.st, rq.fn, rq.from
 	switch rq.a.kind {
 	case kindUnknownNode:
-		p.refuse(w, st, http.StatusForbidden, "unknown-node", fmt.Sprintf("dfaas: node %s does not accept forwarded requests from %q", st.t.self, from))
+		p.refuse(w, st, http.StatusForbidden, &p.fixed.unknownNode, fmt.Sprintf("dfaas: node %s does not accept forwarded requests from %q", st.t.self, from))
 	case kindAdmission:
 		rq.fc.Rejected.Add(1)
-		p.refuse(w, st, http.StatusTooManyRequests, "admission", fmt.Sprintf("dfaas: node %s: %q is above its admission limit for %q", st.t.self, from, fn))
+		p.refuse(w, st, http.StatusTooManyRequests, &p.fixed.admission, fmt.Sprintf("dfaas: node %s: %q is above its admission limit for %q", st.t.self, from, fn))
 	case kindNoRoute:
 		if from == "" {
 			rq.fc.Rejected.Add(1)
 		}
-		p.refuse(w, st, http.StatusNotFound, "no-route", fmt.Sprintf("dfaas: function %q is not deployed on node %s nor on any neighbour it forwards to", fn, st.t.self))
+		p.refuseParts(w, st, http.StatusNotFound, &p.fixed.noRoute,
+			"dfaas: function \"", fn, "\" is not deployed on node ", string(st.t.self), " nor on any neighbour it forwards to")
 	case kindReject:
 		rq.fc.Rejected.Add(1)
-		p.refuse(w, st, http.StatusTooManyRequests, "policy", fmt.Sprintf("dfaas: node %s is overloaded for %q; request rejected", st.t.self, fn))
+		// The common refusal under overload: its message is written in
+		// parts (fmt would allocate); fn is a valid name, which %q would
+		// not escape.
+		p.refuseParts(w, st, http.StatusTooManyRequests, &p.fixed.policy,
+			"dfaas: node ", string(st.t.self), " is overloaded for \"", fn, "\"; request rejected")
 	default:
 		return false
 	}
@@ -507,21 +535,61 @@ func functionName(path string) (string, bool) {
 	return name, name != ""
 }
 
-func (p *Proxy) refuse(w http.ResponseWriter, st *routeState, code int, reason, msg string) {
+// refuse answers code with msg, naming reason (DFaaS-Rejected) and this
+// node (DFaaS-Served-By); a 429 tells the client to retry after 1 s.
+func (p *Proxy) refuse(w http.ResponseWriter, st *routeState, code int, reason *[]string, msg string) {
+	p.refuseParts(w, st, code, reason, msg)
+}
+
+// refuseParts is refuse with the message in parts, concatenated.
+func (p *Proxy) refuseParts(w http.ResponseWriter, st *routeState, code int, reason *[]string, msg ...string) {
 	h := w.Header()
-	h[keyRejected] = []string{reason}
+	h[keyRejected] = *reason
 	h[keyServedBy] = st.servedBy
 	if code == http.StatusTooManyRequests {
-		h.Set("Retry-After", "1")
+		h["Retry-After"] = p.fixed.retryAfter
 	}
-	http.Error(w, msg, code)
+	p.plainError(w, code, msg...)
+}
+
+// fixedValues are the header values of the answers the proxy gives
+// itself, shared by all of them so that setting them allocates nothing.
+// (The server copies a handler's headers when it writes them; a value is
+// never changed in place.)
+type fixedValues struct {
+	textPlain, nosniff, retryAfter          []string
+	policy, admission, noRoute, unknownNode []string
+}
+
+func newFixedValues() fixedValues {
+	return fixedValues{
+		textPlain: []string{"text/plain; charset=utf-8"}, nosniff: []string{"nosniff"}, retryAfter: []string{"1"},
+		policy: []string{"policy"}, admission: []string{"admission"}, noRoute: []string{"no-route"}, unknownNode: []string{"unknown-node"},
+	}
+}
+
+// plainError answers as http.Error(w, concatenated msg, code) does (the
+// same headers and body) without allocating.
+func (p *Proxy) plainError(w http.ResponseWriter, code int, msg ...string) {
+	h := w.Header()
+	delete(h, "Content-Length")
+	h["Content-Type"] = p.fixed.textPlain
+	h["X-Content-Type-Options"] = p.fixed.nosniff
+	w.WriteHeader(code)
+	for _, m := range msg {
+		io.WriteString(w, m)
+	}
+	io.WriteString(w, "\n")
 }
 
 // prepareHeaders makes r's headers those to send on: hop-by-hop headers
-// and a client's credential header removed, the client's address appended
-// to X-Forwarded-For. r is the proxy's own (the server made it for this
-// handler), so it is changed in place.
-func prepareHeaders(r *http.Request) {
+// and a client's credential header removed. r is the proxy's own (the
+// server made it for this handler), so it is changed in place. It returns
+// the X-Forwarded-For value to send (the client's address appended to
+// those of the request, which it removes), or "" when the client's
+// address is unknown (the request's own then goes on as it is): the fast
+// path writes it without a header slice, the others set it (setXFF).
+func prepareHeaders(r *http.Request) (xff string) {
 	h := r.Header
 	for _, v := range h[keyConnection] {
 		for f := range strings.SplitSeq(v, ",") {
@@ -539,11 +607,22 @@ func prepareHeaders(r *http.Request) {
 	// The server answers a client's Expect: 100-continue itself; the
 	// request goes on with its body (forward sets it again when useful).
 	delete(h, keyExpect)
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := h[keyXFF]; len(prior) > 0 {
-			host = strings.Join(prior, ", ") + ", " + host
-		}
-		h[keyXFF] = []string{host}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	if prior := h[keyXFF]; len(prior) > 0 {
+		host = strings.Join(prior, ", ") + ", " + host
+	}
+	delete(h, keyXFF)
+	return host
+}
+
+// setXFF sets the X-Forwarded-For header of rq's request in h (see
+// prepareHeaders).
+func setXFF(h http.Header, rq routed) {
+	if rq.xff != "" {
+		h[keyXFF] = []string{rq.xff}
 	}
 }
 
@@ -587,6 +666,7 @@ func (p *Proxy) serveLocal(w http.ResponseWriter, r *http.Request, rq routed, sm
 	if small != nil {
 		body = io.NopCloser(bytes.NewReader(small))
 	}
+	setXFF(r.Header, rq)
 	resp, cancel, err := p.send(w, r, p.transport, p.faas, rq.timeout(), body, nil)
 	if err != nil {
 		p.localFailed(w, r, rq, err)
@@ -607,7 +687,7 @@ func (p *Proxy) serveFast(w http.ResponseWriter, r *http.Request, rq routed, bod
 	if extend := timeout + time.Second; extend > p.lim.Config().RequestTimeout {
 		netlimit.SetWriteDeadline(w, start.Add(extend))
 	}
-	c, err := p.fast.roundTrip(r.Context(), r, body, timeout)
+	c, err := p.fast.roundTrip(r.Context(), r, extraHeaders{xff: rq.xff}, body, timeout)
 	if err != nil {
 		p.localFailed(w, r, rq, err)
 		return
@@ -620,7 +700,7 @@ func (p *Proxy) serveFast(w http.ResponseWriter, r *http.Request, rq routed, bod
 		h.commit(buf, w.Header())
 		c.br.Discard(h.size)
 		w.WriteHeader(h.status)
-		p.fast.finish(c, relayBody(w, c.br, h.length) == nil && !h.close)
+		p.fast.finish(c, c.relayBody(w, h.length) == nil && !h.close)
 		return
 	}
 	resp, err := p.fast.readResponse(c, r)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/proxyctl"
+	"github.com/dfaas-go/dfaas/strategy"
 )
 
 // trackedServer is an HTTP server on loopback that answers 200 after
@@ -45,7 +46,8 @@ func (s *trackedServer) waitClosed(t *testing.T, n int64) {
 
 // TestCloseReleasesConnections: Close closes the proxy's idle connections
 // to the FaaS (those of the fast path and of streamed bodies) and to
-// plain-HTTP neighbours; until then they are kept for reuse.
+// plain-HTTP neighbours; until then they are kept for reuse, while the
+// neighbour stays in the routing state.
 func TestCloseReleasesConnections(t *testing.T) {
 	faas, nb := newTrackedServer(t), newTrackedServer(t)
 	p, url := forwarder(t, Config{}, faas.url, nb.url, "", true)
@@ -56,7 +58,9 @@ func TestCloseReleasesConnections(t *testing.T) {
 		}
 	}
 	post("fn", "x") // forwarded to the neighbour
-	if err := p.Apply(t.Context(), localOnly("fn")); err != nil {
+	st := localOnly("fn")
+	st.Neighbours = []proxyctl.Neighbour{{ID: "b", URL: nb.url, Functions: []string{"fn"}, TokenOut: tokAB, TokenIn: tokBA}}
+	if err := p.Apply(t.Context(), st); err != nil {
 		t.Fatal(err)
 	}
 	post("fn", "small")                          // the fast path
@@ -74,6 +78,30 @@ func TestCloseReleasesConnections(t *testing.T) {
 	nb.waitClosed(t, 1)
 	if err := p.Close(); err != nil { // again: nothing left to close
 		t.Fatal(err)
+	}
+}
+
+// TestRemovedNeighbourConnectionsClosed: Apply closes the idle
+// connections to a neighbour that left the routing state, and once it is
+// back the next request to it opens a new one.
+func TestRemovedNeighbourConnectionsClosed(t *testing.T) {
+	faas, nb := newTrackedServer(t), newTrackedServer(t)
+	p, url := forwarder(t, Config{}, faas.url, nb.url, "", false)
+	if got := sendAs(t, "POST", url+"/function/fn", strings.NewReader("x"), 1, ""); got != 200 {
+		t.Fatalf("status %d", got)
+	}
+	if err := p.Apply(t.Context(), localOnly("fn")); err != nil {
+		t.Fatal(err)
+	}
+	nb.waitClosed(t, 1)
+	back := proxyctl.State{Self: "a",
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: nb.url, Functions: []string{"fn"}, TokenOut: tokAB, TokenIn: tokBA, Forward: true}},
+		Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "fn", Forward: []strategy.Share{{Node: "b", Share: 1}}}}}}
+	if err := p.Apply(t.Context(), back); err != nil {
+		t.Fatal(err)
+	}
+	if got := sendAs(t, "POST", url+"/function/fn", strings.NewReader("x"), 1, ""); got != 200 || nb.accepted.Load() != 2 {
+		t.Fatalf("status %d, %d connections to the neighbour; want 200 and 2", got, nb.accepted.Load())
 	}
 }
 

@@ -34,12 +34,20 @@ type neighbour struct {
 	id       strategy.NodeID
 	base     *url.URL
 	tokenOut string
-	tokenIn  []byte
-	cert     []byte
+	// Header values set on every request forwarded to the neighbour
+	// (DFaaS-Node-Token) and on its answers (DFaaS-Forwarded-To), made
+	// once: the transport and the server copy them, never change them.
+	tokenOutV, idV []string
+	tokenIn        []byte
+	cert           []byte
 	// rt reaches an https neighbour over mutual TLS (nil: the proxy's
 	// transport to the neighbours).
 	rt       http.RoundTripper
 	tokenPrv []byte // the previous credential, accepted during its grace
+	// fast reaches the neighbour for requests without a body or with a
+	// small one, as the local FaaS's (see upstream); nil with
+	// Config.Transport.
+	fast *upstream
 }
 
 // kind is what happens to a request.
@@ -121,7 +129,8 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("neighbour %q: %w", n.ID, err)
 		}
-		nb := &neighbour{id: n.ID, base: u, tokenOut: n.TokenOut, tokenIn: []byte(n.TokenIn), tokenPrv: []byte(n.TokenInPrev), cert: n.Cert}
+		nb := &neighbour{id: n.ID, base: u, tokenOut: n.TokenOut, tokenIn: []byte(n.TokenIn), tokenPrv: []byte(n.TokenInPrev), cert: n.Cert,
+			tokenOutV: []string{n.TokenOut}, idV: []string{string(n.ID)}}
 		t.neighbours[n.ID] = nb
 		certs[string(n.ID)] = n.Cert
 		if n.Forward {

@@ -306,3 +306,30 @@ func TestTLSNodePortHostile(t *testing.T) {
 		t.Fatalf("the FaaS got %d requests", b.faasHits.Load())
 	}
 }
+
+// TestTLSForwardReusesConnections: requests forwarded over mutual TLS
+// reuse one connection, also after it was idle long enough to be checked
+// before reuse (see checkIdle): what the server sent after the handshake
+// (session tickets) does not make it look closed.
+func TestTLSForwardReusesConnections(t *testing.T) {
+	a, b := newTLSNode(t, "a"), newTLSNode(t, "b")
+	serveFn(t, b, a.neighbourOf(a.node, tok('1'), tok('2'), false))
+	forwardAll(t, a, b.neighbourOf(b.node, tok('2'), tok('1'), true))
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(2 * checkIdle) // the connection idles past checkIdle: not synchronisation
+		}
+		resp, err := http.Post("http://"+a.user+"/function/fn", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get(proxyctl.HeaderForwardedTo) != "b" {
+			t.Fatalf("request %d: status %d, forwarded to %q", i, resp.StatusCode, resp.Header.Get(proxyctl.HeaderForwardedTo))
+		}
+	}
+	if n := b.proxy.lim.Stats().Accepted; n != 1 {
+		t.Fatalf("b accepted %d connections from a, want 1", n)
+	}
+}

@@ -3,6 +3,7 @@ package embedded
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,24 +33,42 @@ import (
 // is sent again once on a new one when that is safe: when writing it
 // failed, or when its method is idempotent.
 type upstream struct {
-	host        string // host:port
+	host        string      // host:port
+	tls         *tls.Config // nil: plain TCP
 	basePath    string
 	size        int
 	idleTimeout time.Duration
 	dialTimeout time.Duration
 	maxHeader   int64
 
-	slots chan struct{}      // one per open connection
-	idle  chan *upstreamConn // FIFO: every connection stays warm
-	bufs  sync.Pool          // *[]byte of smallBody bytes
+	slots  chan struct{}      // one per open connection
+	idle   chan *upstreamConn // FIFO: every connection stays warm
+	bufs   sync.Pool          // *[]byte of smallBody bytes
+	closed atomic.Bool        // no connection is kept idle any more
 }
 
 type upstreamConn struct {
 	conn     net.Conn
+	raw      net.Conn // the TCP connection under conn
 	lr       limitedReader
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
+	// deadline is the current request's; short: the read deadline is
+	// still the earlier one of polling (see exchange), to extend before
+	// reading more of the answer than is buffered (fullDeadline).
+	deadline time.Time
+	short    bool
+}
+
+// fullDeadline sets c's read deadline to the request's, if it is still
+// the polling one. An answer buffered whole by then (the common small
+// one) needs no more reads, and so costs no timer update.
+func (c *upstreamConn) fullDeadline() {
+	if c.short {
+		c.conn.SetReadDeadline(c.deadline)
+		c.short = false
+	}
 }
 
 // limitedReader reads from r at most n bytes (n is reset for every
@@ -89,7 +109,11 @@ func (u *upstream) putBuf(b *[]byte) { u.bufs.Put(b) }
 func newUpstream(base *url.URL, size int, maxHeader int) *upstream {
 	host := base.Host
 	if base.Port() == "" {
-		host = net.JoinHostPort(base.Hostname(), "80")
+		port := "80"
+		if base.Scheme == "https" {
+			port = "443"
+		}
+		host = net.JoinHostPort(base.Hostname(), port)
 	}
 	return &upstream{
 		host: host, basePath: base.Path, size: size, maxHeader: int64(maxHeader),
@@ -127,7 +151,7 @@ func (u *upstream) get(ctx context.Context, now time.Time) (c *upstreamConn, reu
 			}
 		}
 		idle := now.Sub(c.lastUsed)
-		if idle < u.idleTimeout && (idle < checkIdle || alive(c.conn)) {
+		if idle < u.idleTimeout && (idle < checkIdle || alive(c.raw)) {
 			return c, true, nil
 		}
 		u.discard(c)
@@ -136,21 +160,33 @@ func (u *upstream) get(ctx context.Context, now time.Time) (c *upstreamConn, reu
 
 func (u *upstream) dial(ctx context.Context) (*upstreamConn, error) {
 	d := net.Dialer{Timeout: u.dialTimeout, KeepAlive: 30 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", u.host)
+	raw, err := d.DialContext(ctx, "tcp", u.host)
 	if err != nil {
 		return nil, err
 	}
-	c := &upstreamConn{conn: conn, lr: limitedReader{r: conn, n: math.MaxInt64}}
+	conn := raw
+	if u.tls != nil {
+		tc := tls.Client(raw, u.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	c := &upstreamConn{conn: conn, raw: raw, lr: limitedReader{r: conn, n: math.MaxInt64}}
 	c.br = bufio.NewReaderSize(&c.lr, 8<<10)
 	c.bw = bufio.NewWriterSize(conn, 4<<10)
 	return c, nil
 }
 
-// put returns c to the pool.
+// put returns c to the pool (it closes c once the pool is closed).
 func (u *upstream) put(c *upstreamConn, now time.Time) {
 	c.lastUsed = now
 	select {
 	case u.idle <- c:
+		if u.closed.Load() {
+			u.closeIdle() // close may have emptied the pool before c was in it
+		}
 	default:
 		u.discard(c)
 	}
@@ -162,8 +198,14 @@ func (u *upstream) discard(c *upstreamConn) {
 	<-u.slots
 }
 
-// close closes the idle connections.
+// close closes the idle connections, and those put back from now on.
 func (u *upstream) close() {
+	u.closed.Store(true)
+	u.closeIdle()
+}
+
+// closeIdle closes the idle connections.
+func (u *upstream) closeIdle() {
 	for {
 		select {
 		case c := <-u.idle:
@@ -178,7 +220,7 @@ func (u *upstream) close() {
 // returns the connection once the first byte of the answer is buffered on
 // it: the caller relays the answer (relayHead or readResponse) and gives
 // the connection back (finish). It returns an error when no answer came.
-func (u *upstream) roundTrip(ctx context.Context, r *http.Request, body []byte, timeout time.Duration) (*upstreamConn, error) {
+func (u *upstream) roundTrip(ctx context.Context, r *http.Request, x extraHeaders, body []byte, timeout time.Duration) (*upstreamConn, error) {
 	now := time.Now()
 	deadline := now.Add(timeout)
 	for attempt := 0; ; attempt++ {
@@ -186,7 +228,7 @@ func (u *upstream) roundTrip(ctx context.Context, r *http.Request, body []byte, 
 		if err != nil {
 			return nil, err
 		}
-		sent, err := u.exchange(ctx, c, r, body, deadline)
+		sent, err := u.exchange(ctx, c, r, x, body, deadline)
 		if err == nil {
 			return c, nil
 		}
@@ -208,10 +250,12 @@ func (u *upstream) finish(c *upstreamConn, reuse bool) {
 	u.put(c, time.Now())
 }
 
-// relayBody copies the n bytes of an answer's body from br to w.
-func relayBody(w http.ResponseWriter, br *bufio.Reader, n int64) error {
+// relayBody copies the n bytes of an answer's body from c to w.
+func (c *upstreamConn) relayBody(w io.Writer, n int64) error {
+	br := c.br
 	for n > 0 {
 		if br.Buffered() == 0 {
+			c.fullDeadline()
 			if _, err := br.Peek(1); err != nil {
 				return err
 			}
@@ -255,10 +299,10 @@ const pollInterval = 250 * time.Millisecond
 // ctx is done (the client went away): it polls ctx while waiting, rather
 // than registering with it, which would cost several allocations per
 // request.
-func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Request, body []byte, deadline time.Time) (sent bool, err error) {
+func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Request, x extraHeaders, body []byte, deadline time.Time) (sent bool, err error) {
 	wait := pollUntil(deadline)
 	c.conn.SetDeadline(wait)
-	writeRequest(c.bw, r, u.host, u.basePath, body)
+	writeRequest(c.bw, r, u.host, u.basePath, x, body)
 	if err := c.bw.Flush(); err != nil {
 		return false, err
 	}
@@ -276,9 +320,7 @@ func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Reques
 		wait = pollUntil(deadline)
 		c.conn.SetReadDeadline(wait)
 	}
-	if wait.Before(deadline) {
-		c.conn.SetReadDeadline(deadline)
-	}
+	c.deadline, c.short = deadline, wait.Before(deadline)
 	return true, nil
 }
 
@@ -320,6 +362,7 @@ func writeInt(w *bufio.Writer, n int) {
 // readResponse reads the final answer to r from c, skipping informational
 // (1xx) ones, with its headers bounded.
 func (u *upstream) readResponse(c *upstreamConn, r *http.Request) (*http.Response, error) {
+	c.fullDeadline()
 	for {
 		c.lr.n = u.maxHeader + int64(c.br.Size())
 		resp, err := http.ReadResponse(c.br, r)
@@ -337,8 +380,9 @@ func (u *upstream) readResponse(c *upstreamConn, r *http.Request) (*http.Respons
 }
 
 // writeRequest writes r's request line (its path under basePath),
-// headers and body to w, with Host host and the body's length.
-func writeRequest(w *bufio.Writer, r *http.Request, host, basePath string, body []byte) {
+// headers and body to w, with Host host, the body's length, and
+// the headers of x instead of r's of the same names.
+func writeRequest(w *bufio.Writer, r *http.Request, host, basePath string, x extraHeaders, body []byte) {
 	w.WriteString(r.Method)
 	w.WriteByte(' ')
 	writePath(w, joinPath(basePath, r.URL.Path))
@@ -349,8 +393,14 @@ func writeRequest(w *bufio.Writer, r *http.Request, host, basePath string, body 
 	w.WriteString(" HTTP/1.1\r\nHost: ")
 	w.WriteString(host)
 	w.WriteString("\r\n")
+	writeHeader(w, keyXFF, x.xff)
+	writeHeader(w, keyNodeID, x.nodeID)
+	writeHeader(w, keyNodeToken, x.token)
 	for k, vs := range r.Header {
-		if k == "Content-Length" || k == "Host" {
+		switch {
+		case k == "Content-Length" || k == "Host",
+			k == keyXFF && x.xff != "",
+			(k == keyNodeID || k == keyNodeToken) && x.nodeID != "":
 			continue
 		}
 		for _, v := range vs {
@@ -370,4 +420,23 @@ func writeRequest(w *bufio.Writer, r *http.Request, host, basePath string, body 
 	}
 	w.WriteString("\r\n")
 	w.Write(body)
+}
+
+// extraHeaders are headers the fast path writes rather than r's (whose
+// map would grow): X-Forwarded-For (see prepareHeaders), and for a
+// neighbour this node's identity and credential; "" for none.
+type extraHeaders struct {
+	xff, nodeID, token string
+}
+
+// writeHeader writes the header line "key: v" unless v is "" or holds a
+// line break.
+func writeHeader(w *bufio.Writer, key, v string) {
+	if v == "" || strings.ContainsAny(v, "\r\n") {
+		return
+	}
+	w.WriteString(key)
+	w.WriteString(": ")
+	w.WriteString(v)
+	w.WriteString("\r\n")
 }

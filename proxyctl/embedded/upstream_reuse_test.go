@@ -51,13 +51,16 @@ func (t teeReader) Read(p []byte) (int, error) {
 
 type rawAnswer func(conn, n int, c net.Conn, req *http.Request, body []byte) (keep bool)
 
-func newRawFaaS(t *testing.T, answer rawAnswer) *rawFaaS {
+// serveConns serves each connection accepted on a loopback port with
+// serve (in a goroutine of its own, closing the connection after it)
+// until the test ends, then closes the connections still open; it returns
+// the port's address.
+func serveConns(t *testing.T, serve func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &rawFaaS{url: "http://" + ln.Addr().String()}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	open := map[net.Conn]bool{}
@@ -76,42 +79,51 @@ func newRawFaaS(t *testing.T, answer rawAnswer) *rawFaaS {
 			if err != nil {
 				return
 			}
-			conn := int(f.conns.Add(1))
 			mu.Lock()
 			open[c] = true
 			mu.Unlock()
 			wg.Go(func() {
 				defer func() {
-					f.closed.Add(1)
 					mu.Lock()
 					delete(open, c)
 					mu.Unlock()
 					c.Close()
 				}()
-				var raw []byte
-				br := bufio.NewReader(teeReader{c, &raw})
-				for n := 1; ; n++ {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if req.Header.Get("Expect") == "100-continue" {
-						io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
-					}
-					body, err := io.ReadAll(req.Body)
-					if err != nil {
-						return
-					}
-					f.reqs.Add(1)
-					f.mu.Lock()
-					f.raw = append(f.raw[:0], raw[:len(raw)-br.Buffered()]...)
-					f.mu.Unlock()
-					raw = append(raw[:0], raw[len(raw)-br.Buffered():]...)
-					if !answer(conn, n, c, req, body) {
-						return
-					}
-				}
+				serve(c)
 			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+func newRawFaaS(t *testing.T, answer rawAnswer) *rawFaaS {
+	t.Helper()
+	f := &rawFaaS{}
+	f.url = "http://" + serveConns(t, func(c net.Conn) {
+		conn := int(f.conns.Add(1))
+		defer f.closed.Add(1)
+		var raw []byte
+		br := bufio.NewReader(teeReader{c, &raw})
+		for n := 1; ; n++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.Header.Get("Expect") == "100-continue" {
+				io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
+			}
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				return
+			}
+			f.reqs.Add(1)
+			f.mu.Lock()
+			f.raw = append(f.raw[:0], raw[:len(raw)-br.Buffered()]...)
+			f.mu.Unlock()
+			raw = append(raw[:0], raw[len(raw)-br.Buffered():]...)
+			if !answer(conn, n, c, req, body) {
+				return
+			}
 		}
 	})
 	return f

@@ -244,7 +244,7 @@ func TestFastPathBounds(t *testing.T) {
 	for range 5 {
 		wg.Go(func() {
 			req, _ := http.NewRequest("GET", "http://x/function/fn", nil)
-			c, err := u.roundTrip(context.Background(), req, nil, 5*time.Second)
+			c, err := u.roundTrip(context.Background(), req, extraHeaders{}, nil, 5*time.Second)
 			if err != nil {
 				t.Error(err)
 				return
@@ -267,7 +267,7 @@ func TestFastPathBounds(t *testing.T) {
 	}
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {
@@ -282,11 +282,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 // figure), both through the fast path and through http.Transport (the
 // path before it existed). Client, proxy and FaaS share the process.
 func BenchmarkLocalRequest(b *testing.B) {
-	faas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		io.WriteString(w, "ok")
-	}))
-	defer faas.Close()
+	faas := okFaaS(b)
 	serve := func(cfg Config) string {
 		p, err := New(cfg)
 		if err != nil {
