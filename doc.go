@@ -7,7 +7,7 @@
 // implementation next to it and real backends in sub-packages:
 //
 //   - strategy.Strategy decides the routing (package strategy);
-//   - proxyctl.Controller applies it to the proxy (proxyctl/embedded,
+//   - proxyctl.Controller applies it to the proxy (proxyctl/goproxy,
 //     proxyctl/haproxy);
 //   - faas.Backend lists the local functions (faas/embedded);
 //   - metricsrc.Source observes rates and resource usage;
@@ -39,7 +39,7 @@
 //	tr, _ := net.Join("a")
 //	node, err := dfaas.New(dfaas.Config{
 //		Strategy: &strategy.Recalc{},
-//		Proxy:    proxy,   // e.g. an embedded.Proxy
+//		Proxy:    proxy,   // e.g. a goproxy.Proxy
 //		FaaS:     backend, // e.g. faas.NewStatic(...)
 //		Metrics:  metricsrc.NewDelta(proxy.Counters()),
 //		Peers:    tr,

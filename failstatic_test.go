@@ -17,7 +17,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
-	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -65,7 +65,7 @@ func newLiveNode(t *testing.T, net *peer.MemNetwork, id string, capacity float64
 	}
 	faasSrv := httptest.NewServer(fs.Handler())
 	t.Cleanup(faasSrv.Close)
-	p, err := proxyembedded.New(proxyembedded.Config{FaaSURL: faasSrv.URL})
+	p, err := goproxy.New(goproxy.Config{FaaSURL: faasSrv.URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@
 // State.
 //
 // Recorder is an in-memory Controller that records what it was given.
-// Implementations in sub-packages: proxyctl/embedded (a Go reverse proxy,
+// Implementations in sub-packages: proxyctl/goproxy (a Go reverse proxy,
 // the default data plane), proxyctl/haproxy (HAProxy driven through its
 // runtime API).
 package proxyctl

@@ -18,7 +18,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
-	proxy "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -32,7 +32,7 @@ func main() {
 		fs, _ := embedded.New(embedded.Config{Functions: []embedded.Function{{Name: "figlet", Capacity: 50}}})
 		faasSrv := httptest.NewServer(fs.Handler())
 		defer faasSrv.Close()
-		p, _ := proxy.New(proxy.Config{FaaSURL: faasSrv.URL})
+		p, _ := goproxy.New(goproxy.Config{FaaSURL: faasSrv.URL})
 		proxySrv := httptest.NewServer(p)
 		defer proxySrv.Close()
 		tr, _ := network.Join(peer.ID(id))

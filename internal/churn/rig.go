@@ -10,7 +10,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/proxyctl"
-	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy"
 )
@@ -127,14 +127,14 @@ func (h *haproxyUnderTest) reloads() int { return h.c.Stats().Reloads }
 func (h *haproxyUnderTest) close()       { h.c.Close() }
 
 type embeddedUnderTest struct {
-	*proxyembedded.Proxy
+	*goproxy.Proxy
 	srv *http.Server
 	ln  net.Listener
 	wg  sync.WaitGroup
 }
 
 func startEmbedded(faasURL string) (*embeddedUnderTest, error) {
-	px, err := proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL})
+	px, err := goproxy.New(goproxy.Config{FaaSURL: faasURL})
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dfaas-go/dfaas/proxyctl"
-	"github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 )
 
 // Child roles (RunChild).
@@ -88,7 +88,7 @@ func serveEmbedded(ctx context.Context, listen string, args []string, stdout io.
 	if err := json.Unmarshal([]byte(args[1]), &s); err != nil {
 		return fmt.Errorf("dataplane: child %s: state: %w", roleEmbedded, err)
 	}
-	cfg := embedded.Config{FaaSURL: args[0], Logger: slog.New(slog.DiscardHandler)}
+	cfg := goproxy.Config{FaaSURL: args[0], Logger: slog.New(slog.DiscardHandler)}
 	if len(args) == 3 {
 		cert, err := tls.X509KeyPair([]byte(args[2]), []byte(args[2]))
 		if err != nil {
@@ -96,7 +96,7 @@ func serveEmbedded(ctx context.Context, listen string, args []string, stdout io.
 		}
 		cfg.Certificate = &cert
 	}
-	p, err := embedded.New(cfg)
+	p, err := goproxy.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@
 // backend; two chained for forwarded requests; answering 429 itself for
 // rejected ones), the agent's HAProxy data plane (proxyctl/haproxy's
 // Controller with a fixed proxyctl.State) and the embedded Go proxy
-// (proxyctl/embedded, in a child process so that its CPU time is its own).
+// (proxyctl/goproxy, in a child process so that its CPU time is its own).
 // One load generator (a child process on one OS thread at a time, like
 // wrk -t1, whose share of a core is reported) drives each in alternating
 // rounds: a closed loop of keep-alive HTTP/1.1 POSTs over Conns

@@ -23,7 +23,7 @@ import (
 const (
 	Plain    = "haproxy"       // plain HAProxy (two chained for forwarded requests)
 	Agent    = "agent-haproxy" // proxyctl/haproxy's Controller
-	Embedded = "embedded"      // proxyctl/embedded
+	Embedded = "embedded"      // proxyctl/goproxy
 	// The same with the node-to-node path over mutual TLS 1.3 (their
 	// node port; forwarded requests go from a's to b's).
 	AgentTLS    = "agent-haproxy-tls"

@@ -22,7 +22,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/proxyctl"
-	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -67,14 +67,14 @@ type newPlane func(t *testing.T, addr, faasURL string) dataPlane
 
 // embeddedPlane is the embedded proxy on an http.Server.
 type embeddedPlane struct {
-	*proxyembedded.Proxy
+	*goproxy.Proxy
 	srv *http.Server
 	wg  sync.WaitGroup
 }
 
 func startEmbedded(t *testing.T, addr, faasURL string) dataPlane {
 	t.Helper()
-	p, err := proxyembedded.New(proxyembedded.Config{FaaSURL: faasURL})
+	p, err := goproxy.New(goproxy.Config{FaaSURL: faasURL})
 	if err != nil {
 		t.Fatal(err)
 	}

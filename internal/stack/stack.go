@@ -28,7 +28,7 @@ import (
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/peer/quic"
 	"github.com/dfaas-go/dfaas/proxyctl"
-	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy"
 )
@@ -46,7 +46,7 @@ type Config struct {
 	// --max-conns-per-ip]; zero fields take the defaults for a node facing
 	// the public. A federation on one host (the demo, a loopback bench)
 	// raises MaxConnsPerIP: all its clients share 127.0.0.1.
-	ProxyLimits proxyembedded.Limits
+	ProxyLimits goproxy.Limits
 	ProxyURL    string // [--proxy-url] announced URL (the node port); derived from the listener if empty
 	NodeListen  string // [--node-listen] address of the node port; 127.0.0.1:0 if empty
 	// Key is the node key: its data-plane certificate secures the node
@@ -103,11 +103,11 @@ type Proxy struct {
 type Stack struct {
 	cfg      Config
 	faas     *embedded.Server
-	ow       *embedded.OpenWhisk  // the embedded FaaS's OpenWhisk API, if served
-	owLim    *netlimit.Limiter    // its listener's limits
-	front    *frontServer         // the FaaSHandler on loopback, if any
-	proxy    *proxyembedded.Proxy // nil with HAProxy
-	haproxy  *haproxy.Controller  // nil with the embedded proxy
+	ow       *embedded.OpenWhisk // the embedded FaaS's OpenWhisk API, if served
+	owLim    *netlimit.Limiter   // its listener's limits
+	front    *frontServer        // the FaaSHandler on loopback, if any
+	proxy    *goproxy.Proxy      // nil with HAProxy
+	haproxy  *haproxy.Controller // nil with the embedded proxy
 	node     *dfaas.Node
 	reg      *prometheus.Registry
 	faasLn   net.Listener
@@ -291,8 +291,8 @@ func (s *Stack) openProxy(ctx context.Context, faasURL string) (proxyctl.Control
 		if s.nodeLn, err = listenNode(cfg); err != nil {
 			return nil, nil, err
 		}
-		pc := proxyembedded.Config{FaaSURL: faasURL, Logger: cfg.Logger, Limits: cfg.ProxyLimits, Certificate: s.tls.cert, UserTLS: s.tls.userTLS}
-		if s.proxy, err = proxyembedded.New(pc); err != nil {
+		pc := goproxy.Config{FaaSURL: faasURL, Logger: cfg.Logger, Limits: cfg.ProxyLimits, Certificate: s.tls.cert, UserTLS: s.tls.userTLS}
+		if s.proxy, err = goproxy.New(pc); err != nil {
 			return nil, nil, err
 		}
 		s.userURL = scheme(s.tls.userTLS != nil) + reachable(s.proxyLn.Addr())
@@ -339,8 +339,8 @@ func freeTCP(a *net.TCPAddr) (*net.TCPAddr, error) {
 // demo, a loopback bench), where users and neighbours all connect from
 // 127.0.0.1: the defaults, with no per-address share of the connection
 // cap.
-func OneHostLimits() proxyembedded.Limits {
-	return proxyembedded.Limits{MaxConnsPerIP: math.MaxInt}
+func OneHostLimits() goproxy.Limits {
+	return goproxy.Limits{MaxConnsPerIP: math.MaxInt}
 }
 
 // reachable turns a listener address into one a peer on this machine can
@@ -449,7 +449,7 @@ func (s *Stack) AdminHandler() http.Handler {
 
 // ServeHTTP serves h on ln in g until ctx is done, under the default
 // listener limits of a node facing the public (connections in total and
-// per address, time-outs, header and body caps: see proxyctl/embedded's
+// per address, time-outs, header and body caps: see proxyctl/goproxy's
 // Limits), then lets requests in flight finish for up to 5 s. The
 // limiter's metrics (label listener=name) are registered on reg, if not
 // nil.

@@ -22,7 +22,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/scrape"
 	"github.com/dfaas-go/dfaas/proxyctl"
-	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 )
 
 // serve serves h on a loopback port until the test ends.
@@ -154,7 +154,7 @@ func TestIntegrationPrometheusSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	faasAddr := serve(t, faasSrv.Handler())
-	proxy, err := proxyembedded.New(proxyembedded.Config{FaaSURL: "http://" + faasAddr})
+	proxy, err := goproxy.New(goproxy.Config{FaaSURL: "http://" + faasAddr})
 	if err != nil {
 		t.Fatal(err)
 	}

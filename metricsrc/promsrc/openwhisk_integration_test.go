@@ -18,7 +18,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc/promsrc"
 	"github.com/dfaas-go/dfaas/metricsrc/scrape"
 	"github.com/dfaas-go/dfaas/proxyctl"
-	proxyembedded "github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 )
 
 // openWhiskNode starts the data path of an OpenWhisk node in the test: the
@@ -26,7 +26,7 @@ import (
 // it, the embedded proxy with the Invoker as its FaaS URL, and the agent's
 // counters exported for Prometheus. It returns the addresses of the
 // OpenWhisk API, the proxy and the agent's /metrics, and the proxy.
-func openWhiskNode(t *testing.T) (owAddr, proxyAddr, agentAddr string, proxy *proxyembedded.Proxy) {
+func openWhiskNode(t *testing.T) (owAddr, proxyAddr, agentAddr string, proxy *goproxy.Proxy) {
 	t.Helper()
 	faasSrv, err := embedded.New(embedded.Config{Functions: []embedded.Function{
 		{Name: "figlet", Capacity: 2000, Concurrency: 50},
@@ -54,7 +54,7 @@ func openWhiskNode(t *testing.T) (owAddr, proxyAddr, agentAddr string, proxy *pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy, err = proxyembedded.New(proxyembedded.Config{FaaSURL: "http://" + serve(t, invoker)})
+	proxy, err = goproxy.New(goproxy.Config{FaaSURL: "http://" + serve(t, invoker)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dfaas-go/dfaas/proxyctl/embedded"
+	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -87,7 +87,7 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestHealthPathMatchesEmbedded(t *testing.T) {
 	// Nodes running either data plane probe each other's health path.
-	if HealthPath != embedded.HealthPath {
-		t.Errorf("HealthPath %q, the embedded proxy's is %q", HealthPath, embedded.HealthPath)
+	if HealthPath != goproxy.HealthPath {
+		t.Errorf("HealthPath %q, the embedded proxy's is %q", HealthPath, goproxy.HealthPath)
 	}
 }

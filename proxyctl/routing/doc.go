@@ -1,7 +1,7 @@
 // Package routing is the routing algorithm of the DFaaS data plane, in one
 // place: how a proxy turns a strategy.Route into a choice for every request
 // (see the contract on strategy.Decision). The embedded proxy
-// (proxyctl/embedded) and the simulator's proxy (strategy/sim) both route
+// (proxyctl/goproxy) and the simulator's proxy (strategy/sim) both route
 // with it, so the simulator routes as the proxy does.
 //
 //   - Shares are realised by a smooth weighted round robin (Picker), the

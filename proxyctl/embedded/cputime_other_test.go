@@ -1,8 +1,0 @@
-//go:build !unix
-
-package embedded
-
-import "time"
-
-// cpuTime returns 0: the process's CPU time is not measured here.
-func cpuTime() time.Duration { return 0 }

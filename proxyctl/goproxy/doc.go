@@ -1,0 +1,72 @@
+// Package goproxy is a Go reverse proxy that serves as a DFaaS node's data
+// plane: the default proxyctl.Controller of the reference agent and of
+// dfaas demo. It routes each user request for /function/{name} to the local
+// FaaS, to a neighbour's proxy or to rejection exactly as the decision in
+// force says (see strategy.Decision), applies decisions atomically without
+// dropping a request, and counts every request for the metric source.
+//
+// Statuses it answers itself: 429 with header DFaaS-Rejected: policy (the
+// reject share, or overflow above a local limit with nowhere to forward),
+// 429 with admission (a neighbour above its admission limit), 403 with
+// unknown-node (a forwarded request whose node identity or credential is
+// not a current neighbour's), 404 with no-route (a function neither
+// deployed here nor run by a neighbour), 403 for the FaaS management API,
+// 400 for an invalid function name, 413, 503 and 408 for bodies beyond
+// its Limits (too large, too many bytes in flight, too slow), 502 when the
+// local FaaS or a neighbour cannot be reached.
+//
+// # Faults and attacks
+//
+// The proxy faces the public, so its state is bounded whatever clients
+// send:
+//
+//   - Per-function counters exist only for the functions of the routing
+//     state (deployed here, run by a neighbour, or routed by the
+//     decision); requests for any other name, and every request before the
+//     first Apply, are counted in one aggregate (metricsrc.Counters.Other,
+//     exported as dfaas_proxy_unrouted_requests_total). The counters of a
+//     function that leaves the routing state are removed CounterLinger
+//     after (see metricsrc.Counters for the rule).
+//   - Serve applies Limits (see internal/netlimit): connections in total
+//     and per client address, where a new connection at a cap closes the
+//     oldest idle connection of the address that holds the most (429 or
+//     503 when none is idle); idle, header, body and whole-request
+//     time-outs; header size (431); body size (413) and request body bytes
+//     in flight (503). The defaults fit a small edge node; refusals are
+//     counted in dfaas_listener_refused_total{listener="proxy"}.
+//   - Bodies are streamed: the proxy reads before sending only bodies of
+//     at most 16 KiB, and keeps at most Config.RetryBuffer bytes of a
+//     forwarded body to send it elsewhere.
+//   - A request forwarded to a neighbour that refuses it as unknown-node
+//     (it does not know this node's credential yet, as after it restarted)
+//     or cannot be connected to is sent once more: locally when the
+//     function is deployed here within its local limit, else to another
+//     neighbour that runs it; never a third time, and a forwarded request
+//     is never forwarded again. Retries are counted in
+//     dfaas_proxy_retries_total{reason}.
+//   - A neighbour's credential is compared in constant time with the
+//     current one and, during its grace after a rotation, the previous
+//     one (proxyctl.Neighbour.TokenInPrev); nothing else is accepted.
+//   - Every answer of a neighbour to a forwarded request is counted per
+//     function and neighbour (metricsrc.FunctionCounters.AddAnswer):
+//     succeeded, with the time to it, or failed (a 5xx, a 429 or other
+//     refusal of its proxy, unreachable, or refused as unknown-node). The
+//     agent bounds what a neighbour receives by them (control.Trust).
+//
+// # Cost per request
+//
+// The routing path (name, counters, decision) allocates nothing. Requests
+// without a body or with a small one (at most 16 KiB, and within
+// Config.RetryBuffer for a neighbour) go through pooled HTTP/1.1 clients,
+// one to the local FaaS and one per neighbour (over mutual TLS for an https
+// neighbour), that write the request in one system call and parse the
+// common answer in place (about half the CPU of http.Transport, whose two
+// goroutines per connection dominate a proxy's cost); the handler then
+// allocates three objects per request (the body's limits, the answer's
+// headers) and none for the answers it gives itself (refusals), beyond
+// what the http.Server that calls it allocates. Other requests go through
+// http.Transport with connections reused and no transparent compression.
+// BenchmarkRequestCost measures a request end to end against a direct one;
+// TestRequestAllocs pins the allocations. The Proxy is an http.Handler:
+// serve it with Serve for the limits, or embed it in a server of your own.
+package goproxy
