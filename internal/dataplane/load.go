@@ -75,7 +75,9 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 			var err error
 			var d net.Dialer
 			if conn, err = d.DialContext(ctx, "tcp", w.addr); err != nil {
-				w.res.errors++
+				if ctx.Err() == nil { // a dial cut by the run's end is no error
+					w.res.errors++
+				}
 				continue
 			}
 			br = bufio.NewReaderSize(conn, 4096)
