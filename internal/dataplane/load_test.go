@@ -61,7 +61,8 @@ func TestRunLoadChild(t *testing.T) {
 	job := func(j loadJob) string { b, _ := json.Marshal(j); return string(b) + "\n" }
 	// Two jobs, run again twice as long while one of them got no request
 	// through at all (a loaded machine can give a run of 200 ms no time
-	// to dial and send; a generator that sends nothing fails after five).
+	// to dial and send: CI-like runs reported {Requests:0 Errors:2}; a
+	// generator that sends nothing fails after five rounds).
 	var reps [2]loadReport
 	var paced time.Duration
 	for d := 200 * time.Millisecond; ; d *= 2 {
@@ -88,10 +89,11 @@ func TestRunLoadChild(t *testing.T) {
 			t.Errorf("report %d: %+v", i, rep)
 		}
 	}
-	// Paced at 100 req/s: no more requests than were due in the run (one
-	// per connection may be due at its very end), most of them.
-	if due := 100 * paced.Seconds(); float64(reps[1].Requests) > due+2 || float64(reps[1].Requests) < 0.6*due {
-		t.Errorf("paced at 100 req/s for %v: %d requests", paced, reps[1].Requests)
+	// Paced at 100 req/s: no more requests than were due in the run (how
+	// many of them a loaded machine gets out is its own matter: TestLoad
+	// checks the schedule on a fake clock).
+	if due := 100 * paced.Seconds(); float64(reps[1].Requests) > due {
+		t.Errorf("paced at 100 req/s for %v: %d requests, more than the %.0f due", paced, reps[1].Requests, due)
 	}
 	var out bytes.Buffer
 	for _, bad := range []string{"{bad\n", job(loadJob{Conns: 1, Duration: time.Second}), job(loadJob{Addr: addr, Duration: time.Second}),
