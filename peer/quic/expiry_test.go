@@ -49,14 +49,7 @@ func TestCertificateExpiryOnLiveConnection(t *testing.T) {
 			if err := b.Send(context.Background(), a.LocalID(), []byte("before")); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case m := <-a.Recv():
-				if string(m.Data) != "before" {
-					t.Fatalf("got %q", m.Data)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("a received nothing from b")
-			}
+			expectMessage(t, a, "before", 30*time.Second)
 
 			// a disconnects b as soon as its certificate expires (counted
 			// as expired, never before notAfter), reports it down and
