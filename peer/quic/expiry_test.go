@@ -24,7 +24,7 @@ func TestCertificateExpiryOnLiveConnection(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			fed := newFederation(t)
-			// DownAfter at 3 s: on a loaded machine (CI, -race beside
+			// DownAfter at 3 s: on a loaded machine (-race beside
 			// other jobs) pings 600 ms apart were missed and b was
 			// reported down, silent, before its certificate expired; the
 			// expiry is told apart by a's count of expired peers below.
