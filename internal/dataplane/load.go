@@ -38,8 +38,8 @@ func request(addr, path string) []byte {
 // worker sends requests on one connection (reconnecting after an error)
 // until ctx is done. With interval > 0 it paces them (open loop: each
 // request is due interval after the previous one was due, and its latency
-// counts from when it was due); else it sends the next as soon as the
-// previous is answered (closed loop).
+// counts from when it was due), none due at or after the run's end; else
+// it sends the next as soon as the previous is answered (closed loop).
 type worker struct {
 	addr     string
 	req      []byte
@@ -48,7 +48,7 @@ type worker struct {
 	res      loadResult
 }
 
-func (w *worker) run(ctx context.Context, start time.Time) {
+func (w *worker) run(ctx context.Context, start, end time.Time) {
 	w.res.statuses = map[int]int64{}
 	var conn net.Conn
 	var br *bufio.Reader
@@ -61,6 +61,11 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 	for ctx.Err() == nil {
 		t0 := time.Now()
 		if w.interval > 0 {
+			// A worker late on its schedule (a loaded machine) must not
+			// send what fell due after the end before it sees ctx done.
+			if !due.Before(end) {
+				return
+			}
 			if d := time.Until(due); d > 0 {
 				select {
 				case <-ctx.Done():
@@ -75,7 +80,9 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 			var err error
 			var d net.Dialer
 			if conn, err = d.DialContext(ctx, "tcp", w.addr); err != nil {
-				w.res.errors++
+				if ctx.Err() == nil { // a dial cut by the run's end is no error
+					w.res.errors++
+				}
 				continue
 			}
 			br = bufio.NewReaderSize(conn, 4096)
@@ -194,7 +201,7 @@ func load(ctx context.Context, addr, path string, conns int, rate float64, d tim
 	var wg sync.WaitGroup
 	for i := range ws {
 		ws[i] = &worker{addr: addr, req: req, interval: interval, offset: interval * time.Duration(i) / time.Duration(conns)}
-		wg.Go(func() { ws[i].run(ctx, start) })
+		wg.Go(func() { ws[i].run(ctx, start, start.Add(d)) })
 	}
 	wg.Wait()
 	res := loadResult{elapsed: time.Since(start), statuses: map[int]int64{}}

@@ -63,6 +63,7 @@ type hostileMember struct {
 	wg   sync.WaitGroup
 
 	lists, entries atomic.Int64  // members frames received, and their entries
+	echoPongs      atomic.Int64  // pongs answering pings with the node's digest
 	nodeDigest     atomic.Uint64 // the digest in the node's last pong
 	echo           atomic.Bool   // ping with the node's digest (an up-to-date view)
 }
@@ -104,6 +105,9 @@ func attacker(t *testing.T, tr *Transport, k *Key, der []byte) *hostileMember {
 			case framePong:
 				pg, _ := decodePing(p)
 				h.nodeDigest.Store(pg.Digest)
+				if pg.Nonce == echoNonce {
+					h.echoPongs.Add(1)
+				}
 			}
 		}
 	})
@@ -116,17 +120,21 @@ func attacker(t *testing.T, tr *Transport, k *Key, der []byte) *hostileMember {
 				return
 			case <-tk.C:
 			}
-			var d uint64
+			d, nonce := uint64(0), uint64(1)
 			if h.echo.Load() {
-				d = h.nodeDigest.Load()
+				d, nonce = h.nodeDigest.Load(), echoNonce
 			}
-			h.write(ping{Nonce: 1, Digest: d}.append(nil, framePing))
+			h.write(ping{Nonce: nonce, Digest: d}.append(nil, framePing))
 		}
 	})
 	t.Cleanup(func() { qc.CloseWithError(0, ""); h.wg.Wait() })
 	eventually(t, 10*time.Second, "attacker registered", func() bool { return upPeers(tr)[k.ID()] })
 	return h
 }
+
+// echoNonce marks the pings of a hostileMember that carry the node's
+// digest.
+const echoNonce = 2
 
 func (h *hostileMember) write(b []byte) error {
 	h.mu.Lock()
@@ -361,8 +369,12 @@ func TestStuckViewGetsFullList(t *testing.T) {
 		t.Fatalf("%d lists in %v: the interval does not grow", n, time.Since(start))
 	}
 	// With the hub's own digest, the view agrees: no more lists.
+	// The node handles a ping's digest after its pong, and its control
+	// frames in order: the second pong to a ping with the new digest comes
+	// after the first such ping was handled (waited for as an event: a
+	// loaded machine may take longer than a few ping intervals).
 	x.echo.Store(true)
-	time.Sleep(500 * time.Millisecond) // a ping or two with the new digest
+	eventually(t, 30*time.Second, "two pongs to pings with the node's digest", func() bool { return x.echoPongs.Load() >= 2 })
 	before = x.lists.Load()
 	time.Sleep(2 * time.Second)
 	if n := x.lists.Load() - before; n != 0 {

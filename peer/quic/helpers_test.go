@@ -112,6 +112,20 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// expectMessage fails t unless tr receives a message with data want
+// within d.
+func expectMessage(t testing.TB, tr *Transport, want string, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-tr.Recv():
+		if string(m.Data) != want {
+			t.Fatalf("received %q, want %q", m.Data, want)
+		}
+	case <-time.After(d):
+		t.Fatalf("no message %q within %v", want, d)
+	}
+}
+
 // holds checks cond every 10ms for d and fails at the first time it does
 // not hold: an observation window for what must not happen (no event can
 // say it did not).

@@ -78,14 +78,7 @@ func TestMalformedMessagesDropped(t *testing.T) {
 	}
 	// The connection still carries good messages.
 	sendRaw(t, qc, appendFrame(nil, frameData, []byte("good")))
-	select {
-	case m := <-tr.Recv():
-		if string(m.Data) != "good" {
-			t.Fatalf("received %q", m.Data)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("good message after bad ones not delivered")
-	}
+	expectMessage(t, tr, "good", 5*time.Second)
 	noMessage(t, tr, 100*time.Millisecond)
 }
 

@@ -166,14 +166,7 @@ func TestSilentPeerDownExpiredAndReconnected(t *testing.T) {
 	if err := a.Send(context.Background(), b.LocalID(), []byte("back")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case m := <-b.Recv():
-		if string(m.Data) != "back" {
-			t.Fatalf("got %q", m.Data)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no message after reconnection")
-	}
+	expectMessage(t, b, "back", 5*time.Second)
 }
 
 // A peer restarted with the same key and address is reconnected.
