@@ -258,8 +258,11 @@ func TestFastPathBounds(t *testing.T) {
 			u.finish(c, true)
 		})
 	}
-	for time.Sleep(50 * time.Millisecond); peak.Load() < 2; time.Sleep(5 * time.Millisecond) {
+	deadline := time.Now().Add(30 * time.Second)
+	for peak.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
+	time.Sleep(50 * time.Millisecond) // room for a third connection, were the cap broken
 	close(release)
 	wg.Wait()
 	if p := peak.Load(); p != 2 {
