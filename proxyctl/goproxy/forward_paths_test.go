@@ -104,8 +104,8 @@ func TestForwardedAnswerCountedAnyPath(t *testing.T) {
 
 // TestOtherRefusalsRelayed: only a neighbour's 403 unknown-node sends a
 // request elsewhere; its other refusals (429 admission, 403 for another
-// reason, a function's own 403) are relayed, even though the function
-// runs here too.
+// reason, a function's own 403, unknown-node with another status) are
+// relayed, even though the function runs here too.
 func TestOtherRefusalsRelayed(t *testing.T) {
 	for _, tt := range []struct {
 		status   int
@@ -114,6 +114,7 @@ func TestOtherRefusalsRelayed(t *testing.T) {
 		{429, "admission"},
 		{403, "not-forwarding"},
 		{403, ""},
+		{429, "unknown-node"}, // only a 403 says unknown-node
 	} {
 		for _, size := range forwardBodies {
 			faas := newSummer(t)
@@ -248,5 +249,24 @@ func TestRefusedStreamedForwardKeepsConnection(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections to the refusing neighbour for 3 requests, want 1", n)
+	}
+}
+
+// TestForwardConnectionCloseHonoured: a neighbour's answer with
+// Connection: close is the last on its connection, even if the neighbour
+// leaves it open: the next forwarded request opens a new one.
+func TestForwardConnectionCloseHonoured(t *testing.T) {
+	nb := newRawFaaS(t, func(_, _ int, c net.Conn, _ *http.Request, _ []byte) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+		return true // left open
+	})
+	_, url := forwarder(t, Config{}, "http://127.0.0.1:1", nb.url, "", false)
+	for _, size := range forwardBodies {
+		if status, _ := postSized(t, url+"/function/fn", size); status != 200 {
+			t.Fatalf("%d bytes: status %d", size, status)
+		}
+	}
+	if n := nb.conns.Load(); n != int64(len(forwardBodies)) {
+		t.Fatalf("%d connections for %d answers with Connection: close", n, len(forwardBodies))
 	}
 }
