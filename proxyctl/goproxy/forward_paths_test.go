@@ -270,3 +270,16 @@ func TestForwardConnectionCloseHonoured(t *testing.T) {
 		t.Fatalf("%d connections for %d answers with Connection: close", n, len(forwardBodies))
 	}
 }
+
+// TestSmallBodyBoundaryReplayed: a body of exactly smallBody bytes is
+// still a small one (read whole before forwarding): it is sent elsewhere
+// after a neighbour read it and refused it, even with a smaller retry
+// buffer.
+func TestSmallBodyBoundaryReplayed(t *testing.T) {
+	faas := newSummer(t)
+	refusing := newPeer(t, 403, "unknown-node", true)
+	_, url := forwarder(t, Config{RetryBuffer: 100}, faas.srv.URL, refusing.srv.URL, "", true)
+	if status, _ := postSized(t, url+"/function/fn", smallBody); status != 200 || faas.hits.Load() != 1 || refusing.hits.Load() != 1 {
+		t.Fatalf("status %d; %d local, %d refused: want 200 from the local FaaS after one refusal", status, faas.hits.Load(), refusing.hits.Load())
+	}
+}
