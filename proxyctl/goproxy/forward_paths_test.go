@@ -283,3 +283,30 @@ func TestSmallBodyBoundaryReplayed(t *testing.T) {
 		t.Fatalf("status %d; %d local, %d refused: want 200 from the local FaaS after one refusal", status, faas.hits.Load(), refusing.hits.Load())
 	}
 }
+
+// TestUnknownClientAddressXFF: when the client's address is unknown (a
+// RemoteAddr that is not host:port, as over a Unix socket), the request's
+// own X-Forwarded-For goes on unchanged, with nothing appended.
+func TestUnknownClientAddressXFF(t *testing.T) {
+	xff := make(chan []string, 1)
+	faas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		xff <- r.Header.Values("X-Forwarded-For")
+	}))
+	defer faas.Close()
+	p, _ := appliedProxy(t, Config{FaaSURL: faas.URL}, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}}})
+	for _, size := range []int{0, 100, smallBody + 1} {
+		r := httptest.NewRequest("POST", "/function/fn", strings.NewReader(strings.Repeat("u", size)))
+		r.RemoteAddr = "@"
+		r.Header.Set("X-Forwarded-For", "192.0.2.9")
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Errorf("%d bytes: status %d", size, w.Code)
+			continue
+		}
+		if got := <-xff; len(got) != 1 || got[0] != "192.0.2.9" {
+			t.Errorf("%d bytes: the function saw X-Forwarded-For %q, want the client's own", size, got)
+		}
+	}
+}
