@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -121,5 +122,40 @@ func TestRefusalBodyReadUpTo4KiB(t *testing.T) {
 		if n := nb.conns.Load(); n != tt.conns || nb.reqs.Load() != 2 {
 			t.Errorf("refusals of %d bytes: %d connections for %d requests, want %d", tt.size, n, nb.reqs.Load(), tt.conns)
 		}
+	}
+}
+
+// TestLongRefusalConnectionNotReused: the connection of a refusal whose
+// body is longer than 4 KiB (not read) is closed, even when the body is
+// not in yet when the request is sent elsewhere: it is never reused for
+// another request, whose answer would be read from the refusal's body.
+func TestLongRefusalConnectionNotReused(t *testing.T) {
+	local := make(chan struct{}, 2)
+	faas := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		local <- struct{}{}
+	}))
+	defer faas.Close()
+	const size = 4<<10 + 1
+	nb := newRawFaaS(t, func(_, n int, c net.Conn, _ *http.Request, _ []byte) bool {
+		if n > 1 {
+			return okAnswer(0, n, c, nil, nil)
+		}
+		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nDfaas-Rejected: unknown-node\r\nContent-Length: "+itoa(size)+"\r\n\r\n")
+		select { // the body comes once the request was sent elsewhere
+		case <-local:
+		case <-time.After(5 * time.Second): // bounds the wait if it never is
+		}
+		io.WriteString(c, strings.Repeat("r", size))
+		return true
+	})
+	_, url := forwarder(t, Config{}, faas.URL, nb.url, "", true)
+	for i := range 2 {
+		if status, _ := postSized(t, url+"/function/fn", 1); status != 200 {
+			t.Fatalf("request %d: status %d, want 200 from the local FaaS", i, status)
+		}
+	}
+	if n := nb.conns.Load(); n != 2 {
+		t.Fatalf("%d connections for 2 refused requests, want 2", n)
 	}
 }
