@@ -223,6 +223,10 @@ func TestCustomTransportForwardsWithoutBody(t *testing.T) {
 // TestRefusedStreamedForwardKeepsConnection: TestRefusedForwardKeepsConnection
 // for a streamed body (above smallBody, within the retry buffer): the
 // refusal is read and closed, and the connection to the neighbour reused.
+// http.Transport puts a connection back in its pool in the background, so
+// a request may now and then find none idle and open another: the test
+// asks for most requests on reused connections (a refusal not read, or
+// not closed, makes every request open one).
 func TestRefusedStreamedForwardKeepsConnection(t *testing.T) {
 	var conns atomic.Int64
 	nb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -239,16 +243,17 @@ func TestRefusedStreamedForwardKeepsConnection(t *testing.T) {
 	defer nb.Close()
 	faas := newSummer(t)
 	_, url := forwarder(t, Config{}, faas.srv.URL, nb.URL, "", true)
-	for i := range 3 {
+	const requests = 10
+	for i := range requests {
 		if status, _ := postSized(t, url+"/function/fn", smallBody+1); status != 200 {
 			t.Fatalf("request %d: status %d, want 200 from the local FaaS", i, status)
 		}
 	}
-	if n := faas.hits.Load(); n != 3 {
-		t.Fatalf("the local FaaS served %d, want 3", n)
+	if n := faas.hits.Load(); n != requests {
+		t.Fatalf("the local FaaS served %d, want %d", n, requests)
 	}
-	if n := conns.Load(); n != 1 {
-		t.Fatalf("%d connections to the refusing neighbour for 3 requests, want 1", n)
+	if n := conns.Load(); n > requests/3 {
+		t.Fatalf("%d connections to the refusing neighbour for %d requests, want most requests on reused ones", n, requests)
 	}
 }
 
