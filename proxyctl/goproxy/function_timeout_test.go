@@ -17,7 +17,8 @@ import (
 // longer than the listener's RequestTimeout gets its answer relayed even
 // when it comes after RequestTimeout (the proxy extends the write deadline
 // for that request), on the fast path, the streamed path and when
-// forwarded to a neighbour.
+// forwarded to a neighbour (with the default time-out of a function not
+// deployed here, or the function's own).
 func TestFunctionTimeoutBeyondRequestTimeout(t *testing.T) {
 	const requestTimeout = 200 * time.Millisecond
 	slow := func(w http.ResponseWriter, r *http.Request) {
@@ -35,9 +36,10 @@ func TestFunctionTimeoutBeyondRequestTimeout(t *testing.T) {
 	}
 	defer p.Close()
 	if err := p.Apply(context.Background(), proxyctl.State{Self: "a",
-		Functions:  []proxyctl.Function{{Name: "fn", Timeout: time.Second}},
-		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: nb.URL, Functions: []string{"away"}, TokenIn: tokBA, TokenOut: tokAB, Forward: true}},
-		Decision:   strategy.Decision{Routes: []strategy.Route{{Function: "away", Forward: []strategy.Share{{Node: "b", Share: 1}}}}},
+		Functions:  []proxyctl.Function{{Name: "both", Timeout: time.Second}, {Name: "fn", Timeout: time.Second}},
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: nb.URL, Functions: []string{"away", "both"}, TokenIn: tokBA, TokenOut: tokAB, Forward: true}},
+		Decision: strategy.Decision{Routes: []strategy.Route{{Function: "away", Forward: []strategy.Share{{Node: "b", Share: 1}}},
+			{Function: "both", Forward: []strategy.Share{{Node: "b", Share: 1}}}}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +49,9 @@ func TestFunctionTimeoutBeyondRequestTimeout(t *testing.T) {
 		"streamed":  {"fn", strings.Repeat("L", smallBody+1)},
 		"forwarded": {"away", "small"},
 		"no body":   {"fn", ""},
+		// Deployed here too: forwarded with the function's own time-out.
+		"forwarded with its time-out": {"both", "small"},
+		"forwarded streamed":          {"both", strings.Repeat("L", smallBody+1)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			resp, err := http.Post(base+"/function/"+tt.fn, "text/plain", strings.NewReader(tt.body))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -170,12 +171,19 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// TestNeighbourTransportLifetime: the mutual-TLS transport to an https
-// neighbour is kept across Apply while the neighbour and its certificate
-// stay (one connection serves requests before and after), its idle
-// connections are closed when the neighbour leaves the routing state, and
-// by Close.
+// TestNeighbourTransportLifetime: the mutual-TLS client to an https
+// neighbour (the fast client for a small body, http.Transport for a
+// streamed one) is kept across Apply while the neighbour and its
+// certificate stay (one connection serves requests before and after), its
+// idle connections are closed when the neighbour leaves the routing state,
+// and by Close.
 func TestNeighbourTransportLifetime(t *testing.T) {
+	for _, size := range []int{1, smallBody + 1} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) { testNeighbourTransportLifetime(t, strings.Repeat("x", size)) })
+	}
+}
+
+func testNeighbourTransportLifetime(t *testing.T, body string) {
 	a, b := newTLSNode(t, "a"), newTLSNode(t, "b")
 	var accepted, closed atomic.Int64
 	bNode := serveOn(t, func(ctx context.Context, ln net.Listener) error {
@@ -185,14 +193,14 @@ func TestNeighbourTransportLifetime(t *testing.T) {
 	bAt := b.neighbourOf(bNode, tok('2'), tok('1'), true)
 	send := func() {
 		t.Helper()
-		resp, err := http.Post("http://"+a.user+"/function/fn", "text/plain", strings.NewReader("x"))
+		resp, err := http.Post("http://"+a.user+"/function/fn", "text/plain", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		got, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get(proxyctl.HeaderForwardedTo) != "b" {
-			t.Fatalf("status %d, forwarded to %q", resp.StatusCode, resp.Header.Get(proxyctl.HeaderForwardedTo))
+		if resp.StatusCode != 200 || resp.Header.Get(proxyctl.HeaderForwardedTo) != "b" || string(got) != body {
+			t.Fatalf("status %d, forwarded to %q, %d of %d bytes echoed", resp.StatusCode, resp.Header.Get(proxyctl.HeaderForwardedTo), len(got), len(body))
 		}
 	}
 	waitClosed := func(want int64) {

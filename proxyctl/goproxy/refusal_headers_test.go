@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -12,7 +13,8 @@ import (
 
 // TestRefusalHeaders: each answer the proxy gives itself names the reason
 // (DFaaS-Rejected) and this node (DFaaS-Served-By), and a 429 tells the
-// client when to retry (Retry-After); other statuses do not.
+// client when to retry (Retry-After); other statuses do not. The answer is
+// a one-line plain-text message, as http.Error writes it.
 func TestRefusalHeaders(t *testing.T) {
 	p, _ := appliedProxy(t, Config{FaaSURL: "http://127.0.0.1:1"}, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", TokenIn: tokBA, TokenOut: tokAB}},
@@ -44,6 +46,11 @@ func TestRefusalHeaders(t *testing.T) {
 		}
 		if got, want := h.Get("Retry-After"), map[bool]string{true: "1"}[tt.status == 429]; got != want {
 			t.Errorf("%s: Retry-After %q, want %q", tt.name, got, want)
+		}
+		// The body and headers are those of http.Error.
+		if body := w.Body.String(); h.Get("Content-Type") != "text/plain; charset=utf-8" || h.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.HasPrefix(body, "dfaas: ") || !strings.HasSuffix(body, "\n") || strings.Count(body, "\n") != 1 {
+			t.Errorf("%s: body %q, headers %v: not those of http.Error", tt.name, body, h)
 		}
 	}
 	tot, _ := p.Counters().Totals(context.Background())
