@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -228,19 +227,7 @@ func TestCustomTransportForwardsWithoutBody(t *testing.T) {
 // asks for most requests on reused connections (a refusal not read, or
 // not closed, makes every request open one).
 func TestRefusedStreamedForwardKeepsConnection(t *testing.T) {
-	var conns atomic.Int64
-	nb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set(proxyctl.HeaderRejected, "unknown-node")
-		http.Error(w, "dfaas: node b does not accept forwarded requests from \"a\"", http.StatusForbidden)
-	}))
-	nb.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	nb.Start()
-	defer nb.Close()
+	nb, conns := refusingNeighbour(t)
 	faas := newSummer(t)
 	_, url := forwarder(t, Config{}, faas.srv.URL, nb.URL, "", true)
 	const requests = 10

@@ -140,19 +140,7 @@ func TestReplayAtRetryBuffer(t *testing.T) {
 // request is then served elsewhere is read and closed, so the connection to
 // the neighbour is reused for the next request instead of leaking.
 func TestRefusedForwardKeepsConnection(t *testing.T) {
-	var conns atomic.Int64
-	nb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set(proxyctl.HeaderRejected, "unknown-node")
-		http.Error(w, "dfaas: node b does not accept forwarded requests from \"a\"", http.StatusForbidden)
-	}))
-	nb.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	nb.Start()
-	defer nb.Close()
+	nb, conns := refusingNeighbour(t)
 	faas := newSummer(t)
 	_, url := forwarder(t, Config{}, faas.srv.URL, nb.URL, "", true)
 	for i := range 3 {
@@ -292,4 +280,24 @@ func TestSmallBodyReplayedBeyondRetryBuffer(t *testing.T) {
 	if n := p.retries[retryUnknownNode].Load(); n != 1 {
 		t.Fatalf("%d retries, want 1", n)
 	}
+}
+
+// refusingNeighbour is a neighbour whose proxy refuses every forwarded
+// request as unknown-node (after reading its body), counting the
+// connections opened to it.
+func refusingNeighbour(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	conns := new(atomic.Int64)
+	nb := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set(proxyctl.HeaderRejected, "unknown-node")
+		http.Error(w, "dfaas: node b does not accept forwarded requests from \"a\"", http.StatusForbidden)
+	}))
+	nb.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	nb.Start()
+	t.Cleanup(nb.Close)
+	return nb, conns
 }
