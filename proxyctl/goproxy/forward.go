@@ -286,7 +286,6 @@ type replay struct {
 	length int64 // declared length, -1 if unknown
 	max    int
 	buf    []byte
-	read   int64  // bytes read from src
 	lost   bool   // read more than max: no further attempt
 	small  []byte // the whole body, already read (see smallBody)
 	srcErr error  // sticky end (io.EOF) or error of src
@@ -366,7 +365,6 @@ func (a *attempt) Read(p []byte) (int, error) {
 		} else {
 			rp.lost, rp.buf = true, nil
 		}
-		rp.read += int64(n)
 		a.off += int64(n)
 	}
 	if err != nil {
