@@ -222,15 +222,19 @@ func TestCustomTransportForwardsWithoutBody(t *testing.T) {
 // TestRefusedStreamedForwardKeepsConnection: TestRefusedForwardKeepsConnection
 // for a streamed body (above smallBody, within the retry buffer): the
 // refusal is read and closed, and the connection to the neighbour reused.
-// http.Transport puts a connection back in its pool in the background, so
-// a request may now and then find none idle and open another: the test
-// asks for most requests on reused connections (a refusal not read, or
-// not closed, makes every request open one).
+//
+// http.Transport reuses a connection only once its writer has reported
+// the request written, and waits for that at most 50 ms; on a loaded
+// machine (CI runs packages in parallel) the report comes later now and
+// then and the next request opens another connection: 4 connections for
+// 10 requests were seen. So the test asks only that some requests reuse a
+// connection: a refusal not read to its end, or not closed, makes every
+// request open one, whatever the load.
 func TestRefusedStreamedForwardKeepsConnection(t *testing.T) {
 	nb, conns := refusingNeighbour(t)
 	faas := newSummer(t)
 	_, url := forwarder(t, Config{}, faas.srv.URL, nb.URL, "", true)
-	const requests = 10
+	const requests = 20
 	for i := range requests {
 		if status, _ := postSized(t, url+"/function/fn", smallBody+1); status != 200 {
 			t.Fatalf("request %d: status %d, want 200 from the local FaaS", i, status)
@@ -239,8 +243,8 @@ func TestRefusedStreamedForwardKeepsConnection(t *testing.T) {
 	if n := faas.hits.Load(); n != requests {
 		t.Fatalf("the local FaaS served %d, want %d", n, requests)
 	}
-	if n := conns.Load(); n > requests/3 {
-		t.Fatalf("%d connections to the refusing neighbour for %d requests, want most requests on reused ones", n, requests)
+	if n := conns.Load(); n >= requests {
+		t.Fatalf("%d connections to the refusing neighbour for %d requests, want some requests on reused ones", n, requests)
 	}
 }
 
