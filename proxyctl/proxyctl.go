@@ -47,6 +47,12 @@ const (
 	HeaderRejected = "DFaaS-Rejected"
 )
 
+// MetricForwardCapped is the counter, exported by both proxies, of the user
+// requests turned away from the neighbour picked for them because it had
+// reached its forwarding cap (ForwardCap), and sent to another neighbour,
+// served locally or rejected instead.
+const MetricForwardCapped = "dfaas_proxy_forward_capped_total"
+
 // State is everything a proxy needs to route: the local functions, the
 // neighbours and how to reach them, and the decision in force.
 type State struct {

@@ -2,6 +2,8 @@ package goproxy
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dfaas-go/dfaas/proxyctl"
 )
 
 // Names of the metrics a Proxy exports besides its listener's (see
@@ -12,7 +14,7 @@ import (
 const (
 	MetricUnrouted = "dfaas_proxy_unrouted_requests_total"
 	MetricRetries  = "dfaas_proxy_retries_total"
-	MetricCapped   = "dfaas_proxy_forward_capped_total"
+	MetricCapped   = proxyctl.MetricForwardCapped
 )
 
 type metrics struct {

@@ -18,6 +18,7 @@ import (
 
 	cnruntime "github.com/haproxytech/client-native/v6/runtime"
 	cnopt "github.com/haproxytech/client-native/v6/runtime/options"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -50,6 +51,8 @@ type Controller struct {
 	pid     int      // worker that has it
 	stats   Stats
 	acc     accumulator
+	// cappedDesc describes the forwarding caps' metric (metrics.go).
+	cappedDesc *prometheus.Desc
 	// warnedCA: the warning that CA files exceed the runtime API's
 	// payload was logged.
 	warnedCA bool
@@ -86,7 +89,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 			return nil, fmt.Errorf("%w: Dir: the temporary directory %q is too long or has special characters for UNIX sockets; set Dir", ErrConfig, o.dir)
 		}
 	}
-	c := &Controller{o: o, res: net.DefaultResolver, lay: layout{slots: o.slots}}
+	c := &Controller{o: o, res: net.DefaultResolver, lay: layout{slots: o.slots}, cappedDesc: newCappedDesc()}
 	c.acc.init()
 	if err := c.start(ctx); err != nil {
 		if o.tempDir {

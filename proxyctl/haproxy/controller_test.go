@@ -24,7 +24,7 @@ func newFakeController(t *testing.T, fns []string, slots int) (*Controller, *fak
 	}
 	rt := newFakeRuntime()
 	c := &Controller{o: o, rt: rt, res: fakeResolver{"node-c.example": "10.0.0.3"}, pid: int(rt.pid),
-		lay: layout{configured: true, self: "a", functions: fns, slots: slots}}
+		lay: layout{configured: true, self: "a", functions: fns, slots: slots}, cappedDesc: newCappedDesc()}
 	c.acc.init()
 	return c, rt
 }

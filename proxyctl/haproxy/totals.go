@@ -24,6 +24,9 @@ type accumulator struct {
 	fns   map[string]*fnTotals
 	known map[string]strategy.NodeID // node key → ID
 	other metricsrc.FunctionTotals   // requests for names not routed
+	// capped counts the user requests a neighbour's forwarding cap turned
+	// away (served locally or rejected instead).
+	capped uint64
 }
 
 type fnTotals struct {
@@ -201,6 +204,7 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 		f.t.Offered += a.delta(key+"offered", e.fields["http_req_cnt"])
 		f.t.Rejected += a.delta(key+"rejected", e.fields["gpc1"])
 		f.t.Failed += a.delta(key+"failed", e.fields["http_fail_cnt"])
+		a.capped += a.delta(key+"capped", e.fields["gpc2"])
 	}
 	for _, e := range tables["st_out"] {
 		fn, slot, ok := strings.Cut(e.key, "/")

@@ -26,6 +26,7 @@ type reading struct {
 	offered, failed, rejected, local, gwStot, ttime, n1 int64
 	n1ok, n1retried, rtime                              int64 // answered successfully by slot 1's neighbour, sent elsewhere; its mean response time
 	fromB, fromBAccepted                                int64
+	capped                                              int64 // turned away by a forwarding cap
 }
 
 func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
@@ -42,7 +43,7 @@ func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 	u := func(v int64) uint64 { return uint64(v) }
 	tables := map[string][]tableEntry{
 		"st_fn": {
-			{key: "f", fields: map[string]uint64{"gpc0": 99, "http_req_cnt": u(r.offered), "gpc1": u(r.rejected), "http_fail_cnt": u(r.failed)}},
+			{key: "f", fields: map[string]uint64{"gpc0": 99, "http_req_cnt": u(r.offered), "gpc1": u(r.rejected), "gpc2": u(r.capped), "http_fail_cnt": u(r.failed)}},
 			{key: "bad!name", fields: map[string]uint64{"http_req_cnt": 10}},
 		},
 		"st_out": {
@@ -62,12 +63,16 @@ func TestAccumulator(t *testing.T) {
 	a.init()
 	a.learn([]strategy.NodeID{"b"})
 	owners := []strategy.NodeID{"b"}
-	rows, entries := reading{offered: 10, failed: 1, rejected: 3, local: 6, gwStot: 6, ttime: 20, n1: 3, n1ok: 2, rtime: 50, fromB: 3, fromBAccepted: 2}.rows()
+	rows, entries := reading{offered: 10, failed: 1, rejected: 3, local: 6, gwStot: 6, ttime: 20, n1: 3, n1ok: 2, rtime: 50, fromB: 3, fromBAccepted: 2, capped: 2}.rows()
 	a.add(rows, entries, owners)
 	want := metricsrc.FunctionTotals{Name: "f", Offered: 10, Failed: 1, Local: 6, LatencyCount: 6, LatencySeconds: 0.12, Rejected: 3 + 1, Forwarded: 3, FromNeighbours: 2,
 		Neighbours: []metricsrc.NeighbourTotals{{ID: "b", Forwarded: 3, Received: 2, Succeeded: 2, Failed: 1, LatencyCount: 2, LatencySeconds: 0.1}}}
+	wantCapped := uint64(2)
 	check := func(step string) {
 		t.Helper()
+		if a.capped != wantCapped {
+			t.Errorf("%s: capped %d, want %d", step, a.capped, wantCapped)
+		}
 		tot := a.totals()
 		if len(tot.Functions) != 1 {
 			t.Fatalf("%s: functions %+v", step, tot.Functions)
@@ -91,9 +96,10 @@ func TestAccumulator(t *testing.T) {
 
 	// Counters grow; slot 1 now belongs to c: its increase is c's.
 	owners = []strategy.NodeID{"c"}
-	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, n1ok: 4, n1retried: 1, rtime: 20, fromB: 3, fromBAccepted: 2}.rows()
+	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, n1ok: 4, n1retried: 1, rtime: 20, fromB: 3, fromBAccepted: 2, capped: 5}.rows()
 	a.add(rows, entries, owners)
 	want.Offered, want.Local, want.LatencyCount, want.LatencySeconds, want.Forwarded = 15, 8, 8, 0.12+0.02, 6
+	wantCapped = 5
 	want.Neighbours = []metricsrc.NeighbourTotals{
 		{ID: "b", Forwarded: 3, Received: 2, Succeeded: 2, Failed: 1, LatencyCount: 2, LatencySeconds: 0.1},
 		{ID: "c", Forwarded: 3, Succeeded: 2, Failed: 0, LatencyCount: 2, LatencySeconds: 0.04},
@@ -103,9 +109,10 @@ func TestAccumulator(t *testing.T) {
 	// A new worker (reload, restart) counts from zero: all of it adds.
 	a.pid = 1
 	clear(a.raw)
-	rows, entries = reading{offered: 4, local: 1, gwStot: 1, fromB: 2, fromBAccepted: 2}.rows()
+	rows, entries = reading{offered: 4, local: 1, gwStot: 1, fromB: 2, fromBAccepted: 2, capped: 1}.rows()
 	a.add(rows, entries, owners)
 	want.Offered, want.Local, want.LatencyCount, want.FromNeighbours = 19, 9, 9, 4
+	wantCapped = 6
 	want.Neighbours[0].Received = 4
 	check("after a restart")
 
