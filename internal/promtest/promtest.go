@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dfaas-go/dfaas/internal/freeport"
 )
 
 // Binary returns the path of the first of names found in PATH (or
@@ -56,24 +57,19 @@ func Require(t testing.TB, err error) {
 }
 
 // FreePort returns a loopback address with a port that was free a moment
-// ago and that FreePort has not returned before in this process: the
-// kernel may hand a port it just freed out again, and a test that asks
-// for two addresses must not get the same one twice.
+// ago and that FreePort has not returned before in this process (a test
+// that asks for two addresses must not get the same one twice). The port
+// is below the ephemeral range (package freeport says why).
 func FreePort(t testing.TB) string {
 	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if _, given := handedOut.LoadOrStore(addr, true); !given {
-			return addr
-		}
+	addr, err := freeport.TCP("127.0.0.1", func(a string) bool {
+		_, given := handedOut.LoadOrStore(a, true)
+		return given
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("promtest: no free port that was not handed out before")
-	return ""
+	return addr
 }
 
 // handedOut are the addresses FreePort has returned (a test harness's

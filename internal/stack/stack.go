@@ -21,6 +21,7 @@ import (
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/faas/openwhisk"
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/freeport"
 	"github.com/dfaas-go/dfaas/internal/netlimit"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/metricsrc"
@@ -168,6 +169,9 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	if s.proxy != nil {
 		s.reg.MustRegister(s.proxy)
+	}
+	if s.haproxy != nil {
+		s.reg.MustRegister(s.haproxy)
 	}
 	nc := dfaas.Config{
 		Strategy: cfg.Strategy, Proxy: ctl, FaaS: backend, Metrics: source, Peers: cfg.Transport,
@@ -325,14 +329,19 @@ func (s *Stack) openProxy(ctx context.Context, faasURL string) (proxyctl.Control
 	return nil, nil, usage.Errorf("--proxy %q: want embedded or haproxy", cfg.Proxy.Kind)
 }
 
-// freeTCP returns a's host with a port free now.
+// freeTCP returns a's host with a port free now, below the ephemeral
+// range, so that no connection takes it before HAProxy binds it (package
+// freeport).
 func freeTCP(a *net.TCPAddr) (*net.TCPAddr, error) {
-	ln, err := net.ListenTCP("tcp", a)
+	host := ""
+	if a.IP != nil {
+		host = a.IP.String()
+	}
+	addr, err := freeport.TCP(host, nil)
 	if err != nil {
 		return nil, fmt.Errorf("--node-listen %q: %w", a.String(), err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr), nil
+	return net.ResolveTCPAddr("tcp", addr)
 }
 
 // OneHostLimits returns the proxy limits of a federation on one host (the

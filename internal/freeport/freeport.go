@@ -1,0 +1,51 @@
+package freeport
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// tries bounds the ports TCP tries before it gives up.
+const tries = 200
+
+// TCP returns host:port with a port below the ephemeral range that could
+// be bound on host a moment ago. skip, if not nil, rejects addresses the
+// caller has handed out already.
+func TCP(host string, skip func(addr string) bool) (string, error) {
+	low, high := Range()
+	for range tries {
+		addr := net.JoinHostPort(host, strconv.Itoa(low+rand.IntN(high-low)))
+		if skip != nil && skip(addr) {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // in use
+		}
+		ln.Close()
+		return addr, nil
+	}
+	return "", fmt.Errorf("freeport: no free port on %s in [%d, %d) after %d tries", host, low, high, tries)
+}
+
+// Range returns the ports TCP draws from: from 10000 to the start of the
+// ephemeral range, or [20000, 32768) if the range cannot be read or
+// leaves fewer than 1,000 ports below it.
+func Range() (low, high int) {
+	low, high = 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				high = n
+			}
+		}
+	}
+	if high-low < 1000 {
+		return 20000, 32768
+	}
+	return low, high
+}
