@@ -24,7 +24,7 @@ func (n *Node) drain(ctx context.Context, now time.Time) {
 		select {
 		case msg, ok := <-n.cfg.Peers.Recv():
 			if !ok {
-				n.setHealth(ComponentPeers, errors.New("transport closed"))
+				n.transportClosed()
 				return
 			}
 			n.handle(ctx, msg, now, true)

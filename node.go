@@ -77,6 +77,7 @@ type Node struct {
 	kick       chan struct{}       // a neighbour joined the data network: replan
 	functions  []faas.Function
 	health     map[string]error
+	recvClosed error             // set once the transport's receive channel is closed
 	snapshot   strategy.Snapshot // the last one given to the strategy
 	applied    proxyctl.State
 	unknown    control.Unknown // rates of unknown names, last cycle
@@ -187,7 +188,7 @@ func (n *Node) Run(ctx context.Context) error {
 				return nil
 			case msg, ok := <-n.cfg.Peers.Recv():
 				if !ok {
-					n.setHealth(ComponentPeers, errors.New("transport closed"))
+					n.transportClosed()
 					return nil
 				}
 				n.handle(ctx, msg, time.Now(), false)
@@ -439,15 +440,34 @@ func (n *Node) fail(component string, err error) {
 	n.log.Warn("component failed", "component", component, "err", err)
 }
 
+// setHealth records component's health (err nil: up). Once the
+// transport's receive channel is closed (transportClosed), the peers
+// component stays failing whatever a later announcement's sends report.
+// The map and the gauge change under n.mu, so that they agree whatever
+// the order of concurrent calls.
 func (n *Node) setHealth(component string, err error) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	if component == ComponentPeers && n.recvClosed != nil {
+		err = n.recvClosed
+	}
 	n.health[component] = err
-	n.mu.Unlock()
 	up := 1.0
 	if err != nil {
 		up = 0
 	}
 	n.m.componentUp.WithLabelValues(component).Set(up)
+}
+
+// transportClosed marks the peers component failing for good: the
+// transport's receive channel is closed (Run's receiver or a cycle's drain
+// found it so), and a transport does not reopen.
+func (n *Node) transportClosed() {
+	err := errors.New("transport closed")
+	n.mu.Lock()
+	n.recvClosed = err
+	n.mu.Unlock()
+	n.setHealth(ComponentPeers, err)
 }
 
 // listFunctions returns the local functions, or the last known ones when

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -268,35 +267,44 @@ func TestBasicAuth(t *testing.T) {
 }
 
 // TestScaleAddsSlots: one replica of a function with one slot serves one
-// request at a time; two replicas serve two.
+// request at a time; two replicas serve two. A request that sleeps holds
+// the slot until the test ends, so that what is measured is the slots,
+// not how close together a loaded machine sends two requests (two sent
+// at once, each holding the slot 100 ms, were both served now and then
+// under load: "one replica served 2 of 2 simultaneous requests").
 func TestScaleAddsSlots(t *testing.T) {
-	_, hs := serve(t, Config{Functions: []Function{{
-		Name: "slow", Handler: HandlerEcho, Capacity: 10, Concurrency: 1, Queue: 10,
-		QueueTimeout: 30 * time.Millisecond, Deterministic: true, // 100 ms per request
+	s, hs := serve(t, Config{Functions: []Function{{
+		Name: "slow", Handler: HandlerSleep, Capacity: 1000, Concurrency: 1, Queue: 10,
+		QueueTimeout: 30 * time.Millisecond,
 	}}})
-	cli := faasCLI{t: t, url: hs.URL}
-	burst := func() (ok int) {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Go(func() {
-				if code, _ := call(t, hs.URL+"/function/slow", "x"); code == 200 {
-					mu.Lock()
-					ok++
-					mu.Unlock()
-				}
-			})
+	f := s.function("slow")
+	holdSlot(t, hs.URL+"/function/slow", func() bool { return f.calls.Load() == 1 })
+	if code, body := call(t, hs.URL+"/function/slow?d=1ms", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("one replica, its slot held: %d %q, want 503 (no slot within the queue time-out)", code, body)
+	}
+	faasCLI{t: t, url: hs.URL}.do("POST", "/system/scale-function/slow", types.ScaleServiceRequest{ServiceName: "slow", Replicas: 2})
+	if code, body := call(t, hs.URL+"/function/slow?d=1ms", ""); code != 200 {
+		t.Fatalf("two replicas, one slot held: %d %q, want 200 from the second slot", code, body)
+	}
+}
+
+// holdSlot sends url (a sleep function) a request that sleeps 10 s, and
+// waits until inService says that it holds a slot. The request is
+// cancelled, and waited for, when t ends.
+func holdSlot(t *testing.T, url string, inService func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequestWithContext(ctx, "POST", url+"?d=10s", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
-		wg.Wait()
-		return ok
-	}
-	if n := burst(); n != 1 {
-		t.Fatalf("one replica served %d of 2 simultaneous requests, want 1", n)
-	}
-	cli.do("POST", "/system/scale-function/slow", types.ScaleServiceRequest{ServiceName: "slow", Replicas: 2})
-	if n := burst(); n != 2 {
-		t.Fatalf("two replicas served %d of 2 simultaneous requests, want 2", n)
-	}
+	}()
+	waitFor(t, inService)
 }
 
 func TestDecodeDeploymentHandler(t *testing.T) {

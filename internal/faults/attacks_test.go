@@ -394,8 +394,18 @@ func testNeighbourRestart(t *testing.T, plane newPlane, period time.Duration) {
 		return true
 	})
 	steady := time.Now()
+	// b's stop takes a while (its agent, then its data plane): a request
+	// that a sent to b before the plane stopped is in flight at b's stop,
+	// whether it began before stop or during it. So is one sent on a
+	// connection to b that b closed as it stopped: the Go proxy reuses a
+	// connection idle less than 10 ms without checking it (goproxy's
+	// checkIdle), and does not send a POST that failed on it again (it
+	// cannot know that b did not serve it). Under load, both failed the
+	// test now and then: a 502 for a request begun 2 ms after the stop
+	// began, and one begun 10.1 ms after it, 9 ms after b was down.
 	stopped := time.Now()
 	b.stop()
+	inFlightUntil := time.Now().Add(10 * time.Millisecond)
 	time.Sleep(period / 2) // b is down for a while (the fault's duration)
 	restarted := time.Now()
 	b.start(plane)
@@ -408,7 +418,7 @@ func testNeighbourRestart(t *testing.T, plane newPlane, period time.Duration) {
 	time.Sleep(2 * period)
 	close(stop)
 	results := <-got
-	var failed, inFlight, afterB, warmup int
+	var failed, inFlight, duringStop, afterB, warmup int
 	for _, r := range results {
 		switch {
 		case r.start.Before(steady) && r.end.Before(stopped):
@@ -419,15 +429,18 @@ func testNeighbourRestart(t *testing.T, plane newPlane, period time.Duration) {
 			if r.forwarded == "b" && r.start.After(forwarding) {
 				afterB++
 			}
-		case r.start.Before(stopped) && r.end.After(stopped):
+		case r.start.Before(inFlightUntil) && r.end.After(stopped):
 			inFlight++
+			if r.start.After(stopped) {
+				duringStop++
+			}
 		default:
 			failed++
-			t.Errorf("request at %v (b stopped at 0, restarted at %v): status %d %q", r.start.Sub(stopped), restarted.Sub(stopped), r.status, r.rejected)
+			t.Errorf("request at %v (b stopping at 0, requests in flight at its stop until %v, restarted at %v): status %d %q", r.start.Sub(stopped), inFlightUntil.Sub(stopped), restarted.Sub(stopped), r.status, r.rejected)
 		}
 	}
-	t.Logf("%d requests (%d refused while the federation warmed up); %d failed in flight at b's stop; %d other failures; b back in a's data network %v after its restart; %d forwarded to it since",
-		len(results), warmup, inFlight, failed, forwarding.Sub(restarted).Round(time.Millisecond), afterB)
+	t.Logf("%d requests (%d refused while the federation warmed up); %d failed in flight at b's stop (%d begun during it or within 10 ms of its end, %v after its start); %d other failures; b back in a's data network %v after its restart; %d forwarded to it since",
+		len(results), warmup, inFlight, duringStop, inFlightUntil.Add(-10*time.Millisecond).Sub(stopped).Round(time.Millisecond), failed, forwarding.Sub(restarted).Round(time.Millisecond), afterB)
 	if afterB == 0 {
 		t.Error("a did not forward to the restarted b")
 	}
