@@ -61,7 +61,9 @@ import (
 // the neighbours that granted capacity (their admission limits and
 // LocalLimit refuse what there is no room for), except under pressure
 // (below), when it is rejected with an explicit reject share, less the part
-// within two standard deviations of the forecast. LocalLimit caps its own users' local service at their
+// within two standard deviations of the forecast (a node running the
+// function with nowhere to forward tries it all, and its LocalLimit rejects
+// what exceeds the plan). LocalLimit caps its own users' local service at their
 // plan plus three quarters of the capacity neither planned nor granted:
 // above it, requests overflow to the neighbours (a trickle of traffic keeps
 // that path open, also while the node has no load), or are rejected.
@@ -565,8 +567,18 @@ func (pl *flowPlan) userRoute() Route {
 	// standard deviations of the arrival count is tried, fully so at
 	// full pressure; the rest is rejected at the edge, so that the
 	// queues, and the latency of what is served, stay short.
+	//
+	// A node that runs f and has nowhere to forward is the exception: it
+	// tries everything locally, and its LocalLimit, which holds to the
+	// plan under pressure, rejects what exceeds it. The queue is bounded
+	// alike, but a rate limit sheds only the arrivals above the plan,
+	// where a reject share also sheds a share of those below it while
+	// the arrivals dip (docs/evaluation.md, "Where flow loses").
 	reject := pl.reject
 	soft := math.Min(reject, math.Max(reject*(1-pl.pressure), 2*math.Sqrt(pl.own/pl.s.Period.Seconds())))
+	if pl.f.Deployed && sum(pl.fwd) == 0 {
+		soft = reject
+	}
 	localW := pl.ownLocal
 	switch {
 	case pl.f.Deployed:

@@ -119,13 +119,22 @@ func TestFlowPlansForObserved(t *testing.T) {
 // everything locally, where LocalLimit overflows what there is no room for
 // (an average forecast of a load that moves within the period would
 // otherwise reject requests that the queue could have served), while a
-// node at twice its capacity rejects at the edge.
+// node at twice its capacity that can forward rejects at the edge. One
+// with nowhere to forward tries everything locally too, and its
+// LocalLimit holds to the plan (ShedUtilization of the capacity): a rate
+// limit sheds only the arrivals above the plan.
 func TestFlowRejectsOnlyUnderPressure(t *testing.T) {
-	decide := func(offered float64) Route {
+	full := Neighbour{ID: "b", Announcement: Announcement{
+		Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 200}},
+		Grants:    []Grant{{To: "a", Function: "f", Rate: 5}},
+		Data:      json.RawMessage(`{"v": 1, "fns": {"f": {"load": 99}}}`),
+	}}
+	decide := func(offered float64, nbs ...Neighbour) Route {
 		t.Helper()
 		s := Snapshot{
 			Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
-			Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Concurrency: 4, Offered: offered, Forecast: offered}},
+			Functions:  []Function{{Name: "f", Deployed: true, Capacity: 100, Concurrency: 4, Offered: offered, Forecast: offered}},
+			Neighbours: nbs,
 		}
 		d, err := (&Flow{}).Decide(s)
 		if err != nil {
@@ -142,7 +151,10 @@ func TestFlowRejectsOnlyUnderPressure(t *testing.T) {
 			t.Errorf("offered %v for a capacity of 100, no pressure: route %+v, want everything tried locally, limited to the plan", offered, r)
 		}
 	}
-	if r := decide(200); r.Reject < 0.4 {
-		t.Errorf("twice the capacity, full pressure: route %+v, want about half rejected at the edge", r)
+	if r := decide(200, full); r.Reject < 0.4 || r.Forwarded() == 0 {
+		t.Errorf("twice the capacity, full pressure, a full neighbour that granted a little: route %+v, want some forwarded and about half rejected at the edge", r)
+	}
+	if r := decide(200); r.Reject != 0 || r.Local != 1 || r.LocalLimit < 85 || r.LocalLimit > 91 {
+		t.Errorf("twice the capacity, full pressure, nowhere to forward: route %+v, want everything tried locally, limited to the plan (90)", r)
 	}
 }
