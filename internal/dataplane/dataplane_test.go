@@ -73,7 +73,7 @@ func TestLoad(t *testing.T) {
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	r := load(context.Background(), addr, "/function/f", 4, 0, 300*time.Millisecond)
-	if r.requests == 0 || r.errors != 0 || r.statuses[200] != r.requests || int64(len(r.latencies)) != r.requests {
+	if r.requests == 0 || r.errors != 0 || r.statuses[200] != r.requests || int64(len(r.latencies)) != r.requests || r.dials != 4 || len(r.service) != 0 {
 		t.Errorf("closed loop: %+v", r)
 	}
 	// Paced, on the bubble's clock: time passes only while every worker
@@ -83,8 +83,8 @@ func TestLoad(t *testing.T) {
 	// were due when the end was seen late).
 	synctest.Test(t, func(t *testing.T) {
 		r := load(context.Background(), addr, "/function/f", 4, 200, time.Second)
-		if r.requests != 200 || r.errors != 0 {
-			t.Errorf("paced at 200 req/s for 1s: %d requests, %d errors; want 200, none", r.requests, r.errors)
+		if r.requests != 200 || r.errors != 0 || r.dials != 4 || len(r.service) != 200 {
+			t.Errorf("paced at 200 req/s for 1s: %d requests, %d errors, %d connections, %d service times; want 200, none, 4, 200", r.requests, r.errors, r.dials, len(r.service))
 		}
 	})
 	// A server that closes every connection: counted, reconnected.
@@ -94,8 +94,41 @@ func TestLoad(t *testing.T) {
 	}))
 	defer closer.Close()
 	r = load(context.Background(), strings.TrimPrefix(closer.URL, "http://"), "/", 2, 0, 200*time.Millisecond)
-	if r.statuses[200] == 0 {
-		t.Errorf("closing server: %+v", r)
+	if r.statuses[200] == 0 || r.dials < r.statuses[200] {
+		t.Errorf("closing server: %+v, want a connection per answer", r)
+	}
+}
+
+// TestHalfPeakOf summarises paced runs: percentiles from the due time and
+// from the send, what the proxy adds, the connections opened.
+func TestHalfPeakOf(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	// 1,000 requests: 990 at 1 ms, 10 late by 100-109 ms (behind a
+	// stalled one on their connections) that took 2 ms once sent.
+	var lat, svc []time.Duration
+	for i := range 1000 {
+		lat, svc = append(lat, time.Millisecond), append(svc, time.Millisecond)
+		if i >= 990 {
+			lat[i], svc[i] = time.Duration(100+i-990)*time.Millisecond, 2*time.Millisecond
+		}
+	}
+	via := loadResult{requests: 1000, statuses: map[int]int64{200: 998, 502: 2}, latencies: lat, service: svc, dials: 33}
+	direct := loadResult{requests: 10, statuses: map[int]int64{200: 10}, latencies: ms(1, 1, 1, 1, 1, 1, 1, 1, 1, 3)}
+	h := halfPeakOf(5000, via, direct, 200)
+	want := HalfPeak{RPS: 5000, P50MS: 1, P99MS: 1, P999MS: 108, ServiceP99MS: 1, DirectP50MS: 1, DirectP99MS: 3,
+		AddedP50MS: 0, AddedP99MS: -2, Errors: 2, ConnsOpened: 33}
+	if h != want {
+		t.Errorf("halfPeakOf:\n got %+v\nwant %+v", h, want)
+	}
+	// Rejected requests: no direct run.
+	if h := halfPeakOf(100, via, loadResult{statuses: map[int]int64{}}, 429); h.Errors != 1000 || h.AddedP99MS != h.P99MS {
+		t.Errorf("halfPeakOf, rejected: %+v", h)
 	}
 }
 

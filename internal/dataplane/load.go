@@ -28,6 +28,12 @@ type loadResult struct {
 	statuses  map[int]int64
 	elapsed   time.Duration
 	latencies []time.Duration
+	// service are the latencies counted from when each request was sent
+	// (paced runs only: in a closed loop they are the latencies): a
+	// request due while the one before it on its connection is still
+	// out waits, and that wait is in latencies but not here.
+	service []time.Duration
+	dials   int64 // connections opened
 }
 
 // request is a keep-alive HTTP/1.1 POST with a one-byte body.
@@ -86,7 +92,9 @@ func (w *worker) run(ctx context.Context, start, end time.Time) {
 				continue
 			}
 			br = bufio.NewReaderSize(conn, 4096)
+			w.res.dials++
 		}
+		sent := time.Now()
 		code, closed, err := roundTrip(conn, br, w.req)
 		if err != nil || closed {
 			conn.Close()
@@ -101,7 +109,11 @@ func (w *worker) run(ctx context.Context, start, end time.Time) {
 		w.res.requests++
 		w.res.statuses[code]++
 		if len(w.res.latencies) < maxSamples {
-			w.res.latencies = append(w.res.latencies, time.Since(t0))
+			now := time.Now()
+			w.res.latencies = append(w.res.latencies, now.Sub(t0))
+			if w.interval > 0 {
+				w.res.service = append(w.res.service, now.Sub(sent))
+			}
 		}
 	}
 }
@@ -208,6 +220,8 @@ func load(ctx context.Context, addr, path string, conns int, rate float64, d tim
 	for _, w := range ws {
 		res.requests += w.res.requests
 		res.errors += w.res.errors
+		res.dials += w.res.dials
+		res.service = append(res.service, w.res.service...)
 		for k, v := range w.res.statuses {
 			res.statuses[k] += v
 		}
@@ -220,6 +234,8 @@ func load(ctx context.Context, addr, path string, conns int, rate float64, d tim
 func (l *loadResult) add(r loadResult) {
 	l.requests += r.requests
 	l.errors += r.errors
+	l.dials += r.dials
+	l.service = append(l.service, r.service...)
 	l.elapsed += r.elapsed
 	for k, v := range r.statuses {
 		l.statuses[k] += v
@@ -272,6 +288,8 @@ type loadReport struct {
 	Statuses  map[int]int64   `json:"statuses"`
 	Elapsed   time.Duration   `json:"elapsed"`
 	Latencies []time.Duration `json:"latencies"`
+	Service   []time.Duration `json:"service,omitempty"`
+	Dials     int64           `json:"dials"`
 	CPU       time.Duration   `json:"cpu"`
 }
 
@@ -307,7 +325,7 @@ func runLoadChild(ctx context.Context, stdin io.Reader, stdout io.Writer) error 
 			return err
 		}
 		if err := enc.Encode(loadReport{Requests: r.requests, Errors: r.errors, Statuses: r.statuses,
-			Elapsed: r.elapsed, Latencies: r.latencies, CPU: cpu1 - cpu0}); err != nil {
+			Elapsed: r.elapsed, Latencies: r.latencies, Service: r.service, Dials: r.dials, CPU: cpu1 - cpu0}); err != nil {
 			return err
 		}
 	}
@@ -363,7 +381,8 @@ func (l *loader) drive(ctx context.Context, addr string, conns int, rate float64
 	if rep.Statuses == nil {
 		rep.Statuses = map[int]int64{}
 	}
-	return loadResult{requests: rep.Requests, errors: rep.Errors, statuses: rep.Statuses, elapsed: rep.Elapsed, latencies: rep.Latencies}, rep.CPU, nil
+	return loadResult{requests: rep.Requests, errors: rep.Errors, statuses: rep.Statuses, elapsed: rep.Elapsed, latencies: rep.Latencies,
+		service: rep.Service, dials: rep.Dials}, rep.CPU, nil
 }
 
 // close ends the child's standard input (it exits) and waits for it.
