@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -162,6 +163,13 @@ func TestRunChildBackend(t *testing.T) {
 	}
 }
 
+// reportText returns the text report.
+func reportText(r Report) string {
+	var b bytes.Buffer
+	r.WriteText(&b)
+	return b.String()
+}
+
 // lineWriter passes each line written to it on a channel.
 type lineWriter struct{ lines chan string }
 
@@ -211,11 +219,21 @@ func TestIntegrationRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Config{Duration: 600 * time.Millisecond, Rounds: 2, Conns: 4, HAProxy: bin, Child: child})
+	// Pinned where there are two CPUs: every proxy's threads are read
+	// back on the subjects' CPU.
+	allowed, err := allowedCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Scenarios) != 3 {
+	pin := len(allowed) >= 2
+	rep, err := Run(ctx, Config{Duration: 600 * time.Millisecond, Rounds: 2, Conns: 4, HAProxy: bin, Child: child, Pin: pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pin != (rep.Layout != nil) || pin && (!slices.Equal(rep.Layout.Load, allowed[:1]) || !slices.Equal(rep.Layout.Subject, allowed[1:2])) {
+		t.Errorf("pinned %v on CPUs %v: layout %+v", pin, allowed, rep.Layout)
+	}
+	if len(rep.Scenarios) != 3 || pin != strings.Contains(reportText(rep), "pinned: load generator and backend on CPU") {
 		t.Fatalf("%d scenarios", len(rep.Scenarios))
 	}
 	for _, s := range rep.Scenarios {
@@ -225,6 +243,12 @@ func TestIntegrationRun(t *testing.T) {
 		for _, m := range s.Proxies {
 			if m.Requests == 0 || m.Errors != 0 || m.RPS <= 0 || m.RatioRPS <= 0 || m.CPUPer1k <= 0 || m.P99MS < m.P50MS || m.HalfPeak.RPS <= 0 || m.LoadCPU <= 0 {
 				t.Errorf("%s, %s: %+v", s.Name, m.Name, m)
+			}
+			if pin && !slices.Equal(m.CPUs, rep.Layout.Subject) {
+				t.Errorf("%s, %s: threads on CPU %v, want %v", s.Name, m.Name, m.CPUs, rep.Layout.Subject)
+			}
+			if h := m.HalfPeak; h.ConnsOpened < 4 || h.P999MS < h.P99MS || h.ServiceP99MS <= 0 || h.ProxyCPU <= 0 {
+				t.Errorf("%s, %s: half peak %+v", s.Name, m.Name, h)
 			}
 			if want := map[bool]string{true: "", false: Plain}[m.Name == Plain]; m.HalfPeak.Base != want || want != "" && m.HalfPeak.BaseP99MS != s.Proxies[0].HalfPeak.P99MS {
 				t.Errorf("%s, %s: half peak compared with %q (p99 %v), want %q", s.Name, m.Name, m.HalfPeak.Base, m.HalfPeak.BaseP99MS, want)
@@ -258,6 +282,9 @@ func TestIntegrationRunTLS(t *testing.T) {
 		Scenarios: []string{Forwarded}, Proxies: []string{Plain, Agent, Embedded}, TLS: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.Layout != nil || rep.Scenarios[0].Proxies[0].CPUs != nil {
+		t.Errorf("not asked to pin, but laid out %+v", rep.Layout)
 	}
 	var names []string
 	for _, m := range rep.Scenarios[0].Proxies {

@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -38,6 +40,42 @@ func TestReadResponse(t *testing.T) {
 			t.Errorf("%.60q accepted", bad)
 		}
 	}
+}
+
+// TestSchedule checks the paced schedule on the bubble's clock: each due
+// time handed out when it falls due, or at once when the taker was busy
+// (keeping its due time), none at or after the end.
+func TestSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms := time.Millisecond
+		dues := make(chan time.Time)
+		start := time.Now()
+		go schedule(context.Background(), dues, start, start.Add(100*ms), 10*ms)
+		var got, at []time.Duration
+		for due := range dues {
+			got, at = append(got, due.Sub(start)), append(at, time.Since(start))
+			if len(got) == 1 {
+				time.Sleep(35 * ms) // busy: the next three fall due meanwhile
+			}
+		}
+		wantAt := []time.Duration{0, 35 * ms, 35 * ms, 35 * ms, 40 * ms, 50 * ms, 60 * ms, 70 * ms, 80 * ms, 90 * ms}
+		if len(got) != 10 || !slices.Equal(at, wantAt) {
+			t.Fatalf("handed out %v at %v; want 0, 10ms, ... 90ms at %v", got, at, wantAt)
+		}
+		for i, d := range got {
+			if d != time.Duration(i)*10*ms {
+				t.Errorf("due %d at %v, want %v", i, d, time.Duration(i)*10*ms)
+			}
+		}
+		// Cut short: it closes dues.
+		ctx, cancel := context.WithCancel(context.Background())
+		dues = make(chan time.Time)
+		go schedule(ctx, dues, time.Now(), time.Now().Add(time.Hour), ms)
+		<-dues
+		cancel()
+		for range dues {
+		}
+	})
 }
 
 // FuzzReadResponse: any input gives a response or an error, never a panic.
