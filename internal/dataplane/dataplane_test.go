@@ -315,3 +315,13 @@ func TestIntegrationRunTLS(t *testing.T) {
 	}
 	t.Logf("\n%s", text.String())
 }
+
+// backend is a net/http server's handler like the trivial backend: it
+// reads the body and answers "ok".
+func backend() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok")
+	})
+}

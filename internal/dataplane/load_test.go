@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -155,4 +157,53 @@ func FuzzLoadJob(f *testing.F) {
 			t.Errorf("accepted %+v", j)
 		}
 	})
+}
+
+// TestBackend drives the trivial backend over one keep-alive connection:
+// a POST with a body, a chunked one, a health check, then a request
+// asking to close; and refuses a malformed request.
+func TestBackend(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := &lineWriter{lines: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() { done <- serveBackend(ctx, "127.0.0.1:0", lines) }()
+	addr := strings.TrimPrefix(<-lines.lines, "addr ")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	for i, req := range []string{
+		"POST /function/f HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+		"POST /function/f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: dfaas\r\n\r\n",
+		"POST /function/f HTTP/1.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx",
+	} {
+		io.WriteString(c, req)
+		code, closed, err := readResponse(br)
+		if err != nil || code != 200 || closed {
+			t.Fatalf("request %d: %d %v %v", i, code, closed, err)
+		}
+	}
+	if n, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after Connection: close: %v %v, want the end of the connection", n, err)
+	}
+	for _, bad := range []string{"nonsense\r\n\r\n", "POST / HTTP/1.1\r\nContent-Length: -2\r\n\r\n", "POST / HTTP/1.1\r\nno colon\r\n\r\n"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, bad)
+		if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+			t.Errorf("%q: answered %q, %v; want the connection closed", bad, b, err)
+		}
+		c.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serveBackend: %v", err)
+	}
 }
