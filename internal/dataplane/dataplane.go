@@ -142,6 +142,12 @@ type HalfPeak struct {
 	ConnsOpened int64   `json:"conns_opened"`
 	LoadCPU     float64 `json:"load_cpu"`
 	ProxyCPU    float64 `json:"proxy_cpu"`
+	// LoadWait and ProxyWait are the time the load generator's and the
+	// proxy processes' threads spent runnable but waiting for a CPU
+	// (schedstat), over the time of the runs: what the machine's other
+	// work (or each other) took from them.
+	LoadWait  float64 `json:"load_runq_wait"`
+	ProxyWait float64 `json:"proxy_runq_wait"`
 	// Base is the proxy these are compared with ("" for the baseline
 	// itself); AddedOverBaseP99MS is this p99 minus Base's, each at half
 	// its own peak rate.
@@ -432,10 +438,15 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 	// weighs on both alike.
 	const slices = 4
 	var via, direct loadResult
-	var loadCPU, proxyCPU time.Duration
+	var loadCPU, proxyCPU, loadWait, proxyWait time.Duration
 	via.statuses, direct.statuses = map[int]int64{}, map[int]int64{}
+	pids := append([]int{e.load.cmd.Process.Pid}, s.pids...)
 	for range slices {
 		cpu0, err := cpuOf(s.pids)
+		if err != nil {
+			return HalfPeak{}, err
+		}
+		w0, err := waits(pids)
 		if err != nil {
 			return HalfPeak{}, err
 		}
@@ -447,8 +458,13 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 		if err != nil {
 			return HalfPeak{}, err
 		}
+		w1, err := waits(pids)
+		if err != nil {
+			return HalfPeak{}, err
+		}
 		via.add(r)
 		loadCPU, proxyCPU = loadCPU+lc, proxyCPU+cpu1-cpu0
+		loadWait, proxyWait = loadWait+w1[0]-w0[0], proxyWait+w1[1]-w0[1]
 		if want == 200 {
 			if r, _, err = e.load.drive(ctx, e.backend, e.cfg.Conns, rate, d/slices); err != nil {
 				return HalfPeak{}, err
@@ -460,8 +476,21 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 	if via.elapsed > 0 {
 		h.LoadCPU = round3(loadCPU.Seconds() / via.elapsed.Seconds())
 		h.ProxyCPU = round3(proxyCPU.Seconds() / via.elapsed.Seconds())
+		h.LoadWait = round3(loadWait.Seconds() / via.elapsed.Seconds())
+		h.ProxyWait = round3(proxyWait.Seconds() / via.elapsed.Seconds())
 	}
 	return h, nil
+}
+
+// waits returns the run-queue wait so far of the load generator
+// (pids[0]) and of the proxy processes (the others).
+func waits(pids []int) ([2]time.Duration, error) {
+	l, err := runDelayOf(pids[:1])
+	if err != nil {
+		return [2]time.Duration{}, err
+	}
+	p, err := runDelayOf(pids[1:])
+	return [2]time.Duration{l, p}, err
 }
 
 // halfPeakOf summarises the paced runs through a proxy (via) and to the

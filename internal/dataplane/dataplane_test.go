@@ -38,6 +38,17 @@ func TestParseStat(t *testing.T) {
 	if _, err := treeCPU(1 << 30); err == nil {
 		t.Error("treeCPU of a missing process")
 	}
+	if d, err := parseSchedstat("218081672 1307084022 781\n"); err != nil || d != 1307084022 {
+		t.Errorf("parseSchedstat: %v %v", d, err)
+	}
+	for _, bad := range []string{"", "1 2", "1 x 3", "1 -2 3"} {
+		if _, err := parseSchedstat(bad); err == nil {
+			t.Errorf("parseSchedstat(%q) accepted", bad)
+		}
+	}
+	if d, err := treeRunDelay(os.Getpid()); err != nil || d < 0 {
+		t.Errorf("treeRunDelay(self): %v %v", d, err)
+	}
 }
 
 func TestStatistics(t *testing.T) {

@@ -189,3 +189,59 @@ func (c *child) stop() {
 		<-c.done
 	}
 }
+
+// treeRunDelay returns the time the threads of process pid and of its
+// descendants have spent so far runnable but waiting for a CPU (the
+// second field of /proc/PID/task/TID/schedstat); threads that have
+// exited are not counted.
+func treeRunDelay(pid int) (time.Duration, error) {
+	pids, err := treePIDs(pid)
+	if err != nil {
+		return 0, err
+	}
+	var total time.Duration
+	for _, p := range pids {
+		dir := filepath.Join("/proc", strconv.Itoa(p), "task")
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			continue // gone
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+			if err != nil {
+				continue // gone
+			}
+			if d, err := parseSchedstat(string(b)); err == nil {
+				total += d
+			}
+		}
+	}
+	return total, nil
+}
+
+// parseSchedstat returns the run-queue wait of a schedstat line
+// ("<on CPU ns> <waiting ns> <time slices>").
+func parseSchedstat(s string) (time.Duration, error) {
+	f := strings.Fields(s)
+	if len(f) != 3 {
+		return 0, fmt.Errorf("schedstat %.40q: want 3 fields", s)
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || ns < 0 {
+		return 0, fmt.Errorf("schedstat %.40q: bad wait", s)
+	}
+	return time.Duration(ns), nil
+}
+
+// runDelayOf sums treeRunDelay over pids.
+func runDelayOf(pids []int) (time.Duration, error) {
+	var t time.Duration
+	for _, p := range pids {
+		d, err := treeRunDelay(p)
+		if err != nil {
+			return 0, err
+		}
+		t += d
+	}
+	return t, nil
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"time"
 
 	"github.com/dfaas-go/dfaas/internal/dataplane"
@@ -22,7 +21,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios: local, forwarded, rejected (default all)")
 	proxies := fs.String("proxies", "", "comma-separated proxies: haproxy (the baseline), agent-haproxy, embedded, haproxy-tls, agent-haproxy-tls, embedded-tls (default the first three)")
 	withTLS := fs.Bool("tls", true, "also measure each proxy with the node-to-node path over mutual TLS, the agent's default (haproxy-tls, agent-haproxy-tls, embedded-tls), each against its plain variant and against haproxy-tls")
-	pin := fs.Bool("pin", runtime.NumCPU() >= 2, "run the load generator and the backend on one CPU and every proxy under test on another, the same for all (default on with 2 CPUs or more)")
+	pin := fs.Bool("pin", false, "run the load generator and the backend on one CPU and every proxy under test on another, the same for all rounds (needs 2 CPUs; on a machine with other work it made the rates less steady, docs/haproxy.md)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if len(args) >= 2 && args[0] == "--child" { // a child process of the measurement

@@ -44,9 +44,9 @@ proxy, drives each in alternating rounds with one closed-loop load generator
 latency and CPU per 1,000 requests, with the ratios to plain HAProxy (with
 --tls, forwarded over mutual TLS also against two plain HAProxies chained
 over the same TLS), for local, forwarded and rejected requests, and the p99
-each adds at half its peak rate (open loop). With --pin (the default on 2
-CPUs or more) the load generator and the backend run on one CPU and every
-proxy under test on another. Needs haproxy.`
+each adds at half its peak rate (open loop). With --pin the load generator
+and the backend run on one CPU and every proxy under test on another.
+Needs haproxy.`
 
 const aboutAgent = `Runs the agent of one DFaaS node: its control loop (every --period it
 observes the functions' load, exchanges state with its peers over QUIC and
