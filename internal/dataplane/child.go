@@ -4,13 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -57,28 +54,6 @@ func RunChild(ctx context.Context, role string, args []string, stdin io.Reader, 
 	return fmt.Errorf("dataplane: unknown child role %q", role)
 }
 
-// serveBackend serves the trivial backend on listen until ctx is done.
-func serveBackend(ctx context.Context, listen string, stdout io.Writer) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: backend(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "addr %s\n", ln.Addr())
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
-	}
-	srv.Close()
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
 // serveEmbedded serves an embedded proxy as the agent does: the user port
 // on listen, the node port on another loopback port (mutual TLS when a
 // certificate is given), until ctx is done. args: FaaS URL, state as
@@ -118,14 +93,4 @@ func serveEmbedded(ctx context.Context, listen string, args []string, stdout io.
 	g.Go(func() error { return p.ServeNodes(ctx, node) })
 	fmt.Fprintf(stdout, "node %s\naddr %s\n", node.Addr(), user.Addr())
 	return g.Wait()
-}
-
-// backend is the trivial function: it reads the body and answers "ok",
-// and answers health checks.
-func backend() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "ok")
-	})
 }

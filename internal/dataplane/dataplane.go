@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"slices"
@@ -37,6 +38,10 @@ type Config struct {
 	// each compared with its plain variant in the same rounds
 	// (Measure.VsPlain).
 	TLS bool
+	// Pin runs the load generator and the backend on one CPU and every
+	// proxy under test on another (Layout), the same for every subject
+	// and round. It needs 2 CPUs.
+	Pin bool
 	// Child returns the command that runs RunChild in a new process.
 	Child ChildFunc
 	// Logger receives progress. If nil, nothing is logged.
@@ -45,9 +50,11 @@ type Config struct {
 
 // Report is what Run measured.
 type Report struct {
-	Conns     int        `json:"conns"`
-	Duration  string     `json:"duration"`
-	Rounds    int        `json:"rounds"`
+	Conns    int    `json:"conns"`
+	Duration string `json:"duration"`
+	Rounds   int    `json:"rounds"`
+	// Layout is where the processes ran; nil when not pinned.
+	Layout    *Layout    `json:"layout"`
 	Scenarios []Scenario `json:"scenarios"`
 }
 
@@ -60,8 +67,11 @@ type Scenario struct {
 
 // Measure is what one proxy did in one scenario.
 type Measure struct {
-	Name     string `json:"name"`
-	Requests int64  `json:"requests"`
+	Name string `json:"name"`
+	// CPUs are the CPUs its processes' threads were read back on after
+	// pinning (Layout.Subject; none when not pinned).
+	CPUs     []int `json:"cpus,omitempty"`
+	Requests int64 `json:"requests"`
 	// Errors counts transport errors and statuses other than the one
 	// expected (200, or 429 for rejected requests).
 	Errors int64 `json:"errors"`
@@ -119,6 +129,25 @@ type HalfPeak struct {
 	DirectP50MS  float64 `json:"direct_p50_ms"`
 	Errors       int64   `json:"errors"`
 	DirectErrors int64   `json:"direct_errors"`
+	// P999MS is the 99.9th percentile through the proxy; ServiceP99MS
+	// the 99th counted from when each request was sent rather than due
+	// (without the wait behind the previous request on its connection).
+	P999MS       float64 `json:"p999_ms"`
+	ServiceP99MS float64 `json:"service_p99_ms"`
+	// ConnsOpened counts the connections the load generator opened
+	// through the proxy (Conns per slice when none is closed); LoadCPU and
+	// ProxyCPU are the shares of a core the load generator and the proxy
+	// processes used meanwhile: near 1 (pinned, the proxies' CPU) half
+	// the peak rate is not half the capacity.
+	ConnsOpened int64   `json:"conns_opened"`
+	LoadCPU     float64 `json:"load_cpu"`
+	ProxyCPU    float64 `json:"proxy_cpu"`
+	// LoadWait and ProxyWait are the time the load generator's and the
+	// proxy processes' threads spent runnable but waiting for a CPU
+	// (schedstat), over the time of the runs: what the machine's other
+	// work (or each other) took from them.
+	LoadWait  float64 `json:"load_runq_wait"`
+	ProxyWait float64 `json:"proxy_runq_wait"`
 	// Base is the proxy these are compared with ("" for the baseline
 	// itself); AddedOverBaseP99MS is this p99 minus Base's, each at half
 	// its own peak rate.
@@ -164,10 +193,15 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	defer ld.close()
 	e := &env{cfg: cfg, dir: dir, backend: be.addr, load: ld}
+	if cfg.Pin {
+		if e.layout, err = pinHarness(be.pid(), ld.cmd.Process.Pid); err != nil {
+			return Report{}, fmt.Errorf("dataplane: Pin: %w", err)
+		}
+	}
 	if e.certs, err = nodeCerts(); err != nil {
 		return Report{}, err
 	}
-	rep := Report{Conns: cfg.Conns, Duration: cfg.Duration.String(), Rounds: cfg.Rounds}
+	rep := Report{Conns: cfg.Conns, Duration: cfg.Duration.String(), Rounds: cfg.Rounds, Layout: e.layout}
 	for _, sc := range cfg.Scenarios {
 		s, err := e.scenario(ctx, sc)
 		if err != nil {
@@ -192,6 +226,9 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 			return Scenario{}, err
 		}
 		subjects = append(subjects, s)
+		if err := e.place(s); err != nil {
+			return Scenario{}, err
+		}
 	}
 	want := 200
 	if name == Rejected {
@@ -207,7 +244,10 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 	}
 	for r := range e.cfg.Rounds {
 		for k := range subjects {
-			i := (k + r) % len(subjects) // each proxy takes each place in turn
+			i := (k + r) % len(subjects)                 // each proxy takes each place in turn
+			if err := e.place(subjects[i]); err != nil { // again: a new HAProxy worker inherits, but check
+				return Scenario{}, err
+			}
 			if err := acc[i].measure(ctx, e.load, subjects[i], e.cfg.Conns, round, want, r); err != nil {
 				return Scenario{}, err
 			}
@@ -217,6 +257,7 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 	sc := Scenario{Name: name, Baseline: subjects[0].name}
 	for i, s := range subjects {
 		m := acc[i].result(acc[0])
+		m.CPUs = s.cpus
 		var err error
 		if m.HalfPeak, err = e.halfPeak(ctx, s, m.RPS/2, round, want); err != nil {
 			return Scenario{}, err
@@ -397,13 +438,33 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 	// weighs on both alike.
 	const slices = 4
 	var via, direct loadResult
+	var loadCPU, proxyCPU, loadWait, proxyWait time.Duration
 	via.statuses, direct.statuses = map[int]int64{}, map[int]int64{}
+	pids := append([]int{e.load.cmd.Process.Pid}, s.pids...)
 	for range slices {
-		r, _, err := e.load.drive(ctx, s.addr, e.cfg.Conns, rate, d/slices)
+		cpu0, err := cpuOf(s.pids)
+		if err != nil {
+			return HalfPeak{}, err
+		}
+		w0, err := waits(pids)
+		if err != nil {
+			return HalfPeak{}, err
+		}
+		r, lc, err := e.load.drive(ctx, s.addr, e.cfg.Conns, rate, d/slices)
+		if err != nil {
+			return HalfPeak{}, err
+		}
+		cpu1, err := cpuOf(s.pids)
+		if err != nil {
+			return HalfPeak{}, err
+		}
+		w1, err := waits(pids)
 		if err != nil {
 			return HalfPeak{}, err
 		}
 		via.add(r)
+		loadCPU, proxyCPU = loadCPU+lc, proxyCPU+cpu1-cpu0
+		loadWait, proxyWait = loadWait+w1[0]-w0[0], proxyWait+w1[1]-w0[1]
 		if want == 200 {
 			if r, _, err = e.load.drive(ctx, e.backend, e.cfg.Conns, rate, d/slices); err != nil {
 				return HalfPeak{}, err
@@ -411,17 +472,43 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 			direct.add(r)
 		}
 	}
+	h := halfPeakOf(rate, via, direct, want)
+	if via.elapsed > 0 {
+		h.LoadCPU = round3(loadCPU.Seconds() / via.elapsed.Seconds())
+		h.ProxyCPU = round3(proxyCPU.Seconds() / via.elapsed.Seconds())
+		h.LoadWait = round3(loadWait.Seconds() / via.elapsed.Seconds())
+		h.ProxyWait = round3(proxyWait.Seconds() / via.elapsed.Seconds())
+	}
+	return h, nil
+}
+
+// waits returns the run-queue wait so far of the load generator
+// (pids[0]) and of the proxy processes (the others).
+func waits(pids []int) ([2]time.Duration, error) {
+	l, err := runDelayOf(pids[:1])
+	if err != nil {
+		return [2]time.Duration{}, err
+	}
+	p, err := runDelayOf(pids[1:])
+	return [2]time.Duration{l, p}, err
+}
+
+// halfPeakOf summarises the paced runs through a proxy (via) and to the
+// backend alone (direct).
+func halfPeakOf(rate float64, via, direct loadResult, want int) HalfPeak {
 	sortDurations(via.latencies)
+	sortDurations(via.service)
 	sortDurations(direct.latencies)
 	h := HalfPeak{RPS: round1(rate),
 		P50MS: ms(percentile(via.latencies, 0.5)), P99MS: ms(percentile(via.latencies, 0.99)),
+		P999MS: ms(percentile(via.latencies, 0.999)), ServiceP99MS: ms(percentile(via.service, 0.99)),
 		DirectP50MS: ms(percentile(direct.latencies, 0.5)), DirectP99MS: ms(percentile(direct.latencies, 0.99)),
-		Errors: via.errors + via.requests - via.statuses[want]}
+		Errors: via.errors + via.requests - via.statuses[want], ConnsOpened: via.dials}
 	if want == 200 {
 		h.DirectErrors = direct.errors + direct.requests - direct.statuses[200]
 	}
 	h.AddedP50MS, h.AddedP99MS = round4(h.P50MS-h.DirectP50MS), round4(h.P99MS-h.DirectP99MS)
-	return h, nil
+	return h
 }
 
 func median(v []float64) float64 {
@@ -437,13 +524,14 @@ func median(v []float64) float64 {
 }
 
 func ms(d time.Duration) float64 { return round4(float64(d) / float64(time.Millisecond)) }
-func round1(v float64) float64   { return float64(int64(v*10+0.5)) / 10 }
-func round3(v float64) float64   { return float64(int64(v*1000+0.5)) / 1000 }
-func round4(v float64) float64   { return float64(int64(v*10000+0.5)) / 10000 }
+func round1(v float64) float64   { return math.Round(v*10) / 10 }
+func round3(v float64) float64   { return math.Round(v*1000) / 1000 }
+func round4(v float64) float64   { return math.Round(v*10000) / 10000 } // negative too (an added latency)
 
 // WriteText writes the report as tables.
 func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "%d connections, %s per proxy in %d alternating rounds; ratios to the baseline in the same rounds\n", r.Conns, r.Duration, r.Rounds)
+	fmt.Fprintln(w, r.Layout.String())
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(w, "\n%s requests (baseline %s):\n", s.Name, s.Baseline)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

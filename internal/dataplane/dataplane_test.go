@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -36,6 +37,17 @@ func TestParseStat(t *testing.T) {
 	}
 	if _, err := treeCPU(1 << 30); err == nil {
 		t.Error("treeCPU of a missing process")
+	}
+	if d, err := parseSchedstat("218081672 1307084022 781\n"); err != nil || d != 1307084022 {
+		t.Errorf("parseSchedstat: %v %v", d, err)
+	}
+	for _, bad := range []string{"", "1 2", "1 x 3", "1 -2 3"} {
+		if _, err := parseSchedstat(bad); err == nil {
+			t.Errorf("parseSchedstat(%q) accepted", bad)
+		}
+	}
+	if d, err := treeRunDelay(os.Getpid()); err != nil || d < 0 {
+		t.Errorf("treeRunDelay(self): %v %v", d, err)
 	}
 }
 
@@ -73,7 +85,7 @@ func TestLoad(t *testing.T) {
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	r := load(context.Background(), addr, "/function/f", 4, 0, 300*time.Millisecond)
-	if r.requests == 0 || r.errors != 0 || r.statuses[200] != r.requests || int64(len(r.latencies)) != r.requests {
+	if r.requests == 0 || r.errors != 0 || r.statuses[200] != r.requests || int64(len(r.latencies)) != r.requests || r.dials != 4 || len(r.service) != 0 {
 		t.Errorf("closed loop: %+v", r)
 	}
 	// Paced, on the bubble's clock: time passes only while every worker
@@ -83,8 +95,8 @@ func TestLoad(t *testing.T) {
 	// were due when the end was seen late).
 	synctest.Test(t, func(t *testing.T) {
 		r := load(context.Background(), addr, "/function/f", 4, 200, time.Second)
-		if r.requests != 200 || r.errors != 0 {
-			t.Errorf("paced at 200 req/s for 1s: %d requests, %d errors; want 200, none", r.requests, r.errors)
+		if r.requests != 200 || r.errors != 0 || r.dials != 4 || len(r.service) != 200 {
+			t.Errorf("paced at 200 req/s for 1s: %d requests, %d errors, %d connections, %d service times; want 200, none, 4, 200", r.requests, r.errors, r.dials, len(r.service))
 		}
 	})
 	// A server that closes every connection: counted, reconnected.
@@ -94,8 +106,41 @@ func TestLoad(t *testing.T) {
 	}))
 	defer closer.Close()
 	r = load(context.Background(), strings.TrimPrefix(closer.URL, "http://"), "/", 2, 0, 200*time.Millisecond)
-	if r.statuses[200] == 0 {
-		t.Errorf("closing server: %+v", r)
+	if r.statuses[200] == 0 || r.dials < r.statuses[200] {
+		t.Errorf("closing server: %+v, want a connection per answer", r)
+	}
+}
+
+// TestHalfPeakOf summarises paced runs: percentiles from the due time and
+// from the send, what the proxy adds, the connections opened.
+func TestHalfPeakOf(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	// 1,000 requests: 990 at 1 ms, 10 late by 100-109 ms (behind a
+	// stalled one on their connections) that took 2 ms once sent.
+	var lat, svc []time.Duration
+	for i := range 1000 {
+		lat, svc = append(lat, time.Millisecond), append(svc, time.Millisecond)
+		if i >= 990 {
+			lat[i], svc[i] = time.Duration(100+i-990)*time.Millisecond, 2*time.Millisecond
+		}
+	}
+	via := loadResult{requests: 1000, statuses: map[int]int64{200: 998, 502: 2}, latencies: lat, service: svc, dials: 33}
+	direct := loadResult{requests: 10, statuses: map[int]int64{200: 10}, latencies: ms(1, 1, 1, 1, 1, 1, 1, 1, 1, 3)}
+	h := halfPeakOf(5000, via, direct, 200)
+	want := HalfPeak{RPS: 5000, P50MS: 1, P99MS: 1, P999MS: 108, ServiceP99MS: 1, DirectP50MS: 1, DirectP99MS: 3,
+		AddedP50MS: 0, AddedP99MS: -2, Errors: 2, ConnsOpened: 33}
+	if h != want {
+		t.Errorf("halfPeakOf:\n got %+v\nwant %+v", h, want)
+	}
+	// Rejected requests: no direct run.
+	if h := halfPeakOf(100, via, loadResult{statuses: map[int]int64{}}, 429); h.Errors != 1000 || h.AddedP99MS != h.P99MS {
+		t.Errorf("halfPeakOf, rejected: %+v", h)
 	}
 }
 
@@ -127,6 +172,13 @@ func TestRunChildBackend(t *testing.T) {
 	if err := RunChild(context.Background(), roleEmbedded, []string{"127.0.0.1:0", "http://x", "{bad"}, strings.NewReader(""), io.Discard); err == nil {
 		t.Error("bad state accepted")
 	}
+}
+
+// reportText returns the text report.
+func reportText(r Report) string {
+	var b bytes.Buffer
+	r.WriteText(&b)
+	return b.String()
 }
 
 // lineWriter passes each line written to it on a channel.
@@ -178,11 +230,21 @@ func TestIntegrationRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Config{Duration: 600 * time.Millisecond, Rounds: 2, Conns: 4, HAProxy: bin, Child: child})
+	// Pinned where there are two CPUs: every proxy's threads are read
+	// back on the subjects' CPU.
+	allowed, err := allowedCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Scenarios) != 3 {
+	pin := len(allowed) >= 2
+	rep, err := Run(ctx, Config{Duration: 600 * time.Millisecond, Rounds: 2, Conns: 4, HAProxy: bin, Child: child, Pin: pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pin != (rep.Layout != nil) || pin && (!slices.Equal(rep.Layout.Load, allowed[:1]) || !slices.Equal(rep.Layout.Subject, allowed[1:2])) {
+		t.Errorf("pinned %v on CPUs %v: layout %+v", pin, allowed, rep.Layout)
+	}
+	if len(rep.Scenarios) != 3 || pin != strings.Contains(reportText(rep), "pinned: load generator and backend on CPU") {
 		t.Fatalf("%d scenarios", len(rep.Scenarios))
 	}
 	for _, s := range rep.Scenarios {
@@ -192,6 +254,12 @@ func TestIntegrationRun(t *testing.T) {
 		for _, m := range s.Proxies {
 			if m.Requests == 0 || m.Errors != 0 || m.RPS <= 0 || m.RatioRPS <= 0 || m.CPUPer1k <= 0 || m.P99MS < m.P50MS || m.HalfPeak.RPS <= 0 || m.LoadCPU <= 0 {
 				t.Errorf("%s, %s: %+v", s.Name, m.Name, m)
+			}
+			if pin && !slices.Equal(m.CPUs, rep.Layout.Subject) {
+				t.Errorf("%s, %s: threads on CPU %v, want %v", s.Name, m.Name, m.CPUs, rep.Layout.Subject)
+			}
+			if h := m.HalfPeak; h.ConnsOpened < 4 || h.P999MS < h.P99MS || h.ServiceP99MS <= 0 || h.ProxyCPU <= 0 {
+				t.Errorf("%s, %s: half peak %+v", s.Name, m.Name, h)
 			}
 			if want := map[bool]string{true: "", false: Plain}[m.Name == Plain]; m.HalfPeak.Base != want || want != "" && m.HalfPeak.BaseP99MS != s.Proxies[0].HalfPeak.P99MS {
 				t.Errorf("%s, %s: half peak compared with %q (p99 %v), want %q", s.Name, m.Name, m.HalfPeak.Base, m.HalfPeak.BaseP99MS, want)
@@ -226,6 +294,9 @@ func TestIntegrationRunTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rep.Layout != nil || rep.Scenarios[0].Proxies[0].CPUs != nil {
+		t.Errorf("not asked to pin, but laid out %+v", rep.Layout)
+	}
 	var names []string
 	for _, m := range rep.Scenarios[0].Proxies {
 		names = append(names, m.Name)
@@ -254,4 +325,14 @@ func TestIntegrationRunTLS(t *testing.T) {
 		t.Errorf("text report lacks the comparison:\n%s", text.String())
 	}
 	t.Logf("\n%s", text.String())
+}
+
+// backend is a net/http server's handler like the trivial backend: it
+// reads the body and answers "ok".
+func backend() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok")
+	})
 }

@@ -18,6 +18,16 @@
 // backend alone at the same rate and over the baseline at half the
 // baseline's own peak rate.
 //
+// The paced load takes its due times from one schedule shared by all its
+// connections, so that a request stalled on one connection holds back
+// none due after it while another is free; the half-peak figures also
+// give the p99.9, the p99 counted from the send, the connections opened
+// and the CPU shares of the load generator and of the proxy.
+//
+// With Config.Pin (Layout), the load generator and the backend run on
+// one CPU and every proxy under test, baseline included, on another, the
+// same for every round, instead of wherever the scheduler puts them.
+//
 // The machine is shared by the load generator, the backend and the proxy:
 // read the ratios, not the rates.
 package dataplane

@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -38,6 +42,42 @@ func TestReadResponse(t *testing.T) {
 			t.Errorf("%.60q accepted", bad)
 		}
 	}
+}
+
+// TestSchedule checks the paced schedule on the bubble's clock: each due
+// time handed out when it falls due, or at once when the taker was busy
+// (keeping its due time), none at or after the end.
+func TestSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms := time.Millisecond
+		dues := make(chan time.Time)
+		start := time.Now()
+		go schedule(context.Background(), dues, start, start.Add(100*ms), 10*ms)
+		var got, at []time.Duration
+		for due := range dues {
+			got, at = append(got, due.Sub(start)), append(at, time.Since(start))
+			if len(got) == 1 {
+				time.Sleep(35 * ms) // busy: the next three fall due meanwhile
+			}
+		}
+		wantAt := []time.Duration{0, 35 * ms, 35 * ms, 35 * ms, 40 * ms, 50 * ms, 60 * ms, 70 * ms, 80 * ms, 90 * ms}
+		if len(got) != 10 || !slices.Equal(at, wantAt) {
+			t.Fatalf("handed out %v at %v; want 0, 10ms, ... 90ms at %v", got, at, wantAt)
+		}
+		for i, d := range got {
+			if d != time.Duration(i)*10*ms {
+				t.Errorf("due %d at %v, want %v", i, d, time.Duration(i)*10*ms)
+			}
+		}
+		// Cut short: it closes dues.
+		ctx, cancel := context.WithCancel(context.Background())
+		dues = make(chan time.Time)
+		go schedule(ctx, dues, time.Now(), time.Now().Add(time.Hour), ms)
+		<-dues
+		cancel()
+		for range dues {
+		}
+	})
 }
 
 // FuzzReadResponse: any input gives a response or an error, never a panic.
@@ -117,4 +157,53 @@ func FuzzLoadJob(f *testing.F) {
 			t.Errorf("accepted %+v", j)
 		}
 	})
+}
+
+// TestBackend drives the trivial backend over one keep-alive connection:
+// a POST with a body, a chunked one, a health check, then a request
+// asking to close; and refuses a malformed request.
+func TestBackend(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	lines := &lineWriter{lines: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() { done <- serveBackend(ctx, "127.0.0.1:0", lines) }()
+	addr := strings.TrimPrefix(<-lines.lines, "addr ")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	for i, req := range []string{
+		"POST /function/f HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+		"POST /function/f HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: dfaas\r\n\r\n",
+		"POST /function/f HTTP/1.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx",
+	} {
+		io.WriteString(c, req)
+		code, closed, err := readResponse(br)
+		if err != nil || code != 200 || closed {
+			t.Fatalf("request %d: %d %v %v", i, code, closed, err)
+		}
+	}
+	if n, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after Connection: close: %v %v, want the end of the connection", n, err)
+	}
+	for _, bad := range []string{"nonsense\r\n\r\n", "POST / HTTP/1.1\r\nContent-Length: -2\r\n\r\n", "POST / HTTP/1.1\r\nno colon\r\n\r\n"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, bad)
+		if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+			t.Errorf("%q: answered %q, %v; want the connection closed", bad, b, err)
+		}
+		c.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serveBackend: %v", err)
+	}
 }

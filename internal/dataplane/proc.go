@@ -49,9 +49,27 @@ func parseStat(b string) (procStat, error) {
 // treeCPU returns the CPU time used so far by process pid and all its
 // descendants (HAProxy's master and its worker).
 func treeCPU(pid int) (time.Duration, error) {
-	entries, err := os.ReadDir("/proc")
+	stats, err := allStats()
 	if err != nil {
 		return 0, err
+	}
+	if _, ok := stats[pid]; !ok {
+		return 0, fmt.Errorf("process %d not found", pid)
+	}
+	var total time.Duration
+	for p, s := range stats {
+		if descends(stats, p, pid) {
+			total += s.cpu
+		}
+	}
+	return total, nil
+}
+
+// allStats reads /proc/PID/stat of every process.
+func allStats() (map[int]procStat, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
 	}
 	stats := map[int]procStat{}
 	for _, e := range entries {
@@ -67,22 +85,23 @@ func treeCPU(pid int) (time.Duration, error) {
 			stats[p] = s
 		}
 	}
-	if _, ok := stats[pid]; !ok {
-		return 0, fmt.Errorf("process %d not found", pid)
-	}
-	var total time.Duration
-	for p, s := range stats {
-		for q, depth := p, 0; q > 0 && depth < 16; q, depth = stats[q].ppid, depth+1 {
-			if q == pid {
-				total += s.cpu
-				break
-			}
-			if _, ok := stats[q]; !ok {
-				break
-			}
+	return stats, nil
+}
+
+// maxTreeDepth bounds the walk from a process up to an ancestor.
+const maxTreeDepth = 16
+
+// descends reports whether process p is pid or one of its descendants.
+func descends(stats map[int]procStat, p, pid int) bool {
+	for q, depth := p, 0; q > 0 && depth < maxTreeDepth; q, depth = stats[q].ppid, depth+1 {
+		if q == pid {
+			return true
+		}
+		if _, ok := stats[q]; !ok {
+			return false
 		}
 	}
-	return total, nil
+	return false
 }
 
 // ChildFunc returns the command that runs a child role of this package
@@ -169,4 +188,60 @@ func (c *child) stop() {
 		c.cmd.Process.Kill()
 		<-c.done
 	}
+}
+
+// treeRunDelay returns the time the threads of process pid and of its
+// descendants have spent so far runnable but waiting for a CPU (the
+// second field of /proc/PID/task/TID/schedstat); threads that have
+// exited are not counted.
+func treeRunDelay(pid int) (time.Duration, error) {
+	pids, err := treePIDs(pid)
+	if err != nil {
+		return 0, err
+	}
+	var total time.Duration
+	for _, p := range pids {
+		dir := filepath.Join("/proc", strconv.Itoa(p), "task")
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			continue // gone
+		}
+		for _, t := range tasks {
+			b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+			if err != nil {
+				continue // gone
+			}
+			if d, err := parseSchedstat(string(b)); err == nil {
+				total += d
+			}
+		}
+	}
+	return total, nil
+}
+
+// parseSchedstat returns the run-queue wait of a schedstat line
+// ("<on CPU ns> <waiting ns> <time slices>").
+func parseSchedstat(s string) (time.Duration, error) {
+	f := strings.Fields(s)
+	if len(f) != 3 {
+		return 0, fmt.Errorf("schedstat %.40q: want 3 fields", s)
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || ns < 0 {
+		return 0, fmt.Errorf("schedstat %.40q: bad wait", s)
+	}
+	return time.Duration(ns), nil
+}
+
+// runDelayOf sums treeRunDelay over pids.
+func runDelayOf(pids []int) (time.Duration, error) {
+	var t time.Duration
+	for _, p := range pids {
+		d, err := treeRunDelay(p)
+		if err != nil {
+			return 0, err
+		}
+		t += d
+	}
+	return t, nil
 }

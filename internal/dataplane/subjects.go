@@ -58,6 +58,7 @@ type subject struct {
 	name string
 	addr string         // where the load generator sends
 	pids []int          // process trees whose CPU time counts
+	cpus []int          // where they run, read back after pinning
 	stop []func() error // in order
 }
 
@@ -75,6 +76,7 @@ type env struct {
 	n       int    // subjects started, for unique directories
 	certs   map[strategy.NodeID]tls.Certificate
 	load    *loader // the load generator
+	layout  *Layout // nil when not pinned
 }
 
 // nodeCerts returns data-plane certificates of nodes a and b.

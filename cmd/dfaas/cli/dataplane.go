@@ -21,6 +21,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios: local, forwarded, rejected (default all)")
 	proxies := fs.String("proxies", "", "comma-separated proxies: haproxy (the baseline), agent-haproxy, embedded, haproxy-tls, agent-haproxy-tls, embedded-tls (default the first three)")
 	withTLS := fs.Bool("tls", true, "also measure each proxy with the node-to-node path over mutual TLS, the agent's default (haproxy-tls, agent-haproxy-tls, embedded-tls), each against its plain variant and against haproxy-tls")
+	pin := fs.Bool("pin", false, "run the load generator and the backend on one CPU and every proxy under test on another, the same for all rounds (needs 2 CPUs; on a machine with other work it made the rates less steady, docs/haproxy.md)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	if len(args) >= 2 && args[0] == "--child" { // a child process of the measurement
@@ -49,7 +50,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 		return fmt.Errorf("dataplane: %w", err)
 	}
 	rep, err := dataplane.Run(ctx, dataplane.Config{
-		Duration: *duration, Rounds: *rounds, Conns: *conns, HAProxy: *bin, Scenarios: sc, Proxies: px, TLS: *withTLS, Logger: log,
+		Duration: *duration, Rounds: *rounds, Conns: *conns, HAProxy: *bin, Scenarios: sc, Proxies: px, TLS: *withTLS, Pin: *pin, Logger: log,
 		Child: func(role string, a ...string) *exec.Cmd {
 			return exec.CommandContext(ctx, exe, append([]string{"dataplane", "--child", role}, a...)...)
 		},

@@ -26,7 +26,7 @@ func help(name string) (synopsis, about string) {
 	case "churn":
 		return "dfaas churn [--proxy haproxy|embedded] [--updates N] [--rate R] [--json]", aboutChurn
 	case "dataplane":
-		return "dfaas dataplane [--duration 10s] [--rounds 3] [--conns 32] [--scenarios local,forwarded,rejected] [--json]", aboutDataplane
+		return "dfaas dataplane [--duration 10s] [--rounds 3] [--conns 32] [--scenarios local,forwarded,rejected] [--pin] [--json]", aboutDataplane
 	case "sim":
 		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--repeat K] [--references=false] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...\n  dfaas sim --family N [--family-seed S] [--strategy NAME|all] ...\n  dfaas sim --azure DIR [--azure-functions 12] [--azure-nodes 4] [--azure-minutes M] [--save FILE] ...",
 			fmt.Sprintf(aboutSim, scenarios)
@@ -44,7 +44,9 @@ proxy, drives each in alternating rounds with one closed-loop load generator
 latency and CPU per 1,000 requests, with the ratios to plain HAProxy (with
 --tls, forwarded over mutual TLS also against two plain HAProxies chained
 over the same TLS), for local, forwarded and rejected requests, and the p99
-each adds at half its peak rate (open loop). Needs haproxy.`
+each adds at half its peak rate (open loop). With --pin the load generator
+and the backend run on one CPU and every proxy under test on another.
+Needs haproxy.`
 
 const aboutAgent = `Runs the agent of one DFaaS node: its control loop (every --period it
 observes the functions' load, exchanges state with its peers over QUIC and
