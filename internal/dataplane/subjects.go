@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/freeport"
 	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
@@ -96,17 +98,16 @@ func nodeCerts() (map[strategy.NodeID]tls.Certificate, error) {
 }
 
 // freePorts returns k distinct loopback addresses with ports free right
-// now: every listener is held until all are picked, so that the kernel
-// cannot hand the same port out twice.
+// now, drawn below the ephemeral range (see package freeport) so that the
+// load generator's own connections cannot take them before HAProxy binds.
 func freePorts(k int) ([]string, error) {
 	addrs := make([]string, 0, k)
 	for range k {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := freeport.TCP("127.0.0.1", func(a string) bool { return slices.Contains(addrs, a) })
 		if err != nil {
 			return nil, err
 		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
+		addrs = append(addrs, addr)
 	}
 	return addrs, nil
 }
