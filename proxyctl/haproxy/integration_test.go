@@ -23,6 +23,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/haproxytech/client-native/v6/models"
 )
 
 // fakeServer is an HTTP server standing in for a FaaS gateway or a
@@ -594,21 +595,48 @@ func TestIntegrationHungNeighbour(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	before := chkfail(statOf(t, c, "out.n1", "nb"))
 	hung.Store(true)
 	start := time.Now()
 	var down time.Duration
-	for time.Since(start) < 5*time.Second {
+	for time.Since(start) < 10*time.Second {
 		if st := slotStatus(t, c, "n1"); strings.HasPrefix(st, "DOWN") {
 			down = time.Since(start)
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("hung neighbour out of rotation after %v", down)
-	worst := DefaultCheckInterval + DefaultCheckInterval + DefaultCheckInterval/2 + DefaultCheckInterval // inter + timeout + fastinter + timeout
-	if limit := worst + 500*time.Millisecond; down == 0 || down > limit {
-		t.Errorf("hung neighbour out of rotation after %v, want within %v (%v in the worst phase, plus scheduling)", down, limit, worst)
+	st := statOf(t, c, "out.n1", "nb")
+	failed := chkfail(st) - before
+	t.Logf("hung neighbour out of rotation after %v: %d failed checks, last %q", down, failed, st.CheckStatus)
+	if down == 0 {
+		t.Fatalf("hung neighbour still %q after 10 s", slotStatus(t, c, "n1"))
 	}
+	// The precise claim counts HAProxy's own checks, not the clock (a
+	// loaded machine delays HAProxy's timers): out after exactly fall
+	// (2) checks, each failed by its time-out, not by a refusal.
+	if failed != 2 {
+		t.Errorf("hung neighbour out of rotation after %d failed checks, want 2 (fall)", failed)
+	}
+	if !strings.Contains(st.CheckStatus, "TOUT") {
+		t.Errorf("last check of the hung neighbour %q, want a time-out (L4TOUT or L7TOUT)", st.CheckStatus)
+	}
+	// The clock, loosely: twice the worst phase plus a second still
+	// tells these intervals from HAProxy's defaults (inter 2 s, fall 3:
+	// about 12 s in the worst phase).
+	worst := DefaultCheckInterval + DefaultCheckInterval + DefaultCheckInterval/2 + DefaultCheckInterval // inter + timeout + fastinter + timeout
+	if limit := 2*worst + time.Second; down > limit {
+		t.Errorf("hung neighbour out of rotation after %v, want within %v (%v in the worst phase, doubled for scheduling, plus 1 s)", down, limit, worst)
+	}
+}
+
+// chkfail is HAProxy's count of failed checks of a server while it was
+// up.
+func chkfail(s *models.NativeStatStats) int64 {
+	if s == nil || s.Chkfail == nil {
+		return 0
+	}
+	return *s.Chkfail
 }
 
 // hangListener accepts connections and, once hung, holds them open
