@@ -9,6 +9,7 @@ import (
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
 	"github.com/dfaas-go/dfaas/strategy"
+	"github.com/dfaas-go/dfaas/strategy/control"
 )
 
 // TestCredentialRotationRules: the credential handed a peer is made on
@@ -251,5 +252,54 @@ func TestForwardCapForgetsAFailingNeighbour(t *testing.T) {
 	}
 	if r != 0 {
 		t.Fatalf("after only failures b may still receive %v req/s on its old credit", r)
+	}
+}
+
+// TestReplanRecordsNoAnswers: a replan decides again on the last cycle's
+// observation, whose neighbours' answers that cycle already recorded: it
+// records them no second time, so replans (a neighbour restarting brings
+// several) do not push a neighbour's best periods out of its trust record.
+func TestReplanRecordsNoAnswers(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	src := metricsrc.NewStatic(metricsrc.Sample{})
+	n, _, rec := newRulesNode(t, net, nil, func(c *Config) {
+		c.Strategy = &strategy.Static{LocalShare: 0.5}
+		c.Metrics = src
+	})
+	if _, err := net.Join("b"); err != nil {
+		t.Fatal(err)
+	}
+	answered := func(succeeded, failed float64) metricsrc.Sample {
+		return metricsrc.Sample{Window: time.Second, Answers: true, Functions: []metricsrc.FunctionRates{{
+			Name: "figlet", Offered: 100, Local: 50, Forwarded: 50,
+			Neighbours: []metricsrc.NeighbourRates{{ID: "b", Forwarded: 50, Succeeded: succeeded, Failed: failed}},
+		}}}
+	}
+	t0 := time.Unix(1000, 0)
+	ctx := context.Background()
+	capRate := func() float64 {
+		st, _ := rec.Last()
+		b, _ := st.Neighbour("b")
+		return b.Cap.Rate
+	}
+	for k, s := range []metricsrc.Sample{answered(80, 0), answered(80, 0), answered(0, 50)} {
+		src.Set(s)
+		now := t0.Add(time.Duration(k) * time.Second)
+		n.handle(ctx, peer.Message{From: "b", Data: stateDataFns(t, uint64(k+1), strings.Repeat("ab", 32), "figlet")}, now, false)
+		if _, err := n.Step(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := capRate(); r != 240 {
+		t.Fatalf("after 80, 80 and 0 req/s served b may receive %v req/s, want 240 (3 × its best)", r)
+	}
+	for k := range control.TrustMemory {
+		if _, err := n.replan(ctx, t0.Add(2*time.Second+time.Duration(k+1)*100*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := capRate(); r != 240 {
+		t.Fatalf("after %d replans b may receive %v req/s, want still 240: a replan recorded the last cycle's answers again", control.TrustMemory, r)
 	}
 }

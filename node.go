@@ -297,10 +297,11 @@ func (n *Node) Step(ctx context.Context, now time.Time) (strategy.Decision, erro
 }
 
 // replan runs a cycle at time now on the observation of the last cycle,
-// not measured again (forecasters are not fed): between two cycles, when a
-// neighbour joined the data network (it handed this node a credential), so
-// that forwarding to a peer that connects, or restarts, starts at once
-// rather than at the next cycle. Run calls it; each replan is bounded by
+// not measured again (forecasters are not fed, the neighbours' answers not
+// recorded again): between two cycles, when a neighbour joined the data
+// network (it handed this node a credential), so that forwarding to a peer
+// that connects, or restarts, starts at once rather than at the next
+// cycle. Run calls it; each replan is bounded by
 // the out-of-cycle reactions that call for it (maxOutOfCycle per peer and
 // cycle).
 func (n *Node) replan(ctx context.Context, now time.Time) (strategy.Decision, error) {
@@ -316,7 +317,10 @@ func (n *Node) replan(ctx context.Context, now time.Time) (strategy.Decision, er
 		return n.current(), nil // no cycle yet
 	}
 	n.m.replans.Inc()
-	o.Now, o.Measured, o.Peers = now, false, nil
+	// The last cycle recorded its neighbours' answers (control.Core's
+	// trust record): recorded again, they would push a neighbour's best
+	// periods out of it, as the replans of its restart did.
+	o.Now, o.Measured, o.Peers, o.Answers = now, false, nil, nil
 	if dir, ok := n.cfg.Peers.(peer.Directory); ok {
 		for _, p := range dir.Peers() {
 			o.Peers = append(o.Peers, control.Peer{ID: strategy.NodeID(p.ID), RTT: p.RTT, Up: p.Up})

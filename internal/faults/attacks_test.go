@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -366,7 +367,11 @@ func testLyingMember(t *testing.T, plane newPlane, period time.Duration) {
 // requests half forwarded to b, b's restart fails no user request but
 // those in flight at b when it stopped: a's proxy sends the others
 // elsewhere while b is down or does not know a's credential yet, and a
-// forwards to b's new incarnation again within a round trip.
+// forwards to b's new incarnation again within a round trip. A data plane
+// that health-checks its own FaaS (HAProxy) may take it out of rotation
+// when its checks time out on a starved machine: a request it then
+// answers 429 policy or 503, with nowhere to serve it, is counted apart
+// (from the data plane's own server state, polled), never a 403.
 func TestNeighbourRestart(t *testing.T) {
 	testNeighbourRestart(t, startEmbedded, 500*time.Millisecond)
 }
@@ -381,7 +386,10 @@ func testNeighbourRestart(t *testing.T, plane newPlane, period time.Duration) {
 	b.start(plane)
 	waitFor(t, "a forwards to b", 30*time.Second, func() bool { return call(a.url("echo"), nil).forwarded == "b" })
 	stop := make(chan struct{})
+	end := sync.OnceFunc(func() { close(stop) })
+	defer end() // a failed wait: the load and the watch stop too
 	got := load(a.url("echo"), 100, stop)
+	gatewayOut := gatewayWatch(a.plane, stop)
 	// Before the fault, a steady state: the load has run two periods and
 	// a's decision caps nothing (b's answers support its share).
 	time.Sleep(2 * period) // pacing: the load runs
@@ -402,7 +410,13 @@ func testNeighbourRestart(t *testing.T, plane newPlane, period time.Duration) {
 	// checkIdle), and does not send a POST that failed on it again (it
 	// cannot know that b did not serve it). Under load, both failed the
 	// test now and then: a 502 for a request begun 2 ms after the stop
-	// began, and one begun 10.1 ms after it, 9 ms after b was down.
+	// began, and one begun 10.1 ms after it, 9 ms after b was down. The
+	// 10 ms are the clock's guess: a's proxy may put a connection back in
+	// its pool well after b closed it (the answer it carried read late on
+	// a starved machine) and reuse it unchecked, so a 502 naming b with a
+	// connection closed under it (closedByB), for a request begun before
+	// b restarted, is one of those too, whenever it came (13 ms after the
+	// stop ended, at load 7).
 	stopped := time.Now()
 	b.stop()
 	inFlightUntil := time.Now().Add(10 * time.Millisecond)
@@ -416,9 +430,10 @@ func testNeighbourRestart(t *testing.T, plane newPlane, period time.Duration) {
 	})
 	forwarding := time.Now()
 	time.Sleep(2 * period)
-	close(stop)
+	end()
 	results := <-got
-	var failed, inFlight, duringStop, afterB, warmup int
+	out := <-gatewayOut
+	var failed, inFlight, duringStop, afterB, warmup, noGateway int
 	for _, r := range results {
 		switch {
 		case r.start.Before(steady) && r.end.Before(stopped):
@@ -429,21 +444,54 @@ func testNeighbourRestart(t *testing.T, plane newPlane, period time.Duration) {
 			if r.forwarded == "b" && r.start.After(forwarding) {
 				afterB++
 			}
-		case r.start.Before(inFlightUntil) && r.end.After(stopped):
+		case r.start.Before(inFlightUntil) && r.end.After(stopped),
+			closedByB(r) && r.start.Before(restarted) && r.end.After(stopped):
 			inFlight++
 			if r.start.After(stopped) {
 				duringStop++
 			}
+		case unservable(r) && slices.ContainsFunc(out, func(s span) bool { return s.overlaps(r.start, r.end) }):
+			noGateway++ // a's own FaaS out of rotation: a had nowhere to serve it
 		default:
 			failed++
-			t.Errorf("request at %v (b stopping at 0, requests in flight at its stop until %v, restarted at %v): status %d %q", r.start.Sub(stopped), inFlightUntil.Sub(stopped), restarted.Sub(stopped), r.status, r.rejected)
+			t.Errorf("request at %v (b stopping at 0, requests in flight at its stop until %v, restarted at %v): status %d %q %q", r.start.Sub(stopped), inFlightUntil.Sub(stopped), restarted.Sub(stopped), r.status, r.rejected, r.body)
 		}
 	}
-	t.Logf("%d requests (%d refused while the federation warmed up); %d failed in flight at b's stop (%d begun during it or within 10 ms of its end, %v after its start); %d other failures; b back in a's data network %v after its restart; %d forwarded to it since",
-		len(results), warmup, inFlight, duringStop, inFlightUntil.Add(-10*time.Millisecond).Sub(stopped).Round(time.Millisecond), failed, forwarding.Sub(restarted).Round(time.Millisecond), afterB)
+	t.Logf("%d requests (%d refused while the federation warmed up); %d failed in flight at b's stop (%d begun during it or within 10 ms of its end, %v after its start); %d refused while a's data plane had its own FaaS out of rotation (%d spans); %d other failures; b back in a's data network %v after its restart; %d forwarded to it since",
+		len(results), warmup, inFlight, duringStop, inFlightUntil.Add(-10*time.Millisecond).Sub(stopped).Round(time.Millisecond), noGateway, len(out), failed, forwarding.Sub(restarted).Round(time.Millisecond), afterB)
 	if afterB == 0 {
 		t.Error("a did not forward to the restarted b")
 	}
+}
+
+// gatewayWatch watches, until stop is closed, when plane has its local
+// FaaS out of rotation (watchGateway), if it health-checks it; else it
+// returns no span.
+func gatewayWatch(plane dataPlane, stop <-chan struct{}) <-chan []span {
+	if g, ok := plane.(gatewayChecker); ok {
+		return watchGateway(g, stop)
+	}
+	out := make(chan []span, 1)
+	out <- nil
+	return out
+}
+
+// closedByB reports whether r failed because b closed the connection a's
+// proxy sent it on (the embedded proxy's 502 naming b, with the error of
+// a connection closed by its peer).
+func closedByB(r result) bool {
+	if r.status != http.StatusBadGateway || !strings.Contains(r.body, "neighbour b unreachable") {
+		return false
+	}
+	return strings.Contains(r.body, "EOF") || strings.Contains(r.body, "connection reset") || strings.Contains(r.body, "broken pipe")
+}
+
+// unservable reports whether r got the answer of a node that could serve
+// it nowhere: 429 policy (no target left but rejection) or 503 (no node
+// could take it). Never a neighbour's refusal of the node (403).
+func unservable(r result) bool {
+	return r.status == http.StatusTooManyRequests && r.rejected == "policy" ||
+		r.status == http.StatusServiceUnavailable && r.rejected == ""
 }
 
 // TestColdStart (issue 20, cold start): two nodes started at once forward

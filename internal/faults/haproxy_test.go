@@ -2,8 +2,13 @@ package faults_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +48,31 @@ func startHAProxy(t *testing.T, addr, faasURL string) dataPlane {
 func (h haproxyPlane) counters() metricsrc.TotalsReader { return h.Controller }
 func (h haproxyPlane) collector() prometheus.Collector  { return promsrc.NewCollector(h.Controller, 0) }
 func (h haproxyPlane) stop()                            { h.Close() }
+
+// gatewayUp asks HAProxy's runtime API whether its gateway server (the
+// local FaaS, health-checked) is up.
+func (h haproxyPlane) gatewayUp() (bool, error) {
+	conn, err := net.Dial("unix", filepath.Join(h.Dir(), "runtime.sock"))
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(conn, "show servers state gateway\n"); err != nil {
+		return false, err
+	}
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		return false, err
+	}
+	// be_id be_name srv_id srv_name srv_addr srv_op_state ...; 2 is running.
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 5 && f[1] == "gateway" && f[3] == "gw" {
+			return f[5] == "2", nil
+		}
+	}
+	return false, fmt.Errorf("no gateway server in %q", b)
+}
 
 // TestIntegrationUnknownNamesAttackHAProxy is TestUnknownNamesAttack with
 // HAProxy as the data plane.

@@ -207,6 +207,7 @@ type result struct {
 	status     int // 0: transport error
 	forwarded  string
 	rejected   string
+	body       string // of an answer other than 200, or the transport error
 }
 
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -220,11 +221,18 @@ func call(url string, header http.Header) result {
 	}
 	resp, err := client.Do(req)
 	if err == nil {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		r.status = resp.StatusCode
+		if r.status != http.StatusOK {
+			r.body = string(b)
+		}
 		r.forwarded = resp.Header.Get(proxyctl.HeaderForwardedTo)
 		r.rejected = resp.Header.Get(proxyctl.HeaderRejected)
+	}
+	if err != nil {
+		r.body = err.Error()
 	}
 	r.end = time.Now()
 	return r
@@ -276,4 +284,56 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// gatewayChecker is a data plane that health-checks the local FaaS and
+// takes it out of rotation when its checks fail (HAProxy); the embedded
+// proxy has no such checks.
+type gatewayChecker interface {
+	// gatewayUp reports whether the local FaaS is in rotation.
+	gatewayUp() (bool, error)
+}
+
+// span is an interval of time.
+type span struct{ from, to time.Time }
+
+func (s span) overlaps(from, to time.Time) bool { return from.Before(s.to) && to.After(s.from) }
+
+// watchGateway polls g every 10 ms until stop is closed, then returns
+// when g had the local FaaS out of rotation: each span from the last poll
+// that found it in rotation to the end of the first that found it back
+// (or until stop), so that a span holds every instant it was out.
+func watchGateway(g gatewayChecker, stop <-chan struct{}) <-chan []span {
+	out := make(chan []span, 1)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		var spans []span
+		var down bool
+		var lastUp, since time.Time
+		for {
+			select {
+			case <-stop:
+				if down {
+					spans = append(spans, span{since, time.Now()})
+				}
+				out <- spans
+				return
+			case <-tick.C:
+			}
+			begun := time.Now()
+			up, err := g.gatewayUp()
+			switch {
+			case err != nil: // not known: HAProxy reloading, say
+			case up && down:
+				spans, down = append(spans, span{since, time.Now()}), false
+			case !up && !down:
+				down, since = true, lastUp
+			}
+			if err == nil && up {
+				lastUp = begun
+			}
+		}
+	}()
+	return out
 }

@@ -36,7 +36,9 @@ func retryReasonName(reason int) string {
 // is sent once more: locally when the function is deployed here within its
 // local limit, else to another neighbour that runs it. It is never sent a
 // third time, and a neighbour never forwards it again (exactly-once
-// forwarding).
+// forwarding). A refusal as unknown-node that is not sent elsewhere (no
+// other target, a body beyond the retry buffer, or refused again) is
+// answered 503 (noNode), not relayed.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small []byte) {
 	to := rq.a.to
 	if small != nil && p.fastPath(rq, r.ContentLength) || r.ContentLength == 0 && to.fast != nil {
@@ -94,8 +96,25 @@ func (p *Proxy) relayForwarded(w http.ResponseWriter, r *http.Request, rq routed
 	defer cancel()
 	defer resp.Body.Close()
 	countAnswer(rq, to, resp.StatusCode, len(resp.Header[keyRejected]) > 0, sent)
+	if retryReason(resp, nil) == retryUnknownNode {
+		discard(resp)
+		p.noNode(w, rq)
+		return
+	}
 	resp.Header[keyForwarded] = to.idV
 	relay(w, resp)
+}
+
+// noNode answers a user request that the neighbour it was sent to refused
+// as unknown-node (it does not know this node's credential yet, as after
+// it restarted) and that could not be sent elsewhere: 503, counted as
+// failed. The neighbour's refusal of this node is no answer for a user.
+func (p *Proxy) noNode(w http.ResponseWriter, rq routed) {
+	rq.fc.Failed.Add(1)
+	h := w.Header()
+	h[keyServedBy] = rq.st.servedBy
+	h["Retry-After"] = p.fixed.retryAfter
+	p.plainError(w, http.StatusServiceUnavailable, "dfaas: no node could take the request for \"", rq.fn, "\"")
 }
 
 // forwardFailed counts and answers a request neighbour to did not answer
@@ -218,6 +237,12 @@ func (p *Proxy) relayFast(w http.ResponseWriter, r *http.Request, rq routed, to 
 	}
 	countAnswer(rq, to, h.status, h.hasRejected, sent)
 	buf, _ := c.br.Peek(h.size)
+	if v, ok := h.rejected(buf); ok && h.status == http.StatusForbidden && string(v) == "unknown-node" {
+		c.br.Discard(h.size)
+		to.fast.finish(c, h.length <= 4<<10 && c.relayBody(io.Discard, h.length) == nil && !h.close)
+		p.noNode(w, rq)
+		return
+	}
 	h.commit(buf, w.Header())
 	w.Header()[keyForwarded] = to.idV
 	c.br.Discard(h.size)

@@ -97,7 +97,8 @@ func TestForwardExpectContinue(t *testing.T) {
 // TestReplayAtRetryBuffer: a neighbour that reads a streamed body and then
 // refuses it as unknown-node gets it sent on (locally, with the exact
 // body) only if the body fit in the retry buffer; one byte more and the
-// refusal is answered.
+// request is answered 503 (no node could take it; the refusal of this node
+// is not the user's).
 func TestReplayAtRetryBuffer(t *testing.T) {
 	const retryBuf = smallBody + 100 // above smallBody: the body is streamed
 	for _, tt := range []struct {
@@ -105,7 +106,7 @@ func TestReplayAtRetryBuffer(t *testing.T) {
 		status int
 	}{
 		{retryBuf, 200},
-		{retryBuf + 1, 403},
+		{retryBuf + 1, 503},
 	} {
 		faas := newSummer(t)
 		refusing := newPeer(t, 403, "unknown-node", true)

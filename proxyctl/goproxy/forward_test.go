@@ -86,15 +86,15 @@ func TestForwardRetry(t *testing.T) {
 	}{
 		{"unknown-node, deployed here: served locally", newPeer(t, 403, "unknown-node", false), nil, true, small, 200, "local", 1},
 		{"unknown-node, not deployed: another neighbour", newPeer(t, 403, "unknown-node", false), newPeer(t, 200, "", true), false, small, 200, "second", 1},
-		{"unknown-node twice: the second refusal is answered", newPeer(t, 403, "unknown-node", false), newPeer(t, 403, "unknown-node", false), false, small, 403, "second", 1},
+		{"unknown-node twice: 503, not the refusal", newPeer(t, 403, "unknown-node", false), newPeer(t, 403, "unknown-node", false), false, small, 503, "second", 1},
 		{"unknown-node after reading a small body: replayed", newPeer(t, 403, "unknown-node", true), nil, true, small, 200, "local", 1},
 		{"unknown-node before a large body: replayed", newPeer(t, 403, "unknown-node", false), nil, true, large, 200, "local", 1},
-		{"unknown-node after reading a large body: answered", newPeer(t, 403, "unknown-node", true), nil, true, large, 403, "first", 0},
+		{"unknown-node after reading a large body: 503", newPeer(t, 403, "unknown-node", true), nil, true, large, 503, "first", 0},
 		{"unreachable: another neighbour", closedPeer(t), newPeer(t, 200, "", true), false, large, 200, "second", 1},
 		{"a function's own 403 is not retried", newPeer(t, 403, "", false), nil, true, small, 403, "first", 0},
 		{"a neighbour's error is not retried", newPeer(t, 500, "", true), nil, true, small, 500, "first", 0},
 		{"admission is not retried", newPeer(t, 429, "admission", false), nil, true, small, 429, "first", 0},
-		{"no fallback: the refusal is answered", newPeer(t, 403, "unknown-node", false), nil, false, small, 403, "first", 0},
+		{"no fallback: 503, not the refusal", newPeer(t, 403, "unknown-node", false), nil, false, small, 503, "first", 0},
 		{"unreachable, no fallback: 502", closedPeer(t), nil, false, small, 502, "first", 0},
 		{"unreachable twice: 502 from the second", closedPeer(t), closedPeer(t), false, small, 502, "second", 1},
 		{"another neighbour's 5xx is answered", newPeer(t, 403, "unknown-node", false), newPeer(t, 503, "", true), false, small, 503, "second", 1},
@@ -186,8 +186,12 @@ func TestForwardRetry(t *testing.T) {
 				if len(ft.Neighbours) != 1 || ft.Neighbours[0].ID != wantNb || ft.Neighbours[0].Forwarded != 1 {
 					t.Errorf("forwarded by neighbour %+v, want one to %s", ft.Neighbours, wantNb)
 				}
-				if got := resp.Header.Get(proxyctl.HeaderForwardedTo); got != wantNb && tt.status != 502 {
+				own := resp.Header.Get(proxyctl.HeaderServedBy) == "a" // this node's answer (503: no node took it)
+				if got := resp.Header.Get(proxyctl.HeaderForwardedTo); got != wantNb && tt.status != 502 && !own {
 					t.Errorf("%s %q, want %q", proxyctl.HeaderForwardedTo, got, wantNb)
+				}
+				if resp.Header.Get(proxyctl.HeaderRejected) == "unknown-node" {
+					t.Errorf("a neighbour's refusal of this node reached the user: %v", resp.Header)
 				}
 			}
 		})

@@ -301,7 +301,11 @@ const pollInterval = 250 * time.Millisecond
 // request.
 func (u *upstream) exchange(ctx context.Context, c *upstreamConn, r *http.Request, x extraHeaders, body []byte, deadline time.Time) (sent bool, err error) {
 	wait := pollUntil(deadline)
-	c.conn.SetDeadline(wait)
+	// The write gets the request's deadline, the read the poll's: a
+	// goroutine descheduled past the poll's before it writes (a starved
+	// machine) must not fail a request the FaaS would take.
+	c.conn.SetWriteDeadline(deadline)
+	c.conn.SetReadDeadline(wait)
 	writeRequest(c.bw, r, u.host, u.basePath, x, body)
 	if err := c.bw.Flush(); err != nil {
 		return false, err

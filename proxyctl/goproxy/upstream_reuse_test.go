@@ -2,9 +2,12 @@ package goproxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,5 +366,42 @@ func TestResetIdleConnectionNotFatal(t *testing.T) {
 	}
 	if n := faas.reqs.Load(); n != 3 {
 		t.Fatalf("the FaaS read %d requests, want 3", n)
+	}
+}
+
+// lateWriter is a connection whose writes start late, as when the
+// goroutine writing is descheduled for a while on a starved machine.
+type lateWriter struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (l lateWriter) Write(p []byte) (int, error) {
+	time.Sleep(l.delay)
+	return l.Conn.Write(p)
+}
+
+// TestLateWriteWithinTheRequestDeadline: a request written after the
+// poll interval (its goroutine descheduled, say) but within its own
+// deadline is sent and answered: only the wait for the answer is cut in
+// polls.
+func TestLateWriteWithinTheRequestDeadline(t *testing.T) {
+	faas := newRawFaaS(t, okAnswer)
+	u := newUpstream(&url.URL{Scheme: "http", Host: strings.TrimPrefix(faas.url, "http://")}, 1, 1<<20)
+	ctx := context.Background()
+	c, err := u.dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.conn.Close()
+	c.conn = lateWriter{Conn: c.conn, delay: pollInterval + 100*time.Millisecond}
+	c.bw = bufio.NewWriterSize(c.conn, 4<<10)
+	req := httptest.NewRequest(http.MethodPost, "/function/fn", nil)
+	sent, err := u.exchange(ctx, c, req, extraHeaders{}, []byte("x"), time.Now().Add(10*time.Second))
+	if err != nil || !sent {
+		t.Fatalf("a request written %v late: sent %v, %v; want it answered", pollInterval+100*time.Millisecond, sent, err)
+	}
+	if resp, err := u.readResponse(c, req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("answer %v, %v; want 200", resp, err)
 	}
 }

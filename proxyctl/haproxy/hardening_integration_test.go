@@ -117,7 +117,8 @@ func refuser(t *testing.T) *fakeServer {
 
 // TestIntegrationRetryRefused checks that a request a neighbour refuses
 // with 403 unknown-node is served locally when the function is deployed
-// here, else by another neighbour, and retried only once.
+// here, else by another neighbour, and retried only once; when the retry
+// is refused too the user gets 503, not the refusal.
 func TestIntegrationRetryRefused(t *testing.T) {
 	gw := newFakeServer(t, "gateway")
 	bad, good := refuser(t), newFakeServer(t, "c")
@@ -145,13 +146,22 @@ func TestIntegrationRetryRefused(t *testing.T) {
 	if counts["forwarded:c"] != 100 || bad.hits.Load() != 50 || good.hits.Load() != 100 {
 		t.Errorf("refused by b, not deployed here: %v (b got %d, c %d), want 100 served by c", counts, bad.hits.Load(), good.hits.Load())
 	}
-	// Both refuse: one retry only, the user sees the second refusal.
+	// Both refuse: one retry only; the user gets a 503 (no node could
+	// take the request), never a neighbour's refusal of this node.
 	bad2 := refuser(t)
 	bad.hits.Store(0)
 	apply(t, c, st(false, map[strategy.NodeID]float64{"b": 0.5, "c": 0.5}, bad2.srv.URL))
 	counts = send(t, c, "figlet", 100, 4)
-	if counts["rejected:unknown-node"] != 100 || bad.hits.Load()+bad2.hits.Load() != 200 {
-		t.Errorf("both refuse: %v, b %d + c %d attempts, want 100 refusals after 200 attempts (each request retried once)", counts, bad.hits.Load(), bad2.hits.Load())
+	if counts["status:503"] != 100 || bad.hits.Load()+bad2.hits.Load() != 200 {
+		t.Errorf("both refuse: %v, b %d + c %d attempts, want 100 answered 503 after 200 attempts (each request retried once)", counts, bad.hits.Load(), bad2.hits.Load())
+	}
+	// b alone, refusing (as when it restarted and this node cannot serve
+	// locally): b once more, then 503.
+	bad.hits.Store(0)
+	apply(t, c, st(false, map[strategy.NodeID]float64{"b": 1}, bad2.srv.URL))
+	counts = send(t, c, "figlet", 100, 4)
+	if counts["status:503"] != 100 || bad.hits.Load() != 200 {
+		t.Errorf("b alone refuses: %v, b %d attempts, want 100 answered 503 after 200 attempts", counts, bad.hits.Load())
 	}
 }
 

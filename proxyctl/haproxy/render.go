@@ -149,6 +149,12 @@ func selfExpr(id strategy.NodeID) string {
 // refuse writes a rule answering status with a DFaaS-Rejected reason (if
 // any) and a message (a log-format string).
 func (c *confText) refuse(status int, reason, msg, cond string) {
+	c.answer("http-request", status, reason, msg, cond)
+}
+
+// answer writes a return rule of the given directive (http-request, or
+// http-response to replace an answer), as refuse describes.
+func (c *confText) answer(directive string, status int, reason, msg, cond string) {
 	hdr := ""
 	if reason != "" {
 		hdr = " hdr " + proxyctl.HeaderRejected + " " + reason
@@ -162,7 +168,7 @@ func (c *confText) refuse(status int, reason, msg, cond string) {
 	if cond != "" {
 		cond = " " + cond
 	}
-	c.line("    http-request return status %d content-type text/plain%s lf-string \"dfaas: %s\\n\"%s", status, hdr, msg, cond)
+	c.line("    %s return status %d content-type text/plain%s lf-string \"dfaas: %s\\n\"%s", directive, status, hdr, msg, cond)
 }
 
 func (c *confText) global() {
@@ -613,6 +619,9 @@ func (c *confText) slot(i int) {
 		c.line("    http-request set-header %s %%[str(%s),map(%s),url_dec]", proxyctl.HeaderNodeToken, n, o.mapPath(mapTokens))
 		c.line("    http-request set-timeout server %s", c.timeoutExpr(1000))
 		c.line("    http-response set-header %s %%[str(%s),map(%s),url_dec] if { srv_name nb }", proxyctl.HeaderForwardedTo, n, o.mapPath(mapIDs))
+		c.line("    # The neighbour's refusal of this node (403 unknown-node: it restarted,")
+		c.line("    # say), not retried elsewhere, is no answer for a user: 503.")
+		c.answer("http-response", 503, "", "no node could take the request for %[var(txn.fn)]", "if { status 403 } { res.fhdr("+proxyctl.HeaderRejected+") -m str unknown-node }")
 	}
 	c.line("backend out.%s", n)
 	c.line("    http-request track-sc1 var(txn.fn),concat(/%s) table st_out", n)

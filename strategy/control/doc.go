@@ -43,8 +43,9 @@
 //   - Decide calls the strategy safely, completes its decision (Complete:
 //     default routes, the generic announcement) and validates it.
 //   - Bound caps, whatever the strategy, the rate each neighbour receives
-//     at what its measured answers support (Trust), and counts the
-//     anomalies (Anomalies).
+//     at what its measured answers support (Trust), serving what it takes
+//     locally within the node's spare capacity (rejecting the rest), and
+//     counts the anomalies (Anomalies).
 //   - Commit records the decision the data plane applies: the next
 //     snapshots' Prev, and the announcement sent every cycle until the next
 //     Commit. A cycle that fails commits nothing, so the decision in force

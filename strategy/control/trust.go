@@ -257,7 +257,10 @@ type Cap struct {
 
 // Bound caps, in decision d decided on snapshot s, the rate of user
 // requests sent to each neighbour at its allowance (see Trust), moving the
-// share it removes to Reject. It keeps d valid and returns what it
+// share it removes to local service as far as this node's spare capacity
+// for the function allows (see spare), and the rest to Reject: a node
+// refuses no request for want of a trusted neighbour while it can serve
+// it itself. It keeps d valid and returns what it
 // computed per neighbour forwarded to, by ID. The embedder calls it after
 // Decide and before applying d, so that whatever the strategy, no neighbour
 // receives more than its answers support. It caps nothing when Trust.Off is
@@ -271,10 +274,12 @@ func (c *Core) Bound(d *strategy.Decision, s strategy.Snapshot) []Cap {
 		return nil
 	}
 	rate := map[string]float64{}
+	fns := map[string]strategy.Function{}
 	var total float64
 	for _, f := range s.Functions {
 		r := max(f.Forecast, f.Offered)
 		rate[f.Name] = r
+		fns[f.Name] = f
 		total += r
 	}
 	t := c.cfg.Trust
@@ -300,7 +305,7 @@ func (c *Core) Bound(d *strategy.Decision, s strategy.Snapshot) []Cap {
 				cp.Capped = true
 				c.anomaly(cp.ID, &c.anomalies.SharesCapped, 1)
 			}
-			capTo(d, cp.ID, cp.Allowance/e, rate)
+			capTo(d, cp.ID, cp.Allowance/e, rate, fns)
 			again = true
 		}
 		if !again {
@@ -345,8 +350,9 @@ func effective(s, others, o float64) float64 {
 }
 
 // capTo scales what d sends neighbour id by k in (0, 1) in every route,
-// moving the share removed to Reject.
-func capTo(d *strategy.Decision, id strategy.NodeID, k float64, rate map[string]float64) {
+// moving the share removed to Local within the node's spare capacity for
+// the route's function (fns, by name), and the rest to Reject.
+func capTo(d *strategy.Decision, id strategy.NodeID, k float64, rate map[string]float64, fns map[string]strategy.Function) {
 	for ri := range d.Routes {
 		r := &d.Routes[ri]
 		i := slices.IndexFunc(r.Forward, func(sh strategy.Share) bool { return sh.Node == id })
@@ -372,13 +378,31 @@ func capTo(d *strategy.Decision, id strategy.NodeID, k float64, rate map[string]
 				lo = mid
 			}
 		}
-		r.Reject = min(1, r.Reject+s-lo)
+		local := min(s-lo, spare(*r, fns[r.Function], rate[r.Function]))
+		r.Local += local
+		r.Reject = min(1, r.Reject+s-lo-local)
 		if lo > 0 {
 			r.Forward[i].Share = lo
 		} else {
 			r.Forward = slices.Delete(r.Forward, i, i+1)
 		}
 	}
+}
+
+// spare returns the share of route r's requests, at rate, that this node
+// can serve locally beyond r.Local: what the function's capacity f.Capacity,
+// less the rate neighbours sent it (f.FromNeighbours), and the route's
+// LocalLimit leave. It is 0 for a function not deployed here or of unknown
+// capacity: the node cannot tell that it has room.
+func spare(r strategy.Route, f strategy.Function, rate float64) float64 {
+	if !f.Deployed || !(f.Capacity > 0) || !(rate > 0) {
+		return 0
+	}
+	room := f.Capacity - sanitize(f.FromNeighbours)
+	if r.LocalLimit > 0 {
+		room = min(room, r.LocalLimit)
+	}
+	return max(0, room/rate-r.Local)
 }
 
 func sortedIDs(m map[strategy.NodeID]float64) []strategy.NodeID {

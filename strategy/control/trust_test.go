@@ -69,7 +69,8 @@ func route(local, reject, limit float64, shares ...any) strategy.Decision {
 
 // TestBound: the rate a decision sends each neighbour is capped at
 // max(FloorShare × R, Growth × its successes), latency-weighted; the share
-// removed is rejected; the decision stays valid.
+// removed is served locally within the node's spare capacity, else
+// rejected (TestBoundServesLocally); the decision stays valid.
 func TestBound(t *testing.T) {
 	rule := control.Trust{FloorShare: 0.25, Growth: 2} // the rule's arithmetic, whatever the defaults
 	with := func(f func(*control.Trust)) control.Trust {
@@ -140,6 +141,64 @@ func TestBound(t *testing.T) {
 			}
 			if an := c.Anomalies(); an.SharesCapped != uint64(len(tt.capped)) {
 				t.Errorf("anomalies %+v", an)
+			}
+		})
+	}
+}
+
+// TestBoundServesLocally: the share Bound removes from a neighbour is
+// served locally as far as this node's spare capacity for the function
+// allows (its capacity, less what neighbours send it, within the route's
+// LocalLimit), and only the rest is rejected; without room (not deployed,
+// capacity unknown) all of it is rejected.
+func TestBoundServesLocally(t *testing.T) {
+	rule := control.Trust{FloorShare: 0.25, Growth: 2}
+	tests := []struct {
+		name                  string
+		deployed              []strategy.Function
+		offered, fromNbs      float64
+		d                     strategy.Decision
+		wantLocal, wantReject float64
+	}{
+		{"room for all of it", []strategy.Function{{Name: "f", Capacity: 100}}, 100, 0,
+			route(0.5, 0, 0, "b", 0.5), 0.75, 0},
+		{"room for part of it", []strategy.Function{{Name: "f", Capacity: 100}}, 400, 0,
+			route(0.2, 0, 0, "b", 0.8), 0.25, 0.5},
+		{"neighbours' requests take room", []strategy.Function{{Name: "f", Capacity: 100}}, 100, 40,
+			route(0.5, 0, 0, "b", 0.5), 0.6, 0.15},
+		{"within the local limit", []strategy.Function{{Name: "f", Capacity: 100}}, 100, 0,
+			route(0.5, 0, 60, "b", 0.5), 0.6, 0.15},
+		{"capacity unknown", []strategy.Function{{Name: "f"}}, 100, 0,
+			route(0.5, 0, 0, "b", 0.5), 0.5, 0.25},
+		{"not deployed here", nil, 100, 0,
+			route(0, 0, 0, "b", 1.0), 0, 0.75},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCore(t, control.Config{Trust: rule})
+			c.Receive("b", control.Message{Incarnation: 1, Seq: 1, Accepts: true, Announcement: runs("f")}, t0)
+			s, err := c.Observe(control.Observation{
+				Now: t0, Measured: true, Deployed: tt.deployed, AnswersMeasured: true,
+				Rates: []strategy.Function{{Name: "f", Offered: tt.offered, FromNeighbours: tt.fromNbs, Local: tt.fromNbs}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := tt.d
+			control.Complete(&d, s)
+			caps := c.Bound(&d, s)
+			if err := d.Validate(s); err != nil {
+				t.Fatalf("bounded decision invalid: %v", err)
+			}
+			if len(caps) != 1 || !caps[0].Capped {
+				t.Fatalf("caps %+v, want b capped", caps)
+			}
+			r, _ := d.Route("f")
+			if math.Abs(r.Local-tt.wantLocal) > 1e-6 || math.Abs(r.Reject-tt.wantReject) > 1e-6 {
+				t.Errorf("local %g, reject %g; want %g, %g (route %+v)", r.Local, r.Reject, tt.wantLocal, tt.wantReject, r)
+			}
+			if got, want := sent(d, "b", tt.offered), 0.25*tt.offered; math.Abs(got-want) > 1e-6 {
+				t.Errorf("b receives %g, want its allowance %g", got, want)
 			}
 		})
 	}
