@@ -647,7 +647,8 @@ func (c *confText) slot(i int) {
 // whatever the client sent, and over TLS this node's certificate, so a
 // connection to the neighbour belongs to no client and may carry any
 // client's request; a request sent on one the neighbour closed meanwhile
-// is retried (retry-on empty-response) like any other request.
+// is retried (retry-on empty-response) like any other request that fits
+// HAProxy's buffer (docs/haproxy.md, "Connections to a neighbour").
 func (c *confText) reuse() {
 	c.line("    # Connections to the neighbour carry this node's credential, never a")
 	c.line("    # client's: any request may reuse them (no handshake per client).")
