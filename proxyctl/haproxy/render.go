@@ -632,6 +632,7 @@ func (c *confText) slot(i int) {
 	c.line("    retries 1")
 	c.line("    option redispatch 1")
 	c.line("    retry-on conn-failure empty-response 403")
+	c.reuse()
 	headers()
 	c.line("    option httpchk")
 	c.line("    http-check send meth GET uri %s hdr Host dfaas", HealthPath)
@@ -645,4 +646,20 @@ func (c *confText) slot(i int) {
 	c.line("    # checks are slow (a busy node), rather than refused unanswered.")
 	c.line("    server nb %s%s", addr, state)
 	c.line("")
+}
+
+// reuse writes the connection reuse rule of a neighbour's backend. HAProxy's
+// default (http-reuse safe) sends the first request of every client
+// connection over a new connection to the neighbour: with mutual TLS, a
+// handshake per client connection on both nodes. Here every request carries
+// this node's identity and credential, set by the rules of the backend
+// whatever the client sent, and over TLS this node's certificate, so a
+// connection to the neighbour belongs to no client and may carry any
+// client's request; a request sent on one the neighbour closed meanwhile
+// is retried (retry-on empty-response) like any other request that fits
+// HAProxy's buffer (docs/haproxy.md, "Connections to a neighbour").
+func (c *confText) reuse() {
+	c.line("    # Connections to the neighbour carry this node's credential, never a")
+	c.line("    # client's: any request may reuse them (no handshake per client).")
+	c.line("    http-reuse always")
 }
