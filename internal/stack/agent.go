@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 
 	"golang.org/x/sync/errgroup"
 
@@ -57,10 +58,34 @@ func RunAgent(ctx context.Context, cfg Config, b Backends, tr *quic.Transport, a
 	}
 	log.Info("agent started", "id", string(tr.LocalID()), "peer", tr.Self().String(), "strategy", cfg.StrategyName,
 		"proxy", s.ProxyURL(), "node", s.NodeURL(), "admin", adminLn.Addr().String(), "period", cfg.Period)
+	if loopbackOnly(s.NodeURL(), tr.Self().HostPort) {
+		log.Warn("the node URL announced to peers is on loopback while the peer network listens beyond it: neighbours on other hosts would forward to themselves; set --node-ip (AGENT_NODE_IP) to the address they reach, or --proxy-url",
+			"node", s.NodeURL(), "peer", tr.Self().HostPort)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	s.Run(ctx, g)
 	if err := ServeHTTP(ctx, g, "admin", adminLn, s.AdminHandler(), s.Registry(), log); err != nil {
 		return err
 	}
 	return g.Wait()
+}
+
+// loopbackOnly reports whether nodeURL, the URL announced to peers, is on
+// a loopback host while peerAddr, where the peer network listens, is not:
+// peers on other hosts could then reach this node but not forward to it.
+func loopbackOnly(nodeURL, peerAddr string) bool {
+	u, err := url.Parse(nodeURL)
+	if err != nil {
+		return false
+	}
+	node := net.ParseIP(u.Hostname())
+	if node == nil && u.Hostname() == "localhost" {
+		node = net.IPv6loopback
+	}
+	host, _, err := net.SplitHostPort(peerAddr)
+	if err != nil || node == nil || !node.IsLoopback() {
+		return false
+	}
+	peer := net.ParseIP(host)
+	return peer == nil || !peer.IsLoopback()
 }

@@ -87,6 +87,16 @@ func ApplyEnv(fs *flag.FlagSet, env map[string]string) error {
 	return nil
 }
 
+// NoteEnv appends "(env KEY)" to the usage of every flag of fs that env
+// maps to a variable, so that -h names each flag's variable.
+func NoteEnv(fs *flag.FlagSet, env map[string]string) {
+	for name, key := range env {
+		if f := fs.Lookup(name); f != nil {
+			f.Usage += " (env " + key + ")"
+		}
+	}
+}
+
 // ApplyHostPortEnv sets the URL flag name of fs, when it was not given on
 // the command line, from the original agent's pair of variables
 // PREFIX_HOST (default 127.0.0.1) and PREFIX_PORT (default defPort), when

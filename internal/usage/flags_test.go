@@ -75,3 +75,17 @@ func TestApplyEnv(t *testing.T) {
 		t.Errorf("T_PERIOD=soon: %v", err)
 	}
 }
+
+// TestNoteEnv: -h names each mapped flag's variable, and only those.
+func TestNoteEnv(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Duration("period", time.Second, "control period")
+	fs.String("url", "", "where")
+	NoteEnv(fs, map[string]string{"period": "T_PERIOD", "absent": "T_ABSENT"})
+	if got := fs.Lookup("period").Usage; got != "control period (env T_PERIOD)" {
+		t.Errorf("period usage %q", got)
+	}
+	if got := fs.Lookup("url").Usage; got != "where" {
+		t.Errorf("url usage %q", got)
+	}
+}

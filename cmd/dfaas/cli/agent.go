@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -87,6 +88,9 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	peers.register(fs)
 	var backends backendFlags
 	backends.register(fs)
+	for _, env := range []map[string]string{agentEnv(), peerEnv(), backendEnv()} {
+		usage.NoteEnv(fs, env)
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -105,7 +109,10 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	}
 	st, err := io.strategies.New(*stratName, json.RawMessage(*stratParams))
 	if err != nil {
-		return usageError{"--strategy: " + err.Error()}
+		return usageError{strategyFlag(*stratParams) + err.Error()}
+	}
+	if *advisorURL == "" && needsAdvisor(io.strategies, *stratName) {
+		return usageError{fmt.Sprintf("--strategy %s needs --advisor URL (the decision model to consult); without it every request would be served locally", *stratName)}
 	}
 	hc.MaxConn, hc.MaxConnPerSource = *maxConns, *maxPerIP
 	if *proxyURL, err = stack.AnnouncedURL(*proxyURL, *nodeIP, *nodeListen, *plain); err != nil {
@@ -137,4 +144,13 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	}
 	backends.CAdvisor.NodeIP = *nodeIP
 	return stack.RunAgent(ctx, cfg, backends.Backends, tr, *httpListen)
+}
+
+// strategyFlag names the flag at fault when a strategy cannot be built:
+// its parameters when some were given, else its name.
+func strategyFlag(params string) string {
+	if params != "" {
+		return "--strategy-params: "
+	}
+	return "--strategy: "
 }

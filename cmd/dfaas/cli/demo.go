@@ -13,7 +13,7 @@ import (
 func runDemo(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("demo", io)
 	duration := fs.Duration("duration", 30*time.Second, "how long to send load")
-	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(io.strategies.Names(), ", "))
+	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(offlineNames(io.strategies), ", "))
 	asJSON := fs.Bool("json", false, "print the result object as JSON instead of a table")
 	period := fs.Duration("period", time.Second, "control period of the nodes")
 	seed := fs.Uint64("seed", 1, "seed of arrivals and service times")
@@ -33,8 +33,11 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.strategies.New(*stratName, nil); err != nil {
-		return usageError{"--strategy: " + err.Error()}
+	if *stratName == "all" {
+		return usageError{"--strategy all: the demo runs one strategy (dfaas sim and bench compare them)"}
+	}
+	if _, err := strategyNames(io.strategies, *stratName); err != nil {
+		return err
 	}
 	if *plain {
 		log.Warn("--insecure-plain-data-plane: forwarded requests and their credentials travel as plain HTTP between the nodes")

@@ -55,7 +55,7 @@ forwarded to each neighbour or rejected), the data plane that applies
 them (--proxy: the embedded Go proxy or HAProxy), the FaaS (--faas: the
 embedded one, an OpenFaaS gateway or an OpenWhisk controller), and the admin server (--http:
 /healthz, /status, /metrics). Flags not given are read from the AGENT_*
-environment variables named in docs/deploy.md.`
+environment variable shown with each flag (docs/deploy.md).`
 
 const aboutFaaS = `Serves the embedded FaaS: the OpenFaaS gateway API (/function/NAME,
 /system/functions, /healthz, /metrics) with built-in functions whose

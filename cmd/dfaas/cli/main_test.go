@@ -67,6 +67,15 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"demo", "--frobnicate"}, "unknown flag --frobnicate"},
 		{[]string{"demo", "--duration"}, "--duration needs a value"},
 		{[]string{"faas", "--function", "figlet,capacity=x"}, `--function "figlet,capacity=x": "figlet,capacity=x": capacity`},
+		{[]string{"agent", "--strategy-params", `{"utilisation": 0.9}`}, `--strategy-params: strategy "flow": parameters: json: unknown field "utilisation"`},
+		{[]string{"agent", "--strategy", "nope"}, `--strategy: `},
+		// A strategy that only applies an advisor's shares, without one,
+		// would keep the node on its own without a word.
+		{[]string{"agent", "--strategy", "external"}, "--strategy external needs --advisor URL"},
+		{[]string{"demo", "--strategy", "external"}, `--strategy "external": applies an outside decision model's advice`},
+		{[]string{"sim", "--scenario", "testbed-1-light-overload", "--strategy", "external"}, `--strategy "external": applies`},
+		{[]string{"bench", "--strategy", "external"}, `--strategy "external": applies`},
+		{[]string{"demo", "--strategy", "all"}, "--strategy all: the demo runs one strategy"},
 	}
 	for _, tt := range tests {
 		_, _, err := runMain(t, tt.args...)
