@@ -65,7 +65,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	plain := fs.Bool("insecure-plain-data-plane", false, "forwarded requests and their credentials travel as plain HTTP on the node port (lab only: readable and copyable on the path)")
 	httpListen := fs.String("http", "127.0.0.1:8081", "address of the admin HTTP server (/healthz, /status, /metrics)")
 	expiry := fs.Duration("expiry", 0, "how long a neighbour's announcement stays valid (default 3 periods)")
-	rotation := fs.Duration("credential-rotation", 0, "how often the credential a neighbour presents when forwarding here is replaced; the previous one stays valid for the neighbour expiry (default 6 periods)")
+	rotation := fs.Duration("credential-rotation", 0, "how often the credential a neighbour presents when forwarding here is replaced; the previous one stays valid for the neighbour expiry (default: 6 periods, at least the expiry)")
 	fc := fs.String("forecast", "auto", "load forecaster: none, or a method of dfaas forecast ("+strings.Join(forecast.Methods(), ", ")+")")
 	nearest := fs.Int("nearest", 0, "forward only to the N nearest peers by RTT (0: all)")
 	maxRTT := fs.Duration("max-rtt", 0, "forward only to peers with an RTT up to this (0: no bound)")

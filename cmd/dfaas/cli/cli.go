@@ -103,7 +103,7 @@ func (e usageError) Error() string { return e.msg }
 func commands() map[string]command {
 	return map[string]command{
 		"agent":    {"run the agent of one DFaaS node", runAgent},
-		"faas":     {"serve the embedded FaaS (OpenFaaS gateway API) with the built-in functions", runFaaS},
+		"faas":     {"serve the embedded FaaS (OpenFaaS gateway API, or OpenWhisk's with --api openwhisk) with the built-in functions", runFaaS},
 		"demo":     {"run a three-node federation in this process, overload one node, and report", runDemo},
 		"forecast": {"score load forecasters one step ahead on request-rate traces", runForecast},
 		"keygen":   {"write a node key and print its ID, or issue a federation certificate", runKeygen},
