@@ -94,7 +94,7 @@ type Flow struct {
 	// Utilization serves nearly all of it, with queues near the time-out.
 	// The default, 0.9, keeps the served p99 of the shipped overload
 	// scenarios within twice that of an unloaded run; 0.99 serves 5-9%
-	// more there at 1.4-2.6 times the p99 of the default, 2.4-4.7 times
+	// more there at 1.4-2.6 times the p99 of the default, 2.3-4.7 times
 	// that of an unloaded run (docs/evaluation.md). If zero,
 	// DefaultShedUtilization.
 	ShedUtilization float64 `json:"shed_utilization"`
