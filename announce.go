@@ -134,10 +134,25 @@ func (n *Node) report(r sendResult, peers int) {
 	n.ann.LeftOut = r.leftOut
 	n.mu.Unlock()
 	n.setHealth(ComponentAnnounce, err)
-	if err != nil {
-		n.m.announceFail.WithLabelValues(reason).Inc()
-		n.warn.Warn("announce:"+reason, "announcement failed", "reason", reason, "err", err)
+	if err == nil {
+		return
 	}
+	n.m.announceFail.WithLabelValues(reason).Inc()
+	if reason == announceUnsent && n.sentTotal() == 0 {
+		// Not one announcement out yet: the peers are still being
+		// dialled at start-up. Health and the metric say so; a warning
+		// would alarm on every start.
+		n.log.Info("announcement not sent yet: no peer connected", "peers", peers, "err", err)
+		return
+	}
+	n.warn.Warn("announce:"+reason, "announcement failed", "reason", reason, "err", err)
+}
+
+// sentTotal returns how many announcements this node has sent.
+func (n *Node) sentTotal() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sent
 }
 
 // encode encodes m within the message limit. A message that does not fit

@@ -1,9 +1,11 @@
 package dfaas
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +284,54 @@ func TestCredentialOnlyToAccepted(t *testing.T) {
 	}
 	if msg := n.stateMessage(control.Outgoing{To: "z", Accepted: true}); msg.Token != "" {
 		t.Errorf("a peer unknown to the proxy in force is handed %q", msg.Token)
+	}
+}
+
+// TestAnnounceUnsentAtStart: before its first announcement goes out (the
+// peers still being dialled at start-up) a node that reaches no peer says
+// so at info level; once it has sent one, reaching none is a warning.
+// Health and the metric count both.
+func TestAnnounceUnsentAtStart(t *testing.T) {
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	for _, id := range []peer.ID{"b", "c"} {
+		if _, err := net.Join(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lost := fmt.Errorf("%w %q", peer.ErrUnknownPeer, "x")
+	fail := map[peer.ID]error{"b": lost, "c": lost}
+	var logs bytes.Buffer
+	n, reg, _ := newRulesNode(t, net, func(tr *peer.MemTransport) peer.Transport { return failingSends{tr, fail} }, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	now := time.Unix(100, 0)
+	levels := func() (info, warn int) {
+		for line := range strings.Lines(logs.String()) {
+			switch {
+			case strings.Contains(line, "level=INFO") && strings.Contains(line, "announcement not sent yet"):
+				info++
+			case strings.Contains(line, "level=WARN") && strings.Contains(line, "announcement failed"):
+				warn++
+			}
+		}
+		return info, warn
+	}
+	_, _ = n.Step(context.Background(), now)
+	if info, warn := levels(); info != 1 || warn != 0 {
+		t.Fatalf("before any announcement went out: %d info, %d warnings of an unsent one, want 1 and 0\n%s", info, warn, logs.String())
+	}
+	if h := n.Status(now).Health[ComponentAnnounce]; !strings.Contains(h, "reached none") {
+		t.Errorf("announce health before any went out: %q", h)
+	}
+	clear(fail)
+	_, _ = n.Step(context.Background(), now.Add(time.Second))
+	fail["b"], fail["c"] = lost, lost
+	_, _ = n.Step(context.Background(), now.Add(2*time.Second))
+	if info, warn := levels(); info != 1 || warn != 1 {
+		t.Errorf("after one went out, none reached: %d info, %d warnings, want 1 and 1\n%s", info, warn, logs.String())
+	}
+	if got := series(t, reg, "dfaas_agent_announce_failures_total"); !strings.Contains(got, "{reason=unsent} 2") {
+		t.Errorf("announce failures:\n%s", got)
 	}
 }

@@ -147,7 +147,7 @@ func start(ctx context.Context, o Options, nodes []Node) ([]*stack.Stack, func()
 	}
 	var seed []quic.Addr
 	for i, n := range nodes {
-		log := o.Log.With("node", n.ID)
+		log := o.Log.With("name", n.ID)
 		tr, err := quic.Listen(quic.Config{Listen: "127.0.0.1:0", Key: keys[i], Members: members, Bootstrap: seed, Logger: log})
 		if err != nil {
 			return nil, closeAll, err

@@ -129,7 +129,11 @@ func (r Result) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "node\toffered\tserved\tforwarded\trejected\tfailed\tp50 ms\tp99 ms\tsuccess\t")
 	row := func(id string, off, srv, fwd, rej, fl int64, q Quantiles, rate float64) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f%%\t\n", id, off, srv, fwd, rej, fl, q.P50, q.P99, 100*rate)
+		success := fmt.Sprintf("%.2f%%", 100*rate)
+		if off == 0 {
+			success = "n/a" // nothing offered: neither a success nor a failure
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t\n", id, off, srv, fwd, rej, fl, q.P50, q.P99, success)
 	}
 	for _, n := range r.Nodes {
 		row(n.ID, n.Offered, n.Served, n.Forwarded, n.Rejected, n.Failed, n.Latency, n.SuccessRate)

@@ -30,8 +30,8 @@ func ExampleResult_WriteTable() {
 	//
 	//    node  offered  served  forwarded  rejected  failed  p50 ms  p99 ms  success
 	//   light    75322   75322      30130         0       0    24.8   215.0  100.00%
-	//     mid        0       0          0         0       0     0.0     0.0  100.00%
-	//   heavy        0       0          0         0       0     0.0     0.0  100.00%
+	//     mid        0       0          0         0       0     0.0     0.0      n/a
+	//   heavy        0       0          0         0       0     0.0     0.0      n/a
 	//   total    75322   75322      30130         0       0    24.8   215.0  100.00%
 	//
 	// oracle success rate (fluid bound): 100.00%
