@@ -2,6 +2,7 @@ package cli
 
 import (
 	"flag"
+	"time"
 
 	"github.com/dfaas-go/dfaas/internal/stack"
 )
@@ -16,9 +17,9 @@ func (p *peerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.Members, "members", "", "node IDs admitted to the federation, comma-separated (with --federation: either admits)")
 	fs.StringVar(&p.Federation, "federation", "", "IDs of federation keys whose certificates admit a node, comma-separated")
 	fs.StringVar(&p.CertFile, "cert", "", "this node's certificate issued by a federation key (dfaas keygen --issue)")
-	fs.DurationVar(&p.Ping, "peer-ping", 0, "interval of pings to each peer, which measure the RTT (default 1s)")
+	fs.DurationVar(&p.Ping, "peer-ping", time.Second, "interval of pings to each peer, which measure the RTT")
 	fs.DurationVar(&p.DownAfter, "peer-down-after", 0, "declare a silent peer down after this, at least two ping intervals (default 5 pings)")
-	fs.DurationVar(&p.ExpireAfter, "peer-expire-after", 0, "forget a peer down for this long (default 1m)")
+	fs.DurationVar(&p.ExpireAfter, "peer-expire-after", time.Minute, "forget a peer down for this long")
 }
 
 // peerEnv maps the peer flags to environment variables.
