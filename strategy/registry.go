@@ -114,6 +114,28 @@ func (r *Registry) Factory(name string) (Factory, bool) {
 	return e.factory, ok
 }
 
+// NeedsAdvisor reports whether the strategy registered as name, built with
+// no parameters, only applies an advisor's shares (External): without an
+// advisor it keeps every node on its own, so the simulator and commands
+// without one cannot run it.
+func (r *Registry) NeedsAdvisor(name string) bool {
+	s, err := r.New(name, nil)
+	if err != nil {
+		return false
+	}
+	switch s.(type) {
+	case External, *External:
+		return true
+	}
+	return false
+}
+
+// Offline returns the registered names, sorted, of the strategies that
+// decide without an advisor (see NeedsAdvisor).
+func (r *Registry) Offline() []string {
+	return slices.DeleteFunc(r.Names(), r.NeedsAdvisor)
+}
+
 // Names returns the registered names, sorted.
 func (r *Registry) Names() []string {
 	names := make([]string, 0, len(r.entries))

@@ -83,3 +83,20 @@ func TestFactory(t *testing.T) {
 		t.Error("Registry.Factory found an unknown name")
 	}
 }
+
+// TestOffline: External, by value or pointer, needs an advisor; every
+// other built-in strategy, and an unknown name, does not.
+func TestOffline(t *testing.T) {
+	r := Builtin()
+	if err := r.Register("byvalue", "External by value", NewFactory(func() External { return External{} })); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"external": true, "byvalue": true, "flow": false, "alllocal": false, "nope": false} {
+		if got := r.NeedsAdvisor(name); got != want {
+			t.Errorf("NeedsAdvisor(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if got, want := strings.Join(r.Offline(), ","), "alllocal,flow,nodemargin,recalc,static"; got != want {
+		t.Errorf("Offline() = %s, want %s", got, want)
+	}
+}

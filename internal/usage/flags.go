@@ -87,12 +87,14 @@ func ApplyEnv(fs *flag.FlagSet, env map[string]string) error {
 	return nil
 }
 
-// NoteEnv appends "(env KEY)" to the usage of every flag of fs that env
-// maps to a variable, so that -h names each flag's variable.
-func NoteEnv(fs *flag.FlagSet, env map[string]string) {
-	for name, key := range env {
-		if f := fs.Lookup(name); f != nil {
-			f.Usage += " (env " + key + ")"
+// NoteEnv appends "(env KEY)" to the usage of every flag of fs that one of
+// envs maps to a variable, so that -h names each flag's variable.
+func NoteEnv(fs *flag.FlagSet, envs ...map[string]string) {
+	for _, env := range envs {
+		for name, key := range env {
+			if f := fs.Lookup(name); f != nil {
+				f.Usage += " (env " + key + ")"
+			}
 		}
 	}
 }

@@ -88,9 +88,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	peers.register(fs)
 	var backends backendFlags
 	backends.register(fs)
-	for _, env := range []map[string]string{agentEnv(), peerEnv(), backendEnv()} {
-		usage.NoteEnv(fs, env)
-	}
+	usage.NoteEnv(fs, agentEnv(), peerEnv(), backendEnv())
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -109,9 +107,12 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	}
 	st, err := io.strategies.New(*stratName, json.RawMessage(*stratParams))
 	if err != nil {
-		return usageError{strategyFlag(*stratParams) + err.Error()}
+		if *stratParams != "" {
+			return usageError{"--strategy-params: " + err.Error()}
+		}
+		return usageError{"--strategy: " + err.Error()}
 	}
-	if *advisorURL == "" && needsAdvisor(io.strategies, *stratName) {
+	if *advisorURL == "" && io.strategies.NeedsAdvisor(*stratName) {
 		return usageError{fmt.Sprintf("--strategy %s needs --advisor URL (the decision model to consult); without it every request would be served locally", *stratName)}
 	}
 	hc.MaxConn, hc.MaxConnPerSource = *maxConns, *maxPerIP
@@ -144,13 +145,4 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	}
 	backends.CAdvisor.NodeIP = *nodeIP
 	return stack.RunAgent(ctx, cfg, backends.Backends, tr, *httpListen)
-}
-
-// strategyFlag names the flag at fault when a strategy cannot be built:
-// its parameters when some were given, else its name.
-func strategyFlag(params string) string {
-	if params != "" {
-		return "--strategy-params: "
-	}
-	return "--strategy: "
 }

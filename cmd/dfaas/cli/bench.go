@@ -25,7 +25,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	var out, traceNodes, traceFn string
 	var asJSON, progress bool
 	fs.StringVar(&in.Scenario, "scenario", "", "scenario `FILE` or built-in scenario NAME (a scenario converted from a trace is a file like any other)")
-	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(offlineNames(reg), ", ")+") or all (every one, interleaved)")
+	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Offline(), ", ")+") or all (every one, interleaved)")
 	fs.IntVar(&o.Repeat, "repeat", 1, "run each strategy `K` times, with seeds seed..seed+K-1, on a fresh federation each time, and report means with 95% confidence intervals")
 	fs.StringVar(&o.Proxy, "proxy", "embedded", "data plane of every node: embedded or haproxy")
 	fs.StringVar(&o.FaaS, "faas", "openfaas", "API of every node's FaaS (dfaas faas) that its agent uses: openfaas or openwhisk")

@@ -13,7 +13,7 @@ import (
 func runDemo(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("demo", io)
 	duration := fs.Duration("duration", 30*time.Second, "how long to send load")
-	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(offlineNames(io.strategies), ", "))
+	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(io.strategies.Offline(), ", "))
 	asJSON := fs.Bool("json", false, "print the result object as JSON instead of a table")
 	period := fs.Duration("period", time.Second, "control period of the nodes")
 	seed := fs.Uint64("seed", 1, "seed of arrivals and service times")

@@ -18,39 +18,18 @@ import (
 )
 
 // strategyNames returns the strategies --strategy value names: one, or
-// with "all" every one that runs without an advisor (offlineNames).
+// with "all" every one that runs without an advisor (Registry.Offline).
 func strategyNames(reg *strategy.Registry, value string) ([]string, error) {
 	if value == "all" {
-		return offlineNames(reg), nil
+		return reg.Offline(), nil
 	}
 	if !slices.Contains(reg.Names(), value) {
-		return nil, usageError{fmt.Sprintf("--strategy %q: unknown (known: %s, all)", value, strings.Join(offlineNames(reg), ", "))}
+		return nil, usageError{fmt.Sprintf("--strategy %q: unknown (known: %s, all)", value, strings.Join(reg.Offline(), ", "))}
 	}
-	if needsAdvisor(reg, value) {
+	if reg.NeedsAdvisor(value) {
 		return nil, usageError{fmt.Sprintf("--strategy %q: applies an outside decision model's advice (the agent's --advisor), which this command does not take; without it the node would serve everything locally", value)}
 	}
 	return []string{value}, nil
-}
-
-// offlineNames returns the registered strategies that decide without an
-// advisor: those that sim, bench and demo can run.
-func offlineNames(reg *strategy.Registry) []string {
-	return slices.DeleteFunc(reg.Names(), func(n string) bool { return needsAdvisor(reg, n) })
-}
-
-// needsAdvisor reports whether the strategy registered as name only
-// applies an advisor's shares (strategy.External): without an advisor it
-// keeps every node on its own.
-func needsAdvisor(reg *strategy.Registry, name string) bool {
-	st, err := reg.New(name, nil)
-	if err != nil {
-		return false
-	}
-	switch st.(type) {
-	case strategy.External, *strategy.External:
-		return true
-	}
-	return false
 }
 
 // simFlags are the flags of the evaluation modes of dfaas sim.
@@ -85,7 +64,7 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("sim", io)
 	scenario := fs.String("scenario", "", "scenario `FILE` or built-in scenario NAME")
 	reg := io.strategies
-	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(offlineNames(reg), ", ")+") or all")
+	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Offline(), ", ")+") or all")
 	params := fs.String("params", "", "strategy parameters as a JSON object (with a single --strategy)")
 	asJSON := fs.Bool("json", false, "print one JSON result object per strategy per line (with --family, one report) instead of a table")
 	nodes := fs.Bool("nodes", false, "also print one table per strategy with a row per node")
