@@ -8,6 +8,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/metricsrc"
 	"github.com/dfaas-go/dfaas/peer"
+	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/control"
 )
@@ -215,20 +216,7 @@ func stateDataFns(t *testing.T, seq uint64, token string, fns ...string) []byte 
 func TestForwardCapForgetsAFailingNeighbour(t *testing.T) {
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
-	src := metricsrc.NewStatic(metricsrc.Sample{})
-	n, _, rec := newRulesNode(t, net, nil, func(c *Config) {
-		c.Strategy = &strategy.Static{LocalShare: 0.5}
-		c.Metrics = src
-	})
-	if _, err := net.Join("b"); err != nil {
-		t.Fatal(err)
-	}
-	answered := func(succeeded, failed float64) metricsrc.Sample {
-		return metricsrc.Sample{Window: time.Second, Answers: true, Functions: []metricsrc.FunctionRates{{
-			Name: "figlet", Offered: 100, Local: 50, Forwarded: 50,
-			Neighbours: []metricsrc.NeighbourRates{{ID: "b", Forwarded: 50, Succeeded: succeeded, Failed: failed}},
-		}}}
-	}
+	n, src, rec := forwardingNode(t, net)
 	t0 := time.Unix(1000, 0)
 	ctx := context.Background()
 	rate := func(k int, s metricsrc.Sample) float64 {
@@ -262,20 +250,7 @@ func TestForwardCapForgetsAFailingNeighbour(t *testing.T) {
 func TestReplanRecordsNoAnswers(t *testing.T) {
 	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
 	defer net.Close()
-	src := metricsrc.NewStatic(metricsrc.Sample{})
-	n, _, rec := newRulesNode(t, net, nil, func(c *Config) {
-		c.Strategy = &strategy.Static{LocalShare: 0.5}
-		c.Metrics = src
-	})
-	if _, err := net.Join("b"); err != nil {
-		t.Fatal(err)
-	}
-	answered := func(succeeded, failed float64) metricsrc.Sample {
-		return metricsrc.Sample{Window: time.Second, Answers: true, Functions: []metricsrc.FunctionRates{{
-			Name: "figlet", Offered: 100, Local: 50, Forwarded: 50,
-			Neighbours: []metricsrc.NeighbourRates{{ID: "b", Forwarded: 50, Succeeded: succeeded, Failed: failed}},
-		}}}
-	}
+	n, src, rec := forwardingNode(t, net)
 	t0 := time.Unix(1000, 0)
 	ctx := context.Background()
 	capRate := func() float64 {
@@ -302,4 +277,29 @@ func TestReplanRecordsNoAnswers(t *testing.T) {
 	if r := capRate(); r != 240 {
 		t.Fatalf("after %d replans b may receive %v req/s, want still 240: a replan recorded the last cycle's answers again", control.TrustMemory, r)
 	}
+}
+
+// forwardingNode is a node "a" on net that serves half of figlet and
+// forwards half to its neighbour b (joined), with its observations set
+// through the returned source.
+func forwardingNode(t *testing.T, net *peer.MemNetwork) (*Node, *metricsrc.Static, *proxyctl.Recorder) {
+	t.Helper()
+	src := metricsrc.NewStatic(metricsrc.Sample{})
+	n, _, rec := newRulesNode(t, net, nil, func(c *Config) {
+		c.Strategy = &strategy.Static{LocalShare: 0.5}
+		c.Metrics = src
+	})
+	if _, err := net.Join("b"); err != nil {
+		t.Fatal(err)
+	}
+	return n, src, rec
+}
+
+// answered is a second's observation of 100 req/s of figlet, half sent
+// to b, which answered succeeded and failed of them.
+func answered(succeeded, failed float64) metricsrc.Sample {
+	return metricsrc.Sample{Window: time.Second, Answers: true, Functions: []metricsrc.FunctionRates{{
+		Name: "figlet", Offered: 100, Local: 50, Forwarded: 50,
+		Neighbours: []metricsrc.NeighbourRates{{ID: "b", Forwarded: 50, Succeeded: succeeded, Failed: failed}},
+	}}}
 }
