@@ -180,19 +180,13 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, rq routed, s
 		reason := -1
 		if err != nil {
 			reason = retryReason(nil, err)
-		} else {
-			buf, _ := c.br.Peek(h.size)
-			if v, ok := h.rejected(buf); ok && h.status == http.StatusForbidden && string(v) == "unknown-node" {
-				reason = retryUnknownNode
-			}
+		} else if unknownNode(c, &h) {
+			reason = retryUnknownNode
 		}
 		if reason >= 0 && attempt == 0 {
 			if local, next, ok := rq.a.route.fallback(to, time.Now()); ok {
 				if c != nil {
-					// Read the refusal's body, so that the connection
-					// may be reused.
-					c.br.Discard(h.size)
-					to.fast.finish(c, h.length <= 4<<10 && c.relayBody(io.Discard, h.length) == nil && !h.close)
+					dropRefusal(to.fast, c, &h)
 				}
 				p.retries[reason].Add(1)
 				p.log.Debug("forwarded request sent elsewhere", "function", rq.fn, "neighbour", string(to.id),
@@ -227,6 +221,22 @@ func (p *Proxy) sendFast(w http.ResponseWriter, r *http.Request, rq routed, to *
 	return to.fast.roundTrip(r.Context(), r, extraHeaders{xff: rq.xff, nodeID: string(rq.st.t.self), token: to.tokenOut}, body, timeout)
 }
 
+// unknownNode reports whether the answer whose head h is parsed on c is a
+// neighbour's 403 unknown-node (it does not know this node's credential).
+func unknownNode(c *upstreamConn, h *head) bool {
+	buf, _ := c.br.Peek(h.size)
+	v, ok := h.rejected(buf)
+	return ok && h.status == http.StatusForbidden && string(v) == "unknown-node"
+}
+
+// dropRefusal discards a refusal whose head h is parsed on c, reading a
+// body of up to 4 KiB so that the connection may be reused, and returns c
+// to u.
+func dropRefusal(u *upstream, c *upstreamConn, h *head) {
+	c.br.Discard(h.size)
+	u.finish(c, h.length <= 4<<10 && c.relayBody(io.Discard, h.length) == nil && !h.close)
+}
+
 // relayFast counts and relays the answer of neighbour to, whose head h is
 // parsed on c, or the failure err, as relayForwarded does.
 func (p *Proxy) relayFast(w http.ResponseWriter, r *http.Request, rq routed, to *neighbour, sent time.Time, c *upstreamConn, h *head, err error) {
@@ -236,13 +246,12 @@ func (p *Proxy) relayFast(w http.ResponseWriter, r *http.Request, rq routed, to 
 		return
 	}
 	countAnswer(rq, to, h.status, h.hasRejected, sent)
-	buf, _ := c.br.Peek(h.size)
-	if v, ok := h.rejected(buf); ok && h.status == http.StatusForbidden && string(v) == "unknown-node" {
-		c.br.Discard(h.size)
-		to.fast.finish(c, h.length <= 4<<10 && c.relayBody(io.Discard, h.length) == nil && !h.close)
+	if unknownNode(c, h) {
+		dropRefusal(to.fast, c, h)
 		p.noNode(w, rq)
 		return
 	}
+	buf, _ := c.br.Peek(h.size)
 	h.commit(buf, w.Header())
 	w.Header()[keyForwarded] = to.idV
 	c.br.Discard(h.size)
