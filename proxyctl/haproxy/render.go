@@ -155,6 +155,12 @@ func (c *confText) refuse(status int, reason, msg, cond string) {
 // answer writes a return rule of the given directive (http-request, or
 // http-response to replace an answer), as refuse describes.
 func (c *confText) answer(directive string, status int, reason, msg, cond string) {
+	c.reply(directive+" return", status, reason, msg, cond)
+}
+
+// reply writes a rule of the given action (a return, or a deny: counted in
+// the proxy's denied requests) as refuse describes.
+func (c *confText) reply(action string, status int, reason, msg, cond string) {
 	hdr := ""
 	if reason != "" {
 		hdr = " hdr " + proxyctl.HeaderRejected + " " + reason
@@ -168,7 +174,7 @@ func (c *confText) answer(directive string, status int, reason, msg, cond string
 	if cond != "" {
 		cond = " " + cond
 	}
-	c.line("    %s return status %d content-type text/plain%s lf-string \"dfaas: %s\\n\"%s", directive, status, hdr, msg, cond)
+	c.line("    %s status %d content-type text/plain%s lf-string \"dfaas: %s\\n\"%s", action, status, hdr, msg, cond)
 }
 
 func (c *confText) global() {
@@ -430,7 +436,7 @@ func (c *confText) publicFromNode() {
 	c.line("    http-request set-var(txn.alim) var(%s),concat(/,txn.fn,),map_str_int(%s)", key, o.mapPath(mapAdmit))
 	c.line("    http-request track-sc1 var(%s),concat(/,txn.fn,) table st_in", key)
 	c.refuse(429, "admission", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is above its admission limit for %[var(txn.fn)]", "if { var(txn.alim) -m found } { sc_gpc0_rate(1),sub(txn.alim) ge 0 }")
-	c.line("    http-request sc-inc-gpc0(1) if from_node")
+	c.line("    # Accepted (st_in gpc0) in gw.<f>, once past its queue cap.")
 	c.line("    http-request allow if from_node")
 }
 
@@ -515,8 +521,9 @@ func (c *confText) tables() {
 	c.line("backend %s", targetUnavailable)
 	c.refuse(503, "", "no node could take the request for %[var(txn.fn)]", "")
 	c.line("")
-	c.line("# Forwarded requests accepted (gpc0) and received (http_req_cnt), by")
-	c.line("# function/node key; gpc0_rate enforces admission limits.")
+	c.line("# Forwarded requests accepted (gpc0: admitted and within the queue cap)")
+	c.line("# and received (http_req_cnt), by function/node key; gpc0_rate")
+	c.line("# enforces admission limits.")
 	c.line("backend st_in")
 	c.line("    stick-table type string len 96 size 100k expire 24h store http_req_cnt,gpc0,gpc0_rate(1s)")
 	c.line("")
@@ -580,6 +587,7 @@ func (c *confText) function(fn string) {
 	c.line("    errorfile 502 %s", o.emptyPath())
 	c.line("    http-request del-header %s if { var(txn.nb) -m bool }", proxyctl.HeaderNodeToken)
 	c.line("    http-request set-timeout server %s", c.timeoutExpr(0))
+	c.queueCap(fn)
 	if c.lay.configured {
 		c.line("    http-response set-header %s %s if { srv_name gw }", proxyctl.HeaderServedBy, c.self)
 	}
@@ -591,6 +599,26 @@ func (c *confText) function(fn string) {
 	c.line("    server gw %s%s track gateway/gw", o.gateway, mc)
 	c.line("    server retry unix@%s", o.sockPath("retry-l"))
 	c.line("")
+}
+
+// queueCap writes the queue cap of function fn's backend
+// (proxyctl.Function.MaxQueue, from the map queue): a request that would
+// join a queue of the gateway server already holding the cap is refused at
+// once, 429 queue-full, counted as rejected (a user's, st_fn gpc1) or as
+// not accepted (a neighbour's: st_in gpc0 counts the others), and in the
+// backend's denied requests (dreq, which Totals takes from the local
+// ones). Every rule tests the queue first: while it is empty (the fast
+// path) the map is not read.
+func (c *confText) queueCap(fn string) {
+	q := "srv_queue(gw." + fn + "/gw)"
+	c.line("    # At most the function's queue cap (map queue) wait for a slot.")
+	c.line("    acl queued %s gt 0", q)
+	c.line("    acl capped var(txn.qmax) -m int gt 0")
+	c.line("    acl full %s,sub(txn.qmax) ge 0", q)
+	c.line("    http-request set-var(txn.qmax) var(txn.fn),map_str_int(%s,0) if queued", c.o.mapPath(mapQueue))
+	c.line("    http-request sc-inc-gpc(1,0) if queued capped full")
+	c.reply("http-request deny", 429, proxyctl.RejectedQueueFull, "the queue of "+fn+" on node "+c.self+" is full; request rejected", "if queued capped full")
+	c.line("    http-request sc-inc-gpc0(1) if { var(txn.nb) -m bool }")
 }
 
 // slot writes the backends of neighbour slot i: out.n<i> sets this node's
@@ -629,6 +657,9 @@ func (c *confText) slot(i int) {
 	c.line("    # or a request it did not take, retried elsewhere.")
 	c.line("    http-response sc-inc-gpc(0,1) if { srv_name nb } { status lt 500 } !{ status 429 } !{ res.fhdr(%s) -m found }", proxyctl.HeaderRejected)
 	c.line("    http-response sc-inc-gpc(1,1) if { srv_name retry }")
+	c.line("    # A user request retried here and refused by the local queue cap is")
+	c.line("    # rejected (the retry frontend tracks no counter).")
+	c.line("    http-response sc-inc-gpc(1,0) if { srv_name retry } { status 429 } { res.fhdr(%s) -m str %s } !{ res.fhdr(%s) -m found }", proxyctl.HeaderRejected, proxyctl.RejectedQueueFull, proxyctl.HeaderForwardedTo)
 	c.line("    retries 1")
 	c.line("    option redispatch 1")
 	c.line("    retry-on conn-failure empty-response 403")

@@ -30,8 +30,11 @@ type accumulator struct {
 }
 
 type fnTotals struct {
-	t   metricsrc.FunctionTotals // Neighbours unused
-	nbs map[strategy.NodeID]*metricsrc.NeighbourTotals
+	t metricsrc.FunctionTotals // Neighbours unused
+	// denied counts the requests gw.<f> refused (its queue cap): they
+	// passed through the backend (t.Local counts them) but were not served.
+	denied uint64
+	nbs    map[strategy.NodeID]*metricsrc.NeighbourTotals
 }
 
 func (a *accumulator) init() {
@@ -180,7 +183,9 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 		}
 		switch {
 		case r.Type == models.NativeStatTypeBackend:
-			a.fn(fn).t.Local += a.delta("b/"+r.Name+"/stot", u64(st.Stot))
+			f := a.fn(fn)
+			f.t.Local += a.delta("b/"+r.Name+"/stot", u64(st.Stot))
+			f.denied += a.delta("b/"+r.Name+"/dreq", u64(st.Dreq))
 		case r.Type == models.NativeStatTypeServer && r.Name == "gw":
 			n := a.delta("s/"+r.BackendName+"/gw/stot", u64(st.Stot))
 			f := a.fn(fn)
@@ -257,6 +262,7 @@ func (a *accumulator) totals() metricsrc.Totals {
 	t := metricsrc.Totals{Functions: make([]metricsrc.FunctionTotals, 0, len(a.fns)), Answers: true, Other: a.other}
 	for _, f := range a.fns {
 		ft := f.t
+		ft.Local -= min(ft.Local, f.denied)
 		ft.Neighbours = make([]metricsrc.NeighbourTotals, 0, len(f.nbs))
 		for _, n := range f.nbs {
 			ft.Neighbours = append(ft.Neighbours, *n)

@@ -13,8 +13,8 @@ import (
 
 func i64(v int64) *int64 { return &v }
 
-func backendRow(name string, stot, x5 int64) *models.NativeStat {
-	return &models.NativeStat{Name: name, Type: models.NativeStatTypeBackend, Stats: &models.NativeStatStats{Stot: i64(stot), Hrsp5xx: i64(x5)}}
+func backendRow(name string, stot, x5, dreq int64) *models.NativeStat {
+	return &models.NativeStat{Name: name, Type: models.NativeStatTypeBackend, Stats: &models.NativeStatStats{Stot: i64(stot), Hrsp5xx: i64(x5), Dreq: i64(dreq)}}
 }
 
 func serverRow(be, name string, stot, ttime int64) *models.NativeStat {
@@ -27,12 +27,13 @@ type reading struct {
 	n1ok, n1retried, rtime                              int64 // answered successfully by slot 1's neighbour, sent elsewhere; its mean response time
 	fromB, fromBAccepted                                int64
 	capped                                              int64 // turned away by a forwarding cap
+	denied                                              int64 // refused by gw.f's queue cap (in local too)
 }
 
 func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 	rows := []*models.NativeStat{
-		backendRow("gw.f", r.local, 0),
-		backendRow("gateway", 999, 999), // not a function's
+		backendRow("gw.f", r.local, 0, r.denied),
+		backendRow("gateway", 999, 999, 999), // not a function's
 		serverRow("gw.f", "gw", r.gwStot, r.ttime),
 		serverRow("gw.f", "retry", 3, 0),
 		{BackendName: "out.n1", Name: "nb", Type: models.NativeStatTypeServer, Stats: &models.NativeStatStats{Stot: i64(12345), Rtime: i64(r.rtime)}}, // counted in st_out
@@ -96,7 +97,8 @@ func TestAccumulator(t *testing.T) {
 
 	// Counters grow; slot 1 now belongs to c: its increase is c's.
 	owners = []strategy.NodeID{"c"}
-	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, n1ok: 4, n1retried: 1, rtime: 20, fromB: 3, fromBAccepted: 2, capped: 5}.rows()
+	// Two of the requests gw.f took it refused (its queue cap): not local.
+	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 10, denied: 2, gwStot: 8, ttime: 10, n1: 6, n1ok: 4, n1retried: 1, rtime: 20, fromB: 3, fromBAccepted: 2, capped: 5}.rows()
 	a.add(rows, entries, owners)
 	want.Offered, want.Local, want.LatencyCount, want.LatencySeconds, want.Forwarded = 15, 8, 8, 0.12+0.02, 6
 	wantCapped = 5
