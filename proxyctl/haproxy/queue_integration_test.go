@@ -201,3 +201,34 @@ func TestIntegrationQueueCap(t *testing.T) {
 		t.Errorf("from neighbours: %d more, want 0 (b's request was refused)", d)
 	}
 }
+
+// TestIntegrationQueueCapAfterRetry: a user request that neighbour b
+// refuses (403 unknown-node) is retried locally; refused there by the
+// queue cap, it reaches the user as 429 queue-full and is counted as
+// rejected, though the retry frontend tracks no counter.
+func TestIntegrationQueueCapAfterRetry(t *testing.T) {
+	g := newGatedGateway(t)
+	bad := refuser(t)
+	c := startNode(t, g.srv.URL, nil)
+	apply(t, c, proxyctl.State{
+		Self:       "a",
+		Functions:  []proxyctl.Function{{Name: "figlet", Concurrency: 1, MaxQueue: 1}},
+		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: bad.srv.URL, Functions: []string{"figlet"}, TokenOut: "t", TokenIn: "u", Forward: true}},
+		Decision:   strategy.Decision{Routes: []strategy.Route{strategy.NewRoute("figlet", 0, 0, map[strategy.NodeID]float64{"b": 1})}},
+	})
+	before := figletTotals(t, c)
+	p := &queueProbe{t: t, c: c, client: &http.Client{Timeout: 20 * time.Second}}
+	defer p.client.CloseIdleConnections()
+	p.hold()
+	p.hold()
+	p.waitQueue(1)
+	p.refused("3rd request, retried locally", false)
+	p.release(g, 2)
+	after := figletTotals(t, c)
+	if d := after.Rejected - before.Rejected; d != 1 {
+		t.Errorf("rejected: %d more, want 1", d)
+	}
+	if bad.hits.Load() != 3 {
+		t.Errorf("b got %d requests, want 3 (each tried there first)", bad.hits.Load())
+	}
+}
