@@ -232,3 +232,52 @@ func TestIntegrationQueueCapAfterRetry(t *testing.T) {
 		t.Errorf("b got %d requests, want 3 (each tried there first)", bad.hits.Load())
 	}
 }
+
+// TestIntegrationQueueCapBurst: 12 requests at once for a function with
+// Concurrency 2 and MaxQueue 3: exactly 5 are held (2 served, 3 queued)
+// and the 7 others refused at once with 429 queue-full.
+func TestIntegrationQueueCapBurst(t *testing.T) {
+	g := newGatedGateway(t)
+	c := startNode(t, g.srv.URL, nil)
+	apply(t, c, queueState(2, 3))
+	p := &queueProbe{t: t, c: c, client: &http.Client{Timeout: 20 * time.Second}}
+	defer p.client.CloseIdleConnections()
+	const n = 12
+	for range n {
+		p.hold()
+	}
+	// Every request is answered (refused) or held: wait for that.
+	refused, queued, served := 0, int64(0), int64(0)
+	for range 200 {
+		p.mu.Lock()
+		refused = 0
+		for _, o := range p.held {
+			if o.status == 429 && o.rejected == proxyctl.RejectedQueueFull {
+				refused++
+			}
+		}
+		p.mu.Unlock()
+		s := statOf(t, c, "gw.figlet", "gw")
+		if s.Qcur != nil && s.Scur != nil {
+			queued, served = *s.Qcur, *s.Scur
+		}
+		if int64(refused)+queued+served >= n {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if refused != n-5 || queued != 3 || served != 2 {
+		t.Fatalf("burst of %d: %d refused queue-full, %d queued, %d served; want %d, 3, 2", n, refused, queued, served, n-5)
+	}
+	g.open()
+	p.wg.Wait()
+	ok := 0
+	for _, o := range p.held {
+		if o.status == 200 {
+			ok++
+		}
+	}
+	if ok != 5 {
+		t.Errorf("after the release %d of the held requests served, want 5", ok)
+	}
+}
