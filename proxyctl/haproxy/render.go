@@ -436,7 +436,7 @@ func (c *confText) publicFromNode() {
 	c.line("    http-request set-var(txn.alim) var(%s),concat(/,txn.fn,),map_str_int(%s)", key, o.mapPath(mapAdmit))
 	c.line("    http-request track-sc1 var(%s),concat(/,txn.fn,) table st_in", key)
 	c.refuse(429, "admission", "node %[req.fhdr("+proxyctl.HeaderNodeID+")] is above its admission limit for %[var(txn.fn)]", "if { var(txn.alim) -m found } { sc_gpc0_rate(1),sub(txn.alim) ge 0 }")
-	c.line("    # Accepted (st_in gpc0) in gw.<f>, once past its queue cap.")
+	c.line("    http-request sc-inc-gpc0(1) if from_node")
 	c.line("    http-request allow if from_node")
 }
 
@@ -521,11 +521,11 @@ func (c *confText) tables() {
 	c.line("backend %s", targetUnavailable)
 	c.refuse(503, "", "no node could take the request for %[var(txn.fn)]", "")
 	c.line("")
-	c.line("# Forwarded requests accepted (gpc0: admitted and within the queue cap)")
-	c.line("# and received (http_req_cnt), by function/node key; gpc0_rate")
-	c.line("# enforces admission limits.")
+	c.line("# Forwarded requests admitted (gpc0; gpc0_rate enforces admission")
+	c.line("# limits), refused after that by the queue cap (gpc1) and received")
+	c.line("# (http_req_cnt), by function/node key.")
 	c.line("backend st_in")
-	c.line("    stick-table type string len 96 size 100k expire 24h store http_req_cnt,gpc0,gpc0_rate(1s)")
+	c.line("    stick-table type string len 96 size 100k expire 24h store http_req_cnt,gpc0,gpc1,gpc0_rate(1s)")
 	c.line("")
 	c.line("# User requests by function: http_req_cnt offered (the route counter;")
 	c.line("# http_req_rate: the forwarding caps' share),")
@@ -604,21 +604,22 @@ func (c *confText) function(fn string) {
 // queueCap writes the queue cap of function fn's backend
 // (proxyctl.Function.MaxQueue, from the map queue): a request that would
 // join a queue of the gateway server already holding the cap is refused at
-// once, 429 queue-full, counted as rejected (a user's, st_fn gpc1) or as
-// not accepted (a neighbour's: st_in gpc0 counts the others), and in the
+// once, 429 queue-full, and counted: a user's as rejected (st_fn gpc1), a
+// neighbour's as refused after its admission (st_in gpc1), both in the
 // backend's denied requests (dreq, which Totals takes from the local
-// ones). Every rule tests the queue first: while it is empty (the fast
-// path) the map is not read.
+// ones). These must be the backend's last http-request rules: while
+// nothing waits (the fast path) the first one ends them, so the map is not
+// read and no other rule is evaluated.
 func (c *confText) queueCap(fn string) {
-	q := "srv_queue(gw." + fn + "/gw)"
 	c.line("    # At most the function's queue cap (map queue) wait for a slot.")
-	c.line("    acl queued %s gt 0", q)
-	c.line("    acl capped var(txn.qmax) -m int gt 0")
-	c.line("    acl full %s,sub(txn.qmax) ge 0", q)
-	c.line("    http-request set-var(txn.qmax) var(txn.fn),map_str_int(%s,0) if queued", c.o.mapPath(mapQueue))
-	c.line("    http-request sc-inc-gpc(1,0) if queued capped full")
-	c.reply("http-request deny", 429, proxyctl.RejectedQueueFull, "the queue of "+fn+" on node "+c.self+" is full; request rejected", "if queued capped full")
-	c.line("    http-request sc-inc-gpc0(1) if { var(txn.nb) -m bool }")
+	c.line("    http-request allow if { srv_queue(gw.%s/gw) eq 0 }", fn)
+	c.line("    http-request set-var(txn.qmax) var(txn.fn),map_str_int(%s,0)", c.o.mapPath(mapQueue))
+	c.line("    acl room var(txn.qmax) -m int le 0")
+	c.line("    acl room srv_queue(gw.%s/gw),sub(txn.qmax) lt 0", fn)
+	c.line("    http-request allow if room || !{ var(txn.qmax) -m found }")
+	c.line("    http-request sc-inc-gpc(1,0)")
+	c.line("    http-request sc-inc-gpc1(1)")
+	c.reply("http-request deny", 429, proxyctl.RejectedQueueFull, "the queue of "+fn+" on node "+c.self+" is full; request rejected", "")
 }
 
 // slot writes the backends of neighbour slot i: out.n<i> sets this node's
