@@ -575,8 +575,8 @@ func (c *confText) timeoutExpr(extra int) string {
 }
 
 // function writes the backend of function fn: the gateway with the
-// function's concurrency limit (its queue), and the retry server that
-// takes a request the gateway cannot.
+// function's concurrency limit (its queue) and queue cap (its rules last),
+// and the retry server that takes a request the gateway cannot.
 func (c *confText) function(fn string) {
 	o := c.o
 	c.line("backend gw.%s", fn)
@@ -611,7 +611,8 @@ func (c *confText) function(fn string) {
 // nothing waits (the fast path) the first one ends them, so the map is not
 // read and no other rule is evaluated.
 func (c *confText) queueCap(fn string) {
-	c.line("    # At most the function's queue cap (map queue) wait for a slot.")
+	c.line("    # At most the function's queue cap (map queue) wait for a slot; one")
+	c.line("    # more is refused. While nothing waits, the rules end here (last rules).")
 	c.line("    http-request allow if { srv_queue(gw.%s/gw) eq 0 }", fn)
 	c.line("    http-request set-var(txn.qmax) var(txn.fn),map_str_int(%s,0)", c.o.mapPath(mapQueue))
 	c.line("    acl room var(txn.qmax) -m int le 0")
