@@ -200,6 +200,16 @@ func TestIntegrationQueueCap(t *testing.T) {
 	if d := after.FromNeighbours - before.FromNeighbours; d != 0 {
 		t.Errorf("from neighbours: %d more, want 0 (b's request was refused)", d)
 	}
+	// An operator sees the refusals on HAProxy's exporter.
+	resp, err := http.Get("http://" + strings.TrimPrefix(c.o.metrics, ":") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `haproxy_backend_requests_denied_total{proxy="gw.figlet"} 3`; !strings.Contains(string(body), want) {
+		t.Errorf("exporter lacks %q", want)
+	}
 }
 
 // TestIntegrationQueueCapAfterRetry: a user request that neighbour b
