@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -239,5 +240,30 @@ func TestApplyErrors(t *testing.T) {
 	}
 	if _, err := c.Totals(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("Totals after Close: %v", err)
+	}
+}
+
+// TestApplyQueueCap: a function's queue cap changes through the runtime
+// API (the map queue), with no reload, and its map file follows, so that a
+// restarted HAProxy starts with it.
+func TestApplyQueueCap(t *testing.T) {
+	c, rt := newFakeController(t, []string{"figlet"}, 1)
+	s := nbState(strategy.Route{Function: "figlet", Local: 1})
+	for _, q := range []int{3, 7, 0} {
+		s.Functions[0].MaxQueue = q
+		applyFake(t, c, s)
+		want := ""
+		if q > 0 {
+			want = "figlet " + strconv.Itoa(q) + "\n"
+		}
+		if got := rt.maps[c.o.mapPath(mapQueue)]; got != want {
+			t.Errorf("MaxQueue %d: runtime queue map %q, want %q", q, got, want)
+		}
+		if b, err := os.ReadFile(c.o.mapPath(mapQueue)); err != nil || string(b) != want {
+			t.Errorf("MaxQueue %d: queue map file %q (%v), want %q", q, b, err, want)
+		}
+	}
+	if r := c.Stats().Reloads; r != 0 {
+		t.Errorf("%d reloads", r)
 	}
 }

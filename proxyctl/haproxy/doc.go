@@ -13,10 +13,11 @@
 // function's route table (the map route: 256 buckets filled in smooth
 // weighted round-robin order from the decision's shares, the bucket being
 // the function's request count) and sends it straight to the gateway
-// (backend gw.<name>, with the function's concurrency limit and a queue
-// time-out), to a neighbour (backend out.n<i>, which adds this node's
-// identity and the credential the neighbour gave it, and health-checks
-// it), or answers it (429 policy, 404 no-route). Local requests above the
+// (backend gw.<name>, with the function's concurrency limit, a queue
+// time-out and a queue cap: a request that would join a queue already
+// holding proxyctl.Function.MaxQueue is refused at once, 429 queue-full),
+// to a neighbour (backend out.n<i>, which adds this node's identity and the
+// credential the neighbour gave it, and health-checks it), or answers it (429 policy, 404 no-route). Local requests above the
 // local limit overflow to the forwarding shares. A user request bound for
 // a neighbour beyond its forwarding cap (proxyctl.ForwardCap:
 // its share of the function's user requests in the last second, from the
@@ -36,7 +37,8 @@
 //
 // Apply computes the full run-time state (the maps of routes, identities,
 // credentials and limits, the neighbour in each slot and its address,
-// concurrency limits) and sends only what changed through the runtime API
+// concurrency limits; queue caps are in a map too, read only while a
+// request waits) and sends only what changed through the runtime API
 // (github.com/haproxytech/client-native/v6/runtime). A neighbour joining or
 // leaving takes a free slot or frees one: no reload. HAProxy is reloaded
 // (hitlessly: master-worker mode, listeners passed to the new worker through
@@ -62,7 +64,9 @@
 //
 // Controller.Totals reads HAProxy's cumulative per-backend and per-server
 // counters and its stick tables and returns them as metricsrc.Totals;
-// wrap the Controller in metricsrc.NewDelta for rates. Counters accumulate
+// wrap the Controller in metricsrc.NewDelta for rates. A request refused by
+// a queue cap counts as rejected, not as local, and, a neighbour's, not as
+// accepted from it. Counters accumulate
 // across reloads and restarts. They include each neighbour's answers
 // (succeeded, with their latency, and failed; Totals.Answers) and, in one
 // aggregate (Totals.Other), the user requests for names not routed here.

@@ -79,6 +79,7 @@ const (
 	mapFallback = "fallback" // function/slot → backend after that slot failed
 	mapAdmit    = "admit"    // node key/function → admission limit (req/s)
 	mapTimeouts = "timeouts" // function → time-out (ms)
+	mapQueue    = "queue"    // function → its queue cap (proxyctl.Function.MaxQueue; none: no cap)
 	mapSources  = "sources"  // neighbour address → 1 (no per-source cap)
 	mapCaps     = "caps"     // out.n<i> → share (‰)/rate (req/s)/growth (tenths) of its forwarding cap; L/function → 1 (local share)
 	// mapFlags holds run-time switches, never written to its file: "drain"
@@ -89,7 +90,7 @@ const (
 // mapNames lists every map, in the order they are applied: identities
 // and credentials before the routes that use them.
 func mapNames() []string {
-	return []string{mapIDs, mapTokens, mapPeers, mapPrev, mapLocal, mapSources, mapTimeouts, mapAdmit, mapCaps, mapFns, mapFallback, mapRoute}
+	return []string{mapIDs, mapTokens, mapPeers, mapPrev, mapLocal, mapSources, mapTimeouts, mapQueue, mapAdmit, mapCaps, mapFns, mapFallback, mapRoute}
 }
 
 // maxWeight is the weight of a whole share.
@@ -300,6 +301,16 @@ func maxConn(f proxyctl.Function) int {
 	return 0
 }
 
+// queueCap returns the queue cap of a function's gateway server
+// (proxyctl.Function.MaxQueue): none (0) without a stated concurrency,
+// whatever maxConn derives from its capacity.
+func queueCap(f proxyctl.Function) int {
+	if f.Concurrency <= 0 || f.MaxQueue <= 0 {
+		return 0
+	}
+	return min(f.MaxQueue, math.MaxInt32)
+}
+
 // build computes the full run-time state for s in layout lay, with the
 // neighbours in the slots and at the addresses given.
 func build(s proxyctl.State, lay layout, slots []slotState, own []byte) desired {
@@ -310,6 +321,9 @@ func build(s proxyctl.State, lay layout, slots []slotState, own []byte) desired 
 		m.add(mapLocal, f.Name, "1")
 		if f.Timeout > 0 {
 			m.add(mapTimeouts, f.Name, strconv.FormatInt(max(1, f.Timeout.Milliseconds()), 10))
+		}
+		if q := queueCap(f); q > 0 {
+			m.add(mapQueue, f.Name, strconv.Itoa(q))
 		}
 	}
 	for _, fn := range lay.functions {

@@ -61,6 +61,23 @@ func TestRateLimitAndMaxConn(t *testing.T) {
 	}
 }
 
+func TestQueueCapEntry(t *testing.T) {
+	for _, c := range []struct {
+		f    proxyctl.Function
+		want int
+	}{
+		{proxyctl.Function{Concurrency: 2, MaxQueue: 3}, 3},
+		{proxyctl.Function{Concurrency: 2}, 0},
+		{proxyctl.Function{Capacity: 10, MaxQueue: 3}, 0}, // concurrency unknown
+		{proxyctl.Function{Concurrency: 1, MaxQueue: math.MaxInt}, math.MaxInt32},
+		{proxyctl.Function{Concurrency: 1, MaxQueue: -1}, 0},
+	} {
+		if got := queueCap(c.f); got != c.want {
+			t.Errorf("queueCap(%+v) = %d, want %d", c.f, got, c.want)
+		}
+	}
+}
+
 func TestEncodings(t *testing.T) {
 	for _, s := range []string{"node-a", "node b", "a+b?c=d&e%f", "ünï", `q"uote\`, ""} {
 		enc := urlEncode(s)
@@ -134,6 +151,9 @@ func TestBuild(t *testing.T) {
 	}
 	if !strings.Contains(d.maps[mapIDs], "n1 node%20b\n") {
 		t.Errorf("ids map %q", d.maps[mapIDs])
+	}
+	if got := d.maps[mapQueue]; got != "figlet 32\n" {
+		t.Errorf("queue map %q, want figlet's cap only (shasum's concurrency is unknown)", got)
 	}
 	if got := d.maps[mapTimeouts]; got != "figlet 5000\n" {
 		t.Errorf("timeouts map %q", got)

@@ -155,6 +155,12 @@ func (c *confText) refuse(status int, reason, msg, cond string) {
 // answer writes a return rule of the given directive (http-request, or
 // http-response to replace an answer), as refuse describes.
 func (c *confText) answer(directive string, status int, reason, msg, cond string) {
+	c.reply(directive+" return", status, reason, msg, cond)
+}
+
+// reply writes a rule of the given action (a return, or a deny: counted in
+// the proxy's denied requests) as refuse describes.
+func (c *confText) reply(action string, status int, reason, msg, cond string) {
 	hdr := ""
 	if reason != "" {
 		hdr = " hdr " + proxyctl.HeaderRejected + " " + reason
@@ -168,7 +174,7 @@ func (c *confText) answer(directive string, status int, reason, msg, cond string
 	if cond != "" {
 		cond = " " + cond
 	}
-	c.line("    %s return status %d content-type text/plain%s lf-string \"dfaas: %s\\n\"%s", directive, status, hdr, msg, cond)
+	c.line("    %s status %d content-type text/plain%s lf-string \"dfaas: %s\\n\"%s", action, status, hdr, msg, cond)
 }
 
 func (c *confText) global() {
@@ -515,10 +521,11 @@ func (c *confText) tables() {
 	c.line("backend %s", targetUnavailable)
 	c.refuse(503, "", "no node could take the request for %[var(txn.fn)]", "")
 	c.line("")
-	c.line("# Forwarded requests accepted (gpc0) and received (http_req_cnt), by")
-	c.line("# function/node key; gpc0_rate enforces admission limits.")
+	c.line("# Forwarded requests admitted (gpc0; gpc0_rate enforces admission")
+	c.line("# limits), refused after that by the queue cap (gpc1) and received")
+	c.line("# (http_req_cnt), by function/node key.")
 	c.line("backend st_in")
-	c.line("    stick-table type string len 96 size 100k expire 24h store http_req_cnt,gpc0,gpc0_rate(1s)")
+	c.line("    stick-table type string len 96 size 100k expire 24h store http_req_cnt,gpc0,gpc1,gpc0_rate(1s)")
 	c.line("")
 	c.line("# User requests by function: http_req_cnt offered (the route counter;")
 	c.line("# http_req_rate: the forwarding caps' share),")
@@ -568,8 +575,8 @@ func (c *confText) timeoutExpr(extra int) string {
 }
 
 // function writes the backend of function fn: the gateway with the
-// function's concurrency limit (its queue), and the retry server that
-// takes a request the gateway cannot.
+// function's concurrency limit (its queue) and queue cap (its rules last),
+// and the retry server that takes a request the gateway cannot.
 func (c *confText) function(fn string) {
 	o := c.o
 	c.line("backend gw.%s", fn)
@@ -580,6 +587,7 @@ func (c *confText) function(fn string) {
 	c.line("    errorfile 502 %s", o.emptyPath())
 	c.line("    http-request del-header %s if { var(txn.nb) -m bool }", proxyctl.HeaderNodeToken)
 	c.line("    http-request set-timeout server %s", c.timeoutExpr(0))
+	c.queueCap(fn)
 	if c.lay.configured {
 		c.line("    http-response set-header %s %s if { srv_name gw }", proxyctl.HeaderServedBy, c.self)
 	}
@@ -591,6 +599,28 @@ func (c *confText) function(fn string) {
 	c.line("    server gw %s%s track gateway/gw", o.gateway, mc)
 	c.line("    server retry unix@%s", o.sockPath("retry-l"))
 	c.line("")
+}
+
+// queueCap writes the queue cap of function fn's backend
+// (proxyctl.Function.MaxQueue, from the map queue): a request that would
+// join a queue of the gateway server already holding the cap is refused at
+// once, 429 queue-full, and counted: a user's as rejected (st_fn gpc1), a
+// neighbour's as refused after its admission (st_in gpc1), both in the
+// backend's denied requests (dreq, which Totals takes from the local
+// ones). These must be the backend's last http-request rules: while
+// nothing waits (the fast path) the first one ends them, so the map is not
+// read and no other rule is evaluated.
+func (c *confText) queueCap(fn string) {
+	c.line("    # At most the function's queue cap (map queue) wait for a slot; one")
+	c.line("    # more is refused. While nothing waits, the rules end here (last rules).")
+	c.line("    http-request allow if { srv_queue(gw.%s/gw) eq 0 }", fn)
+	c.line("    http-request set-var(txn.qmax) var(txn.fn),map_str_int(%s,0)", c.o.mapPath(mapQueue))
+	c.line("    acl room var(txn.qmax) -m int le 0")
+	c.line("    acl room srv_queue(gw.%s/gw),sub(txn.qmax) lt 0", fn)
+	c.line("    http-request allow if room || !{ var(txn.qmax) -m found }")
+	c.line("    http-request sc-inc-gpc(1,0)")
+	c.line("    http-request sc-inc-gpc1(1)")
+	c.reply("http-request deny", 429, proxyctl.RejectedQueueFull, "the queue of "+fn+" on node "+c.self+" is full; request rejected", "")
 }
 
 // slot writes the backends of neighbour slot i: out.n<i> sets this node's
@@ -629,6 +659,9 @@ func (c *confText) slot(i int) {
 	c.line("    # or a request it did not take, retried elsewhere.")
 	c.line("    http-response sc-inc-gpc(0,1) if { srv_name nb } { status lt 500 } !{ status 429 } !{ res.fhdr(%s) -m found }", proxyctl.HeaderRejected)
 	c.line("    http-response sc-inc-gpc(1,1) if { srv_name retry }")
+	c.line("    # A user request retried here and refused by the local queue cap is")
+	c.line("    # rejected (the retry frontend tracks no counter).")
+	c.line("    http-response sc-inc-gpc(1,0) if { srv_name retry } { status 429 } { res.fhdr(%s) -m str %s } !{ res.fhdr(%s) -m found }", proxyctl.HeaderRejected, proxyctl.RejectedQueueFull, proxyctl.HeaderForwardedTo)
 	c.line("    retries 1")
 	c.line("    option redispatch 1")
 	c.line("    retry-on conn-failure empty-response 403")

@@ -20,8 +20,8 @@ func goldenState() proxyctl.State {
 	return proxyctl.State{
 		Self: "node-a",
 		Functions: []proxyctl.Function{
-			{Name: "figlet", Capacity: 100, Concurrency: 8, Timeout: 5 * time.Second},
-			{Name: "shasum", Capacity: 12.5},
+			{Name: "figlet", Capacity: 100, Concurrency: 8, Timeout: 5 * time.Second, MaxQueue: 32},
+			{Name: "shasum", Capacity: 12.5, MaxQueue: 5}, // no queue cap: its concurrency is unknown
 		},
 		Neighbours: []proxyctl.Neighbour{
 			{ID: "node b", URL: "http://10.0.0.2:30080", Functions: []string{"figlet", "ocr"}, TokenOut: "out-b", TokenIn: "in-b", TokenInPrev: "in-b-old", Forward: true, Cap: proxyctl.ForwardCap{On: true, Share: 1.0 / 3, Rate: 12.7, Growth: 3}},

@@ -25,6 +25,11 @@ func TestPlan(t *testing.T) {
 		want []string
 	}{
 		{"nothing changes", &prev, prev, nil},
+		{"queue cap", &prev, func() desired {
+			d := mk([]slotState{b, {}}, "f/0 l/n1\nf/1 n1\n", "B x\n")
+			d.maps[mapQueue] = "f 3\n"
+			return d
+		}(), []string{"map queue"}},
 		{"shares", &prev, mk([]slotState{b, {}}, "f/0 l/n1\nf/1 l/n1\n", "B x\n"), []string{"map route"}},
 		{"c joins", &prev, mk([]slotState{b, c}, "f/0 n2\nf/1 n1\n", "B x\nC y\n"),
 			[]string{"set server out.n2/nb addr 10.0.0.3 port 30080", "set server once.n2/nb addr 10.0.0.3 port 30080", "set server out.n2/nb health up", "map peers", "map route", "set server out.n2/nb state ready", "set server once.n2/nb state ready"}},
@@ -39,7 +44,7 @@ func TestPlan(t *testing.T) {
 		{"unknown: everything", nil, prev, []string{
 			"set server out.n1/nb state maint", "set server once.n1/nb state maint", "set server out.n2/nb state maint", "set server once.n2/nb state maint",
 			"set server out.n1/nb addr 10.0.0.2 port 30080", "set server once.n1/nb addr 10.0.0.2 port 30080", "set server out.n1/nb health up",
-			"map ids", "map tokens", "map peers", "map prev", "map local", "map sources", "map timeouts", "map admit", "map caps", "map fns", "map fallback", "map route",
+			"map ids", "map tokens", "map peers", "map prev", "map local", "map sources", "map timeouts", "map queue", "map admit", "map caps", "map fns", "map fallback", "map route",
 			"set server out.n1/nb state ready", "set server once.n1/nb state ready", "set maxconn server gw.f/gw 4"}},
 	}
 	for _, c := range cases {

@@ -30,8 +30,14 @@ type accumulator struct {
 }
 
 type fnTotals struct {
-	t   metricsrc.FunctionTotals // Neighbours unused
-	nbs map[strategy.NodeID]*metricsrc.NeighbourTotals
+	t metricsrc.FunctionTotals // Neighbours unused
+	// denied counts the requests gw.<f> refused (its queue cap): they
+	// passed through the backend (t.Local counts them) but were not served.
+	denied uint64
+	// inDenied counts, by neighbour, its requests admitted (t.FromNeighbours
+	// and its Received count them) and then refused by the queue cap.
+	inDenied map[strategy.NodeID]uint64
+	nbs      map[strategy.NodeID]*metricsrc.NeighbourTotals
 }
 
 func (a *accumulator) init() {
@@ -68,7 +74,7 @@ func (a *accumulator) delta(key string, cur uint64) uint64 {
 func (a *accumulator) fn(name string) *fnTotals {
 	f := a.fns[name]
 	if f == nil {
-		f = &fnTotals{t: metricsrc.FunctionTotals{Name: name}, nbs: map[strategy.NodeID]*metricsrc.NeighbourTotals{}}
+		f = &fnTotals{t: metricsrc.FunctionTotals{Name: name}, inDenied: map[strategy.NodeID]uint64{}, nbs: map[strategy.NodeID]*metricsrc.NeighbourTotals{}}
 		a.fns[name] = f
 	}
 	return f
@@ -180,7 +186,9 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 		}
 		switch {
 		case r.Type == models.NativeStatTypeBackend:
-			a.fn(fn).t.Local += a.delta("b/"+r.Name+"/stot", u64(st.Stot))
+			f := a.fn(fn)
+			f.t.Local += a.delta("b/"+r.Name+"/stot", u64(st.Stot))
+			f.denied += a.delta("b/"+r.Name+"/dreq", u64(st.Dreq))
 		case r.Type == models.NativeStatTypeServer && r.Name == "gw":
 			n := a.delta("s/"+r.BackendName+"/gw/stot", u64(st.Stot))
 			f := a.fn(fn)
@@ -236,9 +244,11 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 		}
 		key := "in/" + e.key + "/"
 		accepted := a.delta(key+"gpc0", e.fields["gpc0"])
+		denied := a.delta(key+"gpc1", e.fields["gpc1"])
 		all := a.delta(key+"cnt", e.fields["http_req_cnt"])
 		f := a.fn(fn)
 		f.t.FromNeighbours += accepted
+		f.t.Rejected += denied
 		if all > accepted {
 			f.t.Rejected += all - accepted
 		}
@@ -249,6 +259,9 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 		if accepted > 0 {
 			f.nb(id).Received += accepted
 		}
+		if denied > 0 {
+			f.inDenied[id] += denied
+		}
 	}
 }
 
@@ -257,9 +270,14 @@ func (a *accumulator) totals() metricsrc.Totals {
 	t := metricsrc.Totals{Functions: make([]metricsrc.FunctionTotals, 0, len(a.fns)), Answers: true, Other: a.other}
 	for _, f := range a.fns {
 		ft := f.t
+		ft.Local -= min(ft.Local, f.denied)
 		ft.Neighbours = make([]metricsrc.NeighbourTotals, 0, len(f.nbs))
 		for _, n := range f.nbs {
-			ft.Neighbours = append(ft.Neighbours, *n)
+			nt := *n
+			d := min(nt.Received, f.inDenied[strategy.NodeID(nt.ID)])
+			nt.Received -= d
+			ft.FromNeighbours -= min(ft.FromNeighbours, d)
+			ft.Neighbours = append(ft.Neighbours, nt)
 		}
 		slices.SortFunc(ft.Neighbours, func(x, y metricsrc.NeighbourTotals) int { return strings.Compare(x.ID, y.ID) })
 		t.Functions = append(t.Functions, ft)

@@ -13,8 +13,8 @@ import (
 
 func i64(v int64) *int64 { return &v }
 
-func backendRow(name string, stot, x5 int64) *models.NativeStat {
-	return &models.NativeStat{Name: name, Type: models.NativeStatTypeBackend, Stats: &models.NativeStatStats{Stot: i64(stot), Hrsp5xx: i64(x5)}}
+func backendRow(name string, stot, x5, dreq int64) *models.NativeStat {
+	return &models.NativeStat{Name: name, Type: models.NativeStatTypeBackend, Stats: &models.NativeStatStats{Stot: i64(stot), Hrsp5xx: i64(x5), Dreq: i64(dreq)}}
 }
 
 func serverRow(be, name string, stot, ttime int64) *models.NativeStat {
@@ -25,14 +25,15 @@ func serverRow(be, name string, stot, ttime int64) *models.NativeStat {
 type reading struct {
 	offered, failed, rejected, local, gwStot, ttime, n1 int64
 	n1ok, n1retried, rtime                              int64 // answered successfully by slot 1's neighbour, sent elsewhere; its mean response time
-	fromB, fromBAccepted                                int64
+	fromB, fromBAccepted, fromBDenied                   int64 // received from b, admitted, then refused by the queue cap
 	capped                                              int64 // turned away by a forwarding cap
+	denied                                              int64 // refused by gw.f's queue cap (in local too)
 }
 
 func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 	rows := []*models.NativeStat{
-		backendRow("gw.f", r.local, 0),
-		backendRow("gateway", 999, 999), // not a function's
+		backendRow("gw.f", r.local, 0, r.denied),
+		backendRow("gateway", 999, 999, 999), // not a function's
 		serverRow("gw.f", "gw", r.gwStot, r.ttime),
 		serverRow("gw.f", "retry", 3, 0),
 		{BackendName: "out.n1", Name: "nb", Type: models.NativeStatTypeServer, Stats: &models.NativeStatStats{Stot: i64(12345), Rtime: i64(r.rtime)}}, // counted in st_out
@@ -51,7 +52,7 @@ func (r reading) rows() ([]*models.NativeStat, map[string][]tableEntry) {
 			{key: "f/x1", fields: map[string]uint64{"http_req_cnt": 7}},
 		},
 		"st_in": {
-			{key: nodeKey("b") + "/f", fields: map[string]uint64{"http_req_cnt": u(r.fromB), "gpc0": u(r.fromBAccepted)}},
+			{key: nodeKey("b") + "/f", fields: map[string]uint64{"http_req_cnt": u(r.fromB), "gpc0": u(r.fromBAccepted), "gpc1": u(r.fromBDenied)}},
 			{key: "bad key", fields: map[string]uint64{"http_req_cnt": 10, "gpc0": 10}},
 		},
 	}
@@ -96,12 +97,15 @@ func TestAccumulator(t *testing.T) {
 
 	// Counters grow; slot 1 now belongs to c: its increase is c's.
 	owners = []strategy.NodeID{"c"}
-	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 8, gwStot: 8, ttime: 10, n1: 6, n1ok: 4, n1retried: 1, rtime: 20, fromB: 3, fromBAccepted: 2, capped: 5}.rows()
+	// Two of the requests gw.f took it refused (its queue cap): not local;
+	// one of them b's, admitted: rejected, not received.
+	rows, entries = reading{offered: 15, failed: 1, rejected: 3, local: 10, denied: 2, gwStot: 8, ttime: 10, n1: 6, n1ok: 4, n1retried: 1, rtime: 20, fromB: 5, fromBAccepted: 4, fromBDenied: 1, capped: 5}.rows()
 	a.add(rows, entries, owners)
 	want.Offered, want.Local, want.LatencyCount, want.LatencySeconds, want.Forwarded = 15, 8, 8, 0.12+0.02, 6
+	want.Rejected, want.FromNeighbours = 5, 3
 	wantCapped = 5
 	want.Neighbours = []metricsrc.NeighbourTotals{
-		{ID: "b", Forwarded: 3, Received: 2, Succeeded: 2, Failed: 1, LatencyCount: 2, LatencySeconds: 0.1},
+		{ID: "b", Forwarded: 3, Received: 3, Succeeded: 2, Failed: 1, LatencyCount: 2, LatencySeconds: 0.1},
 		{ID: "c", Forwarded: 3, Succeeded: 2, Failed: 0, LatencyCount: 2, LatencySeconds: 0.04},
 	}
 	check("second reading")
@@ -111,16 +115,16 @@ func TestAccumulator(t *testing.T) {
 	clear(a.raw)
 	rows, entries = reading{offered: 4, local: 1, gwStot: 1, fromB: 2, fromBAccepted: 2, capped: 1}.rows()
 	a.add(rows, entries, owners)
-	want.Offered, want.Local, want.LatencyCount, want.FromNeighbours = 19, 9, 9, 4
+	want.Offered, want.Local, want.LatencyCount, want.FromNeighbours = 19, 9, 9, 5
 	wantCapped = 6
-	want.Neighbours[0].Received = 4
+	want.Neighbours[0].Received = 5
 	check("after a restart")
 
 	// A counter that went down without a new worker (a stick-table entry
 	// that expired and came back) also counts from zero.
 	rows, entries = reading{offered: 4, local: 1, gwStot: 1, fromB: 1, fromBAccepted: 1}.rows()
 	a.add(rows, entries, owners)
-	want.FromNeighbours, want.Neighbours[0].Received = 5, 5
+	want.FromNeighbours, want.Neighbours[0].Received = 6, 6
 	check("expired entry")
 }
 
