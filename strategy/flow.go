@@ -118,10 +118,10 @@ type Flow struct {
 // Defaults of Flow.
 const (
 	DefaultFlowUtilization = 0.99
-	DefaultShedUtilization = 0.9
+	DefaultShedUtilization = 0.99
 	DefaultBalance         = 0.7
 	DefaultDamping         = 0.5
-	DefaultSlack           = 1.1
+	DefaultSlack           = 2
 	DefaultRTTCost         = 1.0
 )
 
@@ -172,7 +172,7 @@ const flowNeedy = 0.5
 // that this node's own users may take above their plan before the next
 // decision. Less than all of it, so that a sudden surge everywhere at
 // once does not fill the queues.
-const flowOwnSurge = 0.75
+const flowOwnSurge = 1.0
 
 // flowOpen is the share of the spare capacity not granted in advance that
 // admits the neighbours granted nothing yet. With flowOwnSurge it leaves a

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +43,7 @@ type simFlags struct {
 	azureDir   string
 	azure      azure.Config
 	azureTop   int
+	depth      float64 // --queue-depth: 0 unset, negative none
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -56,6 +60,21 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.azure.From, "azure-from", 0, "with --azure: first minute of the window")
 	fs.IntVar(&f.azure.Minutes, "azure-minutes", 0, "with --azure: minutes in the window (default: to the end)")
 	fs.Float64Var(&f.azure.Compress, "azure-compress", 60, "with --azure: time compression (60: a trace minute lasts a second)")
+	fs.Func("queue-depth", "every function's queue cap, in waiting requests per concurrency slot, as the agent's --queue-depth (`K`; 0: no cap; default: the scenario's queue_depth, 4 if it has none)", func(v string) error {
+		d, err := strconv.ParseFloat(v, 64)
+		if err != nil || d < 0 || math.IsInf(d, 0) {
+			return errors.New("not a number ≥ 0")
+		}
+		f.depth = cmp.Or(d, -1)
+		return nil
+	})
+}
+
+// setDepth applies --queue-depth, if given, to the scenarios.
+func (f *simFlags) setDepth(scs ...*sim.Scenario) {
+	for _, sc := range scs {
+		sc.QueueDepth = cmp.Or(f.depth, sc.QueueDepth)
+	}
 }
 
 // runSim simulates a scenario (or a family of them) with one or every
@@ -116,6 +135,7 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
+	sf.setDepth(sc)
 	rs, err := sim.Evaluate(ctx, sc, cfgs, sf.eval)
 	if errors.Is(err, sim.ErrCanceled) {
 		return fmt.Errorf("sim interrupted: %w", err)
@@ -156,6 +176,7 @@ func runFamily(ctx context.Context, w io.Writer, sf simFlags, cfgs []sim.Config,
 	if err != nil {
 		return usageError{fmt.Sprintf("--family: %v", err)}
 	}
+	sf.setDepth(scs...)
 	rs, err := sim.EvaluateFamily(ctx, scs, cfgs, sf.eval)
 	if errors.Is(err, sim.ErrCanceled) {
 		return fmt.Errorf("sim interrupted: %w", err)
