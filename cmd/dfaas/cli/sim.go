@@ -8,13 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 	"github.com/dfaas-go/dfaas/strategy/sim/azure"
@@ -43,7 +42,7 @@ type simFlags struct {
 	azureDir   string
 	azure      azure.Config
 	azureTop   int
-	depth      float64 // --queue-depth: 0 unset, negative none
+	depth      usage.QueueDepth
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -60,20 +59,13 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.azure.From, "azure-from", 0, "with --azure: first minute of the window")
 	fs.IntVar(&f.azure.Minutes, "azure-minutes", 0, "with --azure: minutes in the window (default: to the end)")
 	fs.Float64Var(&f.azure.Compress, "azure-compress", 60, "with --azure: time compression (60: a trace minute lasts a second)")
-	fs.Func("queue-depth", "every function's queue cap, in waiting requests per concurrency slot, as the agent's --queue-depth (`K`; 0: no cap; default: the scenario's queue_depth, 4 if it has none)", func(v string) error {
-		d, err := strconv.ParseFloat(v, 64)
-		if err != nil || d < 0 || math.IsInf(d, 0) {
-			return errors.New("not a number ≥ 0")
-		}
-		f.depth = cmp.Or(d, -1)
-		return nil
-	})
+	fs.Var(&f.depth, "queue-depth", "every function's queue cap, in waiting requests per concurrency slot, as the agent's --queue-depth (`K`; 0: no cap; default: the scenario's queue_depth, 4 if it has none)")
 }
 
 // setDepth applies --queue-depth, if given, to the scenarios.
 func (f *simFlags) setDepth(scs ...*sim.Scenario) {
 	for _, sc := range scs {
-		sc.QueueDepth = cmp.Or(f.depth, sc.QueueDepth)
+		sc.QueueDepth = cmp.Or(f.depth.Depth(), sc.QueueDepth)
 	}
 }
 
