@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"time"
 
@@ -104,6 +105,15 @@ type Config struct {
 	// receives by what its answers support (see control.Trust; the zero
 	// value gives its defaults).
 	Trust control.Trust
+	// QueueDepth bounds the queue of each local function: the proxy lets
+	// at most ⌈QueueDepth × concurrency⌉ requests wait for its
+	// concurrency slots and refuses one more at once (429, DFaaS-Rejected:
+	// queue-full; proxyctl.Function.MaxQueue), so that the latency of what
+	// is served stays bounded under overload. If zero,
+	// proxyctl.DefaultQueueDepth; negative means no cap (requests wait for
+	// the proxy's queue time-out). A function whose concurrency the FaaS
+	// platform does not report has no cap.
+	QueueDepth float64
 	// Logger receives the node's logs. If nil, logs are discarded.
 	Logger *slog.Logger
 	// Registerer, if not nil, receives the node's Prometheus metrics.
@@ -187,6 +197,9 @@ func (c Config) Validate() error {
 	if c.IdlePeriods < 0 {
 		return bad("IdlePeriods", "negative (%d)", c.IdlePeriods)
 	}
+	if math.IsNaN(c.QueueDepth) || math.IsInf(c.QueueDepth, 0) {
+		return bad("QueueDepth", "%v is not a number", c.QueueDepth)
+	}
 	for i, id := range c.Bootstrap {
 		if id == "" {
 			return bad("Bootstrap", "entry %d is empty", i)
@@ -218,6 +231,11 @@ func (c Config) credentialRotation() time.Duration {
 		return max(6*c.period(), c.expiry())
 	}
 	return c.CredentialRotation
+}
+
+// queueDepth is QueueDepth with its default; 0 means no cap.
+func (c Config) queueDepth() float64 {
+	return max(0, cmp.Or(c.QueueDepth, proxyctl.DefaultQueueDepth))
 }
 
 func (c Config) maxMessageSize() int {

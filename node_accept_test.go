@@ -3,6 +3,7 @@ package dfaas
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,57 @@ func TestUnhealthyPlatform(t *testing.T) {
 	got := series(t, reg, "dfaas_agent_component_up")
 	if !strings.Contains(got, "{component=faas} 0") || !strings.Contains(got, "{component=proxy} 1") {
 		t.Errorf("component_up:\n%s", got)
+	}
+}
+
+// TestQueueDepthReachesProxy: Config.QueueDepth becomes each function's
+// MaxQueue in the proxy's state, from the concurrency the platform states
+// (default depth 4; negative: no cap); a function without a stated
+// concurrency gets no cap.
+func TestQueueDepthReachesProxy(t *testing.T) {
+	for _, tc := range []struct {
+		depth float64
+		want  int
+	}{{0, 12}, {0.5, 2}, {10, 30}, {-1, 0}} {
+		net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+		tr, err := net.Join("a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := proxyctl.NewRecorder(0)
+		n, err := New(Config{
+			Strategy: strategy.AllLocal{}, Proxy: rec, Metrics: metricsrc.NewStatic(metricsrc.Sample{}),
+			FaaS: faas.NewStatic(
+				faas.Function{Name: "b", AvailableReplicas: 1, Labels: map[string]string{faas.LabelConcurrency: "3"}},
+				faas.Function{Name: "c", AvailableReplicas: 1},
+			),
+			Peers: tr, ProxyURL: "http://a.example:1", Period: time.Second, QueueDepth: tc.depth,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Step(context.Background(), time.Unix(1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		st, ok := rec.Last()
+		if !ok || len(st.Functions) != 2 {
+			t.Fatalf("depth %v: proxy state %+v", tc.depth, st)
+		}
+		if b, c := st.Functions[0], st.Functions[1]; b.MaxQueue != tc.want || c.Concurrency == 0 && c.MaxQueue != 0 {
+			t.Errorf("depth %v: b %+v (want MaxQueue %d), c %+v (no stated concurrency: want no cap)", tc.depth, b, tc.want, c)
+		}
+		n.Close()
+		net.Close()
+	}
+	net := peer.NewMemNetwork(peer.MemNetworkOptions{})
+	defer net.Close()
+	tr, err := net.Join("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := Config{Strategy: strategy.AllLocal{}, Proxy: proxyctl.NewRecorder(0), FaaS: faas.NewStatic(),
+		Metrics: metricsrc.NewStatic(metricsrc.Sample{}), Peers: tr, ProxyURL: "http://a.example:1", QueueDepth: math.NaN()}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "QueueDepth") {
+		t.Errorf("Validate with a NaN QueueDepth: %v, want an error naming it", err)
 	}
 }

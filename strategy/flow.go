@@ -64,18 +64,26 @@ import (
 // within two standard deviations of the forecast (a node running the
 // function with nowhere to forward tries it all, and its LocalLimit rejects
 // what exceeds the plan). LocalLimit caps its own users' local service at their
-// plan plus three quarters of the capacity neither planned nor granted:
+// plan plus the capacity granted to no neighbour on request (what it
+// grants in advance is not held back from a surge of its own users):
 // above it, requests overflow to the neighbours (a trickle of traffic keeps
 // that path open, also while the node has no load), or are rejected.
 //
 // Under pressure (what cannot be placed anywhere exceeds 60% of the
 // capacity) the load will be shed anyway, and whatever is admitted beyond
 // the capacity only queues: the node plans for ShedUtilization instead of
-// Utilization (fully at 90%), admits neighbours exactly up to their grants,
-// and, when its queue has built up (the observed latency exceeds twice the
-// service time Concurrency/Capacity), plans lower until it has drained.
-// This keeps the latency of the requests served close to that of an
-// unloaded node.
+// Utilization (fully at 90% of the way), admits neighbours exactly up to
+// their grants, and, when its queue has built up (the observed latency
+// exceeds twice the service time Concurrency/Capacity), plans lower until
+// it has drained.
+//
+// Flow relies on the proxies' queue cap (proxyctl.Function.MaxQueue, the
+// agent's --queue-depth, 4 waiting requests per concurrency slot by
+// default) to keep the latency of what is served bounded under overload:
+// its limits are rates, set once a period, and let a surge through until
+// the next decision; the cap refuses at once what would only wait. Without
+// the cap, plan lower under overload (ShedUtilization) to keep the queues
+// short (docs/evaluation.md measures both).
 //
 // The state needed between periods (the asks sent, the grants given) is
 // read back from Snapshot.Prev, so Flow itself is stateless. Nodes running
@@ -91,12 +99,12 @@ type Flow struct {
 	// between success and latency under overload: planning lower keeps
 	// the queues, and so the latency of the requests served, short, at
 	// the price of serving that much less of the capacity; planning at
-	// Utilization serves nearly all of it, with queues near the time-out.
-	// The default, 0.9, keeps the served p99 of the shipped overload
-	// scenarios within twice that of an unloaded run; 0.99 serves 5-9%
-	// more there at 1.4-2.6 times the p99 of the default, 2.3-4.7 times
-	// that of an unloaded run (docs/evaluation.md). If zero,
-	// DefaultShedUtilization.
+	// Utilization serves nearly all of it. With the proxies' default
+	// queue cap (depth 4) the default, 0.99, keeps the served p99 of the
+	// shipped overload scenarios within twice that of an unloaded run;
+	// 0.9 lowers it further and serves 7-10% less there; without a queue
+	// cap, 0.99 lets the queues run to the time-out (docs/evaluation.md).
+	// If zero, DefaultShedUtilization.
 	ShedUtilization float64 `json:"shed_utilization"`
 	// Balance is the utilization up to which a node keeps its load
 	// locally before spreading it over its neighbours, in [0, 1]; values
@@ -118,10 +126,10 @@ type Flow struct {
 // Defaults of Flow.
 const (
 	DefaultFlowUtilization = 0.99
-	DefaultShedUtilization = 0.9
+	DefaultShedUtilization = 0.99
 	DefaultBalance         = 0.7
 	DefaultDamping         = 0.5
-	DefaultSlack           = 1.1
+	DefaultSlack           = 2
 	DefaultRTTCost         = 1.0
 )
 
@@ -168,15 +176,8 @@ const (
 // (a neighbour without the function always does).
 const flowNeedy = 0.5
 
-// flowOwnSurge is the share of the spare capacity not granted in advance
-// that this node's own users may take above their plan before the next
-// decision. Less than all of it, so that a sudden surge everywhere at
-// once does not fill the queues.
-const flowOwnSurge = 0.75
-
 // flowOpen is the share of the spare capacity not granted in advance that
-// admits the neighbours granted nothing yet. With flowOwnSurge it leaves a
-// tenth of the spare capacity unused by a surge everywhere at once.
+// admits the neighbours granted nothing yet.
 const flowOpen = 0.15
 
 // flowTrickle is the share of a neighbour's grant that a node forwards
@@ -632,12 +633,12 @@ func (pl *flowPlan) remoteRoute() Route {
 // its grant, or its previous grant if larger, which it may still be
 // using): the plan rests on noisy forecasts. Under pressure, whoever is
 // admitted beyond the plan would only queue, so the limits hold to the
-// grants. Own users may take flowOwnSurge of the spare capacity not
-// granted in advance.
+// grants. Own users may take all the capacity not granted on request:
+// the queue cap, not LocalLimit, bounds what a surge costs.
 func (pl *flowPlan) admit(route *Route, a *Announcement) {
 	s, f := pl.s, pl.f
 	slack, prevGrant := 1+(pl.p.slack-1)*(1-pl.pressure), func(NodeID) float64 { return 0 }
-	route.LocalLimit = math.Max(1, pl.ownLocal+flowOwnSurge*(pl.left-sum(pl.preGrants)))
+	route.LocalLimit = math.Max(1, pl.ownLocal+pl.left)
 	if pl.pressure == 0 {
 		prevGrant = func(id NodeID) float64 { return s.Prev.Announce.GrantTo(id, f.Name) }
 	}

@@ -154,7 +154,34 @@ func TestFlowRejectsOnlyUnderPressure(t *testing.T) {
 	if r := decide(200, full); r.Reject < 0.4 || r.Forwarded() == 0 {
 		t.Errorf("twice the capacity, full pressure, a full neighbour that granted a little: route %+v, want some forwarded and about half rejected at the edge", r)
 	}
-	if r := decide(200); r.Reject != 0 || r.Local != 1 || r.LocalLimit < 85 || r.LocalLimit > 91 {
-		t.Errorf("twice the capacity, full pressure, nowhere to forward: route %+v, want everything tried locally, limited to the plan (90)", r)
+	if r, plan := decide(200), 100*DefaultShedUtilization; r.Reject != 0 || r.Local != 1 || r.LocalLimit < plan-5 || r.LocalLimit > plan+1 {
+		t.Errorf("twice the capacity, full pressure, nowhere to forward: route %+v, want everything tried locally, limited to the plan (%v)", r, plan)
+	}
+}
+
+// TestFlowOwnSurgeTakesAdvanceGrants checks that what a node grants in
+// advance (to a neighbour without the function, which may need it) is not
+// held back from its own users: their LocalLimit is the whole planned
+// capacity not granted on request, so a surge of its own users is served
+// until the next decision instead of rejected (the queue cap bounds what
+// it costs), while the advance grant is still announced.
+func TestFlowOwnSurgeTakesAdvanceGrants(t *testing.T) {
+	s := Snapshot{
+		Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+		Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Concurrency: 4, Offered: 20, Forecast: 20}},
+		Neighbours: []Neighbour{{ID: "b", Announcement: Announcement{
+			Functions: []FunctionState{{Name: "f", Offered: 10}},
+		}}},
+	}
+	d, err := (&Flow{}).Decide(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := d.Route("f")
+	if g := d.Announce.GrantTo("b", "f"); g <= 0 {
+		t.Fatalf("no advance grant to a neighbour without the function (announce %+v)", d.Announce)
+	}
+	if want := 100 * DefaultFlowUtilization; r.LocalLimit < want-1e-9 {
+		t.Errorf("LocalLimit %v with 20 req/s of own load: want the whole plan, %v (the advance grant held back from own users)", r.LocalLimit, want)
 	}
 }

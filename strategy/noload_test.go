@@ -44,6 +44,7 @@ func TestDocExampleNoLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sc.QueueDepth = -1 // only the routes reject
 	rejected := map[bool]int64{}
 	for _, method := range []bool{false, true} {
 		r, err := sim.Run(context.Background(), sc, sim.Config{Strategy: "capped", New: func() (strategy.Strategy, error) { return capped(method), nil }})

@@ -69,6 +69,7 @@ type Config struct {
 	Logger             *slog.Logger
 	Bootstrap          []peer.ID
 	Advisor            strategy.Advisor // optional external decision model
+	QueueDepth         float64          // [--queue-depth] dfaas.Config.QueueDepth: 0 the default, negative no cap
 
 	// FaaSAPI is the API of the embedded FaaS (when FaaS is nil): "" or
 	// "openfaas", the gateway API, which the proxy calls directly; or
@@ -177,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		Strategy: cfg.Strategy, Proxy: ctl, FaaS: backend, Metrics: source, Peers: cfg.Transport,
 		ProxyURL: s.proxyURL, Period: cfg.Period, NeighbourExpiry: cfg.Expiry, CredentialRotation: cfg.CredentialRotation, Forecaster: fc,
 		Nearest: cfg.Nearest, MaxRTT: cfg.MaxRTT, Bootstrap: cfg.Bootstrap, Advisor: cfg.Advisor,
-		Seed: cfg.Seed, Logger: cfg.Logger, Registerer: s.reg,
+		Seed: cfg.Seed, Logger: cfg.Logger, Registerer: s.reg, QueueDepth: cfg.QueueDepth,
 	}
 	s.tls.nodeConfig(&nc)
 	s.node, err = dfaas.New(nc)

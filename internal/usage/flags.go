@@ -63,18 +63,20 @@ func given(fs *flag.FlagSet) map[string]bool {
 }
 
 // ApplyEnv sets every flag of fs that was not given on the command line
-// from its environment variable in env (flag name → variable), if that is
-// set. AGENT_DEBUG=true, as in the original agent, sets --log-level debug
-// when fs has that flag.
-func ApplyEnv(fs *flag.FlagSet, env map[string]string) error {
+// from its environment variable in one of envs (flag name → variable), if
+// that is set. AGENT_DEBUG=true, as in the original agent, sets
+// --log-level debug when fs has that flag.
+func ApplyEnv(fs *flag.FlagSet, envs ...map[string]string) error {
 	set := given(fs)
-	for name, key := range env {
-		v, ok := os.LookupEnv(key)
-		if !ok || set[name] {
-			continue
-		}
-		if err := fs.Set(name, v); err != nil {
-			return Errorf("environment %s=%q (for --%s): %s", key, v, name, FlagWant(fs.Lookup(name), err.Error()))
+	for _, env := range envs {
+		for name, key := range env {
+			v, ok := os.LookupEnv(key)
+			if !ok || set[name] {
+				continue
+			}
+			if err := fs.Set(name, v); err != nil {
+				return Errorf("environment %s=%q (for --%s): %s", key, v, name, FlagWant(fs.Lookup(name), err.Error()))
+			}
 		}
 	}
 	if v, ok := os.LookupEnv("AGENT_DEBUG"); ok && !set["log-level"] && fs.Lookup("log-level") != nil {

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/routing"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/control"
@@ -133,6 +134,7 @@ type station struct {
 	areaAt         int64
 	mean           float64 // mean service time, ns
 	timeout        int64
+	maxq           int // the most requests waiting; 0: no cap
 	rng            *rand.Rand
 	q              []waiting // ring buffer
 	head, n        int
@@ -161,6 +163,12 @@ func (s *station) utilization(now, period int64) float64 {
 	u := (s.area - s.areaLast) / float64(period) / float64(s.k)
 	s.areaLast = s.area
 	return min(1, max(0, u))
+}
+
+// full reports whether a request arriving now would find every server
+// busy and the queue at its cap.
+func (s *station) full() bool {
+	return s.maxq > 0 && s.busy >= s.k && s.n >= s.maxq
 }
 
 func (s *station) push(w waiting) {
@@ -217,6 +225,7 @@ func newSimNode(e *engine, idx int32, n Node, st strategy.Strategy, seed uint64)
 			k:       f.Concurrency,
 			mean:    float64(f.Concurrency) / f.Capacity * 1e9,
 			timeout: int64(f.Timeout),
+			maxq:    proxyctl.QueueCap(e.sc.QueueDepth, f.Concurrency),
 			rng:     rand.New(rand.NewPCG(e.sc.Seed, 0x5e41<<40|uint64(idx)<<20|uint64(i))),
 		}
 		// Before its first decision the proxy serves locally.
@@ -321,6 +330,13 @@ func (n *simNode) admitLocal(now int64, fn, origin int32, t0, half int64) {
 		}
 		return
 	}
+	if st.full() {
+		n.expire(now, fn, st) // what timed out leaves the queue first
+		if st.full() {
+			n.reject(fn, origin) // 429 queue-full, as the proxies
+			return
+		}
+	}
 	c := &n.cnt[fn]
 	c.local++
 	if origin != n.idx {
@@ -372,9 +388,17 @@ func (n *simNode) done(ev event) {
 // time-out, so that the counters read at now are exact.
 func (n *simNode) purge(now int64) {
 	for fn, st := range n.stations {
-		for st != nil && st.n > 0 && now-st.q[st.head].enq > st.timeout {
-			n.fail(int32(fn), st.pop().origin)
+		if st != nil {
+			n.expire(now, int32(fn), st)
 		}
+	}
+}
+
+// expire fails the requests at the head of st's queue that have waited
+// longer than their time-out at now.
+func (n *simNode) expire(now int64, fn int32, st *station) {
+	for st.n > 0 && now-st.q[st.head].enq > st.timeout {
+		n.fail(fn, st.pop().origin)
 	}
 }
 

@@ -56,6 +56,6 @@ func ExampleWriteComparison() {
 	sim.WriteComparison(os.Stdout, rs, nil)
 	// Output:
 	// strategy  success  of oracle  offered  served  forwarded  rejected  failed  p50 ms  p95 ms  p99 ms
-	//   alllocal   79.63%      0.796    75322   59982          0         0   15340  1024.0  1130.5  1228.8
+	//   alllocal   79.41%      0.794    75322   59816          0     15506       0   223.2   348.2   430.1
 	//     static  100.00%      1.000    75322   75322      30130         0       0    24.8   133.1   215.0
 }

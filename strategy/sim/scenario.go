@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy"
 )
 
@@ -35,6 +37,12 @@ type Scenario struct {
 	Period Duration `json:"period,omitempty"`
 	// Seed seeds every random choice of a run.
 	Seed uint64 `json:"seed"`
+	// QueueDepth bounds every function's queue on every node, as the
+	// agent's --queue-depth does: at most ⌈QueueDepth × Concurrency⌉
+	// requests wait (proxyctl.QueueCap); one more is refused at once
+	// (429 queue-full, a rejection). If zero, proxyctl.DefaultQueueDepth;
+	// negative means no cap (requests wait until their Timeout).
+	QueueDepth float64 `json:"queue_depth,omitempty"`
 	// Nodes are the nodes of the federation, with unique IDs.
 	Nodes []Node `json:"nodes"`
 	// Links are the undirected links of the data network. If empty, every
@@ -359,6 +367,9 @@ func (s *Scenario) Validate() error {
 	if s.Period < 0 || (s.Period > 0 && (s.Period.D() < MinPeriod || s.Period.D() > MaxDuration)) {
 		return bad("period", "%v is not in [%v, %v]", s.Period.D(), MinPeriod, MaxDuration)
 	}
+	if math.IsNaN(s.QueueDepth) || math.IsInf(s.QueueDepth, 0) {
+		return bad("queue_depth", "%v is not a number", s.QueueDepth)
+	}
 	if len(s.Nodes) == 0 {
 		return bad("nodes", "at least one node is required")
 	}
@@ -461,6 +472,9 @@ func validID(id string) error {
 func (s *Scenario) fillDefaults() {
 	if s.Period == 0 {
 		s.Period = Duration(DefaultPeriod)
+	}
+	if s.QueueDepth == 0 {
+		s.QueueDepth = proxyctl.DefaultQueueDepth
 	}
 	for i := range s.Nodes {
 		for k := range s.Nodes[i].Functions {

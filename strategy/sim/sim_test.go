@@ -65,10 +65,10 @@ func TestQueueModel(t *testing.T) {
 	}
 }
 
-// TestOverloadTimesOut checks that an overloaded function serves its
-// capacity and the queue time-out sheds the rest.
+// TestOverloadTimesOut checks that an overloaded function without a queue
+// cap serves its capacity and the queue time-out sheds the rest.
 func TestOverloadTimesOut(t *testing.T) {
-	sc := mustParse(t, `{"name": "over", "duration": "200s",
+	sc := mustParse(t, `{"name": "over", "duration": "200s", "queue_depth": -1,
 		"nodes": [{"id": "a", "functions": [{"name": "f", "capacity": 100}]}],
 		"load": [{"node": "a", "function": "f", "rates": [200]}]}`)
 	r := run(t, sc, "alllocal")
@@ -80,6 +80,40 @@ func TestOverloadTimesOut(t *testing.T) {
 	}
 	if r.Latency.P99 < 1000 {
 		t.Fatalf("p99 %v ms: queues should wait up to the 1 s time-out", r.Latency.P99)
+	}
+}
+
+// TestQueueCap checks that the queue cap (the default depth, 4 waiting
+// requests per concurrency slot) refuses what would find the queue full,
+// at once, so that what is served waits at most about depth × the mean
+// service time (100 ms here; the service time's own p99 is 460.5 ms),
+// while the capacity is still served. Without the cap the p99 exceeds
+// 1,000 ms (TestOverloadTimesOut).
+func TestQueueCap(t *testing.T) {
+	for _, tc := range []struct {
+		depth string
+		want  float64 // bound on the p99, ms
+	}{
+		{"", 950},  // 40 waiting at 100 req/s: ≤ 0.4 s, plus the service time
+		{"1", 650}, // 10 waiting: ≤ 0.1 s
+	} {
+		field := ""
+		if tc.depth != "" {
+			field = `"queue_depth": ` + tc.depth + `,`
+		}
+		sc := mustParse(t, `{"name": "over", "duration": "200s", `+field+`
+			"nodes": [{"id": "a", "functions": [{"name": "f", "capacity": 100}]}],
+			"load": [{"node": "a", "function": "f", "rates": [200]}]}`)
+		r := run(t, sc, "alllocal")
+		if math.Abs(float64(r.Served)-100*200) > 0.03*100*200 {
+			t.Errorf("depth %q: served %d, want about %d", tc.depth, r.Served, 100*200)
+		}
+		if r.Rejected < r.Offered/3 || r.Failed != 0 {
+			t.Errorf("depth %q: rejected %d, failed %d of %d: want the excess refused at the cap, none timed out", tc.depth, r.Rejected, r.Failed, r.Offered)
+		}
+		if r.Latency.P99 > tc.want {
+			t.Errorf("depth %q: p99 %v ms, want at most %v", tc.depth, r.Latency.P99, tc.want)
+		}
 	}
 }
 

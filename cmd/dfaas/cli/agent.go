@@ -39,6 +39,7 @@ func agentEnv() map[string]string {
 		"forecast":                  "AGENT_FORECAST",
 		"nearest":                   "AGENT_DATA_NEAREST",
 		"max-rtt":                   "AGENT_DATA_MAX_RTT",
+		"queue-depth":               "AGENT_QUEUE_DEPTH",
 		"seed":                      "AGENT_SEED",
 		"log-level":                 "AGENT_LOG_LEVEL",
 		"proxy":                     "AGENT_PROXY",
@@ -70,6 +71,8 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	nearest := fs.Int("nearest", 0, "forward only to the N nearest peers by RTT (0: all)")
 	maxRTT := fs.Duration("max-rtt", 0, "forward only to peers with an RTT up to this (0: no bound)")
 	seed := fs.Uint64("seed", 1, "seed of the strategy's randomness")
+	var depth usage.QueueDepth
+	fs.Var(&depth, "queue-depth", "requests that may wait per concurrency slot of a function; one more is refused at once (429 queue-full), which bounds the latency of what is served under overload (`K`; 0: no cap) (default 4)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	maxConns := fs.Int("max-conns", 0, "connections the public proxy accepts at once (0: 1024, or an eighth of the file-descriptor limit if smaller; HAProxy: 4096)")
 	maxPerIP := fs.Int("max-conns-per-ip", 0, "connections one client address may hold on the public proxy (0: a quarter of --max-conns; HAProxy: 256, neighbours exempt)")
@@ -92,10 +95,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := usage.ApplyEnv(fs, agentEnv()); err != nil {
-		return err
-	}
-	if err := usage.ApplyEnv(fs, peerEnv()); err != nil {
+	if err := usage.ApplyEnv(fs, agentEnv(), peerEnv()); err != nil {
 		return err
 	}
 	if err := applyBackendEnv(fs); err != nil {
@@ -136,6 +136,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 		ProxyListen: *proxyListen, ProxyURL: *proxyURL, NodeListen: *nodeListen, Key: key, UserCertFile: *proxyCert,
 		Period: *period, Expiry: *expiry, CredentialRotation: *rotation,
 		Forecast: *fc, Nearest: *nearest, MaxRTT: *maxRTT, Seed: *seed, Logger: log, Bootstrap: boot,
+		QueueDepth: depth.Depth(),
 	}
 	cfg.ProxyLimits.MaxConns, cfg.ProxyLimits.MaxConnsPerIP = *maxConns, *maxPerIP
 	if *advisorURL != "" {

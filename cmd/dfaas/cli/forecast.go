@@ -3,30 +3,20 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/usage"
 )
-
-// traceFiles collects the values of the repeatable --trace flag.
-type traceFiles []string
-
-func (l *traceFiles) String() string { return strings.Join(*l, ",") }
-
-func (l *traceFiles) Set(v string) error {
-	*l = append(*l, v)
-	return nil
-}
 
 // runForecast scores forecasting methods one step ahead on request-rate
 // traces (CSV "time,rate"), by WAPE, as a table or as JSON lines.
 func runForecast(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("forecast", io)
-	var traces traceFiles
+	var traces usage.Strings
 	fs.Var(&traces, "trace", "request-rate trace `FILE` (CSV with columns time,rate); repeat for several")
 	method := fs.String("method", "all", "forecasting method `NAME` ("+strings.Join(forecast.Methods(), ", ")+") or all")
 	asJSON := fs.Bool("json", false, "print one JSON object per trace and method instead of a table")
@@ -92,5 +82,3 @@ func readTraceFile(path string) (forecast.Trace, error) {
 	}
 	return tr, nil
 }
-
-var _ flag.Value = (*traceFiles)(nil)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 	"github.com/dfaas-go/dfaas/strategy/sim/azure"
@@ -40,6 +42,7 @@ type simFlags struct {
 	azureDir   string
 	azure      azure.Config
 	azureTop   int
+	depth      usage.QueueDepth
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -56,6 +59,14 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.azure.From, "azure-from", 0, "with --azure: first minute of the window")
 	fs.IntVar(&f.azure.Minutes, "azure-minutes", 0, "with --azure: minutes in the window (default: to the end)")
 	fs.Float64Var(&f.azure.Compress, "azure-compress", 60, "with --azure: time compression (60: a trace minute lasts a second)")
+	fs.Var(&f.depth, "queue-depth", "every function's queue cap, in waiting requests per concurrency slot, as the agent's --queue-depth (`K`; 0: no cap; default: the scenario's queue_depth, 4 if it has none)")
+}
+
+// setDepth applies --queue-depth, if given, to the scenarios.
+func (f *simFlags) setDepth(scs ...*sim.Scenario) {
+	for _, sc := range scs {
+		sc.QueueDepth = cmp.Or(f.depth.Depth(), sc.QueueDepth)
+	}
 }
 
 // runSim simulates a scenario (or a family of them) with one or every
@@ -116,6 +127,7 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
+	sf.setDepth(sc)
 	rs, err := sim.Evaluate(ctx, sc, cfgs, sf.eval)
 	if errors.Is(err, sim.ErrCanceled) {
 		return fmt.Errorf("sim interrupted: %w", err)
@@ -156,6 +168,7 @@ func runFamily(ctx context.Context, w io.Writer, sf simFlags, cfgs []sim.Config,
 	if err != nil {
 		return usageError{fmt.Sprintf("--family: %v", err)}
 	}
+	sf.setDepth(scs...)
 	rs, err := sim.EvaluateFamily(ctx, scs, cfgs, sf.eval)
 	if errors.Is(err, sim.ErrCanceled) {
 		return fmt.Errorf("sim interrupted: %w", err)

@@ -123,3 +123,31 @@ func TestSimErrors(t *testing.T) {
 		t.Errorf("odd generated graph: %v", err)
 	}
 }
+
+// TestSimQueueDepth checks --queue-depth: 0 lifts the cap (the excess times
+// out in the queues: failed, not rejected), a depth caps the queues (the
+// excess is refused at once), and a bad value is a usage error naming it.
+func TestSimQueueDepth(t *testing.T) {
+	result := func(depth string) sim.Result {
+		t.Helper()
+		out, _, err := runMain(t, "sim", "--scenario", "overload-uniform", "--references=false", "--json", "--queue-depth", depth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r sim.Result
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	none, capped := result("0"), result("1")
+	if none.Failed == 0 || capped.Failed != 0 || capped.Latency.P99 >= none.Latency.P99 {
+		t.Errorf("--queue-depth 0: failed %d, p99 %v ms; --queue-depth 1: failed %d, p99 %v ms: want time-outs only without the cap, and a lower p99 with it",
+			none.Failed, none.Latency.P99, capped.Failed, capped.Latency.P99)
+	}
+	for _, bad := range []string{"-1", "x", "+Inf"} {
+		if _, _, err := runMain(t, "sim", "--scenario", "overload-uniform", "--queue-depth", bad); !isUsage(err) || !strings.Contains(err.Error(), "--queue-depth") {
+			t.Errorf("--queue-depth %s: %v, want a usage error naming the flag", bad, err)
+		}
+	}
+}

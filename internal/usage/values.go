@@ -1,0 +1,59 @@
+package usage
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// QueueDepth is the value of a --queue-depth flag: how many requests may
+// wait per concurrency slot of a function, a number ≥ 0, 0 meaning no cap.
+// Depth gives it in the form dfaas.Config.QueueDepth and
+// sim.Scenario.QueueDepth take.
+type QueueDepth struct {
+	v   float64
+	set bool
+}
+
+// String returns the value given, or "" if none was.
+func (q *QueueDepth) String() string {
+	if q == nil || !q.set {
+		return ""
+	}
+	return strconv.FormatFloat(q.v, 'g', -1, 64)
+}
+
+// Set parses a depth: a finite number ≥ 0.
+func (q *QueueDepth) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= 0) || math.IsInf(v, 1) {
+		return errors.New("not a number ≥ 0")
+	}
+	q.v, q.set = v, true
+	return nil
+}
+
+// Depth returns the depth for a QueueDepth field: 0 (the field's default)
+// if the flag was not given, negative (no cap) if it was given as 0.
+func (q *QueueDepth) Depth() float64 {
+	switch {
+	case !q.set:
+		return 0
+	case q.v == 0:
+		return -1
+	}
+	return q.v
+}
+
+// Strings is the value of a repeatable flag: every value given, in order.
+type Strings []string
+
+// String returns the values joined by commas.
+func (l *Strings) String() string { return strings.Join(*l, ",") }
+
+// Set appends a value.
+func (l *Strings) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
