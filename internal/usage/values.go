@@ -16,7 +16,13 @@ type QueueDepth struct {
 	set bool
 }
 
-// String returns the value given, or "" if none was.
+// NewQueueDepth returns a QueueDepth whose value, until the flag is given,
+// is def (shown as the flag's default).
+func NewQueueDepth(def float64) *QueueDepth {
+	return &QueueDepth{v: def, set: def != 0}
+}
+
+// String returns the value, or "" if there is none.
 func (q *QueueDepth) String() string {
 	if q == nil || !q.set {
 		return ""
@@ -35,7 +41,7 @@ func (q *QueueDepth) Set(s string) error {
 }
 
 // Depth returns the depth for a QueueDepth field: 0 (the field's default)
-// if the flag was not given, negative (no cap) if it was given as 0.
+// if there is no value, negative (no cap) if the value is 0.
 func (q *QueueDepth) Depth() float64 {
 	switch {
 	case !q.set:

@@ -31,6 +31,19 @@ func TestQueueDepth(t *testing.T) {
 	}
 }
 
+func TestNewQueueDepth(t *testing.T) {
+	q := NewQueueDepth(4)
+	if q.String() != "4" || q.Depth() != 4 {
+		t.Fatalf("default 4: String %q, Depth %v", q.String(), q.Depth())
+	}
+	if err := q.Set("0"); err != nil || q.Depth() != -1 {
+		t.Fatalf("set 0: Depth %v, err %v; want -1 (no cap)", q.Depth(), err)
+	}
+	if z := NewQueueDepth(0); z.String() != "" || z.Depth() != 0 {
+		t.Fatalf("no default: String %q, Depth %v", z.String(), z.Depth())
+	}
+}
+
 func TestStrings(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	var l Strings

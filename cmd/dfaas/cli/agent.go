@@ -10,6 +10,7 @@ import (
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/internal/stack"
 	"github.com/dfaas-go/dfaas/internal/usage"
+	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 	"github.com/dfaas-go/dfaas/strategy/remote"
 )
@@ -71,8 +72,8 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	nearest := fs.Int("nearest", 0, "forward only to the N nearest peers by RTT (0: all)")
 	maxRTT := fs.Duration("max-rtt", 0, "forward only to peers with an RTT up to this (0: no bound)")
 	seed := fs.Uint64("seed", 1, "seed of the strategy's randomness")
-	var depth usage.QueueDepth
-	fs.Var(&depth, "queue-depth", "requests that may wait per concurrency slot of a function; one more is refused at once (429 queue-full), which bounds the latency of what is served under overload (`K`; 0: no cap) (default 4)")
+	depth := usage.NewQueueDepth(proxyctl.DefaultQueueDepth)
+	fs.Var(depth, "queue-depth", "requests that may wait per concurrency slot of a function, a `float` ≥ 0; one more is refused at once (429 queue-full), which bounds the latency of what is served under overload (0: no cap)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	maxConns := fs.Int("max-conns", 0, "connections the public proxy accepts at once (0: 1024, or an eighth of the file-descriptor limit if smaller; HAProxy: 4096)")
 	maxPerIP := fs.Int("max-conns-per-ip", 0, "connections one client address may hold on the public proxy (0: a quarter of --max-conns; HAProxy: 256, neighbours exempt)")
