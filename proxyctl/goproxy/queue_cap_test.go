@@ -36,8 +36,7 @@ func TestQueueCap(t *testing.T) {
 		{"unknown concurrency", 0, 3, "b", 5, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			faas := newGateFaaS(t)
-			p, url := appliedProxy(t, Config{FaaSURL: faas.url}, queueState(tt.conc, tt.maxQueue))
+			faas, p, url := gatedProxy(t, queueState(tt.conc, tt.maxQueue))
 			url += "/function/fn"
 			c := &http.Client{Transport: &http.Transport{}}
 			defer c.CloseIdleConnections()
@@ -95,8 +94,7 @@ func checkQueueCounters(t *testing.T, p *Proxy, fromNeighbour, capped bool, serv
 // function leaving and coming back): each request releases its place
 // once, and the count is back to 0 when all are answered.
 func TestQueueCountAcrossApply(t *testing.T) {
-	faas := newGateFaaS(t)
-	p, url := appliedProxy(t, Config{FaaSURL: faas.url}, queueState(2, 3))
+	faas, p, url := gatedProxy(t, queueState(2, 3))
 	url += "/function/fn"
 	c := &http.Client{Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()
@@ -154,8 +152,7 @@ func TestQueueCountAcrossApply(t *testing.T) {
 // back to within a few per request in flight, not per request sent.
 func TestQueueBoundsConcurrentRequests(t *testing.T) {
 	const n, limit = 200, 5
-	faas := newGateFaaS(t)
-	p, url := appliedProxy(t, Config{FaaSURL: faas.url}, queueState(2, 3))
+	faas, p, url := gatedProxy(t, queueState(2, 3))
 	url += "/function/fn"
 	// No keep-alive: a refused client's connection (and its goroutines)
 	// ends with its answer.
@@ -308,8 +305,7 @@ func forwardAllState(t *testing.T) proxyctl.State {
 // queue-full (with a small or a streamed body), and counted as offered
 // and rejected.
 func TestFallbackQueueFull(t *testing.T) {
-	faas := newGateFaaS(t)
-	p, url := appliedProxy(t, Config{FaaSURL: faas.url}, forwardAllState(t))
+	faas, p, url := gatedProxy(t, forwardAllState(t))
 	url += "/function/fn"
 	c := &http.Client{Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()

@@ -54,6 +54,18 @@ func newGateFaaS(t *testing.T) *gateFaaS {
 	return g
 }
 
+// gatedProxy returns a gateFaaS and a proxy in front of it with st
+// applied, served at url. The gate opens when the test ends, before the
+// proxy's server waits for its requests (so a test that fails with
+// requests held ends at once).
+func gatedProxy(t *testing.T, st proxyctl.State) (*gateFaaS, *Proxy, string) {
+	t.Helper()
+	faas := newGateFaaS(t)
+	p, url := appliedProxy(t, Config{FaaSURL: faas.url}, st)
+	t.Cleanup(faas.release)
+	return faas, p, url
+}
+
 // release opens the gate: the requests waiting and all later ones are
 // answered.
 func (g *gateFaaS) release() { g.once.Do(func() { close(g.open) }) }
