@@ -7,7 +7,8 @@
 //
 // Statuses it answers itself: 429 with header DFaaS-Rejected: policy (the
 // reject share, or overflow above a local limit with nowhere to forward),
-// 429 with admission (a neighbour above its admission limit), 403 with
+// 429 with admission (a neighbour above its admission limit), 429 with
+// queue-full (the function's queue is full, see below), 403 with
 // unknown-node (a forwarded request whose node identity or credential is
 // not a current neighbour's), 404 with no-route (a function neither
 // deployed here nor run by a neighbour), 403 for the FaaS management API,
@@ -47,6 +48,20 @@
 //   - A neighbour's credential is compared in constant time with the
 //     current one and, during its grace after a rotation, the previous
 //     one (proxyctl.Neighbour.TokenInPrev); nothing else is accepted.
+//   - A function with a known Concurrency and a MaxQueue
+//     (proxyctl.Function) has at most Concurrency + MaxQueue requests in
+//     flight to the local FaaS through the proxy: its users' requests
+//     served here (those sent here after a neighbour could not take them
+//     included) and its neighbours' requests. One more is refused at once:
+//     429 queue-full with Retry-After: 1, counted as rejected (a user's
+//     request is not sent to a neighbour instead) and in
+//     dfaas_proxy_queue_full_total{function}. The FaaS queues at the
+//     function's Concurrency; the cap keeps that queue, and so the latency
+//     of what is served, bounded under any load, instead of requests
+//     waiting until their time-out. The count is kept with atomics (each
+//     request releases its place once, however it ends) and carried from
+//     decision to decision: an Apply neither resets nor leaks it. Requests
+//     in flight at the first Apply are not counted.
 //   - Every answer of a neighbour to a forwarded request is counted per
 //     function and neighbour (metricsrc.FunctionCounters.AddAnswer):
 //     succeeded, with the time to it, or failed (a 5xx, a 429 or other

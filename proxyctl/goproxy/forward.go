@@ -70,7 +70,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rq routed, small
 				if expect {
 					delete(r.Header, keyExpect)
 				}
-				p.serveLocal(w, r, rq, small, body)
+				p.serveFallback(w, r, rq, small, body)
 				return
 			}
 			to, sent = next, time.Now()
@@ -201,7 +201,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, rq routed, s
 				if small != nil {
 					body = io.NopCloser(bytes.NewReader(small))
 				}
-				p.serveLocal(w, r, rq, small, body)
+				p.serveFallback(w, r, rq, small, body)
 				return
 			}
 		}

@@ -421,9 +421,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rq.from == "" {
 		rq.fc.Offered.Add(1)
 	}
-	if p.refused(w, rq) {
+	if p.refused(w, rq) || !p.enqueue(w, rq) {
 		return
 	}
+	defer rq.dequeue()
 	body, ok := p.lim.AdmitBody(w, r)
 	if !ok {
 		if rq.from == "" {
@@ -557,14 +558,15 @@ func (p *Proxy) refuseParts(w http.ResponseWriter, st *routeState, code int, rea
 // (The server copies a handler's headers when it writes them; a value is
 // never changed in place.)
 type fixedValues struct {
-	textPlain, nosniff, retryAfter          []string
-	policy, admission, noRoute, unknownNode []string
+	textPlain, nosniff, retryAfter                     []string
+	policy, admission, noRoute, unknownNode, queueFull []string
 }
 
 func newFixedValues() fixedValues {
 	return fixedValues{
 		textPlain: []string{"text/plain; charset=utf-8"}, nosniff: []string{"nosniff"}, retryAfter: []string{"1"},
 		policy: []string{"policy"}, admission: []string{"admission"}, noRoute: []string{"no-route"}, unknownNode: []string{"unknown-node"},
+		queueFull: []string{proxyctl.RejectedQueueFull},
 	}
 }
 

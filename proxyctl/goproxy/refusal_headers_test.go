@@ -16,12 +16,14 @@ import (
 // client when to retry (Retry-After); other statuses do not. The answer is
 // a one-line plain-text message, as http.Error writes it.
 func TestRefusalHeaders(t *testing.T) {
-	p, _ := appliedProxy(t, Config{FaaSURL: "http://127.0.0.1:1"}, proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
+	p, _ := appliedProxy(t, Config{FaaSURL: "http://127.0.0.1:1"}, proxyctl.State{Self: "a",
+		Functions:  []proxyctl.Function{{Name: "fn"}, {Name: "full", Concurrency: 1, MaxQueue: 1}},
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: "http://127.0.0.1:1", TokenIn: tokBA, TokenOut: tokAB}},
 		Decision: strategy.Decision{Routes: []strategy.Route{
 			{Function: "fn", Local: 1, Admit: []strategy.Limit{{Node: "b", Rate: 0}}},
 			{Function: "busy", Reject: 1},
 		}}})
+	p.state.Load().t.queue("full").n.Store(2) // its slot and its queue taken
 	for _, tt := range []struct {
 		name, path, from, token string
 		status                  int
@@ -32,6 +34,8 @@ func TestRefusalHeaders(t *testing.T) {
 		{"unknown node", "/function/fn", "b", tokAB, 403, "unknown-node"},
 		{"no route", "/function/nowhere", "", "", 404, "no-route"},
 		{"no route for a neighbour", "/function/busy", "b", tokBA, 404, "no-route"},
+		{"queue full", "/function/full", "", "", 429, "queue-full"},
+		{"queue full for a neighbour", "/function/full", "b", tokBA, 429, "queue-full"},
 	} {
 		r := httptest.NewRequest("GET", tt.path, nil)
 		if tt.from != "" {
@@ -55,10 +59,10 @@ func TestRefusalHeaders(t *testing.T) {
 	}
 	tot, _ := p.Counters().Totals(context.Background())
 	for _, f := range tot.Functions {
-		// Refusals of user requests and admission refusals count as
-		// rejected; a neighbour's request refused as unknown-node or
-		// without a route does not.
-		want := map[string]uint64{"fn": 1, "busy": 1}[f.Name]
+		// Refusals of user requests, admission and queue-full
+		// refusals count as rejected; a neighbour's request refused as
+		// unknown-node or without a route does not.
+		want := map[string]uint64{"fn": 1, "busy": 1, "full": 2}[f.Name]
 		if f.Rejected != want {
 			t.Errorf("%s: %d rejected, want %d", f.Name, f.Rejected, want)
 		}

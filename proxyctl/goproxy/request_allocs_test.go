@@ -75,8 +75,8 @@ func (w *plainWriter) WriteString(s string) (int, error) { return len(s), nil }
 
 // TestRequestAllocs pins how many allocations the proxy's handler makes
 // for a local request with a small body (the fast path), one forwarded to
-// a neighbour (its fast path), a rejected one and one refused without a
-// route, beyond those of the server that calls it: a regression fails
+// a neighbour (its fast path), a rejected one, one refused because its
+// function's queue is full and one refused without a route, beyond those of the server that calls it: a regression fails
 // here. The FaaS, the request and the response
 // writer allocate nothing per request in this test.
 func TestRequestAllocs(t *testing.T) {
@@ -87,13 +87,14 @@ func TestRequestAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	err = p.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}},
+	err = p.Apply(context.Background(), proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "fn"}, {Name: "full", Concurrency: 1, MaxQueue: 1}},
 		Neighbours: []proxyctl.Neighbour{{ID: "b", URL: nb, Functions: []string{"far"}, TokenOut: tokAB, TokenIn: tokBA, Forward: true}},
 		Decision: strategy.Decision{Routes: []strategy.Route{{Function: "fn", Local: 1}, {Function: "busy", Reject: 1},
 			{Function: "far", Forward: []strategy.Share{{Node: "b", Share: 1}}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.state.Load().t.queue("full").n.Store(2) // its slot and its queue taken
 	const runs = 200
 	body := []byte("hello world")
 	for _, tt := range []struct {
@@ -108,6 +109,7 @@ func TestRequestAllocs(t *testing.T) {
 		// credential, nor for the body.
 		{"forwarded", "/function/far", http.StatusOK, 3},
 		{"rejected", "/function/busy", http.StatusTooManyRequests, 0},
+		{"queue full", "/function/full", http.StatusTooManyRequests, 0},
 		{"no route", "/function/nowhere", http.StatusNotFound, 0},
 	} {
 		reqs := make([]*http.Request, runs+1)

@@ -28,6 +28,9 @@ type table struct {
 	// cappedBefore counts what the forwarding caps sent elsewhere under
 	// the earlier tables (see capped).
 	cappedBefore uint64
+	// queues are the in-flight counts of the functions deployed here,
+	// carried over from table to table (see carryQueues).
+	queues map[string]*inflight
 }
 
 type neighbour struct {
@@ -77,6 +80,11 @@ type route struct {
 	fn       string
 	deployed bool
 	dests    []*neighbour // forwarding destinations, by routing index
+
+	// q counts the function's requests in flight here (nil when it is
+	// not deployed here); limit caps them (0: no cap; see queueLimit).
+	q     *inflight
+	limit int64
 
 	mu sync.Mutex
 	r  routing.Route
@@ -174,6 +182,7 @@ func compile(s proxyctl.State, prev *table, now time.Time) (*table, error) {
 		t.routes[name] = rt
 	}
 	t.cappedBefore = prev.capped() // the new routes count from 0
+	t.carryQueues(prev)
 	return t, nil
 }
 
