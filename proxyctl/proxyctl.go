@@ -43,7 +43,8 @@ const (
 	HeaderForwardedTo = "DFaaS-Forwarded-To"
 	// HeaderRejected, on a response, says why the proxy refused a request
 	// on purpose: "policy" (the reject share), "admission" (a neighbour
-	// above its admission limit), "unknown-node" or "no-route".
+	// above its admission limit), "queue-full" (the function's queue at
+	// Function.MaxQueue), "unknown-node" or "no-route".
 	HeaderRejected = "DFaaS-Rejected"
 )
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/internal/loadgen"
+	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
@@ -210,6 +211,7 @@ func (c *Cluster) agentArgv(i int, hdir string) []string {
 		// and resource-based strategies use their capacity model.
 		"--node-exporter-url", "none",
 		"--proxy", cfg.Proxy,
+		"--queue-depth", queueDepthFlag(sc.QueueDepth),
 		// One load generator sends every user request: no per-address
 		// share of the proxy's connection cap.
 		"--max-conns-per-ip", "1000000",
@@ -303,4 +305,16 @@ func FunctionFlags(fns []sim.Function) []string {
 		out = append(out, "--function", spec)
 	}
 	return out
+}
+
+// queueDepthFlag is the agents' --queue-depth for a scenario's queue_depth:
+// its default when zero, 0 (no cap) when negative.
+func queueDepthFlag(d float64) string {
+	switch {
+	case d == 0:
+		d = proxyctl.DefaultQueueDepth
+	case d < 0:
+		d = 0
+	}
+	return strconv.FormatFloat(d, 'g', -1, 64)
 }

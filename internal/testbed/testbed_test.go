@@ -82,3 +82,14 @@ func TestProcStop(t *testing.T) {
 		t.Fatalf("after Stop: exited %v, %v", p.Exited(), p.ExitError())
 	}
 }
+
+func TestQueueDepthFlag(t *testing.T) {
+	for _, tc := range []struct {
+		depth float64
+		want  string
+	}{{0, "4"}, {-1, "0"}, {2.5, "2.5"}} {
+		if got := queueDepthFlag(tc.depth); got != tc.want {
+			t.Errorf("queueDepthFlag(%v) = %q, want %q", tc.depth, got, tc.want)
+		}
+	}
+}
