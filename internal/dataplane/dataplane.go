@@ -148,10 +148,13 @@ type HalfPeak struct {
 	// work (or each other) took from them.
 	LoadWait  float64 `json:"load_runq_wait"`
 	ProxyWait float64 `json:"proxy_runq_wait"`
-	// Base is the proxy these are compared with ("" for the baseline
-	// itself); AddedOverBaseP99MS is this p99 minus Base's, each at half
-	// its own peak rate.
+	// Base is the proxy these are compared with ("" for a base itself:
+	// the baseline, or haproxy-tls for the TLS variants); BaseP99MS is
+	// its p99 and AddedOverBaseP99MS this p99 minus it, Base paced at
+	// this proxy's half-peak rate in slices interleaved with this proxy's
+	// (so that the machine's load weighs on both alike).
 	Base               string  `json:"base,omitempty"`
+	BaseRequests       int64   `json:"base_requests,omitempty"`
 	BaseP99MS          float64 `json:"base_p99_ms,omitempty"`
 	AddedOverBaseP50MS float64 `json:"added_over_base_p50_ms,omitempty"`
 	AddedOverBaseP99MS float64 `json:"added_over_base_p99_ms,omitempty"`
@@ -258,8 +261,12 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 	for i, s := range subjects {
 		m := acc[i].result(acc[0])
 		m.CPUs = s.cpus
+		var base *subject
+		if j := baseOf(subjects, i); j != i {
+			base = subjects[j]
+		}
 		var err error
-		if m.HalfPeak, err = e.halfPeak(ctx, s, m.RPS/2, round, want); err != nil {
+		if m.HalfPeak, err = e.halfPeak(ctx, s, base, m.RPS/2, round, want); err != nil {
 			return Scenario{}, err
 		}
 		sc.Proxies = append(sc.Proxies, m)
@@ -270,8 +277,8 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 
 // compare sets, on each measure, its comparisons with the others measured
 // in the same rounds: a TLS variant with its plain variant, and with
-// haproxy-tls; the half-peak latency with the baseline's (the first) or,
-// for a TLS variant, haproxy-tls's.
+// haproxy-tls. (The half-peak latency is compared in halfPeak, with the
+// base of baseOf.)
 func compare(ms []Measure, acc []accum) {
 	find := func(name string) int {
 		return slices.IndexFunc(ms, func(m Measure) bool { return m.Name == name })
@@ -281,20 +288,22 @@ func compare(ms []Measure, acc []accum) {
 		if j := find(plainOf(ms[i].Name)); plainOf(ms[i].Name) != "" && j >= 0 {
 			ms[i].VsPlain = versus(acc[i], acc[j], ms[i], ms[j])
 		}
-		base := 0
-		if plainOf(ms[i].Name) != "" && tlsBase >= 0 {
-			base = tlsBase
-			if i != tlsBase {
-				ms[i].VsPlainTLS = versus(acc[i], acc[tlsBase], ms[i], ms[tlsBase])
-			}
+		if plainOf(ms[i].Name) != "" && tlsBase >= 0 && i != tlsBase {
+			ms[i].VsPlainTLS = versus(acc[i], acc[tlsBase], ms[i], ms[tlsBase])
 		}
-		if i == base {
-			continue
-		}
-		h, b := &ms[i].HalfPeak, ms[base].HalfPeak
-		h.Base, h.BaseP99MS = ms[base].Name, b.P99MS
-		h.AddedOverBaseP50MS, h.AddedOverBaseP99MS = round4(h.P50MS-b.P50MS), round4(h.P99MS-b.P99MS)
 	}
+}
+
+// baseOf returns the index of the subject whose half-peak latency
+// subjects[i]'s is compared with: haproxy-tls for a TLS variant (when
+// measured), else the baseline (the first). It is i for a base itself.
+func baseOf(subjects []*subject, i int) int {
+	if plainOf(subjects[i].name) != "" || subjects[i].name == PlainTLS {
+		if j := slices.IndexFunc(subjects, func(s *subject) bool { return s.name == PlainTLS }); j >= 0 {
+			return j
+		}
+	}
+	return 0
 }
 
 // warmUpTries bounds the warm-up runs of a subject: on a busy machine a
@@ -427,17 +436,19 @@ func (a *accum) result(base accum) Measure {
 	return m
 }
 
-// halfPeak measures s and then the backend alone, paced at rate. A
-// rejected request never reaches the backend: all of its latency is added
-// by the proxy (the backend is not measured).
-func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Duration, want int) (HalfPeak, error) {
+// halfPeak measures s, then its base (if not nil) and the backend alone,
+// all paced at rate, s's half-peak rate. A rejected request never reaches
+// the backend: all of its latency is added by the proxy (the backend is
+// not measured).
+func (e *env) halfPeak(ctx context.Context, s, base *subject, rate float64, d time.Duration, want int) (HalfPeak, error) {
 	if rate <= 0 {
 		return HalfPeak{}, nil
 	}
-	// Alternate slices of the two, so that a change in the machine's load
-	// weighs on both alike.
+	// Alternate slices of the three, so that a change in the machine's
+	// load weighs on all alike.
 	const slices = 4
-	var via, direct loadResult
+	var via, direct, based loadResult
+	based.statuses = map[int]int64{}
 	var loadCPU, proxyCPU, loadWait, proxyWait time.Duration
 	via.statuses, direct.statuses = map[int]int64{}, map[int]int64{}
 	pids := append([]int{e.load.cmd.Process.Pid}, s.pids...)
@@ -465,6 +476,12 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 		via.add(r)
 		loadCPU, proxyCPU = loadCPU+lc, proxyCPU+cpu1-cpu0
 		loadWait, proxyWait = loadWait+w1[0]-w0[0], proxyWait+w1[1]-w0[1]
+		if base != nil {
+			if r, _, err = e.load.drive(ctx, base.addr, e.cfg.Conns, rate, d/slices); err != nil {
+				return HalfPeak{}, err
+			}
+			based.add(r)
+		}
 		if want == 200 {
 			if r, _, err = e.load.drive(ctx, e.backend, e.cfg.Conns, rate, d/slices); err != nil {
 				return HalfPeak{}, err
@@ -473,6 +490,12 @@ func (e *env) halfPeak(ctx context.Context, s *subject, rate float64, d time.Dur
 		}
 	}
 	h := halfPeakOf(rate, via, direct, want)
+	if base != nil {
+		sortDurations(based.latencies)
+		b50, b99 := ms(percentile(based.latencies, 0.5)), ms(percentile(based.latencies, 0.99))
+		h.Base, h.BaseP99MS, h.BaseRequests = base.name, b99, based.requests
+		h.AddedOverBaseP50MS, h.AddedOverBaseP99MS = round4(h.P50MS-b50), round4(h.P99MS-b99)
+	}
 	if via.elapsed > 0 {
 		h.LoadCPU = round3(loadCPU.Seconds() / via.elapsed.Seconds())
 		h.ProxyCPU = round3(proxyCPU.Seconds() / via.elapsed.Seconds())
