@@ -81,6 +81,13 @@ func TestForwardCappedMetric(t *testing.T) {
 // cappedMetric gathers p's metrics and returns MetricCapped.
 func cappedMetric(t *testing.T, p *Proxy) float64 {
 	t.Helper()
+	return counterOf(t, p, MetricCapped, "")
+}
+
+// counterOf gathers p's metrics and returns counter name, of the series
+// whose first label has the value label (any series if label is empty).
+func counterOf(t *testing.T, p *Proxy, name, label string) float64 {
+	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(p); err != nil {
 		t.Fatal(err)
@@ -90,11 +97,13 @@ func cappedMetric(t *testing.T, p *Proxy) float64 {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() == MetricCapped {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+		for _, m := range mf.GetMetric() {
+			if mf.GetName() == name && (label == "" || m.GetLabel()[0].GetValue() == label) {
+				return m.GetCounter().GetValue()
+			}
 		}
 	}
-	t.Fatalf("%s not exported", MetricCapped)
+	t.Fatalf("%s{%q} not exported", name, label)
 	return 0
 }
 

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/dfaas-go/dfaas/proxyctl"
 )
 
@@ -175,23 +173,7 @@ func checkQueueFull(t *testing.T, a answer, fn string) {
 // queueFullMetric gathers p's metrics and returns MetricQueueFull of fn.
 func queueFullMetric(t *testing.T, p *Proxy, fn string) float64 {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(p); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if mf.GetName() == MetricQueueFull && m.GetLabel()[0].GetValue() == fn {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("%s{function=%q} not exported", MetricQueueFull, fn)
-	return 0
+	return counterOf(t, p, MetricQueueFull, fn)
 }
 
 // queueState is node a with function fn (concurrency conc, queue cap
