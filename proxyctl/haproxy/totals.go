@@ -160,8 +160,16 @@ func parseTable(out string) []tableEntry {
 	return es
 }
 
-// add accumulates one reading (pure; see read).
+// add accumulates one reading (pure; see read): the gateway backends'
+// and servers' statistics, then the stick tables.
 func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEntry, owners []strategy.NodeID) {
+	rtime := a.addStats(rows)
+	a.addTables(tables, owners, rtime)
+}
+
+// addStats accumulates the statistics rows of the gateway backends and
+// servers, and returns each neighbour slot's mean response time (ms).
+func (a *accumulator) addStats(rows []*models.NativeStat) map[int]uint64 {
 	rtime := map[int]uint64{} // per slot, the neighbour's mean response time (ms)
 	for _, r := range rows {
 		if r != nil && r.Stats != nil && r.Type == models.NativeStatTypeServer && r.Name == "nb" {
@@ -196,6 +204,13 @@ func (a *accumulator) add(rows []*models.NativeStat, tables map[string][]tableEn
 			f.t.LatencySeconds += float64(n) * float64(u64(st.Ttime)) / 1000
 		}
 	}
+	return rtime
+}
+
+// addTables accumulates the stick tables: other names, user requests by
+// function, forwarded requests by function and slot (owners[i] is slot
+// i's neighbour, rtime its response time), received ones by node key.
+func (a *accumulator) addTables(tables map[string][]tableEntry, owners []strategy.NodeID, rtime map[int]uint64) {
 	for _, e := range tables["st_other"] {
 		if e.key == "other" {
 			n := a.delta("other", e.fields["http_req_cnt"])
