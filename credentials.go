@@ -76,7 +76,7 @@ func (n *Node) proxyState(now time.Time, s strategy.Snapshot, fns []faas.Functio
 		f := proxyctl.Function{Name: fn.Name}
 		if sf, ok := s.Function(fn.Name); ok {
 			f.Capacity, f.Concurrency = sf.Capacity, sf.Concurrency
-			f.MaxQueue = proxyctl.QueueCap(n.cfg.queueDepth(), sf.Concurrency)
+			f.MaxQueue = proxyctl.QueueCap(proxyctl.EffectiveDepth(n.cfg.QueueDepth), sf.Concurrency)
 		}
 		if t, err := fn.Timeout(); err == nil {
 			f.Timeout = t

@@ -233,11 +233,6 @@ func (c Config) credentialRotation() time.Duration {
 	return c.CredentialRotation
 }
 
-// queueDepth is QueueDepth with its default; 0 means no cap.
-func (c Config) queueDepth() float64 {
-	return max(0, cmp.Or(c.QueueDepth, proxyctl.DefaultQueueDepth))
-}
-
 func (c Config) maxMessageSize() int {
 	if c.MaxMessageSize == 0 {
 		return DefaultMaxMessageSize

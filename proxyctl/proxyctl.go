@@ -97,6 +97,19 @@ const DefaultQueueDepth = 4
 // its function's queue is full (Function.MaxQueue).
 const RejectedQueueFull = "queue-full"
 
+// EffectiveDepth returns the depth a QueueDepth setting (the agent's
+// dfaas.Config.QueueDepth, a scenario's queue_depth) stands for: d, or
+// DefaultQueueDepth if d is 0; 0 (no cap) if d is negative.
+func EffectiveDepth(d float64) float64 {
+	switch {
+	case d == 0:
+		return DefaultQueueDepth
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
 // QueueCap returns Function.MaxQueue for a function with concurrency slots at
 // depth waiting requests per slot: ⌈depth × concurrency⌉, at least 1; 0 (no
 // cap) when depth ≤ 0 or the concurrency is unknown (0).

@@ -31,6 +31,14 @@ func TestQueueCap(t *testing.T) {
 	}
 }
 
+func TestEffectiveDepth(t *testing.T) {
+	for d, want := range map[float64]float64{0: proxyctl.DefaultQueueDepth, -1: 0, 2.5: 2.5} {
+		if got := proxyctl.EffectiveDepth(d); got != want {
+			t.Errorf("EffectiveDepth(%v) = %v, want %v", d, got, want)
+		}
+	}
+}
+
 func TestValidateNegativeMaxQueue(t *testing.T) {
 	s := proxyctl.State{Self: "a", Functions: []proxyctl.Function{{Name: "f", MaxQueue: -1}}}
 	err := s.Validate()

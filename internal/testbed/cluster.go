@@ -307,14 +307,8 @@ func FunctionFlags(fns []sim.Function) []string {
 	return out
 }
 
-// queueDepthFlag is the agents' --queue-depth for a scenario's queue_depth:
-// its default when zero, 0 (no cap) when negative.
+// queueDepthFlag is the agents' --queue-depth for a scenario's queue_depth
+// (0 there meaning the default, negative no cap; 0 on the flag, no cap).
 func queueDepthFlag(d float64) string {
-	switch {
-	case d == 0:
-		d = proxyctl.DefaultQueueDepth
-	case d < 0:
-		d = 0
-	}
-	return strconv.FormatFloat(d, 'g', -1, 64)
+	return strconv.FormatFloat(proxyctl.EffectiveDepth(d), 'g', -1, 64)
 }
