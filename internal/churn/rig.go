@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
+	"github.com/dfaas-go/dfaas/internal/freeport"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
@@ -104,12 +105,10 @@ type haproxyUnderTest struct {
 }
 
 func startHAProxy(ctx context.Context, binary, faasURL string, reloadEach bool) (*haproxyUnderTest, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.TCP("127.0.0.1", nil)
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	c, err := haproxy.New(ctx, haproxy.Config{
 		Binary: binary, ListenAddr: addr, MetricsAddr: haproxy.MetricsOff, GatewayURL: faasURL, ReloadEveryApply: reloadEach,
 	})

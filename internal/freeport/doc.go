@@ -1,4 +1,4 @@
-// Package freeport picks a TCP port for a process that binds it a moment
+// Package freeport picks a TCP or UDP port for a process that binds it a moment
 // later (HAProxy, Prometheus, a child started by a test), from below the
 // kernel's ephemeral range.
 //

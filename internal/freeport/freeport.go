@@ -16,20 +16,45 @@ const tries = 200
 // be bound on host a moment ago. skip, if not nil, rejects addresses the
 // caller has handed out already.
 func TCP(host string, skip func(addr string) bool) (string, error) {
+	return pick("tcp", host, skip)
+}
+
+// UDP is TCP for a UDP port (a QUIC listener, for one).
+func UDP(host string, skip func(addr string) bool) (string, error) {
+	return pick("udp", host, skip)
+}
+
+// pick draws ports below the ephemeral range until one binds on network.
+func pick(network, host string, skip func(addr string) bool) (string, error) {
 	low, high := Range()
 	for range tries {
 		addr := net.JoinHostPort(host, strconv.Itoa(low+rand.IntN(high-low)))
 		if skip != nil && skip(addr) {
 			continue
 		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue // in use
+		if bindable(network, addr) {
+			return addr, nil
 		}
-		ln.Close()
-		return addr, nil
 	}
-	return "", fmt.Errorf("freeport: no free port on %s in [%d, %d) after %d tries", host, low, high, tries)
+	return "", fmt.Errorf("freeport: no free %s port on %s in [%d, %d) after %d tries", network, host, low, high, tries)
+}
+
+// bindable reports whether addr can be bound on network now.
+func bindable(network, addr string) bool {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }
 
 // Range returns the ports TCP draws from: from 10000 to the start of the

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/freeport"
 	"github.com/dfaas-go/dfaas/internal/heavytest"
 	"github.com/dfaas-go/dfaas/proxyctl"
 )
@@ -36,27 +36,29 @@ var fedBinary = sync.OnceValues(func() (string, error) {
 })
 
 // fedPort returns a free port on 127.0.0.1 for the network ("tcp" or
-// "udp").
+// "udp"), from below the ephemeral range (see internal/freeport), never
+// one handed out before in this test run.
 func fedPort(t *testing.T, network string) string {
 	t.Helper()
-	var addr string
+	pick := freeport.TCP
 	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = c.LocalAddr().String()
-		c.Close()
-	} else {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = l.Addr().String()
-		l.Close()
+		pick = freeport.UDP
 	}
+	fedPortsMu.Lock()
+	defer fedPortsMu.Unlock()
+	addr, err := pick("127.0.0.1", func(a string) bool { return fedPorts[network+"/"+a] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fedPorts[network+"/"+addr] = true
 	return addr
 }
+
+// fedPorts holds the ports fedPort has handed out in this test run.
+var (
+	fedPortsMu sync.Mutex
+	fedPorts   = map[string]bool{}
+)
 
 // fedProcess starts the dfaas binary with args (inside network namespace
 // netns if not empty) and stops it with SIGTERM at the end of the test.
