@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dfaas-go/dfaas/internal/freeport"
 )
 
 func TestOneSeedFullMembership(t *testing.T) {
@@ -49,14 +51,14 @@ func TestOneSeedFullMembership(t *testing.T) {
 	})
 }
 
-// freeUDPAddr returns a loopback UDP address nobody listens on.
+// freeUDPAddr returns a loopback UDP address nobody listens on, from
+// below the ephemeral range, where no listener on port 0 of this test
+// can take it.
 func freeUDPAddr(t *testing.T) string {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	addr, err := freeport.UDP("127.0.0.1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
 	return addr
 }
 
