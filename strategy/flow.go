@@ -37,17 +37,23 @@ import (
 //     the shortfall is still asked of the neighbours, in proportion to
 //     their capacity, which tells a full neighbour to look further.
 //   - It never asks a neighbour that asks it (load would be swapped, not
-//     moved), and asks move only Damping of the way to their new split each
-//     period, so that nodes turning to the same free neighbour do not
-//     oscillate (hysteresis).
+//     moved), unless it cannot place its own demand (its users' load and
+//     the asks of the others) while that neighbour's demand leaves it room:
+//     then it asks that neighbour and grants it nothing, so that a relay
+//     through a chain of full nodes is not held up a period by a neighbour
+//     that asked only to balance (every node announces its demand). Asks
+//     move only Damping of the way to their new split each period, so that
+//     nodes turning to the same free neighbour do not oscillate
+//     (hysteresis).
 //
 // It then grants: its own users first (those it does not pass on), the
 // askers the rest, pro rata. Half of the spare capacity nobody asked for
 // is granted in advance to the neighbours that may need it (those without
 // the function, or loaded above half of their capacity), so that a surge
-// there can overflow here at once; part of the rest admits the neighbours
-// granted nothing yet, so that one forwarding on its own before its first
-// grant is not refused. A neighbour is admitted up to Slack
+// there can overflow here at once; the rest admits the neighbours granted
+// nothing yet, evenly, so that one forwarding on its own before its first
+// grant is not refused (its own users may take the same rest: the queue
+// cap bounds what a double promise costs). A neighbour is admitted up to Slack
 // times its grant plus its advance grant (or its previous grant, which it
 // may still be using, if larger), plus about two standard deviations of a
 // Poisson count over the proxy's half-second burst, so that random
@@ -66,8 +72,10 @@ import (
 // what exceeds the plan). LocalLimit caps its own users' local service at their
 // plan plus the capacity granted to no neighbour on request (what it
 // grants in advance is not held back from a surge of its own users):
-// above it, requests overflow to the neighbours (a trickle of traffic keeps
-// that path open, also while the node has no load), or are rejected.
+// above it, requests overflow to the neighbours (a trickle of traffic, 2%,
+// keeps that path open towards the neighbours that granted capacity, or
+// else those with room, also while the node has no load), or are
+// rejected.
 //
 // Under pressure (what cannot be placed anywhere exceeds 60% of the
 // capacity) the load will be shed anyway, and whatever is admitted beyond
@@ -149,6 +157,9 @@ type flowFn struct {
 	Load float64 `json:"load,omitempty"`
 	// Asks are the rates the node asks of its neighbours, by neighbour.
 	Asks map[NodeID]float64 `json:"asks,omitempty"`
+	// Demand is the load the node is responsible for: its own users'
+	// and what its neighbours asked of it.
+	Demand float64 `json:"demand,omitempty"`
 }
 
 // flowPreGrant is the share of a node's unasked spare capacity that it
@@ -177,8 +188,14 @@ const (
 const flowNeedy = 0.5
 
 // flowOpen is the share of the spare capacity not granted in advance that
-// admits the neighbours granted nothing yet.
-const flowOpen = 0.15
+// admits the neighbours granted nothing yet. The same capacity is what own
+// users may take above their plan (LocalLimit), so it can be promised
+// twice; the queue cap bounds what that costs. At 0.15 instead of 1, a
+// neighbour that forwarded on its own before its ask arrived was refused
+// for a period (flow served 0.959 instead of 0.962 of the clairvoyant
+// controller at p10 of the seed-1 family, and 0.976 instead of 0.981 of
+// the oracle on ring-partial; docs/evaluation.md).
+const flowOpen = 1.0
 
 // flowTrickle is the share of a neighbour's grant that a node forwards
 // to it even when it plans no forwarding, to keep an overflow path open.
@@ -352,7 +369,7 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 		pl.admit(&route, a)
 	}
 
-	st := flowFn{Load: pl.ownLocal + pl.given}
+	st := flowFn{Load: pl.ownLocal + pl.given, Demand: pl.own + pl.asked}
 	if len(pl.asks) > 0 {
 		st.Asks = pl.asks
 	}
@@ -382,9 +399,9 @@ func (pl *flowPlan) findPeers(nbData map[NodeID]flowData) {
 			continue
 		}
 		// Never ask a neighbour that asks this node: load would be
-		// swapped, not moved. When both asked each other, the node with
-		// the smaller ID keeps asking and the other yields.
-		if pl.seen[n.ID] > 0 && !(pl.prev.Asks[n.ID] > 0 && s.Self < n.ID) {
+		// swapped, not moved. The more loaded of the two asks (see
+		// outAsks); the other yields.
+		if pl.seen[n.ID] > 0 && !pl.outAsks(n.ID, fs.Capacity, nbData) {
 			continue
 		}
 		pr := flowPeer{id: n.ID, cap: fs.Capacity, grant: n.Announcement.GrantTo(s.Self, f.Name)}
@@ -396,6 +413,29 @@ func (pl *flowPlan) findPeers(nbData map[NodeID]flowData) {
 		pr.start, pr.top = base/pr.cap+cost, pl.p.u+cost
 		pl.peers = append(pl.peers, pr)
 	}
+}
+
+// outAsks reports whether this node, asked by neighbour id (of capacity
+// c), should ask it instead: whether its demand apart from id's ask is the
+// higher share of its capacity than id's demand apart from this node's
+// last ask. A node asked by a neighbour with room must then ask that
+// neighbour rather than yield, or its own users would wait a period
+// behind a neighbour that looks further only because it could not ask
+// here. This node then drops id's ask. Ties and neighbours that announce
+// no demand keep the older rule: when both asked each other, the node
+// with the smaller ID keeps asking.
+func (pl *flowPlan) outAsks(id NodeID, c float64, nbData map[NodeID]flowData) bool {
+	theirs := nbData[id].Fns[pl.f.Name].Demand
+	if pl.capacity > 0 && theirs > 0 {
+		mine := (pl.own + pl.asked - pl.seen[id]) / pl.capacity
+		theirs = math.Max(0, theirs-pl.prev.Asks[id]) / c
+		if mine > pl.p.u && theirs < pl.p.u {
+			pl.asked -= pl.seen[id]
+			delete(pl.seen, id)
+			return true
+		}
+	}
+	return pl.prev.Asks[id] > 0 && pl.s.Self < id
 }
 
 // place places own users and asks up to the level planned: locally up to
@@ -511,9 +551,8 @@ func (pl *flowPlan) room() map[NodeID]float64 {
 // grantInAdvance grants part of the capacity nobody asked for in advance,
 // evenly, to the neighbours that may need it soon (without the function,
 // or loaded above flowNeedy of their capacity), so that a surge there can
-// overflow here at once. The rest is shared in admit between own users
-// (LocalLimit) and the neighbours granted nothing: no capacity is promised
-// twice.
+// overflow here at once. The rest admits both own users above their plan
+// (LocalLimit) and the neighbours granted nothing (see flowOpen).
 func (pl *flowPlan) grantInAdvance() {
 	pl.left = math.Max(0, pl.planned-pl.ownLocal-pl.given)
 	pl.preGrants = map[NodeID]float64{}
@@ -532,14 +571,26 @@ func (pl *flowPlan) grantInAdvance() {
 }
 
 // keepTrickle keeps a trickle towards every neighbour that granted
-// capacity but gets no planned share: requests above LocalLimit overflow
-// to the forwarding shares, so this is the path a sudden surge takes
-// before the next decision.
+// capacity but gets no planned share, or, when none did and nothing is
+// forwarded, towards the neighbours with room: requests above LocalLimit
+// overflow to the forwarding shares, so this is the path a sudden surge
+// takes before the next decision (admitted there by the room they keep
+// for neighbours granted nothing). It costs a round trip on 2% of the
+// requests of a node that would otherwise forward none.
 func (pl *flowPlan) keepTrickle() {
-	if pl.own > 0 {
-		for _, pr := range pl.peers {
-			if pr.grant > 0 && pl.fwd[pr.id] == 0 {
-				pl.fwd[pr.id] = flowTrickle * math.Min(pr.grant, pl.own)
+	if pl.own <= 0 {
+		return
+	}
+	for _, pr := range pl.peers {
+		if pr.grant > 0 && pl.fwd[pr.id] == 0 {
+			pl.fwd[pr.id] = flowTrickle * math.Min(pr.grant, pl.own)
+		}
+	}
+	if pl.f.Deployed && sum(pl.fwd) == 0 {
+		room := pl.room()
+		if total := sum(room); total > 0 {
+			for id, r := range room {
+				pl.fwd[id] = flowTrickle * pl.own * r / total
 			}
 		}
 	}
@@ -642,9 +693,9 @@ func (pl *flowPlan) admit(route *Route, a *Announcement) {
 	if pl.pressure == 0 {
 		prevGrant = func(id NodeID) float64 { return s.Prev.Announce.GrantTo(id, f.Name) }
 	}
-	// Part of the spare capacity admits, evenly, the neighbours granted
-	// nothing (yet), so that one that starts forwarding on its own is not
-	// refused while it waits for a grant.
+	// The spare capacity not granted in advance admits, evenly, the
+	// neighbours granted nothing (yet), so that one that starts
+	// forwarding on its own is not refused while it waits for a grant.
 	var ungranted int
 	for _, n := range s.Neighbours {
 		if _, ok := n.Announcement.Function(f.Name); ok && pl.grants[n.ID]+pl.preGrants[n.ID] == 0 {

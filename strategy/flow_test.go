@@ -185,3 +185,112 @@ func TestFlowOwnSurgeTakesAdvanceGrants(t *testing.T) {
 		t.Errorf("LocalLimit %v with 20 req/s of own load: want the whole plan, %v (the advance grant held back from own users)", r.LocalLimit, want)
 	}
 }
+
+// flowDecide returns the decision of a default Flow for s, validated.
+func flowDecide(t *testing.T, s Snapshot) Decision {
+	t.Helper()
+	d, err := (&Flow{}).Decide(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Validate(s); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestFlowOutAsks checks the swap rule between two nodes that see each
+// other's demand: a node asked by a neighbour that has room by its own
+// demand, while it cannot place its own (here because a third node asked
+// it for more than it has), asks that neighbour instead and grants it
+// nothing; the neighbour asked only for balance then yields. A node whose
+// demand fits its plan keeps granting the ask, as before.
+func TestFlowOutAsks(t *testing.T) {
+	snap := func(asked string) Snapshot {
+		return Snapshot{
+			Self: "n4", Now: time.Unix(0, 0), Period: 5 * time.Second,
+			Functions: []Function{{Name: "f", Deployed: true, Capacity: 60, Offered: 20, Forecast: 20}},
+			Neighbours: []Neighbour{
+				{ID: "n3", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 150, Offered: 170}},
+					Data: json.RawMessage(`{"v": 1, "fns": {"f": {"load": 148, "demand": 250, "asks": {"n4": ` + asked + `}}}}`)}},
+				{ID: "n5", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 50}},
+					Data: json.RawMessage(`{"v": 1, "fns": {"f": {"load": 76, "demand": 78, "asks": {"n4": 20}}}}`)}},
+			},
+		}
+	}
+	d := flowDecide(t, snap("100"))
+	data, _ := decodeFlowData(d.Announce.Data)
+	if asks := data.Fns["f"].Asks; asks["n5"] <= 0 || asks["n3"] != 0 {
+		t.Errorf("asked 100 by n3 with 40 free: asks %v, want n5 (which asks for balance only) asked and n3 not", asks)
+	}
+	if g := d.Announce.GrantTo("n5", "f"); g != 0 {
+		t.Errorf("granted n5 %v while asking it", g)
+	}
+	if g := d.Announce.GrantTo("n3", "f"); g < 30 {
+		t.Errorf("granted n3 %v, want most of the capacity its own users do not need", g)
+	}
+	d = flowDecide(t, snap("10"))
+	data, _ = decodeFlowData(d.Announce.Data)
+	if asks := data.Fns["f"].Asks; asks["n5"] != 0 {
+		t.Errorf("demand within the plan: asks %v, want n5, which asks n4, not asked", asks)
+	}
+	if g := d.Announce.GrantTo("n5", "f"); g <= 0 {
+		t.Errorf("demand within the plan: n5's ask not granted (%+v)", d.Announce.Grants)
+	}
+}
+
+// TestFlowAdmitsUngranted checks that a node with room admits a neighbour
+// it granted nothing (yet) up to the room left after its advance grants:
+// a neighbour that starts forwarding on its own, before its ask arrives,
+// is not refused.
+func TestFlowAdmitsUngranted(t *testing.T) {
+	s := Snapshot{
+		Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+		Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: 20, Forecast: 20}},
+		Neighbours: []Neighbour{
+			{ID: "b", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 30}}}},
+			{ID: "c", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 10}}}},
+		},
+	}
+	d := flowDecide(t, s)
+	r, _ := d.Route("f")
+	// 99 planned, 20 for its own users: 79 left, shared by b and c.
+	for _, l := range r.Admit {
+		if l.Rate < 79.0/2-1e-9 {
+			t.Errorf("admits %s up to %v req/s with 79 left and two neighbours granted nothing: want at least half of it", l.Node, l.Rate)
+		}
+	}
+	if len(r.Admit) != 2 {
+		t.Errorf("admission limits %+v, want one per neighbour", r.Admit)
+	}
+}
+
+// TestFlowKeepsOverflowPath checks that a node whose own load fits its
+// plan still forwards a trickle to the neighbours with room: requests
+// above its LocalLimit overflow to the forwarding shares, so without one
+// a surge within the period would be rejected while a neighbour idles.
+func TestFlowKeepsOverflowPath(t *testing.T) {
+	s := Snapshot{
+		Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+		Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: 20, Forecast: 20}},
+		Neighbours: []Neighbour{
+			{ID: "b", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 10}}}},
+			{ID: "c", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 100}},
+				Data: json.RawMessage(`{"v": 1, "fns": {"f": {"load": 99}}}`)}},
+		},
+	}
+	r, _ := flowDecide(t, s).Route("f")
+	shares := map[NodeID]float64{}
+	for _, sh := range r.Forward {
+		shares[sh.Node] = sh.Share
+	}
+	if shares["b"] <= 0 || shares["b"] > 2*flowTrickle {
+		t.Errorf("forwarding shares %v: want a trickle (at most %v) to b, which has room", shares, 2*flowTrickle)
+	}
+	if shares["c"] != 0 {
+		t.Errorf("forwarding shares %v: c is full", shares)
+	}
+	if r.Local < 1-2*flowTrickle {
+		t.Errorf("local share %v: want all but the trickle", r.Local)
+	}
+}

@@ -34,5 +34,5 @@ func ExampleRun() {
 	}
 	// Output:
 	// alllocal success 0.67 (oracle 1.00)
-	// flow     success 0.97 (oracle 1.00)
+	// flow     success 1.00 (oracle 1.00)
 }
