@@ -362,12 +362,11 @@ func TestGenerate(t *testing.T) {
 const defaultStrategy = "flow"
 
 // TestDefaultStrategyOnScenarios checks the claims of the issue on every
-// public scenario: the default strategy reaches 0.97 of the oracle (0.965
-// on ring-partial, where the agent's bound on what one neighbour receives,
-// control.Trust, costs 0.2 points: a node there must send a whole function
-// to the one neighbour that runs it when the load shifts), is no worse
-// than alllocal on any node by more than 0.02, and beats the original's
-// measured success rates on the testbed scenarios.
+// public scenario: the default strategy reaches 0.98 of the oracle, is no
+// worse than alllocal on any node by more than 0.02, and beats the
+// original's measured success rates on the testbed scenarios. The margin
+// is thin on ring-partial (0.981; docs/evaluation.md), so a change to flow
+// that slows a relay through its ring fails here.
 func TestDefaultStrategyOnScenarios(t *testing.T) {
 	// The success rates the original prototype measured on its testbed
 	// (the scenarios README): the better of Node Margin and the maxrate
@@ -384,12 +383,7 @@ func TestDefaultStrategyOnScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			r, base := run(t, sc, defaultStrategy), run(t, sc, "alllocal")
-			bar := 0.97
-			if name == "ring-partial" {
-				// 0.969 when flow rejected in advance, without pressure,
-				// what its plan could not place; 0.974 since it tries it.
-				bar = 0.972
-			}
+			const bar = 0.98
 			if ratio := r.SuccessRate / r.OracleSuccessRate; ratio < bar {
 				t.Errorf("success %.4f is %.4f of the oracle %.4f, want at least %v", r.SuccessRate, ratio, r.OracleSuccessRate, bar)
 			}
