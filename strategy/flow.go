@@ -393,16 +393,25 @@ func (pl *flowPlan) receiveAsks(nbData map[NodeID]flowData) {
 // carry for others.
 func (pl *flowPlan) findPeers(nbData map[NodeID]flowData) {
 	s, f := pl.s, pl.f
+	demand := pl.own + pl.asked
 	for _, n := range s.Running(f.Name) {
 		fs, _ := n.Announcement.Function(f.Name)
 		if fs.Capacity <= 0 {
 			continue
 		}
 		// Never ask a neighbour that asks this node: load would be
-		// swapped, not moved. The more loaded of the two asks (see
-		// outAsks); the other yields.
-		if pl.seen[n.ID] > 0 && !pl.outAsks(n.ID, fs.Capacity, nbData) {
-			continue
+		// swapped, not moved. Either this node asks it instead (and
+		// drops its ask), or, when both asked each other last period,
+		// the node with the smaller ID keeps asking; else it yields.
+		if pl.seen[n.ID] > 0 {
+			switch {
+			case pl.outAsks(n.ID, fs.Capacity, demand, nbData):
+				pl.asked -= pl.seen[n.ID]
+				delete(pl.seen, n.ID)
+			case pl.prev.Asks[n.ID] > 0 && s.Self < n.ID:
+			default:
+				continue
+			}
 		}
 		pr := flowPeer{id: n.ID, cap: fs.Capacity, grant: n.Announcement.GrantTo(s.Self, f.Name)}
 		base := math.Min(fs.Capacity, fs.Offered)
@@ -415,27 +424,23 @@ func (pl *flowPlan) findPeers(nbData map[NodeID]flowData) {
 	}
 }
 
-// outAsks reports whether this node, asked by neighbour id (of capacity
-// c), should ask it instead: whether its demand apart from id's ask is the
-// higher share of its capacity than id's demand apart from this node's
-// last ask. A node asked by a neighbour with room must then ask that
-// neighbour rather than yield, or its own users would wait a period
-// behind a neighbour that looks further only because it could not ask
-// here. This node then drops id's ask. Ties and neighbours that announce
-// no demand keep the older rule: when both asked each other, the node
-// with the smaller ID keeps asking.
-func (pl *flowPlan) outAsks(id NodeID, c float64, nbData map[NodeID]flowData) bool {
+// outAsks reports whether this node, whose demand (own users and asks
+// received) is demand, should ask neighbour id (of capacity c), which
+// asks it, instead of yielding to it: whether this node cannot place its
+// demand apart from id's ask within its plan while id's announced demand,
+// apart from what this node asked of it last period, leaves id room. A
+// neighbour that asked only to balance its load would otherwise hold up,
+// for a period, a node that must pass its own users on to make room for
+// a relay. A neighbour that announces no demand (another strategy, or a
+// Flow of an earlier version) is never out-asked.
+func (pl *flowPlan) outAsks(id NodeID, c, demand float64, nbData map[NodeID]flowData) bool {
 	theirs := nbData[id].Fns[pl.f.Name].Demand
-	if pl.capacity > 0 && theirs > 0 {
-		mine := (pl.own + pl.asked - pl.seen[id]) / pl.capacity
-		theirs = math.Max(0, theirs-pl.prev.Asks[id]) / c
-		if mine > pl.p.u && theirs < pl.p.u {
-			pl.asked -= pl.seen[id]
-			delete(pl.seen, id)
-			return true
-		}
+	if pl.capacity <= 0 || theirs <= 0 {
+		return false
 	}
-	return pl.prev.Asks[id] > 0 && pl.s.Self < id
+	mine := (demand - pl.seen[id]) / pl.capacity
+	theirs = math.Max(0, theirs-pl.prev.Asks[id]) / c
+	return mine > pl.p.u && theirs < pl.p.u
 }
 
 // place places own users and asks up to the level planned: locally up to
