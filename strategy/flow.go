@@ -37,14 +37,14 @@ import (
 //     the shortfall is still asked of the neighbours, in proportion to
 //     their capacity, which tells a full neighbour to look further.
 //   - It never asks a neighbour that asks it (load would be swapped, not
-//     moved), unless it cannot place its own demand (its users' load and
-//     the asks of the others) while that neighbour's demand leaves it room:
-//     then it asks that neighbour and grants it nothing, so that a relay
-//     through a chain of full nodes is not held up a period by a neighbour
-//     that asked only to balance (every node announces its demand). Asks
-//     move only Damping of the way to their new split each period, so that
-//     nodes turning to the same free neighbour do not oscillate
-//     (hysteresis).
+//     moved), unless its own demand (its users' load and the asks of the
+//     others) exceeds Utilization of its capacity while that neighbour's
+//     demand leaves it room: then it asks that neighbour and grants it
+//     nothing, so that a relay through a chain of full nodes is not held
+//     up a period by a neighbour that asked only to balance (Flow nodes
+//     announce their demand). Asks move only Damping of the way to their
+//     new split each period, so that nodes turning to the same free
+//     neighbour do not oscillate (hysteresis).
 //
 // It then grants: its own users first (those it does not pass on), the
 // askers the rest, pro rata. Half of the spare capacity nobody asked for
@@ -72,7 +72,7 @@ import (
 // what exceeds the plan). LocalLimit caps its own users' local service at their
 // plan plus the capacity granted to no neighbour on request (what it
 // grants in advance is not held back from a surge of its own users):
-// above it, requests overflow to the neighbours (a trickle of traffic, 2%,
+// above it, requests overflow to the neighbours (a trickle of traffic, about 2%,
 // keeps that path open towards the neighbours that granted capacity, or
 // else those with room, also while the node has no load), or are
 // rejected.
@@ -110,7 +110,7 @@ type Flow struct {
 	// Utilization serves nearly all of it. With the proxies' default
 	// queue cap (depth 4) the default, 0.99, keeps the served p99 of the
 	// shipped overload scenarios within twice that of an unloaded run;
-	// 0.9 lowers it further and serves 7-10% less there; without a queue
+	// 0.9 lowers it further and serves 5-8% less there; without a queue
 	// cap, 0.99 lets the queues run to the time-out (docs/evaluation.md).
 	// If zero, DefaultShedUtilization.
 	ShedUtilization float64 `json:"shed_utilization"`
@@ -158,12 +158,15 @@ type flowFn struct {
 	// Asks are the rates the node asks of its neighbours, by neighbour.
 	Asks map[NodeID]float64 `json:"asks,omitempty"`
 	// Demand is the load the node is responsible for: its own users'
-	// and what its neighbours asked of it.
+	// and every ask it received (also one it then declines, out-asking
+	// the asker: see outAsks).
 	Demand float64 `json:"demand,omitempty"`
 }
 
 // flowPreGrant is the share of a node's unasked spare capacity that it
-// grants to its neighbours in advance; the rest stays for its own users.
+// grants to its neighbours in advance. Its own users may take all of it
+// above their plan; the rest also admits the neighbours granted nothing
+// (flowOpen).
 const flowPreGrant = 0.5
 
 // A node is under pressure when what it cannot place (its shortage) is
@@ -174,9 +177,10 @@ const flowPreGrant = 0.5
 // and the neighbours' admission limits refuse what there is no room for):
 // a shortage of up to 60% of the capacity is as often the noise of a
 // forecast, or a neighbour's room not yet granted, as lasting overload.
-// At 0.3 instead of 0.6, flow served 0.950 instead of 0.954 of the
-// clairvoyant controller (median over the seed-1 family); at 1.0, 0.959,
-// but overload-mixed lost 4.7 points (docs/evaluation.md).
+// When the threshold was chosen (before the queue cap: docs/evaluation.md,
+// "Before the queue cap"), flow served at 0.3 instead of 0.6 a median of
+// 0.950 instead of 0.954 of the clairvoyant controller over the seed-1
+// family; at 1.0, 0.959, but overload-mixed lost 4.7 points.
 const (
 	flowPressureFrom = 0.6
 	flowPressureSpan = 0.3
@@ -192,13 +196,16 @@ const flowNeedy = 0.5
 // users may take above their plan (LocalLimit), so it can be promised
 // twice; the queue cap bounds what that costs. At 0.15 instead of 1, a
 // neighbour that forwarded on its own before its ask arrived was refused
-// for a period (flow served 0.959 instead of 0.962 of the clairvoyant
-// controller at p10 of the seed-1 family, and 0.976 instead of 0.981 of
-// the oracle on ring-partial; docs/evaluation.md).
+// for a period (flow served 0.956 instead of 0.962 of the clairvoyant
+// controller at p10 of the seed-1 family, and 0.978 instead of 0.981 of
+// the oracle on ring-partial; docs/evaluation.md, "Relays and first
+// forwards").
 const flowOpen = 1.0
 
-// flowTrickle is the share of a neighbour's grant that a node forwards
-// to it even when it plans no forwarding, to keep an overflow path open.
+// flowTrickle keeps an overflow path open (keepTrickle): the share of a
+// neighbour's grant that a node forwards to it when it plans no
+// forwarding there, or, when no neighbour granted anything, the share of
+// its own users' load it spreads over the neighbours with room.
 const flowTrickle = 0.02
 
 // maxFlowAsks bounds the neighbours a node asks per function, which keeps
@@ -301,7 +308,7 @@ func (fl *Flow) Decide(s Snapshot) (Decision, error) {
 		}
 		route, st := fl.decideFunction(s, f, p, nbData, prevData.Fns[f.Name], &d.Announce)
 		d.Routes = append(d.Routes, route)
-		if st.Load > 0 || len(st.Asks) > 0 {
+		if st.Load > 0 || len(st.Asks) > 0 || st.Demand > 0 {
 			out.Fns[f.Name] = st
 		}
 	}
@@ -328,9 +335,10 @@ type flowPlan struct {
 	own      float64 // this node's users' load
 	planned  float64 // the most this node plans to serve
 
-	seen  map[NodeID]float64 // the asks this node received, by asker
-	asked float64            // their sum
-	peers []flowPeer         // the neighbours running f that may be asked
+	seen   map[NodeID]float64 // the asks this node received and keeps, by asker
+	asked  float64            // their sum
+	demand float64            // own plus every ask received (before any is dropped)
+	peers  []flowPeer         // the neighbours running f that may be asked
 
 	local, pushed float64            // the load placed here and on the peers
 	asks          map[NodeID]float64 // what is asked of the peers
@@ -369,7 +377,7 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 		pl.admit(&route, a)
 	}
 
-	st := flowFn{Load: pl.ownLocal + pl.given, Demand: pl.own + pl.asked}
+	st := flowFn{Load: pl.ownLocal + pl.given, Demand: pl.demand}
 	if len(pl.asks) > 0 {
 		st.Asks = pl.asks
 	}
@@ -387,13 +395,13 @@ func (pl *flowPlan) receiveAsks(nbData map[NodeID]flowData) {
 		}
 	}
 	pl.asked = sum(pl.seen)
+	pl.demand = pl.own + pl.asked
 }
 
 // findPeers lists the neighbours running f, at the level of what they
 // carry for others.
 func (pl *flowPlan) findPeers(nbData map[NodeID]flowData) {
 	s, f := pl.s, pl.f
-	demand := pl.own + pl.asked
 	for _, n := range s.Running(f.Name) {
 		fs, _ := n.Announcement.Function(f.Name)
 		if fs.Capacity <= 0 {
@@ -405,8 +413,7 @@ func (pl *flowPlan) findPeers(nbData map[NodeID]flowData) {
 		// the node with the smaller ID keeps asking; else it yields.
 		if pl.seen[n.ID] > 0 {
 			switch {
-			case pl.outAsks(n.ID, fs.Capacity, demand, nbData):
-				pl.asked -= pl.seen[n.ID]
+			case pl.outAsks(n.ID, fs.Capacity, nbData):
 				delete(pl.seen, n.ID)
 			case pl.prev.Asks[n.ID] > 0 && s.Self < n.ID:
 			default:
@@ -422,23 +429,26 @@ func (pl *flowPlan) findPeers(nbData map[NodeID]flowData) {
 		pr.start, pr.top = base/pr.cap+cost, pl.p.u+cost
 		pl.peers = append(pl.peers, pr)
 	}
+	pl.asked = sum(pl.seen)
 }
 
-// outAsks reports whether this node, whose demand (own users and asks
-// received) is demand, should ask neighbour id (of capacity c), which
-// asks it, instead of yielding to it: whether this node cannot place its
-// demand apart from id's ask within its plan while id's announced demand,
-// apart from what this node asked of it last period, leaves id room. A
-// neighbour that asked only to balance its load would otherwise hold up,
-// for a period, a node that must pass its own users on to make room for
-// a relay. A neighbour that announces no demand (another strategy, or a
-// Flow of an earlier version) is never out-asked.
-func (pl *flowPlan) outAsks(id NodeID, c, demand float64, nbData map[NodeID]flowData) bool {
+// outAsks reports whether this node should ask neighbour id (of capacity
+// c), which asks it, instead of yielding to it: whether its demand apart
+// from id's ask exceeds Utilization of its capacity while id's announced
+// demand, apart from what this node asked of it last period, is below
+// Utilization of id's capacity. A neighbour that asked only to balance its
+// load would otherwise hold up, for a period, a node that must pass its
+// own users on to make room for a relay. Demands are announced with every
+// ask received counted (also an ask the node then drops), so two nodes
+// never both find the other below Utilization by subtracting an ask
+// twice. A neighbour that announces no demand (another strategy, a Flow
+// of an earlier version, or one with no load at all) is never out-asked.
+func (pl *flowPlan) outAsks(id NodeID, c float64, nbData map[NodeID]flowData) bool {
 	theirs := nbData[id].Fns[pl.f.Name].Demand
-	if pl.capacity <= 0 || theirs <= 0 {
+	if pl.capacity <= 0 || !(theirs > 0) || math.IsInf(theirs, 0) {
 		return false
 	}
-	mine := (demand - pl.seen[id]) / pl.capacity
+	mine := (pl.demand - pl.seen[id]) / pl.capacity
 	theirs = math.Max(0, theirs-pl.prev.Asks[id]) / c
 	return mine > pl.p.u && theirs < pl.p.u
 }
@@ -556,8 +566,9 @@ func (pl *flowPlan) room() map[NodeID]float64 {
 // grantInAdvance grants part of the capacity nobody asked for in advance,
 // evenly, to the neighbours that may need it soon (without the function,
 // or loaded above flowNeedy of their capacity), so that a surge there can
-// overflow here at once. The rest admits both own users above their plan
-// (LocalLimit) and the neighbours granted nothing (see flowOpen).
+// overflow here at once. Own users may take all of left above their plan
+// (LocalLimit); what is not granted in advance also admits the neighbours
+// granted nothing (see flowOpen).
 func (pl *flowPlan) grantInAdvance() {
 	pl.left = math.Max(0, pl.planned-pl.ownLocal-pl.given)
 	pl.preGrants = map[NodeID]float64{}
@@ -580,8 +591,11 @@ func (pl *flowPlan) grantInAdvance() {
 // forwarded, towards the neighbours with room: requests above LocalLimit
 // overflow to the forwarding shares, so this is the path a sudden surge
 // takes before the next decision (admitted there by the room they keep
-// for neighbours granted nothing). It costs a round trip on 2% of the
-// requests of a node that would otherwise forward none.
+// for neighbours granted nothing). It costs a round trip on about 2% of
+// the requests of a node that would otherwise forward none. A neighbour
+// whose room went since its last announcement refuses them at its
+// admission limit (429), like any forward beyond it; a Flow of an earlier
+// version admits neighbours granted nothing up to 15% of its room only.
 func (pl *flowPlan) keepTrickle() {
 	if pl.own <= 0 {
 		return

@@ -201,24 +201,27 @@ func flowDecide(t *testing.T, s Snapshot) Decision {
 
 // TestFlowOutAsks checks the swap rule between two nodes that see each
 // other's demand: a node asked by a neighbour that has room by its own
-// demand, while it cannot place its own (here because a third node asked
-// it for more than it has), asks that neighbour instead and grants it
-// nothing; the neighbour asked only for balance then yields. A node whose
-// demand fits its plan keeps granting the ask, as before.
+// demand, while its own demand exceeds its plan (here because a third node
+// asked it for more than it has), asks that neighbour instead and grants
+// it nothing; the neighbour, seeing that, yields and grants. A node whose
+// demand fits its plan keeps granting the ask, and a neighbour that
+// announces no demand is never out-asked.
 func TestFlowOutAsks(t *testing.T) {
-	snap := func(asked string) Snapshot {
-		return Snapshot{
-			Self: "n4", Now: time.Unix(0, 0), Period: 5 * time.Second,
-			Functions: []Function{{Name: "f", Deployed: true, Capacity: 60, Offered: 20, Forecast: 20}},
-			Neighbours: []Neighbour{
-				{ID: "n3", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 150, Offered: 170}},
-					Data: json.RawMessage(`{"v": 1, "fns": {"f": {"load": 148, "demand": 250, "asks": {"n4": ` + asked + `}}}}`)}},
-				{ID: "n5", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 50}},
-					Data: json.RawMessage(`{"v": 1, "fns": {"f": {"load": 76, "demand": 78, "asks": {"n4": 20}}}}`)}},
-			},
-		}
+	n3 := func(asked string) Neighbour {
+		return Neighbour{ID: "n3", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 150, Offered: 170}},
+			Data: json.RawMessage(`{"v": 1, "fns": {"f": {"load": 148, "demand": 250, "asks": {"n4": ` + asked + `}}}}`)}}
 	}
-	d := flowDecide(t, snap("100"))
+	n5 := func(data string) Neighbour {
+		return Neighbour{ID: "n5", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 50}},
+			Data: json.RawMessage(data)}}
+	}
+	const n5Data = `{"v": 1, "fns": {"f": {"load": 76, "demand": 78, "asks": {"n4": 20}}}}`
+	n4 := func(nbs ...Neighbour) Snapshot {
+		return Snapshot{Self: "n4", Now: time.Unix(0, 0), Period: 5 * time.Second,
+			Functions:  []Function{{Name: "f", Deployed: true, Capacity: 60, Offered: 20, Forecast: 20}},
+			Neighbours: nbs}
+	}
+	d := flowDecide(t, n4(n3("100"), n5(n5Data)))
 	data, _ := decodeFlowData(d.Announce.Data)
 	if asks := data.Fns["f"].Asks; asks["n5"] <= 0 || asks["n3"] != 0 {
 		t.Errorf("asked 100 by n3 with 40 free: asks %v, want n5 (which asks for balance only) asked and n3 not", asks)
@@ -229,39 +232,86 @@ func TestFlowOutAsks(t *testing.T) {
 	if g := d.Announce.GrantTo("n3", "f"); g < 30 {
 		t.Errorf("granted n3 %v, want most of the capacity its own users do not need", g)
 	}
-	d = flowDecide(t, snap("10"))
-	data, _ = decodeFlowData(d.Announce.Data)
-	if asks := data.Fns["f"].Asks; asks["n5"] != 0 {
-		t.Errorf("demand within the plan: asks %v, want n5, which asks n4, not asked", asks)
+	// The demand announced counts n5's ask, declined or not, so that n5
+	// does not find n4 below its plan by subtracting that ask twice.
+	if dm := data.Fns["f"].Demand; dm != 140 {
+		t.Errorf("announced demand %v, want 140 (own 20, n3's 100, n5's 20)", dm)
 	}
-	if g := d.Announce.GrantTo("n5", "f"); g <= 0 {
-		t.Errorf("demand within the plan: n5's ask not granted (%+v)", d.Announce.Grants)
+
+	// n5's next decision: it yields to n4 and grants it.
+	next := Snapshot{Self: "n5", Now: time.Unix(5, 0), Period: 5 * time.Second,
+		Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: 50, Forecast: 50}},
+		Neighbours: []Neighbour{
+			{ID: "n0", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Offered: 28}},
+				Data: json.RawMessage(`{"v": 1, "fns": {"f": {"demand": 28, "asks": {"n5": 28}}}}`)}},
+			{ID: "n4", Announcement: d.Announce},
+		},
+		Prev: Decision{Announce: Announcement{Data: json.RawMessage(n5Data)}},
+	}
+	d5 := flowDecide(t, next)
+	data5, _ := decodeFlowData(d5.Announce.Data)
+	if asks := data5.Fns["f"].Asks; asks["n4"] != 0 {
+		t.Errorf("n5, out-asked by n4: asks %v, want n4 no longer asked", asks)
+	}
+	if g := d5.Announce.GrantTo("n4", "f"); g <= 0 {
+		t.Errorf("n5 grants n4 nothing (%+v)", d5.Announce.Grants)
+	}
+
+	for name, s := range map[string]Snapshot{
+		"demand within the plan":     n4(n3("10"), n5(n5Data)),
+		"a neighbour with no demand": n4(n3("100"), n5(`{"v": 1, "fns": {"f": {"load": 76, "asks": {"n4": 20}}}}`)),
+	} {
+		d := flowDecide(t, s)
+		data, _ := decodeFlowData(d.Announce.Data)
+		if asks := data.Fns["f"].Asks; asks["n5"] != 0 {
+			t.Errorf("%s: asks %v, want n5, which asks n4, not asked", name, asks)
+		}
+		if g := d.Announce.GrantTo("n5", "f"); g <= 0 {
+			t.Errorf("%s: n5's ask not granted (%+v)", name, d.Announce.Grants)
+		}
 	}
 }
 
 // TestFlowAdmitsUngranted checks that a node with room admits a neighbour
-// it granted nothing (yet) up to the room left after its advance grants:
-// a neighbour that starts forwarding on its own, before its ask arrives,
-// is not refused.
+// it granted nothing (yet) up to the room left after its advance grants,
+// evenly: a neighbour that starts forwarding on its own, before its ask
+// arrives, is not refused.
 func TestFlowAdmitsUngranted(t *testing.T) {
-	s := Snapshot{
-		Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
-		Functions: []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: 20, Forecast: 20}},
-		Neighbours: []Neighbour{
-			{ID: "b", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 30}}}},
-			{ID: "c", Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 10}}}},
-		},
+	nb := func(id NodeID, offered float64) Neighbour {
+		return Neighbour{ID: id, Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: offered}}}}
 	}
-	d := flowDecide(t, s)
-	r, _ := d.Route("f")
-	// 99 planned, 20 for its own users: 79 left, shared by b and c.
-	for _, l := range r.Admit {
-		if l.Rate < 79.0/2-1e-9 {
-			t.Errorf("admits %s up to %v req/s with 79 left and two neighbours granted nothing: want at least half of it", l.Node, l.Rate)
+	limits := func(nbs ...Neighbour) map[NodeID]float64 {
+		t.Helper()
+		s := Snapshot{
+			Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+			Functions:  []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: 20, Forecast: 20}},
+			Neighbours: nbs,
+		}
+		r, _ := flowDecide(t, s).Route("f")
+		out := map[NodeID]float64{}
+		for _, l := range r.Admit {
+			out[l.Node] = l.Rate
+		}
+		if len(out) != len(nbs) {
+			t.Errorf("admission limits %+v, want one per neighbour", r.Admit)
+		}
+		return out
+	}
+	// 99 planned, 20 for its own users: 79 left.
+	const left = 100*DefaultFlowUtilization - 20
+	for id, l := range limits(nb("b", 30), nb("c", 10)) {
+		if math.Abs(l-left/2) > 1e-9 {
+			t.Errorf("nothing granted in advance: admits %s up to %v, want half of the %v left", id, l, left)
 		}
 	}
-	if len(r.Admit) != 2 {
-		t.Errorf("admission limits %+v, want one per neighbour", r.Admit)
+	// b is loaded above half its capacity: it gets half of what is left
+	// in advance; the other half admits c, granted nothing.
+	got := limits(nb("b", 60), nb("c", 10))
+	if want := left * (1 - flowPreGrant); math.Abs(got["c"]-want) > 1e-9 {
+		t.Errorf("admits c, granted nothing, up to %v: want the %v not granted in advance", got["c"], want)
+	}
+	if pg := left * flowPreGrant; got["b"] < pg {
+		t.Errorf("admits b up to %v below its advance grant %v", got["b"], pg)
 	}
 }
 
@@ -292,5 +342,15 @@ func TestFlowKeepsOverflowPath(t *testing.T) {
 	}
 	if r.Local < 1-2*flowTrickle {
 		t.Errorf("local share %v: want all but the trickle", r.Local)
+	}
+	// Once c grants capacity, the trickle goes there only.
+	s.Neighbours[1].Announcement.Grants = []Grant{{To: "a", Function: "f", Rate: 10}}
+	r, _ = flowDecide(t, s).Route("f")
+	clear(shares)
+	for _, sh := range r.Forward {
+		shares[sh.Node] = sh.Share
+	}
+	if shares["c"] <= 0 || shares["b"] != 0 {
+		t.Errorf("c granted 10: forwarding shares %v, want a trickle to c only", shares)
 	}
 }
