@@ -25,7 +25,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 	pin := fs.Bool("pin", false, "run the load generator and the backend on one CPU and every proxy under test on another, the same for all rounds (needs 2 CPUs; on a machine with other work it made the rates less steady, docs/haproxy.md)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
-	gc := gctune.Register(fs) // of the embedded proxies' processes only
+	gc := gctune.Register(fs)
 	if len(args) >= 2 && args[0] == "--child" { // a child process of the measurement
 		return dataplane.RunChild(ctx, args[1], args[2:], io.in, io.out)
 	}
