@@ -599,6 +599,9 @@ func (r Report) WriteText(w io.Writer) error {
 			return err
 		}
 		for _, m := range s.Proxies {
+			if a := m.GC; a != nil {
+				fmt.Fprintf(w, "%s: %s\n", m.Name, a)
+			}
 			for _, v := range []*Versus{m.VsPlain, m.VsPlainTLS} {
 				if v != nil {
 					fmt.Fprintf(w, "%s against %s in the same rounds: req/s x%.3f, p99 x%.3f, CPU per request x%.3f\n", m.Name, v.Of, v.RatioRPS, v.RatioP99, v.RatioCPU)

@@ -278,7 +278,8 @@ func TestIntegrationRun(t *testing.T) {
 		}
 	}
 	var text bytes.Buffer
-	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "agent-haproxy") {
+	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "agent-haproxy") || !strings.Contains(text.String(), "peak RSS MiB") ||
+		os.Getenv("GOGC")+os.Getenv("GOMEMLIMIT") == "" && !strings.Contains(text.String(), "embedded: GC percent 250 (--gc-percent), memory limit 300 MiB (--memory-limit)") {
 		t.Errorf("text report: %v\n%s", err, text.String())
 	}
 	t.Logf("\n%s", text.String())

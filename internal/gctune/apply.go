@@ -101,6 +101,20 @@ func (a Applied) Attrs() []any {
 	return []any{"gc_percent", percent, "gc_percent_from", a.PercentFrom, "memory_limit", limit, "memory_limit_from", a.LimitFrom}
 }
 
+// String describes a in words: "GC percent 400 (--gc-percent), memory
+// limit 6026 MiB (auto: a quarter of MemTotal)".
+func (a Applied) String() string {
+	limit := "none"
+	if a.Limit < math.MaxInt64 {
+		limit = fmt.Sprintf("%.0f MiB", float64(a.Limit)/(1<<20))
+	}
+	percent := "off"
+	if a.Percent >= 0 {
+		percent = strconv.Itoa(a.Percent)
+	}
+	return fmt.Sprintf("GC percent %s (%s), memory limit %s (%s)", percent, a.PercentFrom, limit, a.LimitFrom)
+}
+
 // Apply resolves and applies the flags to this process (the environment's
 // GOGC and GOMEMLIMIT winning) and logs what is in effect.
 func (f *Flags) Apply(log *slog.Logger) (Applied, error) {

@@ -149,6 +149,11 @@ func TestApply(t *testing.T) {
 		if p != s.Percent || l != wantL || a.Percent != p || a.Limit != l || a.PercentFrom != "--gc-percent" {
 			t.Errorf("Apply(%+v) = %+v; the runtime has %d, %d", s, a, p, l)
 		}
+		want := map[int64]string{300 << 20: "GC percent 250 (--gc-percent), memory limit 300 MiB", 0: "GC percent 100 (--gc-percent), memory limit none",
+			64 << 20: "GC percent off (--gc-percent), memory limit 64 MiB"}[s.Limit]
+		if !strings.HasPrefix(a.String(), want) {
+			t.Errorf("Apply(%+v): %q, want %q...", s, a, want)
+		}
 	}
 }
 
