@@ -80,7 +80,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"agent", "--gc-percent", "fast"}, `--gc-percent "fast": want an integer ≥ 1`},
 		{[]string{"agent", "--memory-limit", "1MiB"}, `--memory-limit "1MiB": want a size such as 512MiB`},
 		{[]string{"agent", "--memory-limit", "2GB"}, `--memory-limit "2GB": want a size such as 512MiB`},
-		{[]string{"agent", "--gc-percent", "off", "--memory-limit", "off"}, "--gc-percent off needs a --memory-limit"},
+		{[]string{"agent", "--gc-percent", "off", "--memory-limit", "off", "--strategy", "nope"}, "--gc-percent off needs a --memory-limit"},
 		{[]string{"dataplane", "--gc-percent", "-1"}, `--gc-percent "-1": want an integer ≥ 1`},
 		{[]string{"dataplane", "--memory-limit", "lots"}, `--memory-limit "lots": want a size`},
 	}
@@ -95,6 +95,7 @@ func TestFlagErrors(t *testing.T) {
 		t.Errorf("bad AGENT_RECALC_PERIOD: %v", err)
 	}
 	t.Setenv("AGENT_RECALC_PERIOD", "5s")
+	t.Setenv("AGENT_STRATEGY", "nope") // refused after the GC settings: the agent cannot start and block
 	t.Setenv("AGENT_GC_PERCENT", "lots")
 	if _, _, err := runMain(t, "agent"); !isUsage(err) || !strings.Contains(err.Error(), `AGENT_GC_PERCENT="lots" (for --gc-percent): want an integer ≥ 1`) {
 		t.Errorf("bad AGENT_GC_PERCENT: %v", err)
