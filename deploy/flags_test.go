@@ -116,6 +116,14 @@ func usageDefault(f flagInfo) (string, error) {
 		if _, err := strconv.ParseBool(v); err != nil {
 			return "", nil
 		}
+	case "N": // --gc-percent: an integer or off
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil && v != "off" {
+			return "", nil
+		}
+	case "size": // --memory-limit: a size (GOMEMLIMIT's units), auto or off
+		if !regexp.MustCompile(`^(auto|off|[0-9]+(B|KiB|MiB|GiB|TiB)?)$`).MatchString(v) {
+			return "", nil
+		}
 	default:
 		// A Var flag: its default is whatever its String method says;
 		// words in the usage cannot be told from it, so none is taken.

@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dfaas-go/dfaas/internal/gctune"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/goproxy"
 )
@@ -24,8 +26,9 @@ const (
 
 // RunChild runs one child role of a measurement in this process (started
 // by Run through its ChildFunc): it listens, prints "addr <host:port>" on
-// stdout (an embedded proxy first prints "node <host:port>", its node
-// port), and serves until stdin reaches its end or ctx is done. The load
+// stdout (an embedded proxy first prints "gc <JSON>", the garbage
+// collector settings it applied as the agent does, and "node <host:port>",
+// its node port), and serves until stdin reaches its end or ctx is done. The load
 // generator instead takes jobs on stdin and answers each on stdout
 // (runLoadChild).
 func RunChild(ctx context.Context, role string, args []string, stdin io.Reader, stdout io.Writer) error {
@@ -56,9 +59,13 @@ func RunChild(ctx context.Context, role string, args []string, stdin io.Reader, 
 
 // serveEmbedded serves an embedded proxy as the agent does: the user port
 // on listen, the node port on another loopback port (mutual TLS when a
-// certificate is given), until ctx is done. args: FaaS URL, state as
-// JSON, optionally the certificate and key as PEM.
+// certificate is given), until ctx is done, with the agent's garbage
+// collector settings (applyGC). args: FaaS URL, state as JSON, optionally
+// the certificate and key as PEM.
 func serveEmbedded(ctx context.Context, listen string, args []string, stdout io.Writer) error {
+	if err := applyGC(stdout); err != nil {
+		return err
+	}
 	var s proxyctl.State
 	if err := json.Unmarshal([]byte(args[1]), &s); err != nil {
 		return fmt.Errorf("dataplane: child %s: state: %w", roleEmbedded, err)
@@ -93,4 +100,26 @@ func serveEmbedded(ctx context.Context, listen string, args []string, stdout io.
 	g.Go(func() error { return p.ServeNodes(ctx, node) })
 	fmt.Fprintf(stdout, "node %s\naddr %s\n", node.Addr(), user.Addr())
 	return g.Wait()
+}
+
+// applyGC applies to this process the garbage collector settings of the
+// agent: its --gc-percent and --memory-limit as AGENT_GC_PERCENT and
+// AGENT_MEMORY_LIMIT give them (Config.AgentGC; the agent's defaults if
+// unset), GOGC and GOMEMLIMIT winning as in the agent. It prints what is
+// in effect: "gc <JSON of gctune.Applied>".
+func applyGC(stdout io.Writer) error {
+	f, err := gctune.FromEnv(os.LookupEnv)
+	if err != nil {
+		return fmt.Errorf("dataplane: child %s: %w", roleEmbedded, err)
+	}
+	s, err := f.Settings(os.DirFS("/"))
+	if err != nil {
+		return fmt.Errorf("dataplane: child %s: %w", roleEmbedded, err)
+	}
+	js, err := json.Marshal(gctune.Apply(s, os.LookupEnv))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "gc %s\n", js)
+	return err
 }

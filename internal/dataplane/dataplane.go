@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dfaas-go/dfaas/internal/gctune"
 )
 
 // Config configures a measurement.
@@ -44,6 +46,12 @@ type Config struct {
 	Pin bool
 	// Child returns the command that runs RunChild in a new process.
 	Child ChildFunc
+	// AgentGC are the agent's --gc-percent and --memory-limit, given to
+	// the embedded proxies' processes only (as AGENT_GC_PERCENT and
+	// AGENT_MEMORY_LIMIT; GOGC and GOMEMLIMIT, if set, win there as in
+	// the agent). If nil, they apply the agent's defaults, or the
+	// variables if this process has them.
+	AgentGC *gctune.Flags
 	// Logger receives progress. If nil, nothing is logged.
 	Logger *slog.Logger
 }
@@ -93,6 +101,14 @@ type Measure struct {
 	LoadCPU float64 `json:"load_cpu"`
 	// HalfPeak is the latency at half this proxy's peak rate.
 	HalfPeak HalfPeak `json:"half_peak"`
+	// PeakRSSMiB is the sum of the peak resident set sizes (VmHWM) of
+	// the proxy's processes by the end of its runs, in MiB: the embedded
+	// proxies' whole agent processes; HAProxy's master and worker (the
+	// agent-haproxy Controller runs in this process and is not counted).
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
+	// GC is the garbage collector setting an embedded proxy's process ran
+	// with (Config.AgentGC).
+	GC *gctune.Applied `json:"gc,omitempty"`
 	// VsPlain compares a TLS variant with its plain variant, when both
 	// ran.
 	VsPlain *Versus `json:"vs_plain,omitempty"`
@@ -258,21 +274,37 @@ func (e *env) scenario(ctx context.Context, name string) (Scenario, error) {
 		}
 	}
 	sc := Scenario{Name: name, Baseline: subjects[0].name}
-	for i, s := range subjects {
-		m := acc[i].result(acc[0])
-		m.CPUs = s.cpus
-		var base *subject
-		if j := baseOf(subjects, i); j != i {
-			base = subjects[j]
-		}
-		var err error
-		if m.HalfPeak, err = e.halfPeak(ctx, s, base, m.RPS/2, round, want); err != nil {
+	for i := range subjects {
+		m, err := e.result(ctx, name, subjects, i, acc, round, want)
+		if err != nil {
 			return Scenario{}, err
 		}
 		sc.Proxies = append(sc.Proxies, m)
 	}
 	compare(sc.Proxies, acc)
 	return sc, nil
+}
+
+// result summarises the rounds of subjects[i] in scenario name, then
+// measures its half-peak latency and reads its peak RSS.
+func (e *env) result(ctx context.Context, name string, subjects []*subject, i int, acc []accum, round time.Duration, want int) (Measure, error) {
+	s := subjects[i]
+	m := acc[i].result(acc[0])
+	m.CPUs = s.cpus
+	var base *subject
+	if j := baseOf(subjects, i); j != i {
+		base = subjects[j]
+	}
+	var err error
+	if m.HalfPeak, err = e.halfPeak(ctx, s, base, m.RPS/2, round, want); err != nil {
+		return Measure{}, err
+	}
+	rss, err := peakRSS(s.pids)
+	if err != nil {
+		return Measure{}, fmt.Errorf("dataplane: %s, %s: peak RSS: %w", name, s.name, err)
+	}
+	m.PeakRSSMiB, m.GC = round1(float64(rss)/(1<<20)), s.gc
+	return m, nil
 }
 
 // compare sets, on each measure, its comparisons with the others measured
@@ -558,15 +590,18 @@ func (r Report) WriteText(w io.Writer) error {
 	for _, s := range r.Scenarios {
 		fmt.Fprintf(w, "\n%s requests (baseline %s):\n", s.Name, s.Baseline)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "proxy\treq/s\tratio\tp50 ms\tp99 ms\tCPU s/1k req\tCPU ratio\terrors\tload CPU\thalf-peak req/s\tadded p50 ms\tadded p99 ms\tp99 over base ms")
+		fmt.Fprintln(tw, "proxy\treq/s\tratio\tp50 ms\tp99 ms\tCPU s/1k req\tCPU ratio\terrors\tload CPU\thalf-peak req/s\tadded p50 ms\tadded p99 ms\tp99 over base ms\tpeak RSS MiB")
 		for _, m := range s.Proxies {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.4f\t%.3f\t%d\t%.2f\t%.0f\t%.3f\t%.3f\t%.3f\n", m.Name, m.RPS, m.RatioRPS, m.P50MS, m.P99MS,
-				m.CPUPer1k, m.RatioCPU, m.Errors, m.LoadCPU, m.HalfPeak.RPS, m.HalfPeak.AddedP50MS, m.HalfPeak.AddedP99MS, m.HalfPeak.AddedOverBaseP99MS)
+			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.3f\t%.3f\t%.4f\t%.3f\t%d\t%.2f\t%.0f\t%.3f\t%.3f\t%.3f\t%.1f\n", m.Name, m.RPS, m.RatioRPS, m.P50MS, m.P99MS,
+				m.CPUPer1k, m.RatioCPU, m.Errors, m.LoadCPU, m.HalfPeak.RPS, m.HalfPeak.AddedP50MS, m.HalfPeak.AddedP99MS, m.HalfPeak.AddedOverBaseP99MS, m.PeakRSSMiB)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		for _, m := range s.Proxies {
+			if a := m.GC; a != nil {
+				fmt.Fprintf(w, "%s: %s\n", m.Name, a)
+			}
 			for _, v := range []*Versus{m.VsPlain, m.VsPlainTLS} {
 				if v != nil {
 					fmt.Fprintf(w, "%s against %s in the same rounds: req/s x%.3f, p99 x%.3f, CPU per request x%.3f\n", m.Name, v.Of, v.RatioRPS, v.RatioP99, v.RatioCPU)

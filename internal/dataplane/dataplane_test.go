@@ -11,12 +11,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/dfaas-go/dfaas/internal/gctune"
 	"github.com/dfaas-go/dfaas/internal/promtest"
 )
 
@@ -238,7 +240,8 @@ func TestIntegrationRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	pin := len(allowed) >= 2
-	rep, err := Run(ctx, Config{Duration: 600 * time.Millisecond, Rounds: 2, Conns: 4, HAProxy: bin, Child: child, Pin: pin})
+	gc := &gctune.Flags{Percent: 250, Limit: 300 << 20}
+	rep, err := Run(ctx, Config{Duration: 600 * time.Millisecond, Rounds: 2, Conns: 4, HAProxy: bin, Child: child, Pin: pin, AgentGC: gc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,6 +259,7 @@ func TestIntegrationRun(t *testing.T) {
 			if m.Requests == 0 || m.Errors != 0 || m.RPS <= 0 || m.RatioRPS <= 0 || m.CPUPer1k <= 0 || m.P99MS < m.P50MS || m.HalfPeak.RPS <= 0 || m.LoadCPU <= 0 {
 				t.Errorf("%s, %s: %+v", s.Name, m.Name, m)
 			}
+			checkGC(t, s.Name, m, gc)
 			if pin && !slices.Equal(m.CPUs, rep.Layout.Subject) {
 				t.Errorf("%s, %s: threads on CPU %v, want %v", s.Name, m.Name, m.CPUs, rep.Layout.Subject)
 			}
@@ -274,10 +278,128 @@ func TestIntegrationRun(t *testing.T) {
 		}
 	}
 	var text bytes.Buffer
-	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "agent-haproxy") {
+	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "agent-haproxy") || !strings.Contains(text.String(), "peak RSS MiB") ||
+		os.Getenv("GOGC")+os.Getenv("GOMEMLIMIT") == "" && !strings.Contains(text.String(), "embedded: GC percent 250 (--gc-percent), memory limit 300 MiB (--memory-limit)") {
 		t.Errorf("text report: %v\n%s", err, text.String())
 	}
 	t.Logf("\n%s", text.String())
+}
+
+// checkGC checks that m reports a peak RSS and, for an embedded proxy
+// only, that its process ran with the garbage collector settings gc (or
+// GOGC and GOMEMLIMIT, which win, when the test has them).
+func checkGC(t *testing.T, scenario string, m Measure, gc *gctune.Flags) {
+	t.Helper()
+	if m.PeakRSSMiB < 1 || m.PeakRSSMiB > 4096 {
+		t.Errorf("%s, %s: peak RSS %v MiB", scenario, m.Name, m.PeakRSSMiB)
+	}
+	if m.Name != Embedded && m.Name != EmbeddedTLS {
+		if m.GC != nil {
+			t.Errorf("%s, %s: gc %+v, want none (not an agent process)", scenario, m.Name, m.GC)
+		}
+		return
+	}
+	want := gctune.Applied{Percent: int(gc.Percent), PercentFrom: "--gc-percent", Limit: int64(gc.Limit), LimitFrom: "--memory-limit"}
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		want = gctune.Applied{}
+		want.Percent, want.Limit = gctune.Current() // inherited
+		want.PercentFrom, want.LimitFrom = m.GC.PercentFrom, m.GC.LimitFrom
+	}
+	if m.GC == nil || *m.GC != want {
+		t.Errorf("%s, %s: gc %+v, want %+v", scenario, m.Name, m.GC, want)
+	}
+}
+
+// TestAgentChild checks that only the embedded proxies' processes get the
+// agent's garbage collector settings: the load generator and the backend
+// are started with Config.Child as it is.
+func TestAgentChild(t *testing.T) {
+	child := func(role string, a ...string) *exec.Cmd { return exec.Command("true", role) }
+	e := &env{cfg: Config{Child: child, AgentGC: &gctune.Flags{Percent: 300, Limit: 1 << 30}}}
+	env := e.agentChild(roleEmbedded).Env
+	if !slices.Contains(env, "AGENT_GC_PERCENT=300") || !slices.Contains(env, "AGENT_MEMORY_LIMIT=1GiB") || !slices.Contains(env, "PATH="+os.Getenv("PATH")) {
+		t.Errorf("embedded proxy's environment %v: want the agent's settings added to this process's", env)
+	}
+	if env := e.cfg.Child(roleLoad).Env; env != nil {
+		t.Errorf("load generator's environment %v, want this process's", env)
+	}
+	e.cfg.AgentGC = nil
+	if env := e.agentChild(roleEmbedded).Env; env != nil {
+		t.Errorf("no AgentGC: environment %v, want this process's", env)
+	}
+}
+
+// TestRunChildEmbeddedGC runs an embedded proxy child in this process and
+// checks that it applies and reports the agent's settings from
+// AGENT_GC_PERCENT and AGENT_MEMORY_LIMIT.
+func TestRunChildEmbeddedGC(t *testing.T) {
+	p, l := gctune.Current()
+	t.Cleanup(func() { debug.SetGCPercent(p); debug.SetMemoryLimit(l) })
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv(gctune.PercentEnv, "321")
+	t.Setenv(gctune.LimitEnv, "123MiB")
+	in, w := io.Pipe()
+	done := make(chan error, 1)
+	outw := &lineWriter{lines: make(chan string, 3)}
+	go func() {
+		done <- RunChild(context.Background(), roleEmbedded, []string{"127.0.0.1:0", "http://127.0.0.1:9", `{"self":"a"}`}, in, outw)
+	}()
+	next := func() string {
+		select {
+		case l := <-outw.lines:
+			return l
+		case err := <-done:
+			t.Fatalf("RunChild: %v", err)
+		case <-time.After(time.Minute):
+			t.Fatal("no line from the child in a minute")
+		}
+		return ""
+	}
+	line := next()
+	var a gctune.Applied
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "gc ")), &a); err != nil || a.Percent != 321 || a.Limit != 123<<20 {
+		t.Errorf("first line %q (%v): want gc with 321 and 123MiB", line, err)
+	}
+	if p, l := gctune.Current(); p != 321 || l != 123<<20 {
+		t.Errorf("the process runs with %d, %d; want 321, 123MiB", p, l)
+	}
+	if l := next(); !strings.HasPrefix(l, "node ") {
+		t.Errorf("second line %q, want node", l)
+	}
+	next() // addr
+	w.Close()
+	if err := <-done; err != nil {
+		t.Errorf("RunChild: %v", err)
+	}
+	t.Setenv(gctune.PercentEnv, "none")
+	if err := RunChild(context.Background(), roleEmbedded, []string{"127.0.0.1:0", "http://x", "{}"}, strings.NewReader(""), io.Discard); err == nil || !strings.Contains(err.Error(), gctune.PercentEnv) {
+		t.Errorf("bad %s: %v", gctune.PercentEnv, err)
+	}
+}
+
+func TestParseVmHWM(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		want  int64
+		found bool
+		ok    bool
+	}{
+		{"Name:\thaproxy\nVmPeak:\t  9000 kB\nVmHWM:\t    5120 kB\nVmRSS:\t 4000 kB\n", 5120 << 10, true, true},
+		{"Name:\tzombie\nState:\tZ (zombie)\n", 0, false, true},
+		{"VmHWM:\t5120 MB\n", 0, true, false},
+		{"VmHWM:\tlots kB\n", 0, true, false},
+		{"VmHWM:\t-3 kB\n", 0, true, false},
+	} {
+		got, found, err := parseVmHWM(tc.in)
+		if got != tc.want || found != tc.found || (err == nil) != tc.ok {
+			t.Errorf("parseVmHWM(%q) = %d, %v, %v; want %d, %v, ok %v", tc.in, got, found, err, tc.want, tc.found, tc.ok)
+		}
+	}
+	// This process: some MiB, at least its current RSS.
+	if rss, err := peakRSS([]int{os.Getpid()}); err != nil || rss < 1<<20 {
+		t.Errorf("peakRSS of this process: %d, %v", rss, err)
+	}
 }
 
 // TestIntegrationRunTLS measures forwarded requests with the node-to-node

@@ -18,6 +18,11 @@
 // backend alone at the same rate and over the baseline at half the
 // baseline's own peak rate.
 //
+// Each proxy's peak resident memory (VmHWM of its processes) is reported
+// too. The embedded proxies' processes apply the agent's garbage collector
+// settings (Config.AgentGC, package gctune), which the load generator and
+// the backend do not.
+//
 // The paced load takes its due times from one schedule shared by all its
 // connections, so that a request stalled on one connection holds back
 // none due after it while another is free; the half-peak figures also

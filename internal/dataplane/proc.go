@@ -115,6 +115,7 @@ type child struct {
 	stdin io.Closer
 	addr  string
 	node  string // its node port, if it printed one ("node <host:port>", before addr)
+	gc    string // the garbage collector settings it printed ("gc <JSON>", before addr), if any
 	done  chan struct{}
 }
 
@@ -133,6 +134,9 @@ func startChild(ctx context.Context, mk ChildFunc, role string, args ...string) 
 		for sc.Scan() {
 			if a, ok := strings.CutPrefix(sc.Text(), "node "); ok {
 				c.node = a // before addr: read by the caller after it
+			}
+			if a, ok := strings.CutPrefix(sc.Text(), "gc "); ok {
+				c.gc = a // the same
 			}
 			if a, ok := strings.CutPrefix(sc.Text(), "addr "); ok {
 				select {
@@ -244,4 +248,49 @@ func runDelayOf(pids []int) (time.Duration, error) {
 		t += d
 	}
 	return t, nil
+}
+
+// peakRSS returns the sum of the peak resident set sizes (VmHWM in
+// /proc/PID/status) of the processes of the trees of pids, in bytes.
+func peakRSS(pids []int) (int64, error) {
+	var total int64
+	for _, pid := range pids {
+		tree, err := treePIDs(pid)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range tree {
+			b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "status"))
+			if err != nil {
+				continue // gone
+			}
+			v, _, err := parseVmHWM(string(b)) // none (a zombie): 0
+			if err != nil {
+				return 0, fmt.Errorf("process %d: %w", p, err)
+			}
+			total += v
+		}
+	}
+	return total, nil
+}
+
+// parseVmHWM returns the VmHWM line of a /proc/PID/status in bytes, and
+// whether there is one (a zombie has none).
+func parseVmHWM(status string) (int64, bool, error) {
+	for line := range strings.Lines(status) {
+		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, true, fmt.Errorf("status: VmHWM %q: want <n> kB", strings.TrimSpace(rest))
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || kb < 0 || kb > 1<<40 {
+			return 0, true, fmt.Errorf("status: VmHWM %q: want <n> kB", strings.TrimSpace(rest))
+		}
+		return kb << 10, true, nil
+	}
+	return 0, false, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/internal/freeport"
+	"github.com/dfaas-go/dfaas/internal/gctune"
 	"github.com/dfaas-go/dfaas/internal/nodetls"
 	"github.com/dfaas-go/dfaas/proxyctl"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
@@ -58,10 +59,11 @@ const (
 // subject is one proxy (or chain of two) under load.
 type subject struct {
 	name string
-	addr string         // where the load generator sends
-	pids []int          // process trees whose CPU time counts
-	cpus []int          // where they run, read back after pinning
-	stop []func() error // in order
+	addr string          // where the load generator sends
+	pids []int           // process trees whose CPU time counts
+	cpus []int           // where they run, read back after pinning
+	stop []func() error  // in order
+	gc   *gctune.Applied // the garbage collector settings of an embedded proxy
 }
 
 func (s *subject) close() {
@@ -255,13 +257,34 @@ func (e *env) startEmbedded(ctx context.Context, s *subject, st proxyctl.State, 
 		}
 		args = append(args, string(pem))
 	}
-	ch, err := startChild(ctx, e.cfg.Child, roleEmbedded, args...)
+	ch, err := startChild(ctx, e.agentChild, roleEmbedded, args...)
 	if err != nil {
 		return "", "", err
 	}
 	s.pids = append(s.pids, ch.pid())
 	s.stop = append(s.stop, func() error { ch.stop(); return nil })
+	if s.gc == nil && ch.gc != "" {
+		s.gc = new(gctune.Applied)
+		if err := json.Unmarshal([]byte(ch.gc), s.gc); err != nil {
+			return "", "", fmt.Errorf("gc settings %q: %w", ch.gc, err)
+		}
+	}
 	return ch.addr, ch.node, nil
+}
+
+// agentChild is the ChildFunc of an agent's process (an embedded proxy):
+// Config.Child with the agent's garbage collector settings in its
+// environment (Config.AgentGC), which neither the load generator nor the
+// backend has.
+func (e *env) agentChild(role string, args ...string) *exec.Cmd {
+	cmd := e.cfg.Child(role, args...)
+	if e.cfg.AgentGC != nil {
+		if cmd.Env == nil {
+			cmd.Env = os.Environ()
+		}
+		cmd.Env = append(cmd.Env, e.cfg.AgentGC.Environ()...)
+	}
+	return cmd
 }
 
 // startPlains starts plain HAProxy for scenario: one process, or two

@@ -4,12 +4,15 @@
 // Messages name the flag at fault. It also holds the command line's flag
 // helpers: flag errors reworded to name the flag and the form it wants
 // (FlagError), flags set from environment variables (ApplyEnv,
-// ApplyHostPortEnv), and help text wrapping (Wrap).
+// ApplyHostPortEnv), help text wrapping (Wrap), and a writer safe for
+// concurrent use (LockedWriter).
 package usage
 
 import (
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 )
 
 // Error is an error in how a command was invoked.
@@ -22,3 +25,20 @@ func Errorf(format string, a ...any) error { return &Error{Msg: fmt.Sprintf(form
 
 // Is reports whether err is or wraps an *Error.
 func Is(err error) bool { return errors.As(err, new(*Error)) }
+
+// LockedWriter serialises writes to W (a command's stream written from
+// several goroutines).
+type LockedWriter struct {
+	mu sync.Mutex
+	W  io.Writer
+}
+
+// Write writes p to W, one call at a time.
+func (l *LockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.W.Write(p)
+}
+
+// Unwrap returns the stream written to (for loadgen.IsTerminal).
+func (l *LockedWriter) Unwrap() io.Writer { return l.W }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/gctune"
 	"github.com/dfaas-go/dfaas/internal/stack"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/proxyctl"
@@ -75,6 +76,7 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	depth := usage.NewQueueDepth(proxyctl.DefaultQueueDepth)
 	fs.Var(depth, "queue-depth", "requests that may wait per concurrency slot of a function, a `float` ≥ 0; one more is refused at once (429 queue-full), which bounds the latency of what is served under overload (0: no cap)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	gc := gctune.Register(fs)
 	maxConns := fs.Int("max-conns", 0, "connections the public proxy accepts at once (0: 1024, or an eighth of the file-descriptor limit if smaller; HAProxy: 4096)")
 	maxPerIP := fs.Int("max-conns-per-ip", 0, "connections one client address may hold on the public proxy (0: a quarter of --max-conns; HAProxy: 256, neighbours exempt)")
 	proxyKind := fs.String("proxy", "embedded", "data plane: embedded (a Go reverse proxy in the agent) or haproxy (an HAProxy the agent starts or attaches to)")
@@ -92,11 +94,11 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	peers.register(fs)
 	var backends backendFlags
 	backends.register(fs)
-	usage.NoteEnv(fs, agentEnv(), peerEnv(), backendEnv())
+	usage.NoteEnv(fs, agentEnv(), peerEnv(), backendEnv(), gctune.Env())
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := usage.ApplyEnv(fs, agentEnv(), peerEnv()); err != nil {
+	if err := usage.ApplyEnv(fs, agentEnv(), peerEnv(), gctune.Env()); err != nil {
 		return err
 	}
 	if err := applyBackendEnv(fs); err != nil {
@@ -105,6 +107,9 @@ func runAgent(ctx context.Context, args []string, io stdio) error {
 	log, err := newLogger(io.err, *logLevel)
 	if err != nil {
 		return err
+	}
+	if _, err := gc.Apply(log); err != nil {
+		return usageError{err.Error()}
 	}
 	st, err := io.strategies.New(*stratName, json.RawMessage(*stratParams))
 	if err != nil {

@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"sync"
 	"syscall"
 
 	"github.com/dfaas-go/dfaas/internal/usage"
@@ -47,21 +46,6 @@ func Main(reg *strategy.Registry) {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, reg *strategy.Registry) error {
 	return run(ctx, args, stdio{in: stdin, out: stdout, err: stderr, strategies: reg})
 }
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// Unwrap returns the stream written to (for loadgen.IsTerminal).
-func (l *lockedWriter) Unwrap() io.Writer { return l.w }
 
 // ExitCode returns the process exit status for the error Run returned, and
 // reports the error on w.
@@ -119,7 +103,7 @@ func run(ctx context.Context, args []string, io stdio) error {
 	if io.strategies == nil {
 		io.strategies = strategy.Builtin()
 	}
-	io.out, io.err = &lockedWriter{w: io.out}, &lockedWriter{w: io.err}
+	io.out, io.err = &usage.LockedWriter{W: io.out}, &usage.LockedWriter{W: io.err}
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usageList(io.out, cmds)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/internal/dataplane"
+	"github.com/dfaas-go/dfaas/internal/gctune"
 	"github.com/dfaas-go/dfaas/proxyctl/haproxy"
 )
 
@@ -24,6 +25,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 	pin := fs.Bool("pin", false, "run the load generator and the backend on one CPU and every proxy under test on another, the same for all rounds (needs 2 CPUs; on a machine with other work it made the rates less steady, docs/haproxy.md)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	gc := gctune.Register(fs)
 	if len(args) >= 2 && args[0] == "--child" { // a child process of the measurement
 		return dataplane.RunChild(ctx, args[1], args[2:], io.in, io.out)
 	}
@@ -50,7 +52,7 @@ func runDataplane(ctx context.Context, args []string, io stdio) error {
 		return fmt.Errorf("dataplane: %w", err)
 	}
 	rep, err := dataplane.Run(ctx, dataplane.Config{
-		Duration: *duration, Rounds: *rounds, Conns: *conns, HAProxy: *bin, Scenarios: sc, Proxies: px, TLS: *withTLS, Pin: *pin, Logger: log,
+		Duration: *duration, Rounds: *rounds, Conns: *conns, HAProxy: *bin, Scenarios: sc, Proxies: px, TLS: *withTLS, Pin: *pin, Logger: log, AgentGC: gc,
 		Child: func(role string, a ...string) *exec.Cmd {
 			return exec.CommandContext(ctx, exe, append([]string{"dataplane", "--child", role}, a...)...)
 		},

@@ -76,6 +76,13 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"sim", "--scenario", "testbed-1-light-overload", "--strategy", "external"}, `--strategy "external": applies`},
 		{[]string{"bench", "--strategy", "external"}, `--strategy "external": applies`},
 		{[]string{"demo", "--strategy", "all"}, "--strategy all: the demo runs one strategy"},
+		{[]string{"agent", "--gc-percent", "0"}, `--gc-percent "0": want an integer ≥ 1`},
+		{[]string{"agent", "--gc-percent", "fast"}, `--gc-percent "fast": want an integer ≥ 1`},
+		{[]string{"agent", "--memory-limit", "1MiB"}, `--memory-limit "1MiB": want a size such as 512MiB`},
+		{[]string{"agent", "--memory-limit", "2GB"}, `--memory-limit "2GB": want a size such as 512MiB`},
+		{[]string{"agent", "--gc-percent", "off", "--memory-limit", "off", "--strategy", "nope"}, "--gc-percent off needs a --memory-limit"},
+		{[]string{"dataplane", "--gc-percent", "-1"}, `--gc-percent "-1": want an integer ≥ 1`},
+		{[]string{"dataplane", "--memory-limit", "lots"}, `--memory-limit "lots": want a size`},
 	}
 	for _, tt := range tests {
 		_, _, err := runMain(t, tt.args...)
@@ -86,6 +93,17 @@ func TestFlagErrors(t *testing.T) {
 	t.Setenv("AGENT_RECALC_PERIOD", "soon")
 	if _, _, err := runMain(t, "agent"); err == nil || !strings.Contains(err.Error(), `AGENT_RECALC_PERIOD="soon" (for --period): want a duration such as 500ms, 5s or 1m`) {
 		t.Errorf("bad AGENT_RECALC_PERIOD: %v", err)
+	}
+	t.Setenv("AGENT_RECALC_PERIOD", "5s")
+	t.Setenv("AGENT_STRATEGY", "nope") // refused after the GC settings: the agent cannot start and block
+	t.Setenv("AGENT_GC_PERCENT", "lots")
+	if _, _, err := runMain(t, "agent"); !isUsage(err) || !strings.Contains(err.Error(), `AGENT_GC_PERCENT="lots" (for --gc-percent): want an integer ≥ 1`) {
+		t.Errorf("bad AGENT_GC_PERCENT: %v", err)
+	}
+	t.Setenv("AGENT_GC_PERCENT", "off")
+	t.Setenv("AGENT_MEMORY_LIMIT", "off")
+	if _, _, err := runMain(t, "agent"); !isUsage(err) || !strings.Contains(err.Error(), "--gc-percent off needs a --memory-limit") {
+		t.Errorf("AGENT_GC_PERCENT=off, AGENT_MEMORY_LIMIT=off: %v", err)
 	}
 }
 
