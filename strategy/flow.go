@@ -597,9 +597,6 @@ func (pl *flowPlan) grantInAdvance() {
 // admission limit (429), like any forward beyond it; a Flow of an earlier
 // version admits neighbours granted nothing up to 15% of its room only.
 func (pl *flowPlan) keepTrickle() {
-	if pl.own <= 0 {
-		return
-	}
 	for _, pr := range pl.peers {
 		if pr.grant > 0 && pl.fwd[pr.id] == 0 {
 			pl.fwd[pr.id] = flowTrickle * math.Min(pr.grant, pl.own)

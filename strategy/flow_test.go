@@ -229,8 +229,10 @@ func TestFlowOutAsks(t *testing.T) {
 	if g := d.Announce.GrantTo("n5", "f"); g != 0 {
 		t.Errorf("granted n5 %v while asking it", g)
 	}
-	if g := d.Announce.GrantTo("n3", "f"); g < 30 {
-		t.Errorf("granted n3 %v, want most of the capacity its own users do not need", g)
+	// n4 plans 59.4 req/s and passes its own 20 on to n5: nearly all of
+	// it goes to n3 (n5's declined ask no longer shares it).
+	if g := d.Announce.GrantTo("n3", "f"); g < 50 {
+		t.Errorf("granted n3 %v, want nearly all the capacity its own users do not need", g)
 	}
 	// The demand announced counts n5's ask, declined or not, so that n5
 	// does not find n4 below its plan by subtracting that ask twice.
@@ -255,6 +257,19 @@ func TestFlowOutAsks(t *testing.T) {
 	}
 	if g := d5.Announce.GrantTo("n4", "f"); g <= 0 {
 		t.Errorf("n5 grants n4 nothing (%+v)", d5.Announce.Grants)
+	}
+
+	// n5's announced demand counts what n4 asked of it last period: n4
+	// takes that part out before comparing, and still out-asks.
+	again := n4(n3("100"), n5(`{"v": 1, "fns": {"f": {"load": 90, "demand": 108, "asks": {"n4": 20}}}}`))
+	again.Prev.Announce.Data = json.RawMessage(`{"v": 1, "fns": {"f": {"asks": {"n5": 30}}}}`)
+	d = flowDecide(t, again)
+	data, _ = decodeFlowData(d.Announce.Data)
+	if asks := data.Fns["f"].Asks; asks["n5"] <= 0 {
+		t.Errorf("n5's demand 108 of which 30 asked by n4: asks %v, want n5 still asked", asks)
+	}
+	if g := d.Announce.GrantTo("n5", "f"); g != 0 {
+		t.Errorf("n5's demand 108 of which 30 asked by n4: granted n5 %v, want its ask declined", g)
 	}
 
 	for name, s := range map[string]Snapshot{
