@@ -112,11 +112,11 @@ func applyGC(stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("dataplane: child %s: %w", roleEmbedded, err)
 	}
-	s, err := f.Settings(os.DirFS("/"))
+	a, err := f.Apply(slog.New(slog.DiscardHandler))
 	if err != nil {
 		return fmt.Errorf("dataplane: child %s: %w", roleEmbedded, err)
 	}
-	js, err := json.Marshal(gctune.Apply(s, os.LookupEnv))
+	js, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}

@@ -202,7 +202,7 @@ func memTotal(fsys fs.FS) int64 {
 // in which a process that has no flags of its own (a child of dfaas
 // dataplane) takes them. Env gives them in that form.
 func FromEnv(lookupEnv func(string) (string, bool)) (*Flags, error) {
-	f := &Flags{Percent: DefaultPercent, Limit: -1}
+	f := defaults()
 	if v, ok := lookupEnv(PercentEnv); ok {
 		if err := f.Percent.Set(v); err != nil {
 			return nil, fmt.Errorf("environment %s=%q (for --%s): %w", PercentEnv, v, PercentFlag, err)

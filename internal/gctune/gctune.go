@@ -152,10 +152,14 @@ type Flags struct {
 	Limit   Limit
 }
 
+// defaults returns the agent's defaults: DefaultPercent, and an automatic
+// memory limit.
+func defaults() *Flags { return &Flags{Percent: DefaultPercent, Limit: -1} }
+
 // Register defines --gc-percent (default DefaultPercent) and
 // --memory-limit (default auto) on fs and returns their values.
 func Register(fs *flag.FlagSet) *Flags {
-	f := &Flags{Percent: DefaultPercent, Limit: -1}
+	f := defaults()
 	fs.Var(&f.Percent, PercentFlag, "garbage collector target: the heap may grow to 1 + `N`/100 times the live heap before a collection (100: Go's default; more spends less CPU per request, more memory); off: collect only near --memory-limit; GOGC in the environment wins")
 	fs.Var(&f.Limit, LimitFlag, "soft memory limit of the process's Go heap and runtime, a `size` such as 512MiB (units B, KiB, MiB, GiB, TiB): the collector works harder near it; auto: 90% of the cgroup's memory limit, else a quarter of the machine's memory; off: none; GOMEMLIMIT in the environment wins")
 	return f
