@@ -18,6 +18,7 @@ import (
 
 	"github.com/dfaas-go/dfaas/faas/embedded"
 	"github.com/dfaas-go/dfaas/internal/promtest"
+	"github.com/dfaas-go/dfaas/internal/syncbuf"
 )
 
 // haproxyOpenWhisk is the HAProxy configuration docs/openwhisk.md
@@ -162,7 +163,7 @@ func startHAProxy(t *testing.T, bin string, vars map[string]string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-db", "-f", cfgPath)
 	cmd.Env = append(os.Environ(), "DFAAS_OPENWHISK_AUTH="+base64.StdEncoding.EncodeToString([]byte(testKey.Auth())))
-	logs := &lockedLog{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -187,22 +188,4 @@ func startHAProxy(t *testing.T, bin string, vars map[string]string) string {
 			t.Fatalf("haproxy did not listen on %s: %v\n%s", listen, err, logs.String())
 		}
 	}
-}
-
-// lockedLog collects a process's output for the test to read.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

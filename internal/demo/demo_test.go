@@ -1,36 +1,17 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dfaas-go/dfaas/internal/heavytest"
+	"github.com/dfaas-go/dfaas/internal/syncbuf"
 	"github.com/dfaas-go/dfaas/strategy"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDemoForwards runs a short demo on each API of the embedded FaaS
 // (with openwhisk the nodes list and invoke the functions through
@@ -48,7 +29,7 @@ func TestDemoForwards(t *testing.T) {
 }
 
 func checkDemo(t *testing.T, api string) {
-	var progress syncBuffer
+	var progress syncbuf.Buffer
 	r, err := Run(context.Background(), Options{
 		Strategy: "flow", Registry: strategy.Builtin(), Duration: 4 * time.Second, Period: 250 * time.Millisecond, Seed: 1,
 		FaaS: api, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: &progress,
@@ -89,7 +70,7 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 	heavytest.Lock(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var progress syncBuffer
+	var progress syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		_, err := Run(ctx, Options{

@@ -1,7 +1,6 @@
 package promtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/internal/freeport"
+	"github.com/dfaas-go/dfaas/internal/syncbuf"
 )
 
 // Binary returns the path of the first of names found in PATH (or
@@ -76,31 +76,12 @@ func FreePort(t testing.TB) string {
 // state, for the life of the test binary).
 var handedOut sync.Map
 
-// logBuffer is a bytes.Buffer safe for the process's output copier and a
-// reader.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // process is a child process the test owns.
 type process struct {
 	mu   sync.Mutex
 	bin  string
 	args []string
-	log  *logBuffer
+	log  *syncbuf.Buffer
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -172,7 +153,7 @@ func StartNodeExporter(t testing.TB) *NodeExporter {
 	t.Helper()
 	bin := Binary(t, "prometheus-node-exporter", "node_exporter")
 	addr := FreePort(t)
-	p := &process{bin: bin, log: &logBuffer{}, args: []string{
+	p := &process{bin: bin, log: &syncbuf.Buffer{}, args: []string{
 		"--web.listen-address=" + addr, "--collector.disable-defaults", "--collector.cpu", "--collector.meminfo",
 	}}
 	if err := p.start(); err != nil {
@@ -230,7 +211,7 @@ func StartPrometheus(t testing.TB, interval time.Duration, jobs ...Job) *Prometh
 		t.Fatal(err)
 	}
 	addr := FreePort(t)
-	p := &process{bin: bin, log: &logBuffer{}, args: []string{
+	p := &process{bin: bin, log: &syncbuf.Buffer{}, args: []string{
 		"--config.file=" + cfgPath, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + addr, "--storage.tsdb.retention.time=1h",
 	}}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -10,41 +9,22 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dfaas-go/dfaas/faas/openwhisk"
+	"github.com/dfaas-go/dfaas/internal/syncbuf"
 )
-
-// lockedBuffer is a bytes.Buffer a running command writes to while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startFaaS runs dfaas faas with args until the test ends and returns its
 // URL and output.
-func startFaaS(t *testing.T, args ...string) (string, *lockedBuffer) {
+func startFaaS(t *testing.T, args ...string) (string, *syncbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"faas", "--listen", "127.0.0.1:0", "--log-level", "error"}, args...), stdio{in: strings.NewReader(""), out: out, err: &lockedBuffer{}})
+		done <- run(ctx, append([]string{"faas", "--listen", "127.0.0.1:0", "--log-level", "error"}, args...), stdio{in: strings.NewReader(""), out: out, err: &syncbuf.Buffer{}})
 	}()
 	t.Cleanup(func() {
 		cancel()

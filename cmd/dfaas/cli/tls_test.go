@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dfaas-go/dfaas/internal/syncbuf"
 )
 
 // TestAgentDataPlaneSecurity runs an agent in-process with and without
@@ -29,7 +31,7 @@ func TestAgentDataPlaneSecurity(t *testing.T) {
 			args := append([]string{"agent", "--peer-listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0",
 				"--node-listen", "127.0.0.1:0", "--http", admin, "--period", "200ms", "--log-level", "warn",
 				"--function", "echo,capacity=5,concurrency=1"}, tc.flags...)
-			var logs lockedBuffer
+			var logs syncbuf.Buffer
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- run(ctx, args, stdio{in: strings.NewReader(""), out: io.Discard, err: &logs}) }()
