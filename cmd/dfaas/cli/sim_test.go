@@ -45,7 +45,7 @@ func TestSimBuiltinScenario(t *testing.T) {
 		t.Fatalf("by name:\n%s\nby file:\n%s", byName, byFile)
 	}
 	_, _, err = runMain(t, "sim", "--scenario", "testbed-9")
-	if err == nil || !strings.Contains(err.Error(), `--scenario "testbed-9": neither a file`) || !strings.Contains(err.Error(), "testbed-1-light-overload") {
+	if err == nil || !strings.Contains(err.Error(), `--scenario: "testbed-9": neither a file`) || !strings.Contains(err.Error(), "testbed-1-light-overload") {
 		t.Fatalf("unknown scenario: %v", err)
 	}
 }
@@ -99,7 +99,7 @@ func TestSimGenerateAndSave(t *testing.T) {
 func TestSimErrors(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"name": "x", "duration": "10s", "nodes": [{"id": "a", "functions": [{"name": "f", "capacity": -1}]}], "load": []}`), 0o644)
-	if _, _, err := runMain(t, "sim", "--scenario", bad); err == nil || !strings.Contains(err.Error(), "nodes[0].functions[0].capacity") {
+	if _, _, err := runMain(t, "sim", "--scenario", bad); err == nil || !strings.Contains(err.Error(), "--scenario: scenario "+bad+": invalid scenario: nodes[0].functions[0].capacity") {
 		t.Errorf("invalid scenario: %v, want an error naming the field", err)
 	}
 	typo := filepath.Join(t.TempDir(), "typo.json")
