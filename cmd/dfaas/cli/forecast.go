@@ -43,6 +43,9 @@ func runForecast(ctx context.Context, args []string, io stdio) error {
 		if err != nil {
 			return err
 		}
+		if err := checkSkip(path, tr, *skip); err != nil {
+			return err
+		}
 		for _, m := range methods {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -81,4 +84,17 @@ func readTraceFile(path string) (forecast.Trace, error) {
 		return forecast.Trace{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return tr, nil
+}
+
+// checkSkip refuses a --skip that leaves no sample of the trace at path to
+// score, naming the flag and the trace's span.
+func checkSkip(path string, tr forecast.Trace, skip time.Duration) error {
+	if len(tr.Times) == 0 {
+		return nil // Evaluate names the fault
+	}
+	span := time.Duration((tr.Times[len(tr.Times)-1] - tr.Times[0]) * float64(time.Second))
+	if span >= skip {
+		return nil
+	}
+	return usageError{fmt.Sprintf("forecast: --skip %v: trace %s spans %v, no sample after the skipped part to score (give a shorter --skip, such as --skip 0)", skip, path, span)}
 }
