@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/loadgen"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/sim"
@@ -43,6 +44,7 @@ type simFlags struct {
 	azure      azure.Config
 	azureTop   int
 	depth      usage.QueueDepth
+	trace      traceFlags // with --scenario: a trace that replaces its load
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -86,9 +88,10 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	fs.Float64Var(&gen.Rate, "rate", 100, "with --generate: user load per node, req/s")
 	fs.DurationVar(&gen.Duration, "duration", 120*time.Second, "with --generate: length of the run")
 	fs.Uint64Var(&gen.Seed, "seed", 1, "with --generate: seed")
-	save := fs.String("save", "", "with --generate or --azure: also write the scenario to `FILE`")
+	save := fs.String("save", "", "also write the scenario as simulated (generated, built from --azure, or with --trace applied) to `FILE`")
 	var sf simFlags
 	sf.register(fs)
+	sf.trace.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -121,12 +124,16 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 		if *scenario != "" || gen.Nodes > 0 || sf.azureDir != "" {
 			return usageError{"give one of --scenario, --generate, --azure and --family"}
 		}
+		if sf.trace.opts.Path != "" {
+			return usageError{"--trace replaces the load of a --scenario FILE|NAME, not of --family"}
+		}
 		return runFamily(ctx, io.out, sf, cfgs, *asJSON)
 	}
 	sc, err := simScenario(*scenario, gen, sf, *save)
 	if err != nil {
 		return err
 	}
+	warnUnserved(io.err, sc)
 	sf.setDepth(sc)
 	rs, err := sim.Evaluate(ctx, sc, cfgs, sf.eval)
 	if errors.Is(err, sim.ErrCanceled) {
@@ -187,8 +194,9 @@ func runFamily(ctx context.Context, w io.Writer, sf simFlags, cfgs []sim.Config,
 	return rep.WriteTable(w)
 }
 
-// simScenario returns the scenario of --scenario, the generated one or
-// the one built from --azure (the last two written to save if set).
+// simScenario returns the scenario of --scenario (with --trace's load if
+// given), the generated one or the one built from --azure, written to save
+// if set.
 func simScenario(path string, gen sim.GenerateConfig, sf simFlags, save string) (*sim.Scenario, error) {
 	given := 0
 	for _, set := range []bool{path != "", gen.Nodes > 0, sf.azureDir != ""} {
@@ -199,17 +207,28 @@ func simScenario(path string, gen sim.GenerateConfig, sf simFlags, save string) 
 	switch {
 	case given > 1:
 		return nil, usageError{"give one of --scenario, --generate, --azure and --family"}
-	case path != "":
-		return loadScenario(path)
 	case given == 0:
 		return nil, usageError{"--scenario FILE|NAME, --generate N, --azure DIR or --family N is required"}
 	}
+	trace, err := sf.trace.options()
+	if err != nil {
+		return nil, err
+	}
+	if trace.Path != "" && path == "" {
+		return nil, usageError{"--trace replaces the load of a --scenario FILE|NAME: give one"}
+	}
 	var sc *sim.Scenario
-	var err error
-	if sf.azureDir != "" {
+	switch {
+	case path != "":
+		if sc, err = loadScenario(path); err == nil && trace.Path != "" {
+			err = loadgen.ApplyTrace(sc, trace)
+		}
+	case sf.azureDir != "":
 		sc, err = azureScenario(sf)
-	} else if sc, err = sim.Generate(gen); err != nil {
-		err = fmt.Errorf("--generate: %w", err)
+	default:
+		if sc, err = sim.Generate(gen); err != nil {
+			err = fmt.Errorf("--generate: %w", err)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -241,4 +260,22 @@ func azureScenario(sf simFlags) (*sim.Scenario, error) {
 		return nil, fmt.Errorf("--azure: %w", err)
 	}
 	return sc, nil
+}
+
+// warnUnserved writes a warning for each function that the scenario loads
+// but no node runs (a misspelt name, most often): all its requests are
+// rejected, which the results would show without saying why.
+func warnUnserved(w io.Writer, sc *sim.Scenario) {
+	runs := map[string]bool{}
+	for _, n := range sc.Nodes {
+		for _, f := range n.Functions {
+			runs[f.Name] = true
+		}
+	}
+	for i, l := range sc.Load {
+		if !runs[l.Function] {
+			runs[l.Function] = true // once per function
+			fmt.Fprintf(w, "warning: scenario %s: load[%d].function %q: no node runs it, so all its requests are rejected\n", sc.Name, i, l.Function)
+		}
+	}
 }
