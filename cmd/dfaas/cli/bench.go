@@ -25,6 +25,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	var asJSON, progress bool
 	fs.StringVar(&in.Scenario, "scenario", "", "scenario `FILE` or built-in scenario NAME (a scenario converted from a trace is a file like any other)")
 	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Offline(), ", ")+") or all (every one, interleaved)")
+	fs.StringVar(&o.Params, "params", "", "strategy parameters as a JSON object (with a single --strategy), given to the agents as --strategy-params and to the simulator")
 	fs.IntVar(&o.Repeat, "repeat", 1, "run each strategy `K` times, with seeds seed..seed+K-1, on a fresh federation each time, and report means with 95% confidence intervals")
 	fs.StringVar(&o.Proxy, "proxy", "embedded", "data plane of every node: embedded or haproxy")
 	fs.StringVar(&o.FaaS, "faas", "openfaas", "API of every node's FaaS (dfaas faas) that its agent uses: openfaas or openwhisk")
@@ -52,6 +53,9 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	}
 	var err error
 	if o.Strategies, err = strategyNames(reg, *stratName); err != nil {
+		return err
+	}
+	if err := checkParams(reg, o.Strategies, o.Params); err != nil {
 		return err
 	}
 	if err := checkBenchFlags(&o, &in); err != nil {

@@ -35,6 +35,17 @@ func strategyNames(reg *strategy.Registry, value string) ([]string, error) {
 	return []string{value}, nil
 }
 
+// checkParams checks --params: for a single strategy, and accepted by it.
+func checkParams(reg *strategy.Registry, names []string, params string) error {
+	if params != "" && len(names) > 1 {
+		return usageError{"--params needs a single --strategy"}
+	}
+	if _, err := reg.New(names[0], json.RawMessage(params)); err != nil {
+		return usageError{fmt.Sprintf("--params: %v", err)}
+	}
+	return nil
+}
+
 // simFlags are the flags of the evaluation modes of dfaas sim.
 type simFlags struct {
 	eval       sim.EvalConfig
@@ -100,11 +111,8 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	if *params != "" && len(names) > 1 {
-		return usageError{"--params needs a single --strategy"}
-	}
-	if _, err := reg.New(names[0], json.RawMessage(*params)); err != nil {
-		return usageError{fmt.Sprintf("--params: %v", err)}
+	if err := checkParams(reg, names, *params); err != nil {
+		return err
 	}
 	var fc forecast.Factory
 	if *fcName != "" {
