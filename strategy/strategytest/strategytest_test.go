@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,7 +42,17 @@ func TestDetectsBadStrategies(t *testing.T) {
 				s.Functions[0].Offered++
 			}
 			return allLocal(s), nil
-		}), "modified its snapshot"},
+		}), "modified its snapshot (Functions; copy a slice"},
+		{"sorts the neighbours in place", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			slices.SortStableFunc(s.Neighbours, strategy.CompareRTT)
+			return allLocal(s), nil
+		}), "modified its snapshot (Neighbours; copy a slice"},
+		{"mutates the decision in force", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			if len(s.Prev.Routes) > 0 {
+				s.Prev.Routes[0].Local = 0.25
+			}
+			return allLocal(s), nil
+		}), "modified its snapshot (Prev;"},
 		{"NaN share", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
 			d := allLocal(s)
 			for i := range d.Routes {
