@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
@@ -114,19 +115,10 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if err := checkParams(reg, names, *params); err != nil {
 		return err
 	}
-	var fc forecast.Factory
-	if *fcName != "" {
-		if fc, err = forecast.ByName(*fcName); err != nil {
-			return usageError{fmt.Sprintf("--forecast: %v", err)}
-		}
-	}
-	cfgs := make([]sim.Config, len(names))
-	for i, name := range names {
-		cfgs[i] = sim.Config{
-			Strategy:   name,
-			New:        func() (strategy.Strategy, error) { return reg.New(name, json.RawMessage(*params)) },
-			Forecaster: fc,
-		}
+	first := firstErrors{first: map[string]error{}}
+	cfgs, err := simConfigs(reg, names, *params, *fcName, &first)
+	if err != nil {
+		return err
 	}
 	if sf.family.Size != 0 {
 		if *scenario != "" || gen.Nodes > 0 || sf.azureDir != "" {
@@ -149,13 +141,43 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	} else if err != nil {
 		return simFlagError(err)
 	}
-	if *asJSON {
+	defer first.warn(io.err, rs) // after the results it explains
+	return writeSimResults(io.out, sc, rs, *asJSON, *nodes)
+}
+
+// simConfigs returns the simulator's configuration of each strategy of
+// names, with the forecaster of --forecast, recording their errors in
+// first.
+func simConfigs(reg *strategy.Registry, names []string, params, fcName string, first *firstErrors) ([]sim.Config, error) {
+	var fc forecast.Factory
+	if fcName != "" {
+		var err error
+		if fc, err = forecast.ByName(fcName); err != nil {
+			return nil, usageError{fmt.Sprintf("--forecast: %v", err)}
+		}
+	}
+	cfgs := make([]sim.Config, len(names))
+	for i, name := range names {
+		cfgs[i] = sim.Config{
+			Strategy:   name,
+			New:        func() (strategy.Strategy, error) { return reg.New(name, json.RawMessage(params)) },
+			Forecaster: fc,
+			Observe:    first.observe(name),
+		}
+	}
+	return cfgs, nil
+}
+
+// writeSimResults writes the results of scenario sc as JSON lines or as
+// tables (with one per node if nodes).
+func writeSimResults(w io.Writer, sc *sim.Scenario, rs []sim.Result, asJSON, nodes bool) error {
+	if asJSON {
 		for _, r := range rs {
 			b, err := json.Marshal(r)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.out, "%s\n", b)
+			fmt.Fprintf(w, "%s\n", b)
 		}
 		return nil
 	}
@@ -163,7 +185,43 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	for i, r := range rs {
 		walls[i] = r.Wall
 	}
-	return sim.WriteResults(io.out, sc, rs, walls, *nodes)
+	return sim.WriteResults(w, sc, rs, walls, nodes)
+}
+
+// firstErrors keeps, per strategy, the first error that kept a decision
+// in force, to say why when a strategy failed (its results alone look like
+// those of a node that serves everything locally).
+type firstErrors struct {
+	mu    sync.Mutex // Observe runs on every simulation's goroutine
+	first map[string]error
+}
+
+// observe returns a sim.Config.Observe that records strategy name's first
+// error.
+func (f *firstErrors) observe(name string) func(strategy.Snapshot, strategy.Decision, error) {
+	return func(_ strategy.Snapshot, _ strategy.Decision, err error) {
+		if err == nil {
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if _, ok := f.first[name]; !ok {
+			f.first[name] = err
+		}
+	}
+}
+
+// warn writes a warning for each result whose strategy failed in some
+// control cycles, with the first error.
+func (f *firstErrors) warn(w io.Writer, rs []sim.Result) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range rs {
+		if r.StrategyErrors > 0 {
+			fmt.Fprintf(w, "warning: strategy %s: in %d control cycles it failed, panicked or decided something invalid, and the decision in force stayed (the first: %v)\n",
+				r.Strategy, r.StrategyErrors, f.first[r.Strategy])
+		}
+	}
 }
 
 // simFlagError names the flag behind an evaluation's configuration error.

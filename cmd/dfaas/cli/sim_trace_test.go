@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/sim"
 )
 
@@ -98,5 +102,33 @@ func TestSimWarnsUnservedFunction(t *testing.T) {
 	}
 	if _, errOut, _ := runMain(t, "sim", "--scenario", testbed1, "--references=false"); errOut != "" {
 		t.Errorf("a scenario whose functions all run somewhere: standard error %q", errOut)
+	}
+}
+
+// TestSimWarnsStrategyErrors: a strategy that fails leaves the decision in
+// force (every node serves locally), which its results alone do not tell
+// from alllocal: dfaas sim says so after them, with the first error.
+func TestSimWarnsStrategyErrors(t *testing.T) {
+	reg := strategy.Builtin()
+	fails := strategy.NewFactory(func() strategy.Func {
+		return func(strategy.Snapshot) (strategy.Decision, error) {
+			return strategy.Decision{}, errors.New("not written yet")
+		}
+	})
+	if err := reg.Register("unfinished", "fails", fails); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"unfinished", "flow"} {
+		var out, errb bytes.Buffer
+		err := Run(context.Background(), []string{"sim", "--scenario", testbed1, "--strategy", name, "--references=false", "--parallel", "2"},
+			strings.NewReader(""), &out, &errb, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(errb.String(), "warning: strategy unfinished: in ") &&
+			strings.HasSuffix(errb.String(), "control cycles it failed, panicked or decided something invalid, and the decision in force stayed (the first: not written yet)\n")
+		if warned != (name == "unfinished") {
+			t.Errorf("%s: standard error %q", name, errb.String())
+		}
 	}
 }
