@@ -57,7 +57,8 @@ func RunWith(t testing.TB, factory strategy.Factory, opts Options) {
 			if f != nil && f.details != "" && !testing.Verbose() {
 				hint = " (go test -v shows the snapshot and the decision)"
 			}
-			t.Fatalf("strategytest: federation %d of %d (seed %#x): %v%s", i+1, opts.Federations, seed, err, hint)
+			t.Fatalf("strategytest: federation %d of %d (seed %#x; alone: RunWith with Options{Seed: %#x, Federations: 1}): %v%s",
+				i+1, opts.Federations, seed, seed, err, hint)
 		}
 	}
 }
