@@ -5,11 +5,17 @@
 //
 //	func main() {
 //		reg := strategy.Builtin()
-//		reg.Register("mine", "my strategy", newMine)
+//		// newMine returns your strategy (a *Mine) with its defaults;
+//		// --params and --strategy-params are decoded into it.
+//		if err := reg.Register("mine", "my strategy", strategy.NewFactory(newMine)); err != nil {
+//			log.Fatal(err)
+//		}
 //		cli.Main(reg)
 //	}
 //
-// (see examples/customstrategy). Run "dfaas help" for the list of commands
+// (see examples/customstrategy). Every command then takes --strategy mine,
+// and "--strategy all" of dfaas sim and dfaas bench includes it; dfaas bench
+// runs this same program as its nodes' agents. Run "dfaas help" for the list of commands
 // and "dfaas <command> -h" for the flags of one. The package holds flags,
 // help and wiring; the machinery lives in the module's internal packages.
 package cli
