@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,9 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	}
 	if *stratName == "all" {
 		return usageError{"--strategy all: the demo runs one strategy (dfaas sim and bench compare them)"}
+	}
+	if !slices.Contains(io.strategies.Names(), *stratName) { // strategyNames would offer all
+		return usageError{fmt.Sprintf("--strategy %q: unknown (known: %s)", *stratName, strings.Join(io.strategies.Offline(), ", "))}
 	}
 	if _, err := strategyNames(io.strategies, *stratName); err != nil {
 		return err

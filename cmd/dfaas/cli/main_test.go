@@ -76,6 +76,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"sim", "--scenario", "testbed-1-light-overload", "--strategy", "external"}, `--strategy "external": applies`},
 		{[]string{"bench", "--strategy", "external"}, `--strategy "external": applies`},
 		{[]string{"demo", "--strategy", "all"}, "--strategy all: the demo runs one strategy"},
+		{[]string{"demo", "--strategy", "nope"}, `--strategy "nope": unknown (known: alllocal, flow, nodemargin, recalc, static)`},
 		{[]string{"demo", "--params", `{"utilisation": 0.9}`}, `--params: strategy "flow": parameters: json: unknown field "utilisation"`},
 		{[]string{"agent", "--gc-percent", "0"}, `--gc-percent "0": want an integer ≥ 1`},
 		{[]string{"agent", "--gc-percent", "fast"}, `--gc-percent "fast": want an integer ≥ 1`},
