@@ -36,6 +36,46 @@ func strategyNames(reg *strategy.Registry, value string) ([]string, error) {
 	return []string{value}, nil
 }
 
+// registerGenerate registers the flags of --generate.
+func registerGenerate(fs *flag.FlagSet, gen *sim.GenerateConfig) {
+	fs.IntVar(&gen.Nodes, "generate", 0, "instead of --scenario, simulate a generated scenario with `N` nodes")
+	fs.IntVar(&gen.Degree, "degree", 4, "with --generate: links per node (random regular topology)")
+	fs.Float64Var(&gen.Rate, "rate", 100, "with --generate: user load per node, req/s")
+	fs.DurationVar(&gen.Duration, "duration", 120*time.Second, "with --generate: length of the run")
+	fs.Uint64Var(&gen.Seed, "seed", 1, "with --generate: seed")
+}
+
+// checkModeFlags refuses a flag of another mode than the one given
+// (--scenario, --generate, --family or --azure), which would otherwise be
+// ignored: --seed with --scenario, for one, does not change its seed.
+func checkModeFlags(fs *flag.FlagSet, scenario, generate bool, sf simFlags) error {
+	modes := map[string]bool{"--generate": generate, "--family": sf.family.Size != 0, "--azure": sf.azureDir != "", "--scenario": scenario}
+	owner := func(name string) string {
+		switch {
+		case name == "degree" || name == "rate" || name == "duration" || name == "seed":
+			return "--generate"
+		case name == "family-seed":
+			return "--family"
+		case strings.HasPrefix(name, "azure-"):
+			return "--azure"
+		case strings.HasPrefix(name, "trace"):
+			return "--scenario"
+		}
+		return ""
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if mode := owner(f.Name); err == nil && mode != "" && !modes[mode] {
+			hint := ""
+			if f.Name == "seed" {
+				hint = ` (a scenario's seed is its "seed" field; --repeat K runs K seeds)`
+			}
+			err = usageError{fmt.Sprintf("--%s is for %s%s", f.Name, mode, hint)}
+		}
+	})
+	return err
+}
+
 // checkParams checks --params: for a single strategy, and accepted by it.
 func checkParams(reg *strategy.Registry, names []string, params string) error {
 	if params != "" && len(names) > 1 {
@@ -95,16 +135,15 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	nodes := fs.Bool("nodes", false, "also print one table per strategy with a row per node")
 	fcName := fs.String("forecast", "", "forecast each function's offered rate with `METHOD` ("+strings.Join(forecast.Methods(), ", ")+"), as the agent's --forecast; by default the rate of the last period")
 	var gen sim.GenerateConfig
-	fs.IntVar(&gen.Nodes, "generate", 0, "instead of --scenario, simulate a generated scenario with `N` nodes")
-	fs.IntVar(&gen.Degree, "degree", 4, "with --generate: links per node (random regular topology)")
-	fs.Float64Var(&gen.Rate, "rate", 100, "with --generate: user load per node, req/s")
-	fs.DurationVar(&gen.Duration, "duration", 120*time.Second, "with --generate: length of the run")
-	fs.Uint64Var(&gen.Seed, "seed", 1, "with --generate: seed")
+	registerGenerate(fs, &gen)
 	save := fs.String("save", "", "also write the scenario as simulated (generated, built from --azure, or with --trace applied) to `FILE`")
 	var sf simFlags
 	sf.register(fs)
 	sf.trace.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkModeFlags(fs, *scenario != "", gen.Nodes > 0, sf); err != nil {
 		return err
 	}
 	sf.eval.NoReferences = !sf.references
@@ -123,9 +162,6 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if sf.family.Size != 0 {
 		if *scenario != "" || gen.Nodes > 0 || sf.azureDir != "" {
 			return usageError{"give one of --scenario, --generate, --azure and --family"}
-		}
-		if sf.trace.opts.Path != "" {
-			return usageError{"--trace replaces the load of a --scenario FILE|NAME, not of --family"}
 		}
 		return runFamily(ctx, io.out, sf, cfgs, *asJSON)
 	}
@@ -279,9 +315,6 @@ func simScenario(path string, gen sim.GenerateConfig, sf simFlags, save string) 
 	trace, err := sf.trace.options()
 	if err != nil {
 		return nil, err
-	}
-	if trace.Path != "" && path == "" {
-		return nil, usageError{"--trace replaces the load of a --scenario FILE|NAME: give one"}
 	}
 	var sc *sim.Scenario
 	switch {

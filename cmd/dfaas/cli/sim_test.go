@@ -114,10 +114,19 @@ func TestSimErrors(t *testing.T) {
 		{"sim", "--scenario", testbed1, "--strategy", "flow", "--params", `{"utilization": 3}`},
 		{"sim", "--scenario", testbed1, "--generate", "10"},
 		{"sim", "--scenario", testbed1, "extra"},
+		// A flag of another mode would be ignored.
+		{"sim", "--scenario", testbed1, "--seed", "3"},
+		{"sim", "--scenario", testbed1, "--duration", "10s"},
+		{"sim", "--scenario", testbed1, "--azure-nodes", "3"},
+		{"sim", "--generate", "5", "--family-seed", "2"},
+		{"sim", "--family", "2", "--rate", "50"},
 	} {
 		if _, _, err := runMain(t, args...); !isUsage(err) {
 			t.Errorf("%v: got %v, want a usage error", args, err)
 		}
+	}
+	if _, _, err := runMain(t, "sim", "--scenario", testbed1, "--seed", "3"); err == nil || !strings.Contains(err.Error(), `--seed is for --generate (a scenario's seed is its "seed" field; --repeat K runs K seeds)`) {
+		t.Errorf("--seed with --scenario: %v", err)
 	}
 	if _, _, err := runMain(t, "sim", "--generate", "5", "--degree", "3"); err == nil || !strings.Contains(err.Error(), "even") {
 		t.Errorf("odd generated graph: %v", err)

@@ -72,8 +72,8 @@ func TestSimTraceErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--scenario", testbed1, "--trace-to", "light/figlet"}, "need --trace"},
-		{[]string{"--generate", "5", "--trace", csv, "--trace-to", "n0/f0"}, "--trace replaces the load of a --scenario"},
-		{[]string{"--family", "2", "--trace", csv, "--trace-to", "n0/f0"}, "not of --family"},
+		{[]string{"--generate", "5", "--trace", csv, "--trace-to", "n0/f0"}, "--trace is for --scenario"},
+		{[]string{"--family", "2", "--trace", csv, "--trace-to", "n0/f0"}, "--trace is for --scenario"},
 		{[]string{"--scenario", testbed1, "--trace", csv}, `--trace-to "": want NODE/FUNCTION`},
 		{[]string{"--scenario", testbed1, "--trace", csv, "--trace-to", "nowhere/figlet"}, `node "nowhere" is not in the scenario`},
 		{[]string{"--scenario", testbed1, "--trace", csv, "--trace-to", "light/figlet", "--trace-nodes", "x"}, `--trace-nodes: "x" is not TRACE=SCENARIO`},
