@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -41,6 +42,9 @@ func runForecast(ctx context.Context, args []string, io stdio) error {
 	for _, path := range traces {
 		tr, err := readTraceFile(path)
 		if err != nil {
+			return err
+		}
+		if err := checkSpacing(path, tr); err != nil {
 			return err
 		}
 		if err := checkSkip(path, tr, *skip); err != nil {
@@ -97,4 +101,20 @@ func checkSkip(path string, tr forecast.Trace, skip time.Duration) error {
 		return nil
 	}
 	return usageError{fmt.Sprintf("forecast: --skip %v: trace %s spans %v, no sample after the skipped part to score (give a shorter --skip, such as --skip 0)", skip, path, span)}
+}
+
+// checkSpacing refuses a trace whose samples are not evenly spaced (as
+// docs/scenarios.md asks, and dfaas sim and bench check): a forecaster
+// predicts one sample ahead, whatever the time between samples.
+func checkSpacing(path string, tr forecast.Trace) error {
+	if len(tr.Times) < 3 {
+		return nil
+	}
+	step := tr.Times[1] - tr.Times[0]
+	for i := 2; i < len(tr.Times); i++ {
+		if d := tr.Times[i] - tr.Times[i-1]; math.Abs(d-step) > 1e-6*max(1, step) {
+			return fmt.Errorf("forecast: --trace %s: samples %d and %d are %v s apart, the first two %v s: want even spacing (each rate is forecast one sample ahead)", path, i, i+1, d, step)
+		}
+	}
+	return nil
 }
