@@ -28,6 +28,17 @@ func TestUsage(t *testing.T) {
 	if _, _, err := runMain(t, "frobnicate"); err == nil || !strings.Contains(err.Error(), "frobnicate") {
 		t.Errorf("unknown command: %v", err)
 	}
+	// dfaas help NAME is NAME -h, on standard output.
+	for name := range commands() {
+		out, stderr, err := runMain(t, "help", name)
+		_, want, _ := runMain(t, name, "-h")
+		if err != nil || stderr != "" || out != want {
+			t.Errorf("help %s: %v, stdout:\n%s\nstderr:\n%s", name, err, out, stderr)
+		}
+	}
+	if _, _, err := runMain(t, "help", "frobnicate"); !isUsage(err) || !strings.Contains(err.Error(), `help "frobnicate": unknown command`) {
+		t.Errorf("help of an unknown command: %v", err)
+	}
 }
 
 // TestHelp: every command's -h starts with a usage header (synopsis and
