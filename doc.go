@@ -9,7 +9,8 @@
 //   - strategy.Strategy decides the routing (package strategy);
 //   - proxyctl.Controller applies it to the proxy (proxyctl/goproxy,
 //     proxyctl/haproxy);
-//   - faas.Backend lists the local functions (faas/embedded);
+//   - faas.Backend lists the local functions (faas/embedded, faas/openfaas,
+//     faas/openwhisk);
 //   - metricsrc.Source observes rates and resource usage;
 //   - peer.Transport exchanges announcements with the other nodes
 //     (peer.MemNetwork, peer/quic);

@@ -9,6 +9,7 @@
 //	faas-cli deploy --name figlet --label dfaas.maxrate=100 --label dfaas.timeout_ms=6000
 //
 // Implementations: Static (here), faas/embedded (a built-in FaaS that
-// speaks the OpenFaaS gateway API), faas/openfaas (a client of an OpenFaaS
-// gateway, or of dfaas faas).
+// speaks the OpenFaaS gateway API, or OpenWhisk's), faas/openfaas (a
+// client of an OpenFaaS gateway, or of dfaas faas), faas/openwhisk (an
+// Apache OpenWhisk namespace's actions, with dfaas.* annotations).
 package faas

@@ -16,5 +16,7 @@
 // Implementations in sub-packages: metricsrc/host (CPU and memory from
 // /proc), metricsrc/scrape (the FaaS gateway's and node_exporter's
 // /metrics, scraped directly), metricsrc/promsrc (a Prometheus server;
-// it also exports a TotalsReader as Prometheus metrics).
+// it also exports a TotalsReader as Prometheus metrics), metricsrc/cadvisor
+// (each function's own CPU and memory from the kubelet's cAdvisor, directly
+// or through Prometheus).
 package metricsrc

@@ -187,7 +187,9 @@ func (s Snapshot) Neighbour(id NodeID) (Neighbour, bool) {
 }
 
 // Running returns the neighbours that announce they run function fn, in ID
-// order.
+// order, in a new slice: the caller may sort it (for instance with
+// CompareRTT), but its neighbours' announcements share their slices with
+// the snapshot and must not be changed.
 func (s Snapshot) Running(fn string) []Neighbour {
 	var out []Neighbour
 	for _, n := range s.Neighbours {

@@ -35,6 +35,9 @@ type Options struct {
 	From, Full time.Duration
 	Unloaded   []string
 	Strategies []string // [--strategy]
+	// Params are the strategy's JSON parameters [--params], given to the
+	// agents (--strategy-params) and the simulator; "" for its defaults.
+	Params string
 	// Repeat is the number of runs of each strategy [--repeat] (0: 1),
 	// run r with the scenario's seed + r − 1, strategies interleaved.
 	Repeat     int
@@ -75,9 +78,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	for _, nd := range sc.Nodes {
 		rep.Nodes = append(rep.Nodes, nd.ID)
 	}
-	if o.FaaS == "openwhisk" {
-		rep.Notes = append(rep.Notes, "the nodes' FaaS served OpenWhisk's API (dfaas faas --api openwhisk); the agents ran with --faas openwhisk")
-	}
+	rep.Notes = append(rep.Notes, setupNotes(o)...)
 	if len(o.Unloaded) > 0 {
 		o.Log.Warn("the scenario sends no load to some nodes in this window: their success rates are n/a", "nodes", o.Unloaded,
 			"window", fmt.Sprintf("[%v, %v)", o.From, o.From+sc.Duration.D()))
@@ -204,4 +205,17 @@ func writeKeys(dir string, n int) ([]testbed.Key, error) {
 		}
 	}
 	return keys, nil
+}
+
+// setupNotes returns the report's notes on how the nodes were set up
+// beyond the defaults.
+func setupNotes(o Options) []string {
+	var notes []string
+	if o.FaaS == "openwhisk" {
+		notes = append(notes, "the nodes' FaaS served OpenWhisk's API (dfaas faas --api openwhisk); the agents ran with --faas openwhisk")
+	}
+	if o.Params != "" {
+		notes = append(notes, "strategy parameters (--params, the agents' --strategy-params and the simulator's): "+o.Params)
+	}
+	return notes
 }

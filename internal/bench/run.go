@@ -3,6 +3,7 @@ package bench
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -39,7 +40,7 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 		var lats []time.Duration
 		res, err := sim.Run(ctx, sc, sim.Config{
 			Strategy:   r.name,
-			New:        func() (strategy.Strategy, error) { return o.Registry.New(r.name, nil) },
+			New:        func() (strategy.Strategy, error) { return o.Registry.New(r.name, json.RawMessage(o.Params)) },
 			Forecaster: o.Forecaster,
 			// The agents get no node usage (testbed's agentArgv): neither
 			// do the simulated ones.
@@ -65,7 +66,7 @@ func runStrategy(ctx context.Context, o Options, r strategyRun) (report.Run, []s
 	}
 	o.progressf("%s: starting %d nodes (%s proxy, %s between nodes)", r.label, len(sc.Nodes), o.Proxy, between)
 	c, err := testbed.StartCluster(ctx, testbed.ClusterConfig{
-		Scenario: sc, Strategy: r.name, Proxy: o.Proxy, FaaS: o.FaaS, Forecast: o.Forecast, Net: r.net, Links: r.links,
+		Scenario: sc, Strategy: r.name, StrategyParams: o.Params, Proxy: o.Proxy, FaaS: o.FaaS, Forecast: o.Forecast, Net: r.net, Links: r.links,
 		Bin: o.Bin, Dir: r.dir, Keys: r.keys, LogLevel: o.LogLevel, Timeout: o.Timeout, PlainDataPlane: o.Plain,
 	})
 	if err != nil {

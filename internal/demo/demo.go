@@ -8,6 +8,7 @@ package demo
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,8 @@ func Federation() []Node {
 type Options struct {
 	Strategy string // a name of Registry
 	Registry *strategy.Registry
+	// Params are the strategy's JSON parameters (nil for its defaults).
+	Params   json.RawMessage
 	Duration time.Duration // of the load
 	Period   time.Duration // the nodes' control period
 	Seed     uint64        // of arrivals and service times
@@ -156,7 +159,7 @@ func start(ctx context.Context, o Options, nodes []Node) ([]*stack.Stack, func()
 		if i == 0 {
 			seed = []quic.Addr{tr.Self()}
 		}
-		st, err := o.Registry.New(o.Strategy, nil)
+		st, err := o.Registry.New(o.Strategy, o.Params)
 		if err != nil {
 			return nil, closeAll, err
 		}

@@ -2,6 +2,8 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -93,5 +95,31 @@ func TestDemoInterrupted(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo did not stop within 30 s of the cancellation")
+	}
+}
+
+// TestDemoParams: the strategy of every node is built with Options.Params
+// (dfaas demo --params), here parameters its factory refuses.
+func TestDemoParams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	reg := strategy.NewRegistry()
+	refuse := func(params json.RawMessage) (strategy.Strategy, error) {
+		if string(params) == `{"refuse": true}` {
+			return nil, errors.New("refused these parameters")
+		}
+		return strategy.AllLocal{}, nil
+	}
+	if err := reg.Register("probe", "refuses some parameters", refuse); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), Options{
+		Strategy: "probe", Registry: reg, Params: json.RawMessage(`{"refuse": true}`),
+		Duration: 500 * time.Millisecond, Period: 250 * time.Millisecond, Seed: 1, FormTimeout: time.Second,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "refused these parameters") {
+		t.Fatalf("error %v, want the factory's", err)
 	}
 }

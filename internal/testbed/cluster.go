@@ -37,7 +37,10 @@ type Key struct {
 type ClusterConfig struct {
 	Scenario *sim.Scenario // its nodes, functions, seed and period
 	Strategy string
-	Proxy    string // embedded or haproxy
+	// StrategyParams are the strategy's JSON parameters, the agents'
+	// --strategy-params ("" for its defaults).
+	StrategyParams string
+	Proxy          string // embedded or haproxy
 	// FaaS is the API of the nodes' dfaas faas that their agents use: ""
 	// or "openfaas" (--faas openfaas), or "openwhisk" (dfaas faas --api
 	// openwhisk, agents with --faas openwhisk).
@@ -217,6 +220,9 @@ func (c *Cluster) agentArgv(i int, hdir string) []string {
 		"--max-conns-per-ip", "1000000",
 	}
 	argv = append(argv, c.agentFaaSArgs(i)...)
+	if cfg.StrategyParams != "" {
+		argv = append(argv, "--strategy-params", cfg.StrategyParams)
+	}
 	if len(boot) > 0 {
 		argv = append(argv, "--bootstrap", strings.Join(boot, ","))
 	}

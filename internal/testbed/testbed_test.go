@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +91,29 @@ func TestQueueDepthFlag(t *testing.T) {
 	}{{0, "4"}, {-1, "0"}, {2.5, "2.5"}} {
 		if got := queueDepthFlag(tc.depth); got != tc.want {
 			t.Errorf("queueDepthFlag(%v) = %q, want %q", tc.depth, got, tc.want)
+		}
+	}
+}
+
+// TestAgentStrategyParams: the agents get the strategy's parameters
+// (dfaas bench --params) as --strategy-params, and no such flag without
+// them.
+func TestAgentStrategyParams(t *testing.T) {
+	l, err := NewLoopback(1, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := &sim.Scenario{Name: "x", Period: sim.Duration(time.Second), Nodes: []sim.Node{{ID: "a"}}}
+	for _, params := range []string{`{"utilization": 0.8}`, ""} {
+		c := &Cluster{cfg: ClusterConfig{Scenario: sc, Strategy: "flow", StrategyParams: params, Proxy: "embedded",
+			Net: l, Keys: []Key{{File: "a.pem", ID: "id-a"}}, Links: map[int][]int{}}}
+		argv := c.agentArgv(0, t.TempDir())
+		i := slices.Index(argv, "--strategy-params")
+		switch {
+		case params == "" && i >= 0:
+			t.Errorf("no parameters, but %v", argv)
+		case params != "" && (i < 0 || i+1 >= len(argv) || argv[i+1] != params):
+			t.Errorf("parameters %s: %v", params, argv)
 		}
 	}
 }

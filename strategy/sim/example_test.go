@@ -22,10 +22,10 @@ func ExampleRun() {
 	}
 	reg := strategy.Builtin()
 	for _, name := range []string{"alllocal", "flow"} {
-		r, err := sim.Run(context.Background(), sc, sim.Config{
-			Strategy: name,
-			New:      func() (strategy.Strategy, error) { return reg.New(name, nil) },
-		})
+		// A registered strategy's factory; for one of your own,
+		// strategy.NewFactory(func() *Mine { return &Mine{...} }).
+		factory, _ := reg.Factory(name)
+		r, err := sim.Run(context.Background(), sc, sim.Config{Strategy: name, Factory: factory})
 		if err != nil {
 			fmt.Println(err)
 			return

@@ -18,7 +18,7 @@ func ExampleResult_WriteTable() {
 	}
 	r, err := sim.Run(context.Background(), sc, sim.Config{
 		Strategy: "static",
-		New:      func() (strategy.Strategy, error) { return &strategy.Static{LocalShare: 0.6}, nil },
+		Factory:  strategy.NewFactory(func() *strategy.Static { return &strategy.Static{LocalShare: 0.6} }),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -43,10 +43,8 @@ func ExampleWriteComparison() {
 	reg := strategy.Builtin()
 	var rs []sim.Result
 	for _, name := range []string{"alllocal", "static"} {
-		r, err := sim.Run(context.Background(), sc, sim.Config{
-			Strategy: name,
-			New:      func() (strategy.Strategy, error) { return reg.New(name, nil) },
-		})
+		factory, _ := reg.Factory(name)
+		r, err := sim.Run(context.Background(), sc, sim.Config{Strategy: name, Factory: factory})
 		if err != nil {
 			fmt.Println(err)
 			return

@@ -25,8 +25,9 @@
 //     snapshots give equal decisions.
 //
 // The first fault stops the run and is reported in one line that names the
-// federation, the step, the node and the fault; go test -v adds the
-// snapshot and the decision as JSON.
+// federation, the step, the node and the fault, and how to replay that
+// federation alone (RunWith with the seed it names and Federations 1); go
+// test -v adds the snapshot and the decision as JSON.
 //
 // It imports the standard library, package testing, strategy, forecast and
 // strategy/control.

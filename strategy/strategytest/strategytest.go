@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/dfaas-go/dfaas/strategy"
@@ -56,7 +57,8 @@ func RunWith(t testing.TB, factory strategy.Factory, opts Options) {
 			if f != nil && f.details != "" && !testing.Verbose() {
 				hint = " (go test -v shows the snapshot and the decision)"
 			}
-			t.Fatalf("strategytest: federation %d of %d (seed %#x): %v%s", i+1, opts.Federations, seed, err, hint)
+			t.Fatalf("strategytest: federation %d of %d (seed %#x; alone: RunWith with Options{Seed: %#x, Federations: 1}): %v%s",
+				i+1, opts.Federations, seed, seed, err, hint)
 		}
 	}
 }
@@ -117,7 +119,8 @@ func check(st strategy.Strategy, s strategy.Snapshot, opts Options) (d strategy.
 		return d, err
 	}
 	if !s.Equal(before) {
-		return d, errors.New("Decide modified its snapshot")
+		return d, faultf([]any{"snapshot before Decide", before, "after", s},
+			"Decide modified its snapshot (%s; copy a slice, e.g. with slices.Clone, before sorting or changing it)", modified(before, s))
 	}
 	if err != nil {
 		if !opts.AllowErrors {
@@ -139,6 +142,37 @@ func check(st strategy.Strategy, s strategy.Snapshot, opts Options) (d strategy.
 		return d, errors.New("the decision shares memory with the snapshot (changing it changed the snapshot)")
 	}
 	return kept, nil
+}
+
+// modified names the fields of the snapshot that differ between before
+// and after.
+func modified(before, after strategy.Snapshot) string {
+	fields := []struct {
+		name string
+		set  func(s *strategy.Snapshot)
+	}{
+		{"Self", func(s *strategy.Snapshot) { s.Self = after.Self }},
+		{"Now", func(s *strategy.Snapshot) { s.Now = after.Now }},
+		{"Period", func(s *strategy.Snapshot) { s.Period = after.Period }},
+		{"Seed", func(s *strategy.Snapshot) { s.Seed = after.Seed }},
+		{"Functions", func(s *strategy.Snapshot) { s.Functions = after.Functions }},
+		{"Neighbours", func(s *strategy.Snapshot) { s.Neighbours = after.Neighbours }},
+		{"Resources", func(s *strategy.Snapshot) { s.Resources = after.Resources }},
+		{"Prev", func(s *strategy.Snapshot) { s.Prev = after.Prev }},
+		{"Advice", func(s *strategy.Snapshot) { s.Advice = after.Advice }},
+	}
+	var names []string
+	for _, f := range fields {
+		s := before.Clone()
+		f.set(&s)
+		if !s.Equal(before) {
+			names = append(names, f.name)
+		}
+	}
+	if len(names) == 0 {
+		return "a field of the snapshot"
+	}
+	return strings.Join(names, ", ")
 }
 
 // errDecide marks an error returned by Decide itself.

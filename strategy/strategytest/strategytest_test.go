@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,7 +42,17 @@ func TestDetectsBadStrategies(t *testing.T) {
 				s.Functions[0].Offered++
 			}
 			return allLocal(s), nil
-		}), "modified its snapshot"},
+		}), "modified its snapshot (Functions; copy a slice"},
+		{"sorts the neighbours in place", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			slices.SortStableFunc(s.Neighbours, strategy.CompareRTT)
+			return allLocal(s), nil
+		}), "modified its snapshot (Neighbours; copy a slice"},
+		{"mutates the decision in force", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+			if len(s.Prev.Routes) > 0 {
+				s.Prev.Routes[0].Local = 0.25
+			}
+			return allLocal(s), nil
+		}), "modified its snapshot (Prev;"},
 		{"NaN share", fn(func(s strategy.Snapshot) (strategy.Decision, error) {
 			d := allLocal(s)
 			for i := range d.Routes {
@@ -171,3 +182,52 @@ type testError struct{}
 func (testError) Error() string { return "test error" }
 
 var errTest error = testError{}
+
+// TestReplayOneFederation: the seed a fault line names replays that
+// federation alone, as the line says, to the same fault.
+func TestReplayOneFederation(t *testing.T) {
+	// Faulty only on a node that small federations lack.
+	bad := fn(func(s strategy.Snapshot) (strategy.Decision, error) {
+		d := allLocal(s)
+		for i := range d.Routes {
+			if s.Self == "node-5" {
+				d.Routes[i].Reject = 0.5
+			}
+		}
+		return d, nil
+	})
+	fault := func(opts Options) string {
+		r := &recorder{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			RunWith(r, bad, opts)
+		}()
+		<-done
+		for _, l := range r.lines {
+			if strings.HasPrefix(l, "strategytest:") {
+				return l
+			}
+		}
+		return ""
+	}
+	for base := range uint64(20) {
+		first := fault(Options{Seed: base})
+		var fed, of int
+		var seed, again uint64
+		if _, err := fmt.Sscanf(first, "strategytest: federation %d of %d (seed %v; alone: RunWith with Options{Seed: %v,", &fed, &of, &seed, &again); err != nil || seed != again {
+			t.Fatalf("fault line %q: %v", first, err)
+		}
+		if fed == 1 {
+			continue // replays trivially: find a fault further on
+		}
+		alone := fault(Options{Seed: seed, Federations: 1})
+		_, rest, _ := strings.Cut(first, "): ")
+		want := fmt.Sprintf("strategytest: federation 1 of 1 (seed %#x; alone: RunWith with Options{Seed: %#x, Federations: 1}): %s", seed, seed, rest)
+		if alone != want {
+			t.Fatalf("replay of %q:\n%s\nwant\n%s", first, alone, want)
+		}
+		return
+	}
+	t.Fatal("no base seed of 0-19 faults beyond the first federation")
+}

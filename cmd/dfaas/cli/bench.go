@@ -11,7 +11,6 @@ import (
 
 	"github.com/dfaas-go/dfaas/forecast"
 	"github.com/dfaas-go/dfaas/internal/bench"
-	"github.com/dfaas-go/dfaas/internal/loadgen"
 	"github.com/dfaas-go/dfaas/internal/report"
 )
 
@@ -22,10 +21,11 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	reg := io.strategies
 	in := bench.Input{Load: loadScenario}
 	o := bench.Options{Registry: reg}
-	var out, traceNodes, traceFn string
+	var out string
 	var asJSON, progress bool
 	fs.StringVar(&in.Scenario, "scenario", "", "scenario `FILE` or built-in scenario NAME (a scenario converted from a trace is a file like any other)")
 	stratName := fs.String("strategy", defaultStrategy, "strategy `NAME` ("+strings.Join(reg.Offline(), ", ")+") or all (every one, interleaved)")
+	fs.StringVar(&o.Params, "params", "", "strategy parameters as a JSON object (with a single --strategy), given to the agents as --strategy-params and to the simulator")
 	fs.IntVar(&o.Repeat, "repeat", 1, "run each strategy `K` times, with seeds seed..seed+K-1, on a fresh federation each time, and report means with 95% confidence intervals")
 	fs.StringVar(&o.Proxy, "proxy", "embedded", "data plane of every node: embedded or haproxy")
 	fs.StringVar(&o.FaaS, "faas", "openfaas", "API of every node's FaaS (dfaas faas) that its agent uses: openfaas or openwhisk")
@@ -39,12 +39,8 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	fs.StringVar(&o.Forecast, "forecast", "auto", "load forecaster of the agents and the simulator: none, or a method of dfaas forecast ("+strings.Join(forecast.Methods(), ", ")+")")
 	fs.StringVar(&o.Netns, "netns", "auto", "network namespaces per node: auto (when root), on, off (loopback)")
 	fs.StringVar(&o.Prefix, "netns-prefix", "", "`PREFIX` of the namespace names (default: dfb<pid>x<random>)")
-	fs.StringVar(&in.Trace.Path, "trace", "", "replace the scenario's load with a trace `FILE`: the original's k6 JSON {\"<function>\": {\"<node>\": [rates]}}, a CSV time,rate, or an Azure Functions 2019 invocations CSV (per-minute counts per function)")
-	fs.DurationVar(&in.Trace.Stage, "trace-stage", 0, "length of each rate of the trace (required for k6 traces; default for CSV: the spacing of its rows; for Azure: 1m, shorter compresses time)")
-	fs.StringVar(&traceNodes, "trace-nodes", "", "map trace node names to scenario nodes: TRACE=NODE,...")
-	fs.StringVar(&traceFn, "trace-functions", "", "map trace function names to scenario functions: TRACE=FUNCTION,...")
-	fs.StringVar(&in.Trace.To, "trace-to", "", "with a CSV trace: `NODE/FUNCTION` that receives its load; with an Azure trace: NODE/FUNCTION,... that receive its busiest functions, in order")
-	fs.Float64Var(&in.Trace.Scale, "trace-scale", 1, "multiply the trace's rates by this")
+	var tf traceFlags
+	tf.register(fs)
 	fs.StringVar(&in.Save, "save-scenario", "", "write the scenario as run (trace applied, window shifted to 0) to `FILE`, for dfaas sim")
 	fs.BoolVar(&o.Sim, "sim", true, "also simulate the same scenario with each strategy and seed and report both side by side")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Second, "time-out of each user request")
@@ -59,7 +55,13 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	if o.Strategies, err = strategyNames(reg, *stratName); err != nil {
 		return err
 	}
-	if err := checkBenchFlags(&o, &in, traceNodes, traceFn); err != nil {
+	if err := checkParams(reg, o.Strategies, o.Params); err != nil {
+		return err
+	}
+	if err := checkBenchFlags(&o, &in); err != nil {
+		return err
+	}
+	if in.Trace, err = tf.options(); err != nil {
 		return err
 	}
 	if o.Log, err = newLogger(io.err, o.LogLevel); err != nil {
@@ -108,8 +110,7 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 }
 
 // checkBenchFlags checks the flags' values and sets the forecaster.
-func checkBenchFlags(o *bench.Options, in *bench.Input, traceNodes, traceFn string) error {
-	t := in.Trace
+func checkBenchFlags(o *bench.Options, in *bench.Input) error {
 	switch {
 	case in.Scenario == "":
 		return usageError{"--scenario FILE|NAME is required"}
@@ -125,16 +126,8 @@ func checkBenchFlags(o *bench.Options, in *bench.Input, traceNodes, traceFn stri
 		return usageError{"--timeout and --form-timeout must be positive"}
 	case o.Netns != "auto" && o.Netns != "on" && o.Netns != "off":
 		return usageError{fmt.Sprintf("--netns %q: want auto, on or off", o.Netns)}
-	case t.Path == "" && (t.Stage != 0 || traceNodes != "" || traceFn != "" || t.To != ""):
-		return usageError{"--trace-stage, --trace-nodes, --trace-functions and --trace-to need --trace"}
 	}
 	var err error
-	if o.Forecaster, err = bench.CheckForecast(o.Forecast); err != nil {
-		return err
-	}
-	if in.Trace.Nodes, err = loadgen.ParseMap("--trace-nodes", traceNodes); err != nil {
-		return err
-	}
-	in.Trace.Functions, err = loadgen.ParseMap("--trace-functions", traceFn)
+	o.Forecaster, err = bench.CheckForecast(o.Forecast)
 	return err
 }

@@ -62,6 +62,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--scenario", sc, "--netns", "maybe"}, `--netns "maybe"`},
 		{[]string{"--scenario", sc, "--forecast", "crystal-ball"}, "--forecast"},
 		{[]string{"--scenario", sc, "--trace-stage", "1s"}, "need --trace"},
+		{[]string{"--scenario", sc, "--params", `{"utilisation": 0.9}`}, `--params: strategy "flow": parameters: json: unknown field "utilisation"`},
+		{[]string{"--scenario", sc, "--strategy", "all", "--params", `{}`}, "--params needs a single --strategy"},
 		{[]string{"--scenario", sc, "--period", "1ms"}, "--period"},
 		{[]string{"--scenario", sc, "--trace-nodes", "x"}, "need --trace"},
 		{[]string{"--scenario", sc, "--trace", k6, "--trace-nodes", "x"}, `--trace-nodes: "x" is not TRACE=SCENARIO`},

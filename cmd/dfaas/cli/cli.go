@@ -5,11 +5,17 @@
 //
 //	func main() {
 //		reg := strategy.Builtin()
-//		reg.Register("mine", "my strategy", newMine)
+//		// newMine returns your strategy (a *Mine) with its defaults;
+//		// --params and --strategy-params are decoded into it.
+//		if err := reg.Register("mine", "my strategy", strategy.NewFactory(newMine)); err != nil {
+//			log.Fatal(err)
+//		}
 //		cli.Main(reg)
 //	}
 //
-// (see examples/customstrategy). Run "dfaas help" for the list of commands
+// (see examples/customstrategy). Every command then takes --strategy mine,
+// and "--strategy all" of dfaas sim and dfaas bench includes it; dfaas bench
+// runs this same program as its nodes' agents. Run "dfaas help" for the list of commands
 // and "dfaas <command> -h" for the flags of one. The package holds flags,
 // help and wiring; the machinery lives in the module's internal packages.
 package cli
@@ -105,6 +111,9 @@ func run(ctx context.Context, args []string, io stdio) error {
 	}
 	io.out, io.err = &usage.LockedWriter{W: io.out}, &usage.LockedWriter{W: io.err}
 	cmds := commands()
+	if len(args) == 2 && args[0] == "help" {
+		return helpCommand(ctx, cmds, args[1], io)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usageList(io.out, cmds)
 		if len(args) == 0 {
@@ -118,6 +127,21 @@ func run(ctx context.Context, args []string, io stdio) error {
 		return usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}
 	return c.run(ctx, args[1:], io)
+}
+
+// helpCommand prints the help of command name (dfaas help NAME, as dfaas
+// NAME -h) on standard output.
+func helpCommand(ctx context.Context, cmds map[string]command, name string, io stdio) error {
+	c, ok := cmds[name]
+	if !ok {
+		usageList(io.err, cmds)
+		return usageError{fmt.Sprintf("help %q: unknown command", name)}
+	}
+	io.err = io.out
+	if err := c.run(ctx, []string{"-h"}, io); !errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return nil
 }
 
 func usageList(w io.Writer, cmds map[string]command) {

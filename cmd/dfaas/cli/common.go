@@ -31,7 +31,7 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 func loadScenario(arg string) (*sim.Scenario, error) {
 	sc, err := sim.OpenScenario(arg)
 	if err != nil {
-		return nil, fmt.Errorf("--scenario %w", err)
+		return nil, fmt.Errorf("--scenario: %w", err)
 	}
 	return sc, nil
 }

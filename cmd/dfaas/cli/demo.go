@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	fs := newFlagSet("demo", io)
 	duration := fs.Duration("duration", 30*time.Second, "how long to send load")
 	stratName := fs.String("strategy", defaultStrategy, "strategy: "+strings.Join(io.strategies.Offline(), ", "))
+	params := fs.String("params", "", "strategy parameters as a JSON object, as the agent's --strategy-params")
 	asJSON := fs.Bool("json", false, "print the result object as JSON instead of a table")
 	period := fs.Duration("period", time.Second, "control period of the nodes")
 	seed := fs.Uint64("seed", 1, "seed of arrivals and service times")
@@ -36,14 +38,20 @@ func runDemo(ctx context.Context, args []string, io stdio) error {
 	if *stratName == "all" {
 		return usageError{"--strategy all: the demo runs one strategy (dfaas sim and bench compare them)"}
 	}
+	if !slices.Contains(io.strategies.Names(), *stratName) { // strategyNames would offer all
+		return usageError{fmt.Sprintf("--strategy %q: unknown (known: %s)", *stratName, strings.Join(io.strategies.Offline(), ", "))}
+	}
 	if _, err := strategyNames(io.strategies, *stratName); err != nil {
+		return err
+	}
+	if err := checkParams(io.strategies, []string{*stratName}, *params); err != nil {
 		return err
 	}
 	if *plain {
 		log.Warn("--insecure-plain-data-plane: forwarded requests and their credentials travel as plain HTTP between the nodes")
 	}
 	res, err := demo.Run(ctx, demo.Options{
-		Strategy: *stratName, Registry: io.strategies, Duration: *duration, Period: *period, Seed: *seed,
+		Strategy: *stratName, Registry: io.strategies, Params: json.RawMessage(*params), Duration: *duration, Period: *period, Seed: *seed,
 		FaaS: *faasAPI, Log: log, Progress: io.err, PlainDataPlane: *plain,
 	})
 	if err != nil {

@@ -56,6 +56,10 @@ func TestForecastCommandErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("time,rate\n0,1\n60,-3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	uneven := filepath.Join(dir, "uneven.csv")
+	if err := os.WriteFile(uneven, []byte("time,rate\n0,1\n30,2\n60,2\n120,3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	short := filepath.Join(dir, "short.csv")
 	if err := os.WriteFile(short, []byte("time,rate\n0,1\n60,3\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -72,7 +76,9 @@ func TestForecastCommandErrors(t *testing.T) {
 		{"positional", []string{"--trace", short, "extra"}, true, `unexpected argument "extra"`},
 		{"missing file", []string{"--trace", filepath.Join(dir, "nope.csv")}, false, "no such file"},
 		{"bad rate", []string{"--trace", bad}, false, `line 3: bad rate "-3"`},
-		{"nothing to score", []string{"--trace", short}, false, "no sample after the first 172800s"},
+		{"nothing to score", []string{"--trace", short}, true, "--skip 48h0m0s: trace " + short + " spans 1m0s, no sample after the skipped part to score"},
+		{"uneven", []string{"--trace", uneven, "--skip", "0"}, false, "--trace " + uneven + ": samples 3 and 4 are 60 s apart, the first two 30 s: want even spacing"},
+		{"skip beyond the trace", []string{"--trace", short, "--skip", "61s"}, true, "--skip 1m1s: trace " + short + " spans 1m0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,7 +91,9 @@ func TestForecastCommandErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := runForecastCmd(t, "--trace", short, "--skip", "0s", "--method", "last"); err != nil {
-		t.Errorf("--skip 0s on a short trace: %v", err)
+	for _, skip := range []string{"0s", "60s"} { // 60s: the last sample is still scored
+		if _, _, err := runForecastCmd(t, "--trace", short, "--skip", skip, "--method", "last"); err != nil {
+			t.Errorf("--skip %s on a trace of 60s: %v", skip, err)
+		}
 	}
 }

@@ -28,7 +28,7 @@ func help(name string) (synopsis, about string) {
 	case "dataplane":
 		return "dfaas dataplane [--duration 10s] [--rounds 3] [--conns 32] [--scenarios local,forwarded,rejected] [--pin] [--json]", aboutDataplane
 	case "sim":
-		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--repeat K] [--references=false] [--json]\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...\n  dfaas sim --family N [--family-seed S] [--strategy NAME|all] ...\n  dfaas sim --azure DIR [--azure-functions 12] [--azure-nodes 4] [--azure-minutes M] [--save FILE] ...",
+		return "dfaas sim --scenario FILE|NAME [--strategy NAME|all] [--repeat K] [--references=false] [--json]\n  dfaas sim --scenario FILE|NAME --trace FILE [--trace-to NODE/FUNCTION] [--trace-stage D] [--save FILE] ...\n  dfaas sim --generate N [--degree 4] [--rate 100] [--duration 120s] [--save FILE] ...\n  dfaas sim --family N [--family-seed S] [--strategy NAME|all] ...\n  dfaas sim --azure DIR [--azure-functions 12] [--azure-nodes 4] [--azure-minutes M] [--save FILE] ...",
 			fmt.Sprintf(aboutSim, scenarios)
 	case "bench":
 		return "dfaas bench --scenario FILE|NAME [--strategy NAME|all] [--proxy embedded|haproxy] [--faas openfaas|openwhisk] [--repeat K] [--from D] [--until D|--duration D] [--out DIR] [--json]",
@@ -96,9 +96,11 @@ original prototype's way, HAProxy rewritten and reloaded at every update.`
 const aboutSim = `Simulates a federation request by request, running the same strategy code
 as the agent, and reports the success rate against the oracle (the fluid
 bound). --scenario takes a scenario file (the format is in
-docs/scenarios.md) or the name of a scenario shipped with dfaas. --strategy
-defaults to flow, as in every command; all runs every built-in strategy
-except external (which needs a model).
+docs/scenarios.md) or the name of a scenario shipped with dfaas; --trace
+replaces its load with a trace, as dfaas bench --trace does (the same
+flags and formats). --strategy defaults to flow, as in every command; all
+runs every registered strategy that needs no outside model (the built-ins
+but external, and those a program added with cli.Main).
 
 Each result also carries two references (docs/evaluation.md): the
 clairvoyant controller's success rate (a central controller that knows

@@ -28,6 +28,17 @@ func TestUsage(t *testing.T) {
 	if _, _, err := runMain(t, "frobnicate"); err == nil || !strings.Contains(err.Error(), "frobnicate") {
 		t.Errorf("unknown command: %v", err)
 	}
+	// dfaas help NAME is NAME -h, on standard output.
+	for name := range commands() {
+		out, stderr, err := runMain(t, "help", name)
+		_, want, _ := runMain(t, name, "-h")
+		if err != nil || stderr != "" || out != want {
+			t.Errorf("help %s: %v, stdout:\n%s\nstderr:\n%s", name, err, out, stderr)
+		}
+	}
+	if _, _, err := runMain(t, "help", "frobnicate"); !isUsage(err) || !strings.Contains(err.Error(), `help "frobnicate": unknown command`) {
+		t.Errorf("help of an unknown command: %v", err)
+	}
 }
 
 // TestHelp: every command's -h starts with a usage header (synopsis and
@@ -76,6 +87,8 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"sim", "--scenario", "testbed-1-light-overload", "--strategy", "external"}, `--strategy "external": applies`},
 		{[]string{"bench", "--strategy", "external"}, `--strategy "external": applies`},
 		{[]string{"demo", "--strategy", "all"}, "--strategy all: the demo runs one strategy"},
+		{[]string{"demo", "--strategy", "nope"}, `--strategy "nope": unknown (known: alllocal, flow, nodemargin, recalc, static)`},
+		{[]string{"demo", "--params", `{"utilisation": 0.9}`}, `--params: strategy "flow": parameters: json: unknown field "utilisation"`},
 		{[]string{"agent", "--gc-percent", "0"}, `--gc-percent "0": want an integer ≥ 1`},
 		{[]string{"agent", "--gc-percent", "fast"}, `--gc-percent "fast": want an integer ≥ 1`},
 		{[]string{"agent", "--memory-limit", "1MiB"}, `--memory-limit "1MiB": want a size such as 512MiB`},

@@ -10,9 +10,11 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
+	"github.com/dfaas-go/dfaas/internal/loadgen"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/sim"
@@ -34,6 +36,57 @@ func strategyNames(reg *strategy.Registry, value string) ([]string, error) {
 	return []string{value}, nil
 }
 
+// registerGenerate registers the flags of --generate.
+func registerGenerate(fs *flag.FlagSet, gen *sim.GenerateConfig) {
+	fs.IntVar(&gen.Nodes, "generate", 0, "instead of --scenario, simulate a generated scenario with `N` nodes")
+	fs.IntVar(&gen.Degree, "degree", 4, "with --generate: links per node (random regular topology)")
+	fs.Float64Var(&gen.Rate, "rate", 100, "with --generate: user load per node, req/s")
+	fs.DurationVar(&gen.Duration, "duration", 120*time.Second, "with --generate: length of the run")
+	fs.Uint64Var(&gen.Seed, "seed", 1, "with --generate: seed")
+}
+
+// checkModeFlags refuses a flag of another mode than the one given
+// (--scenario, --generate, --family or --azure), which would otherwise be
+// ignored: --seed with --scenario, for one, does not change its seed.
+func checkModeFlags(fs *flag.FlagSet, scenario, generate bool, sf simFlags) error {
+	modes := map[string]bool{"--generate": generate, "--family": sf.family.Size != 0, "--azure": sf.azureDir != "", "--scenario": scenario}
+	owner := func(name string) string {
+		switch {
+		case name == "degree" || name == "rate" || name == "duration" || name == "seed":
+			return "--generate"
+		case name == "family-seed":
+			return "--family"
+		case strings.HasPrefix(name, "azure-"):
+			return "--azure"
+		case strings.HasPrefix(name, "trace"):
+			return "--scenario"
+		}
+		return ""
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if mode := owner(f.Name); err == nil && mode != "" && !modes[mode] {
+			hint := ""
+			if f.Name == "seed" {
+				hint = ` (a scenario's seed is its "seed" field; --repeat K runs K seeds)`
+			}
+			err = usageError{fmt.Sprintf("--%s is for %s%s", f.Name, mode, hint)}
+		}
+	})
+	return err
+}
+
+// checkParams checks --params: for a single strategy, and accepted by it.
+func checkParams(reg *strategy.Registry, names []string, params string) error {
+	if params != "" && len(names) > 1 {
+		return usageError{"--params needs a single --strategy"}
+	}
+	if _, err := reg.New(names[0], json.RawMessage(params)); err != nil {
+		return usageError{fmt.Sprintf("--params: %v", err)}
+	}
+	return nil
+}
+
 // simFlags are the flags of the evaluation modes of dfaas sim.
 type simFlags struct {
 	eval       sim.EvalConfig
@@ -43,6 +96,7 @@ type simFlags struct {
 	azure      azure.Config
 	azureTop   int
 	depth      usage.QueueDepth
+	trace      traceFlags // with --scenario: a trace that replaces its load
 }
 
 func (f *simFlags) register(fs *flag.FlagSet) {
@@ -81,15 +135,15 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	nodes := fs.Bool("nodes", false, "also print one table per strategy with a row per node")
 	fcName := fs.String("forecast", "", "forecast each function's offered rate with `METHOD` ("+strings.Join(forecast.Methods(), ", ")+"), as the agent's --forecast; by default the rate of the last period")
 	var gen sim.GenerateConfig
-	fs.IntVar(&gen.Nodes, "generate", 0, "instead of --scenario, simulate a generated scenario with `N` nodes")
-	fs.IntVar(&gen.Degree, "degree", 4, "with --generate: links per node (random regular topology)")
-	fs.Float64Var(&gen.Rate, "rate", 100, "with --generate: user load per node, req/s")
-	fs.DurationVar(&gen.Duration, "duration", 120*time.Second, "with --generate: length of the run")
-	fs.Uint64Var(&gen.Seed, "seed", 1, "with --generate: seed")
-	save := fs.String("save", "", "with --generate or --azure: also write the scenario to `FILE`")
+	registerGenerate(fs, &gen)
+	save := fs.String("save", "", "also write the scenario as simulated (generated, built from --azure, or with --trace applied) to `FILE`")
 	var sf simFlags
 	sf.register(fs)
+	sf.trace.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkModeFlags(fs, *scenario != "", gen.Nodes > 0, sf); err != nil {
 		return err
 	}
 	sf.eval.NoReferences = !sf.references
@@ -97,25 +151,13 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	if *params != "" && len(names) > 1 {
-		return usageError{"--params needs a single --strategy"}
+	if err := checkParams(reg, names, *params); err != nil {
+		return err
 	}
-	if _, err := reg.New(names[0], json.RawMessage(*params)); err != nil {
-		return usageError{fmt.Sprintf("--params: %v", err)}
-	}
-	var fc forecast.Factory
-	if *fcName != "" {
-		if fc, err = forecast.ByName(*fcName); err != nil {
-			return usageError{fmt.Sprintf("--forecast: %v", err)}
-		}
-	}
-	cfgs := make([]sim.Config, len(names))
-	for i, name := range names {
-		cfgs[i] = sim.Config{
-			Strategy:   name,
-			New:        func() (strategy.Strategy, error) { return reg.New(name, json.RawMessage(*params)) },
-			Forecaster: fc,
-		}
+	first := firstErrors{first: map[string]error{}}
+	cfgs, err := simConfigs(reg, names, *params, *fcName, &first)
+	if err != nil {
+		return err
 	}
 	if sf.family.Size != 0 {
 		if *scenario != "" || gen.Nodes > 0 || sf.azureDir != "" {
@@ -127,6 +169,7 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
+	warnUnserved(io.err, sc)
 	sf.setDepth(sc)
 	rs, err := sim.Evaluate(ctx, sc, cfgs, sf.eval)
 	if errors.Is(err, sim.ErrCanceled) {
@@ -134,13 +177,43 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	} else if err != nil {
 		return simFlagError(err)
 	}
-	if *asJSON {
+	defer first.warn(io.err, rs) // after the results it explains
+	return writeSimResults(io.out, sc, rs, *asJSON, *nodes)
+}
+
+// simConfigs returns the simulator's configuration of each strategy of
+// names, with the forecaster of --forecast, recording their errors in
+// first.
+func simConfigs(reg *strategy.Registry, names []string, params, fcName string, first *firstErrors) ([]sim.Config, error) {
+	var fc forecast.Factory
+	if fcName != "" {
+		var err error
+		if fc, err = forecast.ByName(fcName); err != nil {
+			return nil, usageError{fmt.Sprintf("--forecast: %v", err)}
+		}
+	}
+	cfgs := make([]sim.Config, len(names))
+	for i, name := range names {
+		cfgs[i] = sim.Config{
+			Strategy:   name,
+			New:        func() (strategy.Strategy, error) { return reg.New(name, json.RawMessage(params)) },
+			Forecaster: fc,
+			Observe:    first.observe(name),
+		}
+	}
+	return cfgs, nil
+}
+
+// writeSimResults writes the results of scenario sc as JSON lines or as
+// tables (with one per node if nodes).
+func writeSimResults(w io.Writer, sc *sim.Scenario, rs []sim.Result, asJSON, nodes bool) error {
+	if asJSON {
 		for _, r := range rs {
 			b, err := json.Marshal(r)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.out, "%s\n", b)
+			fmt.Fprintf(w, "%s\n", b)
 		}
 		return nil
 	}
@@ -148,7 +221,43 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	for i, r := range rs {
 		walls[i] = r.Wall
 	}
-	return sim.WriteResults(io.out, sc, rs, walls, *nodes)
+	return sim.WriteResults(w, sc, rs, walls, nodes)
+}
+
+// firstErrors keeps, per strategy, the first error that kept a decision
+// in force, to say why when a strategy failed (its results alone look like
+// those of a node that serves everything locally).
+type firstErrors struct {
+	mu    sync.Mutex // Observe runs on every simulation's goroutine
+	first map[string]error
+}
+
+// observe returns a sim.Config.Observe that records strategy name's first
+// error.
+func (f *firstErrors) observe(name string) func(strategy.Snapshot, strategy.Decision, error) {
+	return func(_ strategy.Snapshot, _ strategy.Decision, err error) {
+		if err == nil {
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if _, ok := f.first[name]; !ok {
+			f.first[name] = err
+		}
+	}
+}
+
+// warn writes a warning for each result whose strategy failed in some
+// control cycles, with the first error.
+func (f *firstErrors) warn(w io.Writer, rs []sim.Result) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range rs {
+		if r.StrategyErrors > 0 {
+			fmt.Fprintf(w, "warning: strategy %s: in %d control cycles it failed, panicked or decided something invalid, and the decision in force stayed (the first: %v)\n",
+				r.Strategy, r.StrategyErrors, f.first[r.Strategy])
+		}
+	}
 }
 
 // simFlagError names the flag behind an evaluation's configuration error.
@@ -187,8 +296,9 @@ func runFamily(ctx context.Context, w io.Writer, sf simFlags, cfgs []sim.Config,
 	return rep.WriteTable(w)
 }
 
-// simScenario returns the scenario of --scenario, the generated one or
-// the one built from --azure (the last two written to save if set).
+// simScenario returns the scenario of --scenario (with --trace's load if
+// given), the generated one or the one built from --azure, written to save
+// if set.
 func simScenario(path string, gen sim.GenerateConfig, sf simFlags, save string) (*sim.Scenario, error) {
 	given := 0
 	for _, set := range []bool{path != "", gen.Nodes > 0, sf.azureDir != ""} {
@@ -199,17 +309,25 @@ func simScenario(path string, gen sim.GenerateConfig, sf simFlags, save string) 
 	switch {
 	case given > 1:
 		return nil, usageError{"give one of --scenario, --generate, --azure and --family"}
-	case path != "":
-		return loadScenario(path)
 	case given == 0:
 		return nil, usageError{"--scenario FILE|NAME, --generate N, --azure DIR or --family N is required"}
 	}
+	trace, err := sf.trace.options()
+	if err != nil {
+		return nil, err
+	}
 	var sc *sim.Scenario
-	var err error
-	if sf.azureDir != "" {
+	switch {
+	case path != "":
+		if sc, err = loadScenario(path); err == nil && trace.Path != "" {
+			err = loadgen.ApplyTrace(sc, trace)
+		}
+	case sf.azureDir != "":
 		sc, err = azureScenario(sf)
-	} else if sc, err = sim.Generate(gen); err != nil {
-		err = fmt.Errorf("--generate: %w", err)
+	default:
+		if sc, err = sim.Generate(gen); err != nil {
+			err = fmt.Errorf("--generate: %w", err)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -241,4 +359,22 @@ func azureScenario(sf simFlags) (*sim.Scenario, error) {
 		return nil, fmt.Errorf("--azure: %w", err)
 	}
 	return sc, nil
+}
+
+// warnUnserved writes a warning for each function that the scenario loads
+// but no node runs (a misspelt name, most often): all its requests are
+// rejected, which the results would show without saying why.
+func warnUnserved(w io.Writer, sc *sim.Scenario) {
+	runs := map[string]bool{}
+	for _, n := range sc.Nodes {
+		for _, f := range n.Functions {
+			runs[f.Name] = true
+		}
+	}
+	for i, l := range sc.Load {
+		if !runs[l.Function] {
+			runs[l.Function] = true // once per function
+			fmt.Fprintf(w, "warning: scenario %s: load[%d].function %q: no node runs it, so all its requests are rejected\n", sc.Name, i, l.Function)
+		}
+	}
 }

@@ -45,7 +45,7 @@ func TestSimBuiltinScenario(t *testing.T) {
 		t.Fatalf("by name:\n%s\nby file:\n%s", byName, byFile)
 	}
 	_, _, err = runMain(t, "sim", "--scenario", "testbed-9")
-	if err == nil || !strings.Contains(err.Error(), `--scenario "testbed-9": neither a file`) || !strings.Contains(err.Error(), "testbed-1-light-overload") {
+	if err == nil || !strings.Contains(err.Error(), `--scenario: "testbed-9": neither a file`) || !strings.Contains(err.Error(), "testbed-1-light-overload") {
 		t.Fatalf("unknown scenario: %v", err)
 	}
 }
@@ -99,7 +99,7 @@ func TestSimGenerateAndSave(t *testing.T) {
 func TestSimErrors(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"name": "x", "duration": "10s", "nodes": [{"id": "a", "functions": [{"name": "f", "capacity": -1}]}], "load": []}`), 0o644)
-	if _, _, err := runMain(t, "sim", "--scenario", bad); err == nil || !strings.Contains(err.Error(), "nodes[0].functions[0].capacity") {
+	if _, _, err := runMain(t, "sim", "--scenario", bad); err == nil || !strings.Contains(err.Error(), "--scenario: scenario "+bad+": invalid scenario: nodes[0].functions[0].capacity") {
 		t.Errorf("invalid scenario: %v, want an error naming the field", err)
 	}
 	typo := filepath.Join(t.TempDir(), "typo.json")
@@ -114,10 +114,19 @@ func TestSimErrors(t *testing.T) {
 		{"sim", "--scenario", testbed1, "--strategy", "flow", "--params", `{"utilization": 3}`},
 		{"sim", "--scenario", testbed1, "--generate", "10"},
 		{"sim", "--scenario", testbed1, "extra"},
+		// A flag of another mode would be ignored.
+		{"sim", "--scenario", testbed1, "--seed", "3"},
+		{"sim", "--scenario", testbed1, "--duration", "10s"},
+		{"sim", "--scenario", testbed1, "--azure-nodes", "3"},
+		{"sim", "--generate", "5", "--family-seed", "2"},
+		{"sim", "--family", "2", "--rate", "50"},
 	} {
 		if _, _, err := runMain(t, args...); !isUsage(err) {
 			t.Errorf("%v: got %v, want a usage error", args, err)
 		}
+	}
+	if _, _, err := runMain(t, "sim", "--scenario", testbed1, "--seed", "3"); err == nil || !strings.Contains(err.Error(), `--seed is for --generate (a scenario's seed is its "seed" field; --repeat K runs K seeds)`) {
+		t.Errorf("--seed with --scenario: %v", err)
 	}
 	if _, _, err := runMain(t, "sim", "--generate", "5", "--degree", "3"); err == nil || !strings.Contains(err.Error(), "even") {
 		t.Errorf("odd generated graph: %v", err)
