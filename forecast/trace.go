@@ -110,9 +110,30 @@ type Score struct {
 	WAPE   float64 `json:"wape"`   // Σ|actual − forecast| / Σ actual
 }
 
+// ErrNothingToScore is the error of Trace.Evaluate (wrapped) when the
+// skipped part covers the whole trace.
+var ErrNothingToScore = errors.New("forecast: no sample to score")
+
+// checkSpacing refuses a trace whose samples are not evenly spaced: a
+// forecaster predicts one sample ahead, whatever the time between
+// samples, so an uneven trace would be scored as if it were even.
+func (tr Trace) checkSpacing() error {
+	if len(tr.Times) < 3 {
+		return nil
+	}
+	step := tr.Times[1] - tr.Times[0]
+	for i := 2; i < len(tr.Times); i++ {
+		if d := tr.Times[i] - tr.Times[i-1]; math.Abs(d-step) > 1e-6*max(1, step) {
+			return fmt.Errorf("forecast: trace: samples %d and %d are %v s apart, the first two %v s: want even spacing (each rate is forecast one sample ahead)", i, i+1, d, step)
+		}
+	}
+	return nil
+}
+
 // Evaluate scores the forecaster f makes one step ahead on tr, skipping
 // (observing but not scoring) the samples less than skip seconds after the
-// first. It fails if no sample is scored or the scored rates are all 0.
+// first. It fails if the samples are not evenly spaced, if no sample is
+// scored (ErrNothingToScore) or if the scored rates are all 0.
 func (tr Trace) Evaluate(f Factory, skip float64) (float64, error) {
 	if len(tr.Rates) == 0 || len(tr.Times) != len(tr.Rates) {
 		return 0, fmt.Errorf("forecast: trace has %d times and %d rates", len(tr.Times), len(tr.Rates))
@@ -120,12 +141,15 @@ func (tr Trace) Evaluate(f Factory, skip float64) (float64, error) {
 	if !finite(skip) || skip < 0 {
 		return 0, fmt.Errorf("forecast: skip %v not a finite number >= 0", skip)
 	}
+	if err := tr.checkSpacing(); err != nil {
+		return 0, err
+	}
 	first := 0
 	for first < len(tr.Times) && tr.Times[first]-tr.Times[0] < skip {
 		first++
 	}
 	if first == len(tr.Times) {
-		return 0, fmt.Errorf("forecast: trace spans %vs, no sample after the first %vs to score", tr.Times[len(tr.Times)-1]-tr.Times[0], skip)
+		return 0, fmt.Errorf("%w: the trace spans %vs, no sample after the first %vs", ErrNothingToScore, tr.Times[len(tr.Times)-1]-tr.Times[0], skip)
 	}
 	w := WAPE(f(), tr.Rates, first)
 	if math.IsNaN(w) {

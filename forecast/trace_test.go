@@ -132,3 +132,38 @@ func FuzzReadTrace(f *testing.F) {
 		_, _ = tr.Evaluate(last, 0)
 	})
 }
+
+// TestEvaluateRefuses: a trace Evaluate cannot score one step ahead
+// (samples not evenly spaced) or a skip that leaves nothing to score.
+func TestEvaluateRefuses(t *testing.T) {
+	last, err := forecast.ByName("last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	even := forecast.Trace{Times: []float64{0, 30, 60, 90}, Rates: []float64{1, 2, 2, 3}}
+	for _, tc := range []struct {
+		name    string
+		tr      forecast.Trace
+		skip    float64
+		want    string
+		nothing bool
+	}{
+		{"uneven", forecast.Trace{Times: []float64{0, 30, 60, 120}, Rates: []float64{1, 2, 2, 3}}, 0, "samples 3 and 4 are 60 s apart, the first two 30 s", false},
+		{"skip past the end", even, 91, "the trace spans 90s, no sample after the first 91s", true},
+		{"even", even, 0, "", false},
+		{"two samples", forecast.Trace{Times: []float64{0, 7}, Rates: []float64{1, 2}}, 0, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.tr.Evaluate(last, tc.skip)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Evaluate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, forecast.ErrNothingToScore) != tc.nothing {
+				t.Errorf("Evaluate: %v, want one containing %q (ErrNothingToScore: %v)", err, tc.want, tc.nothing)
+			}
+		})
+	}
+}

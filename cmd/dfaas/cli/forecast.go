@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strings"
 	"time"
@@ -44,12 +44,6 @@ func runForecast(ctx context.Context, args []string, io stdio) error {
 		if err != nil {
 			return err
 		}
-		if err := checkSpacing(path, tr); err != nil {
-			return err
-		}
-		if err := checkSkip(path, tr, *skip); err != nil {
-			return err
-		}
 		for _, m := range methods {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -59,8 +53,10 @@ func runForecast(ctx context.Context, args []string, io stdio) error {
 				return err
 			}
 			w, err := tr.Evaluate(f, skip.Seconds())
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
+			if errors.Is(err, forecast.ErrNothingToScore) {
+				return usageError{fmt.Sprintf("--skip %v: trace %s: %v (give a shorter --skip, such as --skip 0)", *skip, path, err)}
+			} else if err != nil {
+				return fmt.Errorf("--trace %s: %w", path, err)
 			}
 			scores = append(scores, forecast.Score{Trace: path, Method: m, WAPE: w})
 		}
@@ -88,33 +84,4 @@ func readTraceFile(path string) (forecast.Trace, error) {
 		return forecast.Trace{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return tr, nil
-}
-
-// checkSkip refuses a --skip that leaves no sample of the trace at path to
-// score, naming the flag and the trace's span.
-func checkSkip(path string, tr forecast.Trace, skip time.Duration) error {
-	if len(tr.Times) == 0 {
-		return nil // Evaluate names the fault
-	}
-	span := time.Duration((tr.Times[len(tr.Times)-1] - tr.Times[0]) * float64(time.Second))
-	if span >= skip {
-		return nil
-	}
-	return usageError{fmt.Sprintf("forecast: --skip %v: trace %s spans %v, no sample after the skipped part to score (give a shorter --skip, such as --skip 0)", skip, path, span)}
-}
-
-// checkSpacing refuses a trace whose samples are not evenly spaced (as
-// docs/scenarios.md asks, and dfaas sim and bench check): a forecaster
-// predicts one sample ahead, whatever the time between samples.
-func checkSpacing(path string, tr forecast.Trace) error {
-	if len(tr.Times) < 3 {
-		return nil
-	}
-	step := tr.Times[1] - tr.Times[0]
-	for i := 2; i < len(tr.Times); i++ {
-		if d := tr.Times[i] - tr.Times[i-1]; math.Abs(d-step) > 1e-6*max(1, step) {
-			return fmt.Errorf("forecast: --trace %s: samples %d and %d are %v s apart, the first two %v s: want even spacing (each rate is forecast one sample ahead)", path, i, i+1, d, step)
-		}
-	}
-	return nil
 }

@@ -76,9 +76,9 @@ func TestForecastCommandErrors(t *testing.T) {
 		{"positional", []string{"--trace", short, "extra"}, true, `unexpected argument "extra"`},
 		{"missing file", []string{"--trace", filepath.Join(dir, "nope.csv")}, false, "no such file"},
 		{"bad rate", []string{"--trace", bad}, false, `line 3: bad rate "-3"`},
-		{"nothing to score", []string{"--trace", short}, true, "--skip 48h0m0s: trace " + short + " spans 1m0s, no sample after the skipped part to score"},
-		{"uneven", []string{"--trace", uneven, "--skip", "0"}, false, "--trace " + uneven + ": samples 3 and 4 are 60 s apart, the first two 30 s: want even spacing"},
-		{"skip beyond the trace", []string{"--trace", short, "--skip", "61s"}, true, "--skip 1m1s: trace " + short + " spans 1m0s"},
+		{"nothing to score", []string{"--trace", short}, true, "--skip 48h0m0s: trace " + short + ": forecast: no sample to score: the trace spans 60s, no sample after the first 172800s"},
+		{"uneven", []string{"--trace", uneven, "--skip", "0"}, false, "--trace " + uneven + ": forecast: trace: samples 3 and 4 are 60 s apart, the first two 30 s: want even spacing"},
+		{"skip beyond the trace", []string{"--trace", short, "--skip", "61s"}, true, "--skip 1m1s: trace " + short + ": forecast: no sample to score: the trace spans 60s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

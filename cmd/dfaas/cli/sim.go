@@ -1,20 +1,16 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dfaas-go/dfaas/forecast"
-	"github.com/dfaas-go/dfaas/internal/loadgen"
+	"github.com/dfaas-go/dfaas/internal/simrun"
 	"github.com/dfaas-go/dfaas/internal/usage"
 	"github.com/dfaas-go/dfaas/strategy"
 	"github.com/dfaas-go/dfaas/strategy/sim"
@@ -116,13 +112,6 @@ func (f *simFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.depth, "queue-depth", "every function's queue cap, in waiting requests per concurrency slot, as the agent's --queue-depth (`K`; 0: no cap; default: the scenario's queue_depth, 4 if it has none)")
 }
 
-// setDepth applies --queue-depth, if given, to the scenarios.
-func (f *simFlags) setDepth(scs ...*sim.Scenario) {
-	for _, sc := range scs {
-		sc.QueueDepth = cmp.Or(f.depth.Depth(), sc.QueueDepth)
-	}
-}
-
 // runSim simulates a scenario (or a family of them) with one or every
 // strategy and prints the results as a table or as JSON.
 func runSim(ctx context.Context, args []string, io stdio) error {
@@ -154,8 +143,7 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 	if err := checkParams(reg, names, *params); err != nil {
 		return err
 	}
-	first := firstErrors{first: map[string]error{}}
-	cfgs, err := simConfigs(reg, names, *params, *fcName, &first)
+	cfgs, first, err := simrun.Configs(reg, names, *params, *fcName)
 	if err != nil {
 		return err
 	}
@@ -163,218 +151,23 @@ func runSim(ctx context.Context, args []string, io stdio) error {
 		if *scenario != "" || gen.Nodes > 0 || sf.azureDir != "" {
 			return usageError{"give one of --scenario, --generate, --azure and --family"}
 		}
-		return runFamily(ctx, io.out, sf, cfgs, *asJSON)
-	}
-	sc, err := simScenario(*scenario, gen, sf, *save)
-	if err != nil {
-		return err
-	}
-	warnUnserved(io.err, sc)
-	sf.setDepth(sc)
-	rs, err := sim.Evaluate(ctx, sc, cfgs, sf.eval)
-	if errors.Is(err, sim.ErrCanceled) {
-		return fmt.Errorf("sim interrupted: %w", err)
-	} else if err != nil {
-		return simFlagError(err)
-	}
-	defer first.warn(io.err, rs) // after the results it explains
-	return writeSimResults(io.out, sc, rs, *asJSON, *nodes)
-}
-
-// simConfigs returns the simulator's configuration of each strategy of
-// names, with the forecaster of --forecast, recording their errors in
-// first.
-func simConfigs(reg *strategy.Registry, names []string, params, fcName string, first *firstErrors) ([]sim.Config, error) {
-	var fc forecast.Factory
-	if fcName != "" {
-		var err error
-		if fc, err = forecast.ByName(fcName); err != nil {
-			return nil, usageError{fmt.Sprintf("--forecast: %v", err)}
-		}
-	}
-	cfgs := make([]sim.Config, len(names))
-	for i, name := range names {
-		cfgs[i] = sim.Config{
-			Strategy:   name,
-			New:        func() (strategy.Strategy, error) { return reg.New(name, json.RawMessage(params)) },
-			Forecaster: fc,
-			Observe:    first.observe(name),
-		}
-	}
-	return cfgs, nil
-}
-
-// writeSimResults writes the results of scenario sc as JSON lines or as
-// tables (with one per node if nodes).
-func writeSimResults(w io.Writer, sc *sim.Scenario, rs []sim.Result, asJSON, nodes bool) error {
-	if asJSON {
-		for _, r := range rs {
-			b, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "%s\n", b)
-		}
-		return nil
-	}
-	walls := make([]time.Duration, len(rs))
-	for i, r := range rs {
-		walls[i] = r.Wall
-	}
-	return sim.WriteResults(w, sc, rs, walls, nodes)
-}
-
-// firstErrors keeps, per strategy, the first error that kept a decision
-// in force, to say why when a strategy failed (its results alone look like
-// those of a node that serves everything locally).
-type firstErrors struct {
-	mu    sync.Mutex // Observe runs on every simulation's goroutine
-	first map[string]error
-}
-
-// observe returns a sim.Config.Observe that records strategy name's first
-// error.
-func (f *firstErrors) observe(name string) func(strategy.Snapshot, strategy.Decision, error) {
-	return func(_ strategy.Snapshot, _ strategy.Decision, err error) {
-		if err == nil {
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if _, ok := f.first[name]; !ok {
-			f.first[name] = err
-		}
-	}
-}
-
-// warn writes a warning for each result whose strategy failed in some
-// control cycles, with the first error.
-func (f *firstErrors) warn(w io.Writer, rs []sim.Result) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, r := range rs {
-		if r.StrategyErrors > 0 {
-			fmt.Fprintf(w, "warning: strategy %s: in %d control cycles it failed, panicked or decided something invalid, and the decision in force stayed (the first: %v)\n",
-				r.Strategy, r.StrategyErrors, f.first[r.Strategy])
-		}
-	}
-}
-
-// simFlagError names the flag behind an evaluation's configuration error.
-func simFlagError(err error) error {
-	for field, flag := range map[string]string{"Repeat": "--repeat", "Parallel": "--parallel"} {
-		if strings.Contains(err.Error(), "EvalConfig."+field) {
-			return usageError{fmt.Sprintf("%s: %v", flag, err)}
-		}
-	}
-	return err
-}
-
-// runFamily runs the strategies over a generated family and prints the
-// distribution table, or the report as one JSON object.
-func runFamily(ctx context.Context, w io.Writer, sf simFlags, cfgs []sim.Config, asJSON bool) error {
-	scs, err := sim.GenerateFamily(sf.family)
-	if err != nil {
-		return usageError{fmt.Sprintf("--family: %v", err)}
-	}
-	sf.setDepth(scs...)
-	rs, err := sim.EvaluateFamily(ctx, scs, cfgs, sf.eval)
-	if errors.Is(err, sim.ErrCanceled) {
-		return fmt.Errorf("sim interrupted: %w", err)
-	} else if err != nil {
-		return simFlagError(err)
-	}
-	rep := sim.NewFamilyReport(sf.family.Seed, rs)
-	if asJSON {
-		b, err := json.Marshal(rep)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	}
-	return rep.WriteTable(w)
-}
-
-// simScenario returns the scenario of --scenario (with --trace's load if
-// given), the generated one or the one built from --azure, written to save
-// if set.
-func simScenario(path string, gen sim.GenerateConfig, sf simFlags, save string) (*sim.Scenario, error) {
-	given := 0
-	for _, set := range []bool{path != "", gen.Nodes > 0, sf.azureDir != ""} {
-		if set {
-			given++
-		}
-	}
-	switch {
-	case given > 1:
-		return nil, usageError{"give one of --scenario, --generate, --azure and --family"}
-	case given == 0:
-		return nil, usageError{"--scenario FILE|NAME, --generate N, --azure DIR or --family N is required"}
+		return simrun.Family(ctx, io.out, sf.family, sf.depth.Depth(), cfgs, sf.eval, *asJSON)
 	}
 	trace, err := sf.trace.options()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var sc *sim.Scenario
-	switch {
-	case path != "":
-		if sc, err = loadScenario(path); err == nil && trace.Path != "" {
-			err = loadgen.ApplyTrace(sc, trace)
-		}
-	case sf.azureDir != "":
-		sc, err = azureScenario(sf)
-	default:
-		if sc, err = sim.Generate(gen); err != nil {
-			err = fmt.Errorf("--generate: %w", err)
-		}
-	}
+	sc, err := simrun.Scenario(simrun.Source{Path: *scenario, Trace: trace, Generate: gen,
+		AzureDir: sf.azureDir, AzureTop: sf.azureTop, Azure: sf.azure, Save: *save})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if save != "" {
-		if err := sc.Save(save); err != nil {
-			return nil, fmt.Errorf("--save: %w", err)
-		}
-	}
-	return sc, nil
-}
-
-// azureScenario reads the trace of --azure and builds its scenario.
-func azureScenario(sf simFlags) (*sim.Scenario, error) {
-	tr, err := azure.ReadDir(sf.azureDir, max(1, min(sf.azureTop, azure.MaxFunctions)))
+	simrun.WarnUnserved(io.err, sc)
+	simrun.SetDepth(sc, sf.depth.Depth())
+	rs, err := simrun.Evaluate(ctx, sc, cfgs, sf.eval)
 	if err != nil {
-		return nil, fmt.Errorf("--azure: %w", err)
+		return err
 	}
-	if sf.azureTop < 1 || sf.azureTop > azure.MaxFunctions {
-		return nil, usageError{fmt.Sprintf("--azure-functions: %d is not in [1, %d]", sf.azureTop, azure.MaxFunctions)}
-	}
-	sc, err := tr.Scenario(sf.azure)
-	if err != nil {
-		for field, flag := range map[string]string{"Nodes": "nodes", "Replicas": "replicas", "Level": "level", "From": "from", "Minutes": "minutes", "Compress": "compress"} {
-			if strings.HasPrefix(err.Error(), "azure: "+field+":") {
-				return nil, usageError{fmt.Sprintf("--azure-%s: %v", flag, err)}
-			}
-		}
-		return nil, fmt.Errorf("--azure: %w", err)
-	}
-	return sc, nil
-}
-
-// warnUnserved writes a warning for each function that the scenario loads
-// but no node runs (a misspelt name, most often): all its requests are
-// rejected, which the results would show without saying why.
-func warnUnserved(w io.Writer, sc *sim.Scenario) {
-	runs := map[string]bool{}
-	for _, n := range sc.Nodes {
-		for _, f := range n.Functions {
-			runs[f.Name] = true
-		}
-	}
-	for i, l := range sc.Load {
-		if !runs[l.Function] {
-			runs[l.Function] = true // once per function
-			fmt.Fprintf(w, "warning: scenario %s: load[%d].function %q: no node runs it, so all its requests are rejected\n", sc.Name, i, l.Function)
-		}
-	}
+	defer first.Warn(io.err, rs) // after the results it explains
+	return simrun.WriteResults(io.out, sc, rs, *asJSON, *nodes)
 }
