@@ -12,9 +12,11 @@
 // unknown-node (a forwarded request whose node identity or credential is
 // not a current neighbour's), 404 with no-route (a function neither
 // deployed here nor run by a neighbour), 403 for the FaaS management API,
-// 400 for an invalid function name, 413, 503 and 408 for bodies beyond
-// its Limits (too large, too many bytes in flight, too slow), 502 when the
-// local FaaS or a neighbour cannot be reached.
+// 400 for an invalid function name or a path with a "." or ".." segment
+// or a backslash (which the FaaS could resolve to another path), 413, 503
+// and 408 for bodies beyond its Limits (too large, too many bytes in
+// flight, too slow), 502 when the local FaaS or a neighbour cannot be
+// reached.
 //
 // # Faults and attacks
 //
