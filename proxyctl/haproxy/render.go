@@ -291,18 +291,21 @@ const (
 
 // binds writes the public frontend's listeners: the user port, and the
 // node port when there is one (mutual TLS with a Certificate: the node's
-// certificate, the current neighbours' as the only trusted ones).
+// certificate, the current neighbours' as the only trusted ones). Both
+// speak HTTP/1 only (proto h1): HAProxy would otherwise take the HTTP/2
+// preface and carry up to 100 requests at once on each connection the
+// per-address cap counts.
 func (c *confText) binds() {
 	o := c.o
 	if o.nodeListen == "" && o.userCert == "" {
-		c.line("    bind %s", o.listen)
+		c.line("    bind %s proto h1", o.listen)
 		return
 	}
 	user := ""
 	if o.userCert != "" {
 		user = " ssl crt " + o.userCert
 	}
-	c.line("    bind %s id %d%s", o.listen, userBindID, user)
+	c.line("    bind %s id %d%s proto h1", o.listen, userBindID, user)
 	if o.nodeListen == "" {
 		return
 	}
@@ -310,7 +313,7 @@ func (c *confText) binds() {
 	if o.cert != nil {
 		node = fmt.Sprintf(" ssl crt %s ca-file %s verify required alpn http/1.1", o.nodeCertPath(), o.caPath(caMembers))
 	}
-	c.line("    bind %s id %d%s", o.nodeListen, nodeBindID, node)
+	c.line("    bind %s id %d%s proto h1", o.nodeListen, nodeBindID, node)
 }
 
 // publicUser writes the rules for user requests: the function's request
