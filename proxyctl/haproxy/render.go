@@ -224,8 +224,9 @@ func (c *confText) public() {
 	c.binds()
 	c.line("    maxconn %d", max(1, o.maxConn*9/10))
 	if o.maxConnPerSrc > 0 {
-		c.line("    # At most %d connections from one address (neighbours exempt).", o.maxConnPerSrc)
-		c.line("    tcp-request connection track-sc2 src table st_src")
+		c.line("    # At most %d connections from one address, or one IPv6 /64 (the", o.maxConnPerSrc)
+		c.line("    # prefix of one host), neighbours exempt.")
+		c.line("    tcp-request connection track-sc2 src,ipmask(32,64) table st_src")
 		c.line("    tcp-request connection reject if { sc_conn_cur(2) gt %d } !{ src,map_ip(%s) -m found }", o.maxConnPerSrc, o.mapPath(mapSources))
 	}
 	if o.cert != nil {
