@@ -62,6 +62,12 @@
 // TokenInPrev; otherwise it answers 403 with DFaaS-Rejected: unknown-node. A forwarded request is served locally or refused (429
 // admission, 404 no-route), never forwarded again.
 //
+// A neighbour's address comes from its announcement. One this node cannot
+// use (a host name that does not resolve within 2 s, a URL with a path,
+// port 0) is not forwarded to, and the rest of the state is applied: the
+// address is logged once and tried again after 30 s (or at once if it
+// changes), so that one member cannot make every Apply fail.
+//
 // # Counters
 //
 // Controller.Totals reads HAProxy's cumulative per-backend and per-server
