@@ -72,8 +72,9 @@
 //
 // Controller.Totals reads HAProxy's cumulative per-backend and per-server
 // counters and its stick tables and returns them as metricsrc.Totals;
-// wrap the Controller in metricsrc.NewDelta for rates. A request refused by
-// a queue cap counts as rejected, not as local, and, a neighbour's, not as
+// wrap the Controller in metricsrc.NewDelta for rates. A user request
+// refused for its body (411, 413) counts as rejected; one refused by a
+// queue cap counts as rejected, not as local, and, a neighbour's, not as
 // accepted from it. Counters accumulate
 // across reloads and restarts. They include each neighbour's answers
 // (succeeded, with their latency, and failed; Totals.Answers) and, in one
