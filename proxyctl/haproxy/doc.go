@@ -30,10 +30,10 @@
 // another neighbour. Rate caps (local and per neighbour) and counters use
 // stick tables. The public listener has time-outs (idle, headers, whole
 // request, client), connection caps (global, frontend, per client
-// address, an IPv6 client's /64) and a body size limit, all set in Config; its listeners speak
-// HTTP/1 only (with HTTP/2, one connection would carry up to 100 requests
-// at once past the per-address cap). HAProxy's Prometheus
-// exporter listens on MetricsAddr.
+// address, an IPv6 client's /64) and a body size limit, all set in
+// Config; its listeners speak HTTP/1 only (with HTTP/2, one connection
+// would carry up to 100 requests at once past the per-address cap).
+// HAProxy's Prometheus exporter listens on MetricsAddr.
 //
 // # Run-time updates
 //

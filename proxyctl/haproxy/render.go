@@ -244,11 +244,16 @@ func (c *confText) public() {
 	c.line("    http-request set-var(txn.fn) path,field(3,/) if { path_reg '^(?!.*(?:/\\.\\.?(?:/|$)|%%2[eEfF]|%%5[cC]|\\\\))/function/[A-Za-z0-9][A-Za-z0-9._-]{0,%d}(?:/|$)' }", strategy.MaxNameLen-1)
 	c.line("    http-request set-var(txn.nb) bool(1) if { req.fhdr(%s) -m len gt 0 } || { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
 	c.line("    acl from_node var(txn.nb) -m bool")
+	user := "!from_node"
+	if o.nodeListen != "" {
+		c.line("    acl node_port so_id %d", nodeBindID)
+		user = "!from_node !node_port"
+	}
 	if c.lay.configured {
 		c.line("    # User requests: the function's request count (st_fn http_req_cnt)")
 		c.line("    # picks one of %d buckets (see below); the refusals that follow", buckets)
 		c.line("    # count as rejected (gpc1).")
-		c.line("    http-request track-sc0 var(txn.fn) table st_fn if !from_node { var(txn.fn),map(%s) -m found }", o.mapPath(mapFns))
+		c.line("    http-request track-sc0 var(txn.fn) table st_fn if %s { var(txn.fn),map(%s) -m found }", user, o.mapPath(mapFns))
 	}
 	c.bodyLimits()
 	c.line("    acl valid var(txn.fn) -m found")
@@ -256,7 +261,6 @@ func (c *confText) public() {
 	c.line("    http-request allow if !valid")
 	if o.nodeListen != "" {
 		c.line("    # Forwarded requests on the node port only, and only they there.")
-		c.line("    acl node_port so_id %d", nodeBindID)
 		c.refuse(403, "unknown-node", "forwarded requests are taken on the node port only", "if from_node !node_port")
 		c.refuse(403, "unknown-node", "the node port takes forwarded requests only", "if node_port !from_node")
 	}
