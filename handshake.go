@@ -120,7 +120,9 @@ func (n *Node) accept(msg peer.Message, now time.Time) (reaction, error) {
 		r.greet = true
 		if heard == control.HeardRestart {
 			n.m.restarts.Inc()
-			n.log.Info("neighbour restarted: its state is dropped and its credentials renewed", "peer", string(msg.From))
+			// A member can claim a new incarnation in every message:
+			// one line a minute per peer, then a summary.
+			n.warn.Info("restart:"+string(msg.From), "neighbour restarted: its state is dropped and its credentials renewed", "peer", string(msg.From))
 		}
 	}
 	if nb, ok := n.applied.Neighbour(strategy.NodeID(msg.From)); ok && nb.TokenOut != m.Token {

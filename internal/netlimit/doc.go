@@ -12,7 +12,9 @@
 // connection exists is the new one answered 429 (per-address cap) or 503
 // (total cap) and closed. Bodies are admitted by AdmitBody (or Handler):
 // larger than MaxBodyBytes gets 413, above the in-flight cap 503, slower
-// than BodyTimeout 408.
+// than BodyTimeout 408. Its servers speak HTTP/1 only, over TLS too:
+// HTTP/2 would carry hundreds of requests on each connection the caps
+// count.
 //
 // The zero Config is fit for a small edge node; see the Default constants.
 // Every refusal is counted (Stats) and exported as Prometheus metrics (a

@@ -172,6 +172,9 @@ func (l *Limiter) admit(c net.Conn) *conn {
 	}
 	if victim != nil {
 		l.removeLocked(victim)
+		// The victim may have been the address's last connection, its
+		// record then deleted: the new one needs the current record.
+		cl = l.clients[key]
 	}
 	tc := &conn{Conn: c, lim: l, key: key}
 	tc.state.Store(int32(http.StateNew))

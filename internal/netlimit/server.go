@@ -19,8 +19,14 @@ const shutdownGrace = 5 * time.Second
 // header cap and ConnState hook. Serve it on Listener(ln) for the
 // connection caps. h is not wrapped: wrap it with Handler, or call
 // AdmitBody in it, for the body caps and the body time-out.
+//
+// The server speaks HTTP/1 only, over TLS too: the caps count
+// connections, and HTTP/2 would carry up to 250 requests at once on each.
 func (l *Limiter) Server(h http.Handler) *http.Server {
+	var protos http.Protocols
+	protos.SetHTTP1(true)
 	return &http.Server{
+		Protocols:         &protos,
 		Handler:           h,
 		ReadHeaderTimeout: l.cfg.HeaderTimeout,
 		// A backstop for handlers that do not call AdmitBody, which

@@ -12,9 +12,11 @@
 // unknown-node (a forwarded request whose node identity or credential is
 // not a current neighbour's), 404 with no-route (a function neither
 // deployed here nor run by a neighbour), 403 for the FaaS management API,
-// 400 for an invalid function name, 413, 503 and 408 for bodies beyond
-// its Limits (too large, too many bytes in flight, too slow), 502 when the
-// local FaaS or a neighbour cannot be reached.
+// 400 for an invalid function name or a path with a "." or ".." segment
+// or a backslash (which the FaaS could resolve to another path), 413, 503
+// and 408 for bodies beyond its Limits (too large, too many bytes in
+// flight, too slow), 502 when the local FaaS or a neighbour cannot be
+// reached.
 //
 // # Faults and attacks
 //
@@ -35,6 +37,11 @@
 //     time-outs; header size (431); body size (413) and request body bytes
 //     in flight (503). The defaults fit a small edge node; refusals are
 //     counted in dfaas_listener_refused_total{listener="proxy"}.
+//   - The heads of an upstream's answer (the local FaaS's or a
+//     neighbour's), informational (1xx) ones included, are bounded
+//     together by the header limit: 502 beyond it.
+//   - A path with a "." or ".." segment or a backslash is refused (400)
+//     before the FaaS, which could resolve it to another path.
 //   - Bodies are streamed: the proxy reads before sending only bodies of
 //     at most 16 KiB, and keeps at most Config.RetryBuffer bytes of a
 //     forwarded body to send it elsewhere.

@@ -362,7 +362,7 @@ func (p *Proxy) route(path string, h http.Header, now time.Time) routed {
 		return routed{code: http.StatusForbidden}
 	case !ok:
 		return routed{code: http.StatusNotFound}
-	case !validName(fn):
+	case !validName(fn), dotSegment(path):
 		return routed{fn: fn, code: http.StatusBadRequest}
 	}
 	rq := routed{fn: fn, fc: p.counters.Other(), st: p.state.Load(), from: first(h[keyNodeID])}
@@ -382,6 +382,21 @@ func first(vs []string) string {
 		return ""
 	}
 	return vs[0]
+}
+
+// dotSegment reports whether path has a "." or ".." segment or a
+// backslash: the FaaS could resolve it to another path than the
+// function's (its management API), so the proxy refuses it, as HAProxy's
+// frontend does.
+func dotSegment(path string) bool {
+	for len(path) > 0 {
+		seg, rest, _ := strings.Cut(path, "/")
+		if seg == "." || seg == ".." || strings.IndexByte(seg, '\\') >= 0 {
+			return true
+		}
+		path = rest
+	}
+	return false
 }
 
 // validName is strategy.ValidName without the error (and its allocation).
@@ -412,7 +427,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "dfaas: the FaaS management API is not exposed on the public port", http.StatusForbidden)
 		return
 	case http.StatusBadRequest:
-		http.Error(w, "dfaas: "+strategy.ValidName(rq.fn).Error(), http.StatusBadRequest)
+		msg := "dfaas: a path with a dot segment or a backslash is not served"
+		if err := strategy.ValidName(rq.fn); err != nil {
+			msg = "dfaas: " + err.Error()
+		}
+		http.Error(w, msg, http.StatusBadRequest)
 		return
 	default:
 		http.Error(w, "dfaas: only /function/{name} is served here", http.StatusNotFound)

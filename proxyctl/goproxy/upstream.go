@@ -364,13 +364,15 @@ func writeInt(w *bufio.Writer, n int) {
 }
 
 // readResponse reads the final answer to r from c, skipping informational
-// (1xx) ones, with its headers bounded.
+// (1xx) ones, with its headers bounded: those of the informational
+// answers and the final one together, as http.Transport bounds them, so
+// that an upstream cannot send informational answers without end.
 func (u *upstream) readResponse(c *upstreamConn, r *http.Request) (*http.Response, error) {
 	c.fullDeadline()
+	c.lr.n = u.maxHeader + int64(c.br.Size())
+	defer func() { c.lr.n = math.MaxInt64 }()
 	for {
-		c.lr.n = u.maxHeader + int64(c.br.Size())
 		resp, err := http.ReadResponse(c.br, r)
-		c.lr.n = math.MaxInt64
 		switch {
 		case err != nil:
 			return nil, err

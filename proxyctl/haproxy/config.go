@@ -174,8 +174,9 @@ type Config struct {
 	// DefaultMaxConn.
 	MaxConn int
 	// MaxConnPerSource caps the concurrent connections to the public
-	// frontend from one client address, so that one address cannot
-	// starve the others: beyond it a new connection is closed at once.
+	// frontend from one client address (an IPv6 client: its /64, the
+	// prefix of one host), so that one address cannot starve the others:
+	// beyond it a new connection is closed at once.
 	// Neighbours' addresses are exempt. If zero, DefaultMaxConnPerSrc;
 	// negative disables the cap.
 	MaxConnPerSource int

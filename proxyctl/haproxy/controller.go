@@ -56,6 +56,9 @@ type Controller struct {
 	// warnedCA: the warning that CA files exceed the runtime API's
 	// payload was logged.
 	warnedCA bool
+	// unusable: the neighbours whose address could not be used at the
+	// last Apply (unusable.go).
+	unusable map[strategy.NodeID]unusableAddr
 }
 
 // Stats counts what a Controller did.
@@ -247,16 +250,11 @@ func (c *Controller) Apply(ctx context.Context, s proxyctl.State) error {
 	if err := checkSchemes(&c.o, s); err != nil {
 		return fmt.Errorf("haproxy: %w", err)
 	}
-	users := slotUsers(s)
-	addrs := make(map[strategy.NodeID]netip.AddrPort, len(users))
-	for _, n := range users {
-		ap, err := resolveURL(ctx, c.res, n.URL)
-		if err != nil {
-			return fmt.Errorf("haproxy: neighbour %q: %w", n.ID, err)
-		}
-		addrs[n.ID] = ap
+	s, addrs, err := c.usable(ctx, s)
+	if err != nil {
+		return err
 	}
-
+	users := slotUsers(s)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {

@@ -30,8 +30,10 @@
 // another neighbour. Rate caps (local and per neighbour) and counters use
 // stick tables. The public listener has time-outs (idle, headers, whole
 // request, client), connection caps (global, frontend, per client
-// address) and a body size limit, all set in Config. HAProxy's Prometheus
-// exporter listens on MetricsAddr.
+// address, an IPv6 client's /64) and a body size limit, all set in
+// Config; its listeners speak HTTP/1 only (with HTTP/2, one connection
+// would carry up to 100 requests at once past the per-address cap).
+// HAProxy's Prometheus exporter listens on MetricsAddr.
 //
 // # Run-time updates
 //
@@ -60,12 +62,19 @@
 // TokenInPrev; otherwise it answers 403 with DFaaS-Rejected: unknown-node. A forwarded request is served locally or refused (429
 // admission, 404 no-route), never forwarded again.
 //
+// A neighbour's address comes from its announcement. One this node cannot
+// use (a host name that does not resolve within 2 s, a URL with a path,
+// port 0) is not forwarded to, and the rest of the state is applied: the
+// address is logged once and tried again after 30 s (or at once if it
+// changes), so that one member cannot make every Apply fail.
+//
 // # Counters
 //
 // Controller.Totals reads HAProxy's cumulative per-backend and per-server
 // counters and its stick tables and returns them as metricsrc.Totals;
-// wrap the Controller in metricsrc.NewDelta for rates. A request refused by
-// a queue cap counts as rejected, not as local, and, a neighbour's, not as
+// wrap the Controller in metricsrc.NewDelta for rates. A user request
+// refused for its body (411, 413) counts as rejected; one refused by a
+// queue cap counts as rejected, not as local, and, a neighbour's, not as
 // accepted from it. Counters accumulate
 // across reloads and restarts. They include each neighbour's answers
 // (succeeded, with their latency, and failed; Totals.Answers) and, in one

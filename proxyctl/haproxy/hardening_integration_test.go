@@ -280,6 +280,15 @@ func TestIntegrationBodyLimit(t *testing.T) {
 	if n := gw.hits.Load(); n != 1 {
 		t.Errorf("the gateway got %d requests, want 1", n)
 	}
+	// Each refusal is a user request of figlet, rejected (as the embedded
+	// proxy counts them); they used to be counted nowhere.
+	tot, err := c.Totals(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := findFn(tot, "figlet"); f.Offered != 4 || f.Rejected != 3 || f.Local != 1 {
+		t.Errorf("figlet counted %+v, want 4 offered, 3 rejected, 1 local", f)
+	}
 }
 
 // rawPost sends a POST of /function/figlet to url on a new connection,

@@ -224,8 +224,9 @@ func (c *confText) public() {
 	c.binds()
 	c.line("    maxconn %d", max(1, o.maxConn*9/10))
 	if o.maxConnPerSrc > 0 {
-		c.line("    # At most %d connections from one address (neighbours exempt).", o.maxConnPerSrc)
-		c.line("    tcp-request connection track-sc2 src table st_src")
+		c.line("    # At most %d connections from one address, or one IPv6 /64 (the", o.maxConnPerSrc)
+		c.line("    # prefix of one host), neighbours exempt.")
+		c.line("    tcp-request connection track-sc2 src,ipmask(32,64) table st_src")
 		c.line("    tcp-request connection reject if { sc_conn_cur(2) gt %d } !{ src,map_ip(%s) -m found }", o.maxConnPerSrc, o.mapPath(mapSources))
 	}
 	if o.cert != nil {
@@ -241,24 +242,25 @@ func (c *confText) public() {
 	c.line("    # A function request with a valid name and path gets txn.fn; any other")
 	c.line("    # request is answered by the backend invalid.")
 	c.line("    http-request set-var(txn.fn) path,field(3,/) if { path_reg '^(?!.*(?:/\\.\\.?(?:/|$)|%%2[eEfF]|%%5[cC]|\\\\))/function/[A-Za-z0-9][A-Za-z0-9._-]{0,%d}(?:/|$)' }", strategy.MaxNameLen-1)
-	if o.maxBody > 0 {
-		// A body of unknown length first: req.body_size is then what
-		// arrived; else it is the Content-Length (what arrived and what is
-		// announced to come), read from the parsed message rather than
-		// from the headers again.
-		c.line("    http-request return status 411 content-type text/plain string \"dfaas: a request body needs a Content-Length\\n\" if { req.hdr(transfer-encoding) -m found }")
-		c.line("    http-request return status 413 content-type text/plain string \"dfaas: request body larger than %d bytes\\n\" if { req.body_size gt %d }", o.maxBody, o.maxBody)
+	c.line("    http-request set-var(txn.nb) bool(1) if { req.fhdr(%s) -m len gt 0 } || { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
+	c.line("    acl from_node var(txn.nb) -m bool")
+	user := "!from_node"
+	if o.nodeListen != "" {
+		c.line("    acl node_port so_id %d", nodeBindID)
+		user = "!from_node !node_port"
 	}
-	c.line("    # The whole request (what fits the buffer) within the time-out, else 408.")
-	c.line("    http-request wait-for-body time %s", timeoutMS(o.request))
+	if c.lay.configured {
+		c.line("    # User requests: the function's request count (st_fn http_req_cnt)")
+		c.line("    # picks one of %d buckets (see below); the refusals that follow", buckets)
+		c.line("    # count as rejected (gpc1).")
+		c.line("    http-request track-sc0 var(txn.fn) table st_fn if %s { var(txn.fn),map(%s) -m found }", user, o.mapPath(mapFns))
+	}
+	c.bodyLimits()
 	c.line("    acl valid var(txn.fn) -m found")
 	c.line("    # Any other request leaves the rules for the backend invalid.")
 	c.line("    http-request allow if !valid")
-	c.line("    http-request set-var(txn.nb) bool(1) if { req.fhdr(%s) -m len gt 0 } || { req.fhdr(%s) -m len gt 0 }", proxyctl.HeaderNodeID, proxyctl.HeaderNodeToken)
-	c.line("    acl from_node var(txn.nb) -m bool")
 	if o.nodeListen != "" {
 		c.line("    # Forwarded requests on the node port only, and only they there.")
-		c.line("    acl node_port so_id %d", nodeBindID)
 		c.refuse(403, "unknown-node", "forwarded requests are taken on the node port only", "if from_node !node_port")
 		c.refuse(403, "unknown-node", "the node port takes forwarded requests only", "if node_port !from_node")
 	}
@@ -291,18 +293,21 @@ const (
 
 // binds writes the public frontend's listeners: the user port, and the
 // node port when there is one (mutual TLS with a Certificate: the node's
-// certificate, the current neighbours' as the only trusted ones).
+// certificate, the current neighbours' as the only trusted ones). Both
+// speak HTTP/1 only (proto h1): HAProxy would otherwise take the HTTP/2
+// preface and carry up to 100 requests at once on each connection the
+// per-address cap counts.
 func (c *confText) binds() {
 	o := c.o
 	if o.nodeListen == "" && o.userCert == "" {
-		c.line("    bind %s", o.listen)
+		c.line("    bind %s proto h1", o.listen)
 		return
 	}
 	user := ""
 	if o.userCert != "" {
 		user = " ssl crt " + o.userCert
 	}
-	c.line("    bind %s id %d%s", o.listen, userBindID, user)
+	c.line("    bind %s id %d%s proto h1", o.listen, userBindID, user)
 	if o.nodeListen == "" {
 		return
 	}
@@ -310,7 +315,27 @@ func (c *confText) binds() {
 	if o.cert != nil {
 		node = fmt.Sprintf(" ssl crt %s ca-file %s verify required alpn http/1.1", o.nodeCertPath(), o.caPath(caMembers))
 	}
-	c.line("    bind %s id %d%s", o.nodeListen, nodeBindID, node)
+	c.line("    bind %s id %d%s proto h1", o.nodeListen, nodeBindID, node)
+}
+
+// bodyLimits writes the body limits (411 for a body of unknown length, 413
+// above MaxBodySize, each counted as rejected for a user request of a
+// routed function) and the wait for the body.
+func (c *confText) bodyLimits() {
+	o := c.o
+	if o.maxBody > 0 {
+		// A body of unknown length first: req.body_size is then what
+		// arrived; else it is the Content-Length (what arrived and what is
+		// announced to come), read from the parsed message rather than
+		// from the headers again.
+		c.line("    acl chunked req.hdr(transfer-encoding) -m found")
+		c.line("    acl too_large req.body_size gt %d", o.maxBody)
+		c.line("    http-request sc-inc-gpc(1,0) if chunked || too_large")
+		c.line("    http-request return status 411 content-type text/plain string \"dfaas: a request body needs a Content-Length\\n\" if chunked")
+		c.line("    http-request return status 413 content-type text/plain string \"dfaas: request body larger than %d bytes\\n\" if too_large", o.maxBody)
+	}
+	c.line("    # The whole request (what fits the buffer) within the time-out, else 408.")
+	c.line("    http-request wait-for-body time %s", timeoutMS(o.request))
 }
 
 // publicUser writes the rules for user requests: the function's request
@@ -319,11 +344,10 @@ func (c *confText) binds() {
 // rules ("allow"), so that they skip those of forwarded requests.
 func (c *confText) publicUser() {
 	o := c.o
-	c.line("    # User requests: the function's request count (st_fn http_req_cnt)")
-	c.line("    # picks one of %d buckets, the route map its target backend:", buckets)
-	c.line("    # gw.<f>/<overflow>, L/<overflow> (local with a limit), reject,")
-	c.line("    # noroute or out.n<i> (the neighbour in slot i).")
-	c.line("    http-request track-sc0 var(txn.fn) table st_fn if !from_node { var(txn.fn),map(%s) -m found }", o.mapPath(mapFns))
+	c.line("    # User requests: the function's request count picks one of %d", buckets)
+	c.line("    # buckets, the route map its target backend: gw.<f>/<overflow>,")
+	c.line("    # L/<overflow> (local with a limit), reject, noroute or out.n<i>")
+	c.line("    # (the neighbour in slot i).")
 	c.line("    http-request set-var(txn.t) sc_http_req_cnt(0),mod(%d),concat(/,txn.fn,),map(%s)", buckets, o.mapPath(mapRoute))
 	c.line("    acl limited var(txn.t) -m beg %s/", targetLimited)
 	c.line("    acl fwd var(txn.t) -m beg out.")
