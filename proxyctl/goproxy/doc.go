@@ -42,6 +42,12 @@
 //     together by the header limit: 502 beyond it.
 //   - A path with a "." or ".." segment or a backslash is refused (400)
 //     before the FaaS, which could resolve it to another path.
+//   - Requests refused before any function's counters are counted by
+//     reason in dfaas_proxy_refused_requests_total (MetricRefused): bad
+//     paths and names (400), the management API (403), other paths (404)
+//     and forwarded requests from an unknown node or with a wrong
+//     credential (403 unknown-node). (HAProxy counts the same refusals in
+//     its own exporter: the backend "invalid" and the frontends' 4xx.)
 //   - Bodies are streamed: the proxy reads before sending only bodies of
 //     at most 16 KiB, and keeps at most Config.RetryBuffer bytes of a
 //     forwarded body to send it elsewhere.

@@ -121,9 +121,10 @@ type Proxy struct {
 	applyMu sync.Mutex
 	state   atomic.Pointer[routeState]
 
-	retries [numRetryReasons]atomic.Uint64
-	metrics metrics
-	fixed   fixedValues
+	retries  [numRetryReasons]atomic.Uint64
+	refusals [numRefusedReasons]atomic.Uint64
+	metrics  metrics
+	fixed    fixedValues
 
 	cert     *tls.Certificate // nil: plain node-to-node path
 	userTLS  *tls.Config
@@ -424,9 +425,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch rq.code {
 	case 0:
 	case http.StatusForbidden:
+		p.refusals[refusedManagementAPI].Add(1)
 		http.Error(w, "dfaas: the FaaS management API is not exposed on the public port", http.StatusForbidden)
 		return
 	case http.StatusBadRequest:
+		p.refusals[refusedBadPath].Add(1)
 		msg := "dfaas: a path with a dot segment or a backslash is not served"
 		if err := strategy.ValidName(rq.fn); err != nil {
 			msg = "dfaas: " + err.Error()
@@ -434,6 +437,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	default:
+		p.refusals[refusedNotFunction].Add(1)
 		http.Error(w, "dfaas: only /function/{name} is served here", http.StatusNotFound)
 		return
 	}
@@ -522,6 +526,7 @@ func (p *Proxy) refused(w http.ResponseWriter, rq routed) bool {
 	st, fn, from := rq.st, rq.fn, rq.from
 	switch rq.a.kind {
 	case kindUnknownNode:
+		p.refusals[refusedUnknownNode].Add(1)
 		p.refuse(w, st, http.StatusForbidden, &p.fixed.unknownNode, fmt.Sprintf("dfaas: node %s does not accept forwarded requests from %q", st.t.self, from))
 	case kindAdmission:
 		rq.fc.Rejected.Add(1)

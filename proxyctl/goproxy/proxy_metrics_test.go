@@ -105,7 +105,7 @@ func TestProxyMetrics(t *testing.T) {
 		names = append(names, d.String())
 	}
 	all := strings.Join(names, "\n")
-	for _, name := range []string{MetricUnrouted, MetricRetries, MetricQueueFull, netlimit.MetricAccepted} {
+	for _, name := range []string{MetricUnrouted, MetricRetries, MetricQueueFull, MetricRefused, netlimit.MetricAccepted} {
 		if !strings.Contains(all, `"`+name+`"`) {
 			t.Errorf("%s not described", name)
 		}
