@@ -50,14 +50,17 @@ import (
 // askers the rest, pro rata. Half of the spare capacity nobody asked for
 // is granted in advance to the neighbours that may need it (those without
 // the function, or loaded above half of their capacity), so that a surge
-// there can overflow here at once; the rest admits the neighbours granted
-// nothing yet, evenly, so that one forwarding on its own before its first
-// grant is not refused (its own users may take the same rest: the queue
-// cap bounds what a double promise costs). A neighbour is admitted up to Slack
-// times its grant plus its advance grant (or its previous grant, which it
-// may still be using, if larger), plus about two standard deviations of a
-// Poisson count over the proxy's half-second burst, so that random
-// arrivals within a grant are not refused.
+// there can overflow here at once. A grant is what a neighbour may count
+// on, not what it may send: short of full pressure, every neighbour is
+// admitted up to the planned capacity this node's own users do not take,
+// so that one forwarding on its own before its first grant, or while the
+// capacity granted to another idles, is not refused (the queue cap bounds
+// what a surge on several sides costs). A neighbour granted capacity is
+// admitted up to at least Slack times its grant plus its advance grant
+// (or its previous grant, which it may still be using, if larger), plus
+// about two standard deviations of a Poisson count over the proxy's
+// half-second burst, so that random arrivals within a grant are not
+// refused; under full pressure, up to that only.
 //
 // Finally it routes its own users: to each neighbour at most what that
 // neighbour granted it (or, before any grant arrived, what it asks, to the
@@ -75,7 +78,13 @@ import (
 // above it, requests overflow to the neighbours (a trickle of traffic, about 2%,
 // keeps that path open towards the neighbours that granted capacity, or
 // else those with room, also while the node has no load), or are
-// rejected.
+// rejected. A node with nowhere to forward (no neighbour granted it
+// capacity or has room, as it last heard) lets its own users take the
+// capacity it granted on request too, and, short of full pressure, sends
+// what exceeds its LocalLimit to the neighbours running the function
+// (a path of negligible weight), whose admission limits decide: a load
+// that moves from one node to its neighbour turns both around within a
+// period, before either hears of it.
 //
 // Under pressure (what cannot be placed anywhere exceeds 60% of the
 // capacity) the load will be shed anyway, and whatever is admitted beyond
