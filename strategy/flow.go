@@ -50,14 +50,17 @@ import (
 // askers the rest, pro rata. Half of the spare capacity nobody asked for
 // is granted in advance to the neighbours that may need it (those without
 // the function, or loaded above half of their capacity), so that a surge
-// there can overflow here at once; the rest admits the neighbours granted
-// nothing yet, evenly, so that one forwarding on its own before its first
-// grant is not refused (its own users may take the same rest: the queue
-// cap bounds what a double promise costs). A neighbour is admitted up to Slack
-// times its grant plus its advance grant (or its previous grant, which it
-// may still be using, if larger), plus about two standard deviations of a
-// Poisson count over the proxy's half-second burst, so that random
-// arrivals within a grant are not refused.
+// there can overflow here at once. A grant is what a neighbour may count
+// on, not what it may send: short of full pressure, every neighbour is
+// admitted up to the planned capacity this node's own users do not take,
+// so that one forwarding on its own before its first grant, or while the
+// capacity granted to another idles, is not refused (the queue cap bounds
+// what a surge on several sides costs). A neighbour granted capacity is
+// admitted up to at least Slack times its grant plus its advance grant
+// (or its previous grant, which it may still be using, if larger), plus
+// about two standard deviations of a Poisson count over the proxy's
+// half-second burst, so that random arrivals within a grant are not
+// refused; under full pressure, up to that only.
 //
 // Finally it routes its own users: to each neighbour at most what that
 // neighbour granted it (or, before any grant arrived, what it asks, to the
@@ -75,7 +78,13 @@ import (
 // above it, requests overflow to the neighbours (a trickle of traffic, about 2%,
 // keeps that path open towards the neighbours that granted capacity, or
 // else those with room, also while the node has no load), or are
-// rejected.
+// rejected. A node with nowhere to forward (no neighbour granted it
+// capacity or has room, as it last heard) lets its own users take the
+// capacity it granted on request too, and, short of full pressure, sends
+// what exceeds its LocalLimit to the neighbours running the function
+// (a path of negligible weight), whose admission limits decide: a load
+// that moves from one node to its neighbour turns both around within a
+// period, before either hears of it.
 //
 // Under pressure (what cannot be placed anywhere exceeds 60% of the
 // capacity) the load will be shed anyway, and whatever is admitted beyond
@@ -165,8 +174,7 @@ type flowFn struct {
 
 // flowPreGrant is the share of a node's unasked spare capacity that it
 // grants to its neighbours in advance. Its own users may take all of it
-// above their plan; the rest also admits the neighbours granted nothing
-// (flowOpen).
+// above their plan (LocalLimit).
 const flowPreGrant = 0.5
 
 // A node is under pressure when what it cannot place (its shortage) is
@@ -191,22 +199,17 @@ const (
 // (a neighbour without the function always does).
 const flowNeedy = 0.5
 
-// flowOpen is the share of the spare capacity not granted in advance that
-// admits the neighbours granted nothing yet. The same capacity is what own
-// users may take above their plan (LocalLimit), so it can be promised
-// twice; the queue cap bounds what that costs. At 0.15 instead of 1, a
-// neighbour that forwarded on its own before its ask arrived was refused
-// for a period (flow served 0.956 instead of 0.962 of the clairvoyant
-// controller at p10 of the seed-1 family, and 0.978 instead of 0.981 of
-// the oracle on ring-partial; docs/evaluation.md, "Relays and first
-// forwards").
-const flowOpen = 1.0
-
 // flowTrickle keeps an overflow path open (keepTrickle): the share of a
 // neighbour's grant that a node forwards to it when it plans no
 // forwarding there, or, when no neighbour granted anything, the share of
 // its own users' load it spreads over the neighbours with room.
 const flowTrickle = 0.02
+
+// flowOverflowPath is the weight, as a share of its users' load, of the
+// path that a node with no neighbour granting it capacity or having room
+// keeps to every neighbour running the function (overflowPath): only the
+// requests above its LocalLimit take it.
+const flowOverflowPath = 1e-6
 
 // maxFlowAsks bounds the neighbours a node asks per function, which keeps
 // the announcement within MaxAnnouncementData on large meshes.
@@ -353,6 +356,7 @@ type flowPlan struct {
 	reject    float64            // own users rejected
 	left      float64            // the planned capacity neither used nor granted
 	preGrants map[NodeID]float64 // granted in advance, by neighbour
+	noPath    bool               // no neighbour granted capacity or has room
 }
 
 // decideFunction plans one function: its route, its grants (added to a)
@@ -372,6 +376,7 @@ func (fl *Flow) decideFunction(s Snapshot, f Function, p flowParams, nbData map[
 	pl.forward()
 	pl.grantInAdvance()
 	pl.keepTrickle()
+	pl.overflowPath()
 	route := pl.route()
 	if f.Deployed {
 		pl.admit(&route, a)
@@ -567,8 +572,7 @@ func (pl *flowPlan) room() map[NodeID]float64 {
 // evenly, to the neighbours that may need it soon (without the function,
 // or loaded above flowNeedy of their capacity), so that a surge there can
 // overflow here at once. Own users may take all of left above their plan
-// (LocalLimit); what is not granted in advance also admits the neighbours
-// granted nothing (see flowOpen).
+// (LocalLimit).
 func (pl *flowPlan) grantInAdvance() {
 	pl.left = math.Max(0, pl.planned-pl.ownLocal-pl.given)
 	pl.preGrants = map[NodeID]float64{}
@@ -590,12 +594,13 @@ func (pl *flowPlan) grantInAdvance() {
 // capacity but gets no planned share, or, when none did and nothing is
 // forwarded, towards the neighbours with room: requests above LocalLimit
 // overflow to the forwarding shares, so this is the path a sudden surge
-// takes before the next decision (admitted there by the room they keep
-// for neighbours granted nothing). It costs a round trip on about 2% of
+// takes before the next decision (admitted there up to the capacity their
+// own users do not take: see admit). It costs a round trip on about 2% of
 // the requests of a node that would otherwise forward none. A neighbour
 // whose room went since its last announcement refuses them at its
 // admission limit (429), like any forward beyond it; a Flow of an earlier
-// version admits neighbours granted nothing up to 15% of its room only.
+// version admits neighbours granted nothing up to its unpromised room
+// only.
 func (pl *flowPlan) keepTrickle() {
 	for _, pr := range pl.peers {
 		if pr.grant > 0 && pl.fwd[pr.id] == 0 {
@@ -609,6 +614,28 @@ func (pl *flowPlan) keepTrickle() {
 				pl.fwd[id] = flowTrickle * pl.own * r / total
 			}
 		}
+	}
+}
+
+// overflowPath handles a node that runs f and has nowhere to forward: no
+// neighbour granted it capacity or has room, as it last heard. Its users'
+// requests above LocalLimit would be rejected, yet the neighbours' room
+// may have come back since their last announcement (a load that moved
+// from one node to its neighbour turns both around within a period), and
+// the capacity this node granted may idle for the same reason. So own
+// users may also take the capacity granted on request (the queue cap,
+// not LocalLimit, then arbitrates between them and the askers), and
+// what exceeds it takes a path of negligible weight to every neighbour
+// running f, whose admission limits refuse it (429) until they have room.
+// Under full pressure the neighbourhood is full and the excess is shed
+// here, at the edge.
+func (pl *flowPlan) overflowPath() {
+	pl.noPath = pl.f.Deployed && sum(pl.fwd) == 0 && len(pl.room()) == 0
+	if !pl.noPath || pl.own <= 0 || pl.pressure >= 1 {
+		return
+	}
+	for _, n := range pl.s.Running(pl.f.Name) {
+		pl.fwd[n.ID] = flowOverflowPath * pl.own
 	}
 }
 
@@ -645,7 +672,7 @@ func (pl *flowPlan) userRoute() Route {
 	// the arrivals dip (docs/evaluation.md, "Where flow loses").
 	reject := pl.reject
 	soft := math.Min(reject, math.Max(reject*(1-pl.pressure), 2*math.Sqrt(pl.own/pl.s.Period.Seconds())))
-	if pl.f.Deployed && sum(pl.fwd) == 0 {
+	if pl.noPath {
 		soft = reject
 	}
 	localW := pl.ownLocal
@@ -696,31 +723,31 @@ func (pl *flowPlan) remoteRoute() Route {
 
 // admit sets the admission limits of route and adds the grants to a.
 //
-// Without pressure, admission is lenient (a neighbour may send Slack times
-// its grant, or its previous grant if larger, which it may still be
-// using): the plan rests on noisy forecasts. Under pressure, whoever is
-// admitted beyond the plan would only queue, so the limits hold to the
-// grants. Own users may take all the capacity not granted on request:
-// the queue cap, not LocalLimit, bounds what a surge costs.
+// Grants are what each neighbour may count on, not what it may send.
+// Short of full pressure, any neighbour is admitted up to the planned
+// capacity this node's own users do not take, whatever it was granted:
+// the plan rests on announcements a period old and on forecasts of a load
+// that moves within the period, and what the capacity granted to one
+// neighbour does not serve another may use (the queue cap bounds what a
+// surge on several sides costs). Without pressure a neighbour may also
+// send Slack times its grant, or its previous grant if larger, which it
+// may still be using. Under full pressure, whoever is admitted beyond the
+// plan would only queue, so the limits hold to the grants. Own users may
+// take all the capacity not granted on request (and what was, when they
+// have nowhere to overflow: see overflowPath).
 func (pl *flowPlan) admit(route *Route, a *Announcement) {
 	s, f := pl.s, pl.f
 	slack, prevGrant := 1+(pl.p.slack-1)*(1-pl.pressure), func(NodeID) float64 { return 0 }
 	route.LocalLimit = math.Max(1, pl.ownLocal+pl.left)
+	if pl.noPath {
+		route.LocalLimit += pl.given
+	}
 	if pl.pressure == 0 {
 		prevGrant = func(id NodeID) float64 { return s.Prev.Announce.GrantTo(id, f.Name) }
 	}
-	// The spare capacity not granted in advance admits, evenly, the
-	// neighbours granted nothing (yet), so that one that starts
-	// forwarding on its own is not refused while it waits for a grant.
-	var ungranted int
-	for _, n := range s.Neighbours {
-		if _, ok := n.Announcement.Function(f.Name); ok && pl.grants[n.ID]+pl.preGrants[n.ID] == 0 {
-			ungranted++
-		}
-	}
-	open := 0.0
-	if ungranted > 0 && pl.pressure == 0 {
-		open = flowOpen * math.Max(0, pl.left-sum(pl.preGrants)) / float64(ungranted)
+	floor := 0.0
+	if pl.pressure < 1 {
+		floor = math.Max(0, pl.planned-pl.ownLocal)
 	}
 	for _, n := range s.Neighbours {
 		_, announces := n.Announcement.Function(f.Name)
@@ -731,11 +758,9 @@ func (pl *flowPlan) admit(route *Route, a *Announcement) {
 		if g+pg > 0 {
 			a.Grants = append(a.Grants, Grant{To: n.ID, Function: f.Name, Rate: g + pg})
 		}
-		limit := 0.0
+		limit := floor
 		if m := math.Max(g*slack+pg, prevGrant(n.ID)); m > 0 {
-			limit = m + poissonAllowance(m)
-		} else {
-			limit = open
+			limit = math.Max(limit, m+poissonAllowance(m))
 		}
 		route.Admit = append(route.Admit, Limit{Node: n.ID, Rate: limit})
 	}

@@ -287,46 +287,105 @@ func TestFlowOutAsks(t *testing.T) {
 	}
 }
 
-// TestFlowAdmitsUngranted checks that a node with room admits a neighbour
-// it granted nothing (yet) up to the room left after its advance grants,
-// evenly: a neighbour that starts forwarding on its own, before its ask
-// arrives, is not refused.
-func TestFlowAdmitsUngranted(t *testing.T) {
-	nb := func(id NodeID, offered float64) Neighbour {
-		return Neighbour{ID: id, Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: offered}}}}
+// TestFlowAdmitsUnusedCapacity checks that, short of full pressure, a node
+// admits every neighbour up to the planned capacity its own users do not
+// take, whatever it granted: grants are what a neighbour may count on, not
+// what it may send, and a neighbour that starts forwarding on its own
+// (before its ask arrives, or while this node's grants to others idle) is
+// not refused. Under full pressure the limits hold to the grants.
+func TestFlowAdmitsUnusedCapacity(t *testing.T) {
+	nb := func(id NodeID, offered float64, data string) Neighbour {
+		n := Neighbour{ID: id, Announcement: Announcement{Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: offered}}}}
+		if data != "" {
+			n.Announcement.Data = json.RawMessage(data)
+		}
+		return n
 	}
-	limits := func(nbs ...Neighbour) map[NodeID]float64 {
-		t.Helper()
+	// 99 planned, 20 for its own users: 79 unused.
+	const unused = 100*DefaultFlowUtilization - 20
+	// b and c, full, ask a for 300 each: a is under full pressure.
+	asking := `{"v": 1, "fns": {"f": {"load": 99, "asks": {"a": 300}, "demand": 400}}}`
+	tests := []struct {
+		name    string
+		offered float64 // this node's users
+		nbs     []Neighbour
+		want    map[NodeID]float64 // admission limits; -1: at least the advance grant; -2: the grant's
+	}{
+		{"nothing granted", 20, []Neighbour{nb("b", 30, ""), nb("c", 10, "")}, map[NodeID]float64{"b": unused, "c": unused}},
+		{"b granted half in advance, c nothing", 20, []Neighbour{nb("b", 60, ""), nb("c", 10, "")}, map[NodeID]float64{"b": -1, "c": unused}},
+		{"full pressure: the grants only", 20, []Neighbour{nb("b", 400, asking), nb("c", 400, asking), nb("d", 10, "")},
+			map[NodeID]float64{"b": -2, "c": -2, "d": 0}},
+	}
+	for _, tt := range tests {
 		s := Snapshot{
 			Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
-			Functions:  []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: 20, Forecast: 20}},
-			Neighbours: nbs,
+			Functions:  []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: tt.offered, Forecast: tt.offered}},
+			Neighbours: tt.nbs,
 		}
-		r, _ := flowDecide(t, s).Route("f")
-		out := map[NodeID]float64{}
+		d := flowDecide(t, s)
+		r, _ := d.Route("f")
+		got := map[NodeID]float64{}
 		for _, l := range r.Admit {
-			out[l.Node] = l.Rate
+			got[l.Node] = l.Rate
 		}
-		if len(out) != len(nbs) {
-			t.Errorf("admission limits %+v, want one per neighbour", r.Admit)
+		if len(got) != len(tt.nbs) {
+			t.Errorf("%s: admission limits %+v, want one per neighbour", tt.name, r.Admit)
 		}
-		return out
-	}
-	// 99 planned, 20 for its own users: 79 left.
-	const left = 100*DefaultFlowUtilization - 20
-	for id, l := range limits(nb("b", 30), nb("c", 10)) {
-		if math.Abs(l-left/2) > 1e-9 {
-			t.Errorf("nothing granted in advance: admits %s up to %v, want half of the %v left", id, l, left)
+		for id, want := range tt.want {
+			if want == -2 {
+				g := d.Announce.GrantTo(id, "f")
+				want = g + poissonAllowance(g)
+			}
+			switch {
+			case want < 0 && got[id] < unused*flowPreGrant:
+				t.Errorf("%s: admits %s up to %v, below its advance grant %v", tt.name, id, got[id], unused*flowPreGrant)
+			case want >= 0 && math.Abs(got[id]-want) > 1e-9:
+				t.Errorf("%s: admits %s up to %v, want %v", tt.name, id, got[id], want)
+			}
 		}
 	}
-	// b is loaded above half its capacity: it gets half of what is left
-	// in advance; the other half admits c, granted nothing.
-	got := limits(nb("b", 60), nb("c", 10))
-	if want := left * (1 - flowPreGrant); math.Abs(got["c"]-want) > 1e-9 {
-		t.Errorf("admits c, granted nothing, up to %v: want the %v not granted in advance", got["c"], want)
+}
+
+// TestFlowNowhereToOverflow checks a node that granted a neighbour
+// capacity and has nowhere to forward (no neighbour granted it anything or
+// has room, as it last heard): its own users may also take the capacity
+// it granted (its LocalLimit is its whole plan), and what exceeds that
+// takes a path of negligible weight to the neighbours running the
+// function, whose admission limits decide, instead of being rejected
+// here. With a neighbour with room, it keeps its LocalLimit to its own
+// plan and the capacity not granted, and overflows there.
+func TestFlowNowhereToOverflow(t *testing.T) {
+	// b is full and asks a for 60.
+	b := Neighbour{ID: "b", RTT: 10 * time.Millisecond, Announcement: Announcement{
+		Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 160}},
+		Data:      json.RawMessage(`{"v": 1, "fns": {"f": {"load": 99, "asks": {"a": 60}, "demand": 160}}}`)}}
+	c := Neighbour{ID: "c", RTT: 10 * time.Millisecond, Announcement: Announcement{
+		Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 10}}}}
+	s := Snapshot{
+		Self: "a", Now: time.Unix(0, 0), Period: 5 * time.Second,
+		Functions:  []Function{{Name: "f", Deployed: true, Capacity: 100, Offered: 20, Forecast: 20}},
+		Neighbours: []Neighbour{b},
 	}
-	if pg := left * flowPreGrant; got["b"] < pg {
-		t.Errorf("admits b up to %v below its advance grant %v", got["b"], pg)
+	d := flowDecide(t, s)
+	r, _ := d.Route("f")
+	if g := d.Announce.GrantTo("b", "f"); g < 59 {
+		t.Fatalf("grants b %v, want its ask of 60", g)
+	}
+	if planned := 100 * DefaultFlowUtilization; math.Abs(r.LocalLimit-planned) > 1e-9 {
+		t.Errorf("nowhere to overflow: LocalLimit %v, want the whole plan %v", r.LocalLimit, planned)
+	}
+	if len(r.Forward) != 1 || r.Forward[0].Node != "b" || r.Forward[0].Share > 1e-5 {
+		t.Errorf("nowhere to overflow: forwarding %+v, want a path of negligible weight to b", r.Forward)
+	}
+	s.Neighbours = []Neighbour{b, c}
+	r, _ = flowDecide(t, s).Route("f")
+	if r.LocalLimit > 100*DefaultFlowUtilization-59 {
+		t.Errorf("c has room: LocalLimit %v, want at most the plan less b's grant", r.LocalLimit)
+	}
+	for _, sh := range r.Forward {
+		if sh.Node != "c" {
+			t.Errorf("c has room: forwarding %+v, want c only", r.Forward)
+		}
 	}
 }
 
