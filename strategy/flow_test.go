@@ -387,6 +387,33 @@ func TestFlowNowhereToOverflow(t *testing.T) {
 			t.Errorf("c has room: forwarding %+v, want c only", r.Forward)
 		}
 	}
+	// A node that does not run f keeps no overflow path: it forwards
+	// within grants only, and with none (b and c full) it rejects at the
+	// edge rather than send every request to be refused.
+	full := Neighbour{ID: "d", RTT: 10 * time.Millisecond, Announcement: Announcement{
+		Functions: []FunctionState{{Name: "f", Deployed: true, Capacity: 100, Offered: 150}},
+		Data:      json.RawMessage(`{"v": 1, "fns": {"f": {"load": 100, "demand": 150}}}`)}}
+	remote := s
+	remote.Functions = []Function{{Name: "f", Offered: 20, Forecast: 20}}
+	remote.Neighbours = []Neighbour{full}
+	if r, _ := flowDecide(t, remote).Route("f"); len(r.Forward) != 0 || r.Reject != 1 {
+		t.Errorf("f not deployed, its runner full: route %+v, want every request rejected here", r)
+	}
+	// c is full but grants a 10: somewhere to forward, so no overflow
+	// path to b and a keeps b's grant out of its LocalLimit.
+	c.Announcement.Functions[0].Offered = 100
+	c.Announcement.Data = json.RawMessage(`{"v": 1, "fns": {"f": {"load": 99}}}`)
+	c.Announcement.Grants = []Grant{{To: "a", Function: "f", Rate: 10}}
+	s.Neighbours = []Neighbour{b, c}
+	r, _ = flowDecide(t, s).Route("f")
+	if r.LocalLimit > 100*DefaultFlowUtilization-59 {
+		t.Errorf("c granted 10: LocalLimit %v, want at most the plan less b's grant", r.LocalLimit)
+	}
+	for _, sh := range r.Forward {
+		if sh.Node != "c" {
+			t.Errorf("c granted 10: forwarding %+v, want c only", r.Forward)
+		}
+	}
 }
 
 // TestFlowKeepsOverflowPath checks that a node whose own load fits its
