@@ -3,6 +3,7 @@ package promtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -54,6 +55,17 @@ func Require(t testing.TB, err error) {
 		t.Fatalf("DFAAS_INTEGRATION=1 but %v", err)
 	}
 	t.Skipf("%v (set DFAAS_INTEGRATION=1 to make this a failure)", err)
+}
+
+// RequireNetns skips t (fails it under DFAAS_INTEGRATION=1, see Require)
+// unless this process may create network namespaces with ip (iproute2):
+// it runs as root and finds the ip command.
+func RequireNetns(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Require(t, errors.New("creating network namespaces needs root"))
+	}
+	Binary(t, "ip") // iproute2
 }
 
 // FreePort returns a loopback address with a port that was free a moment

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dfaas-go/dfaas/internal/promtest"
 )
 
 // netnsLab is a set of network namespaces, one per node, each with a veth
@@ -42,25 +44,8 @@ func (l *netnsLab) must(args ...string) {
 	}
 }
 
-// needNetns skips (or, with DFAAS_INTEGRATION=1, fails) when network
-// namespaces cannot be made here.
-func needNetns(t *testing.T) {
-	miss := func(why string) {
-		if os.Getenv("DFAAS_INTEGRATION") == "1" {
-			t.Fatalf("DFAAS_INTEGRATION=1 but %s", why)
-		}
-		t.Skip(why)
-	}
-	if os.Geteuid() != 0 {
-		miss("network namespaces need root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		miss("the ip command (iproute2) is not installed")
-	}
-}
-
 func newNetnsLab(t *testing.T, n int) *netnsLab {
-	needNetns(t)
+	promtest.RequireNetns(t)
 	l := &netnsLab{t: t, prefix: fmt.Sprintf("dfq%d", os.Getpid()%100000), n: n}
 	t.Cleanup(func() {
 		for i := range n {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dfaas-go/dfaas/internal/promtest"
 	"github.com/dfaas-go/dfaas/proxyctl"
 )
 
@@ -87,18 +88,7 @@ type netns struct {
 
 func newNetns(t *testing.T, addrs ...string) *netns {
 	t.Helper()
-	miss := func(why string) {
-		if os.Getenv("DFAAS_INTEGRATION") == "1" {
-			t.Fatalf("DFAAS_INTEGRATION=1 but %s", why)
-		}
-		t.Skip(why)
-	}
-	if os.Geteuid() != 0 {
-		miss("network namespaces need root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		miss("the ip command (iproute2) is not installed")
-	}
+	promtest.RequireNetns(t)
 	n := &netns{t: t, name: fmt.Sprintf("dfh%d", os.Getpid()%100000)}
 	n.must("ip", "netns", "add", n.name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.name).Run() })

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,10 +40,7 @@ func (l *netnsLab) ip(args ...string) {
 }
 
 func newNetnsLab(t *testing.T) *netnsLab {
-	if os.Geteuid() != 0 {
-		promtest.Require(t, errors.New("creating network namespaces needs root"))
-	}
-	promtest.Binary(t, "ip") // iproute2
+	promtest.RequireNetns(t)
 	l := &netnsLab{t: t, prefix: fmt.Sprintf("dft%d", os.Getpid()%100000), subnet: 77}
 	l.ip("netns", "add", l.prefix+"-hub")
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", l.prefix+"-hub").Run() })
