@@ -31,12 +31,15 @@ func Configs(reg *strategy.Registry, names []string, params, fcName string) ([]s
 	first := &Errors{first: map[string]error{}}
 	cfgs := make([]sim.Config, len(names))
 	for i, name := range names {
-		cfgs[i] = sim.Config{
-			Strategy:   name,
-			New:        func() (strategy.Strategy, error) { return reg.New(name, json.RawMessage(params)) },
-			Forecaster: fc,
-			Observe:    first.observe(name),
+		f, ok := reg.Factory(name)
+		if !ok {
+			return nil, nil, usage.Errorf("--strategy %q: unknown", name)
 		}
+		var p json.RawMessage
+		if params != "" {
+			p = json.RawMessage(params)
+		}
+		cfgs[i] = sim.Config{Strategy: name, Factory: f, Params: p, Forecaster: fc, Observe: first.observe(name)}
 	}
 	return cfgs, first, nil
 }
