@@ -377,16 +377,22 @@ func TestFlowNowhereToOverflow(t *testing.T) {
 	if len(r.Forward) != 1 || r.Forward[0].Node != "b" || r.Forward[0].Share > 1e-5 {
 		t.Errorf("nowhere to overflow: forwarding %+v, want a path of negligible weight to b", r.Forward)
 	}
-	s.Neighbours = []Neighbour{b, c}
-	r, _ = flowDecide(t, s).Route("f")
-	if r.LocalLimit > 100*DefaultFlowUtilization-59 {
-		t.Errorf("c has room: LocalLimit %v, want at most the plan less b's grant", r.LocalLimit)
-	}
-	for _, sh := range r.Forward {
-		if sh.Node != "c" {
-			t.Errorf("c has room: forwarding %+v, want c only", r.Forward)
+	// Somewhere to forward (c): no overflow path to b, and b's grant
+	// stays out of a's LocalLimit.
+	toCOnly := func(why string) {
+		t.Helper()
+		s.Neighbours = []Neighbour{b, c}
+		r, _ := flowDecide(t, s).Route("f")
+		if r.LocalLimit > 100*DefaultFlowUtilization-59 {
+			t.Errorf("%s: LocalLimit %v, want at most the plan less b's grant", why, r.LocalLimit)
+		}
+		for _, sh := range r.Forward {
+			if sh.Node != "c" {
+				t.Errorf("%s: forwarding %+v, want c only", why, r.Forward)
+			}
 		}
 	}
+	toCOnly("c has room")
 	// A node that does not run f keeps no overflow path: it forwards
 	// within grants only, and with none (b and c full) it rejects at the
 	// edge rather than send every request to be refused.
@@ -399,21 +405,11 @@ func TestFlowNowhereToOverflow(t *testing.T) {
 	if r, _ := flowDecide(t, remote).Route("f"); len(r.Forward) != 0 || r.Reject != 1 {
 		t.Errorf("f not deployed, its runner full: route %+v, want every request rejected here", r)
 	}
-	// c is full but grants a 10: somewhere to forward, so no overflow
-	// path to b and a keeps b's grant out of its LocalLimit.
+	// c is full but grants a 10: still somewhere to forward.
 	c.Announcement.Functions[0].Offered = 100
 	c.Announcement.Data = json.RawMessage(`{"v": 1, "fns": {"f": {"load": 99}}}`)
 	c.Announcement.Grants = []Grant{{To: "a", Function: "f", Rate: 10}}
-	s.Neighbours = []Neighbour{b, c}
-	r, _ = flowDecide(t, s).Route("f")
-	if r.LocalLimit > 100*DefaultFlowUtilization-59 {
-		t.Errorf("c granted 10: LocalLimit %v, want at most the plan less b's grant", r.LocalLimit)
-	}
-	for _, sh := range r.Forward {
-		if sh.Node != "c" {
-			t.Errorf("c granted 10: forwarding %+v, want c only", r.Forward)
-		}
-	}
+	toCOnly("c granted 10")
 }
 
 // TestFlowKeepsOverflowPath checks that a node whose own load fits its
